@@ -1,0 +1,288 @@
+//! The twin's configuration: everything resolved, no defaults left to apply
+//! and no file positions. The harness builds it from a scenario file.
+
+use crate::error::ConfigError;
+
+/// A resolved simulation: population, schedule of events, step and seed.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SimConfig {
+    /// Scenario seed; every random stream derives from it.
+    pub seed: u64,
+    /// Fixed step in simulated milliseconds.
+    pub step_ms: u64,
+    /// Simulated duration in milliseconds; the twin runs `ceil(duration / step)` steps.
+    pub duration_ms: u64,
+    /// Groups of similar patients.
+    pub cohorts: Vec<CohortConfig>,
+    /// Conditions that start at given times on given patients.
+    pub events: Vec<EventConfig>,
+}
+
+/// A group of patients sharing a profile, a device set and a network.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CohortConfig {
+    /// Unique name; patients are called `<name>-<index:03>`.
+    pub name: String,
+    /// Number of patients.
+    pub count: u32,
+    /// Population the baselines are drawn from.
+    pub profile: Profile,
+    /// Devices attached to every patient of the cohort.
+    pub devices: Vec<DeviceConfig>,
+    /// The network hop every device of the cohort sends through.
+    pub network: NetworkConfig,
+}
+
+/// Patient populations the baselines are sampled from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Profile {
+    /// A healthy adult at rest (BioGears/Pulse standard patient ranges).
+    HealthyAdult,
+}
+
+impl Profile {
+    /// Every profile, for listings and suggestions.
+    pub const ALL: [Profile; 1] = [Profile::HealthyAdult];
+
+    /// The name used in scenario files.
+    pub fn name(self) -> &'static str {
+        match self {
+            Profile::HealthyAdult => "healthy_adult",
+        }
+    }
+}
+
+/// The kinds of device the twin can attach to a patient.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum DeviceKind {
+    /// Finger pulse oximeter: SpO2 and pulse rate.
+    PulseOximeter,
+    /// Oscillometric blood-pressure cuff: systolic, diastolic, mean.
+    BpCuff,
+    /// Thermometer or temperature patch: core temperature estimate.
+    Thermometer,
+    /// Respiration monitor (impedance or pleth-derived): respiratory rate.
+    RespMonitor,
+}
+
+impl DeviceKind {
+    /// Every kind, for listings and suggestions.
+    pub const ALL: [DeviceKind; 4] = [
+        DeviceKind::PulseOximeter,
+        DeviceKind::BpCuff,
+        DeviceKind::Thermometer,
+        DeviceKind::RespMonitor,
+    ];
+
+    /// The name used in scenario files and on the wire.
+    pub fn name(self) -> &'static str {
+        match self {
+            DeviceKind::PulseOximeter => "pulse_oximeter",
+            DeviceKind::BpCuff => "bp_cuff",
+            DeviceKind::Thermometer => "thermometer",
+            DeviceKind::RespMonitor => "resp_monitor",
+        }
+    }
+
+    /// Sampling interval when the scenario does not give one.
+    pub fn default_every_ms(self) -> u64 {
+        match self {
+            // REFERENCE.md, Devices: pulse oximeters stream continuously; one
+            // displayed value per second is what bedside units output.
+            DeviceKind::PulseOximeter => 1_000,
+            // ISO 81060-2 cuffs on a ward: every 15 min to 4 h (REFERENCE.md).
+            DeviceKind::BpCuff => 15 * 60_000,
+            // Temperature patches sample every 1-5 min (REFERENCE.md).
+            DeviceKind::Thermometer => 5 * 60_000,
+            // Design choice: one averaged respiratory rate per minute.
+            DeviceKind::RespMonitor => 60_000,
+        }
+    }
+}
+
+/// One device on every patient of a cohort.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DeviceConfig {
+    /// What it is.
+    pub kind: DeviceKind,
+    /// Sampling interval in simulated milliseconds (at least one step).
+    pub every_ms: u64,
+}
+
+/// One network hop from device to backend: latency and independent loss.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NetworkConfig {
+    /// Median one-way latency in milliseconds.
+    pub latency_median_ms: f64,
+    /// 99th-percentile one-way latency in milliseconds (≥ the median).
+    pub latency_p99_ms: f64,
+    /// Probability of losing a message, in percent.
+    pub loss_pct: f64,
+}
+
+impl NetworkConfig {
+    /// Named network profiles. Orders of magnitude from REFERENCE.md
+    /// ("Networks"); the exact figures are design choices to refine.
+    pub const PROFILES: [(&'static str, NetworkConfig); 5] = [
+        ("ideal", NetworkConfig { latency_median_ms: 0.0, latency_p99_ms: 0.0, loss_pct: 0.0 }),
+        ("hospital_wifi", NetworkConfig { latency_median_ms: 15.0, latency_p99_ms: 120.0, loss_pct: 0.1 }),
+        ("home_wifi", NetworkConfig { latency_median_ms: 30.0, latency_p99_ms: 250.0, loss_pct: 0.5 }),
+        ("lte", NetworkConfig { latency_median_ms: 60.0, latency_p99_ms: 400.0, loss_pct: 1.0 }),
+        ("5g", NetworkConfig { latency_median_ms: 20.0, latency_p99_ms: 150.0, loss_pct: 0.5 }),
+    ];
+
+    /// The profile called `name`, if there is one.
+    pub fn named(name: &str) -> Option<NetworkConfig> {
+        Self::PROFILES
+            .iter()
+            .find(|(profile, _)| *profile == name)
+            .map(|(_, config)| config.clone())
+    }
+}
+
+/// Medical conditions the twin can start on a patient.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum ConditionKind {
+    /// Sepsis: SIRS/qSOFA signs developing over hours.
+    Sepsis,
+}
+
+impl ConditionKind {
+    /// Every condition, for listings and suggestions.
+    pub const ALL: [ConditionKind; 1] = [ConditionKind::Sepsis];
+
+    /// The name used in scenario files and reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            ConditionKind::Sepsis => "sepsis",
+        }
+    }
+}
+
+/// A condition starting at a given time on a selection of patients.
+#[derive(Clone, Debug, PartialEq)]
+pub struct EventConfig {
+    /// Onset in simulated milliseconds from the start.
+    pub at_ms: u64,
+    /// Which patients.
+    pub who: PatientSelector,
+    /// Which condition.
+    pub condition: ConditionKind,
+    /// Severity in (0, 1]: the fraction of the full deterioration reached.
+    pub severity: f64,
+    /// Time from onset to full severity, in simulated milliseconds.
+    pub ramp_ms: u64,
+}
+
+/// Patients `first..end` of a cohort, optionally `pick` of them at random.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PatientSelector {
+    /// Index of the cohort in [`SimConfig::cohorts`].
+    pub cohort: usize,
+    /// First patient index (inclusive).
+    pub first: u32,
+    /// Last patient index (exclusive).
+    pub end: u32,
+    /// Choose this many of the range at random (seeded) instead of all.
+    pub pick: Option<u32>,
+}
+
+impl SimConfig {
+    /// A small configuration for examples and tests: 4 healthy adults with
+    /// all four devices over ideal networking, one of them septic after 10 min.
+    pub fn example() -> SimConfig {
+        SimConfig {
+            seed: 7,
+            step_ms: 1_000,
+            duration_ms: 30 * 60_000,
+            cohorts: vec![CohortConfig {
+                name: "ward".into(),
+                count: 4,
+                profile: Profile::HealthyAdult,
+                devices: DeviceKind::ALL
+                    .iter()
+                    .map(|&kind| DeviceConfig { kind, every_ms: kind.default_every_ms() })
+                    .collect(),
+                network: NetworkConfig::named("hospital_wifi").unwrap(),
+            }],
+            events: vec![EventConfig {
+                at_ms: 10 * 60_000,
+                who: PatientSelector { cohort: 0, first: 0, end: 1, pick: None },
+                condition: ConditionKind::Sepsis,
+                severity: 1.0,
+                ramp_ms: 60 * 60_000,
+            }],
+        }
+    }
+
+    /// Checks what the twin relies on; the harness reports friendlier,
+    /// positioned errors first, so this is the last line of defence.
+    pub fn check(&self) -> Result<(), ConfigError> {
+        if self.step_ms == 0 {
+            return Err(ConfigError::ZeroStep);
+        }
+        for (i, cohort) in self.cohorts.iter().enumerate() {
+            if self.cohorts[..i].iter().any(|other| other.name == cohort.name) {
+                return Err(ConfigError::DuplicateCohort { name: cohort.name.clone() });
+            }
+            let net = &cohort.network;
+            let field = |name: &str| format!("cohort[{i}].network.{name}");
+            if !(0.0..=100.0).contains(&net.loss_pct) {
+                return Err(ConfigError::OutOfRange {
+                    field: field("loss_pct"),
+                    value: net.loss_pct,
+                    expected: "0 to 100",
+                });
+            }
+            if !(net.latency_median_ms >= 0.0 && net.latency_median_ms <= 3_600_000.0) {
+                return Err(ConfigError::OutOfRange {
+                    field: field("latency_median"),
+                    value: net.latency_median_ms,
+                    expected: "0 to 1 h",
+                });
+            }
+            if !(net.latency_p99_ms >= net.latency_median_ms && net.latency_p99_ms <= 3_600_000.0) {
+                return Err(ConfigError::OutOfRange {
+                    field: field("latency_p99"),
+                    value: net.latency_p99_ms,
+                    expected: "at least the median, at most 1 h",
+                });
+            }
+            for (j, device) in cohort.devices.iter().enumerate() {
+                if device.every_ms < self.step_ms {
+                    return Err(ConfigError::OutOfRange {
+                        field: format!("cohort[{i}].devices[{j}].every"),
+                        value: device.every_ms as f64,
+                        expected: "at least one step",
+                    });
+                }
+            }
+        }
+        for (i, event) in self.events.iter().enumerate() {
+            let Some(cohort) = self.cohorts.get(event.who.cohort) else {
+                return Err(ConfigError::UnknownCohort {
+                    event: i,
+                    cohort: event.who.cohort,
+                    n_cohorts: self.cohorts.len(),
+                });
+            };
+            let who = &event.who;
+            if who.first >= who.end || who.end > cohort.count {
+                return Err(ConfigError::PatientOutOfRange {
+                    event: i,
+                    first: who.first,
+                    end: who.end,
+                    count: cohort.count,
+                });
+            }
+            if !(event.severity > 0.0 && event.severity <= 1.0) {
+                return Err(ConfigError::OutOfRange {
+                    field: format!("event[{i}].severity"),
+                    value: event.severity,
+                    expected: "greater than 0, at most 1",
+                });
+            }
+        }
+        Ok(())
+    }
+}
