@@ -1,1 +1,7 @@
-//! x
+//! The medtwin harness: everything at the edge of the twin. It owns time
+//! (the clock modes), sockets (transport out, alert intake in), formats,
+//! the checker, reports, the embedded reference backend and the `medtwin`
+//! command line.
+
+pub mod backend;
+pub mod wire;
