@@ -4,4 +4,7 @@
 //! command line.
 
 pub mod backend;
+pub mod cli;
+pub mod run;
+pub mod scenario;
 pub mod wire;

@@ -1,0 +1,143 @@
+//! The command line: argument definitions and dispatch.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+use crate::scenario;
+
+/// Every expectation held.
+pub const EXIT_PASS: u8 = 0;
+/// At least one expectation failed.
+pub const EXIT_FAIL: u8 = 1;
+/// Usage or input error (bad arguments, invalid scenario).
+pub const EXIT_INPUT: u8 = 2;
+/// The harness itself failed (could not bind, internal error).
+pub const EXIT_HARNESS: u8 = 3;
+
+/// medtwin: a digital twin of connected care. Simulates patients, their
+/// devices and networks, drives the telemetry into a backend and checks
+/// the backend's alerts.
+#[derive(Debug, Parser)]
+#[command(name = "medtwin", version, about, long_about = None)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run a scenario against a backend and check its alerts.
+    Run(RunArgs),
+    /// Check scenario files and report every error with its position.
+    Validate {
+        /// Scenario files.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// Run the reference NEWS2 backend on its own.
+    ReferenceBackend(BackendArgs),
+}
+
+/// `medtwin run`.
+#[derive(Debug, clap::Args)]
+pub struct RunArgs {
+    /// Scenario file.
+    pub path: PathBuf,
+    /// Write the report here instead of `reports/<run-id>/`.
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Override the scenario's seed.
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Send telemetry to this URL instead of the scenario's target or the
+    /// embedded reference backend.
+    #[arg(long, value_name = "URL")]
+    pub target: Option<String>,
+    /// Override the clock mode: virtual, real-time or accelerated.
+    #[arg(long, value_name = "MODE")]
+    pub clock: Option<String>,
+    /// Speed for `--clock accelerated` (simulated seconds per wall second).
+    #[arg(long)]
+    pub speed: Option<f64>,
+    /// Reference backend: drop this percentage of alerts.
+    #[arg(long, value_name = "PCT")]
+    pub drop_alerts_pct: Option<f64>,
+    /// Reference backend: delay every alert by this much simulated time.
+    #[arg(long, value_name = "DURATION")]
+    pub delay_alerts: Option<String>,
+    /// Print only the verdict line.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+/// `medtwin reference-backend`.
+#[derive(Debug, clap::Args)]
+pub struct BackendArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub listen: String,
+    /// Webhook URL alerts are POSTed to.
+    #[arg(long, value_name = "URL")]
+    pub alerts: String,
+    /// Bearer token for the webhook (default: `MEDTWIN_ALERT_TOKEN`).
+    #[arg(long)]
+    pub alerts_token: Option<String>,
+    /// Drop this percentage of alerts (a fault knob).
+    #[arg(long, default_value_t = 0.0, value_name = "PCT")]
+    pub drop_alerts_pct: f64,
+    /// Delay every alert by this much wall time (a fault knob).
+    #[arg(long, default_value = "0s", value_name = "DURATION")]
+    pub delay_alerts: String,
+    /// Median window applied to each vital before scoring.
+    #[arg(long, default_value = "60s", value_name = "DURATION")]
+    pub smoothing: String,
+    /// Time below a threshold before the same alert can fire again.
+    #[arg(long, default_value = "10m", value_name = "DURATION")]
+    pub reset_after: String,
+    /// Seed of the fault knobs' random choices.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Stop after this much wall time (default: run until interrupted).
+    #[arg(long, value_name = "DURATION")]
+    pub stop_after: Option<String>,
+}
+
+/// Runs a parsed command line and returns the exit code.
+pub fn execute(cli: Cli) -> u8 {
+    match cli.command {
+        Command::Validate { files } => validate(&files),
+        Command::Run(args) => crate::run::main(args),
+        Command::ReferenceBackend(args) => crate::run::reference_backend_main(args),
+    }
+}
+
+fn validate(files: &[PathBuf]) -> u8 {
+    let mut n_bad = 0;
+    for file in files {
+        match scenario::load(file) {
+            Ok(s) => {
+                let patients: u32 = s.sim.cohorts.iter().map(|c| c.count).sum();
+                println!(
+                    "{}: ok ({}: {patients} patients, {}, {} expectations)",
+                    file.display(),
+                    s.name,
+                    scenario::duration::format(s.sim.duration_ms),
+                    s.expectations.len()
+                );
+            }
+            Err(diagnostics) => {
+                n_bad += 1;
+                eprintln!("{diagnostics}");
+            }
+        }
+    }
+    if n_bad > 0 {
+        eprintln!("{n_bad} of {} files invalid", files.len());
+        EXIT_INPUT
+    } else {
+        EXIT_PASS
+    }
+}

@@ -1,0 +1,181 @@
+//! The scenario file as written: serde types that mirror the TOML exactly.
+//! Every table denies unknown keys. Required fields are `Option` here so
+//! that [`super::resolve`] can report *all* missing ones with positions,
+//! instead of serde stopping at the first.
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use super::duration::Dur;
+
+/// The whole file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScenarioFile {
+    pub name: Option<Spanned<String>>,
+    pub description: Option<String>,
+    pub seed: Option<u64>,
+    pub duration: Option<Spanned<Dur>>,
+    pub step: Option<Spanned<Dur>>,
+    pub start: Option<Spanned<String>>,
+    pub clock: Option<Spanned<ClockSpec>>,
+    #[serde(default)]
+    pub cohort: Vec<Spanned<CohortSpec>>,
+    #[serde(default)]
+    pub event: Vec<Spanned<EventSpec>>,
+    pub target: Option<Spanned<TargetSpec>>,
+    pub alerts: Option<AlertsSpec>,
+    pub backend: Option<Spanned<BackendSpec>>,
+    #[serde(default)]
+    pub expect: Vec<Spanned<ExpectSpec>>,
+}
+
+/// `[clock]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClockSpec {
+    pub mode: Option<ClockMode>,
+    pub speed: Option<Spanned<f64>>,
+}
+
+/// Clock modes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+pub enum ClockMode {
+    #[serde(rename = "virtual")]
+    Virtual,
+    #[serde(rename = "real-time")]
+    RealTime,
+    #[serde(rename = "accelerated")]
+    Accelerated,
+}
+
+/// `[[cohort]]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CohortSpec {
+    pub name: Option<Spanned<String>>,
+    pub count: Option<Spanned<u32>>,
+    pub profile: Option<ProfileName>,
+    #[serde(default)]
+    pub devices: Vec<Spanned<DeviceSpec>>,
+    pub network: Option<Spanned<NetworkSpec>>,
+}
+
+/// Profile names.
+#[derive(Clone, Copy, Debug, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProfileName {
+    HealthyAdult,
+}
+
+/// One entry of `devices`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeviceSpec {
+    pub kind: Option<DeviceKindName>,
+    pub every: Option<Spanned<Dur>>,
+}
+
+/// Device kinds.
+#[derive(Clone, Copy, Debug, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeviceKindName {
+    PulseOximeter,
+    BpCuff,
+    Thermometer,
+    RespMonitor,
+}
+
+/// `network = "hospital_wifi"` or an inline table.
+#[derive(Debug)]
+pub enum NetworkSpec {
+    Named(String),
+    Custom(NetworkTable),
+}
+
+/// A network written out.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NetworkTable {
+    pub latency_median: Option<Dur>,
+    pub latency_p99: Option<Dur>,
+    pub loss_pct: Option<f64>,
+}
+
+impl<'de> Deserialize<'de> for NetworkSpec {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct NetworkVisitor;
+        impl<'de> serde::de::Visitor<'de> for NetworkVisitor {
+            type Value = NetworkSpec;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a network profile name or a table with latency_median, latency_p99, loss_pct")
+            }
+            fn visit_str<E: serde::de::Error>(self, name: &str) -> Result<NetworkSpec, E> {
+                Ok(NetworkSpec::Named(name.to_owned()))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<NetworkSpec, A::Error> {
+                NetworkTable::deserialize(serde::de::value::MapAccessDeserializer::new(map)).map(NetworkSpec::Custom)
+            }
+        }
+        deserializer.deserialize_any(NetworkVisitor)
+    }
+}
+
+/// `[[event]]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EventSpec {
+    pub at: Option<Spanned<Dur>>,
+    pub who: Option<Spanned<String>>,
+    pub pick: Option<Spanned<u32>>,
+    pub condition: Option<ConditionName>,
+    pub severity: Option<Spanned<f64>>,
+    pub ramp: Option<Dur>,
+}
+
+/// Condition names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ConditionName {
+    Sepsis,
+}
+
+/// `[target]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TargetSpec {
+    pub url: Option<Spanned<String>>,
+    pub token: Option<String>,
+    pub timeout: Option<Spanned<Dur>>,
+    pub concurrency: Option<Spanned<u32>>,
+}
+
+/// `[alerts]`: the webhook the target posts alerts to.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlertsSpec {
+    pub listen: Option<Spanned<String>>,
+    pub token: Option<String>,
+    pub grace: Option<Dur>,
+}
+
+/// `[backend]`: knobs of the embedded reference backend.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BackendSpec {
+    pub drop_alerts_pct: Option<Spanned<f64>>,
+    pub delay_alerts: Option<Dur>,
+    pub smoothing: Option<Dur>,
+    pub reset_after: Option<Dur>,
+}
+
+/// `[[expect]]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExpectSpec {
+    pub name: Option<Spanned<String>>,
+    pub episode: Option<ConditionName>,
+    pub alert: Option<Spanned<String>>,
+    pub within: Option<Spanned<Dur>>,
+    pub max_false_alerts: Option<u32>,
+}

@@ -1,0 +1,618 @@
+//! Scenario files: TOML in, a typed [`Scenario`] with every default
+//! resolved out, or every problem in the file with its position.
+//!
+//! The format is documented in `docs/scenario-format.md`.
+
+pub mod diag;
+pub mod duration;
+mod file;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+use medtwin_sim::{
+    CohortConfig, ConditionKind, DeviceConfig, DeviceKind, EventConfig, NetworkConfig, PatientSelector, Profile,
+    SimConfig,
+};
+use toml::Spanned;
+
+pub use diag::{Diagnostic, Diagnostics};
+use diag::{Reporter, suggest};
+use duration::Dur;
+use file::{ClockMode, ConditionName, DeviceKindName, NetworkSpec, ProfileName, ScenarioFile};
+
+/// Largest population a scenario may declare (bounded memory).
+pub const MAX_PATIENTS: u64 = 10_000_000;
+/// Longest simulated duration a scenario may declare.
+pub const MAX_DURATION_MS: u64 = 366 * 86_400_000;
+
+/// How simulated time maps to wall time.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Clock {
+    /// As fast as possible.
+    Virtual,
+    /// One simulated second per wall second.
+    RealTime,
+    /// `speed` simulated seconds per wall second.
+    Accelerated {
+        /// Simulated seconds per wall second.
+        speed: f64,
+    },
+}
+
+impl Clock {
+    /// Simulated seconds per wall second, `None` for virtual time.
+    pub fn speed(self) -> Option<f64> {
+        match self {
+            Clock::Virtual => None,
+            Clock::RealTime => Some(1.0),
+            Clock::Accelerated { speed } => Some(speed),
+        }
+    }
+
+    /// The name used in scenario files and reports.
+    pub fn mode_name(self) -> &'static str {
+        match self {
+            Clock::Virtual => "virtual",
+            Clock::RealTime => "real-time",
+            Clock::Accelerated { .. } => "accelerated",
+        }
+    }
+}
+
+/// An external backend to drive instead of the embedded one.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Target {
+    /// Where telemetry is POSTed.
+    pub url: String,
+    /// Bearer token for the target, if it wants one.
+    pub token: Option<String>,
+    /// Timeout of each request.
+    pub timeout: Duration,
+    /// Parallel connections (each keeps its patients' messages in order).
+    pub concurrency: usize,
+}
+
+/// The webhook the target posts alerts to.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AlertIntake {
+    /// Address to listen on.
+    pub listen: SocketAddr,
+    /// Required bearer token; when `None`, the run makes one up (or takes
+    /// `MEDTWIN_ALERT_TOKEN`).
+    pub token: Option<String>,
+    /// How long to keep listening after the last telemetry is sent.
+    pub grace: Duration,
+}
+
+/// Knobs of the embedded reference backend.
+#[derive(Clone, Debug, PartialEq)]
+pub struct BackendKnobs {
+    /// Percentage of alerts silently dropped.
+    pub drop_alerts_pct: f64,
+    /// Simulated delay added before each alert is sent.
+    pub delay_alerts_ms: u64,
+    /// Median window applied to each vital before scoring.
+    pub smoothing_ms: u64,
+    /// Time below a threshold before a level can fire again.
+    pub reset_after_ms: u64,
+}
+
+impl Default for BackendKnobs {
+    fn default() -> Self {
+        BackendKnobs { drop_alerts_pct: 0.0, delay_alerts_ms: 0, smoothing_ms: 60_000, reset_after_ms: 600_000 }
+    }
+}
+
+/// "Alert kind K for each episode of condition C within D of onset."
+#[derive(Clone, Debug, PartialEq)]
+pub struct Expectation {
+    /// Unique name, used in reports.
+    pub name: String,
+    /// The condition whose episodes create obligations.
+    pub condition: ConditionKind,
+    /// The alert kind that must follow.
+    pub alert: String,
+    /// Deadline from onset, simulated ms.
+    pub within_ms: u64,
+    /// Alerts of this kind tolerated on patients without an episode.
+    pub max_false_alerts: u32,
+}
+
+/// A scenario, validated, with every default applied.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Scenario {
+    /// The file it came from.
+    pub path: PathBuf,
+    /// Its name.
+    pub name: String,
+    /// What it tests.
+    pub description: Option<String>,
+    /// What the twin simulates.
+    pub sim: SimConfig,
+    /// Wall-clock time of simulated time zero; `None`: the run's start.
+    pub start: Option<SystemTime>,
+    /// Clock mode.
+    pub clock: Clock,
+    /// External target; `None`: the embedded reference backend.
+    pub target: Option<Target>,
+    /// Alert webhook.
+    pub alerts: AlertIntake,
+    /// Reference-backend knobs.
+    pub backend: BackendKnobs,
+    /// What must hold for the run to pass.
+    pub expectations: Vec<Expectation>,
+}
+
+/// Reads and validates a scenario file.
+pub fn load(path: &Path) -> Result<Scenario, Diagnostics> {
+    let text = std::fs::read_to_string(path).map_err(|error| {
+        Diagnostics(vec![Diagnostic {
+            file: path.to_owned(),
+            line: 0,
+            column: 0,
+            field: String::new(),
+            message: format!("cannot read the file: {error}"),
+            help: None,
+        }])
+    })?;
+    parse(path, &text)
+}
+
+/// Validates scenario text read from `path`.
+pub fn parse(path: &Path, text: &str) -> Result<Scenario, Diagnostics> {
+    let root = diag::parse_toml(path, text)?;
+    let mut reporter = Reporter::new(path, text, Some(&root));
+    let file: Option<ScenarioFile> = diag::deserialize_all(&mut reporter);
+    // Go on to check meaning even after type errors, so one run of
+    // `validate` shows every problem; the invalid keys were pruned.
+    let scenario = file.map(|file| resolve(path, file, &mut reporter, text.len()));
+    reporter.finish()?;
+    scenario.ok_or_else(|| Diagnostics(Vec::new()))
+}
+
+fn profile(name: ProfileName) -> Profile {
+    match name {
+        ProfileName::HealthyAdult => Profile::HealthyAdult,
+    }
+}
+
+fn device_kind(name: DeviceKindName) -> DeviceKind {
+    match name {
+        DeviceKindName::PulseOximeter => DeviceKind::PulseOximeter,
+        DeviceKindName::BpCuff => DeviceKind::BpCuff,
+        DeviceKindName::Thermometer => DeviceKind::Thermometer,
+        DeviceKindName::RespMonitor => DeviceKind::RespMonitor,
+    }
+}
+
+fn condition(name: ConditionName) -> ConditionKind {
+    match name {
+        ConditionName::Sepsis => ConditionKind::Sepsis,
+    }
+}
+
+/// Semantic checks and defaults. Reports every problem; the returned value
+/// is only meaningful when the reporter found none.
+fn resolve(path: &Path, file: ScenarioFile, r: &mut Reporter<'_>, len: usize) -> Scenario {
+    let whole = 0..len.min(1);
+    let missing = |r: &mut Reporter<'_>, span: std::ops::Range<usize>, field: String| r.missing(span, field);
+
+    let name = match &file.name {
+        Some(name) => name.get_ref().clone(),
+        None => {
+            missing(r, whole.clone(), "name".into());
+            String::new()
+        }
+    };
+    // `None` when missing or invalid: checks against it are then skipped
+    // rather than reported as knock-on errors.
+    let duration = match &file.duration {
+        Some(d) if d.get_ref().ms() == 0 => {
+            r.error(d.span(), Some("duration".into()), "duration must be positive", None);
+            None
+        }
+        Some(d) if d.get_ref().ms() > MAX_DURATION_MS => {
+            r.error(d.span(), Some("duration".into()), "duration is longer than the 366-day limit", None);
+            None
+        }
+        Some(d) => Some(d.get_ref().ms()),
+        None => {
+            missing(r, whole.clone(), "duration".into());
+            None
+        }
+    };
+    let duration_ms = duration.unwrap_or(1);
+    let step_ms = match &file.step {
+        Some(s) if s.get_ref().ms() == 0 => {
+            r.error(s.span(), Some("step".into()), "step must be at least 1ms", None);
+            1_000
+        }
+        Some(s) if duration.is_some_and(|d| s.get_ref().ms() > d) => {
+            r.error(s.span(), Some("step".into()), "step is longer than the duration", None);
+            1_000
+        }
+        Some(s) => s.get_ref().ms(),
+        None => 1_000,
+    };
+    let start = file.start.as_ref().and_then(|s| {
+        let parsed = crate::wire::parse_time(s.get_ref());
+        if parsed.is_none() {
+            r.error(
+                s.span(),
+                Some("start".into()),
+                format!("invalid start time \"{}\"", s.get_ref()),
+                Some("write an RFC 3339 UTC time, e.g. \"2026-01-01T08:00:00Z\"".into()),
+            );
+        }
+        parsed
+    });
+    let clock = resolve_clock(&file, r);
+
+    // Cohorts.
+    if file.cohort.is_empty() {
+        r.error(whole.clone(), Some("cohort".into()), "a scenario needs at least one [[cohort]]", None);
+    }
+    let mut cohorts = Vec::new();
+    let mut n_patients: u64 = 0;
+    for (i, spanned) in file.cohort.iter().enumerate() {
+        let c = spanned.get_ref();
+        let at = spanned.span();
+        let field = |f: &str| format!("cohort[{i}].{f}");
+        let name = match &c.name {
+            Some(n) => {
+                let text = n.get_ref();
+                if text.is_empty() || !text.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '_' || ch == '-') {
+                    r.error(n.span(), Some(field("name")), format!("invalid cohort name \"{text}\""), Some("use letters, digits, `_` and `-`".into()));
+                } else if file.cohort[..i].iter().any(|o| o.get_ref().name.as_ref().map(|x| x.get_ref()) == Some(text)) {
+                    r.error(n.span(), Some(field("name")), format!("cohort name \"{text}\" is used twice"), None);
+                }
+                text.clone()
+            }
+            None => {
+                missing(r, at.clone(), field("name"));
+                format!("cohort{i}")
+            }
+        };
+        let count = match &c.count {
+            Some(n) if *n.get_ref() == 0 => {
+                r.error(n.span(), Some(field("count")), "count must be at least 1", None);
+                1
+            }
+            Some(n) => *n.get_ref(),
+            None => {
+                missing(r, at.clone(), field("count"));
+                1
+            }
+        };
+        n_patients += u64::from(count);
+        let mut devices = Vec::new();
+        for (j, d) in c.devices.iter().enumerate() {
+            let Some(kind) = d.get_ref().kind.map(device_kind) else {
+                missing(r, d.span(), field(&format!("devices[{j}].kind")));
+                continue;
+            };
+            let every_ms = match &d.get_ref().every {
+                Some(e) if e.get_ref().ms() < step_ms => {
+                    r.error(
+                        e.span(),
+                        Some(field(&format!("devices[{j}].every"))),
+                        format!("every = \"{}\" is shorter than the step ({})", e.get_ref(), Dur(step_ms)),
+                        None,
+                    );
+                    step_ms
+                }
+                Some(e) => e.get_ref().ms(),
+                None => kind.default_every_ms().max(step_ms),
+            };
+            devices.push(DeviceConfig { kind, every_ms });
+        }
+        let network = match &c.network {
+            None => NetworkConfig::named("ideal").unwrap_or(NetworkConfig { latency_median_ms: 0.0, latency_p99_ms: 0.0, loss_pct: 0.0 }),
+            Some(n) => resolve_network(n, &field("network"), r),
+        };
+        cohorts.push(CohortConfig {
+            name,
+            count,
+            profile: c.profile.map(profile).unwrap_or(Profile::HealthyAdult),
+            devices,
+            network,
+        });
+    }
+    if n_patients > MAX_PATIENTS {
+        r.error(whole.clone(), Some("cohort".into()), format!("{n_patients} patients is more than the limit of {MAX_PATIENTS}"), None);
+    }
+
+    // Events.
+    let mut events = Vec::new();
+    for (i, spanned) in file.event.iter().enumerate() {
+        let e = spanned.get_ref();
+        let at = spanned.span();
+        let field = |f: &str| format!("event[{i}].{f}");
+        let at_ms = match &e.at {
+            Some(a) if duration.is_some_and(|d| a.get_ref().ms() >= d) => {
+                r.error(a.span(), Some(field("at")), format!("at = \"{}\" is not before the end of the run ({})", a.get_ref(), Dur(duration_ms)), None);
+                0
+            }
+            Some(a) => a.get_ref().ms(),
+            None => {
+                missing(r, at.clone(), field("at"));
+                0
+            }
+        };
+        let Some(kind) = e.condition.map(condition) else {
+            missing(r, at.clone(), field("condition"));
+            continue;
+        };
+        let severity = match &e.severity {
+            Some(s) if !(*s.get_ref() > 0.0 && *s.get_ref() <= 1.0) => {
+                r.error(s.span(), Some(field("severity")), format!("severity = {} is out of range", s.get_ref()), Some("severity is a fraction: greater than 0, at most 1".into()));
+                1.0
+            }
+            Some(s) => *s.get_ref(),
+            None => 1.0,
+        };
+        let Some(who_text) = &e.who else {
+            missing(r, at.clone(), field("who"));
+            continue;
+        };
+        let Some(mut who) = resolve_who(who_text, &cohorts, &field("who"), r) else { continue };
+        if let Some(pick) = &e.pick {
+            let available = who.end - who.first;
+            if *pick.get_ref() == 0 || *pick.get_ref() > available {
+                r.error(pick.span(), Some(field("pick")), format!("pick = {} but `who` selects {available} patients", pick.get_ref()), None);
+            }
+            who.pick = Some(*pick.get_ref());
+        }
+        events.push(EventConfig {
+            at_ms,
+            who,
+            condition: kind,
+            severity,
+            // Design choice: REFERENCE.md gives 6-24 h for a sepsis ramp; 6 h
+            // is the fast end, so the default still shows within a short run.
+            ramp_ms: e.ramp.map_or(6 * 3_600_000, Dur::ms),
+        });
+    }
+
+    let target = resolve_target(&file, r);
+    let alerts = resolve_alerts(&file, r);
+    let backend = resolve_backend(&file, target.is_some(), r);
+    let expectations = resolve_expectations(&file, r);
+
+    Scenario {
+        path: path.to_owned(),
+        name,
+        description: file.description.clone(),
+        sim: SimConfig { seed: file.seed.unwrap_or(1), step_ms, duration_ms, cohorts, events },
+        start,
+        clock,
+        target,
+        alerts,
+        backend,
+        expectations,
+    }
+}
+
+fn resolve_clock(file: &ScenarioFile, r: &mut Reporter<'_>) -> Clock {
+    let Some(spanned) = &file.clock else { return Clock::Virtual };
+    let spec = spanned.get_ref();
+    match (spec.mode.unwrap_or(ClockMode::Virtual), &spec.speed) {
+        (ClockMode::Accelerated, Some(speed)) => {
+            let s = *speed.get_ref();
+            if !(s > 0.0 && s <= 1_000_000.0) {
+                r.error(speed.span(), Some("clock.speed".into()), format!("speed = {s} is out of range"), Some("speed is simulated seconds per wall second, greater than 0 and at most 1000000".into()));
+            }
+            Clock::Accelerated { speed: s }
+        }
+        (ClockMode::Accelerated, None) => {
+            r.error(spanned.span(), Some("clock.speed".into()), "mode = \"accelerated\" needs a speed", Some("add e.g. `speed = 60` (one simulated minute per wall second)".into()));
+            Clock::Accelerated { speed: 1.0 }
+        }
+        (mode, Some(speed)) => {
+            r.error(speed.span(), Some("clock.speed".into()), "speed only applies to mode = \"accelerated\"", None);
+            if mode == ClockMode::RealTime { Clock::RealTime } else { Clock::Virtual }
+        }
+        (ClockMode::RealTime, None) => Clock::RealTime,
+        (ClockMode::Virtual, None) => Clock::Virtual,
+    }
+}
+
+fn resolve_network(spanned: &Spanned<NetworkSpec>, field: &str, r: &mut Reporter<'_>) -> NetworkConfig {
+    let fallback = NetworkConfig { latency_median_ms: 0.0, latency_p99_ms: 0.0, loss_pct: 0.0 };
+    match spanned.get_ref() {
+        NetworkSpec::Named(name) => NetworkConfig::named(name).unwrap_or_else(|| {
+            let names: Vec<&str> = NetworkConfig::PROFILES.iter().map(|(n, _)| *n).collect();
+            let help = match suggest(name, &names) {
+                Some(best) => format!("did you mean `{best}`?"),
+                None => format!("expected one of {}, or a table with latency_median, latency_p99 and loss_pct", diag::quoted_list(&names)),
+            };
+            r.error(spanned.span(), Some(field.into()), format!("unknown network profile `{name}`"), Some(help));
+            fallback.clone()
+        }),
+        NetworkSpec::Custom(table) => {
+            let median = table.latency_median.map_or(0, Dur::ms) as f64;
+            let p99 = table.latency_p99.map_or(median, |d| d.ms() as f64);
+            let loss_pct = table.loss_pct.unwrap_or(0.0);
+            if p99 < median {
+                r.error(spanned.span(), Some(format!("{field}.latency_p99")), "latency_p99 is below latency_median", None);
+            }
+            if !(0.0..=100.0).contains(&loss_pct) {
+                r.error(spanned.span(), Some(format!("{field}.loss_pct")), format!("loss_pct = {loss_pct} is not a percentage"), None);
+            }
+            if median > 3_600_000.0 || p99 > 3_600_000.0 {
+                r.error(spanned.span(), Some(field.into()), "latency above one hour", None);
+            }
+            NetworkConfig { latency_median_ms: median, latency_p99_ms: p99.max(median), loss_pct: loss_pct.clamp(0.0, 100.0) }
+        }
+    }
+}
+
+/// `ward`, `ward[3]` or `ward[0..4]` (end exclusive).
+fn resolve_who(who: &Spanned<String>, cohorts: &[CohortConfig], field: &str, r: &mut Reporter<'_>) -> Option<PatientSelector> {
+    let text = who.get_ref().trim();
+    let syntax_help = "write `cohort`, `cohort[i]` or `cohort[first..end]` (end exclusive)";
+    let (name, range) = match text.split_once('[') {
+        None => (text, None),
+        Some((name, rest)) => match rest.strip_suffix(']') {
+            Some(inner) => (name, Some(inner)),
+            None => {
+                r.error(who.span(), Some(field.into()), format!("cannot read who = \"{text}\""), Some(syntax_help.into()));
+                return None;
+            }
+        },
+    };
+    let Some(cohort) = cohorts.iter().position(|c| c.name == name) else {
+        let names: Vec<&str> = cohorts.iter().map(|c| c.name.as_str()).collect();
+        let help = suggest(name, &names).map(|best| format!("did you mean `{best}`?")).or_else(|| {
+            (!names.is_empty()).then(|| format!("cohorts in this file: {}", diag::quoted_list(&names)))
+        });
+        r.error(who.span(), Some(field.into()), format!("no cohort named `{name}`"), help);
+        return None;
+    };
+    let count = cohorts[cohort].count;
+    let (first, end) = match range {
+        None => (0, count),
+        Some(inner) => {
+            let parsed = match inner.split_once("..") {
+                Some((a, b)) => a.trim().parse::<u32>().ok().zip(b.trim().parse::<u32>().ok()),
+                None => inner.trim().parse::<u32>().ok().map(|i| (i, i.saturating_add(1))),
+            };
+            let Some((first, end)) = parsed else {
+                r.error(who.span(), Some(field.into()), format!("cannot read who = \"{text}\""), Some(syntax_help.into()));
+                return None;
+            };
+            if first >= end || end > count {
+                r.error(who.span(), Some(field.into()), format!("who = \"{text}\" is outside cohort `{name}`, which has patients 0..{count}"), None);
+                return None;
+            }
+            (first, end)
+        }
+    };
+    Some(PatientSelector { cohort, first, end, pick: None })
+}
+
+fn resolve_target(file: &ScenarioFile, r: &mut Reporter<'_>) -> Option<Target> {
+    let spanned = file.target.as_ref()?;
+    let spec = spanned.get_ref();
+    let Some(url) = &spec.url else {
+        r.missing(spanned.span(), "target.url".into());
+        return None;
+    };
+    check_url(url, "target.url", r);
+    let concurrency = match &spec.concurrency {
+        Some(c) if !(1..=1024).contains(c.get_ref()) => {
+            r.error(c.span(), Some("target.concurrency".into()), format!("concurrency = {} is out of range (1 to 1024)", c.get_ref()), None);
+            8
+        }
+        Some(c) => *c.get_ref() as usize,
+        None => 8,
+    };
+    let timeout = match &spec.timeout {
+        Some(t) if t.get_ref().ms() == 0 => {
+            r.error(t.span(), Some("target.timeout".into()), "timeout must be positive", None);
+            Duration::from_secs(5)
+        }
+        Some(t) => t.get_ref().std(),
+        None => Duration::from_secs(5),
+    };
+    Some(Target { url: url.get_ref().clone(), token: spec.token.clone(), timeout, concurrency })
+}
+
+fn check_url(url: &Spanned<String>, field: &str, r: &mut Reporter<'_>) {
+    match reqwest::Url::parse(url.get_ref()) {
+        Ok(parsed) if matches!(parsed.scheme(), "http" | "https") && parsed.host().is_some() => {}
+        Ok(_) => r.error(url.span(), Some(field.into()), format!("\"{}\" is not an http(s) URL", url.get_ref()), None),
+        Err(error) => r.error(url.span(), Some(field.into()), format!("invalid URL \"{}\": {error}", url.get_ref()), None),
+    }
+}
+
+fn resolve_alerts(file: &ScenarioFile, r: &mut Reporter<'_>) -> AlertIntake {
+    let loopback = SocketAddr::from(([127, 0, 0, 1], 0));
+    let Some(spec) = &file.alerts else {
+        return AlertIntake { listen: loopback, token: None, grace: Duration::from_secs(5) };
+    };
+    let listen = match &spec.listen {
+        Some(text) => text.get_ref().parse().unwrap_or_else(|_| {
+            r.error(text.span(), Some("alerts.listen".into()), format!("invalid address \"{}\"", text.get_ref()), Some("write an IP and port, e.g. \"127.0.0.1:9797\"".into()));
+            loopback
+        }),
+        None => loopback,
+    };
+    AlertIntake { listen, token: spec.token.clone(), grace: spec.grace.map_or(Duration::from_secs(5), Dur::std) }
+}
+
+fn resolve_backend(file: &ScenarioFile, has_target: bool, r: &mut Reporter<'_>) -> BackendKnobs {
+    let mut knobs = BackendKnobs::default();
+    let Some(spanned) = &file.backend else { return knobs };
+    if has_target {
+        r.error(spanned.span(), Some("backend".into()), "[backend] configures the embedded reference backend, but [target] names an external one", Some("remove [backend], or remove [target]".into()));
+    }
+    let spec = spanned.get_ref();
+    if let Some(pct) = &spec.drop_alerts_pct {
+        if !(0.0..=100.0).contains(pct.get_ref()) {
+            r.error(pct.span(), Some("backend.drop_alerts_pct".into()), format!("drop_alerts_pct = {} is not a percentage", pct.get_ref()), None);
+        }
+        knobs.drop_alerts_pct = pct.get_ref().clamp(0.0, 100.0);
+    }
+    if let Some(d) = spec.delay_alerts {
+        knobs.delay_alerts_ms = d.ms();
+    }
+    if let Some(d) = spec.smoothing {
+        knobs.smoothing_ms = d.ms();
+    }
+    if let Some(d) = spec.reset_after {
+        knobs.reset_after_ms = d.ms();
+    }
+    knobs
+}
+
+fn resolve_expectations(file: &ScenarioFile, r: &mut Reporter<'_>) -> Vec<Expectation> {
+    let mut out = Vec::new();
+    for (i, spanned) in file.expect.iter().enumerate() {
+        let e = spanned.get_ref();
+        let at = spanned.span();
+        let field = |f: &str| format!("expect[{i}].{f}");
+        let mut complete = true;
+        let mut need = |present: bool, name: &str, r: &mut Reporter<'_>| {
+            if !present {
+                r.missing(at.clone(), field(name));
+                complete = false;
+            }
+        };
+        need(e.name.is_some(), "name", r);
+        need(e.episode.is_some(), "episode", r);
+        need(e.alert.is_some(), "alert", r);
+        need(e.within.is_some(), "within", r);
+        if let Some(name) = &e.name {
+            if file.expect[..i].iter().any(|o| o.get_ref().name.as_ref().map(|n| n.get_ref()) == Some(name.get_ref())) {
+                r.error(name.span(), Some(field("name")), format!("expectation name \"{}\" is used twice", name.get_ref()), None);
+            }
+        }
+        if let Some(alert) = &e.alert {
+            if alert.get_ref().trim().is_empty() {
+                r.error(alert.span(), Some(field("alert")), "alert kind is empty", None);
+            }
+        }
+        if let Some(within) = &e.within {
+            if within.get_ref().ms() == 0 {
+                r.error(within.span(), Some(field("within")), "within must be positive", None);
+            }
+        }
+        if let (Some(episode), true) = (e.episode, complete) {
+            if !file.event.iter().any(|ev| ev.get_ref().condition == Some(episode)) {
+                // Not an error: a scenario may check that nothing alerts. But
+                // an expectation with no possible obligation is worth a word.
+            }
+            out.push(Expectation {
+                name: e.name.as_ref().map(|n| n.get_ref().clone()).unwrap_or_default(),
+                condition: condition(episode),
+                alert: e.alert.as_ref().map(|a| a.get_ref().clone()).unwrap_or_default(),
+                within_ms: e.within.as_ref().map_or(0, |w| w.get_ref().ms()),
+                max_false_alerts: e.max_false_alerts.unwrap_or(0),
+            });
+        }
+    }
+    out
+}
