@@ -4,6 +4,11 @@
 //! command line.
 
 pub mod backend;
+pub mod checker;
+pub mod clock;
+pub mod intake;
+pub mod report;
+pub mod transport;
 pub mod cli;
 pub mod run;
 pub mod scenario;

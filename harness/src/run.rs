@@ -1,13 +1,532 @@
-//! `medtwin run` and `medtwin reference-backend` (being written).
+//! `medtwin run` and `medtwin reference-backend`: wiring the twin, the
+//! clock, the transport, the target and the webhook into one run.
 
-use crate::cli::{BackendArgs, RunArgs, EXIT_HARNESS};
+use std::collections::{BTreeMap, HashMap};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use anyhow::Context as _;
+use medtwin_sim::{DeviceKind, SimConfig, StepOutput, Twin};
+use sha2::{Digest, Sha256};
+use tokio::sync::mpsc;
+
+use crate::backend::{self, BackendConfig, Faults};
+use crate::checker::{self, AlertRecord, EpisodeRecord, Verdict};
+use crate::cli::{BackendArgs, EXIT_FAIL, EXIT_HARNESS, EXIT_INPUT, EXIT_PASS, RunArgs};
+use crate::clock::SimClock;
+use crate::intake::{self, Intake};
+use crate::report::{self, Report};
+use crate::scenario::{self, Clock, Scenario, Target, duration};
+use crate::transport::{Outgoing, Transport, TransportConfig};
+use crate::wire;
+
+/// Steps the twin may run ahead of the transport (bounded memory).
+const STEPS_AHEAD: usize = 64;
+/// Wall time between the run's start and simulated zero, so the first
+/// messages are not already late.
+const EPOCH_LEAD: Duration = Duration::from_millis(200);
 
 /// Entry point of `medtwin run`.
-pub fn main(_args: RunArgs) -> u8 {
-    EXIT_HARNESS
+pub fn main(args: RunArgs) -> u8 {
+    let scenario = match scenario::load(&args.path).map_err(|d| d.to_string()).and_then(|s| apply_overrides(s, &args)) {
+        Ok(scenario) => scenario,
+        Err(message) => {
+            eprintln!("{message}");
+            return EXIT_INPUT;
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: cannot start the async runtime: {error}");
+            return EXIT_HARNESS;
+        }
+    };
+    let report = match runtime.block_on(execute(&scenario)) {
+        Ok(report) => report,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            return EXIT_HARNESS;
+        }
+    };
+    let dir = args.out.clone().unwrap_or_else(|| PathBuf::from("reports").join(&report.run_id));
+    if let Err(error) = report.write(&dir) {
+        eprintln!("error: cannot write the report to {}: {error:#}", dir.display());
+        return EXIT_HARNESS;
+    }
+    if args.quiet {
+        println!("{}: {}", scenario.name, if report.verdict == Verdict::Pass { "pass" } else { "fail" });
+    } else {
+        println!("{}", report.summary());
+    }
+    println!("report: {}", dir.join("report.json").display());
+    if report.verdict == Verdict::Pass { EXIT_PASS } else { EXIT_FAIL }
+}
+
+/// Command-line overrides on top of the scenario file.
+fn apply_overrides(mut s: Scenario, args: &RunArgs) -> Result<Scenario, String> {
+    let bad = |what: String| Err(format!("error: {what}"));
+    if let Some(seed) = args.seed {
+        s.sim.seed = seed;
+    }
+    if let Some(url) = &args.target {
+        match reqwest::Url::parse(url) {
+            Ok(u) if matches!(u.scheme(), "http" | "https") => {}
+            _ => return bad(format!("--target {url} is not an http(s) URL")),
+        }
+        let (timeout, concurrency) = s.target.as_ref().map_or((Duration::from_secs(5), 8), |t| (t.timeout, t.concurrency));
+        let token = s.target.as_ref().and_then(|t| t.token.clone());
+        s.target = Some(Target { url: url.clone(), token, timeout, concurrency });
+    }
+    match (args.clock.as_deref(), args.speed) {
+        (None, None) => {}
+        (None | Some("accelerated"), Some(speed)) if speed > 0.0 && speed <= 1_000_000.0 => {
+            s.clock = Clock::Accelerated { speed };
+        }
+        (None | Some("accelerated"), Some(speed)) => return bad(format!("--speed {speed} is out of range (0 to 1000000]")),
+        (Some("accelerated"), None) => return bad("--clock accelerated needs --speed".into()),
+        (Some("virtual"), None) => s.clock = Clock::Virtual,
+        (Some("real-time"), None) => s.clock = Clock::RealTime,
+        (Some(mode @ ("virtual" | "real-time")), Some(_)) => return bad(format!("--speed does not apply to --clock {mode}")),
+        (Some(other), _) => return bad(format!("unknown clock mode `{other}` (virtual, real-time or accelerated)")),
+    }
+    if args.drop_alerts_pct.is_some() || args.delay_alerts.is_some() {
+        if s.target.is_some() {
+            return bad("--drop-alerts-pct and --delay-alerts apply to the embedded reference backend, not to a --target".into());
+        }
+        if let Some(pct) = args.drop_alerts_pct {
+            if !(0.0..=100.0).contains(&pct) {
+                return bad(format!("--drop-alerts-pct {pct} is not a percentage"));
+            }
+            s.backend.drop_alerts_pct = pct;
+        }
+        if let Some(text) = &args.delay_alerts {
+            s.backend.delay_alerts_ms = duration::parse(text).map_err(|why| format!("error: --delay-alerts {text}: {why}"))?.ms();
+        }
+    }
+    Ok(s)
+}
+
+/// What the twin thread hands the driver for one step.
+struct Batch {
+    onsets: Vec<EpisodeRecord>,
+    deliveries: Vec<Outgoing>,
+}
+
+/// What the twin thread found over the whole run.
+#[derive(Default)]
+struct TwinSummary {
+    patients: Vec<String>,
+    devices_by_kind: BTreeMap<String, u64>,
+    n_devices: u64,
+    accounting: report::Counts,
+    by_kind: BTreeMap<String, report::Counts>,
+    lost_by_cause: BTreeMap<String, u64>,
+    telemetry_digest: String,
+    truth_digest: String,
+    steps: u64,
+    busy: Duration,
+}
+
+/// Runs the twin to the end, streaming each step's deliveries to `tx`.
+/// Runs on its own thread: the twin is synchronous and must not block the
+/// async runtime.
+fn run_twin(config: SimConfig, start: SystemTime, tx: mpsc::Sender<Batch>) -> Result<TwinSummary, medtwin_sim::ConfigError> {
+    let mut twin = Twin::new(&config)?;
+    let patients = twin.patient_names().to_vec();
+    let devices = twin.device_names().to_vec();
+    let kinds: Vec<DeviceKind> = twin.device_kinds().to_vec();
+    let mut summary = TwinSummary { patients: patients.clone(), n_devices: devices.len() as u64, ..Default::default() };
+    for kind in &kinds {
+        *summary.devices_by_kind.entry(kind.name().to_owned()).or_insert(0) += 1;
+    }
+    let names = wire::Names { patients: &patients, devices: &devices };
+    let mut truth = Sha256::new();
+    let mut telemetry = Sha256::new();
+    let mut line = Vec::with_capacity(256);
+    let mut hash_line = |hasher: &mut Sha256, tag: &str, record: &dyn erased::Record| {
+        line.clear();
+        line.extend_from_slice(tag.as_bytes());
+        line.push(b' ');
+        record.write_json(&mut line);
+        line.push(b'\n');
+        hasher.update(&line);
+    };
+    while !twin.finished() {
+        let started = Instant::now();
+        let out: &StepOutput = twin.step();
+        summary.busy += started.elapsed();
+        summary.steps += 1;
+        for o in &out.onsets {
+            hash_line(&mut truth, "onset", o);
+        }
+        for m in &out.measurements {
+            hash_line(&mut truth, "measured", m);
+            let kind = summary.by_kind.entry(m.kind.name().to_owned()).or_default();
+            kind.generated += 1;
+        }
+        for d in &out.deliveries {
+            hash_line(&mut truth, "delivered", d);
+            hash_line(&mut telemetry, "delivered", d);
+            summary.by_kind.entry(d.measurement.kind.name().to_owned()).or_default().delivered += 1;
+        }
+        for l in &out.losses {
+            hash_line(&mut truth, "lost", l);
+            let kind = kinds[l.device_idx as usize].name();
+            summary.by_kind.entry(kind.to_owned()).or_default().lost += 1;
+            *summary.lost_by_cause.entry(l.cause.name().to_owned()).or_insert(0) += 1;
+        }
+        if out.onsets.is_empty() && out.deliveries.is_empty() {
+            continue;
+        }
+        let batch = Batch {
+            onsets: out
+                .onsets
+                .iter()
+                .map(|o| EpisodeRecord {
+                    patient: patients[o.patient_idx as usize].clone(),
+                    condition: o.condition,
+                    onset_ms: o.onset_ms,
+                    severity: o.severity,
+                })
+                .collect(),
+            deliveries: out
+                .deliveries
+                .iter()
+                .map(|d| Outgoing {
+                    patient_idx: d.measurement.patient_idx,
+                    delivered_ms: d.delivered_ms,
+                    body: serde_json::to_vec(&wire::telemetry(&d.measurement, &names, start)).unwrap_or_default(),
+                })
+                .collect(),
+        };
+        if tx.blocking_send(batch).is_err() {
+            break; // the driver stopped; its error is reported there
+        }
+    }
+    let acc = twin.accounting();
+    summary.accounting = report::Counts {
+        generated: acc.generated,
+        delivered: acc.delivered,
+        lost: acc.lost(),
+        buffered: acc.in_flight,
+    };
+    for counts in summary.by_kind.values_mut() {
+        counts.buffered = counts.generated - counts.delivered - counts.lost;
+    }
+    summary.telemetry_digest = hex_digest(telemetry);
+    summary.truth_digest = hex_digest(truth);
+    Ok(summary)
+}
+
+fn hex_digest(hasher: Sha256) -> String {
+    let bytes = hasher.finalize();
+    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    format!("sha256:{hex}")
+}
+
+/// Serialising the twin's record types behind one object-safe trait, so the
+/// digest code is written once.
+mod erased {
+    pub trait Record {
+        fn write_json(&self, out: &mut Vec<u8>);
+    }
+    impl<T: serde::Serialize> Record for T {
+        fn write_json(&self, out: &mut Vec<u8>) {
+            // Serialising plain structs of numbers and names cannot fail.
+            let _ = serde_json::to_writer(out, self);
+        }
+    }
+}
+
+/// Runs a validated scenario and returns its report.
+pub async fn execute(s: &Scenario) -> anyhow::Result<Report> {
+    let wall_start = Instant::now();
+    let epoch = wall_start + EPOCH_LEAD;
+    let epoch_system = SystemTime::now() + EPOCH_LEAD;
+    // Whole milliseconds, so timestamps and their round trips are exact.
+    let start = s.start.unwrap_or_else(|| truncate_to_ms(epoch_system));
+    let clock = Arc::new(SimClock::new(s.clock, epoch));
+    let token = s
+        .alerts
+        .token
+        .clone()
+        .or_else(|| std::env::var("MEDTWIN_ALERT_TOKEN").ok().filter(|t| !t.is_empty()))
+        .unwrap_or_else(random_token);
+
+    let intake = Intake::start(s.alerts.listen, token.clone(), clock.clone())
+        .await
+        .with_context(|| format!("cannot listen for alerts on {}", s.alerts.listen))?;
+
+    let (target_url, transport_config, backend) = match &s.target {
+        Some(target) => (target.url.clone(), target.clone(), None),
+        None => {
+            let mut config = BackendConfig::new(intake.url());
+            config.listen = SocketAddr::from(([127, 0, 0, 1], 0));
+            config.alerts_token = Some(token.clone());
+            config.faults = Faults {
+                drop_alerts_pct: s.backend.drop_alerts_pct,
+                delay_alerts: clock.wall(s.backend.delay_alerts_ms),
+                ..Faults::default()
+            };
+            config.smoothing = Duration::from_millis(s.backend.smoothing_ms);
+            config.reset_after = Duration::from_millis(s.backend.reset_after_ms);
+            config.seed = s.sim.seed;
+            let handle = backend::start(config).await.context("cannot start the embedded reference backend")?;
+            let url = format!("http://{}/v1/measurements", handle.addr());
+            let target = Target { url: url.clone(), token: None, timeout: Duration::from_secs(5), concurrency: 8 };
+            (url, target, Some(handle))
+        }
+    };
+    let transport = Transport::start(
+        TransportConfig {
+            url: transport_config.url.clone(),
+            token: transport_config.token.clone(),
+            timeout: transport_config.timeout,
+            concurrency: transport_config.concurrency,
+        },
+        clock.clone(),
+    )?;
+
+    let (tx, mut rx) = mpsc::channel::<Batch>(STEPS_AHEAD);
+    let config = s.sim.clone();
+    let twin_thread = std::thread::Builder::new()
+        .name("medtwin-twin".into())
+        .spawn(move || run_twin(config, start, tx))
+        .context("cannot start the twin thread")?;
+    let mut episodes = Vec::new();
+    while let Some(batch) = rx.recv().await {
+        episodes.extend(batch.onsets);
+        for message in batch.deliveries {
+            transport.send(message).await;
+        }
+    }
+    let twin = twin_thread
+        .join()
+        .map_err(|_| anyhow::anyhow!("the twin thread panicked"))?
+        .context("the twin refused its configuration")?;
+    let (transport_stats, lag) = transport.finish().await;
+
+    // Let simulated time run out on the wall clock, then give late alerts
+    // their grace period.
+    if let Some(end) = clock.due(s.sim.duration_ms) {
+        tokio::time::sleep_until(end.into()).await;
+    }
+    let backend_stats = match backend {
+        Some(handle) => {
+            let grace = s.alerts.grace + clock.wall(s.backend.delay_alerts_ms);
+            let stats = handle.shutdown(grace).await;
+            Some(serde_json::to_value(stats)?)
+        }
+        None => {
+            tokio::time::sleep(s.alerts.grace).await;
+            None
+        }
+    };
+    // The last simulated time at which an alert could have been seen.
+    let end_ms = match s.clock {
+        Clock::Virtual => s.sim.duration_ms,
+        _ => clock.sim_at(Instant::now()).max(s.sim.duration_ms),
+    };
+    let (received, refused) = intake.stop().await;
+
+    let known: HashMap<&str, ()> = twin.patients.iter().map(|p| (p.as_str(), ())).collect();
+    let alerts: Vec<AlertRecord> = received
+        .iter()
+        .map(|a| AlertRecord {
+            patient: a.message.patient_id.clone(),
+            kind: a.message.kind.clone(),
+            at_ms: a.received_sim_ms,
+            measured_ms: a
+                .message
+                .measurement_time
+                .as_deref()
+                .and_then(wire::parse_time)
+                .and_then(|t| t.duration_since(start).ok())
+                .map(|d| d.as_millis() as u64),
+        })
+        .collect();
+    let unknown_patients = alerts.iter().filter(|a| !known.contains_key(a.patient.as_str())).count() as u64;
+    episodes.sort_by(|a, b| (a.onset_ms, &a.patient).cmp(&(b.onset_ms, &b.patient)));
+    let expectations: Vec<_> = s.expectations.iter().map(|e| checker::check(e, &episodes, &alerts, end_ms)).collect();
+    let verdict = if expectations.iter().all(|e| e.verdict == Verdict::Pass) { Verdict::Pass } else { Verdict::Fail };
+
+    let patients = twin.patients.len() as u64;
+    let busy_s = twin.busy.as_secs_f64();
+    Ok(Report {
+        schema: report::REPORT_SCHEMA,
+        synthetic_data: true,
+        run_id: run_id(&s.name, s.sim.seed, epoch_system),
+        scenario: report::ScenarioInfo {
+            name: s.name.clone(),
+            path: s.path.display().to_string(),
+            description: s.description.clone(),
+        },
+        seed: s.sim.seed,
+        version: env!("CARGO_PKG_VERSION"),
+        repro: repro(s),
+        verdict,
+        clock: report::ClockInfo {
+            mode: s.clock.mode_name(),
+            speed: s.clock.speed(),
+            epoch: wire::format_time(epoch_system),
+            start: wire::format_time(start),
+            alert_time_basis: match s.clock {
+                Clock::Virtual => "frontier: the latest simulated delivery time sent when the alert arrived",
+                _ => "epoch: (arrival wall time - epoch) x speed",
+            },
+        },
+        target: report::TargetInfo {
+            kind: if s.target.is_some() { "external" } else { "embedded-reference-backend" },
+            url: target_url,
+            faults: s.target.is_none().then(|| report::Faults {
+                drop_alerts_pct: s.backend.drop_alerts_pct,
+                delay_alerts_ms: s.backend.delay_alerts_ms,
+            }),
+        },
+        timing: report::Timing {
+            sim_duration_ms: s.sim.duration_ms,
+            step_ms: s.sim.step_ms,
+            wall_ms: wall_start.elapsed().as_millis() as u64,
+            steps: twin.steps,
+            twin_busy_ms: busy_s * 1000.0,
+            twin_patient_steps_per_s: if busy_s > 0.0 { (patients * twin.steps) as f64 / busy_s } else { 0.0 },
+        },
+        population: report::Population {
+            patients,
+            devices: twin.n_devices,
+            devices_by_kind: twin.devices_by_kind.clone(),
+        },
+        digests: report::Digests { telemetry: twin.telemetry_digest.clone(), truth: twin.truth_digest.clone() },
+        accounting: report::Accounting {
+            total: twin.accounting.clone(),
+            lost_by_cause: twin.lost_by_cause.clone(),
+            by_device_kind: twin.by_kind.clone(),
+        },
+        transport: report::TransportReport {
+            stats: transport_stats,
+            send_lag_ms: s.clock.speed().map(|_| lag),
+        },
+        alerts: report::AlertsReport {
+            received: received.len() as u64,
+            by_kind: intake::count_by_kind(&received),
+            unknown_patients,
+            refused,
+        },
+        episodes,
+        expectations,
+        backend: backend_stats,
+    })
+}
+
+fn truncate_to_ms(t: SystemTime) -> SystemTime {
+    let since = t.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default();
+    SystemTime::UNIX_EPOCH + Duration::from_millis(since.as_millis() as u64)
+}
+
+/// A 128-bit token from the OS's randomness (via the std hasher's keys)
+/// mixed with the time: the webhook token, never used by the twin.
+fn random_token() -> String {
+    use std::hash::{BuildHasher, RandomState};
+    let nanos = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default().as_nanos();
+    let a = RandomState::new().hash_one(nanos);
+    let b = RandomState::new().hash_one(std::process::id());
+    format!("{a:016x}{b:016x}")
+}
+
+/// `20261124T101500Z-quickstart-s42`.
+fn run_id(name: &str, seed: u64, at: SystemTime) -> String {
+    let stamp: String = humantime::format_rfc3339_seconds(at).to_string().chars().filter(|c| *c != '-' && *c != ':').collect();
+    let slug: String = name
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '-' })
+        .collect::<String>()
+        .split('-')
+        .filter(|p| !p.is_empty())
+        .collect::<Vec<_>>()
+        .join("-");
+    format!("{stamp}-{slug}-s{seed}")
+}
+
+/// A command that repeats this run exactly (scenario, seed, version).
+fn repro(s: &Scenario) -> String {
+    let mut cmd = format!("medtwin run {} --seed {}", s.path.display(), s.sim.seed);
+    if let Some(target) = &s.target {
+        cmd.push_str(&format!(" --target {}", target.url));
+    }
+    cmd.push_str(&format!("  # medtwin {}", env!("CARGO_PKG_VERSION")));
+    cmd
 }
 
 /// Entry point of `medtwin reference-backend`.
-pub fn reference_backend_main(_args: BackendArgs) -> u8 {
-    EXIT_HARNESS
+pub fn reference_backend_main(args: BackendArgs) -> u8 {
+    let parse_dur = |flag: &str, text: &str| duration::parse(text).map_err(|why| format!("error: --{flag} {text}: {why}"));
+    let settings = (|| -> Result<BackendConfig, String> {
+        let listen: SocketAddr = args.listen.parse().map_err(|_| format!("error: --listen {} is not an address like 127.0.0.1:8080", args.listen))?;
+        match reqwest::Url::parse(&args.alerts) {
+            Ok(u) if matches!(u.scheme(), "http" | "https") => {}
+            _ => return Err(format!("error: --alerts {} is not an http(s) URL", args.alerts)),
+        }
+        if !(0.0..=100.0).contains(&args.drop_alerts_pct) {
+            return Err(format!("error: --drop-alerts-pct {} is not a percentage", args.drop_alerts_pct));
+        }
+        let mut config = BackendConfig::new(args.alerts.clone());
+        config.listen = listen;
+        config.alerts_token = args.alerts_token.clone().or_else(|| std::env::var("MEDTWIN_ALERT_TOKEN").ok());
+        config.faults = Faults {
+            drop_alerts_pct: args.drop_alerts_pct,
+            delay_alerts: parse_dur("delay-alerts", &args.delay_alerts)?.std(),
+            ..Faults::default()
+        };
+        config.smoothing = parse_dur("smoothing", &args.smoothing)?.std();
+        config.reset_after = parse_dur("reset-after", &args.reset_after)?.std();
+        config.seed = args.seed;
+        Ok(config)
+    })();
+    let config = match settings {
+        Ok(config) => config,
+        Err(message) => {
+            eprintln!("{message}");
+            return EXIT_INPUT;
+        }
+    };
+    let stop_after = match args.stop_after.as_deref().map(|t| parse_dur("stop-after", t)).transpose() {
+        Ok(d) => d.map(|d| d.std()),
+        Err(message) => {
+            eprintln!("{message}");
+            return EXIT_INPUT;
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: cannot start the async runtime: {error}");
+            return EXIT_HARNESS;
+        }
+    };
+    runtime.block_on(async move {
+        let listen = config.listen;
+        let handle = match backend::start(config).await {
+            Ok(handle) => handle,
+            Err(error) => {
+                eprintln!("error: cannot start the reference backend on {listen}: {error:#}");
+                return EXIT_HARNESS;
+            }
+        };
+        println!("reference backend: POST telemetry to http://{}/v1/measurements", handle.addr());
+        let stop = async {
+            match stop_after {
+                Some(d) => tokio::time::sleep(d).await,
+                None => {
+                    let _ = tokio::signal::ctrl_c().await;
+                }
+            }
+        };
+        stop.await;
+        let stats = handle.shutdown(Duration::from_secs(5)).await;
+        println!("{}", serde_json::to_string(&stats).unwrap_or_default());
+        EXIT_PASS
+    })
 }

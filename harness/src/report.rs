@@ -1,0 +1,312 @@
+//! The run report: `report.json` (versioned; see `docs/report.md`) and the
+//! terminal summary.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::Path;
+
+use serde::Serialize;
+
+use crate::checker::{EpisodeRecord, ExpectationResult, Verdict};
+use crate::intake::Refused;
+use crate::scenario::duration;
+use crate::transport::{Lag, TransportStats};
+
+/// Schema tag of `report.json`.
+pub const REPORT_SCHEMA: &str = "medtwin.report.v1";
+
+/// Everything a run found.
+#[derive(Clone, Debug, Serialize)]
+pub struct Report {
+    /// Always [`REPORT_SCHEMA`].
+    pub schema: &'static str,
+    /// Always true: every patient in it is simulated.
+    pub synthetic_data: bool,
+    /// Unique id of this run.
+    pub run_id: String,
+    /// The scenario.
+    pub scenario: ScenarioInfo,
+    /// The seed used.
+    pub seed: u64,
+    /// medtwin version.
+    pub version: &'static str,
+    /// A command that repeats this run.
+    pub repro: String,
+    /// `pass` when every expectation held.
+    pub verdict: Verdict,
+    /// How simulated time mapped to wall time.
+    pub clock: ClockInfo,
+    /// What was driven.
+    pub target: TargetInfo,
+    /// Durations and rates.
+    pub timing: Timing,
+    /// Who and what was simulated.
+    pub population: Population,
+    /// SHA-256 of the telemetry delivered and of the whole truth log.
+    pub digests: Digests,
+    /// What became of every measurement.
+    pub accounting: Accounting,
+    /// What the transport did with the delivered measurements.
+    pub transport: TransportReport,
+    /// Alerts the webhook received.
+    pub alerts: AlertsReport,
+    /// Condition episodes, from the truth log.
+    pub episodes: Vec<EpisodeRecord>,
+    /// One result per expectation.
+    pub expectations: Vec<ExpectationResult>,
+    /// The embedded reference backend's own counters, when it was used.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub backend: Option<serde_json::Value>,
+}
+
+/// The scenario run.
+#[derive(Clone, Debug, Serialize)]
+pub struct ScenarioInfo {
+    /// Its name.
+    pub name: String,
+    /// The file.
+    pub path: String,
+    /// What it tests.
+    pub description: Option<String>,
+}
+
+/// Clock mapping.
+#[derive(Clone, Debug, Serialize)]
+pub struct ClockInfo {
+    /// `virtual`, `real-time` or `accelerated`.
+    pub mode: &'static str,
+    /// Simulated seconds per wall second (absent for virtual).
+    pub speed: Option<f64>,
+    /// Wall-clock time of simulated zero (the run epoch).
+    pub epoch: String,
+    /// Timestamp carried by measurements taken at simulated zero.
+    pub start: String,
+    /// How alert times were placed in simulated time.
+    pub alert_time_basis: &'static str,
+}
+
+/// The target.
+#[derive(Clone, Debug, Serialize)]
+pub struct TargetInfo {
+    /// `embedded-reference-backend` or `external`.
+    pub kind: &'static str,
+    /// Where telemetry went.
+    pub url: String,
+    /// Fault knobs of the embedded backend.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub faults: Option<Faults>,
+}
+
+/// Reference-backend fault knobs as run.
+#[derive(Clone, Debug, Serialize)]
+pub struct Faults {
+    /// Percentage of alerts dropped.
+    pub drop_alerts_pct: f64,
+    /// Simulated delay before each alert.
+    pub delay_alerts_ms: u64,
+}
+
+/// Durations and rates.
+#[derive(Clone, Debug, Serialize)]
+pub struct Timing {
+    /// Simulated duration.
+    pub sim_duration_ms: u64,
+    /// Fixed step.
+    pub step_ms: u64,
+    /// Wall time of the whole run, including the alert grace period.
+    pub wall_ms: u64,
+    /// Steps the twin ran.
+    pub steps: u64,
+    /// Wall time spent inside the twin's steps.
+    pub twin_busy_ms: f64,
+    /// Patients × steps per second of twin time.
+    pub twin_patient_steps_per_s: f64,
+}
+
+/// Population.
+#[derive(Clone, Debug, Serialize)]
+pub struct Population {
+    /// Patients.
+    pub patients: u64,
+    /// Devices.
+    pub devices: u64,
+    /// Devices by kind.
+    pub devices_by_kind: BTreeMap<String, u64>,
+}
+
+/// Digests.
+#[derive(Clone, Debug, Serialize)]
+pub struct Digests {
+    /// Every delivery (measurement and delivery time), in delivery order.
+    pub telemetry: String,
+    /// Every truth record (onsets, measurements, deliveries, losses).
+    pub truth: String,
+}
+
+/// Per-measurement accounting: generated = delivered + lost + buffered.
+#[derive(Clone, Debug, Default, Serialize, PartialEq)]
+pub struct Counts {
+    /// Measurements taken.
+    pub generated: u64,
+    /// Reached the target's edge.
+    pub delivered: u64,
+    /// Lost on the way.
+    pub lost: u64,
+    /// Still on the way when the run ended.
+    pub buffered: u64,
+}
+
+/// Accounting.
+#[derive(Clone, Debug, Serialize)]
+pub struct Accounting {
+    /// Totals.
+    #[serde(flatten)]
+    pub total: Counts,
+    /// Losses by cause.
+    pub lost_by_cause: BTreeMap<String, u64>,
+    /// The same, by device kind.
+    pub by_device_kind: BTreeMap<String, Counts>,
+}
+
+/// Transport results.
+#[derive(Clone, Debug, Serialize)]
+pub struct TransportReport {
+    /// Counts.
+    #[serde(flatten)]
+    pub stats: TransportStats,
+    /// How late sends went out against their due time (timed clocks only).
+    pub send_lag_ms: Option<Lag>,
+}
+
+/// Alerts received.
+#[derive(Clone, Debug, Serialize)]
+pub struct AlertsReport {
+    /// Accepted by the webhook.
+    pub received: u64,
+    /// By kind.
+    pub by_kind: BTreeMap<String, u64>,
+    /// About patients medtwin never simulated.
+    pub unknown_patients: u64,
+    /// Refused by the webhook.
+    pub refused: Refused,
+}
+
+impl Report {
+    /// Writes `report.json` into `dir`.
+    pub fn write(&self, dir: &Path) -> anyhow::Result<()> {
+        std::fs::create_dir_all(dir)?;
+        let json = serde_json::to_string_pretty(self)?;
+        std::fs::write(dir.join("report.json"), json + "\n")?;
+        Ok(())
+    }
+
+    /// The terminal summary.
+    pub fn summary(&self) -> String {
+        let mut s = String::new();
+        let speed = match self.clock.speed {
+            Some(x) => format!("{} x{x}", self.clock.mode),
+            None => self.clock.mode.to_owned(),
+        };
+        let _ = writeln!(
+            s,
+            "medtwin {} · {} · seed {} · {} · {} patients, {} devices",
+            self.version, self.scenario.name, self.seed, speed, self.population.patients, self.population.devices
+        );
+        let wall_s = self.timing.wall_ms as f64 / 1000.0;
+        let _ = writeln!(
+            s,
+            "simulated {} in {wall_s:.1} s wall · twin {:.0} patient-steps/s",
+            duration::format(self.timing.sim_duration_ms),
+            self.timing.twin_patient_steps_per_s
+        );
+        let a = &self.accounting.total;
+        let _ = writeln!(
+            s,
+            "telemetry: {} generated · {} delivered · {} lost · {} in flight at end",
+            a.generated, a.delivered, a.lost, a.buffered
+        );
+        let t = &self.transport.stats;
+        let _ = write!(
+            s,
+            "target {}: {} sent · {} accepted · {} rejected · {} server errors · {} failed",
+            self.target.url, t.sent, t.accepted, t.rejected, t.server_errors, t.failed
+        );
+        if let Some(lag) = &self.transport.send_lag_ms {
+            let _ = write!(s, " · send lag p99 {:.1} ms", lag.p99);
+        }
+        let _ = writeln!(s);
+        let kinds: Vec<String> = self.alerts.by_kind.iter().map(|(k, n)| format!("{k} {n}")).collect();
+        let _ = writeln!(
+            s,
+            "alerts: {} received ({}) · {} refused",
+            self.alerts.received,
+            if kinds.is_empty() { "none".to_owned() } else { kinds.join(", ") },
+            self.alerts.refused.total()
+        );
+        let _ = writeln!(s);
+        let _ = writeln!(
+            s,
+            "{:<36} {:<7} {:>4} {:>4} {:>6} {:>5} {:>9} {:>9} {:>9}",
+            "expectation", "verdict", "hits", "late", "missed", "false", "p50", "p95", "max"
+        );
+        for e in &self.expectations {
+            let lat = |v: Option<u64>| v.map_or("-".to_owned(), duration::format);
+            let _ = writeln!(
+                s,
+                "{:<36} {:<7} {:>4} {:>4} {:>6} {:>5} {:>9} {:>9} {:>9}",
+                truncate(&e.name, 36),
+                verdict_text(e.verdict),
+                e.hits,
+                e.late,
+                e.missed,
+                e.false_alerts,
+                lat(e.latency_ms.p50),
+                lat(e.latency_ms.p95),
+                lat(e.latency_ms.max)
+            );
+            for o in &e.outcomes {
+                let at = |v: Option<u64>| v.map_or("-".to_owned(), clock_text);
+                let latency = o.latency_ms.map(|l| format!(" latency {}", duration::format(l))).unwrap_or_default();
+                let _ = writeln!(
+                    s,
+                    "    {:<12} {:<12} onset {:>8}  alert {:>8}{latency}",
+                    serde_json::to_value(o.outcome).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default(),
+                    o.patient,
+                    at(o.onset_ms),
+                    at(o.alert_ms),
+                );
+            }
+            for failure in &e.failures {
+                let _ = writeln!(s, "    FAIL: {failure}");
+            }
+        }
+        let _ = writeln!(s);
+        let _ = write!(s, "verdict: {}", verdict_text(self.verdict).to_uppercase());
+        if self.verdict == Verdict::Fail {
+            let _ = write!(s, "\nrepro: {}", self.repro);
+        }
+        s
+    }
+}
+
+fn verdict_text(v: Verdict) -> &'static str {
+    match v {
+        Verdict::Pass => "pass",
+        Verdict::Fail => "fail",
+    }
+}
+
+fn truncate(text: &str, n: usize) -> String {
+    if text.chars().count() <= n {
+        return text.to_owned();
+    }
+    let mut out: String = text.chars().take(n - 1).collect();
+    out.push('…');
+    out
+}
+
+/// Simulated time as `hh:mm:ss`.
+pub fn clock_text(ms: u64) -> String {
+    let s = ms / 1000;
+    format!("{:02}:{:02}:{:02}", s / 3600, (s / 60) % 60, s % 60)
+}
