@@ -204,9 +204,8 @@ pub fn check(expectation: &Expectation, episodes: &[EpisodeRecord], alerts: &[Al
         };
         outcomes.push(outcome);
     }
-    for (i, alert) in candidates.iter().enumerate().filter(|(i, _)| !used[*i]) {
+    for (alert, _) in candidates.iter().zip(&used).filter(|(_, used)| !**used) {
         let follows_episode = obligations.iter().any(|e| e.patient == alert.patient && e.onset_ms <= alert.at_ms);
-        let _ = i;
         outcomes.push(Outcome {
             outcome: if follows_episode { OutcomeKind::Duplicate } else { OutcomeKind::False },
             patient: alert.patient.clone(),
@@ -232,7 +231,7 @@ pub fn check(expectation: &Expectation, episodes: &[EpisodeRecord], alerts: &[Al
         failures.push(format!(
             "{late} `{}` alerts came later than {within} (worst {})",
             expectation.alert,
-            crate::scenario::duration::format(worst)
+            crate::report::human(worst)
         ));
     }
     if false_alerts > u64::from(expectation.max_false_alerts) {

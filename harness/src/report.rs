@@ -250,7 +250,7 @@ impl Report {
             "expectation", "verdict", "hits", "late", "missed", "false", "p50", "p95", "max"
         );
         for e in &self.expectations {
-            let lat = |v: Option<u64>| v.map_or("-".to_owned(), duration::format);
+            let lat = |v: Option<u64>| v.map_or("-".to_owned(), human);
             let _ = writeln!(
                 s,
                 "{:<36} {:<7} {:>4} {:>4} {:>6} {:>5} {:>9} {:>9} {:>9}",
@@ -266,7 +266,7 @@ impl Report {
             );
             for o in &e.outcomes {
                 let at = |v: Option<u64>| v.map_or("-".to_owned(), clock_text);
-                let latency = o.latency_ms.map(|l| format!(" latency {}", duration::format(l))).unwrap_or_default();
+                let latency = o.latency_ms.map(|l| format!("  latency {}", human(l))).unwrap_or_default();
                 let _ = writeln!(
                     s,
                     "    {:<12} {:<12} onset {:>8}  alert {:>8}{latency}",
@@ -303,6 +303,15 @@ fn truncate(text: &str, n: usize) -> String {
     let mut out: String = text.chars().take(n - 1).collect();
     out.push('…');
     out
+}
+
+/// A latency for people: `27m25s`, `4.2s`, `350ms`.
+pub fn human(ms: u64) -> String {
+    match ms {
+        0..1_000 => format!("{ms}ms"),
+        1_000..60_000 => format!("{:.1}s", ms as f64 / 1000.0),
+        _ => duration::format((ms + 500) / 1000 * 1000),
+    }
 }
 
 /// Simulated time as `hh:mm:ss`.

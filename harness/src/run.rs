@@ -269,7 +269,6 @@ pub async fn execute(s: &Scenario) -> anyhow::Result<Report> {
             config.faults = Faults {
                 drop_alerts_pct: s.backend.drop_alerts_pct,
                 delay_alerts: clock.wall(s.backend.delay_alerts_ms),
-                ..Faults::default()
             };
             config.smoothing = Duration::from_millis(s.backend.smoothing_ms);
             config.reset_after = Duration::from_millis(s.backend.reset_after_ms);
@@ -450,11 +449,25 @@ fn run_id(name: &str, seed: u64, at: SystemTime) -> String {
     format!("{stamp}-{slug}-s{seed}")
 }
 
-/// A command that repeats this run exactly (scenario, seed, version).
+/// A command that repeats this run exactly (scenario, seed, version, and
+/// whatever the command line changed).
 fn repro(s: &Scenario) -> String {
     let mut cmd = format!("medtwin run {} --seed {}", s.path.display(), s.sim.seed);
-    if let Some(target) = &s.target {
-        cmd.push_str(&format!(" --target {}", target.url));
+    match s.clock {
+        Clock::Virtual => cmd.push_str(" --clock virtual"),
+        Clock::RealTime => cmd.push_str(" --clock real-time"),
+        Clock::Accelerated { speed } => cmd.push_str(&format!(" --clock accelerated --speed {speed}")),
+    }
+    match &s.target {
+        Some(target) => cmd.push_str(&format!(" --target {}", target.url)),
+        None => {
+            if s.backend.drop_alerts_pct > 0.0 {
+                cmd.push_str(&format!(" --drop-alerts-pct {}", s.backend.drop_alerts_pct));
+            }
+            if s.backend.delay_alerts_ms > 0 {
+                cmd.push_str(&format!(" --delay-alerts {}", duration::format(s.backend.delay_alerts_ms)));
+            }
+        }
     }
     cmd.push_str(&format!("  # medtwin {}", env!("CARGO_PKG_VERSION")));
     cmd
@@ -478,7 +491,6 @@ pub fn reference_backend_main(args: BackendArgs) -> u8 {
         config.faults = Faults {
             drop_alerts_pct: args.drop_alerts_pct,
             delay_alerts: parse_dur("delay-alerts", &args.delay_alerts)?.std(),
-            ..Faults::default()
         };
         config.smoothing = parse_dur("smoothing", &args.smoothing)?.std();
         config.reset_after = parse_dur("reset-after", &args.reset_after)?.std();

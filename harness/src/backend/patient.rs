@@ -1,0 +1,148 @@
+//! What the backend knows about one patient.
+
+use std::collections::BTreeMap;
+
+use medtwin_sim::Vital;
+use serde::{Deserialize, Serialize};
+
+use super::escalation::{Escalation, Level};
+use super::news2::{self, News2, Observations};
+use super::window::{Pushed, Window};
+
+/// Every vital the wire carries, in the order of [`Patient`]'s windows.
+pub(crate) const VITALS: [Vital; 7] = [
+    Vital::Hr,
+    Vital::Spo2,
+    Vital::Rr,
+    Vital::Sbp,
+    Vital::Dbp,
+    Vital::Map,
+    Vital::Temp,
+];
+
+fn slot(vital: Vital) -> usize {
+    match vital {
+        Vital::Hr => 0,
+        Vital::Spo2 => 1,
+        Vital::Rr => 2,
+        Vital::Sbp => 3,
+        Vital::Dbp => 4,
+        Vital::Map => 5,
+        Vital::Temp => 6,
+    }
+}
+
+/// One patient: a window per vital, the current score and escalation.
+///
+/// The wire carries neither supplemental oxygen nor consciousness, so the
+/// backend scores every patient as on room air, on SpO2 scale 1, with
+/// consciousness missing (0 points, listed in `missing`).
+#[derive(Debug)]
+pub(crate) struct Patient {
+    windows: [Window; VITALS.len()],
+    escalation: Escalation,
+    news2: News2,
+}
+
+impl Default for Patient {
+    fn default() -> Self {
+        let windows: [Window; VITALS.len()] = Default::default();
+        let news2 = news2::score(&observations(&windows));
+        Self {
+            windows,
+            escalation: Escalation::default(),
+            news2,
+        }
+    }
+}
+
+impl Patient {
+    /// Adds one sample; returns false when it was too late to count.
+    pub(crate) fn record(
+        &mut self,
+        vital: Vital,
+        measured_ms: u64,
+        value: f64,
+        smoothing_ms: u64,
+    ) -> bool {
+        self.windows[slot(vital)].push(measured_ms, value, smoothing_ms) == Pushed::Kept
+    }
+
+    /// Re-scores after new samples measured at `measured_ms`; returns the
+    /// escalation levels newly reached, lowest first.
+    pub(crate) fn rescore(&mut self, measured_ms: u64, reset_after_ms: u64) -> Vec<Level> {
+        self.news2 = news2::score(&observations(&self.windows));
+        self.escalation
+            .update(&self.news2, measured_ms, reset_after_ms)
+    }
+
+    /// Current NEWS2 score.
+    pub(crate) fn news2(&self) -> &News2 {
+        &self.news2
+    }
+
+    /// The patient as `GET /v1/patients/{id}` shows it.
+    pub(crate) fn view(&self, patient_id: &str) -> PatientView {
+        let parameters = VITALS
+            .iter()
+            .zip(&self.windows)
+            .filter_map(|(vital, window)| {
+                let (newest_ms, latest) = window.newest()?;
+                let view = ParameterView {
+                    value: window.median()?,
+                    latest,
+                    measured_at: crate::wire::format_time(crate::wire::sim_to_system(
+                        std::time::UNIX_EPOCH,
+                        newest_ms,
+                    )),
+                    n_samples: window.len(),
+                };
+                Some((vital.code().to_owned(), view))
+            })
+            .collect();
+        PatientView {
+            patient_id: patient_id.to_owned(),
+            level: self.escalation.level(),
+            news2: self.news2.clone(),
+            parameters,
+        }
+    }
+}
+
+fn observations(windows: &[Window; VITALS.len()]) -> Observations {
+    let median = |vital: Vital| windows[slot(vital)].median();
+    Observations {
+        rr_per_min: median(Vital::Rr),
+        spo2_pct: median(Vital::Spo2),
+        sbp_mmhg: median(Vital::Sbp),
+        hr_per_min: median(Vital::Hr),
+        temp_c: median(Vital::Temp),
+        ..Observations::default()
+    }
+}
+
+/// A patient as the backend sees it (`GET /v1/patients/{id}`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PatientView {
+    /// Patient id.
+    pub patient_id: String,
+    /// Escalation level: which alerts have fired and not yet re-armed.
+    pub level: Level,
+    /// Current NEWS2 score of the smoothed parameters.
+    pub news2: News2,
+    /// Parameters received so far, by wire code (`hr`, `spo2`, ...).
+    pub parameters: BTreeMap<String, ParameterView>,
+}
+
+/// One parameter of a patient.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ParameterView {
+    /// Median of the samples in the smoothing window: the value scored.
+    pub value: f64,
+    /// Newest sample.
+    pub latest: f64,
+    /// When the newest sample was measured, RFC 3339 UTC.
+    pub measured_at: String,
+    /// Samples in the smoothing window.
+    pub n_samples: usize,
+}
