@@ -109,7 +109,12 @@ impl Percentiles {
             let idx = ((p * n as f64).ceil() as usize).clamp(1, n) - 1;
             Some(sorted[idx])
         };
-        Percentiles { p50: rank(0.50), p95: rank(0.95), p99: rank(0.99), max: sorted.last().copied() }
+        Percentiles {
+            p50: rank(0.50),
+            p95: rank(0.95),
+            p99: rank(0.99),
+            max: sorted.last().copied(),
+        }
     }
 }
 
@@ -165,27 +170,41 @@ pub struct ExpectationResult {
 
 /// Checks one expectation. `end_ms` is the last simulated time at which an
 /// alert could still have been observed.
-pub fn check(expectation: &Expectation, episodes: &[EpisodeRecord], alerts: &[AlertRecord], end_ms: u64) -> ExpectationResult {
-    let mut obligations: Vec<&EpisodeRecord> =
-        episodes.iter().filter(|e| e.condition == expectation.condition).collect();
-    obligations.sort_by(|a, b| (a.patient.as_str(), a.onset_ms).cmp(&(b.patient.as_str(), b.onset_ms)));
-    let mut candidates: Vec<&AlertRecord> = alerts.iter().filter(|a| a.kind == expectation.alert).collect();
+pub fn check(
+    expectation: &Expectation,
+    episodes: &[EpisodeRecord],
+    alerts: &[AlertRecord],
+    end_ms: u64,
+) -> ExpectationResult {
+    let mut obligations: Vec<&EpisodeRecord> = episodes
+        .iter()
+        .filter(|e| e.condition == expectation.condition)
+        .collect();
+    obligations
+        .sort_by(|a, b| (a.patient.as_str(), a.onset_ms).cmp(&(b.patient.as_str(), b.onset_ms)));
+    let mut candidates: Vec<&AlertRecord> = alerts
+        .iter()
+        .filter(|a| a.kind == expectation.alert)
+        .collect();
     candidates.sort_by(|a, b| (a.patient.as_str(), a.at_ms).cmp(&(b.patient.as_str(), b.at_ms)));
 
     let mut used = vec![false; candidates.len()];
     let mut outcomes = Vec::new();
     for episode in &obligations {
-        let matched = candidates
-            .iter()
-            .enumerate()
-            .find(|(i, a)| !used[*i] && a.patient == episode.patient && a.at_ms >= episode.onset_ms);
+        let matched = candidates.iter().enumerate().find(|(i, a)| {
+            !used[*i] && a.patient == episode.patient && a.at_ms >= episode.onset_ms
+        });
         let deadline = episode.onset_ms + expectation.within_ms;
         let outcome = match matched {
             Some((i, alert)) => {
                 used[i] = true;
                 let latency = alert.at_ms - episode.onset_ms;
                 Outcome {
-                    outcome: if latency <= expectation.within_ms { OutcomeKind::Hit } else { OutcomeKind::Late },
+                    outcome: if latency <= expectation.within_ms {
+                        OutcomeKind::Hit
+                    } else {
+                        OutcomeKind::Late
+                    },
                     patient: episode.patient.clone(),
                     onset_ms: Some(episode.onset_ms),
                     alert_ms: Some(alert.at_ms),
@@ -194,7 +213,11 @@ pub fn check(expectation: &Expectation, episodes: &[EpisodeRecord], alerts: &[Al
                 }
             }
             None => Outcome {
-                outcome: if deadline > end_ms { OutcomeKind::Inconclusive } else { OutcomeKind::Missed },
+                outcome: if deadline > end_ms {
+                    OutcomeKind::Inconclusive
+                } else {
+                    OutcomeKind::Missed
+                },
                 patient: episode.patient.clone(),
                 onset_ms: Some(episode.onset_ms),
                 alert_ms: None,
@@ -205,9 +228,15 @@ pub fn check(expectation: &Expectation, episodes: &[EpisodeRecord], alerts: &[Al
         outcomes.push(outcome);
     }
     for (alert, _) in candidates.iter().zip(&used).filter(|(_, used)| !**used) {
-        let follows_episode = obligations.iter().any(|e| e.patient == alert.patient && e.onset_ms <= alert.at_ms);
+        let follows_episode = obligations
+            .iter()
+            .any(|e| e.patient == alert.patient && e.onset_ms <= alert.at_ms);
         outcomes.push(Outcome {
-            outcome: if follows_episode { OutcomeKind::Duplicate } else { OutcomeKind::False },
+            outcome: if follows_episode {
+                OutcomeKind::Duplicate
+            } else {
+                OutcomeKind::False
+            },
             patient: alert.patient.clone(),
             onset_ms: None,
             alert_ms: Some(alert.at_ms),
@@ -218,13 +247,21 @@ pub fn check(expectation: &Expectation, episodes: &[EpisodeRecord], alerts: &[Al
     outcomes.sort_by_key(|o| (o.onset_ms.or(o.alert_ms), o.patient.clone()));
 
     let count = |kind: OutcomeKind| outcomes.iter().filter(|o| o.outcome == kind).count() as u64;
-    let (hits, late, missed) = (count(OutcomeKind::Hit), count(OutcomeKind::Late), count(OutcomeKind::Missed));
+    let (hits, late, missed) = (
+        count(OutcomeKind::Hit),
+        count(OutcomeKind::Late),
+        count(OutcomeKind::Missed),
+    );
     let false_alerts = count(OutcomeKind::False);
     let latencies: Vec<u64> = outcomes.iter().filter_map(|o| o.latency_ms).collect();
     let mut failures = Vec::new();
     let within = crate::scenario::duration::format(expectation.within_ms);
     if missed > 0 {
-        failures.push(format!("{missed} of {} episodes got no `{}` alert", obligations.len(), expectation.alert));
+        failures.push(format!(
+            "{missed} of {} episodes got no `{}` alert",
+            obligations.len(),
+            expectation.alert
+        ));
     }
     if late > 0 {
         let worst = latencies.iter().max().copied().unwrap_or(0);
@@ -247,7 +284,11 @@ pub fn check(expectation: &Expectation, episodes: &[EpisodeRecord], alerts: &[Al
         alert: expectation.alert.clone(),
         within_ms: expectation.within_ms,
         max_false_alerts: expectation.max_false_alerts,
-        verdict: if failures.is_empty() { Verdict::Pass } else { Verdict::Fail },
+        verdict: if failures.is_empty() {
+            Verdict::Pass
+        } else {
+            Verdict::Fail
+        },
         obligations: obligations.len() as u64,
         hits,
         late,
@@ -276,11 +317,21 @@ mod tests {
     }
 
     fn episode(patient: &str, onset_ms: u64) -> EpisodeRecord {
-        EpisodeRecord { patient: patient.into(), condition: ConditionKind::Sepsis, onset_ms, severity: 1.0 }
+        EpisodeRecord {
+            patient: patient.into(),
+            condition: ConditionKind::Sepsis,
+            onset_ms,
+            severity: 1.0,
+        }
     }
 
     fn alert(patient: &str, kind: &str, at_ms: u64) -> AlertRecord {
-        AlertRecord { patient: patient.into(), kind: kind.into(), at_ms, measured_ms: None }
+        AlertRecord {
+            patient: patient.into(),
+            kind: kind.into(),
+            at_ms,
+            measured_ms: None,
+        }
     }
 
     #[test]
@@ -321,7 +372,10 @@ mod tests {
     #[test]
     fn percentiles_use_nearest_rank() {
         let p = Percentiles::of(&(1..=100).collect::<Vec<_>>());
-        assert_eq!((p.p50, p.p95, p.p99, p.max), (Some(50), Some(95), Some(99), Some(100)));
+        assert_eq!(
+            (p.p50, p.p95, p.p99, p.max),
+            (Some(50), Some(95), Some(99), Some(100))
+        );
         assert_eq!(Percentiles::of(&[]), Percentiles::default());
     }
 }

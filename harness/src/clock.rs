@@ -26,7 +26,11 @@ pub struct SimClock {
 impl SimClock {
     /// A clock whose simulated zero is at `epoch`.
     pub fn new(mode: Clock, epoch: Instant) -> SimClock {
-        SimClock { mode, epoch, frontier_ms: AtomicU64::new(0) }
+        SimClock {
+            mode,
+            epoch,
+            frontier_ms: AtomicU64::new(0),
+        }
     }
 
     /// The clock mode.
@@ -54,7 +58,10 @@ impl SimClock {
     /// The simulated time of something observed at wall instant `at`.
     pub fn sim_at(&self, at: Instant) -> u64 {
         match self.mode.speed() {
-            Some(speed) => (at.saturating_duration_since(self.epoch).as_secs_f64() * speed * 1000.0).round() as u64,
+            Some(speed) => {
+                (at.saturating_duration_since(self.epoch).as_secs_f64() * speed * 1000.0).round()
+                    as u64
+            }
             None => self.frontier_ms.load(Ordering::Acquire),
         }
     }
@@ -77,7 +84,10 @@ mod tests {
         assert_eq!(clock.sim_at(epoch + Duration::from_millis(100)), 60_000);
         assert_eq!(clock.wall(600_000), Duration::from_secs(1));
         // Before the epoch is simulated zero, never negative.
-        assert_eq!(clock.sim_at(epoch.checked_sub(Duration::from_secs(1)).unwrap_or(epoch)), 0);
+        assert_eq!(
+            clock.sim_at(epoch.checked_sub(Duration::from_secs(1)).unwrap_or(epoch)),
+            0
+        );
     }
 
     #[test]

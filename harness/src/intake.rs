@@ -80,8 +80,16 @@ pub struct Intake {
 
 impl Intake {
     /// Starts listening on `listen`; alerts must carry `Authorization: Bearer <token>`.
-    pub async fn start(listen: SocketAddr, token: String, clock: Arc<SimClock>) -> std::io::Result<Intake> {
-        let shared = Arc::new(Shared { token, clock, inbox: Mutex::new(Inbox::default()) });
+    pub async fn start(
+        listen: SocketAddr,
+        token: String,
+        clock: Arc<SimClock>,
+    ) -> std::io::Result<Intake> {
+        let shared = Arc::new(Shared {
+            token,
+            clock,
+            inbox: Mutex::new(Inbox::default()),
+        });
         let app = Router::new()
             .route(ALERTS_PATH, post(receive))
             .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
@@ -96,7 +104,12 @@ impl Intake {
                 })
                 .await;
         });
-        Ok(Intake { addr, shared, stop: Some(stop), task })
+        Ok(Intake {
+            addr,
+            shared,
+            stop: Some(stop),
+            task,
+        })
     }
 
     /// The URL a target should post alerts to.
@@ -106,7 +119,10 @@ impl Intake {
 
     /// Alerts received so far.
     pub fn alert_count(&self) -> usize {
-        self.shared.inbox.lock().map_or(0, |inbox| inbox.alerts.len())
+        self.shared
+            .inbox
+            .lock()
+            .map_or(0, |inbox| inbox.alerts.len())
     }
 
     /// Stops listening and returns what arrived.
@@ -125,19 +141,35 @@ impl Intake {
 }
 
 fn authorized(headers: &HeaderMap, token: &str) -> bool {
-    let Some(value) = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) else {
+    let Some(value) = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+    else {
         return false;
     };
-    let Some(given) = value.strip_prefix("Bearer ") else { return false };
+    let Some(given) = value.strip_prefix("Bearer ") else {
+        return false;
+    };
     // Compare without an early exit, so timing does not leak the token.
-    given.len() == token.len() && given.bytes().zip(token.bytes()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
+    given.len() == token.len()
+        && given
+            .bytes()
+            .zip(token.bytes())
+            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+            == 0
 }
 
-async fn receive(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: axum::body::Bytes) -> StatusCode {
+async fn receive(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> StatusCode {
     let received_at = Instant::now();
     let received_sim_ms = shared.clock.sim_at(received_at);
     let parsed = serde_json::from_slice::<AlertMessage>(&body);
-    let Ok(mut inbox) = shared.inbox.lock() else { return StatusCode::INTERNAL_SERVER_ERROR };
+    let Ok(mut inbox) = shared.inbox.lock() else {
+        return StatusCode::INTERNAL_SERVER_ERROR;
+    };
     let sample = |reason: &str| {
         let head: String = String::from_utf8_lossy(&body[..body.len().min(120)]).into_owned();
         format!("{reason}: {head}")
@@ -164,7 +196,11 @@ async fn receive(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: ax
             StatusCode::SERVICE_UNAVAILABLE
         }
         Ok(message) => {
-            inbox.alerts.push(ReceivedAlert { message, received_sim_ms, received_at });
+            inbox.alerts.push(ReceivedAlert {
+                message,
+                received_sim_ms,
+                received_at,
+            });
             StatusCode::ACCEPTED
         }
     }

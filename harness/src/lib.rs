@@ -5,11 +5,11 @@
 
 pub mod backend;
 pub mod checker;
+pub mod cli;
 pub mod clock;
 pub mod intake;
 pub mod report;
-pub mod transport;
-pub mod cli;
 pub mod run;
 pub mod scenario;
+pub mod transport;
 pub mod wire;

@@ -12,7 +12,11 @@ fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(error) => {
-            let code = if error.use_stderr() { cli::EXIT_INPUT } else { 0 };
+            let code = if error.use_stderr() {
+                cli::EXIT_INPUT
+            } else {
+                0
+            };
             let _ = error.print();
             return ExitCode::from(code);
         }

@@ -210,7 +210,12 @@ impl Report {
         let _ = writeln!(
             s,
             "medtwin {} · {} · seed {} · {} · {} patients, {} devices",
-            self.version, self.scenario.name, self.seed, speed, self.population.patients, self.population.devices
+            self.version,
+            self.scenario.name,
+            self.seed,
+            speed,
+            self.population.patients,
+            self.population.devices
         );
         let wall_s = self.timing.wall_ms as f64 / 1000.0;
         let _ = writeln!(
@@ -235,12 +240,21 @@ impl Report {
             let _ = write!(s, " · send lag p99 {:.1} ms", lag.p99);
         }
         let _ = writeln!(s);
-        let kinds: Vec<String> = self.alerts.by_kind.iter().map(|(k, n)| format!("{k} {n}")).collect();
+        let kinds: Vec<String> = self
+            .alerts
+            .by_kind
+            .iter()
+            .map(|(k, n)| format!("{k} {n}"))
+            .collect();
         let _ = writeln!(
             s,
             "alerts: {} received ({}) · {} refused",
             self.alerts.received,
-            if kinds.is_empty() { "none".to_owned() } else { kinds.join(", ") },
+            if kinds.is_empty() {
+                "none".to_owned()
+            } else {
+                kinds.join(", ")
+            },
             self.alerts.refused.total()
         );
         let _ = writeln!(s);
@@ -266,11 +280,17 @@ impl Report {
             );
             for o in &e.outcomes {
                 let at = |v: Option<u64>| v.map_or("-".to_owned(), clock_text);
-                let latency = o.latency_ms.map(|l| format!("  latency {}", human(l))).unwrap_or_default();
+                let latency = o
+                    .latency_ms
+                    .map(|l| format!("  latency {}", human(l)))
+                    .unwrap_or_default();
                 let _ = writeln!(
                     s,
                     "    {:<12} {:<12} onset {:>8}  alert {:>8}{latency}",
-                    serde_json::to_value(o.outcome).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default(),
+                    serde_json::to_value(o.outcome)
+                        .ok()
+                        .and_then(|v| v.as_str().map(str::to_owned))
+                        .unwrap_or_default(),
                     o.patient,
                     at(o.onset_ms),
                     at(o.alert_ms),

@@ -30,14 +30,21 @@ const EPOCH_LEAD: Duration = Duration::from_millis(200);
 
 /// Entry point of `medtwin run`.
 pub fn main(args: RunArgs) -> u8 {
-    let scenario = match scenario::load(&args.path).map_err(|d| d.to_string()).and_then(|s| apply_overrides(s, &args)) {
+    let scenario = match scenario::load(&args.path)
+        .map_err(|d| d.to_string())
+        .and_then(|s| apply_overrides(s, &args))
+    {
         Ok(scenario) => scenario,
         Err(message) => {
             eprintln!("{message}");
             return EXIT_INPUT;
         }
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
         Ok(runtime) => runtime,
         Err(error) => {
             eprintln!("error: cannot start the async runtime: {error}");
@@ -51,18 +58,36 @@ pub fn main(args: RunArgs) -> u8 {
             return EXIT_HARNESS;
         }
     };
-    let dir = args.out.clone().unwrap_or_else(|| PathBuf::from("reports").join(&report.run_id));
+    let dir = args
+        .out
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("reports").join(&report.run_id));
     if let Err(error) = report.write(&dir) {
-        eprintln!("error: cannot write the report to {}: {error:#}", dir.display());
+        eprintln!(
+            "error: cannot write the report to {}: {error:#}",
+            dir.display()
+        );
         return EXIT_HARNESS;
     }
     if args.quiet {
-        println!("{}: {}", scenario.name, if report.verdict == Verdict::Pass { "pass" } else { "fail" });
+        println!(
+            "{}: {}",
+            scenario.name,
+            if report.verdict == Verdict::Pass {
+                "pass"
+            } else {
+                "fail"
+            }
+        );
     } else {
         println!("{}", report.summary());
     }
     println!("report: {}", dir.join("report.json").display());
-    if report.verdict == Verdict::Pass { EXIT_PASS } else { EXIT_FAIL }
+    if report.verdict == Verdict::Pass {
+        EXIT_PASS
+    } else {
+        EXIT_FAIL
+    }
 }
 
 /// Command-line overrides on top of the scenario file.
@@ -76,21 +101,37 @@ fn apply_overrides(mut s: Scenario, args: &RunArgs) -> Result<Scenario, String> 
             Ok(u) if matches!(u.scheme(), "http" | "https") => {}
             _ => return bad(format!("--target {url} is not an http(s) URL")),
         }
-        let (timeout, concurrency) = s.target.as_ref().map_or((Duration::from_secs(5), 8), |t| (t.timeout, t.concurrency));
+        let (timeout, concurrency) = s
+            .target
+            .as_ref()
+            .map_or((Duration::from_secs(5), 8), |t| (t.timeout, t.concurrency));
         let token = s.target.as_ref().and_then(|t| t.token.clone());
-        s.target = Some(Target { url: url.clone(), token, timeout, concurrency });
+        s.target = Some(Target {
+            url: url.clone(),
+            token,
+            timeout,
+            concurrency,
+        });
     }
     match (args.clock.as_deref(), args.speed) {
         (None, None) => {}
         (None | Some("accelerated"), Some(speed)) if speed > 0.0 && speed <= 1_000_000.0 => {
             s.clock = Clock::Accelerated { speed };
         }
-        (None | Some("accelerated"), Some(speed)) => return bad(format!("--speed {speed} is out of range (0 to 1000000]")),
+        (None | Some("accelerated"), Some(speed)) => {
+            return bad(format!("--speed {speed} is out of range (0 to 1000000]"));
+        }
         (Some("accelerated"), None) => return bad("--clock accelerated needs --speed".into()),
         (Some("virtual"), None) => s.clock = Clock::Virtual,
         (Some("real-time"), None) => s.clock = Clock::RealTime,
-        (Some(mode @ ("virtual" | "real-time")), Some(_)) => return bad(format!("--speed does not apply to --clock {mode}")),
-        (Some(other), _) => return bad(format!("unknown clock mode `{other}` (virtual, real-time or accelerated)")),
+        (Some(mode @ ("virtual" | "real-time")), Some(_)) => {
+            return bad(format!("--speed does not apply to --clock {mode}"));
+        }
+        (Some(other), _) => {
+            return bad(format!(
+                "unknown clock mode `{other}` (virtual, real-time or accelerated)"
+            ));
+        }
     }
     if args.drop_alerts_pct.is_some() || args.delay_alerts.is_some() {
         if s.target.is_some() {
@@ -103,7 +144,9 @@ fn apply_overrides(mut s: Scenario, args: &RunArgs) -> Result<Scenario, String> 
             s.backend.drop_alerts_pct = pct;
         }
         if let Some(text) = &args.delay_alerts {
-            s.backend.delay_alerts_ms = duration::parse(text).map_err(|why| format!("error: --delay-alerts {text}: {why}"))?.ms();
+            s.backend.delay_alerts_ms = duration::parse(text)
+                .map_err(|why| format!("error: --delay-alerts {text}: {why}"))?
+                .ms();
         }
     }
     Ok(s)
@@ -133,16 +176,30 @@ struct TwinSummary {
 /// Runs the twin to the end, streaming each step's deliveries to `tx`.
 /// Runs on its own thread: the twin is synchronous and must not block the
 /// async runtime.
-fn run_twin(config: SimConfig, start: SystemTime, tx: mpsc::Sender<Batch>) -> Result<TwinSummary, medtwin_sim::ConfigError> {
+fn run_twin(
+    config: SimConfig,
+    start: SystemTime,
+    tx: mpsc::Sender<Batch>,
+) -> Result<TwinSummary, medtwin_sim::ConfigError> {
     let mut twin = Twin::new(&config)?;
     let patients = twin.patient_names().to_vec();
     let devices = twin.device_names().to_vec();
     let kinds: Vec<DeviceKind> = twin.device_kinds().to_vec();
-    let mut summary = TwinSummary { patients: patients.clone(), n_devices: devices.len() as u64, ..Default::default() };
+    let mut summary = TwinSummary {
+        patients: patients.clone(),
+        n_devices: devices.len() as u64,
+        ..Default::default()
+    };
     for kind in &kinds {
-        *summary.devices_by_kind.entry(kind.name().to_owned()).or_insert(0) += 1;
+        *summary
+            .devices_by_kind
+            .entry(kind.name().to_owned())
+            .or_insert(0) += 1;
     }
-    let names = wire::Names { patients: &patients, devices: &devices };
+    let names = wire::Names {
+        patients: &patients,
+        devices: &devices,
+    };
     let mut truth = Sha256::new();
     let mut telemetry = Sha256::new();
     let mut line = Vec::with_capacity(256);
@@ -170,13 +227,20 @@ fn run_twin(config: SimConfig, start: SystemTime, tx: mpsc::Sender<Batch>) -> Re
         for d in &out.deliveries {
             hash_line(&mut truth, "delivered", d);
             hash_line(&mut telemetry, "delivered", d);
-            summary.by_kind.entry(d.measurement.kind.name().to_owned()).or_default().delivered += 1;
+            summary
+                .by_kind
+                .entry(d.measurement.kind.name().to_owned())
+                .or_default()
+                .delivered += 1;
         }
         for l in &out.losses {
             hash_line(&mut truth, "lost", l);
             let kind = kinds[l.device_idx as usize].name();
             summary.by_kind.entry(kind.to_owned()).or_default().lost += 1;
-            *summary.lost_by_cause.entry(l.cause.name().to_owned()).or_insert(0) += 1;
+            *summary
+                .lost_by_cause
+                .entry(l.cause.name().to_owned())
+                .or_insert(0) += 1;
         }
         if out.onsets.is_empty() && out.deliveries.is_empty() {
             continue;
@@ -198,7 +262,8 @@ fn run_twin(config: SimConfig, start: SystemTime, tx: mpsc::Sender<Batch>) -> Re
                 .map(|d| Outgoing {
                     patient_idx: d.measurement.patient_idx,
                     delivered_ms: d.delivered_ms,
-                    body: serde_json::to_vec(&wire::telemetry(&d.measurement, &names, start)).unwrap_or_default(),
+                    body: serde_json::to_vec(&wire::telemetry(&d.measurement, &names, start))
+                        .unwrap_or_default(),
                 })
                 .collect(),
         };
@@ -253,7 +318,11 @@ pub async fn execute(s: &Scenario) -> anyhow::Result<Report> {
         .alerts
         .token
         .clone()
-        .or_else(|| std::env::var("MEDTWIN_ALERT_TOKEN").ok().filter(|t| !t.is_empty()))
+        .or_else(|| {
+            std::env::var("MEDTWIN_ALERT_TOKEN")
+                .ok()
+                .filter(|t| !t.is_empty())
+        })
         .unwrap_or_else(random_token);
 
     let intake = Intake::start(s.alerts.listen, token.clone(), clock.clone())
@@ -273,9 +342,16 @@ pub async fn execute(s: &Scenario) -> anyhow::Result<Report> {
             config.smoothing = Duration::from_millis(s.backend.smoothing_ms);
             config.reset_after = Duration::from_millis(s.backend.reset_after_ms);
             config.seed = s.sim.seed;
-            let handle = backend::start(config).await.context("cannot start the embedded reference backend")?;
+            let handle = backend::start(config)
+                .await
+                .context("cannot start the embedded reference backend")?;
             let url = format!("http://{}/v1/measurements", handle.addr());
-            let target = Target { url: url.clone(), token: None, timeout: Duration::from_secs(5), concurrency: 8 };
+            let target = Target {
+                url: url.clone(),
+                token: None,
+                timeout: Duration::from_secs(5),
+                concurrency: 8,
+            };
             (url, target, Some(handle))
         }
     };
@@ -347,10 +423,21 @@ pub async fn execute(s: &Scenario) -> anyhow::Result<Report> {
                 .map(|d| d.as_millis() as u64),
         })
         .collect();
-    let unknown_patients = alerts.iter().filter(|a| !known.contains_key(a.patient.as_str())).count() as u64;
+    let unknown_patients = alerts
+        .iter()
+        .filter(|a| !known.contains_key(a.patient.as_str()))
+        .count() as u64;
     episodes.sort_by(|a, b| (a.onset_ms, &a.patient).cmp(&(b.onset_ms, &b.patient)));
-    let expectations: Vec<_> = s.expectations.iter().map(|e| checker::check(e, &episodes, &alerts, end_ms)).collect();
-    let verdict = if expectations.iter().all(|e| e.verdict == Verdict::Pass) { Verdict::Pass } else { Verdict::Fail };
+    let expectations: Vec<_> = s
+        .expectations
+        .iter()
+        .map(|e| checker::check(e, &episodes, &alerts, end_ms))
+        .collect();
+    let verdict = if expectations.iter().all(|e| e.verdict == Verdict::Pass) {
+        Verdict::Pass
+    } else {
+        Verdict::Fail
+    };
 
     let patients = twin.patients.len() as u64;
     let busy_s = twin.busy.as_secs_f64();
@@ -373,14 +460,20 @@ pub async fn execute(s: &Scenario) -> anyhow::Result<Report> {
             epoch: wire::format_time(epoch_system),
             start: wire::format_time(start),
             alert_time_basis: match s.clock {
-                Clock::Virtual => "frontier: the latest simulated delivery time sent when the alert arrived",
+                Clock::Virtual => {
+                    "frontier: the latest simulated delivery time sent when the alert arrived"
+                }
                 _ => "epoch: (arrival wall time - epoch) x speed",
             },
         },
         target: report::TargetInfo {
-            kind: if s.target.is_some() { "external" } else { "embedded-reference-backend" },
+            kind: if s.target.is_some() {
+                "external"
+            } else {
+                "embedded-reference-backend"
+            },
             url: target_url,
-            faults: s.target.is_none().then(|| report::Faults {
+            faults: s.target.is_none().then_some(report::Faults {
                 drop_alerts_pct: s.backend.drop_alerts_pct,
                 delay_alerts_ms: s.backend.delay_alerts_ms,
             }),
@@ -391,14 +484,21 @@ pub async fn execute(s: &Scenario) -> anyhow::Result<Report> {
             wall_ms: wall_start.elapsed().as_millis() as u64,
             steps: twin.steps,
             twin_busy_ms: busy_s * 1000.0,
-            twin_patient_steps_per_s: if busy_s > 0.0 { (patients * twin.steps) as f64 / busy_s } else { 0.0 },
+            twin_patient_steps_per_s: if busy_s > 0.0 {
+                (patients * twin.steps) as f64 / busy_s
+            } else {
+                0.0
+            },
         },
         population: report::Population {
             patients,
             devices: twin.n_devices,
             devices_by_kind: twin.devices_by_kind.clone(),
         },
-        digests: report::Digests { telemetry: twin.telemetry_digest.clone(), truth: twin.truth_digest.clone() },
+        digests: report::Digests {
+            telemetry: twin.telemetry_digest.clone(),
+            truth: twin.truth_digest.clone(),
+        },
         accounting: report::Accounting {
             total: twin.accounting.clone(),
             lost_by_cause: twin.lost_by_cause.clone(),
@@ -429,7 +529,10 @@ fn truncate_to_ms(t: SystemTime) -> SystemTime {
 /// mixed with the time: the webhook token, never used by the twin.
 fn random_token() -> String {
     use std::hash::{BuildHasher, RandomState};
-    let nanos = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default().as_nanos();
+    let nanos = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_nanos();
     let a = RandomState::new().hash_one(nanos);
     let b = RandomState::new().hash_one(std::process::id());
     format!("{a:016x}{b:016x}")
@@ -437,10 +540,20 @@ fn random_token() -> String {
 
 /// `20261124T101500Z-quickstart-s42`.
 fn run_id(name: &str, seed: u64, at: SystemTime) -> String {
-    let stamp: String = humantime::format_rfc3339_seconds(at).to_string().chars().filter(|c| *c != '-' && *c != ':').collect();
+    let stamp: String = humantime::format_rfc3339_seconds(at)
+        .to_string()
+        .chars()
+        .filter(|c| *c != '-' && *c != ':')
+        .collect();
     let slug: String = name
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '-' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '-'
+            }
+        })
         .collect::<String>()
         .split('-')
         .filter(|p| !p.is_empty())
@@ -456,7 +569,9 @@ fn repro(s: &Scenario) -> String {
     match s.clock {
         Clock::Virtual => cmd.push_str(" --clock virtual"),
         Clock::RealTime => cmd.push_str(" --clock real-time"),
-        Clock::Accelerated { speed } => cmd.push_str(&format!(" --clock accelerated --speed {speed}")),
+        Clock::Accelerated { speed } => {
+            cmd.push_str(&format!(" --clock accelerated --speed {speed}"))
+        }
     }
     match &s.target {
         Some(target) => cmd.push_str(&format!(" --target {}", target.url)),
@@ -465,7 +580,10 @@ fn repro(s: &Scenario) -> String {
                 cmd.push_str(&format!(" --drop-alerts-pct {}", s.backend.drop_alerts_pct));
             }
             if s.backend.delay_alerts_ms > 0 {
-                cmd.push_str(&format!(" --delay-alerts {}", duration::format(s.backend.delay_alerts_ms)));
+                cmd.push_str(&format!(
+                    " --delay-alerts {}",
+                    duration::format(s.backend.delay_alerts_ms)
+                ));
             }
         }
     }
@@ -475,19 +593,37 @@ fn repro(s: &Scenario) -> String {
 
 /// Entry point of `medtwin reference-backend`.
 pub fn reference_backend_main(args: BackendArgs) -> u8 {
-    let parse_dur = |flag: &str, text: &str| duration::parse(text).map_err(|why| format!("error: --{flag} {text}: {why}"));
+    let parse_dur = |flag: &str, text: &str| {
+        duration::parse(text).map_err(|why| format!("error: --{flag} {text}: {why}"))
+    };
     let settings = (|| -> Result<BackendConfig, String> {
-        let listen: SocketAddr = args.listen.parse().map_err(|_| format!("error: --listen {} is not an address like 127.0.0.1:8080", args.listen))?;
+        let listen: SocketAddr = args.listen.parse().map_err(|_| {
+            format!(
+                "error: --listen {} is not an address like 127.0.0.1:8080",
+                args.listen
+            )
+        })?;
         match reqwest::Url::parse(&args.alerts) {
             Ok(u) if matches!(u.scheme(), "http" | "https") => {}
-            _ => return Err(format!("error: --alerts {} is not an http(s) URL", args.alerts)),
+            _ => {
+                return Err(format!(
+                    "error: --alerts {} is not an http(s) URL",
+                    args.alerts
+                ));
+            }
         }
         if !(0.0..=100.0).contains(&args.drop_alerts_pct) {
-            return Err(format!("error: --drop-alerts-pct {} is not a percentage", args.drop_alerts_pct));
+            return Err(format!(
+                "error: --drop-alerts-pct {} is not a percentage",
+                args.drop_alerts_pct
+            ));
         }
         let mut config = BackendConfig::new(args.alerts.clone());
         config.listen = listen;
-        config.alerts_token = args.alerts_token.clone().or_else(|| std::env::var("MEDTWIN_ALERT_TOKEN").ok());
+        config.alerts_token = args
+            .alerts_token
+            .clone()
+            .or_else(|| std::env::var("MEDTWIN_ALERT_TOKEN").ok());
         config.faults = Faults {
             drop_alerts_pct: args.drop_alerts_pct,
             delay_alerts: parse_dur("delay-alerts", &args.delay_alerts)?.std(),
@@ -504,14 +640,23 @@ pub fn reference_backend_main(args: BackendArgs) -> u8 {
             return EXIT_INPUT;
         }
     };
-    let stop_after = match args.stop_after.as_deref().map(|t| parse_dur("stop-after", t)).transpose() {
+    let stop_after = match args
+        .stop_after
+        .as_deref()
+        .map(|t| parse_dur("stop-after", t))
+        .transpose()
+    {
         Ok(d) => d.map(|d| d.std()),
         Err(message) => {
             eprintln!("{message}");
             return EXIT_INPUT;
         }
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
         Ok(runtime) => runtime,
         Err(error) => {
             eprintln!("error: cannot start the async runtime: {error}");
@@ -527,7 +672,10 @@ pub fn reference_backend_main(args: BackendArgs) -> u8 {
                 return EXIT_HARNESS;
             }
         };
-        println!("reference backend: POST telemetry to http://{}/v1/measurements", handle.addr());
+        println!(
+            "reference backend: POST telemetry to http://{}/v1/measurements",
+            handle.addr()
+        );
         let stop = async {
             match stop_after {
                 Some(d) => tokio::time::sleep(d).await,

@@ -109,9 +109,19 @@ impl Transport {
         for _ in 0..config.concurrency.max(1) {
             let (tx, rx) = mpsc::channel(LANE_CAPACITY);
             lanes.push(tx);
-            tasks.spawn(lane(rx, client.clone(), config.clone(), clock.clone(), shared.clone()));
+            tasks.spawn(lane(
+                rx,
+                client.clone(),
+                config.clone(),
+                clock.clone(),
+                shared.clone(),
+            ));
         }
-        Ok(Transport { lanes, tasks, shared })
+        Ok(Transport {
+            lanes,
+            tasks,
+            shared,
+        })
     }
 
     /// Queues a message; waits while its lane is full.
@@ -125,7 +135,12 @@ impl Transport {
     pub async fn finish(mut self) -> (TransportStats, Lag) {
         self.lanes.clear();
         while self.tasks.join_next().await.is_some() {}
-        let stats = self.shared.stats.lock().map(|s| s.clone()).unwrap_or_default();
+        let stats = self
+            .shared
+            .stats
+            .lock()
+            .map(|s| s.clone())
+            .unwrap_or_default();
         let lag = self.shared.lag_us.lock().map(|h| Lag {
             p50: h.value_at_quantile(0.5) as f64 / 1000.0,
             p99: h.value_at_quantile(0.99) as f64 / 1000.0,
@@ -170,7 +185,9 @@ async fn lane(
             }
         };
         clock.advance_frontier(message.delivered_ms);
-        let Ok(mut stats) = shared.stats.lock() else { continue };
+        let Ok(mut stats) = shared.stats.lock() else {
+            continue;
+        };
         stats.sent += 1;
         stats.retries += u64::from(retries);
         let sample = match outcome {
@@ -198,7 +215,10 @@ async fn lane(
 }
 
 async fn post(client: &reqwest::Client, config: &TransportConfig, body: Vec<u8>) -> Outcome {
-    let mut request = client.post(&config.url).header("content-type", "application/json").body(body);
+    let mut request = client
+        .post(&config.url)
+        .header("content-type", "application/json")
+        .body(body);
     if let Some(token) = &config.token {
         request = request.bearer_auth(token);
     }

@@ -1,8 +1,7 @@
 //! medtwin's own HTTP JSON wire format: one telemetry message per
 //! measurement, and the alert the target posts back to the webhook.
 //!
-//! The JSON Schemas in `docs/schemas/` describe these; a test checks that
-//! messages produced here validate against them.
+//! The JSON Schemas in `docs/schemas/` describe these for target authors.
 
 use std::time::{Duration, SystemTime};
 

@@ -124,11 +124,46 @@ impl NetworkConfig {
     /// Named network profiles. Orders of magnitude from REFERENCE.md
     /// ("Networks"); the exact figures are design choices to refine.
     pub const PROFILES: [(&'static str, NetworkConfig); 5] = [
-        ("ideal", NetworkConfig { latency_median_ms: 0.0, latency_p99_ms: 0.0, loss_pct: 0.0 }),
-        ("hospital_wifi", NetworkConfig { latency_median_ms: 15.0, latency_p99_ms: 120.0, loss_pct: 0.1 }),
-        ("home_wifi", NetworkConfig { latency_median_ms: 30.0, latency_p99_ms: 250.0, loss_pct: 0.5 }),
-        ("lte", NetworkConfig { latency_median_ms: 60.0, latency_p99_ms: 400.0, loss_pct: 1.0 }),
-        ("5g", NetworkConfig { latency_median_ms: 20.0, latency_p99_ms: 150.0, loss_pct: 0.5 }),
+        (
+            "ideal",
+            NetworkConfig {
+                latency_median_ms: 0.0,
+                latency_p99_ms: 0.0,
+                loss_pct: 0.0,
+            },
+        ),
+        (
+            "hospital_wifi",
+            NetworkConfig {
+                latency_median_ms: 15.0,
+                latency_p99_ms: 120.0,
+                loss_pct: 0.1,
+            },
+        ),
+        (
+            "home_wifi",
+            NetworkConfig {
+                latency_median_ms: 30.0,
+                latency_p99_ms: 250.0,
+                loss_pct: 0.5,
+            },
+        ),
+        (
+            "lte",
+            NetworkConfig {
+                latency_median_ms: 60.0,
+                latency_p99_ms: 400.0,
+                loss_pct: 1.0,
+            },
+        ),
+        (
+            "5g",
+            NetworkConfig {
+                latency_median_ms: 20.0,
+                latency_p99_ms: 150.0,
+                loss_pct: 0.5,
+            },
+        ),
     ];
 
     /// The profile called `name`, if there is one.
@@ -201,13 +236,21 @@ impl SimConfig {
                 profile: Profile::HealthyAdult,
                 devices: DeviceKind::ALL
                     .iter()
-                    .map(|&kind| DeviceConfig { kind, every_ms: kind.default_every_ms() })
+                    .map(|&kind| DeviceConfig {
+                        kind,
+                        every_ms: kind.default_every_ms(),
+                    })
                     .collect(),
                 network: NetworkConfig::named("hospital_wifi").unwrap(),
             }],
             events: vec![EventConfig {
                 at_ms: 10 * 60_000,
-                who: PatientSelector { cohort: 0, first: 0, end: 1, pick: None },
+                who: PatientSelector {
+                    cohort: 0,
+                    first: 0,
+                    end: 1,
+                    pick: None,
+                },
                 condition: ConditionKind::Sepsis,
                 severity: 1.0,
                 ramp_ms: 60 * 60_000,
@@ -222,8 +265,13 @@ impl SimConfig {
             return Err(ConfigError::ZeroStep);
         }
         for (i, cohort) in self.cohorts.iter().enumerate() {
-            if self.cohorts[..i].iter().any(|other| other.name == cohort.name) {
-                return Err(ConfigError::DuplicateCohort { name: cohort.name.clone() });
+            if self.cohorts[..i]
+                .iter()
+                .any(|other| other.name == cohort.name)
+            {
+                return Err(ConfigError::DuplicateCohort {
+                    name: cohort.name.clone(),
+                });
             }
             let net = &cohort.network;
             let field = |name: &str| format!("cohort[{i}].network.{name}");

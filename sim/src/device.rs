@@ -61,16 +61,52 @@ struct Channel {
 // "Devices"). Bias 1.2 and slow error 1.4 give about 1.9 % Arms plus
 // integer display: at the good end of the published band. Pulse rate:
 // design choice, ±1-2 /min.
-const OXI_SPO2: Channel = Channel { bias_sd: 1.2, slow_sd: 1.4, tau_s: 20.0, white_sd: 0.0, resolution: 1.0 };
-const OXI_HR: Channel = Channel { bias_sd: 0.5, slow_sd: 1.0, tau_s: 10.0, white_sd: 0.5, resolution: 1.0 };
+const OXI_SPO2: Channel = Channel {
+    bias_sd: 1.2,
+    slow_sd: 1.4,
+    tau_s: 20.0,
+    white_sd: 0.0,
+    resolution: 1.0,
+};
+const OXI_HR: Channel = Channel {
+    bias_sd: 0.5,
+    slow_sd: 1.0,
+    tau_s: 10.0,
+    white_sd: 0.5,
+    resolution: 1.0,
+};
 // Oscillometric cuff: ISO 81060-2 accepts mean error ≤ 5 mmHg with SD ≤ 8
 // (REFERENCE.md). Bias SD 2 and per-reading SD 5 (sys) / 4 (dia) stay inside.
-const CUFF_SBP: Channel = Channel { bias_sd: 2.0, slow_sd: 0.0, tau_s: 1.0, white_sd: 5.0, resolution: 1.0 };
-const CUFF_DBP: Channel = Channel { bias_sd: 2.0, slow_sd: 0.0, tau_s: 1.0, white_sd: 4.0, resolution: 1.0 };
+const CUFF_SBP: Channel = Channel {
+    bias_sd: 2.0,
+    slow_sd: 0.0,
+    tau_s: 1.0,
+    white_sd: 5.0,
+    resolution: 1.0,
+};
+const CUFF_DBP: Channel = Channel {
+    bias_sd: 2.0,
+    slow_sd: 0.0,
+    tau_s: 1.0,
+    white_sd: 4.0,
+    resolution: 1.0,
+};
 // Thermometer: ±0.1-0.3 °C (REFERENCE.md), displayed to 0.1 °C.
-const THERMO: Channel = Channel { bias_sd: 0.1, slow_sd: 0.0, tau_s: 1.0, white_sd: 0.1, resolution: 0.1 };
+const THERMO: Channel = Channel {
+    bias_sd: 0.1,
+    slow_sd: 0.0,
+    tau_s: 1.0,
+    white_sd: 0.1,
+    resolution: 0.1,
+};
 // Respiration monitor: design choice, ±1-2 /min, whole breaths.
-const RESP: Channel = Channel { bias_sd: 0.5, slow_sd: 0.0, tau_s: 1.0, white_sd: 1.0, resolution: 1.0 };
+const RESP: Channel = Channel {
+    bias_sd: 0.5,
+    slow_sd: 0.0,
+    tau_s: 1.0,
+    white_sd: 1.0,
+    resolution: 1.0,
+};
 
 fn channels(kind: DeviceKind) -> &'static [Channel] {
     match kind {
@@ -92,7 +128,10 @@ fn round_to(x: f64, resolution: f64) -> f64 {
 impl DeviceError {
     /// A new device's error state: biases drawn, slow errors at stationarity.
     pub fn new(kind: DeviceKind, rng: &mut StreamRng) -> DeviceError {
-        let mut error = DeviceError { bias: [0.0; 3], slow: [0.0; 3] };
+        let mut error = DeviceError {
+            bias: [0.0; 3],
+            slow: [0.0; 3],
+        };
         for (i, channel) in channels(kind).iter().enumerate() {
             error.bias[i] = channel.bias_sd * normal(rng);
             error.slow[i] = channel.slow_sd * normal(rng);
@@ -108,7 +147,11 @@ impl DeviceError {
                 let a = (-(dt_ms as f64) / 1000.0 / ch.tau_s).exp();
                 self.slow[i] = self.slow[i] * a + ch.slow_sd * (1.0 - a * a).sqrt() * normal(rng);
             }
-            let white = if ch.white_sd > 0.0 { ch.white_sd * normal(rng) } else { 0.0 };
+            let white = if ch.white_sd > 0.0 {
+                ch.white_sd * normal(rng)
+            } else {
+                0.0
+            };
             out[i] = self.bias[i] + self.slow[i] + white;
         }
         out
@@ -125,11 +168,22 @@ pub fn measure(
 ) -> Readings {
     let e = error.draw(kind, dt_ms, rng);
     let ch = channels(kind);
-    let reading = |vital, value: f64, res: f64| Reading { vital, value: round_to(value, res) };
+    let reading = |vital, value: f64, res: f64| Reading {
+        vital,
+        value: round_to(value, res),
+    };
     match kind {
         DeviceKind::PulseOximeter => Readings::new(&[
-            reading(Vital::Spo2, (truth.spo2_pct + e[0]).clamp(0.0, 100.0), ch[0].resolution),
-            reading(Vital::Hr, (truth.hr_bpm + e[1]).clamp(0.0, 300.0), ch[1].resolution),
+            reading(
+                Vital::Spo2,
+                (truth.spo2_pct + e[0]).clamp(0.0, 100.0),
+                ch[0].resolution,
+            ),
+            reading(
+                Vital::Hr,
+                (truth.hr_bpm + e[1]).clamp(0.0, 300.0),
+                ch[1].resolution,
+            ),
         ]),
         DeviceKind::BpCuff => {
             let sbp = round_to((truth.sbp_mmhg + e[0]).clamp(0.0, 300.0), ch[0].resolution);
@@ -137,17 +191,27 @@ pub fn measure(
             // Cuffs report the mean they measure; derived here from the two
             // reported pressures so the three stay mutually consistent.
             Readings::new(&[
-                Reading { vital: Vital::Sbp, value: sbp },
-                Reading { vital: Vital::Dbp, value: dbp },
+                Reading {
+                    vital: Vital::Sbp,
+                    value: sbp,
+                },
+                Reading {
+                    vital: Vital::Dbp,
+                    value: dbp,
+                },
                 reading(Vital::Map, dbp + (sbp - dbp) / 3.0, 1.0),
             ])
         }
-        DeviceKind::Thermometer => {
-            Readings::new(&[reading(Vital::Temp, (truth.temp_c + e[0]).clamp(25.0, 45.0), ch[0].resolution)])
-        }
-        DeviceKind::RespMonitor => {
-            Readings::new(&[reading(Vital::Rr, (truth.rr_bpm + e[0]).clamp(0.0, 80.0), ch[0].resolution)])
-        }
+        DeviceKind::Thermometer => Readings::new(&[reading(
+            Vital::Temp,
+            (truth.temp_c + e[0]).clamp(25.0, 45.0),
+            ch[0].resolution,
+        )]),
+        DeviceKind::RespMonitor => Readings::new(&[reading(
+            Vital::Rr,
+            (truth.rr_bpm + e[0]).clamp(0.0, 80.0),
+            ch[0].resolution,
+        )]),
     }
 }
 
@@ -174,7 +238,12 @@ mod tests {
             let mut error = DeviceError::new(kind, &mut rng);
             for _ in 0..50 {
                 let r = measure(kind, &TRUTH, &mut error, 60_000, &mut rng);
-                let v = r.as_slice().iter().find(|r| r.vital == vital).unwrap().value;
+                let v = r
+                    .as_slice()
+                    .iter()
+                    .find(|r| r.vital == vital)
+                    .unwrap()
+                    .value;
                 sum_sq += (v - truth).powi(2);
                 n += 1.0;
             }
@@ -206,7 +275,13 @@ mod tests {
     fn readings_are_rounded_to_display_resolution() {
         let mut rng = rng::stream(3, 1, "noise");
         let mut error = DeviceError::new(DeviceKind::Thermometer, &mut rng);
-        let r = measure(DeviceKind::Thermometer, &TRUTH, &mut error, 60_000, &mut rng);
+        let r = measure(
+            DeviceKind::Thermometer,
+            &TRUTH,
+            &mut error,
+            60_000,
+            &mut rng,
+        );
         let v = r.as_slice()[0].value;
         assert!(((v * 10.0).round() - v * 10.0).abs() < 1e-9, "{v}");
     }

@@ -35,6 +35,8 @@ pub use config::{
     PatientSelector, Profile, SimConfig,
 };
 pub use error::ConfigError;
-pub use truth::{Delivery, EpisodeOnset, Loss, LossCause, Measurement, Reading, Readings, StepOutput};
+pub use truth::{
+    Delivery, EpisodeOnset, Loss, LossCause, Measurement, Reading, Readings, StepOutput,
+};
 pub use twin::{Accounting, Twin};
 pub use vitals::Vital;

@@ -33,7 +33,11 @@ impl Link {
             Some(mu) => ((config.latency_p99_ms.ln() - mu) / Z_P99).max(0.0),
             None => 0.0,
         };
-        Link { log_median, sigma, loss_p: config.loss_pct / 100.0 }
+        Link {
+            log_median,
+            sigma,
+            loss_p: config.loss_pct / 100.0,
+        }
     }
 
     /// Latency of one message in ms, or `None` if the message is lost.
@@ -73,7 +77,11 @@ struct Pending {
 
 impl Pending {
     fn key(&self) -> (u64, u64, u64) {
-        (self.delivered_ms, self.device_stable_id, self.measurement.seq)
+        (
+            self.delivered_ms,
+            self.device_stable_id,
+            self.measurement.seq,
+        )
     }
 }
 
@@ -97,7 +105,11 @@ impl Ord for Pending {
 impl InFlight {
     /// Puts a measurement on the wire, arriving at `delivered_ms`.
     pub fn push(&mut self, measurement: Measurement, device_stable_id: u64, delivered_ms: u64) {
-        self.heap.push(Reverse(Pending { delivered_ms, device_stable_id, measurement }));
+        self.heap.push(Reverse(Pending {
+            delivered_ms,
+            device_stable_id,
+            measurement,
+        }));
     }
 
     /// Takes the next message arriving at or before `now_ms`.
@@ -127,9 +139,15 @@ mod tests {
 
     #[test]
     fn latency_matches_configured_median_and_p99() {
-        let link = Link::new(&NetworkConfig { latency_median_ms: 20.0, latency_p99_ms: 200.0, loss_pct: 0.0 });
+        let link = Link::new(&NetworkConfig {
+            latency_median_ms: 20.0,
+            latency_p99_ms: 200.0,
+            loss_pct: 0.0,
+        });
         let mut rng = rng::stream(1, 1, "net");
-        let mut samples: Vec<u64> = (0..100_000).map(|_| link.transmit(&mut rng).unwrap()).collect();
+        let mut samples: Vec<u64> = (0..100_000)
+            .map(|_| link.transmit(&mut rng).unwrap())
+            .collect();
         samples.sort_unstable();
         let median = samples[50_000] as f64;
         let p99 = samples[99_000] as f64;
@@ -139,9 +157,15 @@ mod tests {
 
     #[test]
     fn loss_rate_matches_configuration() {
-        let link = Link::new(&NetworkConfig { latency_median_ms: 10.0, latency_p99_ms: 10.0, loss_pct: 5.0 });
+        let link = Link::new(&NetworkConfig {
+            latency_median_ms: 10.0,
+            latency_p99_ms: 10.0,
+            loss_pct: 5.0,
+        });
         let mut rng = rng::stream(1, 1, "net");
-        let lost = (0..100_000).filter(|_| link.transmit(&mut rng).is_none()).count();
+        let lost = (0..100_000)
+            .filter(|_| link.transmit(&mut rng).is_none())
+            .count();
         assert!((4_500..=5_500).contains(&lost), "lost {lost}");
     }
 }

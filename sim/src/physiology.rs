@@ -90,12 +90,30 @@ struct Variability {
 /// REFERENCE.md validation ranges: beat-to-beat and breath-to-breath
 /// variation average out over tens of seconds; BP drifts over minutes;
 /// core temperature over tens of minutes.
-const HR: Variability = Variability { sd: 2.5, tau_s: 30.0 };
-const SBP: Variability = Variability { sd: 4.0, tau_s: 120.0 };
-const DBP: Variability = Variability { sd: 3.0, tau_s: 120.0 };
-const RR: Variability = Variability { sd: 1.0, tau_s: 60.0 };
-const SPO2: Variability = Variability { sd: 0.4, tau_s: 30.0 };
-const TEMP: Variability = Variability { sd: 0.05, tau_s: 600.0 };
+const HR: Variability = Variability {
+    sd: 2.5,
+    tau_s: 30.0,
+};
+const SBP: Variability = Variability {
+    sd: 4.0,
+    tau_s: 120.0,
+};
+const DBP: Variability = Variability {
+    sd: 3.0,
+    tau_s: 120.0,
+};
+const RR: Variability = Variability {
+    sd: 1.0,
+    tau_s: 60.0,
+};
+const SPO2: Variability = Variability {
+    sd: 0.4,
+    tau_s: 30.0,
+};
+const TEMP: Variability = Variability {
+    sd: 0.05,
+    tau_s: 600.0,
+};
 
 /// Precomputed exact OU update factors for one step length.
 #[derive(Clone, Copy, Debug)]

@@ -25,14 +25,23 @@ pub struct Readings {
 }
 
 impl Readings {
-    const EMPTY: Reading = Reading { vital: Vital::Hr, value: 0.0 };
+    const EMPTY: Reading = Reading {
+        vital: Vital::Hr,
+        value: 0.0,
+    };
 
     /// Readings from a slice of at most three.
     pub fn new(readings: &[Reading]) -> Readings {
-        assert!(readings.len() <= 3, "a measurement carries at most three readings");
+        assert!(
+            readings.len() <= 3,
+            "a measurement carries at most three readings"
+        );
         let mut items = [Self::EMPTY; 3];
         items[..readings.len()].copy_from_slice(readings);
-        Readings { len: readings.len() as u8, items }
+        Readings {
+            len: readings.len() as u8,
+            items,
+        }
     }
 
     /// The readings.

@@ -3,8 +3,8 @@
 //! conditions → physiology → device sampling → network → truth.
 
 use bevy_ecs::prelude::*;
-use bevy_ecs::schedule::{LogLevel, ScheduleBuildSettings};
 use bevy_ecs::schedule::SingleThreadedExecutor;
+use bevy_ecs::schedule::{LogLevel, ScheduleBuildSettings};
 use rand::RngExt;
 use rand_distr::{Distribution, StandardNormal};
 
@@ -113,7 +113,8 @@ impl Twin {
             let mut chosen: Vec<u32> = (who.first..who.end).collect();
             if let Some(pick) = who.pick {
                 // Partial Fisher-Yates on the event's own stream.
-                let mut rng = rng::stream(config.seed, rng::stable_id(&format!("event/{i}")), "pick");
+                let mut rng =
+                    rng::stream(config.seed, rng::stable_id(&format!("event/{i}")), "pick");
                 let pick = (pick as usize).min(chosen.len());
                 for k in 0..pick {
                     let j = rng.random_range(k..chosen.len());
@@ -123,26 +124,41 @@ impl Twin {
                 chosen.sort_unstable();
             }
             for index in chosen {
-                conditions[cohort_start[who.cohort] + index as usize].episodes.push(Episode {
-                    kind: event.condition,
-                    onset_ms: event.at_ms,
-                    severity: event.severity,
-                    ramp_ms: event.ramp_ms,
-                    started: false,
-                });
+                conditions[cohort_start[who.cohort] + index as usize]
+                    .episodes
+                    .push(Episode {
+                        kind: event.condition,
+                        onset_ms: event.at_ms,
+                        severity: event.severity,
+                        ramp_ms: event.ramp_ms,
+                        started: false,
+                    });
             }
         }
         for (c, cohort) in config.cohorts.iter().enumerate() {
             let link = twin.world.spawn(Link::new(&cohort.network)).id();
             for index in 0..cohort.count {
                 let slot = cohort_start[c] + index as usize;
-                twin.spawn_patient(config, c, index, link, std::mem::take(&mut conditions[slot]));
+                twin.spawn_patient(
+                    config,
+                    c,
+                    index,
+                    link,
+                    std::mem::take(&mut conditions[slot]),
+                );
             }
         }
         Ok(twin)
     }
 
-    fn spawn_patient(&mut self, config: &SimConfig, cohort_idx: usize, index: u32, link: Entity, conditions: Conditions) {
+    fn spawn_patient(
+        &mut self,
+        config: &SimConfig,
+        cohort_idx: usize,
+        index: u32,
+        link: Entity,
+        conditions: Conditions,
+    ) {
         let cohort = &config.cohorts[cohort_idx];
         let name = format!("{}-{index:03}", cohort.name);
         let stable = rng::stable_id(&name);
@@ -156,13 +172,22 @@ impl Twin {
         state.clamp_physical();
         let patient = self
             .world
-            .spawn((Patient { idx: patient_idx }, baseline, state, conditions, PatientRng(rng)))
+            .spawn((
+                Patient { idx: patient_idx },
+                baseline,
+                state,
+                conditions,
+                PatientRng(rng),
+            ))
             .id();
         self.patients.push(patient);
 
         for (d, device) in cohort.devices.iter().enumerate() {
             // A second device of the same kind on one patient is `<kind>-2`.
-            let nth = cohort.devices[..d].iter().filter(|other| other.kind == device.kind).count();
+            let nth = cohort.devices[..d]
+                .iter()
+                .filter(|other| other.kind == device.kind)
+                .count();
             let device_name = match nth {
                 0 => format!("{name}/{}", device.kind.name()),
                 n => format!("{name}/{}-{}", device.kind.name(), n + 1),
@@ -171,7 +196,8 @@ impl Twin {
             let mut noise = rng::stream(config.seed, device_stable, "noise");
             let error = DeviceError::new(device.kind, &mut noise);
             // Stagger devices: a ward's cuffs do not all inflate at once.
-            let phase_steps = noise.random_range(0..device.every_ms.div_ceil(config.step_ms).max(1));
+            let phase_steps =
+                noise.random_range(0..device.every_ms.div_ceil(config.step_ms).max(1));
             let idx = self.device_names.len() as u32;
             self.world.spawn((
                 Device {
@@ -202,7 +228,11 @@ impl Twin {
         let acc = &mut self.accounting;
         acc.generated += out.measurements.len() as u64;
         acc.delivered += out.deliveries.len() as u64;
-        acc.lost_link += out.losses.iter().filter(|l| l.cause == LossCause::LinkLoss).count() as u64;
+        acc.lost_link += out
+            .losses
+            .iter()
+            .filter(|l| l.cause == LossCause::LinkLoss)
+            .count() as u64;
         acc.in_flight = self.world.resource::<InFlight>().len() as u64;
         debug_assert_eq!(acc.generated, acc.delivered + acc.lost() + acc.in_flight);
         out
@@ -252,7 +282,17 @@ fn build_schedule() -> Schedule {
         ambiguity_detection: LogLevel::Error,
         ..Default::default()
     });
-    schedule.add_systems((begin_step, start_conditions, advance_physiology, sample_devices, transmit, finish_step).chain());
+    schedule.add_systems(
+        (
+            begin_step,
+            start_conditions,
+            advance_physiology,
+            sample_devices,
+            transmit,
+            finish_step,
+        )
+            .chain(),
+    );
     schedule
 }
 
@@ -262,13 +302,25 @@ fn begin_step(mut clock: ResMut<Clock>, mut out: ResMut<Outbox>) {
     out.0.now_ms = clock.now_ms;
 }
 
-fn start_conditions(clock: Res<Clock>, mut patients: Query<(&Patient, &mut Conditions)>, mut out: ResMut<Outbox>) {
+fn start_conditions(
+    clock: Res<Clock>,
+    mut patients: Query<(&Patient, &mut Conditions)>,
+    mut out: ResMut<Outbox>,
+) {
     for (patient, mut conditions) in &mut patients {
         // Only touch the component (and its change tick) when something starts.
-        if !conditions.episodes.iter().any(|e| !e.started && e.onset_ms <= clock.now_ms) {
+        if !conditions
+            .episodes
+            .iter()
+            .any(|e| !e.started && e.onset_ms <= clock.now_ms)
+        {
             continue;
         }
-        for episode in conditions.episodes.iter_mut().filter(|e| !e.started && e.onset_ms <= clock.now_ms) {
+        for episode in conditions
+            .episodes
+            .iter_mut()
+            .filter(|e| !e.started && e.onset_ms <= clock.now_ms)
+        {
             episode.started = true;
             out.0.onsets.push(EpisodeOnset {
                 patient_idx: patient.idx,
@@ -281,7 +333,10 @@ fn start_conditions(clock: Res<Clock>, mut patients: Query<(&Patient, &mut Condi
     }
 }
 
-fn advance_physiology(clock: Res<Clock>, mut patients: Query<(&Baseline, &Conditions, &mut Vitals, &mut PatientRng)>) {
+fn advance_physiology(
+    clock: Res<Clock>,
+    mut patients: Query<(&Baseline, &Conditions, &mut Vitals, &mut PatientRng)>,
+) {
     for (baseline, conditions, mut vitals, mut rng) in &mut patients {
         let target = physiology::target(&baseline.0, conditions, clock.now_ms);
         physiology::advance(&mut vitals, &target, &clock.factors, &mut rng.0);
@@ -300,7 +355,9 @@ fn sample_devices(
         if device.next_ms > now_ms {
             continue;
         }
-        let Ok(truth) = patients.get(device.patient) else { continue };
+        let Ok(truth) = patients.get(device.patient) else {
+            continue;
+        };
         let readings = device::measure(device.kind, truth, &mut error, device.every_ms, &mut rng.0);
         let measurement = Measurement {
             device_idx: device.idx,
@@ -326,10 +383,18 @@ fn transmit(
     mut out: ResMut<Outbox>,
 ) {
     for (entity, measurement) in pending.0.drain(..) {
-        let Ok((device, mut rng)) = devices.get_mut(entity) else { continue };
-        let Ok(link) = links.get(device.link) else { continue };
+        let Ok((device, mut rng)) = devices.get_mut(entity) else {
+            continue;
+        };
+        let Ok(link) = links.get(device.link) else {
+            continue;
+        };
         match link.transmit(&mut rng.0) {
-            Some(latency_ms) => in_flight.push(measurement, device.stable_id, measurement.measured_ms + latency_ms),
+            Some(latency_ms) => in_flight.push(
+                measurement,
+                device.stable_id,
+                measurement.measured_ms + latency_ms,
+            ),
             None => out.0.losses.push(Loss {
                 device_idx: device.idx,
                 seq: measurement.seq,
@@ -339,7 +404,10 @@ fn transmit(
         }
     }
     while let Some((measurement, delivered_ms)) = in_flight.pop_due(clock.now_ms) {
-        out.0.deliveries.push(Delivery { measurement, delivered_ms });
+        out.0.deliveries.push(Delivery {
+            measurement,
+            delivered_ms,
+        });
     }
 }
 
@@ -347,7 +415,9 @@ fn transmit(
 /// iteration order (deliveries already come out of the heap ordered).
 fn finish_step(mut out: ResMut<Outbox>) {
     let out = &mut out.0;
-    out.onsets.sort_by_key(|o| (o.onset_ms, o.patient_idx, o.condition));
-    out.measurements.sort_by_key(|m| (m.measured_ms, m.device_idx));
+    out.onsets
+        .sort_by_key(|o| (o.onset_ms, o.patient_idx, o.condition));
+    out.measurements
+        .sort_by_key(|m| (m.measured_ms, m.device_idx));
     out.losses.sort_by_key(|l| (l.lost_ms, l.device_idx, l.seq));
 }

@@ -123,13 +123,56 @@ impl Profile {
             // Spreads and the slightly narrower truncation are design
             // choices: a *healthy* cohort should not sit on a NEWS2 boundary.
             Profile::HealthyAdult => {
-                let hr_bpm = Spread { mean: 73.0, sd: 8.0, lo: 58.0, hi: 92.0 }.sample(rng);
-                let sbp_mmhg = Spread { mean: 118.0, sd: 9.0, lo: 105.0, hi: 140.0 }.sample(rng);
-                let dbp_mmhg = Spread { mean: 74.0, sd: 6.0, lo: 62.0, hi: 88.0 }.sample(rng);
-                let rr_bpm = Spread { mean: 14.5, sd: 1.5, lo: 12.0, hi: 18.0 }.sample(rng);
-                let spo2_pct = Spread { mean: 97.6, sd: 0.7, lo: 96.5, hi: 99.5 }.sample(rng);
-                let temp_c = Spread { mean: 36.9, sd: 0.2, lo: 36.4, hi: 37.4 }.sample(rng);
-                Baseline(Vitals { hr_bpm, sbp_mmhg, dbp_mmhg, rr_bpm, spo2_pct, temp_c })
+                let hr_bpm = Spread {
+                    mean: 73.0,
+                    sd: 8.0,
+                    lo: 58.0,
+                    hi: 92.0,
+                }
+                .sample(rng);
+                let sbp_mmhg = Spread {
+                    mean: 118.0,
+                    sd: 9.0,
+                    lo: 105.0,
+                    hi: 140.0,
+                }
+                .sample(rng);
+                let dbp_mmhg = Spread {
+                    mean: 74.0,
+                    sd: 6.0,
+                    lo: 62.0,
+                    hi: 88.0,
+                }
+                .sample(rng);
+                let rr_bpm = Spread {
+                    mean: 14.5,
+                    sd: 1.5,
+                    lo: 12.0,
+                    hi: 18.0,
+                }
+                .sample(rng);
+                let spo2_pct = Spread {
+                    mean: 97.6,
+                    sd: 0.7,
+                    lo: 96.5,
+                    hi: 99.5,
+                }
+                .sample(rng);
+                let temp_c = Spread {
+                    mean: 36.9,
+                    sd: 0.2,
+                    lo: 36.4,
+                    hi: 37.4,
+                }
+                .sample(rng);
+                Baseline(Vitals {
+                    hr_bpm,
+                    sbp_mmhg,
+                    dbp_mmhg,
+                    rr_bpm,
+                    spo2_pct,
+                    temp_c,
+                })
             }
         }
     }

@@ -3,7 +3,9 @@
 
 use std::collections::BTreeMap;
 
-use medtwin_sim::{CohortConfig, DeviceConfig, DeviceKind, NetworkConfig, Profile, SimConfig, Twin};
+use medtwin_sim::{
+    CohortConfig, DeviceConfig, DeviceKind, NetworkConfig, Profile, SimConfig, Twin,
+};
 
 /// FNV-1a over the debug text of every record of every step: a digest of
 /// the whole truth log (f64 debug text is exact and stable).
@@ -13,8 +15,13 @@ fn digest(config: &SimConfig) -> (u64, u64) {
     let mut records = 0;
     while !twin.finished() {
         let out = twin.step();
-        let text = format!("{:?}{:?}{:?}{:?}", out.onsets, out.measurements, out.deliveries, out.losses);
-        records += (out.onsets.len() + out.measurements.len() + out.deliveries.len() + out.losses.len()) as u64;
+        let text = format!(
+            "{:?}{:?}{:?}{:?}",
+            out.onsets, out.measurements, out.deliveries, out.losses
+        );
+        records +=
+            (out.onsets.len() + out.measurements.len() + out.deliveries.len() + out.losses.len())
+                as u64;
         for byte in text.bytes() {
             hash = (hash ^ u64::from(byte)).wrapping_mul(0x0000_0100_0000_01b3);
         }
@@ -31,19 +38,25 @@ fn per_device(config: &SimConfig) -> BTreeMap<String, Vec<String>> {
     while !twin.finished() {
         let step = twin.step();
         for m in &step.measurements {
-            out.entry(names[m.device_idx as usize].clone()).or_default().push(format!(
-                "m {} {} {:?}",
-                m.seq,
-                m.measured_ms,
-                m.readings.as_slice()
-            ));
+            out.entry(names[m.device_idx as usize].clone())
+                .or_default()
+                .push(format!(
+                    "m {} {} {:?}",
+                    m.seq,
+                    m.measured_ms,
+                    m.readings.as_slice()
+                ));
         }
         for d in &step.deliveries {
             let m = &d.measurement;
-            out.entry(names[m.device_idx as usize].clone()).or_default().push(format!("d {} {}", m.seq, d.delivered_ms));
+            out.entry(names[m.device_idx as usize].clone())
+                .or_default()
+                .push(format!("d {} {}", m.seq, d.delivered_ms));
         }
         for l in &step.losses {
-            out.entry(names[l.device_idx as usize].clone()).or_default().push(format!("l {} {:?}", l.seq, l.cause));
+            out.entry(names[l.device_idx as usize].clone())
+                .or_default()
+                .push(format!("l {} {:?}", l.seq, l.cause));
         }
     }
     out
@@ -51,7 +64,11 @@ fn per_device(config: &SimConfig) -> BTreeMap<String, Vec<String>> {
 
 fn lossy_example() -> SimConfig {
     let mut config = SimConfig::example();
-    config.cohorts[0].network = NetworkConfig { latency_median_ms: 40.0, latency_p99_ms: 2_500.0, loss_pct: 5.0 };
+    config.cohorts[0].network = NetworkConfig {
+        latency_median_ms: 40.0,
+        latency_p99_ms: 2_500.0,
+        loss_pct: 5.0,
+    };
     config
 }
 
@@ -77,7 +94,10 @@ fn adding_a_cohort_leaves_existing_patients_unchanged() {
             name: "icu".into(),
             count: 3,
             profile: Profile::HealthyAdult,
-            devices: vec![DeviceConfig { kind: DeviceKind::PulseOximeter, every_ms: 1_000 }],
+            devices: vec![DeviceConfig {
+                kind: DeviceKind::PulseOximeter,
+                every_ms: 1_000,
+            }],
             network: NetworkConfig::named("lte").unwrap(),
         },
     );
@@ -86,7 +106,11 @@ fn adding_a_cohort_leaves_existing_patients_unchanged() {
     let after = per_device(&crowded);
     assert_eq!(before.len(), 16);
     for (device, records) in &before {
-        assert_eq!(after.get(device), Some(records), "{device} changed when a cohort was added");
+        assert_eq!(
+            after.get(device),
+            Some(records),
+            "{device} changed when a cohort was added"
+        );
     }
     assert!(after.keys().any(|d| d.starts_with("icu-")));
 }
@@ -124,7 +148,13 @@ fn sepsis_moves_the_true_vitals_and_nobody_else() {
     assert!(before[0].spo2_pct - septic.spo2_pct > 5.0, "{septic:?}");
     for p in 1..4 {
         let v = twin.vitals(p).unwrap();
-        assert!((v.hr_bpm - before[p as usize].hr_bpm).abs() < 15.0, "patient {p}: {v:?}");
-        assert!((v.temp_c - before[p as usize].temp_c).abs() < 0.5, "patient {p}: {v:?}");
+        assert!(
+            (v.hr_bpm - before[p as usize].hr_bpm).abs() < 15.0,
+            "patient {p}: {v:?}"
+        );
+        assert!(
+            (v.temp_c - before[p as usize].temp_c).abs() < 0.5,
+            "patient {p}: {v:?}"
+        );
     }
 }

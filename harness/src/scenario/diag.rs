@@ -7,8 +7,8 @@ use std::ops::Range;
 use std::path::{Path, PathBuf};
 
 use serde::de::DeserializeOwned;
-use toml::de::{DeTable, DeValue};
 use toml::Spanned;
+use toml::de::{DeTable, DeValue};
 
 /// One problem in a scenario file.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -29,7 +29,13 @@ pub struct Diagnostic {
 
 impl fmt::Display for Diagnostic {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}:{}: error", self.file.display(), self.line, self.column)?;
+        write!(
+            f,
+            "{}:{}:{}: error",
+            self.file.display(),
+            self.line,
+            self.column
+        )?;
         if !self.field.is_empty() {
             write!(f, " in `{}`", self.field)?;
         }
@@ -73,8 +79,18 @@ pub struct Reporter<'a> {
 
 impl<'a> Reporter<'a> {
     /// A reporter for `text`, read from `file`.
-    pub fn new(file: &'a Path, text: &'a str, root: Option<&'a Spanned<DeTable<'a>>>) -> Reporter<'a> {
-        Reporter { file, text, root, found: Vec::new(), pruned: Vec::new() }
+    pub fn new(
+        file: &'a Path,
+        text: &'a str,
+        root: Option<&'a Spanned<DeTable<'a>>>,
+    ) -> Reporter<'a> {
+        Reporter {
+            file,
+            text,
+            root,
+            found: Vec::new(),
+            pruned: Vec::new(),
+        }
     }
 
     /// 1-based line and column of byte `offset`.
@@ -88,12 +104,27 @@ impl<'a> Reporter<'a> {
 
     /// Records a problem at `span`. The field path is worked out from the
     /// tree unless `field` names it.
-    pub fn error(&mut self, span: Range<usize>, field: Option<String>, message: impl Into<String>, help: Option<String>) {
+    pub fn error(
+        &mut self,
+        span: Range<usize>,
+        field: Option<String>,
+        message: impl Into<String>,
+        help: Option<String>,
+    ) {
         let (line, column) = self.position(span.start);
         let field = field.unwrap_or_else(|| {
-            self.root.map(|root| path_text(&locate(root, span.start).0)).unwrap_or_default()
+            self.root
+                .map(|root| path_text(&locate(root, span.start).0))
+                .unwrap_or_default()
         });
-        self.found.push(Diagnostic { file: self.file.to_owned(), line, column, field, message: message.into(), help });
+        self.found.push(Diagnostic {
+            file: self.file.to_owned(),
+            line,
+            column,
+            field,
+            message: message.into(),
+            help,
+        });
     }
 
     /// Records a required field that is absent, unless it was present but
@@ -108,7 +139,9 @@ impl<'a> Reporter<'a> {
 
     /// Field path at a byte offset, e.g. `cohort[0].name`.
     pub fn field_at(&self, offset: usize) -> String {
-        self.root.map(|root| path_text(&locate(root, offset).0)).unwrap_or_default()
+        self.root
+            .map(|root| path_text(&locate(root, offset).0))
+            .unwrap_or_default()
     }
 
     /// The diagnostics, sorted by position, or `Ok` if there are none.
@@ -229,7 +262,9 @@ fn hull(value: &Spanned<DeValue<'_>>) -> Range<usize> {
 fn prune(table: &mut DeTable<'_>, path: &[Seg]) -> bool {
     match path {
         [Seg::Key(key)] => table.remove(key.as_str()).is_some(),
-        [Seg::Key(key), rest @ ..] => table.get_mut(key.as_str()).is_some_and(|v| prune_value(v.get_mut(), rest)),
+        [Seg::Key(key), rest @ ..] => table
+            .get_mut(key.as_str())
+            .is_some_and(|v| prune_value(v.get_mut(), rest)),
         _ => false,
     }
 }
@@ -237,9 +272,9 @@ fn prune(table: &mut DeTable<'_>, path: &[Seg]) -> bool {
 fn prune_value(value: &mut DeValue<'_>, path: &[Seg]) -> bool {
     match (value, path) {
         (DeValue::Table(table), _) => prune(table, path),
-        (DeValue::Array(items), [Seg::Index(i), rest @ ..]) => {
-            items.get_mut(*i).is_some_and(|item| prune_value(item.get_mut(), rest))
-        }
+        (DeValue::Array(items), [Seg::Index(i), rest @ ..]) => items
+            .get_mut(*i)
+            .is_some_and(|item| prune_value(item.get_mut(), rest)),
         _ => false,
     }
 }
@@ -253,7 +288,12 @@ pub fn parse_toml<'t>(file: &Path, text: &'t str) -> Result<Spanned<DeTable<'t>>
     let mut reporter = Reporter::new(file, text, None);
     for error in syntax {
         let span = error.span().unwrap_or(0..0);
-        reporter.error(span, Some(String::new()), format!("invalid TOML: {}", one_line(error.message())), None);
+        reporter.error(
+            span,
+            Some(String::new()),
+            format!("invalid TOML: {}", one_line(error.message())),
+            None,
+        );
     }
     Err(reporter.finish().err().unwrap_or(Diagnostics(Vec::new())))
 }
@@ -282,7 +322,11 @@ pub fn deserialize_all<T: DeserializeOwned>(reporter: &mut Reporter<'_>) -> Opti
         if let Some(best) = suggested {
             // `duraton` suggested `duration`: "missing duration" would be noise.
             let parent = field.rsplit_once('.').map_or("", |(p, _)| p);
-            reporter.pruned.push(if parent.is_empty() { best } else { format!("{parent}.{best}") });
+            reporter.pruned.push(if parent.is_empty() {
+                best
+            } else {
+                format!("{parent}.{best}")
+            });
         }
         reporter.pruned.push(field);
         while !path.is_empty() && !prune(pruned.get_mut(), &path) {
@@ -308,9 +352,16 @@ fn explain(message: &str) -> (String, Option<String>, Option<String>) {
         message.truncate(at);
         message.push_str("expected a table");
     }
-    for (prefix, what) in [("unknown field `", "unknown field"), ("unknown variant `", "unknown value")] {
-        let Some(rest) = message.strip_prefix(prefix) else { continue };
-        let Some((found, expected)) = rest.split_once('`') else { continue };
+    for (prefix, what) in [
+        ("unknown field `", "unknown field"),
+        ("unknown variant `", "unknown value"),
+    ] {
+        let Some(rest) = message.strip_prefix(prefix) else {
+            continue;
+        };
+        let Some((found, expected)) = rest.split_once('`') else {
+            continue;
+        };
         let valid: Vec<&str> = expected.split('`').skip(1).step_by(2).collect();
         let best = suggest(found, &valid);
         let help = match best {
@@ -349,8 +400,14 @@ mod tests {
 
     #[test]
     fn suggests_the_nearest_name() {
-        assert_eq!(suggest("devcies", &["name", "count", "devices", "network"]), Some("devices"));
-        assert_eq!(suggest("pulse_oxymeter", &["pulse_oximeter", "bp_cuff"]), Some("pulse_oximeter"));
+        assert_eq!(
+            suggest("devcies", &["name", "count", "devices", "network"]),
+            Some("devices")
+        );
+        assert_eq!(
+            suggest("pulse_oxymeter", &["pulse_oximeter", "bp_cuff"]),
+            Some("pulse_oximeter")
+        );
         assert_eq!(suggest("zzz", &["pulse_oximeter", "bp_cuff"]), None);
     }
 

@@ -32,11 +32,17 @@ pub fn parse(text: &str) -> Result<Dur, String> {
     let mut rest = compact.as_str();
     let mut total_ms = 0f64;
     while !rest.is_empty() {
-        let n_len = rest.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(rest.len());
+        let n_len = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(rest.len());
         let (number, tail) = rest.split_at(n_len);
-        let u_len = tail.find(|c: char| c.is_ascii_digit() || c == '.').unwrap_or(tail.len());
+        let u_len = tail
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(tail.len());
         let (unit, tail) = tail.split_at(u_len);
-        let value: f64 = number.parse().map_err(|_| format!("`{number}` is not a number"))?;
+        let value: f64 = number
+            .parse()
+            .map_err(|_| format!("`{number}` is not a number"))?;
         let scale = match unit {
             "ms" => 1.0,
             "s" => 1_000.0,
@@ -62,7 +68,13 @@ pub fn format(ms: u64) -> String {
     }
     let mut out = String::new();
     let mut rest = ms;
-    for (unit, size) in [("d", 86_400_000), ("h", 3_600_000), ("m", 60_000), ("s", 1_000), ("ms", 1)] {
+    for (unit, size) in [
+        ("d", 86_400_000),
+        ("h", 3_600_000),
+        ("m", 60_000),
+        ("s", 1_000),
+        ("ms", 1),
+    ] {
         if rest >= size {
             out.push_str(&format!("{}{unit}", rest / size));
             rest %= size;
@@ -123,7 +135,16 @@ mod tests {
 
     #[test]
     fn formats_round_trip() {
-        for ms in [0, 1, 999, 1_000, 90_000, 5_400_000, 7_200_000, 86_400_000 + 1] {
+        for ms in [
+            0,
+            1,
+            999,
+            1_000,
+            90_000,
+            5_400_000,
+            7_200_000,
+            86_400_000 + 1,
+        ] {
             assert_eq!(parse(&format(ms)), Ok(Dur(ms)), "{}", format(ms));
         }
         assert_eq!(format(5_400_000), "1h30m");

@@ -108,13 +108,19 @@ impl<'de> Deserialize<'de> for NetworkSpec {
         impl<'de> serde::de::Visitor<'de> for NetworkVisitor {
             type Value = NetworkSpec;
             fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str("a network profile name or a table with latency_median, latency_p99, loss_pct")
+                f.write_str(
+                    "a network profile name or a table with latency_median, latency_p99, loss_pct",
+                )
             }
             fn visit_str<E: serde::de::Error>(self, name: &str) -> Result<NetworkSpec, E> {
                 Ok(NetworkSpec::Named(name.to_owned()))
             }
-            fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<NetworkSpec, A::Error> {
-                NetworkTable::deserialize(serde::de::value::MapAccessDeserializer::new(map)).map(NetworkSpec::Custom)
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                map: A,
+            ) -> Result<NetworkSpec, A::Error> {
+                NetworkTable::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+                    .map(NetworkSpec::Custom)
             }
         }
         deserializer.deserialize_any(NetworkVisitor)

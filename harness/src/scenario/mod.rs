@@ -12,8 +12,8 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 use medtwin_sim::{
-    CohortConfig, ConditionKind, DeviceConfig, DeviceKind, EventConfig, NetworkConfig, PatientSelector, Profile,
-    SimConfig,
+    CohortConfig, ConditionKind, DeviceConfig, DeviceKind, EventConfig, NetworkConfig,
+    PatientSelector, Profile, SimConfig,
 };
 use toml::Spanned;
 
@@ -101,7 +101,12 @@ pub struct BackendKnobs {
 
 impl Default for BackendKnobs {
     fn default() -> Self {
-        BackendKnobs { drop_alerts_pct: 0.0, delay_alerts_ms: 0, smoothing_ms: 60_000, reset_after_ms: 600_000 }
+        BackendKnobs {
+            drop_alerts_pct: 0.0,
+            delay_alerts_ms: 0,
+            smoothing_ms: 60_000,
+            reset_after_ms: 600_000,
+        }
     }
 }
 
@@ -197,7 +202,8 @@ fn condition(name: ConditionName) -> ConditionKind {
 /// is only meaningful when the reporter found none.
 fn resolve(path: &Path, file: ScenarioFile, r: &mut Reporter<'_>, len: usize) -> Scenario {
     let whole = 0..len.min(1);
-    let missing = |r: &mut Reporter<'_>, span: std::ops::Range<usize>, field: String| r.missing(span, field);
+    let missing =
+        |r: &mut Reporter<'_>, span: std::ops::Range<usize>, field: String| r.missing(span, field);
 
     let name = match &file.name {
         Some(name) => name.get_ref().clone(),
@@ -210,11 +216,21 @@ fn resolve(path: &Path, file: ScenarioFile, r: &mut Reporter<'_>, len: usize) ->
     // rather than reported as knock-on errors.
     let duration = match &file.duration {
         Some(d) if d.get_ref().ms() == 0 => {
-            r.error(d.span(), Some("duration".into()), "duration must be positive", None);
+            r.error(
+                d.span(),
+                Some("duration".into()),
+                "duration must be positive",
+                None,
+            );
             None
         }
         Some(d) if d.get_ref().ms() > MAX_DURATION_MS => {
-            r.error(d.span(), Some("duration".into()), "duration is longer than the 366-day limit", None);
+            r.error(
+                d.span(),
+                Some("duration".into()),
+                "duration is longer than the 366-day limit",
+                None,
+            );
             None
         }
         Some(d) => Some(d.get_ref().ms()),
@@ -226,11 +242,21 @@ fn resolve(path: &Path, file: ScenarioFile, r: &mut Reporter<'_>, len: usize) ->
     let duration_ms = duration.unwrap_or(1);
     let step_ms = match &file.step {
         Some(s) if s.get_ref().ms() == 0 => {
-            r.error(s.span(), Some("step".into()), "step must be at least 1ms", None);
+            r.error(
+                s.span(),
+                Some("step".into()),
+                "step must be at least 1ms",
+                None,
+            );
             1_000
         }
         Some(s) if duration.is_some_and(|d| s.get_ref().ms() > d) => {
-            r.error(s.span(), Some("step".into()), "step is longer than the duration", None);
+            r.error(
+                s.span(),
+                Some("step".into()),
+                "step is longer than the duration",
+                None,
+            );
             1_000
         }
         Some(s) => s.get_ref().ms(),
@@ -252,7 +278,12 @@ fn resolve(path: &Path, file: ScenarioFile, r: &mut Reporter<'_>, len: usize) ->
 
     // Cohorts.
     if file.cohort.is_empty() {
-        r.error(whole.clone(), Some("cohort".into()), "a scenario needs at least one [[cohort]]", None);
+        r.error(
+            whole.clone(),
+            Some("cohort".into()),
+            "a scenario needs at least one [[cohort]]",
+            None,
+        );
     }
     let mut cohorts = Vec::new();
     let mut n_patients: u64 = 0;
@@ -263,10 +294,27 @@ fn resolve(path: &Path, file: ScenarioFile, r: &mut Reporter<'_>, len: usize) ->
         let name = match &c.name {
             Some(n) => {
                 let text = n.get_ref();
-                if text.is_empty() || !text.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '_' || ch == '-') {
-                    r.error(n.span(), Some(field("name")), format!("invalid cohort name \"{text}\""), Some("use letters, digits, `_` and `-`".into()));
-                } else if file.cohort[..i].iter().any(|o| o.get_ref().name.as_ref().map(|x| x.get_ref()) == Some(text)) {
-                    r.error(n.span(), Some(field("name")), format!("cohort name \"{text}\" is used twice"), None);
+                if text.is_empty()
+                    || !text
+                        .chars()
+                        .all(|ch| ch.is_ascii_alphanumeric() || ch == '_' || ch == '-')
+                {
+                    r.error(
+                        n.span(),
+                        Some(field("name")),
+                        format!("invalid cohort name \"{text}\""),
+                        Some("use letters, digits, `_` and `-`".into()),
+                    );
+                } else if file.cohort[..i]
+                    .iter()
+                    .any(|o| o.get_ref().name.as_ref().map(|x| x.get_ref()) == Some(text))
+                {
+                    r.error(
+                        n.span(),
+                        Some(field("name")),
+                        format!("cohort name \"{text}\" is used twice"),
+                        None,
+                    );
                 }
                 text.clone()
             }
@@ -277,7 +325,12 @@ fn resolve(path: &Path, file: ScenarioFile, r: &mut Reporter<'_>, len: usize) ->
         };
         let count = match &c.count {
             Some(n) if *n.get_ref() == 0 => {
-                r.error(n.span(), Some(field("count")), "count must be at least 1", None);
+                r.error(
+                    n.span(),
+                    Some(field("count")),
+                    "count must be at least 1",
+                    None,
+                );
                 1
             }
             Some(n) => *n.get_ref(),
@@ -298,7 +351,11 @@ fn resolve(path: &Path, file: ScenarioFile, r: &mut Reporter<'_>, len: usize) ->
                     r.error(
                         e.span(),
                         Some(field(&format!("devices[{j}].every"))),
-                        format!("every = \"{}\" is shorter than the step ({})", e.get_ref(), Dur(step_ms)),
+                        format!(
+                            "every = \"{}\" is shorter than the step ({})",
+                            e.get_ref(),
+                            Dur(step_ms)
+                        ),
                         None,
                     );
                     step_ms
@@ -309,7 +366,11 @@ fn resolve(path: &Path, file: ScenarioFile, r: &mut Reporter<'_>, len: usize) ->
             devices.push(DeviceConfig { kind, every_ms });
         }
         let network = match &c.network {
-            None => NetworkConfig::named("ideal").unwrap_or(NetworkConfig { latency_median_ms: 0.0, latency_p99_ms: 0.0, loss_pct: 0.0 }),
+            None => NetworkConfig::named("ideal").unwrap_or(NetworkConfig {
+                latency_median_ms: 0.0,
+                latency_p99_ms: 0.0,
+                loss_pct: 0.0,
+            }),
             Some(n) => resolve_network(n, &field("network"), r),
         };
         cohorts.push(CohortConfig {
@@ -321,7 +382,12 @@ fn resolve(path: &Path, file: ScenarioFile, r: &mut Reporter<'_>, len: usize) ->
         });
     }
     if n_patients > MAX_PATIENTS {
-        r.error(whole.clone(), Some("cohort".into()), format!("{n_patients} patients is more than the limit of {MAX_PATIENTS}"), None);
+        r.error(
+            whole.clone(),
+            Some("cohort".into()),
+            format!("{n_patients} patients is more than the limit of {MAX_PATIENTS}"),
+            None,
+        );
     }
 
     // Events.
@@ -332,7 +398,16 @@ fn resolve(path: &Path, file: ScenarioFile, r: &mut Reporter<'_>, len: usize) ->
         let field = |f: &str| format!("event[{i}].{f}");
         let at_ms = match &e.at {
             Some(a) if duration.is_some_and(|d| a.get_ref().ms() >= d) => {
-                r.error(a.span(), Some(field("at")), format!("at = \"{}\" is not before the end of the run ({})", a.get_ref(), Dur(duration_ms)), None);
+                r.error(
+                    a.span(),
+                    Some(field("at")),
+                    format!(
+                        "at = \"{}\" is not before the end of the run ({})",
+                        a.get_ref(),
+                        Dur(duration_ms)
+                    ),
+                    None,
+                );
                 0
             }
             Some(a) => a.get_ref().ms(),
@@ -347,7 +422,12 @@ fn resolve(path: &Path, file: ScenarioFile, r: &mut Reporter<'_>, len: usize) ->
         };
         let severity = match &e.severity {
             Some(s) if !(*s.get_ref() > 0.0 && *s.get_ref() <= 1.0) => {
-                r.error(s.span(), Some(field("severity")), format!("severity = {} is out of range", s.get_ref()), Some("severity is a fraction: greater than 0, at most 1".into()));
+                r.error(
+                    s.span(),
+                    Some(field("severity")),
+                    format!("severity = {} is out of range", s.get_ref()),
+                    Some("severity is a fraction: greater than 0, at most 1".into()),
+                );
                 1.0
             }
             Some(s) => *s.get_ref(),
@@ -357,11 +437,21 @@ fn resolve(path: &Path, file: ScenarioFile, r: &mut Reporter<'_>, len: usize) ->
             missing(r, at.clone(), field("who"));
             continue;
         };
-        let Some(mut who) = resolve_who(who_text, &cohorts, &field("who"), r) else { continue };
+        let Some(mut who) = resolve_who(who_text, &cohorts, &field("who"), r) else {
+            continue;
+        };
         if let Some(pick) = &e.pick {
             let available = who.end - who.first;
             if *pick.get_ref() == 0 || *pick.get_ref() > available {
-                r.error(pick.span(), Some(field("pick")), format!("pick = {} but `who` selects {available} patients", pick.get_ref()), None);
+                r.error(
+                    pick.span(),
+                    Some(field("pick")),
+                    format!(
+                        "pick = {} but `who` selects {available} patients",
+                        pick.get_ref()
+                    ),
+                    None,
+                );
             }
             who.pick = Some(*pick.get_ref());
         }
@@ -385,7 +475,13 @@ fn resolve(path: &Path, file: ScenarioFile, r: &mut Reporter<'_>, len: usize) ->
         path: path.to_owned(),
         name,
         description: file.description.clone(),
-        sim: SimConfig { seed: file.seed.unwrap_or(1), step_ms, duration_ms, cohorts, events },
+        sim: SimConfig {
+            seed: file.seed.unwrap_or(1),
+            step_ms,
+            duration_ms,
+            cohorts,
+            events,
+        },
         start,
         clock,
         target,
@@ -396,7 +492,9 @@ fn resolve(path: &Path, file: ScenarioFile, r: &mut Reporter<'_>, len: usize) ->
 }
 
 fn resolve_clock(file: &ScenarioFile, r: &mut Reporter<'_>) -> Clock {
-    let Some(spanned) = &file.clock else { return Clock::Virtual };
+    let Some(spanned) = &file.clock else {
+        return Clock::Virtual;
+    };
     let spec = spanned.get_ref();
     match (spec.mode.unwrap_or(ClockMode::Virtual), &spec.speed) {
         (ClockMode::Accelerated, Some(speed)) => {
@@ -407,28 +505,58 @@ fn resolve_clock(file: &ScenarioFile, r: &mut Reporter<'_>) -> Clock {
             Clock::Accelerated { speed: s }
         }
         (ClockMode::Accelerated, None) => {
-            r.error(spanned.span(), Some("clock.speed".into()), "mode = \"accelerated\" needs a speed", Some("add e.g. `speed = 60` (one simulated minute per wall second)".into()));
+            r.error(
+                spanned.span(),
+                Some("clock.speed".into()),
+                "mode = \"accelerated\" needs a speed",
+                Some("add e.g. `speed = 60` (one simulated minute per wall second)".into()),
+            );
             Clock::Accelerated { speed: 1.0 }
         }
         (mode, Some(speed)) => {
-            r.error(speed.span(), Some("clock.speed".into()), "speed only applies to mode = \"accelerated\"", None);
-            if mode == ClockMode::RealTime { Clock::RealTime } else { Clock::Virtual }
+            r.error(
+                speed.span(),
+                Some("clock.speed".into()),
+                "speed only applies to mode = \"accelerated\"",
+                None,
+            );
+            if mode == ClockMode::RealTime {
+                Clock::RealTime
+            } else {
+                Clock::Virtual
+            }
         }
         (ClockMode::RealTime, None) => Clock::RealTime,
         (ClockMode::Virtual, None) => Clock::Virtual,
     }
 }
 
-fn resolve_network(spanned: &Spanned<NetworkSpec>, field: &str, r: &mut Reporter<'_>) -> NetworkConfig {
-    let fallback = NetworkConfig { latency_median_ms: 0.0, latency_p99_ms: 0.0, loss_pct: 0.0 };
+fn resolve_network(
+    spanned: &Spanned<NetworkSpec>,
+    field: &str,
+    r: &mut Reporter<'_>,
+) -> NetworkConfig {
+    let fallback = NetworkConfig {
+        latency_median_ms: 0.0,
+        latency_p99_ms: 0.0,
+        loss_pct: 0.0,
+    };
     match spanned.get_ref() {
         NetworkSpec::Named(name) => NetworkConfig::named(name).unwrap_or_else(|| {
             let names: Vec<&str> = NetworkConfig::PROFILES.iter().map(|(n, _)| *n).collect();
             let help = match suggest(name, &names) {
                 Some(best) => format!("did you mean `{best}`?"),
-                None => format!("expected one of {}, or a table with latency_median, latency_p99 and loss_pct", diag::quoted_list(&names)),
+                None => format!(
+                    "expected one of {}, or a table with latency_median, latency_p99 and loss_pct",
+                    diag::quoted_list(&names)
+                ),
             };
-            r.error(spanned.span(), Some(field.into()), format!("unknown network profile `{name}`"), Some(help));
+            r.error(
+                spanned.span(),
+                Some(field.into()),
+                format!("unknown network profile `{name}`"),
+                Some(help),
+            );
             fallback.clone()
         }),
         NetworkSpec::Custom(table) => {
@@ -436,21 +564,45 @@ fn resolve_network(spanned: &Spanned<NetworkSpec>, field: &str, r: &mut Reporter
             let p99 = table.latency_p99.map_or(median, |d| d.ms() as f64);
             let loss_pct = table.loss_pct.unwrap_or(0.0);
             if p99 < median {
-                r.error(spanned.span(), Some(format!("{field}.latency_p99")), "latency_p99 is below latency_median", None);
+                r.error(
+                    spanned.span(),
+                    Some(format!("{field}.latency_p99")),
+                    "latency_p99 is below latency_median",
+                    None,
+                );
             }
             if !(0.0..=100.0).contains(&loss_pct) {
-                r.error(spanned.span(), Some(format!("{field}.loss_pct")), format!("loss_pct = {loss_pct} is not a percentage"), None);
+                r.error(
+                    spanned.span(),
+                    Some(format!("{field}.loss_pct")),
+                    format!("loss_pct = {loss_pct} is not a percentage"),
+                    None,
+                );
             }
             if median > 3_600_000.0 || p99 > 3_600_000.0 {
-                r.error(spanned.span(), Some(field.into()), "latency above one hour", None);
+                r.error(
+                    spanned.span(),
+                    Some(field.into()),
+                    "latency above one hour",
+                    None,
+                );
             }
-            NetworkConfig { latency_median_ms: median, latency_p99_ms: p99.max(median), loss_pct: loss_pct.clamp(0.0, 100.0) }
+            NetworkConfig {
+                latency_median_ms: median,
+                latency_p99_ms: p99.max(median),
+                loss_pct: loss_pct.clamp(0.0, 100.0),
+            }
         }
     }
 }
 
 /// `ward`, `ward[3]` or `ward[0..4]` (end exclusive).
-fn resolve_who(who: &Spanned<String>, cohorts: &[CohortConfig], field: &str, r: &mut Reporter<'_>) -> Option<PatientSelector> {
+fn resolve_who(
+    who: &Spanned<String>,
+    cohorts: &[CohortConfig],
+    field: &str,
+    r: &mut Reporter<'_>,
+) -> Option<PatientSelector> {
     let text = who.get_ref().trim();
     let syntax_help = "write `cohort`, `cohort[i]` or `cohort[first..end]` (end exclusive)";
     let (name, range) = match text.split_once('[') {
@@ -458,17 +610,30 @@ fn resolve_who(who: &Spanned<String>, cohorts: &[CohortConfig], field: &str, r: 
         Some((name, rest)) => match rest.strip_suffix(']') {
             Some(inner) => (name, Some(inner)),
             None => {
-                r.error(who.span(), Some(field.into()), format!("cannot read who = \"{text}\""), Some(syntax_help.into()));
+                r.error(
+                    who.span(),
+                    Some(field.into()),
+                    format!("cannot read who = \"{text}\""),
+                    Some(syntax_help.into()),
+                );
                 return None;
             }
         },
     };
     let Some(cohort) = cohorts.iter().position(|c| c.name == name) else {
         let names: Vec<&str> = cohorts.iter().map(|c| c.name.as_str()).collect();
-        let help = suggest(name, &names).map(|best| format!("did you mean `{best}`?")).or_else(|| {
-            (!names.is_empty()).then(|| format!("cohorts in this file: {}", diag::quoted_list(&names)))
-        });
-        r.error(who.span(), Some(field.into()), format!("no cohort named `{name}`"), help);
+        let help = suggest(name, &names)
+            .map(|best| format!("did you mean `{best}`?"))
+            .or_else(|| {
+                (!names.is_empty())
+                    .then(|| format!("cohorts in this file: {}", diag::quoted_list(&names)))
+            });
+        r.error(
+            who.span(),
+            Some(field.into()),
+            format!("no cohort named `{name}`"),
+            help,
+        );
         return None;
     };
     let count = cohorts[cohort].count;
@@ -476,21 +641,46 @@ fn resolve_who(who: &Spanned<String>, cohorts: &[CohortConfig], field: &str, r: 
         None => (0, count),
         Some(inner) => {
             let parsed = match inner.split_once("..") {
-                Some((a, b)) => a.trim().parse::<u32>().ok().zip(b.trim().parse::<u32>().ok()),
-                None => inner.trim().parse::<u32>().ok().map(|i| (i, i.saturating_add(1))),
+                Some((a, b)) => a
+                    .trim()
+                    .parse::<u32>()
+                    .ok()
+                    .zip(b.trim().parse::<u32>().ok()),
+                None => inner
+                    .trim()
+                    .parse::<u32>()
+                    .ok()
+                    .map(|i| (i, i.saturating_add(1))),
             };
             let Some((first, end)) = parsed else {
-                r.error(who.span(), Some(field.into()), format!("cannot read who = \"{text}\""), Some(syntax_help.into()));
+                r.error(
+                    who.span(),
+                    Some(field.into()),
+                    format!("cannot read who = \"{text}\""),
+                    Some(syntax_help.into()),
+                );
                 return None;
             };
             if first >= end || end > count {
-                r.error(who.span(), Some(field.into()), format!("who = \"{text}\" is outside cohort `{name}`, which has patients 0..{count}"), None);
+                r.error(
+                    who.span(),
+                    Some(field.into()),
+                    format!(
+                        "who = \"{text}\" is outside cohort `{name}`, which has patients 0..{count}"
+                    ),
+                    None,
+                );
                 return None;
             }
             (first, end)
         }
     };
-    Some(PatientSelector { cohort, first, end, pick: None })
+    Some(PatientSelector {
+        cohort,
+        first,
+        end,
+        pick: None,
+    })
 }
 
 fn resolve_target(file: &ScenarioFile, r: &mut Reporter<'_>) -> Option<Target> {
@@ -503,7 +693,12 @@ fn resolve_target(file: &ScenarioFile, r: &mut Reporter<'_>) -> Option<Target> {
     check_url(url, "target.url", r);
     let concurrency = match &spec.concurrency {
         Some(c) if !(1..=1024).contains(c.get_ref()) => {
-            r.error(c.span(), Some("target.concurrency".into()), format!("concurrency = {} is out of range (1 to 1024)", c.get_ref()), None);
+            r.error(
+                c.span(),
+                Some("target.concurrency".into()),
+                format!("concurrency = {} is out of range (1 to 1024)", c.get_ref()),
+                None,
+            );
             8
         }
         Some(c) => *c.get_ref() as usize,
@@ -511,48 +706,88 @@ fn resolve_target(file: &ScenarioFile, r: &mut Reporter<'_>) -> Option<Target> {
     };
     let timeout = match &spec.timeout {
         Some(t) if t.get_ref().ms() == 0 => {
-            r.error(t.span(), Some("target.timeout".into()), "timeout must be positive", None);
+            r.error(
+                t.span(),
+                Some("target.timeout".into()),
+                "timeout must be positive",
+                None,
+            );
             Duration::from_secs(5)
         }
         Some(t) => t.get_ref().std(),
         None => Duration::from_secs(5),
     };
-    Some(Target { url: url.get_ref().clone(), token: spec.token.clone(), timeout, concurrency })
+    Some(Target {
+        url: url.get_ref().clone(),
+        token: spec.token.clone(),
+        timeout,
+        concurrency,
+    })
 }
 
 fn check_url(url: &Spanned<String>, field: &str, r: &mut Reporter<'_>) {
     match reqwest::Url::parse(url.get_ref()) {
         Ok(parsed) if matches!(parsed.scheme(), "http" | "https") && parsed.host().is_some() => {}
-        Ok(_) => r.error(url.span(), Some(field.into()), format!("\"{}\" is not an http(s) URL", url.get_ref()), None),
-        Err(error) => r.error(url.span(), Some(field.into()), format!("invalid URL \"{}\": {error}", url.get_ref()), None),
+        Ok(_) => r.error(
+            url.span(),
+            Some(field.into()),
+            format!("\"{}\" is not an http(s) URL", url.get_ref()),
+            None,
+        ),
+        Err(error) => r.error(
+            url.span(),
+            Some(field.into()),
+            format!("invalid URL \"{}\": {error}", url.get_ref()),
+            None,
+        ),
     }
 }
 
 fn resolve_alerts(file: &ScenarioFile, r: &mut Reporter<'_>) -> AlertIntake {
     let loopback = SocketAddr::from(([127, 0, 0, 1], 0));
     let Some(spec) = &file.alerts else {
-        return AlertIntake { listen: loopback, token: None, grace: Duration::from_secs(5) };
+        return AlertIntake {
+            listen: loopback,
+            token: None,
+            grace: Duration::from_secs(5),
+        };
     };
     let listen = match &spec.listen {
         Some(text) => text.get_ref().parse().unwrap_or_else(|_| {
-            r.error(text.span(), Some("alerts.listen".into()), format!("invalid address \"{}\"", text.get_ref()), Some("write an IP and port, e.g. \"127.0.0.1:9797\"".into()));
+            r.error(
+                text.span(),
+                Some("alerts.listen".into()),
+                format!("invalid address \"{}\"", text.get_ref()),
+                Some("write an IP and port, e.g. \"127.0.0.1:9797\"".into()),
+            );
             loopback
         }),
         None => loopback,
     };
-    AlertIntake { listen, token: spec.token.clone(), grace: spec.grace.map_or(Duration::from_secs(5), Dur::std) }
+    AlertIntake {
+        listen,
+        token: spec.token.clone(),
+        grace: spec.grace.map_or(Duration::from_secs(5), Dur::std),
+    }
 }
 
 fn resolve_backend(file: &ScenarioFile, has_target: bool, r: &mut Reporter<'_>) -> BackendKnobs {
     let mut knobs = BackendKnobs::default();
-    let Some(spanned) = &file.backend else { return knobs };
+    let Some(spanned) = &file.backend else {
+        return knobs;
+    };
     if has_target {
         r.error(spanned.span(), Some("backend".into()), "[backend] configures the embedded reference backend, but [target] names an external one", Some("remove [backend], or remove [target]".into()));
     }
     let spec = spanned.get_ref();
     if let Some(pct) = &spec.drop_alerts_pct {
         if !(0.0..=100.0).contains(pct.get_ref()) {
-            r.error(pct.span(), Some("backend.drop_alerts_pct".into()), format!("drop_alerts_pct = {} is not a percentage", pct.get_ref()), None);
+            r.error(
+                pct.span(),
+                Some("backend.drop_alerts_pct".into()),
+                format!("drop_alerts_pct = {} is not a percentage", pct.get_ref()),
+                None,
+            );
         }
         knobs.drop_alerts_pct = pct.get_ref().clamp(0.0, 100.0);
     }
@@ -585,30 +820,51 @@ fn resolve_expectations(file: &ScenarioFile, r: &mut Reporter<'_>) -> Vec<Expect
         need(e.episode.is_some(), "episode", r);
         need(e.alert.is_some(), "alert", r);
         need(e.within.is_some(), "within", r);
-        if let Some(name) = &e.name {
-            if file.expect[..i].iter().any(|o| o.get_ref().name.as_ref().map(|n| n.get_ref()) == Some(name.get_ref())) {
-                r.error(name.span(), Some(field("name")), format!("expectation name \"{}\" is used twice", name.get_ref()), None);
-            }
+        if let Some(name) = &e.name
+            && file.expect[..i]
+                .iter()
+                .any(|o| o.get_ref().name.as_ref().map(|n| n.get_ref()) == Some(name.get_ref()))
+        {
+            r.error(
+                name.span(),
+                Some(field("name")),
+                format!("expectation name \"{}\" is used twice", name.get_ref()),
+                None,
+            );
         }
-        if let Some(alert) = &e.alert {
-            if alert.get_ref().trim().is_empty() {
-                r.error(alert.span(), Some(field("alert")), "alert kind is empty", None);
-            }
+        if let Some(alert) = &e.alert
+            && alert.get_ref().trim().is_empty()
+        {
+            r.error(
+                alert.span(),
+                Some(field("alert")),
+                "alert kind is empty",
+                None,
+            );
         }
-        if let Some(within) = &e.within {
-            if within.get_ref().ms() == 0 {
-                r.error(within.span(), Some(field("within")), "within must be positive", None);
-            }
+        if let Some(within) = &e.within
+            && within.get_ref().ms() == 0
+        {
+            r.error(
+                within.span(),
+                Some(field("within")),
+                "within must be positive",
+                None,
+            );
         }
         if let (Some(episode), true) = (e.episode, complete) {
-            if !file.event.iter().any(|ev| ev.get_ref().condition == Some(episode)) {
-                // Not an error: a scenario may check that nothing alerts. But
-                // an expectation with no possible obligation is worth a word.
-            }
             out.push(Expectation {
-                name: e.name.as_ref().map(|n| n.get_ref().clone()).unwrap_or_default(),
+                name: e
+                    .name
+                    .as_ref()
+                    .map(|n| n.get_ref().clone())
+                    .unwrap_or_default(),
                 condition: condition(episode),
-                alert: e.alert.as_ref().map(|a| a.get_ref().clone()).unwrap_or_default(),
+                alert: e
+                    .alert
+                    .as_ref()
+                    .map(|a| a.get_ref().clone())
+                    .unwrap_or_default(),
                 within_ms: e.within.as_ref().map_or(0, |w| w.get_ref().ms()),
                 max_false_alerts: e.max_false_alerts.unwrap_or(0),
             });
