@@ -364,14 +364,16 @@ fn a_target_answering_500_is_counted_not_fatal() {
             });
         }
     });
+    // Few messages: each is tried three times with backoff.
     let out = tempfile::tempdir().unwrap();
+    let scenario = out.path().join("tiny.toml");
+    std::fs::write(&scenario, TINY).unwrap();
+    let url = format!("http://127.0.0.1:{port}/ingest");
     let run = medtwin(&[
         "run",
-        SMALL,
-        "--clock",
-        "virtual",
+        scenario.to_str().unwrap(),
         "--target",
-        &format!("http://127.0.0.1:{port}/ingest"),
+        &url,
         "--out",
         out.path().to_str().unwrap(),
     ]);
@@ -387,6 +389,33 @@ fn a_target_answering_500_is_counted_not_fatal() {
     assert_eq!(t["sent"], r["accounting"]["delivered"]);
     assert_eq!(t["server_errors"], t["sent"]);
     assert_eq!(t["accepted"], 0);
+    // 20 or 21 readings per oximeter, by its phase; each tried three times.
+    let sent = t["sent"].as_u64().unwrap();
+    assert!((38..=42).contains(&sent), "{t}");
+    assert_eq!(t["retries"].as_u64(), Some(2 * sent));
     assert!(t["samples"][0].as_str().unwrap().starts_with("500"), "{t}");
     assert_eq!(r["expectations"][0]["missed"], 2);
 }
+
+/// Two patients, one pulse-oximeter reading a minute for 20 minutes.
+const TINY: &str = r#"
+# Test fixture: 40 messages, both patients septic from minute 1.
+name = "tiny"
+duration = "20m"
+[[cohort]]
+name = "bay"
+count = 2
+devices = [{ kind = "pulse_oximeter", every = "1m" }]
+[[event]]
+at = "1m"
+who = "bay"
+condition = "sepsis"
+ramp = "5m"
+[[expect]]
+name = "sepsis raises news2-medium"
+episode = "sepsis"
+alert = "news2-medium"
+within = "10m"
+[alerts]
+grace = "500ms"
+"#;
