@@ -379,3 +379,88 @@ mod tests {
         assert_eq!(Percentiles::of(&[]), Percentiles::default());
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use quickcheck::{Gen, QuickCheck, TestResult};
+
+    /// Small random truths and alert streams over four patients and two kinds.
+    fn random_case(
+        seed_onsets: Vec<(u8, u16)>,
+        seed_alerts: Vec<(u8, bool, u16)>,
+    ) -> (Vec<EpisodeRecord>, Vec<AlertRecord>) {
+        let patient = |p: u8| format!("p{}", p % 4);
+        let episodes = seed_onsets
+            .iter()
+            .take(6)
+            .map(|&(p, t)| EpisodeRecord {
+                patient: patient(p),
+                condition: ConditionKind::Sepsis,
+                onset_ms: u64::from(t),
+                severity: 1.0,
+            })
+            .collect();
+        let alerts = seed_alerts
+            .iter()
+            .take(12)
+            .map(|&(p, high, t)| AlertRecord {
+                patient: patient(p),
+                kind: if high { "news2-high" } else { "news2-medium" }.into(),
+                at_ms: u64::from(t),
+                measured_ms: None,
+            })
+            .collect();
+        (episodes, alerts)
+    }
+
+    /// The counting invariants hold for any truth and alert stream, and a
+    /// naive matcher (scan alerts in time order, give each to the earliest
+    /// open episode of its patient that it follows) finds as many matches.
+    fn invariants(
+        onsets: Vec<(u8, u16)>,
+        raw_alerts: Vec<(u8, bool, u16)>,
+        within: u16,
+    ) -> TestResult {
+        let (episodes, alerts) = random_case(onsets, raw_alerts);
+        let e = Expectation {
+            name: "p".into(),
+            condition: ConditionKind::Sepsis,
+            alert: "news2-medium".into(),
+            within_ms: u64::from(within) + 1,
+            max_false_alerts: 0,
+        };
+        let r = check(&e, &episodes, &alerts, 70_000);
+        let of_kind = alerts.iter().filter(|a| a.kind == "news2-medium").count() as u64;
+        if r.hits + r.late + r.missed + r.inconclusive != r.obligations {
+            return TestResult::error(format!("obligations do not add up: {r:?}"));
+        }
+        if r.hits + r.late + r.duplicates + r.false_alerts != of_kind {
+            return TestResult::error(format!("alerts do not add up: {r:?}"));
+        }
+        let mut sorted: Vec<&AlertRecord> =
+            alerts.iter().filter(|a| a.kind == "news2-medium").collect();
+        sorted.sort_by_key(|a| a.at_ms);
+        let mut open: Vec<&EpisodeRecord> = episodes.iter().collect();
+        open.sort_by_key(|e| e.onset_ms);
+        let mut matched = 0;
+        for alert in sorted {
+            if let Some(i) = open
+                .iter()
+                .position(|e| e.patient == alert.patient && e.onset_ms <= alert.at_ms)
+            {
+                open.remove(i);
+                matched += 1;
+            }
+        }
+        TestResult::from_bool(r.hits + r.late == matched)
+    }
+
+    #[test]
+    fn counting_invariants_hold_and_match_a_naive_matcher() {
+        QuickCheck::new()
+            .rng(Gen::from_size_and_seed(40, 0x6d65_6474_7769_6e))
+            .tests(2_000)
+            .quickcheck(invariants as fn(Vec<(u8, u16)>, Vec<(u8, bool, u16)>, u16) -> TestResult);
+    }
+}
