@@ -459,7 +459,7 @@ mod properties {
     #[test]
     fn counting_invariants_hold_and_match_a_naive_matcher() {
         QuickCheck::new()
-            .rng(Gen::from_size_and_seed(40, 0x6d65_6474_7769_6e))
+            .rng(Gen::from_size_and_seed(40, 0x006d_6564_7477_696e))
             .tests(2_000)
             .quickcheck(invariants as fn(Vec<(u8, u16)>, Vec<(u8, bool, u16)>, u16) -> TestResult);
     }
