@@ -40,16 +40,8 @@ pub fn main(args: RunArgs) -> u8 {
             return EXIT_INPUT;
         }
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-    {
-        Ok(runtime) => runtime,
-        Err(error) => {
-            eprintln!("error: cannot start the async runtime: {error}");
-            return EXIT_HARNESS;
-        }
+    let Some(runtime) = runtime() else {
+        return EXIT_HARNESS;
     };
     let report = match runtime.block_on(execute(&scenario)) {
         Ok(report) => report,
@@ -88,6 +80,17 @@ pub fn main(args: RunArgs) -> u8 {
     } else {
         EXIT_FAIL
     }
+}
+
+/// The async runtime for the edge: two workers, the size of the machine.
+fn runtime() -> Option<tokio::runtime::Runtime> {
+    let built = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build();
+    built
+        .map_err(|error| eprintln!("error: cannot start the async runtime: {error}"))
+        .ok()
 }
 
 /// Command-line overrides on top of the scenario file.
@@ -652,16 +655,8 @@ pub fn reference_backend_main(args: BackendArgs) -> u8 {
             return EXIT_INPUT;
         }
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-    {
-        Ok(runtime) => runtime,
-        Err(error) => {
-            eprintln!("error: cannot start the async runtime: {error}");
-            return EXIT_HARNESS;
-        }
+    let Some(runtime) = runtime() else {
+        return EXIT_HARNESS;
     };
     runtime.block_on(async move {
         let listen = config.listen;
