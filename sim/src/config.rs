@@ -121,17 +121,17 @@ pub struct NetworkConfig {
 }
 
 impl NetworkConfig {
+    /// No latency, no loss: the default when a cohort names no network.
+    pub const IDEAL: NetworkConfig = NetworkConfig {
+        latency_median_ms: 0.0,
+        latency_p99_ms: 0.0,
+        loss_pct: 0.0,
+    };
+
     /// Named network profiles. Orders of magnitude from REFERENCE.md
     /// ("Networks"); the exact figures are design choices to refine.
     pub const PROFILES: [(&'static str, NetworkConfig); 5] = [
-        (
-            "ideal",
-            NetworkConfig {
-                latency_median_ms: 0.0,
-                latency_p99_ms: 0.0,
-                loss_pct: 0.0,
-            },
-        ),
+        ("ideal", NetworkConfig::IDEAL),
         (
             "hospital_wifi",
             NetworkConfig {

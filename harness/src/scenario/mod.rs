@@ -366,11 +366,7 @@ fn resolve(path: &Path, file: ScenarioFile, r: &mut Reporter<'_>, len: usize) ->
             devices.push(DeviceConfig { kind, every_ms });
         }
         let network = match &c.network {
-            None => NetworkConfig::named("ideal").unwrap_or(NetworkConfig {
-                latency_median_ms: 0.0,
-                latency_p99_ms: 0.0,
-                loss_pct: 0.0,
-            }),
+            None => NetworkConfig::IDEAL,
             Some(n) => resolve_network(n, &field("network"), r),
         };
         cohorts.push(CohortConfig {
@@ -536,11 +532,6 @@ fn resolve_network(
     field: &str,
     r: &mut Reporter<'_>,
 ) -> NetworkConfig {
-    let fallback = NetworkConfig {
-        latency_median_ms: 0.0,
-        latency_p99_ms: 0.0,
-        loss_pct: 0.0,
-    };
     match spanned.get_ref() {
         NetworkSpec::Named(name) => NetworkConfig::named(name).unwrap_or_else(|| {
             let names: Vec<&str> = NetworkConfig::PROFILES.iter().map(|(n, _)| *n).collect();
@@ -557,7 +548,7 @@ fn resolve_network(
                 format!("unknown network profile `{name}`"),
                 Some(help),
             );
-            fallback.clone()
+            NetworkConfig::IDEAL
         }),
         NetworkSpec::Custom(table) => {
             let median = table.latency_median.map_or(0, Dur::ms) as f64;
