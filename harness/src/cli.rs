@@ -39,6 +39,35 @@ pub enum Command {
     },
     /// Run the reference NEWS2 backend on its own.
     ReferenceBackend(BackendArgs),
+    /// List the profiles, conditions or interventions a scenario can name.
+    List {
+        /// What to list.
+        what: crate::list::ListWhat,
+        /// Also read profiles from these files.
+        #[arg(long, value_name = "FILE")]
+        catalogue: Vec<PathBuf>,
+    },
+    /// Measure the twin on this machine.
+    Bench {
+        /// What to measure (only `sim` for now).
+        what: BenchWhat,
+        /// Patients to simulate.
+        #[arg(long, default_value_t = 1_000_000)]
+        patients: u64,
+        /// Threads, one twin shard each (default: every core).
+        #[arg(long)]
+        threads: Option<usize>,
+        /// One-second steps to time.
+        #[arg(long, default_value_t = 60)]
+        steps: u64,
+    },
+}
+
+/// `medtwin bench` targets.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum BenchWhat {
+    /// The physiology step and the glucose model.
+    Sim,
 }
 
 /// `medtwin run`.
@@ -111,6 +140,36 @@ pub fn execute(cli: Cli) -> u8 {
         Command::Validate { files } => validate(&files),
         Command::Run(args) => crate::run::main(args),
         Command::ReferenceBackend(args) => crate::run::reference_backend_main(args),
+        Command::List { what, catalogue } => match crate::list::render(what, &catalogue) {
+            Ok(text) => {
+                print!("{text}");
+                EXIT_PASS
+            }
+            Err(error) => {
+                eprintln!("{error}");
+                EXIT_INPUT
+            }
+        },
+        Command::Bench {
+            what: BenchWhat::Sim,
+            patients,
+            threads,
+            steps,
+        } => {
+            let threads = threads.unwrap_or_else(|| {
+                std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+            });
+            match crate::bench::sim(patients, threads, steps) {
+                Ok(b) => {
+                    print!("{}", crate::bench::human(&b));
+                    EXIT_PASS
+                }
+                Err(error) => {
+                    eprintln!("error: {error}");
+                    EXIT_INPUT
+                }
+            }
+        }
     }
 }
 

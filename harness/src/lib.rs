@@ -4,10 +4,12 @@
 //! command line.
 
 pub mod backend;
+pub mod bench;
 pub mod checker;
 pub mod cli;
 pub mod clock;
 pub mod intake;
+pub mod list;
 pub mod report;
 pub mod run;
 pub mod scenario;
