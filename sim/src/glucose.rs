@@ -189,15 +189,6 @@ pub struct GlucoseParams {
     pub basal_mu_per_min: f64,
     /// Plasma insulin at the fasting steady state, mU/L.
     pub basal_insulin_mu_l: f64,
-    vg_l: f64,
-    vi_l: f64,
-    f01_mmol_per_min: f64,
-    egp0_mmol_per_min: f64,
-    kb1: f64,
-    kb2: f64,
-    kb3: f64,
-    secretion_gain_mu_per_min_per_mmol_l: f64,
-    fasting_mmol_l: f64,
 }
 
 /// `value` if finite, else `default`, then clamped to `[lo, hi]`.
@@ -224,10 +215,6 @@ impl GlucoseParams {
         let weight_kg = sane(weight_kg, 70.0, 20.0, 400.0);
         let insulin_sensitivity = sane(insulin_sensitivity, 1.0, 0.05, SENSITIVITY_MAX);
         let fasting_mgdl = sane(fasting_mgdl, 90.0, 40.0, 400.0);
-        let secretion_gain = match metabolism {
-            Metabolism::NonDiabetic => SECRETION_GAIN_MU_PER_KG_MIN_PER_MMOL_L * weight_kg,
-            Metabolism::Type1 => 0.0,
-        };
         let mut p = GlucoseParams {
             weight_kg,
             metabolism,
@@ -235,21 +222,45 @@ impl GlucoseParams {
             fasting_mgdl,
             basal_mu_per_min: 0.0,
             basal_insulin_mu_l: 0.0,
-            vg_l: VG_L_PER_KG * weight_kg,
-            vi_l: VI_L_PER_KG * weight_kg,
-            f01_mmol_per_min: F01_MMOL_PER_KG_MIN * weight_kg,
-            egp0_mmol_per_min: EGP0_MMOL_PER_KG_MIN * weight_kg,
-            kb1: SIT_PER_MIN_PER_MU_L * KA1_PER_MIN * insulin_sensitivity,
-            kb2: SID_PER_MIN_PER_MU_L * KA2_PER_MIN * insulin_sensitivity,
-            kb3: SIE_PER_MU_L * KA3_PER_MIN * insulin_sensitivity,
-            secretion_gain_mu_per_min_per_mmol_l: secretion_gain,
-            fasting_mmol_l: fasting_mgdl / MGDL_PER_MMOL_L,
         };
         p.basal_insulin_mu_l = p.steady_insulin_mu_l();
         // At steady state all absorbed or secreted insulin is eliminated:
         // rate = I * VI * ke (Hovorka 2004, eq. 10 with dI/dt = 0).
-        p.basal_mu_per_min = p.basal_insulin_mu_l * p.vi_l * KE_PER_MIN;
+        p.basal_mu_per_min = p.basal_insulin_mu_l * p.vi_l() * KE_PER_MIN;
         p
+    }
+
+    // Values derived from weight and sensitivity, recomputed on use (a
+    // multiplication each) so a patient's parameters stay at 48 bytes.
+    fn vg_l(&self) -> f64 {
+        VG_L_PER_KG * self.weight_kg
+    }
+    fn vi_l(&self) -> f64 {
+        VI_L_PER_KG * self.weight_kg
+    }
+    fn f01_mmol_per_min(&self) -> f64 {
+        F01_MMOL_PER_KG_MIN * self.weight_kg
+    }
+    fn egp0_mmol_per_min(&self) -> f64 {
+        EGP0_MMOL_PER_KG_MIN * self.weight_kg
+    }
+    fn kb1(&self) -> f64 {
+        SIT_PER_MIN_PER_MU_L * KA1_PER_MIN * self.insulin_sensitivity
+    }
+    fn kb2(&self) -> f64 {
+        SID_PER_MIN_PER_MU_L * KA2_PER_MIN * self.insulin_sensitivity
+    }
+    fn kb3(&self) -> f64 {
+        SIE_PER_MU_L * KA3_PER_MIN * self.insulin_sensitivity
+    }
+    fn secretion_gain_mu_per_min_per_mmol_l(&self) -> f64 {
+        match self.metabolism {
+            Metabolism::NonDiabetic => SECRETION_GAIN_MU_PER_KG_MIN_PER_MMOL_L * self.weight_kg,
+            Metabolism::Type1 => 0.0,
+        }
+    }
+    fn fasting_mmol_l(&self) -> f64 {
+        self.fasting_mgdl / MGDL_PER_MMOL_L
     }
 
     /// Basal insulin in U/h (Type 1: the pump's basal rate; non-diabetic:
@@ -276,15 +287,15 @@ impl GlucoseParams {
     /// glucose with steady plasma insulin `insulin_mu_l`, mmol/min; falls
     /// as insulin rises.
     fn steady_balance(&self, insulin_mu_l: f64) -> f64 {
-        let g = self.fasting_mmol_l;
-        let q1 = g * self.vg_l;
-        let x1 = self.kb1 / KA1_PER_MIN * insulin_mu_l;
-        let x2 = self.kb2 / KA2_PER_MIN * insulin_mu_l;
-        let x3 = self.kb3 / KA3_PER_MIN * insulin_mu_l;
+        let g = self.fasting_mmol_l();
+        let q1 = g * self.vg_l();
+        let x1 = self.kb1() / KA1_PER_MIN * insulin_mu_l;
+        let x2 = self.kb2() / KA2_PER_MIN * insulin_mu_l;
+        let x3 = self.kb3() / KA3_PER_MIN * insulin_mu_l;
         // Q2 at steady state: x1 Q1 = (k12 + x2) Q2, so the net loss from
         // Q1 through Q2 is x1 Q1 x2 / (k12 + x2).
         let uptake = x1 * q1 * x2 / (K12_PER_MIN + x2);
-        let egp = self.egp0_mmol_per_min * (1.0 - x3).max(0.0);
+        let egp = self.egp0_mmol_per_min() * (1.0 - x3).max(0.0);
         egp - self.f01c(g) - self.renal(g) - uptake
     }
 
@@ -317,9 +328,9 @@ impl GlucoseParams {
     #[inline]
     fn f01c(&self, g: f64) -> f64 {
         if g >= F01_THRESHOLD_MMOL_L {
-            self.f01_mmol_per_min
+            self.f01_mmol_per_min()
         } else {
-            self.f01_mmol_per_min * g / F01_THRESHOLD_MMOL_L
+            self.f01_mmol_per_min() * g / F01_THRESHOLD_MMOL_L
         }
     }
 
@@ -327,7 +338,7 @@ impl GlucoseParams {
     /// (Hovorka 2004, eq. 6).
     #[inline]
     fn renal(&self, g: f64) -> f64 {
-        RENAL_CLEARANCE_PER_MIN * (g - RENAL_THRESHOLD_MMOL_L).max(0.0) * self.vg_l
+        RENAL_CLEARANCE_PER_MIN * (g - RENAL_THRESHOLD_MMOL_L).max(0.0) * self.vg_l()
     }
 }
 
@@ -415,9 +426,9 @@ impl GlucoseState {
     /// empty gut.
     pub fn steady(p: &GlucoseParams) -> GlucoseState {
         let insulin = p.basal_insulin_mu_l;
-        let x1 = p.kb1 / KA1_PER_MIN * insulin;
-        let x2 = p.kb2 / KA2_PER_MIN * insulin;
-        let q1 = p.fasting_mmol_l * p.vg_l;
+        let x1 = p.kb1() / KA1_PER_MIN * insulin;
+        let x2 = p.kb2() / KA2_PER_MIN * insulin;
+        let q1 = p.fasting_mmol_l() * p.vg_l();
         // Type 1: the s.c. depots hold u * tmax,I each at steady state.
         let depot = match p.metabolism {
             Metabolism::Type1 => p.basal_mu_per_min * TMAX_INSULIN_MIN,
@@ -431,7 +442,7 @@ impl GlucoseState {
             insulin_mu_l: insulin,
             x1_per_min: x1,
             x2_per_min: x2,
-            x3: p.kb3 / KA3_PER_MIN * insulin,
+            x3: p.kb3() / KA3_PER_MIN * insulin,
             d1_mmol: 0.0,
             d2_mmol: 0.0,
             fast1_mmol: 0.0,
@@ -441,7 +452,7 @@ impl GlucoseState {
 
     /// Plasma glucose, mg/dL.
     pub fn glucose_mgdl(&self, p: &GlucoseParams) -> f64 {
-        self.q1_mmol / p.vg_l * MGDL_PER_MMOL_L
+        self.q1_mmol / p.vg_l() * MGDL_PER_MMOL_L
     }
 
     /// Plasma insulin, mU/L (equal to µU/mL).
@@ -468,7 +479,7 @@ impl GlucoseState {
     /// straight into plasma.
     pub fn iv_glucose(&mut self, p: &GlucoseParams, grams: f64) {
         let mmol = input_amount(grams) * 1000.0 / GLUCOSE_MG_PER_MMOL;
-        self.q1_mmol = (self.q1_mmol + mmol).min(GLUCOSE_CEILING_MGDL / MGDL_PER_MMOL_L * p.vg_l);
+        self.q1_mmol = (self.q1_mmol + mmol).min(GLUCOSE_CEILING_MGDL / MGDL_PER_MMOL_L * p.vg_l());
     }
 
     /// A subcutaneous bolus of rapid-acting insulin, `units` U.
@@ -478,7 +489,7 @@ impl GlucoseState {
 
     /// An intravenous insulin bolus, `units` U, straight into plasma.
     pub fn iv_insulin(&mut self, p: &GlucoseParams, units: f64) {
-        self.insulin_mu_l = bounded(self.insulin_mu_l + input_amount(units) * 1000.0 / p.vi_l);
+        self.insulin_mu_l = bounded(self.insulin_mu_l + input_amount(units) * 1000.0 / p.vi_l());
     }
 
     fn to_array(self) -> [f64; N] {
@@ -533,14 +544,14 @@ struct Rates {
 #[inline]
 fn derivatives(x: &[f64; N], p: &GlucoseParams, r: &Rates) -> [f64; N] {
     let [q1, q2, s1, s2, insulin, x1, x2, x3, d1, d2, f1, f2] = *x;
-    let g = q1 / p.vg_l;
+    let g = q1 / p.vg_l();
     // Glucose appearance from the gut (eqs. 12-14) and insulin absorption
     // (eqs. 7-9).
     let ug = d2 / TMAX_MEAL_MIN + f2 / TMAX_FAST_MIN;
     let ui = s2 / TMAX_INSULIN_MIN;
     // Endogenous secretion (non-diabetic only; the gain is 0 for Type 1).
     let secretion = r.secretion_mu_per_min
-        + p.secretion_gain_mu_per_min_per_mmol_l * (g - p.fasting_mmol_l).max(0.0);
+        + p.secretion_gain_mu_per_min_per_mmol_l() * (g - p.fasting_mmol_l()).max(0.0);
     let egp = r.egp0 * (1.0 - x3).max(0.0);
     let acting = insulin.min(INSULIN_ACTION_MAX_MU_L);
     [
@@ -552,7 +563,7 @@ fn derivatives(x: &[f64; N], p: &GlucoseParams, r: &Rates) -> [f64; N] {
         r.infusion_mu_per_min - s1 / TMAX_INSULIN_MIN,
         s1 / TMAX_INSULIN_MIN - s2 / TMAX_INSULIN_MIN,
         // eq. 10, plus secretion straight into plasma
-        (ui + secretion) / p.vi_l - KE_PER_MIN * insulin,
+        (ui + secretion) / p.vi_l() - KE_PER_MIN * insulin,
         // eq. 11
         -KA1_PER_MIN * x1 + r.kb1 * acting,
         -KA2_PER_MIN * x2 + r.kb2 * acting,
@@ -607,15 +618,15 @@ pub fn step_minutes(state: &mut GlucoseState, p: &GlucoseParams, drive: &Drive, 
         Metabolism::NonDiabetic => (0.0, basal),
     };
     let r = Rates {
-        kb1: p.kb1 * sensitivity,
-        kb2: p.kb2 * sensitivity,
-        kb3: p.kb3 * sensitivity,
-        egp0: p.egp0_mmol_per_min * sane(drive.egp_factor, 1.0, 0.0, 100.0),
+        kb1: p.kb1() * sensitivity,
+        kb2: p.kb2() * sensitivity,
+        kb3: p.kb3() * sensitivity,
+        egp0: p.egp0_mmol_per_min() * sane(drive.egp_factor, 1.0, 0.0, 100.0),
         infusion_mu_per_min: infusion,
         secretion_mu_per_min: secretion,
     };
-    let q1_min = GLUCOSE_FLOOR_MGDL / MGDL_PER_MMOL_L * p.vg_l;
-    let q1_max = GLUCOSE_CEILING_MGDL / MGDL_PER_MMOL_L * p.vg_l;
+    let q1_min = GLUCOSE_FLOOR_MGDL / MGDL_PER_MMOL_L * p.vg_l();
+    let q1_max = GLUCOSE_CEILING_MGDL / MGDL_PER_MMOL_L * p.vg_l();
     let mut x = state.to_array();
     for _ in 0..minutes {
         // Fastest rate Q1 or Q2 will see within this minute, /min.

@@ -145,6 +145,13 @@ pub struct Course {
 }
 
 impl Course {
+    /// Nothing scheduled, nothing given.
+    pub const NONE: Course = Course {
+        episodes: Vec::new(),
+        given: Vec::new(),
+        o2_effective: 0.0,
+    };
+
     /// Whether nothing has been or will be done to this patient.
     pub fn is_empty(&self) -> bool {
         self.episodes.is_empty() && self.given.is_empty()
@@ -370,8 +377,11 @@ fn paco2(etco2_base: f64, rr_base: f64, rr: f64) -> f64 {
 pub struct Body {
     /// Drawn traits.
     pub traits: Traits,
-    /// Alveolar-arterial O2 gradient that gives the drawn SpO2 on air, mmHg.
-    pub aa_gradient: f32,
+    /// Arterial/alveolar O2 ratio (PaO2/PAO2) that gives the drawn SpO2 on
+    /// air. The a/A ratio, unlike the A-a gradient, stays roughly constant
+    /// as FiO2 changes (Gilbert & Keighley 1974), so oxygen therapy raises
+    /// PaO2 in proportion rather than one for one.
+    pub pa_ratio: f32,
     /// Blood volume, mL.
     pub blood_volume_ml: f32,
 }
@@ -383,7 +393,7 @@ impl Body {
         let alveolar = alveolar_po2(0.21, f64::from(traits.etco2));
         Body {
             traits,
-            aa_gradient: (alveolar - pao2).max(0.0) as f32,
+            pa_ratio: (pao2 / alveolar).clamp(0.05, 1.0) as f32,
             blood_volume_ml: blood_volume_ml(f64::from(traits.weight_kg)) as f32,
         }
     }
@@ -432,20 +442,21 @@ pub struct Shape {
 // RR 14→28, 37→39.5 °C, SBP 120→85, SpO2 97→90. HR: 45 in all, of which
 // 8.5 × 2.5 comes from the fever coupling. DBP: design choice, ~60 % of the
 // systolic fall. SpO2: an A-a gradient rise that, with the septic
-// hyperventilation's low PaCO2, lands SpO2 at ~90 (tested).
+// hyperventilation's low PaCO2, lands SpO2 at ~90 (tested): an a/A ratio
+// fall of 0.43 (design choice, calibrated to the REFERENCE.md ramp).
 const SEPSIS_HR: f64 = 45.0 - FEVER_HR_PER_C * 2.5;
 const SEPSIS_RR: f64 = 14.0;
 const SEPSIS_TEMP: f64 = 2.5;
 const SEPSIS_SBP: f64 = -35.0;
 const SEPSIS_DBP: f64 = -20.0;
-const SEPSIS_AA: f64 = 52.0;
+const SEPSIS_RATIO: f64 = 0.43;
 /// Fever raises HR ~8.5 /min per °C (Karjalainen & Viitasalo 1986).
 const FEVER_HR_PER_C: f64 = 8.5;
 // COPD exacerbation (REFERENCE.md: RR ≥ 24, HR ≥ 95, SpO2 < 92 or a drop > 3,
 // PaCO2 > 45): shifts at full severity on the COPD profile's baseline.
 const COPD_RR: f64 = 10.0;
 const COPD_HR: f64 = 20.0;
-const COPD_AA: f64 = 6.0;
+const COPD_RATIO: f64 = 0.10;
 const COPD_CO2: f64 = 12.0;
 // Hypertensive crisis (REFERENCE.md: SBP > 180 and/or DBP > 120).
 const CRISIS_SBP: f64 = 70.0;
@@ -471,7 +482,7 @@ pub fn target(
     let rr_base = f64::from(t.rr);
     let mut rr = rr_base;
     let mut fever = 0.0;
-    let mut aa = f64::from(body.aa_gradient);
+    let mut ratio = f64::from(body.pa_ratio);
     let mut co2_retention = 0.0;
     let mut co_frac = 1.0;
     let mut acvpu = Acvpu::Alert;
@@ -491,7 +502,7 @@ pub fn target(
                 fever += SEPSIS_TEMP * level;
                 sbp += SEPSIS_SBP * level;
                 dbp += SEPSIS_DBP * level;
-                aa += SEPSIS_AA * level;
+                ratio -= SEPSIS_RATIO * level;
                 if level >= 0.8 {
                     // qSOFA's altered mentation at the severe end (design choice).
                     acvpu = acvpu.max(Acvpu::Confused);
@@ -513,7 +524,7 @@ pub fn target(
                 let level = ep.severity * act;
                 rr += COPD_RR * level;
                 hr += COPD_HR * level;
-                aa += COPD_AA * level;
+                ratio -= COPD_RATIO * level;
                 co2_retention += COPD_CO2 * level;
             }
             ConditionKind::HypertensiveCrisis => {
@@ -623,10 +634,10 @@ pub fn target(
         }
     }
     // Gas exchange: PaCO2 from breathing, PAO2 from FiO2, SpO2 from the
-    // dissociation curve through the patient's A-a gradient.
+    // dissociation curve through the patient's a/A ratio.
     let o2 = f64::from(course.o2_effective);
     let paco2 = paco2(f64::from(t.etco2), rr_base, rr) + co2_retention;
-    let pao2 = (alveolar_po2(fio2(o2), paco2) - aa).max(5.0);
+    let pao2 = (alveolar_po2(fio2(o2), paco2) * ratio.max(0.05)).max(5.0);
     let mut spo2 = severinghaus(pao2);
     // Hypoxaemia drives breathing (0.5/min per % under 90, design choice),
     // unless an opioid has blunted the drive.

@@ -141,8 +141,8 @@ impl ProfileSpec {
             },
             hr: Spread {
                 mean: 73.0,
-                sd: 8.0,
-                min: 58.0,
+                sd: 7.0,
+                min: 63.0,
                 max: 92.0,
             },
             sbp: Spread {
@@ -363,7 +363,7 @@ mod tests {
         let mut rng = rng::stream(1, 1, "t");
         for _ in 0..2_000 {
             let (t, g) = p.sample(&mut rng);
-            assert!((58.0..=92.0).contains(&t.hr));
+            assert!((63.0..=92.0).contains(&t.hr));
             assert!((18.0..=65.0).contains(&t.age));
             assert!((75.0..=99.0).contains(&g.fasting_mgdl));
             assert!(t.hr_max > 160.0);

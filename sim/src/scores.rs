@@ -190,8 +190,10 @@ const APNOEA_MS: u64 = 30_000;
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct CriteriaState {
     met: u16,
-    prodigy_since: Option<u64>,
-    apnoea_since: Option<u64>,
+    // Seconds since the start when the sign began (u32: 136 years), so the
+    // per-patient state stays at 12 bytes.
+    prodigy_since: Option<u32>,
+    apnoea_since: Option<u32>,
 }
 
 impl CriteriaState {
@@ -206,19 +208,22 @@ impl CriteriaState {
         let n = news2(v, scale);
         let prodigy_signs =
             v.rr_bpm <= 5.0 || v.spo2_pct <= 85.0 || v.etco2_mmhg <= 15.0 || v.etco2_mmhg >= 60.0;
+        let now_s = (now_ms / 1000).min(u64::from(u32::MAX)) as u32;
         let prodigy_since = match (prodigy_signs, self.prodigy_since) {
             (false, _) => None,
-            (true, None) => Some(now_ms),
+            (true, None) => Some(now_s),
             (true, since) => since,
         };
         self.prodigy_since = prodigy_since;
         let apnoea_since = match (v.rr_bpm < 1.0, self.apnoea_since) {
             (false, _) => None,
-            (true, None) => Some(now_ms),
+            (true, None) => Some(now_s),
             (true, since) => since,
         };
         self.apnoea_since = apnoea_since;
-        let held = |since: Option<u64>, hold: u64| since.is_some_and(|s| now_ms - s >= hold);
+        let held = |since: Option<u32>, hold_ms: u64| {
+            since.is_some_and(|s| u64::from(now_s - s) * 1000 >= hold_ms)
+        };
         let holds = [
             (Criterion::News2Medium, n.total >= 5),
             (Criterion::News2High, n.total >= 7),

@@ -70,10 +70,8 @@ struct Patient {
     cohort: u16,
 }
 
-/// Marks a patient with conditions or interventions, so the systems that
-/// handle them skip the (usually many) patients with none.
-#[derive(Component)]
-struct Eventful;
+/// What patients without a `Course` component have had: nothing.
+static NO_COURSE: Course = Course::NONE;
 
 /// The patient's glucose-insulin model.
 #[derive(Component)]
@@ -257,6 +255,8 @@ impl Twin {
             &mut rng,
         );
         let eventful = !course.is_empty();
+        // Only patients with something scheduled carry a `Course`: most
+        // patients of a large cohort have none, and it is 56 bytes.
         let mut patient = self.world.spawn((
             Patient {
                 idx: patient_idx,
@@ -266,7 +266,6 @@ impl Twin {
             body,
             state,
             variation,
-            course,
             Metabolic {
                 params,
                 state: glucose,
@@ -275,7 +274,7 @@ impl Twin {
             PatientRng(rng),
         ));
         if eventful {
-            patient.insert(Eventful);
+            patient.insert(course);
         }
         let patient = patient.id();
         self.patients.push(patient);
@@ -340,11 +339,11 @@ impl Twin {
     /// stores per patient, before the ECS's own bookkeeping).
     pub fn patient_component_bytes() -> usize {
         use std::mem::size_of;
+        // `Course` only on patients with something scheduled.
         size_of::<Patient>()
             + size_of::<Body>()
             + size_of::<Vitals>()
             + size_of::<Variation>()
-            + size_of::<Course>()
             + size_of::<Metabolic>()
             + size_of::<Criteria>()
             + size_of::<PatientRng>()
@@ -438,16 +437,13 @@ fn begin_step(mut clock: ResMut<Clock>, mut out: ResMut<Outbox>) {
 #[allow(clippy::type_complexity)]
 fn run_courses(
     clock: Res<Clock>,
-    mut patients: Query<
-        (
-            &Patient,
-            &Vitals,
-            &mut Course,
-            &mut Metabolic,
-            &mut Criteria,
-        ),
-        With<Eventful>,
-    >,
+    mut patients: Query<(
+        &Patient,
+        &Vitals,
+        &mut Course,
+        &mut Metabolic,
+        &mut Criteria,
+    )>,
     mut out: ResMut<Outbox>,
 ) {
     let now = clock.now_ms;
@@ -661,7 +657,7 @@ fn end_episodes(
 fn advance_glucose(
     clock: Res<Clock>,
     cohorts: Res<Cohorts>,
-    mut patients: Query<(&Patient, &mut Metabolic, &mut Course)>,
+    mut patients: Query<(&Patient, &mut Metabolic, Option<&mut Course>)>,
 ) {
     let (before, now_min) = clock.minutes();
     if now_min == before {
@@ -680,11 +676,13 @@ fn advance_glucose(
                     metabolic.state.bolus_sc(&metabolic.params, bolus);
                 }
                 // A missed-meal hypoglycaemia: the bolus is given, the meal is not eaten.
-                let skip = course.episodes.iter_mut().find(|e| {
-                    e.kind == ConditionKind::Hypoglycaemia
-                        && e.params.get(0) == 1.0
-                        && e.started
-                        && !e.skipped_meal
+                let skip = course.as_mut().and_then(|c| {
+                    c.episodes.iter_mut().find(|e| {
+                        e.kind == ConditionKind::Hypoglycaemia
+                            && e.params.get(0) == 1.0
+                            && e.started
+                            && !e.skipped_meal
+                    })
                 });
                 match skip {
                     Some(e) => e.skipped_meal = true,
@@ -694,8 +692,8 @@ fn advance_glucose(
         }
         let now = clock.now_ms;
         let mut drive = Drive::default();
-        for e in course
-            .episodes
+        let episodes = course.as_ref().map_or(&[][..], |c| &c.episodes[..]);
+        for e in episodes
             .iter()
             .filter(|e| e.kind == ConditionKind::Hyperglycaemia && e.active(now))
         {
@@ -722,7 +720,7 @@ fn advance_physiology(
     mut patients: Query<(
         &Patient,
         &Body,
-        &Course,
+        Option<&Course>,
         &Metabolic,
         &mut Vitals,
         &mut Variation,
@@ -738,6 +736,7 @@ fn advance_physiology(
         &mut patients
     {
         let glucose = metabolic.state.glucose_mgdl(&metabolic.params);
+        let course = course.unwrap_or(&NO_COURSE);
         let (target, shape) = physiology::target(body, course, glucose, day, now);
         let hr_sd = cohorts.0[usize::from(patient.cohort)].hr_sd;
         physiology::advance(
