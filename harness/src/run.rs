@@ -222,6 +222,15 @@ fn run_twin(
         for o in &out.onsets {
             hash_line(&mut truth, "onset", o);
         }
+        for e in &out.ends {
+            hash_line(&mut truth, "ended", e);
+        }
+        for g in &out.interventions {
+            hash_line(&mut truth, "given", g);
+        }
+        for c in &out.criteria {
+            hash_line(&mut truth, "criterion", c);
+        }
         for m in &out.measurements {
             hash_line(&mut truth, "measured", m);
             let kind = summary.by_kind.entry(m.kind.name().to_owned()).or_default();

@@ -148,7 +148,7 @@ impl ProfileSpec {
             sbp: Spread {
                 mean: 118.0,
                 sd: 8.0,
-                min: 105.0,
+                min: 108.0,
                 max: 136.0,
             },
             dbp: Spread {
