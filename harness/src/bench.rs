@@ -5,11 +5,16 @@
 use std::time::Instant;
 
 use medtwin_sim::glucose::{self, Drive, GlucoseParams, GlucoseState, Metabolism};
-use medtwin_sim::{CohortConfig, NetworkConfig, ProfileSpec, SimConfig, Twin};
+use medtwin_sim::{
+    CohortConfig, ConditionKind, EventConfig, NetworkConfig, Params, PatientSelector, ProfileSpec,
+    SimConfig, Twin,
+};
 
 /// What `bench sim` measured.
 #[derive(Clone, Debug, PartialEq)]
 pub struct SimBench {
+    /// Share of patients with conditions, %.
+    pub sick_pct: f64,
     /// Patients simulated.
     pub patients: u64,
     /// Threads (one twin shard each).
@@ -35,7 +40,35 @@ fn rss_bytes() -> Option<u64> {
     Some(pages * 4096)
 }
 
-fn shard_config(shard: usize, patients: u32, steps: u64) -> SimConfig {
+fn shard_config(shard: usize, patients: u32, steps: u64, sick_pct: f64) -> SimConfig {
+    // The first `sick_pct` % of each shard get sepsis from the start and
+    // a paroxysm of AF halfway: the conditions path, not just the fast path.
+    let sick = ((f64::from(patients) * sick_pct / 100.0).round() as u32).min(patients);
+    let who = PatientSelector {
+        cohort: 0,
+        first: 0,
+        end: sick.max(1),
+        pick: None,
+    };
+    let events = if sick == 0 {
+        Vec::new()
+    } else {
+        [
+            (ConditionKind::Sepsis, 0),
+            (ConditionKind::AtrialFibrillation, steps * 500),
+        ]
+        .into_iter()
+        .map(|(kind, at_ms)| EventConfig {
+            at_ms,
+            who: who.clone(),
+            condition: kind,
+            severity: 1.0,
+            ramp_ms: kind.default_ramp_ms(),
+            duration_ms: None,
+            params: Params::defaults(kind.params()),
+        })
+        .collect()
+    };
     SimConfig {
         seed: 1,
         step_ms: 1_000,
@@ -48,14 +81,15 @@ fn shard_config(shard: usize, patients: u32, steps: u64) -> SimConfig {
             devices: Vec::new(),
             network: NetworkConfig::IDEAL,
         }],
-        events: Vec::new(),
+        events,
         interventions: Vec::new(),
     }
 }
 
 /// Runs the benchmark: `patients` healthy adults split over `threads`
-/// twins, `steps` one-second steps timed after a short warm-up.
-pub fn sim(patients: u64, threads: usize, steps: u64) -> Result<SimBench, String> {
+/// twins (`sick_pct` % of them with conditions), `steps` one-second steps
+/// timed after a short warm-up.
+pub fn sim(patients: u64, threads: usize, steps: u64, sick_pct: f64) -> Result<SimBench, String> {
     let threads = threads.max(1);
     let per = u32::try_from(patients.div_ceil(threads as u64))
         .map_err(|_| "too many patients per thread".to_string())?;
@@ -63,7 +97,9 @@ pub fn sim(patients: u64, threads: usize, steps: u64) -> Result<SimBench, String
     let rss_before = rss_bytes();
     let mut twins = Vec::with_capacity(threads);
     for shard in 0..threads {
-        twins.push(Twin::new(&shard_config(shard, per, steps)).map_err(|e| e.to_string())?);
+        twins.push(
+            Twin::new(&shard_config(shard, per, steps, sick_pct)).map_err(|e| e.to_string())?,
+        );
     }
     // Warm up: one simulated minute, so every lazily grown buffer exists.
     for twin in &mut twins {
@@ -87,6 +123,7 @@ pub fn sim(patients: u64, threads: usize, steps: u64) -> Result<SimBench, String
 
     let glucose_rate = glucose_bench(patients.min(200_000), threads);
     Ok(SimBench {
+        sick_pct,
         patients,
         threads,
         steps,
@@ -143,11 +180,12 @@ pub fn human(b: &SimBench) -> String {
         ""
     };
     format!(
-        "{build}vitals path: {patients} patients x {steps} steps of 1 s on {threads} thread(s) in {secs:.2} s\n\
+        "{build}vitals path: {patients} patients ({sick}% with conditions) x {steps} steps of 1 s on {threads} thread(s) in {secs:.2} s\n\
          \x20 {rate:.2} million patient-steps/s ({rt:.0}x real time for the whole population)\n\
          \x20 state per patient: {comp} B of components, {rss} resident (measured)\n\
          glucose model: {g:.2} million patient-minutes/s\n",
         patients = b.patients,
+        sick = b.sick_pct,
         steps = b.steps,
         threads = b.threads,
         secs = b.seconds,
@@ -167,11 +205,14 @@ mod tests {
 
     #[test]
     fn a_tiny_bench_reports_consistent_figures() {
-        let b = sim(200, 2, 5).unwrap();
+        let b = sim(200, 2, 5, 10.0).unwrap();
         assert_eq!(b.patients, 200);
         assert!(b.patient_steps_per_s > 0.0);
         assert!(b.component_bytes > 100, "{}", b.component_bytes);
         let text = human(&b);
-        assert!(text.contains("200 patients x 5 steps"), "{text}");
+        assert!(
+            text.contains("200 patients (10% with conditions) x 5 steps"),
+            "{text}"
+        );
     }
 }

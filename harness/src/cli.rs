@@ -60,6 +60,9 @@ pub enum Command {
         /// One-second steps to time.
         #[arg(long, default_value_t = 60)]
         steps: u64,
+        /// Percentage of patients with conditions (sepsis, then AF).
+        #[arg(long, default_value_t = 0.0, value_name = "PCT")]
+        sick_pct: f64,
     },
 }
 
@@ -155,11 +158,16 @@ pub fn execute(cli: Cli) -> u8 {
             patients,
             threads,
             steps,
+            sick_pct,
         } => {
             let threads = threads.unwrap_or_else(|| {
                 std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
             });
-            match crate::bench::sim(patients, threads, steps) {
+            if !(0.0..=100.0).contains(&sick_pct) {
+                eprintln!("error: --sick-pct {sick_pct} is not a percentage");
+                return EXIT_INPUT;
+            }
+            match crate::bench::sim(patients, threads, steps, sick_pct) {
                 Ok(b) => {
                     print!("{}", crate::bench::human(&b));
                     EXIT_PASS

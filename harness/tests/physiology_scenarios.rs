@@ -122,7 +122,10 @@ fn bench_sim_reports_throughput_and_state_size() {
     ]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let stdout = text(&out.stdout);
-    assert!(stdout.contains("2000 patients x 5 steps"), "{stdout}");
+    assert!(
+        stdout.contains("2000 patients (5% with conditions) x 5 steps"),
+        "{stdout}"
+    );
     assert!(stdout.contains("million patient-steps/s"), "{stdout}");
     assert!(stdout.contains("B of components"), "{stdout}");
     assert!(stdout.contains("patient-minutes/s"), "{stdout}");
