@@ -119,6 +119,8 @@ fn bench_sim_reports_throughput_and_state_size() {
         "5",
         "--threads",
         "2",
+        "--sick-pct",
+        "5",
     ]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let stdout = text(&out.stdout);
