@@ -155,6 +155,9 @@ fn apply_overrides(mut s: Scenario, args: &RunArgs) -> Result<Scenario, String> 
     Ok(s)
 }
 
+/// Width of a lockstep window in virtual time, simulated ms.
+const VIRTUAL_WINDOW_MS: u64 = 1_000;
+
 /// What the twin thread hands the driver for one step.
 struct Batch {
     onsets: Vec<EpisodeRecord>,
@@ -384,9 +387,21 @@ pub async fn execute(s: &Scenario) -> anyhow::Result<Report> {
         .spawn(move || run_twin(config, start, tx))
         .context("cannot start the twin thread")?;
     let mut episodes = Vec::new();
+    // Virtual time has no wall clock to pace the lanes, so it moves in
+    // lockstep windows: nothing from the next window is sent until the
+    // target has answered everything before it. An alert is then placed
+    // within about a window of the data that caused it, whatever the lanes'
+    // relative speeds.
+    let lockstep = s.clock.speed().is_none();
+    let mut next_barrier_ms = VIRTUAL_WINDOW_MS;
     while let Some(batch) = rx.recv().await {
         episodes.extend(batch.onsets);
         for message in batch.deliveries {
+            if lockstep && message.delivered_ms >= next_barrier_ms {
+                transport.flush().await;
+                next_barrier_ms =
+                    (message.delivered_ms / VIRTUAL_WINDOW_MS + 1) * VIRTUAL_WINDOW_MS;
+            }
             transport.send(message).await;
         }
     }

@@ -10,11 +10,12 @@
 
 use std::sync::Arc;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
 use serde::Serialize;
-use tokio::sync::mpsc;
+use tokio::sync::{Notify, mpsc};
 use tokio::task::JoinSet;
 
 use crate::clock::SimClock;
@@ -68,6 +69,11 @@ pub struct Lag {
 struct Shared {
     stats: Mutex<TransportStats>,
     lag_us: Mutex<Histogram<u64>>,
+    /// Messages handed to lanes, and messages the lanes have finished with
+    /// (answered, failed or given up on): `flush` waits for them to meet.
+    queued: AtomicU64,
+    done: AtomicU64,
+    progress: Notify,
 }
 
 /// A running transport.
@@ -103,6 +109,9 @@ impl Transport {
             stats: Mutex::new(TransportStats::default()),
             // 1 µs to 1 h, 3 significant digits.
             lag_us: Mutex::new(Histogram::new_with_bounds(1, 3_600_000_000, 3)?),
+            queued: AtomicU64::new(0),
+            done: AtomicU64::new(0),
+            progress: Notify::new(),
         });
         let mut lanes = Vec::new();
         let mut tasks = JoinSet::new();
@@ -127,8 +136,31 @@ impl Transport {
     /// Queues a message; waits while its lane is full.
     pub async fn send(&self, message: Outgoing) {
         let lane = message.patient_idx as usize % self.lanes.len();
-        // A closed lane only happens after a panic in it, which JoinSet reports.
-        let _ = self.lanes[lane].send(message).await;
+        self.shared.queued.fetch_add(1, Ordering::AcqRel);
+        // A closed lane only happens after a panic in it, which JoinSet
+        // reports; count the message as done so `flush` cannot hang.
+        if self.lanes[lane].send(message).await.is_err() {
+            self.shared.done.fetch_add(1, Ordering::AcqRel);
+        }
+    }
+
+    /// Waits until every message queued so far has been sent and answered
+    /// (or has failed). Virtual time uses it as a barrier, so no lane runs
+    /// far ahead of the others and the frontier means "everything up to
+    /// here has reached the target".
+    pub async fn flush(&self) {
+        let target = self.shared.queued.load(Ordering::Acquire);
+        loop {
+            // Register for the next notification before checking, so a
+            // lane finishing in between cannot be missed.
+            let notified = self.shared.progress.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if self.shared.done.load(Ordering::Acquire) >= target || self.tasks.is_empty() {
+                return;
+            }
+            notified.await;
+        }
     }
 
     /// Waits for every queued message to be sent and returns the totals.
@@ -185,6 +217,11 @@ async fn lane(
             }
         };
         clock.advance_frontier(message.delivered_ms);
+        let done = shared.done.fetch_add(1, Ordering::AcqRel) + 1;
+        // Only the message that empties the pipeline can end a flush.
+        if done >= shared.queued.load(Ordering::Acquire) {
+            shared.progress.notify_waiters();
+        }
         let Ok(mut stats) = shared.stats.lock() else {
             continue;
         };
@@ -237,5 +274,74 @@ async fn post(client: &reqwest::Client, config: &TransportConfig, body: Vec<u8>)
             }
         }
         Err(error) => Outcome::Failed(error.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scenario::Clock;
+
+    /// A target that answers slowly for odd patients, so lanes drift apart.
+    async fn slow_target() -> (String, tokio::task::JoinHandle<()>) {
+        use axum::routing::post;
+        let app = axum::Router::new().route(
+            "/m",
+            post(|body: String| async move {
+                if body.ends_with('1') {
+                    tokio::time::sleep(Duration::from_millis(3)).await;
+                }
+                "ok"
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        (format!("http://{addr}/m"), server)
+    }
+
+    #[test]
+    fn flush_returns_only_when_everything_queued_is_answered() {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let (url, server) = slow_target().await;
+            let clock = Arc::new(SimClock::new(Clock::Virtual, Instant::now()));
+            let transport = Transport::start(
+                TransportConfig {
+                    url,
+                    token: None,
+                    timeout: Duration::from_secs(5),
+                    concurrency: 4,
+                },
+                clock.clone(),
+            )
+            .unwrap();
+            for round in 0..3u64 {
+                for i in 0..40u32 {
+                    transport
+                        .send(Outgoing {
+                            patient_idx: i,
+                            delivered_ms: round * 1_000 + u64::from(i),
+                            body: format!("{round}-{}", i % 2).into_bytes(),
+                        })
+                        .await;
+                }
+                transport.flush().await;
+                // Everything queued so far has been answered: the frontier
+                // is this round's last message, and nothing is pending.
+                let sent = transport.shared.stats.lock().unwrap().sent;
+                assert_eq!(sent, (round + 1) * 40);
+                assert_eq!(clock.sim_at(Instant::now()), round * 1_000 + 39);
+            }
+            let (stats, _) = transport.finish().await;
+            assert_eq!(stats.accepted, 120);
+            server.abort();
+        });
     }
 }

@@ -133,9 +133,19 @@ fn bench_sim_reports_throughput_and_state_size() {
     assert!(stdout.contains("patient-minutes/s"), "{stdout}");
 }
 
+/// Runs a training scenario in virtual time: its lockstep windows place
+/// alerts within a simulated second, as the scenario's own accelerated
+/// clock would, without a loaded CI machine's wall-clock lag.
 fn training(file: &str) {
     let out = tempfile::tempdir().unwrap();
-    let run = medtwin(&["run", file, "--out", out.path().to_str().unwrap()]);
+    let run = medtwin(&[
+        "run",
+        file,
+        "--clock",
+        "virtual",
+        "--out",
+        out.path().to_str().unwrap(),
+    ]);
     let stdout = text(&run.stdout);
     assert_eq!(
         run.status.code(),
