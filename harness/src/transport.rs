@@ -217,37 +217,42 @@ async fn lane(
             }
         };
         clock.advance_frontier(message.delivered_ms);
+        record(&shared, outcome, retries);
         let done = shared.done.fetch_add(1, Ordering::AcqRel) + 1;
         // Only the message that empties the pipeline can end a flush.
         if done >= shared.queued.load(Ordering::Acquire) {
             shared.progress.notify_waiters();
         }
-        let Ok(mut stats) = shared.stats.lock() else {
-            continue;
-        };
-        stats.sent += 1;
-        stats.retries += u64::from(retries);
-        let sample = match outcome {
-            Outcome::Accepted => {
-                stats.accepted += 1;
-                None
-            }
-            Outcome::Rejected(why) => {
-                stats.rejected += 1;
-                Some(why)
-            }
-            Outcome::ServerError(why) => {
-                stats.server_errors += 1;
-                Some(why)
-            }
-            Outcome::Failed(why) => {
-                stats.failed += 1;
-                Some(why)
-            }
-        };
-        if let Some(why) = sample.filter(|_| stats.samples.len() < 5) {
-            stats.samples.push(why);
+    }
+}
+
+/// Counts one message's outcome (and keeps a few samples of what went wrong).
+fn record(shared: &Shared, outcome: Outcome, retries: u32) {
+    let Ok(mut stats) = shared.stats.lock() else {
+        return;
+    };
+    stats.sent += 1;
+    stats.retries += u64::from(retries);
+    let sample = match outcome {
+        Outcome::Accepted => {
+            stats.accepted += 1;
+            None
         }
+        Outcome::Rejected(why) => {
+            stats.rejected += 1;
+            Some(why)
+        }
+        Outcome::ServerError(why) => {
+            stats.server_errors += 1;
+            Some(why)
+        }
+        Outcome::Failed(why) => {
+            stats.failed += 1;
+            Some(why)
+        }
+    };
+    if let Some(why) = sample.filter(|_| stats.samples.len() < 5) {
+        stats.samples.push(why);
     }
 }
 
