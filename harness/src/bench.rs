@@ -7,7 +7,7 @@ use std::time::Instant;
 use medtwin_sim::glucose::{self, Drive, GlucoseParams, GlucoseState, Metabolism};
 use medtwin_sim::{
     CohortConfig, ConditionKind, EventConfig, NetworkConfig, Params, PatientSelector, ProfileSpec,
-    SimConfig, Twin,
+    Shard, SimConfig, Twin,
 };
 
 /// What `bench sim` measured.
@@ -40,8 +40,8 @@ fn rss_bytes() -> Option<u64> {
     Some(pages * 4096)
 }
 
-fn shard_config(shard: usize, patients: u32, steps: u64, sick_pct: f64) -> SimConfig {
-    // The first `sick_pct` % of each shard get sepsis from the start and
+fn bench_config(shard: Shard, patients: u32, steps: u64, sick_pct: f64) -> SimConfig {
+    // The first `sick_pct` % of the population get sepsis from the start and
     // a paroxysm of AF halfway: the conditions path, not just the fast path.
     let sick = ((f64::from(patients) * sick_pct / 100.0).round() as u32).min(patients);
     let who = PatientSelector {
@@ -75,7 +75,7 @@ fn shard_config(shard: usize, patients: u32, steps: u64, sick_pct: f64) -> SimCo
         duration_ms: (steps + 10) * 1_000,
         start_ms_of_day: 8 * 3_600_000,
         cohorts: vec![CohortConfig {
-            name: format!("bench{shard}"),
+            name: "bench".into(),
             count: patients,
             profile: ProfileSpec::healthy_adult(),
             devices: Vec::new(),
@@ -83,6 +83,7 @@ fn shard_config(shard: usize, patients: u32, steps: u64, sick_pct: f64) -> SimCo
         }],
         events,
         interventions: Vec::new(),
+        shard,
     }
 }
 
@@ -91,14 +92,18 @@ fn shard_config(shard: usize, patients: u32, steps: u64, sick_pct: f64) -> SimCo
 /// timed after a short warm-up.
 pub fn sim(patients: u64, threads: usize, steps: u64, sick_pct: f64) -> Result<SimBench, String> {
     let threads = threads.max(1);
-    let per = u32::try_from(patients.div_ceil(threads as u64))
-        .map_err(|_| "too many patients per thread".to_string())?;
-    let patients = u64::from(per) * threads as u64;
+    let total = u32::try_from(patients).map_err(|_| "too many patients".to_string())?;
     let rss_before = rss_bytes();
     let mut twins = Vec::with_capacity(threads);
-    for shard in 0..threads {
+    for index in 0..threads {
+        // One shard of one population per thread: exactly what a sharded
+        // run does (and gives the same records as one twin would).
+        let shard = Shard {
+            index: index as u32,
+            count: threads as u32,
+        };
         twins.push(
-            Twin::new(&shard_config(shard, per, steps, sick_pct)).map_err(|e| e.to_string())?,
+            Twin::new(&bench_config(shard, total, steps, sick_pct)).map_err(|e| e.to_string())?,
         );
     }
     // Warm up: one simulated minute, so every lazily grown buffer exists.

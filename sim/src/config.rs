@@ -23,6 +23,31 @@ pub struct SimConfig {
     pub events: Vec<EventConfig>,
     /// Interventions given at given times to given patients.
     pub interventions: Vec<InterventionConfig>,
+    /// Which part of the population this twin simulates.
+    pub shard: Shard,
+}
+
+/// Shard `index` of `count`: the patients whose position in the whole
+/// population (cohorts in order) is `index` modulo `count`, with their
+/// devices. Every shard gives exactly the records the unsharded run gives
+/// for its patients and devices, so shards can run on separate threads or
+/// machines and their outputs merge.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Shard {
+    /// This shard, from 0.
+    pub index: u32,
+    /// How many shards.
+    pub count: u32,
+}
+
+impl Shard {
+    /// The whole population.
+    pub const WHOLE: Shard = Shard { index: 0, count: 1 };
+
+    /// Whether the patient at `position` in the whole population is ours.
+    pub fn owns(self, position: u64) -> bool {
+        position % u64::from(self.count.max(1)) == u64::from(self.index)
+    }
 }
 
 /// A group of patients sharing a profile, a device set and a network.
@@ -247,6 +272,7 @@ impl SimConfig {
             }],
             interventions: Vec::new(),
             start_ms_of_day: 8 * 3_600_000,
+            shard: Shard::WHOLE,
         }
     }
 
@@ -255,6 +281,13 @@ impl SimConfig {
     pub fn check(&self) -> Result<(), ConfigError> {
         if self.step_ms == 0 {
             return Err(ConfigError::ZeroStep);
+        }
+        if self.shard.count == 0 || self.shard.index >= self.shard.count {
+            return Err(ConfigError::OutOfRange {
+                field: "shard".into(),
+                value: f64::from(self.shard.index),
+                expected: "an index below a count of at least 1",
+            });
         }
         for (i, cohort) in self.cohorts.iter().enumerate() {
             if self.cohorts[..i]

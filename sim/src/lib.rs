@@ -37,7 +37,7 @@ pub mod vitals;
 pub use clinical::{ConditionKind, InterventionKind, ParamKind, ParamSpec, Params};
 pub use config::{
     CohortConfig, DeviceConfig, DeviceKind, EventConfig, InterventionConfig, NetworkConfig,
-    PatientSelector, SimConfig,
+    PatientSelector, Shard, SimConfig,
 };
 pub use error::ConfigError;
 pub use profile::{Meal, ProfileSpec, Spread};

@@ -2,6 +2,8 @@
 //! `Schedule` whose systems run in a fixed order every step:
 //! conditions → physiology → device sampling → network → truth.
 
+use std::collections::BTreeMap;
+
 use bevy_ecs::prelude::*;
 use bevy_ecs::schedule::SingleThreadedExecutor;
 use bevy_ecs::schedule::{LogLevel, ScheduleBuildSettings};
@@ -52,6 +54,15 @@ struct Cohorts(Vec<CohortShared>);
 struct CohortShared {
     meals: Vec<Meal>,
     hr_sd: f32,
+}
+
+/// Stable ids by patient and device index: records within a step are
+/// ordered by these, not by index, so a shard's records come out in the
+/// order the unsharded run gives them.
+#[derive(Resource, Default)]
+struct StableOrder {
+    patients: Vec<u64>,
+    devices: Vec<u64>,
 }
 
 /// The records of the current step.
@@ -144,6 +155,7 @@ impl Twin {
                 .collect(),
         ));
         world.init_resource::<Outbox>();
+        world.init_resource::<StableOrder>();
         world.init_resource::<Transmit>();
         world.init_resource::<InFlight>();
 
@@ -164,10 +176,15 @@ impl Twin {
             cohort_start.push(n_patients);
             n_patients += cohort.count as usize;
         }
-        let mut courses = vec![Course::default(); n_patients];
+        // Courses of the patients something happens to, by position in the
+        // whole population (most patients have none: no per-patient table).
+        let mut courses: BTreeMap<usize, Course> = BTreeMap::new();
+        let _ = n_patients;
         for (i, event) in config.events.iter().enumerate() {
             for index in select(config.seed, &format!("event/{i}"), &event.who) {
-                courses[cohort_start[event.who.cohort] + index as usize]
+                courses
+                    .entry(cohort_start[event.who.cohort] + index as usize)
+                    .or_default()
                     .episodes
                     .push(Episode {
                         kind: event.condition,
@@ -185,7 +202,9 @@ impl Twin {
         }
         for (i, given) in config.interventions.iter().enumerate() {
             for index in select(config.seed, &format!("intervention/{i}"), &given.who) {
-                courses[cohort_start[given.who.cohort] + index as usize]
+                courses
+                    .entry(cohort_start[given.who.cohort] + index as usize)
+                    .or_default()
                     .given
                     .push(Given {
                         kind: given.kind,
@@ -196,7 +215,7 @@ impl Twin {
                     });
             }
         }
-        for course in &mut courses {
+        for course in courses.values_mut() {
             // Stable: same-time interventions keep scenario order.
             course.given.sort_by_key(|g| g.at_ms);
         }
@@ -204,7 +223,11 @@ impl Twin {
             let link = twin.world.spawn(Link::new(&cohort.network)).id();
             for index in 0..cohort.count {
                 let slot = cohort_start[c] + index as usize;
-                twin.spawn_patient(config, c, index, link, std::mem::take(&mut courses[slot]));
+                if !config.shard.owns(slot as u64) {
+                    continue;
+                }
+                let course = courses.remove(&slot).unwrap_or_default();
+                twin.spawn_patient(config, c, index, link, course);
             }
         }
         Ok(twin)
@@ -278,6 +301,10 @@ impl Twin {
         }
         let patient = patient.id();
         self.patients.push(patient);
+        self.world
+            .resource_mut::<StableOrder>()
+            .patients
+            .push(stable);
 
         for (d, device) in cohort.devices.iter().enumerate() {
             // A second device of the same kind on one patient is `<kind>-2`.
@@ -314,6 +341,10 @@ impl Twin {
             ));
             self.device_names.push(device_name);
             self.device_kinds.push(device.kind);
+            self.world
+                .resource_mut::<StableOrder>()
+                .devices
+                .push(device_stable);
         }
         self.patient_names.push(name);
     }
@@ -828,19 +859,24 @@ fn transmit(
     }
 }
 
-/// Puts the step's records in a total order that does not depend on query
-/// iteration order (deliveries already come out of the heap ordered).
-fn finish_step(mut out: ResMut<Outbox>) {
+/// Puts the step's records in a total order that depends neither on query
+/// iteration order nor on the shard split: by time, then by the patient's
+/// or device's stable id (deliveries already come out of the heap ordered
+/// by (arrival, device stable id, seq)).
+fn finish_step(mut out: ResMut<Outbox>, order: Res<StableOrder>) {
     let out = &mut out.0;
+    let p = |idx: u32| order.patients[idx as usize];
+    let d = |idx: u32| order.devices[idx as usize];
     out.onsets
-        .sort_by_key(|o| (o.onset_ms, o.patient_idx, o.condition));
+        .sort_by_key(|o| (o.onset_ms, p(o.patient_idx), o.condition));
     out.ends
-        .sort_by_key(|e| (e.end_ms, e.patient_idx, e.condition, e.onset_ms));
+        .sort_by_key(|e| (e.end_ms, p(e.patient_idx), e.condition, e.onset_ms));
     out.interventions
-        .sort_by_key(|g| (g.at_ms, g.patient_idx, g.kind));
+        .sort_by_key(|g| (g.at_ms, p(g.patient_idx), g.kind));
     out.criteria
-        .sort_by_key(|c| (c.at_ms, c.patient_idx, c.criterion));
+        .sort_by_key(|c| (c.at_ms, p(c.patient_idx), c.criterion));
     out.measurements
-        .sort_by_key(|m| (m.measured_ms, m.device_idx));
-    out.losses.sort_by_key(|l| (l.lost_ms, l.device_idx, l.seq));
+        .sort_by_key(|m| (m.measured_ms, d(m.device_idx)));
+    out.losses
+        .sort_by_key(|l| (l.lost_ms, d(l.device_idx), l.seq));
 }

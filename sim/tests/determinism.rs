@@ -3,8 +3,10 @@
 
 use std::collections::BTreeMap;
 
+use medtwin_sim::rng::stable_id;
 use medtwin_sim::{
-    CohortConfig, DeviceConfig, DeviceKind, NetworkConfig, ProfileSpec, SimConfig, Twin,
+    CohortConfig, DeviceConfig, DeviceKind, NetworkConfig, PatientSelector, ProfileSpec, Shard,
+    SimConfig, Twin,
 };
 
 /// FNV-1a over the debug text of every record of every step: a digest of
@@ -157,4 +159,176 @@ fn sepsis_moves_the_true_vitals_and_nobody_else() {
             "patient {p}: {v:?}"
         );
     }
+}
+
+/// Every record of a run, per step, as text naming the patient or device
+/// by name, in the twin's output order.
+fn named_steps(config: &SimConfig) -> Vec<Vec<(u64, String)>> {
+    let mut twin = Twin::new(config).unwrap();
+    let patients = twin.patient_names().to_vec();
+    let devices = twin.device_names().to_vec();
+    let p = |i: u32| patients[i as usize].clone();
+    let d = |i: u32| devices[i as usize].clone();
+    let mut steps = Vec::new();
+    while !twin.finished() {
+        let out = twin.step();
+        let mut records = Vec::new();
+        // (sort key, text): the key is what merging shards must sort by.
+        for o in &out.onsets {
+            let name = p(o.patient_idx);
+            records.push((
+                stable_id(&name),
+                format!(
+                    "onset {name} {:?} {} {}",
+                    o.condition, o.onset_ms, o.severity
+                ),
+            ));
+        }
+        for e in &out.ends {
+            let name = p(e.patient_idx);
+            records.push((stable_id(&name), format!("end {name} {:?}", e.reason)));
+        }
+        for g in &out.interventions {
+            let name = p(g.patient_idx);
+            records.push((stable_id(&name), format!("given {name} {:?}", g.kind)));
+        }
+        for c in &out.criteria {
+            let name = p(c.patient_idx);
+            records.push((
+                stable_id(&name),
+                format!("criterion {name} {:?}", c.criterion),
+            ));
+        }
+        for m in &out.measurements {
+            let name = d(m.device_idx);
+            records.push((
+                stable_id(&name),
+                format!(
+                    "m {name} {} {} {:?}",
+                    m.seq,
+                    m.measured_ms,
+                    m.readings.as_slice()
+                ),
+            ));
+        }
+        for x in &out.deliveries {
+            let name = d(x.measurement.device_idx);
+            records.push((
+                stable_id(&name),
+                format!("d {name} {} {}", x.measurement.seq, x.delivered_ms),
+            ));
+        }
+        for l in &out.losses {
+            let name = d(l.device_idx);
+            records.push((stable_id(&name), format!("l {name} {}", l.seq)));
+        }
+        steps.push(records);
+    }
+    steps
+}
+
+fn busy_example() -> SimConfig {
+    use medtwin_sim::{ConditionKind, EventConfig, InterventionConfig, InterventionKind, Params};
+    let mut config = lossy_example();
+    config.cohorts[0].count = 9;
+    config.cohorts.push(CohortConfig {
+        name: "icu".into(),
+        count: 5,
+        profile: ProfileSpec::healthy_adult(),
+        devices: vec![DeviceConfig {
+            kind: DeviceKind::PulseOximeter,
+            every_ms: 1_000,
+        }],
+        network: NetworkConfig::named("lte").unwrap(),
+    });
+    let who = |cohort, end, pick| PatientSelector {
+        cohort,
+        first: 0,
+        end,
+        pick,
+    };
+    config.events.push(EventConfig {
+        at_ms: 5 * 60_000,
+        who: who(1, 5, Some(2)),
+        condition: ConditionKind::OpioidRespiratoryDepression,
+        severity: 1.0,
+        ramp_ms: 10 * 60_000,
+        duration_ms: None,
+        params: Params::defaults(&[]),
+    });
+    config.interventions.push(InterventionConfig {
+        at_ms: 20 * 60_000,
+        who: who(1, 5, None),
+        kind: InterventionKind::Naloxone,
+        params: Params::defaults(InterventionKind::Naloxone.params()),
+        duration_ms: None,
+    });
+    config
+}
+
+/// Shard invariance: the shards of a population, run separately, give
+/// exactly the records of one run, and merging each step's records by
+/// (record kind, stable id) gives the unsharded order.
+#[test]
+fn shards_together_give_exactly_the_unsharded_run() {
+    let config = busy_example();
+    let whole = named_steps(&config);
+    for count in [2u32, 3] {
+        let shards: Vec<_> = (0..count)
+            .map(|index| {
+                let mut c = config.clone();
+                c.shard = Shard { index, count };
+                named_steps(&c)
+            })
+            .collect();
+        assert_eq!(shards[0].len(), whole.len());
+        for (step, expected) in whole.iter().enumerate() {
+            let mut merged: Vec<(u64, String)> =
+                shards.iter().flat_map(|s| s[step].clone()).collect();
+            // Within one step the twin orders each record kind by (time,
+            // stable id); merge the same way.
+            let kind = |t: &str| t.split(' ').next().unwrap_or("").to_owned();
+            let time_of = |t: &str| -> u64 {
+                // Measurements carry their time; other kinds all happen at
+                // the step's end, so ordering by stable id is enough.
+                if t.starts_with("m ") {
+                    t.split(' ')
+                        .nth(3)
+                        .and_then(|x| x.parse().ok())
+                        .unwrap_or(0)
+                } else {
+                    0
+                }
+            };
+            let rank = |t: &str| match kind(t).as_str() {
+                "onset" => 0,
+                "end" => 1,
+                "given" => 2,
+                "criterion" => 3,
+                "m" => 4,
+                "d" => 5,
+                _ => 6,
+            };
+            let mut expected_sorted = expected.clone();
+            let key = |r: &(u64, String)| (rank(&r.1), time_of(&r.1), r.0, r.1.clone());
+            merged.sort_by_key(key);
+            expected_sorted.sort_by_key(key);
+            assert_eq!(
+                merged, expected_sorted,
+                "step {step}, {count} shards: records differ"
+            );
+            // And the unsharded run's own order is exactly that merge order
+            // for measurements (the kind whose order the transport sees).
+            let ms = |v: &Vec<(u64, String)>| -> Vec<String> {
+                v.iter()
+                    .filter(|r| r.1.starts_with("m "))
+                    .map(|r| r.1.clone())
+                    .collect()
+            };
+            assert_eq!(ms(expected), ms(&merged), "step {step}: measurement order");
+        }
+    }
+    let records: usize = whole.iter().map(Vec::len).sum();
+    assert!(records > 20_000, "only {records} records");
+    assert!(whole.iter().flatten().any(|r| r.1.starts_with("given ")));
 }

@@ -6,8 +6,8 @@
 use medtwin_sim::glucose::Metabolism;
 use medtwin_sim::{
     Acvpu, CohortConfig, ConditionKind, Criterion, EndReason, EventConfig, InterventionConfig,
-    InterventionKind, NetworkConfig, Params, PatientSelector, ProfileSpec, Rhythm, SimConfig,
-    Spread, Twin, Vitals,
+    InterventionKind, NetworkConfig, Params, PatientSelector, ProfileSpec, Rhythm, Shard,
+    SimConfig, Spread, Twin, Vitals,
 };
 
 const MIN: u64 = 60_000;
@@ -60,6 +60,7 @@ fn config(profile: ProfileSpec, count: u32, duration_ms: u64, step_ms: u64) -> S
         }],
         events: Vec::new(),
         interventions: Vec::new(),
+        shard: Shard::WHOLE,
     }
 }
 

@@ -403,6 +403,7 @@ fn resolve(path: &Path, file: ScenarioFile, r: &mut Reporter<'_>, len: usize) ->
             start_ms_of_day,
             events,
             interventions,
+            shard: medtwin_sim::Shard::WHOLE,
         },
         start,
         clock,
