@@ -483,20 +483,26 @@ fn timeline(h: &mut String, t: &Timeline, duration_ms: u64) {
                 let Some(values) = series.vitals.get(*code) else {
                     continue;
                 };
+                // Points closer than 20 minutes are joined; a longer gap
+                // in the data is a gap in the line. Sparse vitals get dots.
+                let join_buckets = (20 * 60_000 / series.bucket_ms.max(1)).max(1) as usize;
+                let present = values.iter().filter(|v| v.is_some()).count();
                 let mut path = String::new();
-                let mut pen_down = false;
+                let mut last: Option<usize> = None;
                 for (b, v) in values.iter().enumerate() {
-                    match v {
-                        Some(v) => {
-                            let x = x_of(b as u64 * series.bucket_ms + series.bucket_ms / 2);
-                            let frac = ((f64::from(*v) - lo) / (hi - lo)).clamp(0.0, 1.0);
-                            let y = y0 + strip_h - 4.0 - (strip_h - 8.0) * frac;
-                            let _ = write!(path, "{}{x:.1},{y:.1} ", if pen_down { "L" } else { "M" });
-                            pen_down = true;
-                        }
-                        // A gap in the data is a gap in the line.
-                        None => pen_down = false,
+                    let Some(v) = v else { continue };
+                    let x = x_of(b as u64 * series.bucket_ms + series.bucket_ms / 2);
+                    let frac = ((f64::from(*v) - lo) / (hi - lo)).clamp(0.0, 1.0);
+                    let y = y0 + strip_h - 4.0 - (strip_h - 8.0) * frac;
+                    let pen = if last.is_some_and(|l| b - l <= join_buckets) { "L" } else { "M" };
+                    let _ = write!(path, "{pen}{x:.1},{y:.1} ");
+                    if present < 80 {
+                        let _ = write!(
+                            h,
+                            "<circle cx=\"{x:.1}\" cy=\"{y:.1}\" r=\"2\" fill=\"{color}\"/>"
+                        );
                     }
+                    last = Some(b);
                 }
                 if !path.is_empty() {
                     let _ = write!(
