@@ -42,8 +42,8 @@ pub struct Faults {
     /// Percentage (0–100) of scored messages that raise no real alert but
     /// raise a spurious `news2-medium` for their patient.
     pub spurious_alerts_pct: f64,
-    /// Percentage (0–100) of alerts sent naming another patient (the next
-    /// one the backend saw, in order of first message).
+    /// Percentage (0–100) of alerts sent naming another patient (of those
+    /// the backend knows, in sorted order, the one half-way round).
     pub wrong_patient_pct: f64,
     /// Percentage (0–100) of alerts sent as the other NEWS2 kind
     /// (`news2-medium` ↔ `news2-high`).
@@ -140,17 +140,24 @@ impl FaultInjector {
         self.spurious_rng.random::<f64>() * 100.0 < self.faults.spurious_alerts_pct
     }
 
-    /// Another patient than `patient_id`: the next one seen after it.
+    /// Another patient than `patient_id`: of the patients known, in sorted
+    /// order, the one half-way round from it (so not a neighbour, whatever
+    /// order their first messages arrived in).
     fn other_patient(&self, patient_id: &str) -> String {
-        let at = self.known.iter().position(|p| p == patient_id);
-        match at {
-            Some(i) if self.known.len() > 1 => self.known[(i + 1) % self.known.len()].clone(),
+        let mut sorted: Vec<&String> = self.known.iter().collect();
+        sorted.sort_unstable();
+        match sorted.iter().position(|p| *p == patient_id) {
+            Some(i) if sorted.len() > 1 => {
+                let step = (sorted.len() / 2).max(1);
+                sorted[(i + step) % sorted.len()].clone()
+            }
             _ => format!("{patient_id}-other"),
         }
     }
 
     /// What to send for one alert: nothing (dropped), or the alert after a
-    /// delay. A knob that adds alerts (duplicate, spurious) would return more.
+    /// delay, possibly renamed (wrong patient, wrong kind), possibly twice
+    /// (duplicate). Every knob draws once per alert, whatever the outcome.
     pub(crate) fn apply(&mut self, alert: AlertMessage) -> Vec<Planned> {
         // Draw for every alert, even with the knob at 0 or 100, so the stream
         // stays aligned with the alert sequence whatever the setting.
