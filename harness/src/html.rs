@@ -492,7 +492,7 @@ fn timeline(h: &mut String, t: &Timeline, duration_ms: u64) {
                 for (b, v) in values.iter().enumerate() {
                     let Some(v) = v else { continue };
                     let x = x_of(b as u64 * series.bucket_ms + series.bucket_ms / 2);
-                    let frac = ((f64::from(*v) - lo) / (hi - lo)).clamp(0.0, 1.0);
+                    let frac = ((*v - lo) / (hi - lo)).clamp(0.0, 1.0);
                     let y = y0 + strip_h - 4.0 - (strip_h - 8.0) * frac;
                     let pen = if last.is_some_and(|l| b - l <= join_buckets) { "L" } else { "M" };
                     let _ = write!(path, "{pen}{x:.1},{y:.1} ");

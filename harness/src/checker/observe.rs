@@ -39,8 +39,9 @@ pub const SERIES_POINTS: usize = 300;
 pub struct Series {
     /// Bucket width, ms; bucket `i` starts at `i * bucket_ms`.
     pub bucket_ms: u64,
-    /// Vital code → values per bucket (`hr`, `spo2`, `rr`, `sbp`, `dbp`, `map`, `temp`).
-    pub vitals: std::collections::BTreeMap<String, Vec<Option<f32>>>,
+    /// Vital code → values per bucket, to 0.1 (`hr`, `spo2`, `rr`, `sbp`,
+    /// `dbp`, `map`, `temp`).
+    pub vitals: std::collections::BTreeMap<String, Vec<Option<f64>>>,
     /// Deliveries per bucket.
     pub delivered: Vec<u32>,
     /// Losses per bucket.
@@ -236,7 +237,7 @@ impl Observer {
                     if let Some(v) = s.vitals.get_mut(r.vital.code())
                         && let Some(slot) = v.get_mut(b)
                     {
-                        *slot = Some(r.value as f32);
+                        *slot = Some((r.value * 10.0).round() / 10.0);
                     }
                 }
             }
