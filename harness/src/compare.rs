@@ -136,11 +136,7 @@ pub fn compare(a: &Report, b: &Report, gate: Gate) -> (String, Vec<String>) {
             let _ = writeln!(text, "{:<36} only in B", eb.name);
         }
     }
-    pairs.push((
-        "(overall)".into(),
-        &a.metrics.overall,
-        &b.metrics.overall,
-    ));
+    pairs.push(("(overall)".into(), &a.metrics.overall, &b.metrics.overall));
     for (name, ma, mb) in pairs {
         let shown = truncate(&name, 36);
         for (p, va, vb) in [
@@ -176,7 +172,12 @@ pub fn compare(a: &Report, b: &Report, gate: Gate) -> (String, Vec<String>) {
             );
         }
         for (label, va, vb, limit) in [
-            ("sensitivity", ma.sensitivity, mb.sensitivity, gate.sensitivity),
+            (
+                "sensitivity",
+                ma.sensitivity,
+                mb.sensitivity,
+                gate.sensitivity,
+            ),
             ("ppv", ma.ppv, mb.ppv, gate.ppv),
         ] {
             let show = |v: Option<f64>| v.map_or("-".into(), |v| format!("{:.3}", v));
@@ -205,9 +206,7 @@ pub fn compare(a: &Report, b: &Report, gate: Gate) -> (String, Vec<String>) {
         if let Some(limit) = gate.false_alerts
             && fb > fa + limit
         {
-            regressions.push(format!(
-                "{name}: false alerts {fa} → {fb} (limit +{limit})"
-            ));
+            regressions.push(format!("{name}: false alerts {fa} → {fb} (limit +{limit})"));
         }
         let _ = writeln!(
             text,
@@ -271,7 +270,8 @@ pub fn rerender(path: &Path) -> u8 {
     let dir = if path.is_dir() {
         path.to_owned()
     } else {
-        path.parent().map_or_else(|| PathBuf::from("."), Path::to_owned)
+        path.parent()
+            .map_or_else(|| PathBuf::from("."), Path::to_owned)
     };
     match report.render(&dir) {
         Ok(()) => {

@@ -97,9 +97,9 @@ pub fn render(r: &Report) -> String {
     decomposition(&mut h, r);
     timelines(&mut h, r);
     accounting(&mut h, r);
-    let _ = write!(
+    let _ = writeln!(
         h,
-        "<p class=\"sub\">Schema {} · all patients are simulated.</p></main><script>{JS}</script></body></html>\n",
+        "<p class=\"sub\">Schema {} · all patients are simulated.</p></main><script>{JS}</script></body></html>",
         escape(&r.schema)
     );
     h
@@ -165,7 +165,11 @@ fn expectations(h: &mut String, r: &Report) {
             h,
             "<tr class=\"{}\"><td class=\"l\">{}</td><td class=\"l\"><span class=\"badge b-{v}\">{v}</span></td>\
              <td class=\"l\">{}</td><td class=\"l\">{from}</td><td>{}</td>",
-            if e.verdict == Verdict::Fail { "failrow" } else { "" },
+            if e.verdict == Verdict::Fail {
+                "failrow"
+            } else {
+                ""
+            },
             escape(&e.name),
             escape(&e.alert),
             human(e.within_ms),
@@ -194,7 +198,11 @@ fn outcomes_table(h: &mut String, i: usize, e: &ExpectationResult) {
          <label><input type=\"checkbox\" data-filter=\"outcomes-{i}\"> failing only</label>\
          <table id=\"outcomes-{i}\"><tr><th class=\"l\">outcome</th><th class=\"l\">patient</th><th>from</th>\
          <th>reference</th><th>alert</th><th>latency</th><th>device</th><th>network</th><th>backend</th><th class=\"l\">note</th></tr>",
-        if e.verdict == Verdict::Fail { " open" } else { "" },
+        if e.verdict == Verdict::Fail {
+            " open"
+        } else {
+            ""
+        },
         escape(&e.name),
         e.outcomes.len()
     );
@@ -287,7 +295,10 @@ fn latency_charts(h: &mut String, r: &Report) {
     let _ = write!(h, "<h2>Alert latency per kind</h2>");
     let kinds = latencies_by_kind(r);
     if kinds.iter().all(|(_, v)| v.is_empty()) {
-        let _ = write!(h, "<p class=\"sub\">No alert answered an obligation: no latencies to chart.</p>");
+        let _ = write!(
+            h,
+            "<p class=\"sub\">No alert answered an obligation: no latencies to chart.</p>"
+        );
         return;
     }
     for (kind, values) in kinds.iter().filter(|(_, v)| !v.is_empty()) {
@@ -331,7 +342,11 @@ fn latency_charts(h: &mut String, r: &Report) {
             "<svg class=\"chart cdf\" data-kind=\"{}\" width=\"{W}\" height=\"{H}\" viewBox=\"0 0 {W} {H}\" role=\"img\"><title>latency CDF</title>",
             escape(kind)
         );
-        axis(h, &format!("latency (0 – {})", human(max as u64)), "fraction");
+        axis(
+            h,
+            &format!("latency (0 – {})", human(max as u64)),
+            "fraction",
+        );
         let n = values.len() as f64;
         let mut points = format!("{PAD},{:.1}", H - PAD);
         for (i, &v) in values.iter().enumerate() {
@@ -367,7 +382,11 @@ fn decomposition(h: &mut String, r: &Report) {
             };
             (
                 e.name.as_str(),
-                [mean(|d| d.device_ms), mean(|d| d.network_ms), mean(|d| d.backend_ms)],
+                [
+                    mean(|d| d.device_ms),
+                    mean(|d| d.network_ms),
+                    mean(|d| d.backend_ms),
+                ],
             )
         })
         .collect();
@@ -439,7 +458,10 @@ const STRIPS: [(&str, &str, f64, f64); 5] = [
 fn timelines(h: &mut String, r: &Report) {
     let _ = write!(h, "<h2>Failing outcomes</h2>");
     if r.timelines.is_empty() {
-        let _ = write!(h, "<p class=\"sub\">None: nothing was missed, late or false.</p>");
+        let _ = write!(
+            h,
+            "<p class=\"sub\">None: nothing was missed, late or false.</p>"
+        );
         return;
     }
     for t in &r.timelines {
@@ -494,7 +516,11 @@ fn timeline(h: &mut String, t: &Timeline, duration_ms: u64) {
                     let x = x_of(b as u64 * series.bucket_ms + series.bucket_ms / 2);
                     let frac = ((*v - lo) / (hi - lo)).clamp(0.0, 1.0);
                     let y = y0 + strip_h - 4.0 - (strip_h - 8.0) * frac;
-                    let pen = if last.is_some_and(|l| b - l <= join_buckets) { "L" } else { "M" };
+                    let pen = if last.is_some_and(|l| b - l <= join_buckets) {
+                        "L"
+                    } else {
+                        "M"
+                    };
                     let _ = write!(path, "{pen}{x:.1},{y:.1} ");
                     if present < 80 {
                         let _ = write!(
@@ -549,14 +575,28 @@ fn timeline(h: &mut String, t: &Timeline, duration_ms: u64) {
         let _ = write!(
             h,
             "<line class=\"marker\" data-marker=\"{label}\" x1=\"{x:.1}\" y1=\"{top}\" x2=\"{x:.1}\" y2=\"{bottom}\" stroke=\"{color}\" stroke-width=\"1.5\"{}><title>{label} {}</title></line>",
-            if dash { " stroke-dasharray=\"4 3\"" } else { "" },
+            if dash {
+                " stroke-dasharray=\"4 3\""
+            } else {
+                ""
+            },
             clock_text(ms)
         );
     };
     marker(t.times.onset_ms, "onset", "#000", false);
     marker(t.times.criterion_ms, "criterion", "#555", true);
-    marker(t.times.measured_ms, "first abnormal measurement", "#7a5cc2", true);
-    marker(t.times.delivered_ms, "first abnormal delivery", "#d08a1e", true);
+    marker(
+        t.times.measured_ms,
+        "first abnormal measurement",
+        "#7a5cc2",
+        true,
+    );
+    marker(
+        t.times.delivered_ms,
+        "first abnormal delivery",
+        "#d08a1e",
+        true,
+    );
     marker(t.deadline_ms, "deadline", "#b3261e", true);
     for a in &t.alerts {
         let x = x_of(a.at_ms);
@@ -594,7 +634,10 @@ fn timeline(h: &mut String, t: &Timeline, duration_ms: u64) {
         at(t.alert_ms),
     );
     if t.outcome == OutcomeKind::False {
-        let _ = write!(h, "<p class=\"sub\">No obligation for this patient when the alert came.</p>");
+        let _ = write!(
+            h,
+            "<p class=\"sub\">No obligation for this patient when the alert came.</p>"
+        );
     }
 }
 
@@ -631,7 +674,11 @@ fn accounting(h: &mut String, r: &Report) {
         h,
         "<p class=\"sub\">Lost by cause: {} · target <code>{}</code>: {} sent, {} accepted, {} rejected, {} server errors, {} failed, {} retries · \
          alerts: {} received, {} about unknown patients, {} refused.</p>",
-        if causes.is_empty() { "none".into() } else { causes.join(", ") },
+        if causes.is_empty() {
+            "none".into()
+        } else {
+            causes.join(", ")
+        },
         escape(&r.target.url),
         t.sent,
         t.accepted,

@@ -36,7 +36,10 @@ pub fn render(reports: &[Report]) -> String {
         .flat_map(|r| &r.expectations)
         .filter(|e| e.verdict == Verdict::Fail)
         .count();
-    let time: f64 = reports.iter().map(|r| r.timing.wall_ms as f64 / 1000.0).sum();
+    let time: f64 = reports
+        .iter()
+        .map(|r| r.timing.wall_ms as f64 / 1000.0)
+        .sum();
     let mut x = String::new();
     let _ = writeln!(x, r#"<?xml version="1.0" encoding="UTF-8"?>"#);
     let _ = writeln!(
@@ -70,11 +73,7 @@ pub fn render(reports: &[Report]) -> String {
                 escape(value)
             );
         }
-        let _ = writeln!(
-            x,
-            r#"      <property name="seed" value="{}"/>"#,
-            r.seed
-        );
+        let _ = writeln!(x, r#"      <property name="seed" value="{}"/>"#, r.seed);
         let _ = writeln!(x, "    </properties>");
         for e in &r.expectations {
             let m = &e.metrics;
@@ -109,7 +108,11 @@ pub fn render(reports: &[Report]) -> String {
                     escape(&r.repro)
                 );
             } else {
-                let _ = write!(x, "\n      <system-out>{}</system-out>\n    ", escape(&summary));
+                let _ = write!(
+                    x,
+                    "\n      <system-out>{}</system-out>\n    ",
+                    escape(&summary)
+                );
             }
             let _ = writeln!(x, "</testcase>");
         }

@@ -205,7 +205,10 @@ fn lex(text: &str) -> Result<Vec<(usize, Tok)>, RuleError> {
                     match duration::parse(&text[start..i]) {
                         Ok(d) => out.push((start, Tok::Duration(d.ms()))),
                         Err(why) => {
-                            return err(start, format!("bad duration `{}`: {why}", &text[start..i]));
+                            return err(
+                                start,
+                                format!("bad duration `{}`: {why}", &text[start..i]),
+                            );
                         }
                     }
                 } else {
@@ -364,7 +367,8 @@ impl Parser {
                         )
                         .map(|s| format!(" (did you mean `{s}`?)"))
                         .unwrap_or_default();
-                        return self.error(format!("unknown name `{other}`{help}; expected {METRICS}"));
+                        return self
+                            .error(format!("unknown name `{other}`{help}; expected {METRICS}"));
                     }
                 };
                 self.pos += 1;
@@ -513,7 +517,9 @@ impl RuleState {
                     Metric::Vital(v) => self.known(*v, now),
                     Metric::News2 => Some(f64::from(news2::score(&self.observations(now)).total)),
                     Metric::Qsofa => {
-                        let rr = self.known(Vital::Rr, now).is_some_and(|v| round_whole(v) >= 22);
+                        let rr = self
+                            .known(Vital::Rr, now)
+                            .is_some_and(|v| round_whole(v) >= 22);
                         let sbp = self
                             .known(Vital::Sbp, now)
                             .is_some_and(|v| round_whole(v) <= 100);
@@ -576,7 +582,11 @@ mod tests {
         assert_eq!(err("spo2 < 90 for 60").0, 14);
         assert!(err("spo2 < 90 for 60").1.contains("unit"));
         assert_eq!(err("sp02 < 90").0, 0);
-        assert!(err("sp02 < 90").1.contains("did you mean `spo2`"), "{:?}", err("sp02 < 90"));
+        assert!(
+            err("sp02 < 90").1.contains("did you mean `spo2`"),
+            "{:?}",
+            err("sp02 < 90")
+        );
         assert_eq!(err("(hr > 90").0, 8);
         assert_eq!(err("hr > 90 hr").0, 8);
         assert_eq!(err("hr = 90").0, 3);

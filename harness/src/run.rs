@@ -143,11 +143,31 @@ pub(crate) fn apply_overrides(mut s: Scenario, args: &RunArgs) -> Result<Scenari
         }
     }
     let pct_knobs = [
-        ("--drop-alerts-pct", args.drop_alerts_pct, &mut s.backend.drop_alerts_pct),
-        ("--duplicate-alerts-pct", args.duplicate_alerts_pct, &mut s.backend.duplicate_alerts_pct),
-        ("--spurious-alerts-pct", args.spurious_alerts_pct, &mut s.backend.spurious_alerts_pct),
-        ("--wrong-patient-pct", args.wrong_patient_pct, &mut s.backend.wrong_patient_pct),
-        ("--wrong-kind-pct", args.wrong_kind_pct, &mut s.backend.wrong_kind_pct),
+        (
+            "--drop-alerts-pct",
+            args.drop_alerts_pct,
+            &mut s.backend.drop_alerts_pct,
+        ),
+        (
+            "--duplicate-alerts-pct",
+            args.duplicate_alerts_pct,
+            &mut s.backend.duplicate_alerts_pct,
+        ),
+        (
+            "--spurious-alerts-pct",
+            args.spurious_alerts_pct,
+            &mut s.backend.spurious_alerts_pct,
+        ),
+        (
+            "--wrong-patient-pct",
+            args.wrong_patient_pct,
+            &mut s.backend.wrong_patient_pct,
+        ),
+        (
+            "--wrong-kind-pct",
+            args.wrong_kind_pct,
+            &mut s.backend.wrong_kind_pct,
+        ),
     ];
     let any_knob = args.delay_alerts.is_some() || pct_knobs.iter().any(|k| k.1.is_some());
     if any_knob && s.target.is_some() {
@@ -508,7 +528,7 @@ pub async fn execute(s: &Scenario) -> anyhow::Result<Report> {
             }
             .to_owned(),
             url: target_url,
-            faults: s.target.is_none().then(|| report::Faults {
+            faults: s.target.is_none().then_some(report::Faults {
                 drop_alerts_pct: s.backend.drop_alerts_pct,
                 delay_alerts_ms: s.backend.delay_alerts_ms,
                 duplicate_alerts_pct: s.backend.duplicate_alerts_pct,

@@ -51,7 +51,10 @@ fn files(path: &Path) -> Result<Vec<PathBuf>, String> {
         .collect();
     out.sort();
     if out.is_empty() {
-        return Err(format!("error: {} holds no *.toml scenario", path.display()));
+        return Err(format!(
+            "error: {} holds no *.toml scenario",
+            path.display()
+        ));
     }
     Ok(out)
 }
@@ -76,7 +79,10 @@ pub fn main(args: &RunArgs) -> u8 {
         }
     };
     if files.len() as u64 * args.seeds > MAX_RUNS {
-        eprintln!("error: {} runs is more than the limit of {MAX_RUNS}", files.len() as u64 * args.seeds);
+        eprintln!(
+            "error: {} runs is more than the limit of {MAX_RUNS}",
+            files.len() as u64 * args.seeds
+        );
         return EXIT_INPUT;
     }
     // Every file is checked before anything runs.
@@ -95,7 +101,10 @@ pub fn main(args: &RunArgs) -> u8 {
         }
     }
     if bad > 0 {
-        eprintln!("{bad} of {} scenario files invalid: nothing run", files.len());
+        eprintln!(
+            "{bad} of {} scenario files invalid: nothing run",
+            files.len()
+        );
         return EXIT_INPUT;
     }
     let mut jobs: Vec<(String, Scenario)> = Vec::new();
@@ -154,7 +163,10 @@ pub fn main(args: &RunArgs) -> u8 {
         }
     }
     if let Err(e) = write_suite(&root, &reports, &runs) {
-        eprintln!("error: cannot write the suite report into {}: {e:#}", root.display());
+        eprintln!(
+            "error: cannot write the suite report into {}: {e:#}",
+            root.display()
+        );
         return EXIT_HARNESS;
     }
     let n_fail = runs.iter().filter(|r| r.verdict == "fail").count();
@@ -244,7 +256,11 @@ fn write_suite(root: &Path, reports: &[Report], runs: &[SuiteRun]) -> anyhow::Re
          .pass{{background:#1b7f3b}}.fail{{background:#b3261e}}</style></head><body>\
          <div class=\"v {0}\">{1}</div><table><tr><th>scenario</th><th>seed</th><th>verdict</th><th>report</th><th>repro</th></tr>",
         if failing { "fail" } else { "pass" },
-        if failing { "SUITE FAILED" } else { "SUITE PASSED" }
+        if failing {
+            "SUITE FAILED"
+        } else {
+            "SUITE PASSED"
+        }
     );
     for r in runs {
         let _ = write!(
@@ -257,7 +273,7 @@ fn write_suite(root: &Path, reports: &[Report], runs: &[SuiteRun]) -> anyhow::Re
             escape(&r.repro)
         );
     }
-    let _ = write!(h, "</table></body></html>\n");
+    let _ = writeln!(h, "</table></body></html>");
     std::fs::write(root.join("index.html"), h)?;
     Ok(())
 }

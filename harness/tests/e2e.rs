@@ -196,7 +196,11 @@ fn without_wall_clock(mut r: Value) -> Value {
         }
     }
     r["metrics"]["overall"]["latency_ms"] = Value::Null;
-    for m in r["metrics"]["by_kind"].as_object_mut().unwrap().values_mut() {
+    for m in r["metrics"]["by_kind"]
+        .as_object_mut()
+        .unwrap()
+        .values_mut()
+    {
         m["latency_ms"] = Value::Null;
     }
     for t in r["timelines"].as_array_mut().unwrap() {

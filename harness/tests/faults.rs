@@ -41,7 +41,9 @@ fn run(flags: &[&str]) -> (Option<i32>, Value) {
 }
 
 fn n(e: &Value, field: &str) -> u64 {
-    e[field].as_u64().unwrap_or_else(|| panic!("{field} in {e}"))
+    e[field]
+        .as_u64()
+        .unwrap_or_else(|| panic!("{field} in {e}"))
 }
 
 #[test]
@@ -50,7 +52,11 @@ fn a_healthy_backend_passes_the_fixture() {
     assert_eq!(code, Some(0), "{:#}", r["expectations"]);
     for e in r["expectations"].as_array().unwrap() {
         assert_eq!(n(e, "hits"), 2, "{e}");
-        assert_eq!(n(e, "false_alerts") + n(e, "duplicates") + n(e, "missed"), 0, "{e}");
+        assert_eq!(
+            n(e, "false_alerts") + n(e, "duplicates") + n(e, "missed"),
+            0,
+            "{e}"
+        );
     }
 }
 
@@ -78,7 +84,10 @@ fn delayed_alerts_are_late() {
     assert_eq!(code, Some(1));
     let e = &r["expectations"][HIGH];
     assert_eq!(n(e, "late"), 2, "{e}");
-    assert!(e["latency_ms"]["p50"].as_u64().unwrap() >= 25 * 60_000, "{e}");
+    assert!(
+        e["latency_ms"]["p50"].as_u64().unwrap() >= 25 * 60_000,
+        "{e}"
+    );
 }
 
 #[test]
@@ -109,7 +118,10 @@ fn spurious_alerts_are_false() {
         .iter()
         .filter(|o| o["outcome"] == "false")
         .all(|o| !matches!(o["patient"].as_str(), Some("bay-000" | "bay-001")));
-    assert!(healthy_false, "false alerts only on patients with no episode");
+    assert!(
+        healthy_false,
+        "false alerts only on patients with no episode"
+    );
     assert!(r["backend"]["alerts_spurious_by_fault"].as_u64().unwrap() > 5);
 }
 
@@ -130,6 +142,10 @@ fn alerts_of_the_wrong_kind_are_false_where_the_rule_never_held() {
     // news2-medium alerts sent as news2-high arrive before NEWS2 >= 7
     // held on the delivered data: false; the real news2-high never comes.
     let e = &r["expectations"][HIGH];
-    assert_eq!((n(e, "false_alerts"), n(e, "missed"), n(e, "hits")), (2, 2, 0), "{e}");
+    assert_eq!(
+        (n(e, "false_alerts"), n(e, "missed"), n(e, "hits")),
+        (2, 2, 0),
+        "{e}"
+    );
     assert!(r["alerts"]["by_kind"]["news2-high"].as_u64().unwrap() >= 2);
 }

@@ -100,12 +100,21 @@ fn report_command_re_renders_from_report_json() {
     std::fs::remove_file(out.path().join("junit.xml")).unwrap();
     let run = medtwin(&["report", out.path().join("report.json").to_str().unwrap()]);
     assert_eq!(run.status.code(), Some(0), "{}", text(&run.stderr));
-    assert_eq!(std::fs::read_to_string(out.path().join("index.html")).unwrap(), html);
-    assert_eq!(std::fs::read_to_string(out.path().join("junit.xml")).unwrap(), xml);
+    assert_eq!(
+        std::fs::read_to_string(out.path().join("index.html")).unwrap(),
+        html
+    );
+    assert_eq!(
+        std::fs::read_to_string(out.path().join("junit.xml")).unwrap(),
+        xml
+    );
     // Not a report: an input error.
     let bad = out.path().join("bad.json");
     std::fs::write(&bad, "{\"schema\": \"other\"}").unwrap();
-    assert_eq!(medtwin(&["report", bad.to_str().unwrap()]).status.code(), Some(2));
+    assert_eq!(
+        medtwin(&["report", bad.to_str().unwrap()]).status.code(),
+        Some(2)
+    );
 }
 
 #[test]
@@ -135,7 +144,10 @@ fn compare_shows_changes_and_gates_regressions() {
     let worse = medtwin(&["compare", a, b, "--max-latency-regression", "10%"]);
     let stdout = text(&worse.stdout);
     assert_eq!(worse.status.code(), Some(1), "{stdout}");
-    assert!(stdout.contains("REGRESSION: sepsis raises news2-medium: latency p95 2.0s → 3.0s (+50.0%"), "{stdout}");
+    assert!(
+        stdout.contains("REGRESSION: sepsis raises news2-medium: latency p95 2.0s → 3.0s (+50.0%"),
+        "{stdout}"
+    );
     assert!(stdout.contains("latency p50"), "{stdout}");
 
     let loose = medtwin(&["compare", a, b, "--max-latency-regression", "60%"]);
@@ -179,7 +191,10 @@ fn a_suite_runs_every_scenario_with_every_seed() {
             assert!(dir.join("index.html").is_file() && dir.join("junit.xml").is_file());
         }
     }
-    assert!(stdout.contains("suite: 4 runs · 2 passed · 2 failed"), "{stdout}");
+    assert!(
+        stdout.contains("suite: 4 runs · 2 passed · 2 failed"),
+        "{stdout}"
+    );
     let xml = std::fs::read_to_string(out.path().join("junit.xml")).unwrap();
     assert_eq!(xml.matches("<testsuite ").count(), 4);
     assert_eq!(xml.matches("<failure ").count(), 2);
@@ -187,15 +202,22 @@ fn a_suite_runs_every_scenario_with_every_seed() {
         serde_json::from_str(&std::fs::read_to_string(out.path().join("suite.json")).unwrap())
             .unwrap();
     assert_eq!(suite["runs"].as_array().unwrap().len(), 4);
-    assert!(std::fs::read_to_string(out.path().join("index.html"))
-        .unwrap()
-        .contains("SUITE FAILED"));
+    assert!(
+        std::fs::read_to_string(out.path().join("index.html"))
+            .unwrap()
+            .contains("SUITE FAILED")
+    );
 }
 
 /// Debian's `chromium` (or another Chromium build on PATH).
 fn chromium() -> Option<PathBuf> {
     let path = std::env::var_os("PATH")?;
-    for name in ["chromium", "chromium-browser", "google-chrome", "google-chrome-stable"] {
+    for name in [
+        "chromium",
+        "chromium-browser",
+        "google-chrome",
+        "google-chrome-stable",
+    ] {
         for dir in std::env::split_paths(&path) {
             let candidate = dir.join(name);
             if candidate.is_file() {
@@ -231,7 +253,10 @@ fn html_report_renders_in_headless_chromium_without_console_errors() {
     assert_eq!(run.status.code(), Some(1), "{}", text(&run.stderr));
     let page = out.path().join("index.html");
     let html = std::fs::read_to_string(&page).unwrap();
-    assert!(!html.contains("http://") || !html.contains("<script src"), "nothing external");
+    assert!(
+        !html.contains("http://") || !html.contains("<script src"),
+        "nothing external"
+    );
     assert!(!html.contains("<link"), "no external stylesheet");
 
     let profile = tempfile::tempdir().unwrap();

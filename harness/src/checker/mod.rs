@@ -256,7 +256,10 @@ impl Metrics {
     /// Metrics of counts and latencies.
     pub fn compute(mut self, latencies: &[u64]) -> Metrics {
         self.sensitivity = ratio(self.hits, self.hits + self.late + self.missed);
-        self.ppv = ratio(self.hits + self.late, self.hits + self.late + self.false_alerts);
+        self.ppv = ratio(
+            self.hits + self.late,
+            self.hits + self.late + self.false_alerts,
+        );
         self.false_alerts_per_patient_day =
             (self.patient_days > 0.0).then(|| self.false_alerts as f64 / self.patient_days);
         let (tp, tn, fp, fn_) = (
@@ -689,7 +692,12 @@ mod tests {
 
     #[test]
     fn unalerted_obligation_with_deadline_after_the_end_is_inconclusive() {
-        let r = check(&expectation(1_000), &[owed("a", 9_500)], &[], window(10_000));
+        let r = check(
+            &expectation(1_000),
+            &[owed("a", 9_500)],
+            &[],
+            window(10_000),
+        );
         assert_eq!((r.metrics.missed, r.metrics.inconclusive), (0, 1));
         assert_eq!(r.verdict, Verdict::Pass);
     }
@@ -699,9 +707,17 @@ mod tests {
         let mut o = owed("a", 100);
         o.reference_ms = None;
         o.unresolved = Some("criterion not recorded".into());
-        let r = check(&expectation(1_000), &[o], &[alert("a", "news2-medium", 200)], window(10_000));
+        let r = check(
+            &expectation(1_000),
+            &[o],
+            &[alert("a", "news2-medium", 200)],
+            window(10_000),
+        );
         assert_eq!(r.metrics.inconclusive, 1);
-        assert_eq!(r.outcomes[0].note.as_deref(), Some("criterion not recorded"));
+        assert_eq!(
+            r.outcomes[0].note.as_deref(),
+            Some("criterion not recorded")
+        );
         // The alert follows the obligation: a duplicate, not a false alert.
         assert_eq!(r.metrics.duplicates, 1);
         assert_eq!(r.verdict, Verdict::Pass);
@@ -714,7 +730,12 @@ mod tests {
         o.times.measured_ms = Some(4_000);
         o.times.measured_delivered_ms = Some(4_100);
         o.times.delivered_ms = Some(5_000);
-        let r = check(&expectation(1_000), &[o], &[alert("a", "news2-medium", 5_600)], window(10_000));
+        let r = check(
+            &expectation(1_000),
+            &[o],
+            &[alert("a", "news2-medium", 5_600)],
+            window(10_000),
+        );
         let hit = &r.outcomes[0];
         assert_eq!((hit.outcome, hit.latency_ms), (OutcomeKind::Hit, Some(600)));
         let d = hit.decomposition.as_ref().unwrap();
@@ -754,7 +775,12 @@ mod tests {
 
     #[test]
     fn summary_sums_per_kind_and_overall() {
-        let a = check(&expectation(100), &[owed("a", 100)], &[alert("a", "news2-medium", 150)], window(1_000));
+        let a = check(
+            &expectation(100),
+            &[owed("a", 100)],
+            &[alert("a", "news2-medium", 150)],
+            window(1_000),
+        );
         let mut e2 = expectation(100);
         e2.alert = "news2-high".into();
         let b = check(&e2, &[owed("a", 100)], &[], window(1_000));
@@ -864,7 +890,15 @@ mod properties {
             }
         }
         latencies.sort_unstable();
-        (hit, late, missed, inconclusive, duplicates, false_alerts, latencies)
+        (
+            hit,
+            late,
+            missed,
+            inconclusive,
+            duplicates,
+            false_alerts,
+            latencies,
+        )
     }
 
     fn invariants(

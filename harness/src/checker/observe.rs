@@ -163,7 +163,9 @@ impl Observer {
                 _ => None,
             })
             .collect();
-        let bucket_ms = (duration_ms.div_ceil(SERIES_POINTS as u64)).max(step_ms).max(1);
+        let bucket_ms = (duration_ms.div_ceil(SERIES_POINTS as u64))
+            .max(step_ms)
+            .max(1);
         let mut series = HashMap::new();
         for p in 0..n_patients.min(MAX_SERIES_PATIENTS / 2) {
             series.insert(p as u32, Series::new(bucket_ms, duration_ms));
@@ -242,7 +244,8 @@ impl Observer {
                 }
             }
             for (k, ev) in self.evaluators.iter_mut().enumerate() {
-                let abnormal = ev.measured[p].observe(&ev.rule, m.readings.as_slice(), m.measured_ms);
+                let abnormal =
+                    ev.measured[p].observe(&ev.rule, m.readings.as_slice(), m.measured_ms);
                 if !abnormal {
                     continue;
                 }
@@ -265,7 +268,9 @@ impl Observer {
                 continue;
             }
             if let Some(s) = self.series.get_mut(&m.patient_idx)
-                && let Some(n) = s.delivered.get_mut((d.delivered_ms / self.bucket_ms) as usize)
+                && let Some(n) = s
+                    .delivered
+                    .get_mut((d.delivered_ms / self.bucket_ms) as usize)
             {
                 *n += 1;
             }
@@ -564,7 +569,13 @@ mod tests {
         let mut o = Observer::new(&[expect(episode.clone(), "spo2 < 90")], 1, 60_000, 1_000);
         o.step(&out, &names);
         let t = o.finish(&names);
-        assert!(t.obligations[0][0].unresolved.as_deref().unwrap().contains("does not record"));
+        assert!(
+            t.obligations[0][0]
+                .unresolved
+                .as_deref()
+                .unwrap()
+                .contains("does not record")
+        );
         let mut o = Observer::new(&[expect(episode, "spo2 < 90")], 1, 60_000, 1_000);
         o.step(&out, &names);
         o.criterion(0, "sirs", 5_000);
@@ -576,7 +587,15 @@ mod tests {
     fn rule_oracle_owes_once_per_onset_and_rearms() {
         let mut o = Observer::new(&[expect(ExpectKind::Rule, "spo2 < 90")], 1, 600_000, 1_000);
         let names = vec!["p".to_owned()];
-        let values = [(0, 95.0), (10, 85.0), (20, 85.0), (30, 95.0), (40, 85.0), (200, 95.0), (300, 85.0)];
+        let values = [
+            (0, 95.0),
+            (10, 85.0),
+            (20, 85.0),
+            (30, 95.0),
+            (40, 85.0),
+            (200, 95.0),
+            (300, 85.0),
+        ];
         let out = StepOutput {
             deliveries: values
                 .iter()

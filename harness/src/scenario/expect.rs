@@ -302,8 +302,14 @@ pub(super) fn resolve_expectations(
                 alert,
                 within_ms: e.within.as_ref().map_or(0, |w| w.get_ref().ms()),
                 rule,
-                max_gap_ms: e.max_gap.as_ref().map_or(DEFAULT_MAX_GAP_MS, |d| d.get_ref().ms()),
-                rearm_ms: e.rearm.as_ref().map_or(DEFAULT_REARM_MS, |d| d.get_ref().ms()),
+                max_gap_ms: e
+                    .max_gap
+                    .as_ref()
+                    .map_or(DEFAULT_MAX_GAP_MS, |d| d.get_ref().ms()),
+                rearm_ms: e
+                    .rearm
+                    .as_ref()
+                    .map_or(DEFAULT_REARM_MS, |d| d.get_ref().ms()),
                 budgets: Budgets {
                     max_false_alerts: u64::from(e.max_false_alerts.unwrap_or(0)),
                     max_false_alerts_per_patient_day: e

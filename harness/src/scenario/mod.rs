@@ -19,10 +19,10 @@ use medtwin_sim::{
 use toml::Spanned;
 
 pub use diag::{Diagnostic, Diagnostics};
-pub use expect::{Budgets, ExpectKind, Expectation, Reference};
-use expect::resolve_expectations;
 use diag::{Reporter, suggest};
 use duration::Dur;
+use expect::resolve_expectations;
+pub use expect::{Budgets, ExpectKind, Expectation, Reference};
 use file::{ClockMode, ConditionName, DeviceKindName, NetworkSpec, ProfileName, ScenarioFile};
 
 /// Largest population a scenario may declare (bounded memory).
@@ -773,11 +773,31 @@ fn resolve_backend(file: &ScenarioFile, has_target: bool, r: &mut Reporter<'_>) 
     }
     let spec = spanned.get_ref();
     for (name, value, knob) in [
-        ("drop_alerts_pct", &spec.drop_alerts_pct, &mut knobs.drop_alerts_pct),
-        ("duplicate_alerts_pct", &spec.duplicate_alerts_pct, &mut knobs.duplicate_alerts_pct),
-        ("spurious_alerts_pct", &spec.spurious_alerts_pct, &mut knobs.spurious_alerts_pct),
-        ("wrong_patient_pct", &spec.wrong_patient_pct, &mut knobs.wrong_patient_pct),
-        ("wrong_kind_pct", &spec.wrong_kind_pct, &mut knobs.wrong_kind_pct),
+        (
+            "drop_alerts_pct",
+            &spec.drop_alerts_pct,
+            &mut knobs.drop_alerts_pct,
+        ),
+        (
+            "duplicate_alerts_pct",
+            &spec.duplicate_alerts_pct,
+            &mut knobs.duplicate_alerts_pct,
+        ),
+        (
+            "spurious_alerts_pct",
+            &spec.spurious_alerts_pct,
+            &mut knobs.spurious_alerts_pct,
+        ),
+        (
+            "wrong_patient_pct",
+            &spec.wrong_patient_pct,
+            &mut knobs.wrong_patient_pct,
+        ),
+        (
+            "wrong_kind_pct",
+            &spec.wrong_kind_pct,
+            &mut knobs.wrong_kind_pct,
+        ),
     ] {
         let Some(pct) = value else { continue };
         if !(0.0..=100.0).contains(pct.get_ref()) {
