@@ -112,16 +112,18 @@ fn spurious_alerts_are_false() {
     let e = &r["expectations"][MEDIUM];
     // Healthy patients get spurious alerts: false, with nothing owed.
     assert!(n(e, "false_alerts") > 5, "{e}");
-    let healthy_false = e["outcomes"]
+    // A false alert is on a patient with no episode, or before the onset
+    // (5 min) of a septic one; after the onset it would be a duplicate.
+    let explained = e["outcomes"]
         .as_array()
         .unwrap()
         .iter()
         .filter(|o| o["outcome"] == "false")
-        .all(|o| !matches!(o["patient"].as_str(), Some("bay-000" | "bay-001")));
-    assert!(
-        healthy_false,
-        "false alerts only on patients with no episode"
-    );
+        .all(|o| {
+            !matches!(o["patient"].as_str(), Some("bay-000" | "bay-001"))
+                || o["alert_ms"].as_u64().unwrap() < 5 * 60_000
+        });
+    assert!(explained, "{e}");
     assert!(r["backend"]["alerts_spurious_by_fault"].as_u64().unwrap() > 5);
 }
 
