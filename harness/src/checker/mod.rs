@@ -628,6 +628,7 @@ mod tests {
             rule: None,
             max_gap_ms: 60_000,
             rearm_ms: 60_000,
+            early_ms: 0,
             budgets: Budgets::default(),
         }
     }

@@ -357,7 +357,7 @@ impl Observer {
                                 .max();
                             Obligation {
                                 patient: name(p),
-                                from_ms: due,
+                                from_ms: due.saturating_sub(e.early_ms),
                                 reference_ms: Some(due),
                                 unresolved: None,
                                 times: Times {
@@ -487,6 +487,7 @@ mod tests {
             rule: Some(Rule::parse(rule).unwrap()),
             max_gap_ms: 120_000,
             rearm_ms: 60_000,
+            early_ms: 0,
             budgets: Budgets::default(),
         }
     }

@@ -97,6 +97,9 @@ pub struct Expectation {
     pub max_gap_ms: u64,
     /// Rule oracles: time a rule must stop holding before it owes again.
     pub rearm_ms: u64,
+    /// Rule oracles: how long before the rule became due an alert may come
+    /// and still answer it (a backend that smooths or predicts differently).
+    pub early_ms: u64,
     /// Budgets.
     pub budgets: Budgets,
 }
@@ -197,6 +200,14 @@ pub(super) fn resolve_expectations(
                     );
                 }
             }
+        }
+        if let (Some(_), Some(early)) = (e.episode, &e.early) {
+            r.error(
+                early.span(),
+                Some(field("early")),
+                "`early` applies to rule oracles only",
+                None,
+            );
         }
         if let Some(name) = &e.name
             && file.expect[..i]
@@ -310,6 +321,7 @@ pub(super) fn resolve_expectations(
                     .rearm
                     .as_ref()
                     .map_or(DEFAULT_REARM_MS, |d| d.get_ref().ms()),
+                early_ms: e.early.as_ref().map_or(0, |d| d.get_ref().ms()),
                 budgets: Budgets {
                     max_false_alerts: u64::from(e.max_false_alerts.unwrap_or(0)),
                     max_false_alerts_per_patient_day: e

@@ -193,6 +193,7 @@ pub struct ExpectSpec {
     pub within: Option<Spanned<Dur>>,
     pub max_gap: Option<Spanned<Dur>>,
     pub rearm: Option<Spanned<Dur>>,
+    pub early: Option<Spanned<Dur>>,
     pub max_false_alerts: Option<u32>,
     pub max_false_alerts_per_patient_day: Option<Spanned<f64>>,
     pub max_duplicates: Option<u64>,
