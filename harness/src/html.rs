@@ -20,7 +20,7 @@ h3{font-size:15px;margin:16px 0 6px}
 .pass{background:#1b7f3b}.fail{background:#b3261e}
 .sub{color:#4a5365;margin:4px 0}
 code,.mono{font-family:ui-monospace,monospace;font-size:12.5px}
-table{border-collapse:collapse;background:#fff;margin:6px 0;font-size:13px}
+table{border-collapse:collapse;background:#fff;margin:6px 0;font-size:13px;display:block;overflow-x:auto;max-width:100%}
 th,td{border:1px solid #d7dbe2;padding:3px 7px;text-align:right}th{background:#eef1f5}
 td.l,th.l{text-align:left}
 tr.failrow td{background:#fdecea}
@@ -598,6 +598,7 @@ fn timeline(h: &mut String, t: &Timeline, duration_ms: u64) {
         true,
     );
     marker(t.deadline_ms, "deadline", "#b3261e", true);
+    marker(t.alert_ms, "judged alert", "#e8590c", false);
     for a in &t.alerts {
         let x = x_of(a.at_ms);
         let _ = write!(
@@ -624,7 +625,7 @@ fn timeline(h: &mut String, t: &Timeline, duration_ms: u64) {
     let _ = write!(
         h,
         "<p class=\"sub\">onset {} · criterion {} · first abnormal measurement {} (delivered {}) · first abnormal delivery {} · deadline {} · alert {}. \
-         ▲ alerts of the patient; grey ticks deliveries, red ticks losses.</p>",
+         ▲ alerts of the patient (orange line: the alert judged); grey ticks deliveries, red ticks losses.</p>",
         at(t.times.onset_ms),
         at(t.times.criterion_ms),
         at(t.times.measured_ms),

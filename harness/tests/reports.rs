@@ -245,6 +245,8 @@ fn html_report_renders_in_headless_chromium_without_console_errors() {
     let run = medtwin(&[
         "run",
         FIXTURE,
+        "--speed",
+        "600",
         "--wrong-kind-pct",
         "100",
         "--out",
