@@ -195,8 +195,34 @@ fn a_suite_runs_every_scenario_with_every_seed() {
         stdout.contains("suite: 4 runs · 2 passed · 2 failed"),
         "{stdout}"
     );
+    // Reference times: the first abnormal measurement follows the onset and
+    // precedes the alert; the criterion is not recorded yet: inconclusive.
+    let r = report(&out.path().join("ward-pass-s11"));
+    let from_measured = &r["expectations"][1];
+    assert_eq!(from_measured["from"], "first_abnormal_measurement");
+    for o in from_measured["outcomes"].as_array().unwrap() {
+        let reference = o["reference_ms"].as_u64().unwrap();
+        assert_eq!(o["measured_ms"].as_u64(), Some(reference), "{o}");
+        assert!(reference >= o["onset_ms"].as_u64().unwrap(), "{o}");
+        assert!(o["alert_ms"].as_u64().unwrap() >= reference, "{o}");
+        let d = &o["decomposition"];
+        assert!(
+            d["device_ms"].as_u64().is_some() && d["backend_ms"].as_u64().is_some(),
+            "{o}"
+        );
+    }
+    let from_criterion = &r["expectations"][2];
+    assert_eq!(from_criterion["inconclusive"], 2, "{from_criterion}");
+    assert_eq!(from_criterion["verdict"], "pass");
+    assert!(
+        from_criterion["outcomes"][0]["note"]
+            .as_str()
+            .unwrap()
+            .contains("does not record criterion onsets")
+    );
     let xml = std::fs::read_to_string(out.path().join("junit.xml")).unwrap();
     assert_eq!(xml.matches("<testsuite ").count(), 4);
+    assert_eq!(xml.matches("<testcase ").count(), 8);
     assert_eq!(xml.matches("<failure ").count(), 2);
     let suite: Value =
         serde_json::from_str(&std::fs::read_to_string(out.path().join("suite.json")).unwrap())
