@@ -686,3 +686,84 @@ mod tests {
         assert!(s.observe(&rule, &[r(Vital::Hr, 80.0), r(Vital::Rr, 25.0)], 20_000));
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use medtwin_sim::Reading;
+    use quickcheck::{Gen, QuickCheck, TestResult};
+
+    /// The reference: from the whole history at once. `spo2 < 90 for D`
+    /// holds at sample i when the samples j..=i all see SpO2 known (a SpO2
+    /// sample within `max_gap` before) and below 90, no two consecutive
+    /// samples are more than `max_gap` apart, and s_i - s_j >= D.
+    fn naive(samples: &[(u64, Option<f64>)], hold_ms: u64, max_gap: u64) -> Vec<bool> {
+        let low_at = |k: usize| -> bool {
+            let s = samples[k].0;
+            samples[..=k]
+                .iter()
+                .rev()
+                .find_map(|(t, v)| v.map(|v| (*t, v)))
+                .is_some_and(|(t, v)| s - t <= max_gap && v < 90.0)
+        };
+        (0..samples.len())
+            .map(|i| {
+                let mut j = i;
+                if !low_at(i) {
+                    return false;
+                }
+                while j > 0 && low_at(j - 1) && samples[j].0 - samples[j - 1].0 <= max_gap {
+                    j -= 1;
+                }
+                samples[i].0 - samples[j].0 >= hold_ms
+            })
+            .collect()
+    }
+
+    fn agrees(steps: Vec<(u8, bool, u8)>, hold: u8, gap: u8) -> TestResult {
+        let hold_ms = u64::from(hold % 60) * 1_000 + 1_000;
+        let max_gap = u64::from(gap % 40) * 1_000 + 1_000;
+        let mut t = 0;
+        let samples: Vec<(u64, Option<f64>)> = steps
+            .iter()
+            .take(60)
+            .map(|&(dt, is_spo2, v)| {
+                t += u64::from(dt % 30) * 1_000;
+                // SpO2 between 84 and 96, or an HR sample (no SpO2).
+                (t, is_spo2.then_some(84.0 + f64::from(v % 13)))
+            })
+            .collect();
+        let rule = Rule::parse(&format!("spo2 < 90 for {hold_ms}ms")).unwrap();
+        let mut state = rule.state(max_gap);
+        let got: Vec<bool> = samples
+            .iter()
+            .map(|&(t, v)| {
+                let reading = match v {
+                    Some(v) => Reading {
+                        vital: Vital::Spo2,
+                        value: v,
+                    },
+                    None => Reading {
+                        vital: Vital::Hr,
+                        value: 80.0,
+                    },
+                };
+                state.observe(&rule, &[reading], t)
+            })
+            .collect();
+        let want = naive(&samples, hold_ms, max_gap);
+        if got == want {
+            TestResult::passed()
+        } else {
+            TestResult::error(format!("{samples:?}\nstreaming {got:?}\nnaive {want:?}"))
+        }
+    }
+
+    #[test]
+    fn holds_agree_with_a_whole_history_reference() {
+        QuickCheck::new()
+            .rng(Gen::from_size_and_seed(60, 0x7275_6c65_7321))
+            .tests(1_000)
+            .quickcheck(agrees as fn(Vec<(u8, bool, u8)>, u8, u8) -> TestResult);
+    }
+}
