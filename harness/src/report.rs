@@ -393,6 +393,28 @@ impl Report {
                 let _ = writeln!(s, "    FAIL: {failure}");
             }
         }
+        let rate = |x: Option<f64>, pct: bool| match x {
+            Some(v) if pct => format!("{:.1}%", v * 100.0),
+            Some(v) => format!("{v:.3}"),
+            None => "-".to_owned(),
+        };
+        let mut rows: Vec<(&str, &crate::checker::Metrics)> = self
+            .metrics
+            .by_kind
+            .iter()
+            .map(|(k, m)| (k.as_str(), m))
+            .collect();
+        rows.push(("overall", &self.metrics.overall));
+        for (kind, m) in rows {
+            let _ = writeln!(
+                s,
+                "{kind}: sensitivity {} · PPV {} · false/patient-day {} · PhysioNet {}",
+                rate(m.sensitivity, true),
+                rate(m.ppv, true),
+                rate(m.false_alerts_per_patient_day, false),
+                rate(m.physionet_score, false)
+            );
+        }
         let _ = writeln!(s);
         let _ = write!(s, "verdict: {}", verdict_text(self.verdict).to_uppercase());
         if self.verdict == Verdict::Fail {
