@@ -48,7 +48,8 @@ pub struct Series {
     pub lost: Vec<u32>,
 }
 
-/// Rule states for both streams, per patient.
+/// Rule states for both streams, per patient (the measurement stream only
+/// when an episode expectation uses the rule: empty otherwise).
 struct Evaluator {
     rule: Rule,
     max_gap_ms: u64,
@@ -140,12 +141,16 @@ impl Observer {
                 evaluators.push(Evaluator {
                     rule: rule.clone(),
                     max_gap_ms: e.max_gap_ms,
-                    measured: vec![rule.state(e.max_gap_ms); n_patients],
+                    measured: Vec::new(),
                     delivered: vec![rule.state(e.max_gap_ms); n_patients],
                     holding: vec![false; n_patients],
                 });
                 evaluators.len() - 1
             });
+            // Only episode expectations look at the measurement stream.
+            if matches!(e.kind, ExpectKind::Episode { .. }) && evaluators[idx].measured.is_empty() {
+                evaluators[idx].measured = vec![rule.state(e.max_gap_ms); n_patients];
+            }
             evaluator_of.push(Some(idx));
         }
         let oracles = expectations
@@ -244,6 +249,9 @@ impl Observer {
                 }
             }
             for (k, ev) in self.evaluators.iter_mut().enumerate() {
+                if ev.measured.is_empty() {
+                    continue;
+                }
                 let abnormal =
                     ev.measured[p].observe(&ev.rule, m.readings.as_slice(), m.measured_ms);
                 if !abnormal {
