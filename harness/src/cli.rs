@@ -46,6 +46,35 @@ pub enum Command {
     },
     /// Compare two runs' reports; exit 1 past a regression threshold.
     Compare(crate::compare::CompareArgs),
+    /// List the profiles, conditions or interventions a scenario can name.
+    List {
+        /// What to list.
+        what: crate::list::ListWhat,
+        /// Also read profiles from these files.
+        #[arg(long, value_name = "FILE")]
+        catalogue: Vec<PathBuf>,
+    },
+    /// Measure the twin on this machine.
+    Bench {
+        /// What to measure (only `sim` for now).
+        what: BenchWhat,
+        /// Patients to simulate.
+        #[arg(long, default_value_t = 1_000_000)]
+        patients: u64,
+        /// Threads, one twin shard each (default: every core).
+        #[arg(long)]
+        threads: Option<usize>,
+        /// One-second steps to time.
+        #[arg(long, default_value_t = 60)]
+        steps: u64,
+    },
+}
+
+/// `medtwin bench` targets.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum BenchWhat {
+    /// The physiology step and the glucose model.
+    Sim,
 }
 
 /// `medtwin run`.
@@ -150,6 +179,36 @@ pub fn execute(cli: Cli) -> u8 {
         Command::ReferenceBackend(args) => crate::run::reference_backend_main(args),
         Command::Report { path } => crate::compare::rerender(&path),
         Command::Compare(args) => crate::compare::main(&args),
+        Command::List { what, catalogue } => match crate::list::render(what, &catalogue) {
+            Ok(text) => {
+                print!("{text}");
+                EXIT_PASS
+            }
+            Err(error) => {
+                eprintln!("{error}");
+                EXIT_INPUT
+            }
+        },
+        Command::Bench {
+            what: BenchWhat::Sim,
+            patients,
+            threads,
+            steps,
+        } => {
+            let threads = threads.unwrap_or_else(|| {
+                std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+            });
+            match crate::bench::sim(patients, threads, steps) {
+                Ok(b) => {
+                    print!("{}", crate::bench::human(&b));
+                    EXIT_PASS
+                }
+                Err(error) => {
+                    eprintln!("error: {error}");
+                    EXIT_INPUT
+                }
+            }
+        }
     }
 }
 

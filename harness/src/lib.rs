@@ -4,6 +4,7 @@
 //! command line.
 
 pub mod backend;
+pub mod bench;
 pub mod checker;
 pub mod cli;
 pub mod clock;
@@ -11,6 +12,7 @@ pub mod compare;
 pub mod html;
 pub mod intake;
 pub mod junit;
+pub mod list;
 pub mod report;
 pub mod rules;
 pub mod run;

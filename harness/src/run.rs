@@ -260,11 +260,19 @@ fn run_twin(
         let out: &StepOutput = twin.step();
         summary.busy += started.elapsed();
         summary.steps += 1;
-        // Criterion onsets (#3) are wired here: `observer.criterion(...)`
-        // for each of the step's records.
+        // Episodes, criterion onsets, rule oracles and vitals series.
         observer.step(out, &patients);
         for o in &out.onsets {
             hash_line(&mut truth, "onset", o);
+        }
+        for e in &out.ends {
+            hash_line(&mut truth, "ended", e);
+        }
+        for g in &out.interventions {
+            hash_line(&mut truth, "given", g);
+        }
+        for c in &out.criteria {
+            hash_line(&mut truth, "criterion", c);
         }
         for m in &out.measurements {
             hash_line(&mut truth, "measured", m);

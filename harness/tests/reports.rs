@@ -196,7 +196,7 @@ fn a_suite_runs_every_scenario_with_every_seed() {
         "{stdout}"
     );
     // Reference times: the first abnormal measurement follows the onset and
-    // precedes the alert; the criterion is not recorded yet: inconclusive.
+    // precedes the alert.
     let r = report(&out.path().join("ward-pass-s11"));
     let from_measured = &r["expectations"][1];
     assert_eq!(from_measured["from"], "first_abnormal_measurement");
@@ -211,15 +211,20 @@ fn a_suite_runs_every_scenario_with_every_seed() {
             "{o}"
         );
     }
+    // From the criterion: onset → criterion → measured → delivered → alert,
+    // every step measured.
     let from_criterion = &r["expectations"][2];
-    assert_eq!(from_criterion["inconclusive"], 2, "{from_criterion}");
-    assert_eq!(from_criterion["verdict"], "pass");
-    assert!(
-        from_criterion["outcomes"][0]["note"]
-            .as_str()
-            .unwrap()
-            .contains("does not record criterion onsets")
-    );
+    assert_eq!(from_criterion["hits"], 2, "{from_criterion}");
+    for o in from_criterion["outcomes"].as_array().unwrap() {
+        let t = |k: &str| o[k].as_u64().unwrap_or_else(|| panic!("{k} in {o}"));
+        assert_eq!(t("reference_ms"), t("criterion_ms"));
+        assert!(t("onset_ms") <= t("criterion_ms"), "{o}");
+        assert!(t("measured_ms") <= t("delivered_ms") && t("delivered_ms") <= t("alert_ms"));
+        let d = &o["decomposition"];
+        for part in ["physiology_ms", "device_ms", "network_ms", "backend_ms"] {
+            assert!(d[part].as_u64().is_some(), "{part} in {o}");
+        }
+    }
     let xml = std::fs::read_to_string(out.path().join("junit.xml")).unwrap();
     assert_eq!(xml.matches("<testsuite ").count(), 4);
     assert_eq!(xml.matches("<testcase ").count(), 8);

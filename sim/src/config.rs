@@ -1,7 +1,9 @@
 //! The twin's configuration: everything resolved, no defaults left to apply
 //! and no file positions. The harness builds it from a scenario file.
 
+use crate::clinical::{ConditionKind, InterventionKind, Params};
 use crate::error::ConfigError;
+use crate::profile::ProfileSpec;
 
 /// A resolved simulation: population, schedule of events, step and seed.
 #[derive(Clone, Debug, PartialEq)]
@@ -14,8 +16,13 @@ pub struct SimConfig {
     pub duration_ms: u64,
     /// Groups of similar patients.
     pub cohorts: Vec<CohortConfig>,
+    /// Local time of day at simulated time 0, ms after midnight (drives
+    /// the circadian rhythm and the profiles' meal times).
+    pub start_ms_of_day: u64,
     /// Conditions that start at given times on given patients.
     pub events: Vec<EventConfig>,
+    /// Interventions given at given times to given patients.
+    pub interventions: Vec<InterventionConfig>,
 }
 
 /// A group of patients sharing a profile, a device set and a network.
@@ -26,30 +33,11 @@ pub struct CohortConfig {
     /// Number of patients.
     pub count: u32,
     /// Population the baselines are drawn from.
-    pub profile: Profile,
+    pub profile: ProfileSpec,
     /// Devices attached to every patient of the cohort.
     pub devices: Vec<DeviceConfig>,
     /// The network hop every device of the cohort sends through.
     pub network: NetworkConfig,
-}
-
-/// Patient populations the baselines are sampled from.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Profile {
-    /// A healthy adult at rest (BioGears/Pulse standard patient ranges).
-    HealthyAdult,
-}
-
-impl Profile {
-    /// Every profile, for listings and suggestions.
-    pub const ALL: [Profile; 1] = [Profile::HealthyAdult];
-
-    /// The name used in scenario files.
-    pub fn name(self) -> &'static str {
-        match self {
-            Profile::HealthyAdult => "healthy_adult",
-        }
-    }
 }
 
 /// The kinds of device the twin can attach to a patient.
@@ -175,25 +163,6 @@ impl NetworkConfig {
     }
 }
 
-/// Medical conditions the twin can start on a patient.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum ConditionKind {
-    /// Sepsis: SIRS/qSOFA signs developing over hours.
-    Sepsis,
-}
-
-impl ConditionKind {
-    /// Every condition, for listings and suggestions.
-    pub const ALL: [ConditionKind; 1] = [ConditionKind::Sepsis];
-
-    /// The name used in scenario files and reports.
-    pub fn name(self) -> &'static str {
-        match self {
-            ConditionKind::Sepsis => "sepsis",
-        }
-    }
-}
-
 /// A condition starting at a given time on a selection of patients.
 #[derive(Clone, Debug, PartialEq)]
 pub struct EventConfig {
@@ -207,6 +176,25 @@ pub struct EventConfig {
     pub severity: f64,
     /// Time from onset to full severity, in simulated milliseconds.
     pub ramp_ms: u64,
+    /// Time after onset at which it resolves by itself, if it does.
+    pub duration_ms: Option<u64>,
+    /// Condition-specific parameters, in the order of [`ConditionKind::params`].
+    pub params: Params,
+}
+
+/// An intervention given at a given time to a selection of patients.
+#[derive(Clone, Debug, PartialEq)]
+pub struct InterventionConfig {
+    /// When, in simulated milliseconds from the start.
+    pub at_ms: u64,
+    /// Which patients.
+    pub who: PatientSelector,
+    /// What.
+    pub kind: InterventionKind,
+    /// Parameters, in the order of [`InterventionKind::params`].
+    pub params: Params,
+    /// How long it runs (infusion, oxygen, CPR), if limited.
+    pub duration_ms: Option<u64>,
 }
 
 /// Patients `first..end` of a cohort, optionally `pick` of them at random.
@@ -233,7 +221,7 @@ impl SimConfig {
             cohorts: vec![CohortConfig {
                 name: "ward".into(),
                 count: 4,
-                profile: Profile::HealthyAdult,
+                profile: ProfileSpec::healthy_adult(),
                 devices: DeviceKind::ALL
                     .iter()
                     .map(|&kind| DeviceConfig {
@@ -254,7 +242,11 @@ impl SimConfig {
                 condition: ConditionKind::Sepsis,
                 severity: 1.0,
                 ramp_ms: 60 * 60_000,
+                duration_ms: None,
+                params: Params::defaults(&[]),
             }],
+            interventions: Vec::new(),
+            start_ms_of_day: 8 * 3_600_000,
         }
     }
 
@@ -307,22 +299,7 @@ impl SimConfig {
             }
         }
         for (i, event) in self.events.iter().enumerate() {
-            let Some(cohort) = self.cohorts.get(event.who.cohort) else {
-                return Err(ConfigError::UnknownCohort {
-                    event: i,
-                    cohort: event.who.cohort,
-                    n_cohorts: self.cohorts.len(),
-                });
-            };
-            let who = &event.who;
-            if who.first >= who.end || who.end > cohort.count {
-                return Err(ConfigError::PatientOutOfRange {
-                    event: i,
-                    first: who.first,
-                    end: who.end,
-                    count: cohort.count,
-                });
-            }
+            self.check_selector("event", i, &event.who)?;
             if !(event.severity > 0.0 && event.severity <= 1.0) {
                 return Err(ConfigError::OutOfRange {
                     field: format!("event[{i}].severity"),
@@ -330,6 +307,56 @@ impl SimConfig {
                     expected: "greater than 0, at most 1",
                 });
             }
+        }
+        for (i, given) in self.interventions.iter().enumerate() {
+            self.check_selector("intervention", i, &given.who)?;
+        }
+        for cohort in &self.cohorts {
+            let p = &cohort.profile;
+            if let Some((field, _)) = p.spreads().into_iter().find(|(_, s)| !s.is_valid()) {
+                return Err(ConfigError::BadProfile {
+                    profile: p.name.clone(),
+                    field,
+                });
+            }
+            if !(0.0..=100.0).contains(&p.female_pct) {
+                return Err(ConfigError::BadProfile {
+                    profile: p.name.clone(),
+                    field: "female_pct",
+                });
+            }
+            if !matches!(p.spo2_scale, 1 | 2) {
+                return Err(ConfigError::BadProfile {
+                    profile: p.name.clone(),
+                    field: "spo2_scale",
+                });
+            }
+        }
+        Ok(())
+    }
+
+    fn check_selector(
+        &self,
+        what: &'static str,
+        i: usize,
+        who: &PatientSelector,
+    ) -> Result<(), ConfigError> {
+        let Some(cohort) = self.cohorts.get(who.cohort) else {
+            return Err(ConfigError::UnknownCohort {
+                what,
+                index: i,
+                cohort: who.cohort,
+                n_cohorts: self.cohorts.len(),
+            });
+        };
+        if who.first >= who.end || who.end > cohort.count {
+            return Err(ConfigError::PatientOutOfRange {
+                what,
+                index: i,
+                first: who.first,
+                end: who.end,
+                count: cohort.count,
+            });
         }
         Ok(())
     }

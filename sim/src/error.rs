@@ -15,27 +15,39 @@ pub enum ConfigError {
         /// The repeated name.
         name: String,
     },
-    /// An event names a cohort index that does not exist.
-    #[error("event {event} refers to cohort {cohort}, but there are only {n_cohorts}")]
+    /// An event or intervention names a cohort index that does not exist.
+    #[error("{what} {index} refers to cohort {cohort}, but there are only {n_cohorts}")]
     UnknownCohort {
-        /// Index of the event.
-        event: usize,
+        /// `event` or `intervention`.
+        what: &'static str,
+        /// Its index.
+        index: usize,
         /// The cohort index it named.
         cohort: usize,
         /// How many cohorts exist.
         n_cohorts: usize,
     },
-    /// An event's patient range falls outside its cohort.
-    #[error("event {event} selects patients {first}..{end}, but the cohort has {count}")]
+    /// An event's or intervention's patient range falls outside its cohort.
+    #[error("{what} {index} selects patients {first}..{end}, but the cohort has {count}")]
     PatientOutOfRange {
-        /// Index of the event.
-        event: usize,
+        /// `event` or `intervention`.
+        what: &'static str,
+        /// Its index.
+        index: usize,
         /// First patient selected.
         first: u32,
         /// One past the last patient selected.
         end: u32,
         /// Patients in the cohort.
         count: u32,
+    },
+    /// A profile's spread is not a valid distribution.
+    #[error("profile `{profile}`: `{field}` is not a valid spread (need min ≤ mean ≤ max, sd ≥ 0)")]
+    BadProfile {
+        /// The profile.
+        profile: String,
+        /// The field.
+        field: &'static str,
     },
     /// A number is outside the range the model accepts.
     #[error("{field} = {value} is out of range ({expected})")]

@@ -20,23 +20,31 @@
 //! }
 //! ```
 
+pub mod clinical;
 pub mod config;
 pub mod device;
 mod error;
+pub mod glucose;
 pub mod network;
 pub mod physiology;
+pub mod profile;
 pub mod rng;
+pub mod scores;
 pub mod truth;
 mod twin;
 pub mod vitals;
 
+pub use clinical::{ConditionKind, InterventionKind, ParamKind, ParamSpec, Params};
 pub use config::{
-    CohortConfig, ConditionKind, DeviceConfig, DeviceKind, EventConfig, NetworkConfig,
-    PatientSelector, Profile, SimConfig,
+    CohortConfig, DeviceConfig, DeviceKind, EventConfig, InterventionConfig, NetworkConfig,
+    PatientSelector, SimConfig,
 };
 pub use error::ConfigError;
+pub use profile::{Meal, ProfileSpec, Spread};
+pub use scores::Criterion;
 pub use truth::{
-    Delivery, EpisodeOnset, Loss, LossCause, Measurement, Reading, Readings, StepOutput,
+    CriterionOnset, Delivery, EndReason, EpisodeEnd, EpisodeOnset, InterventionGiven, Loss,
+    LossCause, Measurement, Reading, Readings, StepOutput,
 };
 pub use twin::{Accounting, Twin};
-pub use vitals::Vital;
+pub use vitals::{Acvpu, Rhythm, Vital, Vitals};

@@ -4,7 +4,9 @@
 
 use serde::Serialize;
 
-use crate::config::{ConditionKind, DeviceKind};
+use crate::clinical::{ConditionKind, InterventionKind, Params};
+use crate::config::DeviceKind;
+use crate::scores::Criterion;
 use crate::vitals::Vital;
 
 /// One value of a measurement.
@@ -137,6 +139,74 @@ pub struct EpisodeOnset {
     pub ramp_ms: u64,
 }
 
+/// Why an episode ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EndReason {
+    /// Its scenario `duration` ran out (a paroxysm stopped, a drug wore off).
+    Duration,
+    /// Treatment resolved it (antibiotics, return of circulation).
+    Treated,
+    /// The physiology returned to normal (e.g. glucose back in range).
+    Recovered,
+}
+
+/// A condition that ended on a patient.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct EpisodeEnd {
+    /// The patient.
+    pub patient_idx: u32,
+    /// Which condition.
+    #[serde(serialize_with = "condition_name")]
+    pub condition: ConditionKind,
+    /// When it began, simulated ms (identifies the episode).
+    pub onset_ms: u64,
+    /// When it ended, simulated ms.
+    pub end_ms: u64,
+    /// Why.
+    pub reason: EndReason,
+}
+
+/// An intervention given to a patient.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct InterventionGiven {
+    /// The patient.
+    pub patient_idx: u32,
+    /// What was given.
+    #[serde(serialize_with = "intervention_name")]
+    pub kind: InterventionKind,
+    /// When, simulated ms.
+    pub at_ms: u64,
+    /// Its parameters, in the order of [`InterventionKind::params`].
+    #[serde(serialize_with = "param_values")]
+    pub params: Params,
+    /// For a defibrillation or a CPR cycle: whether circulation returned.
+    pub rosc: Option<bool>,
+}
+
+fn intervention_name<S: serde::Serializer>(
+    kind: &InterventionKind,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    s.serialize_str(kind.name())
+}
+
+fn param_values<S: serde::Serializer>(params: &Params, s: S) -> Result<S::Ok, S::Error> {
+    params.0.serialize(s)
+}
+
+/// The first moment a clinical criterion held in the true physiology,
+/// since the start or since the patient's latest episode onset.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct CriterionOnset {
+    /// The patient.
+    pub patient_idx: u32,
+    /// Which criterion.
+    pub criterion: Criterion,
+    /// When it first held, simulated ms.
+    pub at_ms: u64,
+}
+
 /// Everything one step produced, in a fixed order: each list is sorted by
 /// time and then by stable device or patient order, so the same scenario
 /// and seed give the same records in the same order.
@@ -146,6 +216,12 @@ pub struct StepOutput {
     pub now_ms: u64,
     /// Conditions that began during the step.
     pub onsets: Vec<EpisodeOnset>,
+    /// Conditions that ended during the step.
+    pub ends: Vec<EpisodeEnd>,
+    /// Interventions given during the step.
+    pub interventions: Vec<InterventionGiven>,
+    /// Criteria that first held during the step.
+    pub criteria: Vec<CriterionOnset>,
     /// Measurements taken during the step.
     pub measurements: Vec<Measurement>,
     /// Measurements that arrived during the step.
@@ -157,6 +233,9 @@ pub struct StepOutput {
 impl StepOutput {
     pub(crate) fn clear(&mut self) {
         self.onsets.clear();
+        self.ends.clear();
+        self.interventions.clear();
+        self.criteria.clear();
         self.measurements.clear();
         self.deliveries.clear();
         self.losses.clear();

@@ -6,23 +6,52 @@ use bevy_ecs::prelude::*;
 use bevy_ecs::schedule::SingleThreadedExecutor;
 use bevy_ecs::schedule::{LogLevel, ScheduleBuildSettings};
 use rand::RngExt;
-use rand_distr::{Distribution, StandardNormal};
 
-use crate::config::{DeviceKind, SimConfig};
+use crate::clinical::{ConditionKind, InterventionKind};
+use crate::config::{DeviceKind, PatientSelector, SimConfig};
 use crate::device::{self, Device, DeviceError, NoiseRng};
 use crate::error::ConfigError;
+use crate::glucose::{self, Drive, GlucoseParams, GlucoseState, Metabolism};
 use crate::network::{InFlight, Link, NetRng};
-use crate::physiology::{self, Conditions, Episode, StepFactors};
+use crate::physiology::{self, Body, Course, Daytime, Episode, Given, StepFactors, Variation};
+use crate::profile::Meal;
 use crate::rng::{self, StreamRng};
-use crate::truth::{Delivery, EpisodeOnset, Loss, LossCause, Measurement, StepOutput};
-use crate::vitals::{Baseline, Vitals};
+use crate::scores::CriteriaState;
+use crate::truth::{
+    CriterionOnset, Delivery, EndReason, EpisodeEnd, EpisodeOnset, InterventionGiven, Loss,
+    LossCause, Measurement, StepOutput,
+};
+use crate::vitals::{Rhythm, Vitals};
 
-/// Simulated time.
+/// Simulated time and what every patient shares in a step.
 #[derive(Resource)]
 struct Clock {
     now_ms: u64,
     step_ms: u64,
+    seed: u64,
+    start_ms_of_day: u64,
     factors: StepFactors,
+}
+
+impl Clock {
+    fn daytime(&self) -> Daytime {
+        Daytime::at(self.start_ms_of_day + self.now_ms)
+    }
+
+    /// Whole simulated minutes completed by the end of this step, and by the
+    /// end of the previous one.
+    fn minutes(&self) -> (u64, u64) {
+        ((self.now_ms - self.step_ms) / 60_000, self.now_ms / 60_000)
+    }
+}
+
+/// Per-cohort data every patient of the cohort shares.
+#[derive(Resource, Default)]
+struct Cohorts(Vec<CohortShared>);
+
+struct CohortShared {
+    meals: Vec<Meal>,
+    hr_sd: f32,
 }
 
 /// The records of the current step.
@@ -37,7 +66,23 @@ struct Transmit(Vec<(Entity, Measurement)>);
 #[derive(Component)]
 struct Patient {
     idx: u32,
+    stable_id: u64,
+    cohort: u16,
 }
+
+/// What patients without a `Course` component have had: nothing.
+static NO_COURSE: Course = Course::NONE;
+
+/// The patient's glucose-insulin model.
+#[derive(Component)]
+struct Metabolic {
+    params: GlucoseParams,
+    state: GlucoseState,
+}
+
+/// Which criteria have held since the patient's last episode onset.
+#[derive(Component, Default)]
+struct Criteria(CriteriaState);
 
 /// The patient's physiology stream.
 #[derive(Component)]
@@ -84,8 +129,20 @@ impl Twin {
         world.insert_resource(Clock {
             now_ms: 0,
             step_ms: config.step_ms,
+            seed: config.seed,
+            start_ms_of_day: config.start_ms_of_day,
             factors: StepFactors::new(config.step_ms),
         });
+        world.insert_resource(Cohorts(
+            config
+                .cohorts
+                .iter()
+                .map(|c| CohortShared {
+                    meals: c.profile.meals.clone(),
+                    hr_sd: c.profile.hr_variability as f32,
+                })
+                .collect(),
+        ));
         world.init_resource::<Outbox>();
         world.init_resource::<Transmit>();
         world.init_resource::<InFlight>();
@@ -107,45 +164,47 @@ impl Twin {
             cohort_start.push(n_patients);
             n_patients += cohort.count as usize;
         }
-        let mut conditions = vec![Conditions::default(); n_patients];
+        let mut courses = vec![Course::default(); n_patients];
         for (i, event) in config.events.iter().enumerate() {
-            let who = &event.who;
-            let mut chosen: Vec<u32> = (who.first..who.end).collect();
-            if let Some(pick) = who.pick {
-                // Partial Fisher-Yates on the event's own stream.
-                let mut rng =
-                    rng::stream(config.seed, rng::stable_id(&format!("event/{i}")), "pick");
-                let pick = (pick as usize).min(chosen.len());
-                for k in 0..pick {
-                    let j = rng.random_range(k..chosen.len());
-                    chosen.swap(k, j);
-                }
-                chosen.truncate(pick);
-                chosen.sort_unstable();
-            }
-            for index in chosen {
-                conditions[cohort_start[who.cohort] + index as usize]
+            for index in select(config.seed, &format!("event/{i}"), &event.who) {
+                courses[cohort_start[event.who.cohort] + index as usize]
                     .episodes
                     .push(Episode {
                         kind: event.condition,
                         onset_ms: event.at_ms,
                         severity: event.severity,
                         ramp_ms: event.ramp_ms,
+                        duration_ms: event.duration_ms,
+                        params: event.params,
                         started: false,
+                        end_ms: None,
+                        reached: false,
+                        skipped_meal: false,
                     });
             }
+        }
+        for (i, given) in config.interventions.iter().enumerate() {
+            for index in select(config.seed, &format!("intervention/{i}"), &given.who) {
+                courses[cohort_start[given.who.cohort] + index as usize]
+                    .given
+                    .push(Given {
+                        kind: given.kind,
+                        at_ms: given.at_ms,
+                        params: given.params,
+                        duration_ms: given.duration_ms,
+                        done: false,
+                    });
+            }
+        }
+        for course in &mut courses {
+            // Stable: same-time interventions keep scenario order.
+            course.given.sort_by_key(|g| g.at_ms);
         }
         for (c, cohort) in config.cohorts.iter().enumerate() {
             let link = twin.world.spawn(Link::new(&cohort.network)).id();
             for index in 0..cohort.count {
                 let slot = cohort_start[c] + index as usize;
-                twin.spawn_patient(
-                    config,
-                    c,
-                    index,
-                    link,
-                    std::mem::take(&mut conditions[slot]),
-                );
+                twin.spawn_patient(config, c, index, link, std::mem::take(&mut courses[slot]));
             }
         }
         Ok(twin)
@@ -157,29 +216,67 @@ impl Twin {
         cohort_idx: usize,
         index: u32,
         link: Entity,
-        conditions: Conditions,
+        course: Course,
     ) {
         let cohort = &config.cohorts[cohort_idx];
         let name = format!("{}-{index:03}", cohort.name);
         let stable = rng::stable_id(&name);
         let patient_idx = self.patients.len() as u32;
         let mut rng = rng::stream(config.seed, stable, "vitals");
-        let baseline = cohort.profile.sample_baseline(&mut rng);
-        let mut state = baseline.0;
-        // Start at the stationary spread rather than exactly on the baseline.
-        let z: f64 = StandardNormal.sample(&mut rng);
-        state.hr_bpm += 2.5 * z;
-        state.clamp_physical();
-        let patient = self
-            .world
-            .spawn((
-                Patient { idx: patient_idx },
-                baseline,
-                state,
-                conditions,
-                PatientRng(rng),
-            ))
-            .id();
+        let (traits, draw) = cohort.profile.sample(&mut rng);
+        let body = Body::new(traits);
+        let params = GlucoseParams::new(
+            f64::from(traits.weight_kg),
+            cohort.profile.metabolism,
+            draw.insulin_sensitivity,
+            draw.fasting_mgdl,
+        );
+        let glucose = GlucoseState::steady(&params);
+        let hr_sd = cohort.profile.hr_variability;
+        // Start at the stationary spread rather than exactly on the target.
+        let mut variation = Variation::stationary(hr_sd, &mut rng);
+        let clock = self.world.resource::<Clock>();
+        let (target, shape) = physiology::target(
+            &body,
+            &course,
+            glucose.glucose_mgdl(&params),
+            clock.daytime(),
+            0,
+        );
+        let factors = clock.factors;
+        let mut state = target;
+        physiology::advance(
+            &mut state,
+            &mut variation,
+            &target,
+            shape,
+            hr_sd as f32,
+            &factors,
+            &mut rng,
+        );
+        let eventful = !course.is_empty();
+        // Only patients with something scheduled carry a `Course`: most
+        // patients of a large cohort have none, and it is 56 bytes.
+        let mut patient = self.world.spawn((
+            Patient {
+                idx: patient_idx,
+                stable_id: stable,
+                cohort: cohort_idx as u16,
+            },
+            body,
+            state,
+            variation,
+            Metabolic {
+                params,
+                state: glucose,
+            },
+            Criteria::default(),
+            PatientRng(rng),
+        ));
+        if eventful {
+            patient.insert(course);
+        }
+        let patient = patient.id();
         self.patients.push(patient);
 
         for (d, device) in cohort.devices.iter().enumerate() {
@@ -238,6 +335,21 @@ impl Twin {
         out
     }
 
+    /// Bytes of component state each patient carries (what the twin
+    /// stores per patient, before the ECS's own bookkeeping).
+    pub fn patient_component_bytes() -> usize {
+        use std::mem::size_of;
+        // `Course` only on patients with something scheduled.
+        size_of::<Patient>()
+            + size_of::<Body>()
+            + size_of::<Vitals>()
+            + size_of::<Variation>()
+            + size_of::<Metabolic>()
+            + size_of::<Criteria>()
+            + size_of::<PatientRng>()
+            + size_of::<Entity>()
+    }
+
     /// Simulated time at the end of the last step, ms.
     pub fn now_ms(&self) -> u64 {
         self.world.resource::<Clock>().now_ms
@@ -275,6 +387,23 @@ impl Twin {
     }
 }
 
+/// The indices of `who` an event or intervention applies to: the range,
+/// or `pick` of it chosen on the event's own stream (partial Fisher-Yates).
+fn select(seed: u64, stream_name: &str, who: &PatientSelector) -> Vec<u32> {
+    let mut chosen: Vec<u32> = (who.first..who.end).collect();
+    if let Some(pick) = who.pick {
+        let mut rng = rng::stream(seed, rng::stable_id(stream_name), "pick");
+        let pick = (pick as usize).min(chosen.len());
+        for k in 0..pick {
+            let j = rng.random_range(k..chosen.len());
+            chosen.swap(k, j);
+        }
+        chosen.truncate(pick);
+        chosen.sort_unstable();
+    }
+    chosen
+}
+
 fn build_schedule() -> Schedule {
     let mut schedule = Schedule::default();
     schedule.set_executor(SingleThreadedExecutor::new());
@@ -285,7 +414,8 @@ fn build_schedule() -> Schedule {
     schedule.add_systems(
         (
             begin_step,
-            start_conditions,
+            run_courses,
+            advance_glucose,
             advance_physiology,
             sample_devices,
             transmit,
@@ -302,44 +432,331 @@ fn begin_step(mut clock: ResMut<Clock>, mut out: ResMut<Outbox>) {
     out.0.now_ms = clock.now_ms;
 }
 
-fn start_conditions(
+/// Conditions start and end, interventions are given, and what they do to
+/// the glucose model happens at once.
+#[allow(clippy::type_complexity)]
+fn run_courses(
     clock: Res<Clock>,
-    mut patients: Query<(&Patient, &mut Conditions)>,
+    mut patients: Query<(
+        &Patient,
+        &Vitals,
+        &mut Course,
+        &mut Metabolic,
+        &mut Criteria,
+    )>,
     mut out: ResMut<Outbox>,
 ) {
-    for (patient, mut conditions) in &mut patients {
-        // Only touch the component (and its change tick) when something starts.
-        if !conditions
-            .episodes
-            .iter()
-            .any(|e| !e.started && e.onset_ms <= clock.now_ms)
-        {
+    let now = clock.now_ms;
+    for (patient, vitals, mut course, mut metabolic, mut criteria) in &mut patients {
+        let course = &mut *course;
+        let metabolic = &mut *metabolic;
+        let out = &mut out.0;
+        start_episodes(patient, course, metabolic, &mut criteria.0, now, out);
+        give_interventions(patient, course, metabolic, clock.seed, now, out);
+        end_episodes(patient, course, vitals, clock.seed, now, clock.step_ms, out);
+        let set = course.o2_set(now);
+        course.o2_effective += (set - course.o2_effective) * clock.factors.o2_follow;
+    }
+}
+
+fn start_episodes(
+    patient: &Patient,
+    course: &mut Course,
+    metabolic: &mut Metabolic,
+    criteria: &mut CriteriaState,
+    now: u64,
+    out: &mut StepOutput,
+) {
+    for episode in course
+        .episodes
+        .iter_mut()
+        .filter(|e| !e.started && e.onset_ms <= now)
+    {
+        episode.started = true;
+        // Each episode gets its own first moments of each criterion.
+        criteria.rearm();
+        if episode.kind == ConditionKind::Hypoglycaemia && episode.params.get(0) == 0.0 {
+            let units = episode.severity * episode.params.get(1);
+            metabolic.state.bolus_sc(&metabolic.params, units);
+        }
+        out.onsets.push(EpisodeOnset {
+            patient_idx: patient.idx,
+            condition: episode.kind,
+            onset_ms: episode.onset_ms,
+            severity: episode.severity,
+            ramp_ms: episode.ramp_ms,
+        });
+    }
+}
+
+fn give_interventions(
+    patient: &Patient,
+    course: &mut Course,
+    metabolic: &mut Metabolic,
+    seed: u64,
+    now: u64,
+    out: &mut StepOutput,
+) {
+    for i in 0..course.given.len() {
+        let g = &course.given[i];
+        if g.done || g.at_ms > now {
             continue;
         }
-        for episode in conditions
-            .episodes
-            .iter_mut()
-            .filter(|e| !e.started && e.onset_ms <= clock.now_ms)
-        {
-            episode.started = true;
-            out.0.onsets.push(EpisodeOnset {
-                patient_idx: patient.idx,
-                condition: episode.kind,
-                onset_ms: episode.onset_ms,
-                severity: episode.severity,
-                ramp_ms: episode.ramp_ms,
-            });
+        let (kind, at_ms, params) = (g.kind, g.at_ms, g.params);
+        course.given[i].done = true;
+        let p = &metabolic.params;
+        let state = &mut metabolic.state;
+        let mut rosc = None;
+        match kind {
+            InterventionKind::Insulin if params.get(1) == 0.0 => state.bolus_sc(p, params.get(0)),
+            InterventionKind::Insulin => state.iv_insulin(p, params.get(0)),
+            InterventionKind::Glucose if params.get(1) == 0.0 => state.eat_fast(p, params.get(0)),
+            InterventionKind::Glucose => state.iv_glucose(p, params.get(0)),
+            InterventionKind::Meal => {
+                state.eat(p, params.get(0));
+                let bolus = params.get(1);
+                let bolus = if bolus < 0.0 {
+                    matched_bolus(p, params.get(0))
+                } else {
+                    bolus
+                };
+                if bolus > 0.0 {
+                    state.bolus_sc(p, bolus);
+                }
+            }
+            InterventionKind::Defibrillation => {
+                if let Some(k) = course
+                    .episodes
+                    .iter()
+                    .position(|e| e.kind == ConditionKind::CardiacArrest && e.active(now))
+                {
+                    let chance = physiology::shock_success(&course.episodes[k], course, now);
+                    let mut rng =
+                        rng::stream(seed, patient.stable_id, &format!("shock/{at_ms}/{i}"));
+                    let success = rng.random_bool(chance.clamp(0.0, 1.0));
+                    if success {
+                        end_episode(
+                            patient,
+                            &mut course.episodes[k],
+                            now,
+                            EndReason::Treated,
+                            out,
+                        );
+                    }
+                    rosc = Some(success);
+                }
+            }
+            _ => {}
+        }
+        out.interventions.push(InterventionGiven {
+            patient_idx: patient.idx,
+            kind,
+            at_ms,
+            params,
+            rosc,
+        });
+    }
+}
+
+/// A type 1 patient's meal bolus by carbohydrate ratio; none otherwise.
+fn matched_bolus(p: &GlucoseParams, carbs_g: f64) -> f64 {
+    match p.metabolism {
+        Metabolism::Type1 => carbs_g / p.carb_ratio_g_per_u(),
+        Metabolism::NonDiabetic => 0.0,
+    }
+}
+
+fn end_episode(
+    patient: &Patient,
+    episode: &mut Episode,
+    now: u64,
+    reason: EndReason,
+    out: &mut StepOutput,
+) {
+    episode.end_ms = Some(now);
+    out.ends.push(EpisodeEnd {
+        patient_idx: patient.idx,
+        condition: episode.kind,
+        onset_ms: episode.onset_ms,
+        end_ms: now,
+        reason,
+    });
+}
+
+fn end_episodes(
+    patient: &Patient,
+    course: &mut Course,
+    vitals: &Vitals,
+    seed: u64,
+    now: u64,
+    step_ms: u64,
+    out: &mut StepOutput,
+) {
+    let cpr_start = course
+        .given
+        .iter()
+        .filter(|g| g.done && g.kind == InterventionKind::Cpr && g.at_ms <= now)
+        .map(|g| g.at_ms)
+        .next_back();
+    let cpr = course.cpr(now);
+    for k in 0..course.episodes.len() {
+        let e = &course.episodes[k];
+        if !e.active(now) {
+            continue;
+        }
+        let g = vitals.glucose_mgdl;
+        let reason = match e.kind {
+            _ if e
+                .duration_ms
+                .is_some_and(|d| now >= e.onset_ms.saturating_add(d)) =>
+            {
+                Some(EndReason::Duration)
+            }
+            ConditionKind::Sepsis => {
+                let treated = course
+                    .given
+                    .iter()
+                    .any(|g| g.done && g.kind == InterventionKind::Antibiotics);
+                (treated && physiology::sepsis_level(e, course, now) < 0.05)
+                    .then_some(EndReason::Treated)
+            }
+            ConditionKind::Hypoglycaemia | ConditionKind::Hyperglycaemia => {
+                let hypo = e.kind == ConditionKind::Hypoglycaemia;
+                let crossed = if hypo { g < 70.0 } else { g > 250.0 };
+                let back = if hypo { g >= 70.0 } else { g < 180.0 };
+                if crossed {
+                    course.episodes[k].reached = true;
+                }
+                (course.episodes[k].reached && back).then_some(EndReason::Recovered)
+            }
+            ConditionKind::CardiacArrest if cpr => {
+                // Each completed 2-min CPR cycle in asystole may bring circulation back.
+                let start = cpr_start.unwrap_or(now);
+                let cycle = 120_000;
+                let done_now = (now - start) / cycle;
+                let done_before = (now - step_ms).saturating_sub(start) / cycle;
+                let rhythm = physiology::arrest_rhythm(e, course, now);
+                if done_now > done_before && rhythm == Rhythm::Asystole {
+                    let mut rng = rng::stream(seed, patient.stable_id, &format!("cpr/{now}"));
+                    rng.random_bool(physiology::CPR_CYCLE_ROSC)
+                        .then_some(EndReason::Treated)
+                } else {
+                    None
+                }
+            }
+            _ => None,
+        };
+        if let Some(reason) = reason {
+            end_episode(patient, &mut course.episodes[k], now, reason, out);
         }
     }
 }
 
+/// The glucose model advances once per simulated minute; profile meals
+/// (with a matched bolus for type 1 patients) happen on their minute.
+fn advance_glucose(
+    clock: Res<Clock>,
+    cohorts: Res<Cohorts>,
+    mut patients: Query<(&Patient, &mut Metabolic, Option<&mut Course>)>,
+) {
+    let (before, now_min) = clock.minutes();
+    if now_min == before {
+        return;
+    }
+    let minutes = (now_min - before) as u32;
+    let day_min = |m: u64| ((clock.start_ms_of_day / 60_000 + m) % 1440) as u32;
+    for (patient, mut metabolic, mut course) in &mut patients {
+        let meals = &cohorts.0[usize::from(patient.cohort)].meals;
+        let metabolic = &mut *metabolic;
+        for m in before + 1..=now_min {
+            let minute = day_min(m);
+            for meal in meals.iter().filter(|meal| meal.minute_of_day == minute) {
+                let bolus = matched_bolus(&metabolic.params, meal.carbs_g);
+                if bolus > 0.0 {
+                    metabolic.state.bolus_sc(&metabolic.params, bolus);
+                }
+                // A missed-meal hypoglycaemia: the bolus is given, the meal is not eaten.
+                let skip = course.as_mut().and_then(|c| {
+                    c.episodes.iter_mut().find(|e| {
+                        e.kind == ConditionKind::Hypoglycaemia
+                            && e.params.get(0) == 1.0
+                            && e.started
+                            && !e.skipped_meal
+                    })
+                });
+                match skip {
+                    Some(e) => e.skipped_meal = true,
+                    None => metabolic.state.eat(&metabolic.params, meal.carbs_g),
+                }
+            }
+        }
+        let now = clock.now_ms;
+        let mut drive = Drive::default();
+        let episodes = course.as_ref().map_or(&[][..], |c| &c.episodes[..]);
+        for e in episodes
+            .iter()
+            .filter(|e| e.kind == ConditionKind::Hyperglycaemia && e.active(now))
+        {
+            let level = e.severity * e.progress(now);
+            if e.params.get(0) == 0.0 {
+                // Missed insulin: basal stops at severity 1.
+                drive.basal_factor *= 1.0 - level;
+            } else {
+                // Illness (design choice): stress hormones double hepatic
+                // glucose output and halve insulin action at severity 1.
+                drive.egp_factor *= 1.0 + level;
+                drive.sensitivity_factor *= 1.0 - 0.5 * level;
+            }
+        }
+        glucose::step_minutes(&mut metabolic.state, &metabolic.params, &drive, minutes);
+    }
+}
+
+// Bevy systems name their whole query in the signature.
+#[allow(clippy::type_complexity)]
 fn advance_physiology(
     clock: Res<Clock>,
-    mut patients: Query<(&Baseline, &Conditions, &mut Vitals, &mut PatientRng)>,
+    cohorts: Res<Cohorts>,
+    mut patients: Query<(
+        &Patient,
+        &Body,
+        Option<&Course>,
+        &Metabolic,
+        &mut Vitals,
+        &mut Variation,
+        &mut Criteria,
+        &mut PatientRng,
+    )>,
+    mut out: ResMut<Outbox>,
 ) {
-    for (baseline, conditions, mut vitals, mut rng) in &mut patients {
-        let target = physiology::target(&baseline.0, conditions, clock.now_ms);
-        physiology::advance(&mut vitals, &target, &clock.factors, &mut rng.0);
+    let now = clock.now_ms;
+    let day = clock.daytime();
+    let out = &mut out.0;
+    for (patient, body, course, metabolic, mut vitals, mut variation, mut criteria, mut rng) in
+        &mut patients
+    {
+        let glucose = metabolic.state.glucose_mgdl(&metabolic.params);
+        let course = course.unwrap_or(&NO_COURSE);
+        let (target, shape) = physiology::target(body, course, glucose, day, now);
+        let hr_sd = cohorts.0[usize::from(patient.cohort)].hr_sd;
+        physiology::advance(
+            &mut vitals,
+            &mut variation,
+            &target,
+            shape,
+            hr_sd,
+            &clock.factors,
+            &mut rng.0,
+        );
+        criteria
+            .0
+            .update(&vitals, body.traits.spo2_scale, now, |criterion| {
+                out.criteria.push(CriterionOnset {
+                    patient_idx: patient.idx,
+                    criterion,
+                    at_ms: now,
+                });
+            });
     }
 }
 
@@ -417,6 +834,12 @@ fn finish_step(mut out: ResMut<Outbox>) {
     let out = &mut out.0;
     out.onsets
         .sort_by_key(|o| (o.onset_ms, o.patient_idx, o.condition));
+    out.ends
+        .sort_by_key(|e| (e.end_ms, e.patient_idx, e.condition, e.onset_ms));
+    out.interventions
+        .sort_by_key(|g| (g.at_ms, g.patient_idx, g.kind));
+    out.criteria
+        .sort_by_key(|c| (c.at_ms, c.patient_idx, c.criterion));
     out.measurements
         .sort_by_key(|m| (m.measured_ms, m.device_idx));
     out.losses.sort_by_key(|l| (l.lost_ms, l.device_idx, l.seq));

@@ -1,11 +1,7 @@
-//! The physiological state of a patient and the population it is drawn from.
+//! The physiological state of a patient: what the twin knows to be true.
 
 use bevy_ecs::component::Component;
-use rand::Rng;
-use rand_distr::{Distribution, StandardNormal};
 use serde::Serialize;
-
-use crate::config::Profile;
 
 /// A vital sign a device can measure.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
@@ -52,10 +48,55 @@ impl Vital {
     }
 }
 
+/// Level of consciousness on the ACVPU scale, ordered from best to worst.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Acvpu {
+    /// Alert.
+    #[default]
+    Alert,
+    /// New confusion.
+    Confused,
+    /// Responds to voice.
+    Voice,
+    /// Responds to pain.
+    Pain,
+    /// Unresponsive.
+    Unresponsive,
+}
+
+impl Acvpu {
+    /// The one-letter code charts use.
+    pub fn letter(self) -> &'static str {
+        match self {
+            Acvpu::Alert => "A",
+            Acvpu::Confused => "C",
+            Acvpu::Voice => "V",
+            Acvpu::Pain => "P",
+            Acvpu::Unresponsive => "U",
+        }
+    }
+}
+
+/// Cardiac rhythm.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Rhythm {
+    /// Sinus rhythm.
+    #[default]
+    Sinus,
+    /// Atrial fibrillation.
+    Af,
+    /// Ventricular fibrillation.
+    Vf,
+    /// Asystole.
+    Asystole,
+}
+
 /// True physiological state of one patient (not what a device reports).
 #[derive(Component, Clone, Copy, Debug, PartialEq)]
 pub struct Vitals {
-    /// Heart rate, /min.
+    /// Heart (pulse) rate, /min; 0 without a pulse.
     pub hr_bpm: f64,
     /// Systolic blood pressure, mmHg.
     pub sbp_mmhg: f64,
@@ -67,113 +108,65 @@ pub struct Vitals {
     pub spo2_pct: f64,
     /// Core temperature, °C.
     pub temp_c: f64,
+    /// End-tidal CO2, mmHg.
+    pub etco2_mmhg: f64,
+    /// Blood glucose, mg/dL.
+    pub glucose_mgdl: f64,
+    /// Cardiac output, L/min.
+    pub co_lpm: f32,
+    /// Supplemental oxygen flow, L/min (0 = room air).
+    pub o2_lpm: f32,
+    /// Level of consciousness.
+    pub acvpu: Acvpu,
+    /// Cardiac rhythm.
+    pub rhythm: Rhythm,
 }
 
 impl Vitals {
+    /// A resting state for tests and examples: the REFERENCE.md standard patient.
+    pub const STANDARD: Vitals = Vitals {
+        hr_bpm: 73.0,
+        sbp_mmhg: 114.0,
+        dbp_mmhg: 73.0,
+        rr_bpm: 14.0,
+        spo2_pct: 97.5,
+        temp_c: 37.0,
+        etco2_mmhg: 40.0,
+        glucose_mgdl: 87.0,
+        co_lpm: 5.6,
+        o2_lpm: 0.0,
+        acvpu: Acvpu::Alert,
+        rhythm: Rhythm::Sinus,
+    };
+
     /// Mean arterial pressure by the usual one-third pulse-pressure rule.
     pub fn map_mmhg(&self) -> f64 {
         self.dbp_mmhg + (self.sbp_mmhg - self.dbp_mmhg) / 3.0
     }
 
-    /// Physical bounds: whatever a model does, a vital never leaves these.
+    /// Whether the patient is on supplemental oxygen.
+    pub fn on_oxygen(&self) -> bool {
+        self.o2_lpm > 0.0
+    }
+
+    /// Physical bounds: whatever a model does, a vital never leaves these,
+    /// and a NaN (which no model should produce) becomes the bound's low end.
     pub fn clamp_physical(&mut self) {
-        self.hr_bpm = self.hr_bpm.clamp(0.0, 300.0);
-        self.sbp_mmhg = self.sbp_mmhg.clamp(0.0, 300.0);
-        self.dbp_mmhg = self.dbp_mmhg.clamp(0.0, (self.sbp_mmhg - 5.0).max(0.0));
-        self.rr_bpm = self.rr_bpm.clamp(0.0, 80.0);
-        self.spo2_pct = self.spo2_pct.clamp(0.0, 100.0);
-        self.temp_c = self.temp_c.clamp(25.0, 45.0);
-    }
-}
-
-/// A patient's resting values, around which the state varies.
-#[derive(Component, Clone, Copy, Debug, PartialEq)]
-pub struct Baseline(pub Vitals);
-
-/// A normal distribution truncated to `[lo, hi]` by resampling (bounded tries,
-/// then clamping, so a bad parameter can never loop forever).
-struct Spread {
-    mean: f64,
-    sd: f64,
-    lo: f64,
-    hi: f64,
-}
-
-impl Spread {
-    fn sample<R: Rng + ?Sized>(&self, rng: &mut R) -> f64 {
-        for _ in 0..16 {
-            let z: f64 = StandardNormal.sample(rng);
-            let x = self.mean + self.sd * z;
-            if (self.lo..=self.hi).contains(&x) {
-                return x;
-            }
+        fn clamp(x: f64, lo: f64, hi: f64) -> f64 {
+            if x.is_nan() { lo } else { x.clamp(lo, hi) }
         }
-        self.mean.clamp(self.lo, self.hi)
-    }
-}
-
-impl Profile {
-    /// Draws one patient's resting values from this profile's population.
-    pub fn sample_baseline<R: Rng + ?Sized>(self, rng: &mut R) -> Baseline {
-        match self {
-            // Means: the BioGears/Pulse standard patient (HR 72-73, BP 114/73,
-            // RR 12-16, SpO2 97-98 %, core 37.0 °C; REFERENCE.md "Resting
-            // adult physiology"). Truncation: inside its validation ranges
-            // (HR 60-100, SBP 100-140, DBP 60-90, RR 12-20, SpO2 96-100).
-            // Spreads and the slightly narrower truncation are design
-            // choices: a *healthy* cohort should not sit on a NEWS2 boundary.
-            Profile::HealthyAdult => {
-                let hr_bpm = Spread {
-                    mean: 73.0,
-                    sd: 8.0,
-                    lo: 58.0,
-                    hi: 92.0,
-                }
-                .sample(rng);
-                let sbp_mmhg = Spread {
-                    mean: 118.0,
-                    sd: 9.0,
-                    lo: 105.0,
-                    hi: 140.0,
-                }
-                .sample(rng);
-                let dbp_mmhg = Spread {
-                    mean: 74.0,
-                    sd: 6.0,
-                    lo: 62.0,
-                    hi: 88.0,
-                }
-                .sample(rng);
-                let rr_bpm = Spread {
-                    mean: 14.5,
-                    sd: 1.5,
-                    lo: 12.0,
-                    hi: 18.0,
-                }
-                .sample(rng);
-                let spo2_pct = Spread {
-                    mean: 97.6,
-                    sd: 0.7,
-                    lo: 96.5,
-                    hi: 99.5,
-                }
-                .sample(rng);
-                let temp_c = Spread {
-                    mean: 36.9,
-                    sd: 0.2,
-                    lo: 36.4,
-                    hi: 37.4,
-                }
-                .sample(rng);
-                Baseline(Vitals {
-                    hr_bpm,
-                    sbp_mmhg,
-                    dbp_mmhg,
-                    rr_bpm,
-                    spo2_pct,
-                    temp_c,
-                })
-            }
-        }
+        self.hr_bpm = clamp(self.hr_bpm, 0.0, 300.0);
+        self.sbp_mmhg = clamp(self.sbp_mmhg, 0.0, 300.0);
+        self.dbp_mmhg = clamp(self.dbp_mmhg, 0.0, self.sbp_mmhg);
+        self.rr_bpm = clamp(self.rr_bpm, 0.0, 80.0);
+        self.spo2_pct = clamp(self.spo2_pct, 0.0, 100.0);
+        self.temp_c = clamp(self.temp_c, 25.0, 45.0);
+        self.etco2_mmhg = clamp(self.etco2_mmhg, 0.0, 150.0);
+        self.glucose_mgdl = clamp(self.glucose_mgdl, 0.0, 1500.0);
+        self.co_lpm = if self.co_lpm.is_nan() {
+            0.0
+        } else {
+            self.co_lpm.clamp(0.0, 30.0)
+        };
     }
 }

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use medtwin_sim::{
-    CohortConfig, DeviceConfig, DeviceKind, NetworkConfig, Profile, SimConfig, Twin,
+    CohortConfig, DeviceConfig, DeviceKind, NetworkConfig, ProfileSpec, SimConfig, Twin,
 };
 
 /// FNV-1a over the debug text of every record of every step: a digest of
@@ -93,7 +93,7 @@ fn adding_a_cohort_leaves_existing_patients_unchanged() {
         CohortConfig {
             name: "icu".into(),
             count: 3,
-            profile: Profile::HealthyAdult,
+            profile: ProfileSpec::healthy_adult(),
             devices: vec![DeviceConfig {
                 kind: DeviceKind::PulseOximeter,
                 every_ms: 1_000,

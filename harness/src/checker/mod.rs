@@ -12,7 +12,7 @@
 //! the deadline of the obligation's reference time, else *late*; an
 //! obligation with no alert is *missed*, or *inconclusive* if its deadline
 //! lies beyond the end of the observation window or its reference time is
-//! unknown (e.g. the twin does not record the criterion). Unmatched alerts
+//! unknown (e.g. the criterion never held after the onset). Unmatched alerts
 //! are *duplicates* when they follow an obligation of the patient, and
 //! *false* otherwise.
 //!

@@ -11,9 +11,9 @@
 //! latency decomposition.
 //!
 //! Criterion onsets (the first moment a clinical criterion held in the
-//! true physiology) come from the twin through [`Observer::criterion`].
-//! Until the twin records them, [`Observer::criteria_recorded`] stays false
-//! and an expectation with `from = "criterion"` is inconclusive, saying why.
+//! true physiology, since the start or the patient's latest episode onset)
+//! come from the twin's `StepOutput::criteria`; an episode's criterion time
+//! is the first onset of its criterion at or after the episode's onset.
 
 use std::collections::HashMap;
 
@@ -24,6 +24,9 @@ use super::{EpisodeRecord, Obligation, Times};
 use crate::rules::{Rule, RuleState};
 use crate::scenario::{ExpectKind, Expectation, Reference};
 
+/// Criterion onsets kept per (patient, criterion): the twin re-arms a
+/// criterion only at an episode onset, so a few suffice.
+const MAX_CRITERION_ONSETS: usize = 64;
 /// Obligations kept per expectation; more are counted, not kept.
 pub const MAX_OBLIGATIONS: usize = 1_000_000;
 /// Patients whose vitals series is kept for timelines (the first ones by
@@ -97,9 +100,7 @@ pub struct Observer {
     /// (device, seq) of a first abnormal measurement → (episode, evaluator).
     awaiting_delivery: HashMap<(u32, u64), Vec<(usize, usize)>>,
     device_patient: Vec<u32>,
-    criteria: HashMap<(u32, String), u64>,
-    /// Whether the twin reports criterion onsets (see the module docs).
-    pub criteria_recorded: bool,
+    criteria: HashMap<(u32, &'static str), Vec<u64>>,
     series: HashMap<u32, Series>,
     bucket_ms: u64,
     n_patients: usize,
@@ -185,20 +186,20 @@ impl Observer {
             awaiting_delivery: HashMap::new(),
             device_patient: Vec::new(),
             criteria: HashMap::new(),
-            criteria_recorded: false,
             series,
             bucket_ms,
             n_patients,
         }
     }
 
-    /// Records that `criterion` first held for a patient at `at_ms` in the
-    /// true physiology. The twin's criterion onsets are wired here.
-    pub fn criterion(&mut self, patient_idx: u32, criterion: &str, at_ms: u64) {
-        self.criteria_recorded = true;
-        self.criteria
-            .entry((patient_idx, criterion.to_owned()))
-            .or_insert(at_ms);
+    /// Records that `criterion` held for a patient at `at_ms` in the true
+    /// physiology (for the first time since the start or its latest
+    /// episode onset).
+    fn criterion(&mut self, patient_idx: u32, criterion: &'static str, at_ms: u64) {
+        let times = self.criteria.entry((patient_idx, criterion)).or_default();
+        if times.len() < MAX_CRITERION_ONSETS {
+            times.push(at_ms);
+        }
     }
 
     /// Reads one step's records.
@@ -227,6 +228,9 @@ impl Observer {
                     .entry(o.patient_idx)
                     .or_insert_with(|| Series::new(b, d));
             }
+        }
+        for c in &out.criteria {
+            self.criterion(c.patient_idx, c.criterion.name(), c.at_ms);
         }
         for m in &out.measurements {
             let p = m.patient_idx as usize;
@@ -393,8 +397,14 @@ impl Observer {
                         .map(|ep| {
                             let criterion_ms = self
                                 .criteria
-                                .get(&(ep.patient_idx, criterion.clone()))
-                                .copied();
+                                .iter()
+                                .filter(|((p, name), _)| {
+                                    *p == ep.patient_idx && *name == criterion.as_str()
+                                })
+                                .flat_map(|(_, times)| times)
+                                .copied()
+                                .filter(|&t| t >= ep.record.onset_ms)
+                                .min();
                             let measured = ev.and_then(|k| ep.first_measured[k]);
                             let times = Times {
                                 onset_ms: Some(ep.record.onset_ms),
@@ -441,13 +451,10 @@ impl Observer {
         let why = |text: String| (None, Some(text));
         match from {
             Reference::Onset => (times.onset_ms, None),
-            Reference::Criterion if !self.criteria_recorded => why(format!(
-                "the twin does not record criterion onsets yet, so `{criterion}` has no time"
-            )),
             Reference::Criterion => match times.criterion_ms {
                 Some(t) => (Some(t), None),
                 None => why(format!(
-                    "criterion `{criterion}` never held in the true physiology"
+                    "criterion `{criterion}` never held in the true physiology after onset"
                 )),
             },
             _ if !has_rule => why("no rule says what is abnormal".into()),
@@ -483,7 +490,8 @@ mod tests {
     use super::*;
     use crate::scenario::Budgets;
     use medtwin_sim::{
-        ConditionKind, Delivery, DeviceKind, EpisodeOnset, Measurement, Reading, Readings, Vital,
+        ConditionKind, Criterion, CriterionOnset, Delivery, DeviceKind, EpisodeOnset, Measurement,
+        Reading, Readings, Vital,
     };
 
     fn expect(kind: ExpectKind, rule: &str) -> Expectation {
@@ -558,38 +566,68 @@ mod tests {
     }
 
     #[test]
-    fn criterion_reference_is_unresolved_until_the_twin_records_it() {
+    fn criterion_reference_is_its_first_onset_after_the_episode() {
         let episode = ExpectKind::Episode {
             condition: ConditionKind::Sepsis,
             from: Reference::Criterion,
-            criterion: "sirs".into(),
+            criterion: "qsofa".into(),
         };
         let names = vec!["p".to_owned()];
-        let out = StepOutput {
-            onsets: vec![EpisodeOnset {
-                patient_idx: 0,
-                condition: ConditionKind::Sepsis,
-                onset_ms: 0,
-                severity: 1.0,
-                ramp_ms: 1,
-            }],
-            ..StepOutput::default()
+        let criterion = |at_ms| CriterionOnset {
+            patient_idx: 0,
+            criterion: Criterion::Qsofa,
+            at_ms,
         };
-        let mut o = Observer::new(&[expect(episode.clone(), "spo2 < 90")], 1, 60_000, 1_000);
-        o.step(&out, &names);
+        let mut o = Observer::new(&[expect(episode.clone(), "spo2 < 90")], 1, 600_000, 1_000);
+        // Held once before the onset (does not count), then after it.
+        o.step(
+            &StepOutput {
+                criteria: vec![criterion(2_000)],
+                ..StepOutput::default()
+            },
+            &names,
+        );
+        o.step(
+            &StepOutput {
+                onsets: vec![EpisodeOnset {
+                    patient_idx: 0,
+                    condition: ConditionKind::Sepsis,
+                    onset_ms: 10_000,
+                    severity: 1.0,
+                    ramp_ms: 1,
+                }],
+                criteria: vec![criterion(45_000)],
+                ..StepOutput::default()
+            },
+            &names,
+        );
         let t = o.finish(&names);
+        assert_eq!(t.obligations[0][0].reference_ms, Some(45_000));
+        assert_eq!(t.obligations[0][0].times.criterion_ms, Some(45_000));
+        // Never held after onset: inconclusive, saying why.
+        let mut o = Observer::new(&[expect(episode, "spo2 < 90")], 1, 600_000, 1_000);
+        o.step(
+            &StepOutput {
+                onsets: vec![EpisodeOnset {
+                    patient_idx: 0,
+                    condition: ConditionKind::Sepsis,
+                    onset_ms: 10_000,
+                    severity: 1.0,
+                    ramp_ms: 1,
+                }],
+                ..StepOutput::default()
+            },
+            &names,
+        );
+        let t = o.finish(&names);
+        assert_eq!(t.obligations[0][0].reference_ms, None);
         assert!(
             t.obligations[0][0]
                 .unresolved
                 .as_deref()
                 .unwrap()
-                .contains("does not record")
+                .contains("never held")
         );
-        let mut o = Observer::new(&[expect(episode, "spo2 < 90")], 1, 60_000, 1_000);
-        o.step(&out, &names);
-        o.criterion(0, "sirs", 5_000);
-        let t = o.finish(&names);
-        assert_eq!(t.obligations[0][0].reference_ms, Some(5_000));
     }
 
     #[test]

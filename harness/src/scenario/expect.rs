@@ -2,7 +2,7 @@
 //! (each condition episode owes an alert) and rule oracles (whenever a
 //! rule holds on the delivered data, an alert is owed), with budgets.
 
-use medtwin_sim::ConditionKind;
+use medtwin_sim::{ConditionKind, Criterion};
 
 use super::diag::Reporter;
 use super::file::{ReferenceName, ScenarioFile};
@@ -51,8 +51,8 @@ pub enum ExpectKind {
         condition: ConditionKind,
         /// The reference time.
         from: Reference,
-        /// The criterion named for `from = "criterion"` (default: the
-        /// condition's name).
+        /// The criterion named for `from = "criterion"` (default:
+        /// [`default_criterion`]).
         criterion: String,
     },
     /// Each time the rule starts to hold on the delivered data (after
@@ -112,6 +112,24 @@ impl Expectation {
             ExpectKind::Rule => None,
         }
     }
+}
+
+/// The criterion `from = "criterion"` means when none is named: the alert
+/// kind's NEWS2 trigger for `news2-*` alerts, else the condition's own
+/// (Sepsis-3 qSOFA, ADA level 1, PRODIGY, ...), else NEWS2 ≥ 5.
+pub fn default_criterion(alert: &str, condition: ConditionKind) -> &'static str {
+    let criterion = match (alert, condition) {
+        ("news2-medium", _) => Criterion::News2Medium,
+        ("news2-high", _) => Criterion::News2High,
+        (_, ConditionKind::Sepsis) => Criterion::Qsofa,
+        (_, ConditionKind::Hypoglycaemia) => Criterion::HypoglycaemiaLevel1,
+        (_, ConditionKind::Hyperglycaemia) => Criterion::Hyperglycaemia,
+        (_, ConditionKind::OpioidRespiratoryDepression) => Criterion::RespiratoryDepression,
+        (_, ConditionKind::HypertensiveCrisis) => Criterion::HypertensiveCrisis,
+        (_, ConditionKind::CardiacArrest) => Criterion::Pulseless,
+        _ => Criterion::News2Medium,
+    };
+    criterion.name()
 }
 
 /// Parses a rule written at `span`, reporting errors at their column.
@@ -285,6 +303,20 @@ pub(super) fn resolve_expectations(
                 Some("add `abnormal = \"...\"`, e.g. `abnormal = \"news2 >= 5\"`".into()),
             );
         }
+        let names: Vec<&str> = Criterion::ALL.iter().map(|c| c.name()).collect();
+        if let Some(c) = &e.criterion
+            && !names.contains(&c.get_ref().as_str())
+        {
+            r.error(
+                c.span(),
+                Some(field("criterion")),
+                format!("unknown criterion `{}`", c.get_ref()),
+                Some(match super::diag::suggest(c.get_ref(), &names) {
+                    Some(s) => format!("did you mean `{s}`?"),
+                    None => format!("expected one of {}", names.join(", ")),
+                }),
+            );
+        }
         let kind = match e.episode {
             Some(condition) => ExpectKind::Episode {
                 condition: super::condition(condition),
@@ -293,7 +325,9 @@ pub(super) fn resolve_expectations(
                     .criterion
                     .as_ref()
                     .map(|c| c.get_ref().clone())
-                    .unwrap_or_else(|| super::condition(condition).name().to_owned()),
+                    .unwrap_or_else(|| {
+                        default_criterion(&alert, super::condition(condition)).to_owned()
+                    }),
             },
             None => {
                 if e.rule.is_some() && rule.is_none() {

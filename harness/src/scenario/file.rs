@@ -6,6 +6,7 @@
 use serde::Deserialize;
 use toml::Spanned;
 
+use super::catalogue::ProfileEntry;
 use super::duration::Dur;
 
 /// The whole file.
@@ -18,16 +19,30 @@ pub struct ScenarioFile {
     pub duration: Option<Spanned<Dur>>,
     pub step: Option<Spanned<Dur>>,
     pub start: Option<Spanned<String>>,
+    pub time_of_day: Option<Spanned<String>>,
     pub clock: Option<Spanned<ClockSpec>>,
+    pub catalogue: Option<CatalogueSpec>,
+    #[serde(default)]
+    pub profile: Vec<Spanned<ProfileEntry>>,
     #[serde(default)]
     pub cohort: Vec<Spanned<CohortSpec>>,
     #[serde(default)]
     pub event: Vec<Spanned<EventSpec>>,
+    #[serde(default)]
+    pub intervention: Vec<Spanned<InterventionSpec>>,
     pub target: Option<Spanned<TargetSpec>>,
     pub alerts: Option<AlertsSpec>,
     pub backend: Option<Spanned<BackendSpec>>,
     #[serde(default)]
     pub expect: Vec<Spanned<ExpectSpec>>,
+}
+
+/// `[catalogue]`: extra files of definitions, relative to the scenario.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CatalogueSpec {
+    #[serde(default)]
+    pub profiles: Vec<Spanned<String>>,
 }
 
 /// `[clock]`.
@@ -55,17 +70,10 @@ pub enum ClockMode {
 pub struct CohortSpec {
     pub name: Option<Spanned<String>>,
     pub count: Option<Spanned<u32>>,
-    pub profile: Option<ProfileName>,
+    pub profile: Option<Spanned<String>>,
     #[serde(default)]
     pub devices: Vec<Spanned<DeviceSpec>>,
     pub network: Option<Spanned<NetworkSpec>>,
-}
-
-/// Profile names.
-#[derive(Clone, Copy, Debug, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ProfileName {
-    HealthyAdult,
 }
 
 /// One entry of `devices`.
@@ -137,6 +145,13 @@ pub struct EventSpec {
     pub condition: Option<ConditionName>,
     pub severity: Option<Spanned<f64>>,
     pub ramp: Option<Dur>,
+    pub duration: Option<Spanned<Dur>>,
+    // Condition parameters (see `medtwin list conditions`); the ones a
+    // condition does not take are reported.
+    pub cause: Option<Spanned<String>>,
+    pub insulin_u: Option<Spanned<f64>>,
+    pub volume_pct: Option<Spanned<f64>>,
+    pub rhythm: Option<Spanned<String>>,
 }
 
 /// Condition names.
@@ -144,6 +159,54 @@ pub struct EventSpec {
 #[serde(rename_all = "snake_case")]
 pub enum ConditionName {
     Sepsis,
+    AtrialFibrillation,
+    Hypoglycaemia,
+    Hyperglycaemia,
+    OpioidRespiratoryDepression,
+    CopdExacerbation,
+    HypertensiveCrisis,
+    Haemorrhage,
+    CardiacArrest,
+}
+
+/// `[[intervention]]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InterventionSpec {
+    pub at: Option<Spanned<Dur>>,
+    pub who: Option<Spanned<String>>,
+    pub pick: Option<Spanned<u32>>,
+    pub kind: Option<InterventionName>,
+    pub duration: Option<Spanned<Dur>>,
+    // Intervention parameters (see `medtwin list interventions`).
+    pub flow_lpm: Option<Spanned<f64>>,
+    pub volume_ml: Option<Spanned<f64>>,
+    pub target_map: Option<Spanned<f64>>,
+    pub units: Option<Spanned<f64>>,
+    pub route: Option<Spanned<String>>,
+    pub grams: Option<Spanned<f64>>,
+    pub carbs_g: Option<Spanned<f64>>,
+    pub bolus_u: Option<Spanned<f64>>,
+    pub dose_mg: Option<Spanned<f64>>,
+}
+
+/// Intervention names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum InterventionName {
+    Oxygen,
+    IvFluids,
+    Vasopressor,
+    Insulin,
+    Glucose,
+    Meal,
+    Naloxone,
+    Antipyretic,
+    Antibiotics,
+    RateControl,
+    Antihypertensive,
+    Defibrillation,
+    Cpr,
 }
 
 /// `[target]`.

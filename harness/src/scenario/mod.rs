@@ -3,8 +3,10 @@
 //!
 //! The format is documented in `docs/scenario-format.md`.
 
+pub mod catalogue;
 pub mod diag;
 pub mod duration;
+pub mod events;
 mod expect;
 mod file;
 
@@ -13,17 +15,18 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 use medtwin_sim::{
-    CohortConfig, ConditionKind, DeviceConfig, DeviceKind, EventConfig, NetworkConfig,
-    PatientSelector, Profile, SimConfig,
+    CohortConfig, ConditionKind, DeviceConfig, DeviceKind, NetworkConfig, PatientSelector,
+    ProfileSpec, SimConfig,
 };
 use toml::Spanned;
 
+use catalogue::Catalogue;
 pub use diag::{Diagnostic, Diagnostics};
 use diag::{Reporter, suggest};
 use duration::Dur;
 use expect::resolve_expectations;
 pub use expect::{Budgets, ExpectKind, Expectation, Reference};
-use file::{ClockMode, ConditionName, DeviceKindName, NetworkSpec, ProfileName, ScenarioFile};
+use file::{ClockMode, DeviceKindName, NetworkSpec, ScenarioFile};
 
 /// Largest population a scenario may declare (bounded memory).
 pub const MAX_PATIENTS: u64 = 10_000_000;
@@ -178,12 +181,6 @@ pub fn parse(path: &Path, text: &str) -> Result<Scenario, Diagnostics> {
     scenario.ok_or_else(|| Diagnostics(Vec::new()))
 }
 
-fn profile(name: ProfileName) -> Profile {
-    match name {
-        ProfileName::HealthyAdult => Profile::HealthyAdult,
-    }
-}
-
 fn device_kind(name: DeviceKindName) -> DeviceKind {
     match name {
         DeviceKindName::PulseOximeter => DeviceKind::PulseOximeter,
@@ -193,10 +190,8 @@ fn device_kind(name: DeviceKindName) -> DeviceKind {
     }
 }
 
-fn condition(name: ConditionName) -> ConditionKind {
-    match name {
-        ConditionName::Sepsis => ConditionKind::Sepsis,
-    }
+fn condition(name: file::ConditionName) -> ConditionKind {
+    events::condition(name)
 }
 
 /// Semantic checks and defaults. Reports every problem; the returned value
@@ -276,6 +271,8 @@ fn resolve(path: &Path, file: ScenarioFile, r: &mut Reporter<'_>, len: usize) ->
         parsed
     });
     let clock = resolve_clock(&file, r);
+    let start_ms_of_day = resolve_time_of_day(&file, start, r);
+    let catalogue = resolve_catalogue(path, &file, r);
 
     // Cohorts.
     if file.cohort.is_empty() {
@@ -373,7 +370,7 @@ fn resolve(path: &Path, file: ScenarioFile, r: &mut Reporter<'_>, len: usize) ->
         cohorts.push(CohortConfig {
             name,
             count,
-            profile: c.profile.map(profile).unwrap_or(Profile::HealthyAdult),
+            profile: resolve_profile(&c.profile, &catalogue, &field("profile"), r),
             devices,
             network,
         });
@@ -387,81 +384,8 @@ fn resolve(path: &Path, file: ScenarioFile, r: &mut Reporter<'_>, len: usize) ->
         );
     }
 
-    // Events.
-    let mut events = Vec::new();
-    for (i, spanned) in file.event.iter().enumerate() {
-        let e = spanned.get_ref();
-        let at = spanned.span();
-        let field = |f: &str| format!("event[{i}].{f}");
-        let at_ms = match &e.at {
-            Some(a) if duration.is_some_and(|d| a.get_ref().ms() >= d) => {
-                r.error(
-                    a.span(),
-                    Some(field("at")),
-                    format!(
-                        "at = \"{}\" is not before the end of the run ({})",
-                        a.get_ref(),
-                        Dur(duration_ms)
-                    ),
-                    None,
-                );
-                0
-            }
-            Some(a) => a.get_ref().ms(),
-            None => {
-                missing(r, at.clone(), field("at"));
-                0
-            }
-        };
-        let Some(kind) = e.condition.map(condition) else {
-            missing(r, at.clone(), field("condition"));
-            continue;
-        };
-        let severity = match &e.severity {
-            Some(s) if !(*s.get_ref() > 0.0 && *s.get_ref() <= 1.0) => {
-                r.error(
-                    s.span(),
-                    Some(field("severity")),
-                    format!("severity = {} is out of range", s.get_ref()),
-                    Some("severity is a fraction: greater than 0, at most 1".into()),
-                );
-                1.0
-            }
-            Some(s) => *s.get_ref(),
-            None => 1.0,
-        };
-        let Some(who_text) = &e.who else {
-            missing(r, at.clone(), field("who"));
-            continue;
-        };
-        let Some(mut who) = resolve_who(who_text, &cohorts, &field("who"), r) else {
-            continue;
-        };
-        if let Some(pick) = &e.pick {
-            let available = who.end - who.first;
-            if *pick.get_ref() == 0 || *pick.get_ref() > available {
-                r.error(
-                    pick.span(),
-                    Some(field("pick")),
-                    format!(
-                        "pick = {} but `who` selects {available} patients",
-                        pick.get_ref()
-                    ),
-                    None,
-                );
-            }
-            who.pick = Some(*pick.get_ref());
-        }
-        events.push(EventConfig {
-            at_ms,
-            who,
-            condition: kind,
-            severity,
-            // Design choice: REFERENCE.md gives 6-24 h for a sepsis ramp; 6 h
-            // is the fast end, so the default still shows within a short run.
-            ramp_ms: e.ramp.map_or(6 * 3_600_000, Dur::ms),
-        });
-    }
+    let events = events::resolve_events(&file.event, duration, &cohorts, r);
+    let interventions = events::resolve_interventions(&file.intervention, duration, &cohorts, r);
 
     let target = resolve_target(&file, r);
     let alerts = resolve_alerts(&file, r);
@@ -477,7 +401,9 @@ fn resolve(path: &Path, file: ScenarioFile, r: &mut Reporter<'_>, len: usize) ->
             step_ms,
             duration_ms,
             cohorts,
+            start_ms_of_day,
             events,
+            interventions,
         },
         start,
         clock,
@@ -486,6 +412,95 @@ fn resolve(path: &Path, file: ScenarioFile, r: &mut Reporter<'_>, len: usize) ->
         backend,
         expectations,
     }
+}
+
+/// The local time of day at simulated time zero: `time_of_day`, else the
+/// time of day of `start` (taken as local time), else 08:00 (a day shift's
+/// start). Never the wall clock, so the twin stays reproducible.
+fn resolve_time_of_day(
+    file: &ScenarioFile,
+    start: Option<SystemTime>,
+    r: &mut Reporter<'_>,
+) -> u64 {
+    if let Some(t) = &file.time_of_day {
+        return match catalogue::parse_clock_time(t.get_ref()) {
+            Some(minutes) => u64::from(minutes) * 60_000,
+            None => {
+                r.error(
+                    t.span(),
+                    Some("time_of_day".into()),
+                    format!("invalid time of day \"{}\"", t.get_ref()),
+                    Some("write 24-hour \"HH:MM\", e.g. \"22:00\"".into()),
+                );
+                8 * 3_600_000
+            }
+        };
+    }
+    match start.and_then(|s| s.duration_since(SystemTime::UNIX_EPOCH).ok()) {
+        Some(since) => (since.as_millis() % 86_400_000) as u64,
+        None => 8 * 3_600_000,
+    }
+}
+
+/// The built-in profiles, then the scenario's `[catalogue]` files, then its
+/// inline `[[profile]]` tables.
+fn resolve_catalogue(path: &Path, file: &ScenarioFile, r: &mut Reporter<'_>) -> Catalogue {
+    let mut catalogue = match Catalogue::builtin() {
+        Ok(c) => c,
+        Err(diagnostics) => {
+            r.found.extend(diagnostics.0);
+            Catalogue::default()
+        }
+    };
+    for (i, p) in file
+        .catalogue
+        .iter()
+        .flat_map(|c| c.profiles.iter())
+        .enumerate()
+    {
+        let full = catalogue::relative_to(path, p.get_ref());
+        if let Err(diagnostics) = catalogue.add_file(&full) {
+            r.error(
+                p.span(),
+                Some(format!("catalogue.profiles[{i}]")),
+                format!("the profile file \"{}\" has errors (below)", p.get_ref()),
+                None,
+            );
+            r.found.extend(diagnostics.0);
+        }
+    }
+    for (i, entry) in file.profile.iter().enumerate() {
+        catalogue.add_entry(entry, &format!("profile[{i}]"), r);
+    }
+    catalogue
+}
+
+fn resolve_profile(
+    name: &Option<Spanned<String>>,
+    catalogue: &Catalogue,
+    field: &str,
+    r: &mut Reporter<'_>,
+) -> ProfileSpec {
+    let Some(name) = name else {
+        return catalogue
+            .get("healthy_adult")
+            .cloned()
+            .unwrap_or_else(ProfileSpec::healthy_adult);
+    };
+    if let Some(profile) = catalogue.get(name.get_ref()) {
+        return profile.clone();
+    }
+    let names = catalogue.names();
+    r.error(
+        name.span(),
+        Some(field.into()),
+        format!("unknown profile `{}`", name.get_ref()),
+        Some(match suggest(name.get_ref(), &names) {
+            Some(best) => format!("did you mean `{best}`?"),
+            None => format!("expected one of {}", diag::quoted_list(&names)),
+        }),
+    );
+    ProfileSpec::healthy_adult()
 }
 
 fn resolve_clock(file: &ScenarioFile, r: &mut Reporter<'_>) -> Clock {
@@ -589,7 +604,7 @@ fn resolve_network(
 }
 
 /// `ward`, `ward[3]` or `ward[0..4]` (end exclusive).
-fn resolve_who(
+pub(super) fn resolve_who(
     who: &Spanned<String>,
     cohorts: &[CohortConfig],
     field: &str,

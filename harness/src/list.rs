@@ -1,0 +1,133 @@
+//! `medtwin list profiles|conditions|interventions`: what a scenario can
+//! name, with a one-line description and every parameter.
+
+use std::fmt::Write as _;
+use std::path::PathBuf;
+
+use medtwin_sim::glucose::Metabolism;
+use medtwin_sim::{ConditionKind, InterventionKind, ParamKind, ParamSpec, Spread};
+
+use crate::scenario::catalogue::Catalogue;
+use crate::scenario::duration;
+
+/// What to list.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum ListWhat {
+    /// Patient populations (built in, plus `--catalogue` files).
+    Profiles,
+    /// Conditions an `[[event]]` can start.
+    Conditions,
+    /// Interventions an `[[intervention]]` can give.
+    Interventions,
+}
+
+/// Renders the listing, or the catalogue errors.
+pub fn render(what: ListWhat, catalogues: &[PathBuf]) -> Result<String, String> {
+    let mut out = String::new();
+    match what {
+        ListWhat::Profiles => {
+            let mut catalogue = Catalogue::builtin().map_err(|d| d.to_string())?;
+            for path in catalogues {
+                catalogue.add_file(path).map_err(|d| d.to_string())?;
+            }
+            for p in &catalogue.profiles {
+                let _ = writeln!(out, "{}  {}", p.name, p.description);
+                let _ = writeln!(
+                    out,
+                    "    age {}  female {}%  weight {} kg  metabolism {}  SpO2 scale {}",
+                    spread(&p.age),
+                    p.female_pct,
+                    spread(&p.weight_kg),
+                    match p.metabolism {
+                        Metabolism::NonDiabetic => "non_diabetic",
+                        Metabolism::Type1 => "type1",
+                    },
+                    p.spo2_scale
+                );
+                let _ = writeln!(
+                    out,
+                    "    HR {}  SBP {}  DBP {}  RR {}  SpO2 {}  temp {}",
+                    spread(&p.hr),
+                    spread(&p.sbp),
+                    spread(&p.dbp),
+                    spread(&p.rr),
+                    spread(&p.spo2),
+                    spread(&p.temp)
+                );
+                let _ = writeln!(
+                    out,
+                    "    EtCO2 {}  glucose {}  CO {}  BP dip {}  meals {}",
+                    spread(&p.etco2),
+                    spread(&p.glucose),
+                    spread(&p.cardiac_output),
+                    spread(&p.bp_dip),
+                    p.meals.len()
+                );
+                if !p.source.is_empty() {
+                    let _ = writeln!(out, "    source: {}", p.source);
+                }
+            }
+        }
+        ListWhat::Conditions => {
+            for kind in ConditionKind::ALL {
+                let _ = writeln!(out, "{}  {}", kind.name(), kind.describe());
+                let _ = writeln!(
+                    out,
+                    "    severity (0-1, default 1)  ramp (default {})  duration (default: until it resolves)",
+                    duration::format(kind.default_ramp_ms())
+                );
+                params(&mut out, kind.params());
+            }
+        }
+        ListWhat::Interventions => {
+            for kind in InterventionKind::ALL {
+                let _ = writeln!(out, "{}  {}", kind.name(), kind.describe());
+                params(&mut out, kind.params());
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn spread(s: &Spread) -> String {
+    if s.sd == 0.0 && s.min == s.max {
+        format!("{}", s.mean)
+    } else {
+        format!("{}±{} [{}-{}]", s.mean, s.sd, s.min, s.max)
+    }
+}
+
+fn params(out: &mut String, specs: &[ParamSpec]) {
+    for p in specs {
+        let kind = match p.kind {
+            ParamKind::Number { unit, min, max, .. } => format!("{min}-{max} {unit}"),
+            ParamKind::Choice { options, .. } => options.join("|"),
+        };
+        let _ = writeln!(
+            out,
+            "    {} ({kind}, default {}): {}",
+            p.name,
+            p.default_text(),
+            p.help
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn listings_name_everything_with_parameters() {
+        let text = render(ListWhat::Conditions, &[]).unwrap();
+        for kind in ConditionKind::ALL {
+            assert!(text.contains(kind.name()), "{}", kind.name());
+        }
+        assert!(text.contains("volume_pct (1-60 %, default 30 %)"), "{text}");
+        let text = render(ListWhat::Interventions, &[]).unwrap();
+        assert!(text.contains("route (sc|iv, default \"sc\")"), "{text}");
+        let text = render(ListWhat::Profiles, &[]).unwrap();
+        assert!(text.contains("copd"), "{text}");
+        assert!(text.contains("SpO2 scale 2"), "{text}");
+    }
+}

@@ -1,0 +1,491 @@
+//! The profile catalogue: `harness/catalogue/profiles.toml` (built in),
+//! files a scenario names in `[catalogue] profiles = [...]`, and
+//! `[[profile]]` tables inline in the scenario. Each entry may `extends`
+//! one defined before it and change only what differs.
+
+use std::path::{Path, PathBuf};
+
+use medtwin_sim::glucose::Metabolism;
+use medtwin_sim::{Meal, ProfileSpec, Spread};
+use serde::Deserialize;
+use toml::Spanned;
+
+use super::diag::{self, Diagnostic, Diagnostics, Reporter, suggest};
+
+/// The built-in catalogue file, as shipped.
+pub const BUILTIN_TEXT: &str = include_str!("../../catalogue/profiles.toml");
+/// How the built-in file is named in messages.
+pub const BUILTIN_PATH: &str = "harness/catalogue/profiles.toml";
+
+/// A file of profiles.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ProfileFile {
+    #[serde(default)]
+    pub profile: Vec<Spanned<ProfileEntry>>,
+}
+
+/// One `[[profile]]` as written: every field optional, so `extends` can
+/// fill the gaps and missing ones are all reported.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ProfileEntry {
+    pub name: Option<Spanned<String>>,
+    pub extends: Option<Spanned<String>>,
+    pub description: Option<String>,
+    pub source: Option<String>,
+    pub age: Option<Spanned<SpreadSpec>>,
+    pub female_pct: Option<Spanned<f64>>,
+    pub weight_kg: Option<Spanned<SpreadSpec>>,
+    pub hr: Option<Spanned<SpreadSpec>>,
+    pub sbp: Option<Spanned<SpreadSpec>>,
+    pub dbp: Option<Spanned<SpreadSpec>>,
+    pub rr: Option<Spanned<SpreadSpec>>,
+    pub spo2: Option<Spanned<SpreadSpec>>,
+    pub temp: Option<Spanned<SpreadSpec>>,
+    pub etco2: Option<Spanned<SpreadSpec>>,
+    pub glucose: Option<Spanned<SpreadSpec>>,
+    pub cardiac_output: Option<Spanned<SpreadSpec>>,
+    pub spo2_scale: Option<Spanned<u8>>,
+    pub metabolism: Option<MetabolismName>,
+    pub insulin_sensitivity: Option<Spanned<SpreadSpec>>,
+    pub bp_dip: Option<Spanned<SpreadSpec>>,
+    pub hr_night_drop: Option<Spanned<SpreadSpec>>,
+    pub temp_swing_c: Option<Spanned<f64>>,
+    pub hr_variability: Option<Spanned<f64>>,
+    pub meals: Option<Vec<Spanned<MealSpec>>>,
+}
+
+/// A spread: `{ mean, sd, min, max }` or a fixed number.
+#[derive(Clone, Copy, Debug, Deserialize)]
+#[serde(untagged)]
+pub(crate) enum SpreadSpec {
+    Fixed(f64),
+    Normal {
+        mean: f64,
+        sd: f64,
+        min: f64,
+        max: f64,
+    },
+}
+
+/// Glucose regulation names.
+#[derive(Clone, Copy, Debug, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum MetabolismName {
+    NonDiabetic,
+    Type1,
+}
+
+/// `{ at = "08:00", carbs_g = 50 }`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct MealSpec {
+    pub at: Option<Spanned<String>>,
+    pub carbs_g: Option<Spanned<f64>>,
+}
+
+/// The profiles known to a scenario.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Catalogue {
+    /// In definition order.
+    pub profiles: Vec<ProfileSpec>,
+}
+
+impl Catalogue {
+    /// The built-in profiles.
+    pub fn builtin() -> Result<Catalogue, Diagnostics> {
+        let mut catalogue = Catalogue::default();
+        catalogue.add_text(Path::new(BUILTIN_PATH), BUILTIN_TEXT)?;
+        Ok(catalogue)
+    }
+
+    /// The profile called `name`.
+    pub fn get(&self, name: &str) -> Option<&ProfileSpec> {
+        self.profiles.iter().find(|p| p.name == name)
+    }
+
+    /// Profile names, in definition order.
+    pub fn names(&self) -> Vec<&str> {
+        self.profiles.iter().map(|p| p.name.as_str()).collect()
+    }
+
+    /// Adds the profiles of the file at `path`.
+    pub fn add_file(&mut self, path: &Path) -> Result<(), Diagnostics> {
+        let text = std::fs::read_to_string(path).map_err(|error| {
+            Diagnostics(vec![Diagnostic {
+                file: path.to_owned(),
+                line: 0,
+                column: 0,
+                field: String::new(),
+                message: format!("cannot read the profile file: {error}"),
+                help: None,
+            }])
+        })?;
+        self.add_text(path, &text)
+    }
+
+    /// Adds the profiles in `text`, read from `path`.
+    pub fn add_text(&mut self, path: &Path, text: &str) -> Result<(), Diagnostics> {
+        let root = diag::parse_toml(path, text)?;
+        let mut r = Reporter::new(path, text, Some(&root));
+        if let Some(file) = diag::deserialize_all::<ProfileFile>(&mut r) {
+            for (i, entry) in file.profile.iter().enumerate() {
+                self.add_entry(entry, &format!("profile[{i}]"), &mut r);
+            }
+        }
+        r.finish()
+    }
+
+    /// Resolves one entry against the profiles defined so far and adds it.
+    /// Errors go to `r`; `field` is the entry's path for messages.
+    pub(crate) fn add_entry(
+        &mut self,
+        spanned: &Spanned<ProfileEntry>,
+        field: &str,
+        r: &mut Reporter<'_>,
+    ) {
+        let e = spanned.get_ref();
+        let at = spanned.span();
+        let f = |name: &str| format!("{field}.{name}");
+        let Some(name) = &e.name else {
+            r.missing(at, f("name"));
+            return;
+        };
+        let name_text = name.get_ref().clone();
+        if name_text.is_empty()
+            || !name_text
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+        {
+            r.error(
+                name.span(),
+                Some(f("name")),
+                format!("invalid profile name \"{name_text}\""),
+                Some("use letters, digits, `_` and `-`".into()),
+            );
+            return;
+        }
+        if self.get(&name_text).is_some() {
+            r.error(
+                name.span(),
+                Some(f("name")),
+                format!("profile `{name_text}` is already defined"),
+                Some(format!(
+                    "give yours a new name and `extends = \"{name_text}\"` to change only what differs"
+                )),
+            );
+            return;
+        }
+        let parent = match &e.extends {
+            None => None,
+            Some(p) => match self.get(p.get_ref()) {
+                Some(parent) => Some(parent.clone()),
+                None => {
+                    let names = self.names();
+                    r.error(
+                        p.span(),
+                        Some(f("extends")),
+                        format!("unknown profile `{}`", p.get_ref()),
+                        Some(match suggest(p.get_ref(), &names) {
+                            Some(best) => format!("did you mean `{best}`?"),
+                            None => format!(
+                                "a profile can extend one defined before it: {}",
+                                diag::quoted_list(&names)
+                            ),
+                        }),
+                    );
+                    return;
+                }
+            },
+        };
+        let base = parent.as_ref();
+        let before = r.found.len();
+        let spread = |value: &Option<Spanned<SpreadSpec>>,
+                      inherited: Option<Spread>,
+                      key: &str,
+                      r: &mut Reporter<'_>|
+         -> Spread {
+            match value {
+                Some(v) => {
+                    let s = match *v.get_ref() {
+                        SpreadSpec::Fixed(x) => Spread::fixed(x),
+                        SpreadSpec::Normal { mean, sd, min, max } => Spread { mean, sd, min, max },
+                    };
+                    if !s.is_valid() {
+                        r.error(
+                            v.span(),
+                            Some(f(key)),
+                            format!("`{key}` is not a valid spread"),
+                            Some("need finite numbers with min ≤ mean ≤ max and sd ≥ 0".into()),
+                        );
+                    }
+                    s
+                }
+                None => inherited.unwrap_or_else(|| {
+                    r.missing(at.clone(), f(key));
+                    Spread::fixed(0.0)
+                }),
+            }
+        };
+        let age = spread(&e.age, base.map(|b| b.age), "age", r);
+        let weight_kg = spread(&e.weight_kg, base.map(|b| b.weight_kg), "weight_kg", r);
+        let hr = spread(&e.hr, base.map(|b| b.hr), "hr", r);
+        let sbp = spread(&e.sbp, base.map(|b| b.sbp), "sbp", r);
+        let dbp = spread(&e.dbp, base.map(|b| b.dbp), "dbp", r);
+        let rr = spread(&e.rr, base.map(|b| b.rr), "rr", r);
+        let spo2 = spread(&e.spo2, base.map(|b| b.spo2), "spo2", r);
+        let temp = spread(&e.temp, base.map(|b| b.temp), "temp", r);
+        let etco2 = spread(&e.etco2, base.map(|b| b.etco2), "etco2", r);
+        let glucose = spread(&e.glucose, base.map(|b| b.glucose), "glucose", r);
+        let cardiac_output = spread(
+            &e.cardiac_output,
+            base.map(|b| b.cardiac_output),
+            "cardiac_output",
+            r,
+        );
+        let insulin_sensitivity = spread(
+            &e.insulin_sensitivity,
+            base.map(|b| b.insulin_sensitivity),
+            "insulin_sensitivity",
+            r,
+        );
+        let bp_dip = spread(&e.bp_dip, base.map(|b| b.bp_dip), "bp_dip", r);
+        let hr_night_drop = spread(
+            &e.hr_night_drop,
+            base.map(|b| b.hr_night_drop),
+            "hr_night_drop",
+            r,
+        );
+        let number = |value: &Option<Spanned<f64>>,
+                      inherited: Option<f64>,
+                      key: &str,
+                      range: (f64, f64),
+                      r: &mut Reporter<'_>|
+         -> f64 {
+            match value {
+                Some(v) => {
+                    let x = *v.get_ref();
+                    if !(range.0..=range.1).contains(&x) {
+                        r.error(
+                            v.span(),
+                            Some(f(key)),
+                            format!("{key} = {x} is out of range"),
+                            Some(format!("expected {} to {}", range.0, range.1)),
+                        );
+                    }
+                    x
+                }
+                None => inherited.unwrap_or_else(|| {
+                    r.missing(at.clone(), f(key));
+                    0.0
+                }),
+            }
+        };
+        let female_pct = number(
+            &e.female_pct,
+            base.map(|b| b.female_pct),
+            "female_pct",
+            (0.0, 100.0),
+            r,
+        );
+        let temp_swing_c = number(
+            &e.temp_swing_c,
+            base.map(|b| b.temp_swing_c),
+            "temp_swing_c",
+            (0.0, 2.0),
+            r,
+        );
+        let hr_variability = number(
+            &e.hr_variability,
+            base.map(|b| b.hr_variability),
+            "hr_variability",
+            (0.0, 20.0),
+            r,
+        );
+        let spo2_scale = match &e.spo2_scale {
+            Some(s) if !matches!(*s.get_ref(), 1 | 2) => {
+                r.error(
+                    s.span(),
+                    Some(f("spo2_scale")),
+                    format!("spo2_scale = {} is not a NEWS2 SpO2 scale", s.get_ref()),
+                    Some("1, or 2 for a prescribed 88-92 % target".into()),
+                );
+                1
+            }
+            Some(s) => *s.get_ref(),
+            None => base.map_or_else(
+                || {
+                    r.missing(at.clone(), f("spo2_scale"));
+                    1
+                },
+                |b| b.spo2_scale,
+            ),
+        };
+        let metabolism = match e.metabolism {
+            Some(MetabolismName::NonDiabetic) => Metabolism::NonDiabetic,
+            Some(MetabolismName::Type1) => Metabolism::Type1,
+            None => base.map_or_else(
+                || {
+                    r.missing(at.clone(), f("metabolism"));
+                    Metabolism::NonDiabetic
+                },
+                |b| b.metabolism,
+            ),
+        };
+        let meals = match &e.meals {
+            None => base.map_or_else(Vec::new, |b| b.meals.clone()),
+            Some(list) => {
+                let mut meals = Vec::new();
+                for (j, m) in list.iter().enumerate() {
+                    let key = format!("meals[{j}]");
+                    let (Some(at_text), Some(carbs)) = (&m.get_ref().at, &m.get_ref().carbs_g)
+                    else {
+                        r.error(
+                            m.span(),
+                            Some(f(&key)),
+                            "a meal needs `at` (\"HH:MM\") and `carbs_g`",
+                            None,
+                        );
+                        continue;
+                    };
+                    let Some(minute_of_day) = parse_clock_time(at_text.get_ref()) else {
+                        r.error(
+                            at_text.span(),
+                            Some(f(&format!("{key}.at"))),
+                            format!("invalid time of day \"{}\"", at_text.get_ref()),
+                            Some("write 24-hour \"HH:MM\", e.g. \"12:30\"".into()),
+                        );
+                        continue;
+                    };
+                    if !(0.0..=300.0).contains(carbs.get_ref()) {
+                        r.error(
+                            carbs.span(),
+                            Some(f(&format!("{key}.carbs_g"))),
+                            format!("carbs_g = {} is out of range", carbs.get_ref()),
+                            Some("expected 0 to 300 g".into()),
+                        );
+                        continue;
+                    }
+                    meals.push(Meal {
+                        minute_of_day,
+                        carbs_g: *carbs.get_ref(),
+                    });
+                }
+                meals
+            }
+        };
+        if r.found.len() > before {
+            return;
+        }
+        self.profiles.push(ProfileSpec {
+            name: name_text,
+            description: e
+                .description
+                .clone()
+                .or_else(|| base.map(|b| b.description.clone()))
+                .unwrap_or_default(),
+            source: e
+                .source
+                .clone()
+                .or_else(|| base.map(|b| b.source.clone()))
+                .unwrap_or_default(),
+            age,
+            female_pct,
+            weight_kg,
+            hr,
+            sbp,
+            dbp,
+            rr,
+            spo2,
+            temp,
+            etco2,
+            glucose,
+            cardiac_output,
+            spo2_scale,
+            metabolism,
+            insulin_sensitivity,
+            bp_dip,
+            hr_night_drop,
+            temp_swing_c,
+            hr_variability,
+            meals,
+        });
+    }
+}
+
+/// `"HH:MM"` → minutes after midnight.
+pub fn parse_clock_time(text: &str) -> Option<u32> {
+    let (h, m) = text.trim().split_once(':')?;
+    if h.len() > 2 || m.len() != 2 {
+        return None;
+    }
+    let (h, m): (u32, u32) = (h.parse().ok()?, m.parse().ok()?);
+    (h < 24 && m < 60).then_some(h * 60 + m)
+}
+
+/// Resolves `path` as written in a scenario at `scenario`: relative to the
+/// scenario's folder.
+pub fn relative_to(scenario: &Path, path: &str) -> PathBuf {
+    let p = Path::new(path);
+    if p.is_absolute() {
+        return p.to_owned();
+    }
+    scenario.parent().unwrap_or(Path::new(".")).join(p)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builtin_catalogue_parses_and_has_every_issue_profile() {
+        let c = Catalogue::builtin().unwrap();
+        for name in [
+            "healthy_adult",
+            "older_adult",
+            "post_operative",
+            "copd",
+            "type1_diabetes",
+            "heart_failure",
+            "hypertensive",
+        ] {
+            assert!(c.get(name).is_some(), "{name}");
+        }
+        let copd = c.get("copd").unwrap();
+        assert_eq!(copd.spo2_scale, 2);
+        assert!(copd.spo2.min >= 88.0 && copd.spo2.max <= 92.5);
+        // Inherited from older_adult through extends.
+        assert_eq!(copd.age, c.get("older_adult").unwrap().age);
+        assert_eq!(
+            c.get("type1_diabetes").unwrap().metabolism,
+            Metabolism::Type1
+        );
+    }
+
+    #[test]
+    fn sim_default_matches_the_catalogue_entry() {
+        let c = Catalogue::builtin().unwrap();
+        assert_eq!(c.get("healthy_adult"), Some(&ProfileSpec::healthy_adult()));
+    }
+
+    #[test]
+    fn bad_entries_are_reported_with_position() {
+        let mut c = Catalogue::builtin().unwrap();
+        let text = "[[profile]]\nname = \"x\"\nextends = \"healthy_adlt\"\n\n[[profile]]\nname = \"y\"\nextends = \"healthy_adult\"\nhr = { mean = 90, sd = 5, min = 95, max = 120 }\nmeals = [{ at = \"25:00\", carbs_g = 10 }]\n";
+        let err = c.add_text(Path::new("mine.toml"), text).unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("mine.toml:3:11"), "{text}");
+        assert!(text.contains("did you mean `healthy_adult`?"), "{text}");
+        assert!(text.contains("profile[1].hr"), "{text}");
+        assert!(text.contains("profile[1].meals[0].at"), "{text}");
+    }
+
+    #[test]
+    fn clock_times() {
+        assert_eq!(parse_clock_time("08:00"), Some(480));
+        assert_eq!(parse_clock_time("23:59"), Some(1439));
+        assert_eq!(parse_clock_time("24:00"), None);
+        assert_eq!(parse_clock_time("8"), None);
+    }
+}

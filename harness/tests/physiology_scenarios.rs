@@ -1,0 +1,157 @@
+//! The physiology as a user reaches it: profiles from catalogue files and
+//! inline tables, `medtwin list`, `medtwin bench sim`, and the training
+//! scenarios run end to end against the reference backend.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use medtwin_harness::scenario;
+use medtwin_sim::glucose::Metabolism;
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_owned()
+}
+
+fn medtwin(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_medtwin"))
+        .args(args)
+        .current_dir(root())
+        .env_remove("MEDTWIN_ALERT_TOKEN")
+        .output()
+        .expect("the medtwin binary runs")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[test]
+fn scenario_profiles_come_from_catalogue_files_and_inline_tables() {
+    let s = scenario::load(&root().join("fixtures/scenarios/custom-profile.toml")).unwrap();
+    let runners = &s.sim.cohorts[0].profile;
+    assert_eq!(runners.name, "endurance_athlete");
+    assert_eq!(runners.hr.mean, 50.0);
+    // Inherited from healthy_adult.
+    assert_eq!(runners.sbp.mean, 118.0);
+    assert_eq!(runners.meals.len(), 1);
+    let frail = &s.sim.cohorts[1].profile;
+    assert_eq!(frail.age.mean, 84.0);
+    // Inherited through copd from older_adult.
+    assert_eq!(frail.spo2_scale, 2);
+    assert_eq!(frail.metabolism, Metabolism::NonDiabetic);
+    assert_eq!(s.sim.start_ms_of_day, (6 * 60 + 30) * 60_000);
+    assert_eq!(s.sim.interventions.len(), 1);
+    // The twin draws from them: athletes' resting HR sits near 50.
+    let mut twin = medtwin_sim::Twin::new(&s.sim).unwrap();
+    twin.step();
+    for p in 0..3 {
+        let hr = twin.vitals(p).unwrap().hr_bpm;
+        assert!((35.0..65.0).contains(&hr), "runner {p}: HR {hr}");
+    }
+}
+
+#[test]
+fn every_shipped_scenario_validates() {
+    let mut files = Vec::new();
+    let mut dirs = vec![root().join("scenarios")];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else if path.extension().is_some_and(|e| e == "toml") {
+                files.push(path);
+            }
+        }
+    }
+    assert!(files.len() >= 4, "{files:?}");
+    for file in files {
+        if let Err(d) = scenario::load(&file) {
+            panic!("{}:\n{d}", file.display());
+        }
+        let text = std::fs::read_to_string(&file).unwrap();
+        assert!(
+            text.starts_with('#'),
+            "{} must open with a comment saying what it tests",
+            file.display()
+        );
+    }
+}
+
+#[test]
+fn list_prints_profiles_conditions_and_interventions() {
+    let out = medtwin(&[
+        "list",
+        "profiles",
+        "--catalogue",
+        "fixtures/profiles/athletes.toml",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    for name in [
+        "healthy_adult",
+        "copd",
+        "type1_diabetes",
+        "endurance_athlete",
+    ] {
+        assert!(stdout.contains(name), "{name} in\n{stdout}");
+    }
+    let out = medtwin(&["list", "interventions"]);
+    assert!(text(&out.stdout).contains("naloxone"));
+    let out = medtwin(&["list", "conditions"]);
+    assert!(text(&out.stdout).contains("cardiac_arrest"));
+    let out = medtwin(&["list", "profiles", "--catalogue", "no/such/file.toml"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("no/such/file.toml"));
+}
+
+#[test]
+fn bench_sim_reports_throughput_and_state_size() {
+    let out = medtwin(&[
+        "bench",
+        "sim",
+        "--patients",
+        "2000",
+        "--steps",
+        "5",
+        "--threads",
+        "2",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("2000 patients x 5 steps"), "{stdout}");
+    assert!(stdout.contains("million patient-steps/s"), "{stdout}");
+    assert!(stdout.contains("B of components"), "{stdout}");
+    assert!(stdout.contains("patient-minutes/s"), "{stdout}");
+}
+
+fn training(file: &str) {
+    let out = tempfile::tempdir().unwrap();
+    let run = medtwin(&["run", file, "--out", out.path().to_str().unwrap()]);
+    let stdout = text(&run.stdout);
+    assert_eq!(
+        run.status.code(),
+        Some(0),
+        "stdout:\n{stdout}\nstderr:\n{}",
+        text(&run.stderr)
+    );
+    assert!(stdout.contains("verdict: PASS"), "{stdout}");
+}
+
+#[test]
+fn training_opioid_depression_is_alerted() {
+    training("scenarios/training/post-op-opioid.toml");
+}
+
+#[test]
+fn training_haemorrhage_is_alerted() {
+    training("scenarios/training/haemorrhage-fluids.toml");
+}
+
+#[test]
+fn training_af_is_alerted() {
+    training("scenarios/training/paroxysmal-af.toml");
+}

@@ -1,0 +1,363 @@
+//! Clinical scores and criteria evaluated on the *true* physiology, so the
+//! truth log can say when each criterion first held: NEWS2 bands and red
+//! scores, qSOFA, ADA hypoglycaemia levels, the PRODIGY definition of
+//! opioid-induced respiratory depression and a hypertensive crisis.
+
+use serde::Serialize;
+
+use crate::vitals::{Acvpu, Vitals};
+
+/// A NEWS2 result.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct News2 {
+    /// Aggregate score.
+    pub total: u8,
+    /// Whether any single parameter scored 3.
+    pub red: bool,
+}
+
+/// NEWS2 (Royal College of Physicians 2017, Chart 1; REFERENCE.md) of the
+/// true state. `scale` is the SpO2 scale (2 for a prescribed 88-92 % target).
+pub fn news2(v: &Vitals, scale: u8) -> News2 {
+    let rr = v.rr_bpm.round();
+    let rr_score = if rr <= 8.0 {
+        3
+    } else if rr <= 11.0 {
+        1
+    } else if rr <= 20.0 {
+        0
+    } else if rr <= 24.0 {
+        2
+    } else {
+        3
+    };
+    let spo2 = v.spo2_pct.round();
+    let on_o2 = v.on_oxygen();
+    let spo2_score = if scale == 2 {
+        if spo2 <= 83.0 {
+            3
+        } else if spo2 <= 85.0 {
+            2
+        } else if spo2 <= 87.0 {
+            1
+        } else if spo2 <= 92.0 || !on_o2 {
+            0
+        } else if spo2 <= 94.0 {
+            1
+        } else if spo2 <= 96.0 {
+            2
+        } else {
+            3
+        }
+    } else if spo2 <= 91.0 {
+        3
+    } else if spo2 <= 93.0 {
+        2
+    } else if spo2 <= 95.0 {
+        1
+    } else {
+        0
+    };
+    let o2_score = if on_o2 { 2 } else { 0 };
+    let sbp = v.sbp_mmhg.round();
+    let sbp_score = if sbp <= 90.0 {
+        3
+    } else if sbp <= 100.0 {
+        2
+    } else if sbp <= 110.0 {
+        1
+    } else if sbp <= 219.0 {
+        0
+    } else {
+        3
+    };
+    let hr = v.hr_bpm.round();
+    let hr_score = if hr <= 40.0 {
+        3
+    } else if hr <= 50.0 {
+        1
+    } else if hr <= 90.0 {
+        0
+    } else if hr <= 110.0 {
+        1
+    } else if hr <= 130.0 {
+        2
+    } else {
+        3
+    };
+    let acvpu_score = if v.acvpu == Acvpu::Alert { 0 } else { 3 };
+    let temp = (v.temp_c * 10.0).round() / 10.0;
+    let temp_score = if temp <= 35.0 {
+        3
+    } else if temp <= 36.0 {
+        1
+    } else if temp <= 38.0 {
+        0
+    } else if temp <= 39.0 {
+        1
+    } else {
+        2
+    };
+    let parts = [
+        rr_score,
+        spo2_score,
+        o2_score,
+        sbp_score,
+        hr_score,
+        acvpu_score,
+        temp_score,
+    ];
+    News2 {
+        total: parts.iter().sum(),
+        red: parts.contains(&3),
+    }
+}
+
+/// qSOFA (Sepsis-3, 2016): one point each for RR ≥ 22, altered mentation, SBP ≤ 100.
+pub fn qsofa(v: &Vitals) -> u8 {
+    u8::from(v.rr_bpm >= 22.0) + u8::from(v.acvpu != Acvpu::Alert) + u8::from(v.sbp_mmhg <= 100.0)
+}
+
+/// A clinical criterion whose first moment of holding the truth log records.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Criterion {
+    /// NEWS2 ≥ 5 (urgent response).
+    News2Medium,
+    /// NEWS2 ≥ 7 (emergency response).
+    News2High,
+    /// A NEWS2 parameter scoring 3.
+    News2Red,
+    /// qSOFA ≥ 2.
+    Qsofa,
+    /// ADA level 1 hypoglycaemia: glucose < 70 mg/dL.
+    HypoglycaemiaLevel1,
+    /// ADA level 2 hypoglycaemia: glucose < 54 mg/dL.
+    HypoglycaemiaLevel2,
+    /// Glucose > 250 mg/dL (design choice: the usual DKA work-up threshold).
+    Hyperglycaemia,
+    /// PRODIGY respiratory depression: RR ≤ 5, SpO2 ≤ 85 %, or EtCO2 ≤ 15 or
+    /// ≥ 60 mmHg for ≥ 3 min, or apnoea > 30 s.
+    RespiratoryDepression,
+    /// SBP > 180 or DBP > 120 mmHg.
+    HypertensiveCrisis,
+    /// No pulse.
+    Pulseless,
+}
+
+impl Criterion {
+    /// Every criterion, in bit order.
+    pub const ALL: [Criterion; 10] = [
+        Criterion::News2Medium,
+        Criterion::News2High,
+        Criterion::News2Red,
+        Criterion::Qsofa,
+        Criterion::HypoglycaemiaLevel1,
+        Criterion::HypoglycaemiaLevel2,
+        Criterion::Hyperglycaemia,
+        Criterion::RespiratoryDepression,
+        Criterion::HypertensiveCrisis,
+        Criterion::Pulseless,
+    ];
+
+    /// The name used in reports and scenario files.
+    pub fn name(self) -> &'static str {
+        match self {
+            Criterion::News2Medium => "news2_medium",
+            Criterion::News2High => "news2_high",
+            Criterion::News2Red => "news2_red",
+            Criterion::Qsofa => "qsofa",
+            Criterion::HypoglycaemiaLevel1 => "hypoglycaemia_level1",
+            Criterion::HypoglycaemiaLevel2 => "hypoglycaemia_level2",
+            Criterion::Hyperglycaemia => "hyperglycaemia",
+            Criterion::RespiratoryDepression => "respiratory_depression",
+            Criterion::HypertensiveCrisis => "hypertensive_crisis",
+            Criterion::Pulseless => "pulseless",
+        }
+    }
+
+    fn bit(self) -> u16 {
+        1 << (self as u16)
+    }
+}
+
+/// PRODIGY needs its signs for 3 minutes; apnoea for 30 s.
+const PRODIGY_HOLD_MS: u64 = 3 * 60_000;
+const APNOEA_MS: u64 = 30_000;
+
+/// Per-patient memory of which criteria already held since the patient's
+/// last episode onset, and how long the sustained ones have held.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct CriteriaState {
+    met: u16,
+    // Seconds since the start when the sign began (u32: 136 years), so the
+    // per-patient state stays at 12 bytes.
+    prodigy_since: Option<u32>,
+    apnoea_since: Option<u32>,
+}
+
+impl CriteriaState {
+    /// Forgets what has held, so the next episode gets its own first moments.
+    pub fn rearm(&mut self) {
+        self.met = 0;
+    }
+
+    /// Evaluates the criteria at `now_ms` and calls `first` for each one that
+    /// holds for the first time since the last [`CriteriaState::rearm`].
+    pub fn update(&mut self, v: &Vitals, scale: u8, now_ms: u64, mut first: impl FnMut(Criterion)) {
+        let n = news2(v, scale);
+        let prodigy_signs =
+            v.rr_bpm <= 5.0 || v.spo2_pct <= 85.0 || v.etco2_mmhg <= 15.0 || v.etco2_mmhg >= 60.0;
+        let now_s = (now_ms / 1000).min(u64::from(u32::MAX)) as u32;
+        let prodigy_since = match (prodigy_signs, self.prodigy_since) {
+            (false, _) => None,
+            (true, None) => Some(now_s),
+            (true, since) => since,
+        };
+        self.prodigy_since = prodigy_since;
+        let apnoea_since = match (v.rr_bpm < 1.0, self.apnoea_since) {
+            (false, _) => None,
+            (true, None) => Some(now_s),
+            (true, since) => since,
+        };
+        self.apnoea_since = apnoea_since;
+        let held = |since: Option<u32>, hold_ms: u64| {
+            since.is_some_and(|s| u64::from(now_s - s) * 1000 >= hold_ms)
+        };
+        let holds = [
+            (Criterion::News2Medium, n.total >= 5),
+            (Criterion::News2High, n.total >= 7),
+            (Criterion::News2Red, n.red),
+            (Criterion::Qsofa, qsofa(v) >= 2),
+            (Criterion::HypoglycaemiaLevel1, v.glucose_mgdl < 70.0),
+            (Criterion::HypoglycaemiaLevel2, v.glucose_mgdl < 54.0),
+            (Criterion::Hyperglycaemia, v.glucose_mgdl > 250.0),
+            (
+                Criterion::RespiratoryDepression,
+                held(prodigy_since, PRODIGY_HOLD_MS) || held(apnoea_since, APNOEA_MS),
+            ),
+            (
+                Criterion::HypertensiveCrisis,
+                v.sbp_mmhg > 180.0 || v.dbp_mmhg > 120.0,
+            ),
+            (Criterion::Pulseless, v.hr_bpm < 1.0),
+        ];
+        for (criterion, holds) in holds {
+            if holds && self.met & criterion.bit() == 0 {
+                self.met |= criterion.bit();
+                first(criterion);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn standard_patient_scores_zero() {
+        assert_eq!(
+            news2(&Vitals::STANDARD, 1),
+            News2 {
+                total: 0,
+                red: false
+            }
+        );
+        assert_eq!(qsofa(&Vitals::STANDARD), 0);
+    }
+
+    #[test]
+    fn full_sepsis_picture_is_high_with_red_scores() {
+        // REFERENCE.md sepsis ramp end: HR 125, RR 28, 39.5 °C, SBP 85, SpO2 90.
+        let v = Vitals {
+            hr_bpm: 125.0,
+            rr_bpm: 28.0,
+            temp_c: 39.5,
+            sbp_mmhg: 85.0,
+            spo2_pct: 90.0,
+            ..Vitals::STANDARD
+        };
+        // RR 3 + SpO2 3 + SBP 3 + HR 2 + temp 2 = 13.
+        assert_eq!(news2(&v, 1).total, 13);
+        assert!(news2(&v, 1).red);
+        assert_eq!(qsofa(&v), 2);
+    }
+
+    #[test]
+    fn scale_two_scores_oxygen_excess_only_on_oxygen() {
+        let v = Vitals {
+            spo2_pct: 97.0,
+            ..Vitals::STANDARD
+        };
+        assert_eq!(news2(&v, 2).total, 0);
+        let on_o2 = Vitals { o2_lpm: 2.0, ..v };
+        // SpO2 ≥97 on O2 scores 3 on scale 2, plus 2 for oxygen.
+        assert_eq!(news2(&on_o2, 2).total, 5);
+        assert_eq!(news2(&on_o2, 1).total, 2);
+    }
+
+    #[test]
+    fn prodigy_needs_three_minutes_and_apnoea_thirty_seconds() {
+        let mut state = CriteriaState::default();
+        let low_rr = Vitals {
+            rr_bpm: 4.0,
+            ..Vitals::STANDARD
+        };
+        let mut seen = Vec::new();
+        for s in 0..=180u64 {
+            state.update(&low_rr, 1, s * 1000, |c| seen.push((c, s)));
+        }
+        assert!(
+            seen.contains(&(Criterion::RespiratoryDepression, 180)),
+            "{seen:?}"
+        );
+        // An interruption restarts the hold.
+        let mut state = CriteriaState::default();
+        let mut seen = Vec::new();
+        for s in 0..=300u64 {
+            let v = if s == 100 { Vitals::STANDARD } else { low_rr };
+            state.update(&v, 1, s * 1000, |c| seen.push((c, s)));
+        }
+        assert!(
+            seen.contains(&(Criterion::RespiratoryDepression, 281)),
+            "{seen:?}"
+        );
+        let apnoea = Vitals {
+            rr_bpm: 0.0,
+            ..Vitals::STANDARD
+        };
+        let mut state = CriteriaState::default();
+        let mut seen = Vec::new();
+        for s in 0..=40u64 {
+            state.update(&apnoea, 1, s * 1000, |c| seen.push((c, s)));
+        }
+        assert!(
+            seen.contains(&(Criterion::RespiratoryDepression, 30)),
+            "{seen:?}"
+        );
+    }
+
+    #[test]
+    fn each_criterion_fires_once_until_rearmed() {
+        let mut state = CriteriaState::default();
+        let hypo = Vitals {
+            glucose_mgdl: 50.0,
+            ..Vitals::STANDARD
+        };
+        let mut seen = Vec::new();
+        for s in 0..10 {
+            state.update(&hypo, 1, s * 1000, |c| seen.push(c));
+        }
+        assert_eq!(
+            seen,
+            [
+                Criterion::HypoglycaemiaLevel1,
+                Criterion::HypoglycaemiaLevel2
+            ]
+        );
+        state.rearm();
+        state.update(&hypo, 1, 20_000, |c| seen.push(c));
+        assert_eq!(seen.len(), 4);
+    }
+}
