@@ -85,7 +85,7 @@ pub struct RunArgs {
     /// Run each scenario with N seeds: the scenario's (or `--seed`'s), +1, ...
     #[arg(long, value_name = "N", default_value_t = 1)]
     pub seeds: u64,
-    /// Runs at once in a suite (default: 2).
+    /// Runs at once in a suite.
     #[arg(long, value_name = "N", default_value_t = 2)]
     pub jobs: usize,
     /// Write the report here instead of `reports/<run-id>/`.
