@@ -1,14 +1,34 @@
 #!/usr/bin/env bash
 # The whole medtwin test suite: formatting, lints, every test (unit,
 # property, snapshot, end to end on loopback) and the doc tests.
-# Installs nothing system-wide; uses cargo-nextest when it is there and
-# falls back to `cargo test` when it is not.
+# Installs Debian's chromium when it is missing (for the HTML report test);
+# uses cargo-nextest when it is there and falls back to `cargo test`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 if ! command -v cargo >/dev/null 2>&1; then
   echo "error: cargo is required (Rust 1.95, see README.md)" >&2
   exit 1
+fi
+
+# The HTML report is tested in a real headless Chromium (Debian's
+# `chromium`). Install it when missing: as root, or through sudo; with
+# neither, say so and let the browser test skip (on CI it runs as root and
+# always installs).
+if ! command -v chromium >/dev/null 2>&1 && ! command -v chromium-browser >/dev/null 2>&1; then
+  echo "== installing chromium (for the HTML report test)"
+  if [ "$(id -u)" = "0" ]; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium
+  elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
+    sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium
+  elif [ -n "${CI:-}" ]; then
+    echo "error: CI must run the HTML report in chromium, but it is missing and cannot be installed (no root, no sudo)" >&2
+    exit 1
+  else
+    echo "warning: chromium is missing and neither root nor sudo is available:" >&2
+    echo "warning: the HTML-in-a-browser test will be SKIPPED (install chromium to run it)" >&2
+    export MEDTWIN_NO_BROWSER=1
+  fi
 fi
 
 echo "== format"

@@ -39,6 +39,13 @@ pub enum Command {
     },
     /// Run the reference NEWS2 backend on its own.
     ReferenceBackend(BackendArgs),
+    /// Re-render junit.xml and index.html from a report.json (or its folder).
+    Report {
+        /// report.json, or the run folder holding it.
+        path: PathBuf,
+    },
+    /// Compare two runs' reports; exit 1 past a regression threshold.
+    Compare(crate::compare::CompareArgs),
     /// List the profiles, conditions or interventions a scenario can name.
     List {
         /// What to list.
@@ -76,8 +83,14 @@ pub enum BenchWhat {
 /// `medtwin run`.
 #[derive(Debug, clap::Args)]
 pub struct RunArgs {
-    /// Scenario file.
+    /// Scenario file, or a folder: every `*.toml` in it runs as a suite.
     pub path: PathBuf,
+    /// Run each scenario with N seeds: the scenario's (or `--seed`'s), +1, ...
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub seeds: u64,
+    /// Runs at once in a suite.
+    #[arg(long, value_name = "N", default_value_t = 2)]
+    pub jobs: usize,
     /// Write the report here instead of `reports/<run-id>/`.
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
@@ -100,6 +113,18 @@ pub struct RunArgs {
     /// Reference backend: delay every alert by this much simulated time.
     #[arg(long, value_name = "DURATION")]
     pub delay_alerts: Option<String>,
+    /// Reference backend: send this percentage of alerts twice.
+    #[arg(long, value_name = "PCT")]
+    pub duplicate_alerts_pct: Option<f64>,
+    /// Reference backend: this percentage of scored messages raise a spurious alert.
+    #[arg(long, value_name = "PCT")]
+    pub spurious_alerts_pct: Option<f64>,
+    /// Reference backend: this percentage of alerts name another patient.
+    #[arg(long, value_name = "PCT")]
+    pub wrong_patient_pct: Option<f64>,
+    /// Reference backend: this percentage of alerts carry the other NEWS2 kind.
+    #[arg(long, value_name = "PCT")]
+    pub wrong_kind_pct: Option<f64>,
     /// Print only the verdict line.
     #[arg(long, short)]
     pub quiet: bool,
@@ -123,6 +148,18 @@ pub struct BackendArgs {
     /// Delay every alert by this much wall time (a fault knob).
     #[arg(long, default_value = "0s", value_name = "DURATION")]
     pub delay_alerts: String,
+    /// Send this percentage of alerts twice (a fault knob).
+    #[arg(long, default_value_t = 0.0, value_name = "PCT")]
+    pub duplicate_alerts_pct: f64,
+    /// This percentage of scored messages raise a spurious alert (a fault knob).
+    #[arg(long, default_value_t = 0.0, value_name = "PCT")]
+    pub spurious_alerts_pct: f64,
+    /// This percentage of alerts name another patient (a fault knob).
+    #[arg(long, default_value_t = 0.0, value_name = "PCT")]
+    pub wrong_patient_pct: f64,
+    /// This percentage of alerts carry the other NEWS2 kind (a fault knob).
+    #[arg(long, default_value_t = 0.0, value_name = "PCT")]
+    pub wrong_kind_pct: f64,
     /// Median window applied to each vital before scoring.
     #[arg(long, default_value = "60s", value_name = "DURATION")]
     pub smoothing: String,
@@ -143,6 +180,8 @@ pub fn execute(cli: Cli) -> u8 {
         Command::Validate { files } => validate(&files),
         Command::Run(args) => crate::run::main(args),
         Command::ReferenceBackend(args) => crate::run::reference_backend_main(args),
+        Command::Report { path } => crate::compare::rerender(&path),
+        Command::Compare(args) => crate::compare::main(&args),
         Command::List { what, catalogue } => match crate::list::render(what, &catalogue) {
             Ok(text) => {
                 print!("{text}");

@@ -39,7 +39,7 @@ pub struct ReceivedAlert {
 }
 
 /// What the webhook refused, by reason, with a few examples.
-#[derive(Clone, Debug, Default, Serialize)]
+#[derive(Clone, Debug, Default, Serialize, serde::Deserialize)]
 pub struct Refused {
     /// Missing or wrong bearer token.
     pub unauthorized: u64,

@@ -5,21 +5,22 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::Path;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
-use crate::checker::{EpisodeRecord, ExpectationResult, Verdict};
+use crate::checker::observe::Series;
+use crate::checker::{EpisodeRecord, ExpectationResult, OutcomeKind, Summary, Times, Verdict};
 use crate::intake::Refused;
 use crate::scenario::duration;
 use crate::transport::{Lag, TransportStats};
 
 /// Schema tag of `report.json`.
-pub const REPORT_SCHEMA: &str = "medtwin.report.v1";
+pub const REPORT_SCHEMA: &str = "medtwin.report.v2";
 
 /// Everything a run found.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Report {
     /// Always [`REPORT_SCHEMA`].
-    pub schema: &'static str,
+    pub schema: String,
     /// Always true: every patient in it is simulated.
     pub synthetic_data: bool,
     /// Unique id of this run.
@@ -29,7 +30,7 @@ pub struct Report {
     /// The seed used.
     pub seed: u64,
     /// medtwin version.
-    pub version: &'static str,
+    pub version: String,
     /// A command that repeats this run.
     pub repro: String,
     /// `pass` when every expectation held.
@@ -54,13 +55,18 @@ pub struct Report {
     pub episodes: Vec<EpisodeRecord>,
     /// One result per expectation.
     pub expectations: Vec<ExpectationResult>,
+    /// Metrics per alert kind and overall, summed over the expectations.
+    pub metrics: Summary,
+    /// A timeline of the patient's vitals for failing outcomes (at most
+    /// [`MAX_TIMELINES`]).
+    pub timelines: Vec<Timeline>,
     /// The embedded reference backend's own counters, when it was used.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub backend: Option<serde_json::Value>,
 }
 
 /// The scenario run.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct ScenarioInfo {
     /// Its name.
     pub name: String,
@@ -71,10 +77,10 @@ pub struct ScenarioInfo {
 }
 
 /// Clock mapping.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct ClockInfo {
     /// `virtual`, `real-time` or `accelerated`.
-    pub mode: &'static str,
+    pub mode: String,
     /// Simulated seconds per wall second (absent for virtual).
     pub speed: Option<f64>,
     /// Wall-clock time of simulated zero (the run epoch).
@@ -82,14 +88,14 @@ pub struct ClockInfo {
     /// Timestamp carried by measurements taken at simulated zero.
     pub start: String,
     /// How alert times were placed in simulated time.
-    pub alert_time_basis: &'static str,
+    pub alert_time_basis: String,
 }
 
 /// The target.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct TargetInfo {
     /// `embedded-reference-backend` or `external`.
-    pub kind: &'static str,
+    pub kind: String,
     /// Where telemetry went.
     pub url: String,
     /// Fault knobs of the embedded backend.
@@ -98,16 +104,65 @@ pub struct TargetInfo {
 }
 
 /// Reference-backend fault knobs as run.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct Faults {
     /// Percentage of alerts dropped.
     pub drop_alerts_pct: f64,
     /// Simulated delay before each alert.
     pub delay_alerts_ms: u64,
+    /// Percentage of alerts sent twice.
+    #[serde(default)]
+    pub duplicate_alerts_pct: f64,
+    /// Percentage of scored messages on an unescalated patient that raise a
+    /// spurious alert.
+    #[serde(default)]
+    pub spurious_alerts_pct: f64,
+    /// Percentage of alerts sent naming another patient.
+    #[serde(default)]
+    pub wrong_patient_pct: f64,
+    /// Percentage of alerts sent with the other NEWS2 kind.
+    #[serde(default)]
+    pub wrong_kind_pct: f64,
+}
+
+/// Most timelines in one report (bounded size).
+pub const MAX_TIMELINES: usize = 20;
+
+/// An alert on a timeline.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct AlertMark {
+    /// Alert kind.
+    pub kind: String,
+    /// When it reached medtwin, simulated ms.
+    pub at_ms: u64,
+}
+
+/// One failing outcome, with the patient's vitals around it.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Timeline {
+    /// The expectation.
+    pub expectation: String,
+    /// The patient.
+    pub patient: String,
+    /// What happened.
+    pub outcome: OutcomeKind,
+    /// Reference time of the deadline.
+    pub reference_ms: Option<u64>,
+    /// Deadline.
+    pub deadline_ms: Option<u64>,
+    /// The alert matched or judged, if any.
+    pub alert_ms: Option<u64>,
+    /// Onset, criterion, first abnormal measurement and delivery.
+    pub times: Times,
+    /// Every alert of the patient (any kind, at most 50).
+    pub alerts: Vec<AlertMark>,
+    /// The patient's vitals, downsampled; `None` when not retained (see
+    /// `checker::observe::MAX_SERIES_PATIENTS`).
+    pub series: Option<Series>,
 }
 
 /// Durations and rates.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Timing {
     /// Simulated duration.
     pub sim_duration_ms: u64,
@@ -124,7 +179,7 @@ pub struct Timing {
 }
 
 /// Population.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Population {
     /// Patients.
     pub patients: u64,
@@ -135,7 +190,7 @@ pub struct Population {
 }
 
 /// Digests.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Digests {
     /// Every delivery (measurement and delivery time), in delivery order.
     pub telemetry: String,
@@ -144,7 +199,7 @@ pub struct Digests {
 }
 
 /// Per-measurement accounting: generated = delivered + lost + buffered.
-#[derive(Clone, Debug, Default, Serialize, PartialEq)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
 pub struct Counts {
     /// Measurements taken.
     pub generated: u64,
@@ -157,7 +212,7 @@ pub struct Counts {
 }
 
 /// Accounting.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Accounting {
     /// Totals.
     #[serde(flatten)]
@@ -169,7 +224,7 @@ pub struct Accounting {
 }
 
 /// Transport results.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct TransportReport {
     /// Counts.
     #[serde(flatten)]
@@ -179,7 +234,7 @@ pub struct TransportReport {
 }
 
 /// Alerts received.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct AlertsReport {
     /// Accepted by the webhook.
     pub received: u64,
@@ -192,12 +247,44 @@ pub struct AlertsReport {
 }
 
 impl Report {
-    /// Writes `report.json` into `dir`.
+    /// Writes `report.json`, `junit.xml` and `index.html` into `dir`.
     pub fn write(&self, dir: &Path) -> anyhow::Result<()> {
         std::fs::create_dir_all(dir)?;
         let json = serde_json::to_string_pretty(self)?;
         std::fs::write(dir.join("report.json"), json + "\n")?;
+        self.render(dir)
+    }
+
+    /// Writes `junit.xml` and `index.html` from this report (what
+    /// `medtwin report` does with a report.json).
+    pub fn render(&self, dir: &Path) -> anyhow::Result<()> {
+        std::fs::write(
+            dir.join("junit.xml"),
+            crate::junit::render(std::slice::from_ref(self)),
+        )?;
+        std::fs::write(dir.join("index.html"), crate::html::render(self))?;
         Ok(())
+    }
+
+    /// Reads a `report.json` (a file, or a run folder holding one).
+    pub fn read(path: &Path) -> anyhow::Result<Report> {
+        use anyhow::Context as _;
+        let file = if path.is_dir() {
+            path.join("report.json")
+        } else {
+            path.to_owned()
+        };
+        let text = std::fs::read_to_string(&file)
+            .with_context(|| format!("cannot read {}", file.display()))?;
+        let report: Report = serde_json::from_str(&text)
+            .with_context(|| format!("{} is not a medtwin report", file.display()))?;
+        anyhow::ensure!(
+            report.schema == REPORT_SCHEMA,
+            "{} has schema `{}`; this medtwin reads `{REPORT_SCHEMA}`",
+            file.display(),
+            report.schema
+        );
+        Ok(report)
     }
 
     /// The terminal summary.
@@ -260,25 +347,27 @@ impl Report {
         let _ = writeln!(s);
         let _ = writeln!(
             s,
-            "{:<36} {:<7} {:>4} {:>4} {:>6} {:>5} {:>9} {:>9} {:>9}",
-            "expectation", "verdict", "hits", "late", "missed", "false", "p50", "p95", "max"
+            "{:<36} {:<7} {:>4} {:>4} {:>6} {:>5} {:>4} {:>9} {:>9} {:>9}",
+            "expectation", "verdict", "hits", "late", "missed", "false", "dup", "p50", "p95", "max"
         );
         for e in &self.expectations {
             let lat = |v: Option<u64>| v.map_or("-".to_owned(), human);
+            let m = &e.metrics;
             let _ = writeln!(
                 s,
-                "{:<36} {:<7} {:>4} {:>4} {:>6} {:>5} {:>9} {:>9} {:>9}",
+                "{:<36} {:<7} {:>4} {:>4} {:>6} {:>5} {:>4} {:>9} {:>9} {:>9}",
                 truncate(&e.name, 36),
                 verdict_text(e.verdict),
-                e.hits,
-                e.late,
-                e.missed,
-                e.false_alerts,
-                lat(e.latency_ms.p50),
-                lat(e.latency_ms.p95),
-                lat(e.latency_ms.max)
+                m.hits,
+                m.late,
+                m.missed,
+                m.false_alerts,
+                m.duplicates,
+                lat(m.latency_ms.p50),
+                lat(m.latency_ms.p95),
+                lat(m.latency_ms.max)
             );
-            for o in &e.outcomes {
+            for o in e.outcomes.iter().take(MAX_SUMMARY_OUTCOMES) {
                 let at = |v: Option<u64>| v.map_or("-".to_owned(), clock_text);
                 let latency = o
                     .latency_ms
@@ -286,19 +375,45 @@ impl Report {
                     .unwrap_or_default();
                 let _ = writeln!(
                     s,
-                    "    {:<12} {:<12} onset {:>8}  alert {:>8}{latency}",
-                    serde_json::to_value(o.outcome)
-                        .ok()
-                        .and_then(|v| v.as_str().map(str::to_owned))
-                        .unwrap_or_default(),
+                    "    {:<12} {:<12} from {:>8}  alert {:>8}{latency}",
+                    o.outcome.name(),
                     o.patient,
-                    at(o.onset_ms),
+                    at(o.from_ms),
                     at(o.alert_ms),
+                );
+            }
+            if e.outcomes.len() > MAX_SUMMARY_OUTCOMES {
+                let _ = writeln!(
+                    s,
+                    "    ... {} more in report.json",
+                    e.outcomes.len() - MAX_SUMMARY_OUTCOMES
                 );
             }
             for failure in &e.failures {
                 let _ = writeln!(s, "    FAIL: {failure}");
             }
+        }
+        let rate = |x: Option<f64>, pct: bool| match x {
+            Some(v) if pct => format!("{:.1}%", v * 100.0),
+            Some(v) => format!("{v:.3}"),
+            None => "-".to_owned(),
+        };
+        let mut rows: Vec<(&str, &crate::checker::Metrics)> = self
+            .metrics
+            .by_kind
+            .iter()
+            .map(|(k, m)| (k.as_str(), m))
+            .collect();
+        rows.push(("overall", &self.metrics.overall));
+        for (kind, m) in rows {
+            let _ = writeln!(
+                s,
+                "{kind}: sensitivity {} · PPV {} · false/patient-day {} · PhysioNet {}",
+                rate(m.sensitivity, true),
+                rate(m.ppv, true),
+                rate(m.false_alerts_per_patient_day, false),
+                rate(m.physionet_score, false)
+            );
         }
         let _ = writeln!(s);
         let _ = write!(s, "verdict: {}", verdict_text(self.verdict).to_uppercase());
@@ -309,7 +424,11 @@ impl Report {
     }
 }
 
-fn verdict_text(v: Verdict) -> &'static str {
+/// Outcome lines per expectation in the terminal summary.
+const MAX_SUMMARY_OUTCOMES: usize = 12;
+
+/// `pass` or `fail`.
+pub fn verdict_text(v: Verdict) -> &'static str {
     match v {
         Verdict::Pass => "pass",
         Verdict::Fail => "fail",
@@ -338,4 +457,53 @@ pub fn human(ms: u64) -> String {
 pub fn clock_text(ms: u64) -> String {
     let s = ms / 1000;
     format!("{:02}:{:02}:{:02}", s / 3600, (s / 60) % 60, s % 60)
+}
+
+/// Timelines for failing outcomes (missed, late, false), at most
+/// [`MAX_TIMELINES`], each with the patient's retained vitals series.
+pub fn timelines(
+    results: &[ExpectationResult],
+    alerts: &[crate::checker::AlertRecord],
+    truth: &crate::checker::observe::Truth,
+    patients: &[String],
+) -> Vec<Timeline> {
+    let index: std::collections::HashMap<&str, u32> = patients
+        .iter()
+        .enumerate()
+        .map(|(i, p)| (p.as_str(), i as u32))
+        .collect();
+    let mut out = Vec::new();
+    for r in results {
+        for o in r.outcomes.iter().filter(|o| o.outcome.is_failure()) {
+            if out.len() >= MAX_TIMELINES {
+                return out;
+            }
+            let series = index
+                .get(o.patient.as_str())
+                .and_then(|i| truth.series.get(i))
+                .cloned();
+            let mut marks: Vec<AlertMark> = alerts
+                .iter()
+                .filter(|a| a.patient == o.patient)
+                .map(|a| AlertMark {
+                    kind: a.kind.clone(),
+                    at_ms: a.at_ms,
+                })
+                .collect();
+            marks.sort_by(|a, b| (a.at_ms, &a.kind).cmp(&(b.at_ms, &b.kind)));
+            marks.truncate(50);
+            out.push(Timeline {
+                expectation: r.name.clone(),
+                patient: o.patient.clone(),
+                outcome: o.outcome,
+                reference_ms: o.reference_ms,
+                deadline_ms: o.reference_ms.map(|t| t + r.within_ms),
+                alert_ms: o.alert_ms,
+                times: o.times.clone(),
+                alerts: marks,
+                series,
+            });
+        }
+    }
+    out
 }

@@ -13,12 +13,13 @@ use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
 
 use crate::backend::{self, BackendConfig, Faults};
-use crate::checker::{self, AlertRecord, EpisodeRecord, Verdict};
+use crate::checker::observe::{Observer, Truth};
+use crate::checker::{self, AlertRecord, Verdict};
 use crate::cli::{BackendArgs, EXIT_FAIL, EXIT_HARNESS, EXIT_INPUT, EXIT_PASS, RunArgs};
 use crate::clock::SimClock;
 use crate::intake::{self, Intake};
 use crate::report::{self, Report};
-use crate::scenario::{self, Clock, Scenario, Target, duration};
+use crate::scenario::{self, Clock, Expectation, Scenario, Target, duration};
 use crate::transport::{Outgoing, Transport, TransportConfig};
 use crate::wire;
 
@@ -28,8 +29,12 @@ const STEPS_AHEAD: usize = 64;
 /// messages are not already late.
 const EPOCH_LEAD: Duration = Duration::from_millis(200);
 
-/// Entry point of `medtwin run`.
+/// Entry point of `medtwin run`: one scenario file, or a suite (a folder,
+/// or `--seeds N`).
 pub fn main(args: RunArgs) -> u8 {
+    if args.path.is_dir() || args.seeds != 1 {
+        return crate::suite::main(&args);
+    }
     let scenario = match scenario::load(&args.path)
         .map_err(|d| d.to_string())
         .and_then(|s| apply_overrides(s, &args))
@@ -75,6 +80,7 @@ pub fn main(args: RunArgs) -> u8 {
         println!("{}", report.summary());
     }
     println!("report: {}", dir.join("report.json").display());
+    println!("html: {}", dir.join("index.html").display());
     if report.verdict == Verdict::Pass {
         EXIT_PASS
     } else {
@@ -83,7 +89,7 @@ pub fn main(args: RunArgs) -> u8 {
 }
 
 /// The async runtime for the edge: two workers, the size of the machine.
-fn runtime() -> Option<tokio::runtime::Runtime> {
+pub(crate) fn runtime() -> Option<tokio::runtime::Runtime> {
     let built = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -94,7 +100,7 @@ fn runtime() -> Option<tokio::runtime::Runtime> {
 }
 
 /// Command-line overrides on top of the scenario file.
-fn apply_overrides(mut s: Scenario, args: &RunArgs) -> Result<Scenario, String> {
+pub(crate) fn apply_overrides(mut s: Scenario, args: &RunArgs) -> Result<Scenario, String> {
     let bad = |what: String| Err(format!("error: {what}"));
     if let Some(seed) = args.seed {
         s.sim.seed = seed;
@@ -136,21 +142,49 @@ fn apply_overrides(mut s: Scenario, args: &RunArgs) -> Result<Scenario, String> 
             ));
         }
     }
-    if args.drop_alerts_pct.is_some() || args.delay_alerts.is_some() {
-        if s.target.is_some() {
-            return bad("--drop-alerts-pct and --delay-alerts apply to the embedded reference backend, not to a --target".into());
-        }
-        if let Some(pct) = args.drop_alerts_pct {
+    let pct_knobs = [
+        (
+            "--drop-alerts-pct",
+            args.drop_alerts_pct,
+            &mut s.backend.drop_alerts_pct,
+        ),
+        (
+            "--duplicate-alerts-pct",
+            args.duplicate_alerts_pct,
+            &mut s.backend.duplicate_alerts_pct,
+        ),
+        (
+            "--spurious-alerts-pct",
+            args.spurious_alerts_pct,
+            &mut s.backend.spurious_alerts_pct,
+        ),
+        (
+            "--wrong-patient-pct",
+            args.wrong_patient_pct,
+            &mut s.backend.wrong_patient_pct,
+        ),
+        (
+            "--wrong-kind-pct",
+            args.wrong_kind_pct,
+            &mut s.backend.wrong_kind_pct,
+        ),
+    ];
+    let any_knob = args.delay_alerts.is_some() || pct_knobs.iter().any(|k| k.1.is_some());
+    if any_knob && s.target.is_some() {
+        return bad("the fault knobs (--drop-alerts-pct, --delay-alerts, ...) apply to the embedded reference backend, not to a --target".into());
+    }
+    for (flag, value, knob) in pct_knobs {
+        if let Some(pct) = value {
             if !(0.0..=100.0).contains(&pct) {
-                return bad(format!("--drop-alerts-pct {pct} is not a percentage"));
+                return bad(format!("{flag} {pct} is not a percentage"));
             }
-            s.backend.drop_alerts_pct = pct;
+            *knob = pct;
         }
-        if let Some(text) = &args.delay_alerts {
-            s.backend.delay_alerts_ms = duration::parse(text)
-                .map_err(|why| format!("error: --delay-alerts {text}: {why}"))?
-                .ms();
-        }
+    }
+    if let Some(text) = &args.delay_alerts {
+        s.backend.delay_alerts_ms = duration::parse(text)
+            .map_err(|why| format!("error: --delay-alerts {text}: {why}"))?
+            .ms();
     }
     Ok(s)
 }
@@ -160,7 +194,6 @@ const VIRTUAL_WINDOW_MS: u64 = 1_000;
 
 /// What the twin thread hands the driver for one step.
 struct Batch {
-    onsets: Vec<EpisodeRecord>,
     deliveries: Vec<Outgoing>,
 }
 
@@ -177,6 +210,7 @@ struct TwinSummary {
     truth_digest: String,
     steps: u64,
     busy: Duration,
+    truth: Option<Truth>,
 }
 
 /// Runs the twin to the end, streaming each step's deliveries to `tx`.
@@ -184,11 +218,18 @@ struct TwinSummary {
 /// async runtime.
 fn run_twin(
     config: SimConfig,
+    expectations: Vec<Expectation>,
     start: SystemTime,
     tx: mpsc::Sender<Batch>,
 ) -> Result<TwinSummary, medtwin_sim::ConfigError> {
     let mut twin = Twin::new(&config)?;
     let patients = twin.patient_names().to_vec();
+    let mut observer = Observer::new(
+        &expectations,
+        patients.len(),
+        config.duration_ms,
+        config.step_ms,
+    );
     let devices = twin.device_names().to_vec();
     let kinds: Vec<DeviceKind> = twin.device_kinds().to_vec();
     let mut summary = TwinSummary {
@@ -222,6 +263,8 @@ fn run_twin(
         let out: &StepOutput = twin.step();
         summary.busy += started.elapsed();
         summary.steps += 1;
+        // Episodes, criterion onsets, rule oracles and vitals series.
+        observer.step(out, &patients);
         for o in &out.onsets {
             hash_line(&mut truth, "onset", o);
         }
@@ -257,20 +300,10 @@ fn run_twin(
                 .entry(l.cause.name().to_owned())
                 .or_insert(0) += 1;
         }
-        if out.onsets.is_empty() && out.deliveries.is_empty() {
+        if out.deliveries.is_empty() {
             continue;
         }
         let batch = Batch {
-            onsets: out
-                .onsets
-                .iter()
-                .map(|o| EpisodeRecord {
-                    patient: patients[o.patient_idx as usize].clone(),
-                    condition: o.condition,
-                    onset_ms: o.onset_ms,
-                    severity: o.severity,
-                })
-                .collect(),
             deliveries: out
                 .deliveries
                 .iter()
@@ -298,6 +331,7 @@ fn run_twin(
     }
     summary.telemetry_digest = hex_digest(telemetry);
     summary.truth_digest = hex_digest(truth);
+    summary.truth = Some(observer.finish(&patients));
     Ok(summary)
 }
 
@@ -353,6 +387,10 @@ pub async fn execute(s: &Scenario) -> anyhow::Result<Report> {
             config.faults = Faults {
                 drop_alerts_pct: s.backend.drop_alerts_pct,
                 delay_alerts: clock.wall(s.backend.delay_alerts_ms),
+                duplicate_alerts_pct: s.backend.duplicate_alerts_pct,
+                spurious_alerts_pct: s.backend.spurious_alerts_pct,
+                wrong_patient_pct: s.backend.wrong_patient_pct,
+                wrong_kind_pct: s.backend.wrong_kind_pct,
             };
             config.smoothing = Duration::from_millis(s.backend.smoothing_ms);
             config.reset_after = Duration::from_millis(s.backend.reset_after_ms);
@@ -382,11 +420,11 @@ pub async fn execute(s: &Scenario) -> anyhow::Result<Report> {
 
     let (tx, mut rx) = mpsc::channel::<Batch>(STEPS_AHEAD);
     let config = s.sim.clone();
+    let expectations = s.expectations.clone();
     let twin_thread = std::thread::Builder::new()
         .name("medtwin-twin".into())
-        .spawn(move || run_twin(config, start, tx))
+        .spawn(move || run_twin(config, expectations, start, tx))
         .context("cannot start the twin thread")?;
-    let mut episodes = Vec::new();
     // Virtual time has no wall clock to pace the lanes, so it moves in
     // lockstep windows: nothing from the next window is sent until the
     // target has answered everything before it. An alert is then placed
@@ -395,7 +433,6 @@ pub async fn execute(s: &Scenario) -> anyhow::Result<Report> {
     let lockstep = s.clock.speed().is_none();
     let mut next_barrier_ms = VIRTUAL_WINDOW_MS;
     while let Some(batch) = rx.recv().await {
-        episodes.extend(batch.onsets);
         for message in batch.deliveries {
             if lockstep && message.delivered_ms >= next_barrier_ms {
                 transport.flush().await;
@@ -405,7 +442,7 @@ pub async fn execute(s: &Scenario) -> anyhow::Result<Report> {
             transport.send(message).await;
         }
     }
-    let twin = twin_thread
+    let mut twin = twin_thread
         .join()
         .map_err(|_| anyhow::anyhow!("the twin thread panicked"))?
         .context("the twin refused its configuration")?;
@@ -454,12 +491,24 @@ pub async fn execute(s: &Scenario) -> anyhow::Result<Report> {
         .iter()
         .filter(|a| !known.contains_key(a.patient.as_str()))
         .count() as u64;
-    episodes.sort_by(|a, b| (a.onset_ms, &a.patient).cmp(&(b.onset_ms, &b.patient)));
+    let truth = twin
+        .truth
+        .take()
+        .context("the twin thread returned no truth")?;
+    let window = checker::Window {
+        end_ms,
+        patients: twin.patients.len() as u64,
+        duration_ms: s.sim.duration_ms,
+    };
     let expectations: Vec<_> = s
         .expectations
         .iter()
-        .map(|e| checker::check(e, &episodes, &alerts, end_ms))
+        .zip(&truth.obligations)
+        .map(|(e, owed)| checker::check(e, owed, &alerts, window))
         .collect();
+    let metrics = checker::summarize(&expectations);
+    let timelines = report::timelines(&expectations, &alerts, &truth, &twin.patients);
+    let episodes = truth.episodes;
     let verdict = if expectations.iter().all(|e| e.verdict == Verdict::Pass) {
         Verdict::Pass
     } else {
@@ -469,7 +518,7 @@ pub async fn execute(s: &Scenario) -> anyhow::Result<Report> {
     let patients = twin.patients.len() as u64;
     let busy_s = twin.busy.as_secs_f64();
     Ok(Report {
-        schema: report::REPORT_SCHEMA,
+        schema: report::REPORT_SCHEMA.to_owned(),
         synthetic_data: true,
         run_id: run_id(&s.name, s.sim.seed, epoch_system),
         scenario: report::ScenarioInfo {
@@ -478,11 +527,11 @@ pub async fn execute(s: &Scenario) -> anyhow::Result<Report> {
             description: s.description.clone(),
         },
         seed: s.sim.seed,
-        version: env!("CARGO_PKG_VERSION"),
+        version: env!("CARGO_PKG_VERSION").to_owned(),
         repro: repro(s),
         verdict,
         clock: report::ClockInfo {
-            mode: s.clock.mode_name(),
+            mode: s.clock.mode_name().to_owned(),
             speed: s.clock.speed(),
             epoch: wire::format_time(epoch_system),
             start: wire::format_time(start),
@@ -491,18 +540,24 @@ pub async fn execute(s: &Scenario) -> anyhow::Result<Report> {
                     "frontier: the latest simulated delivery time sent when the alert arrived"
                 }
                 _ => "epoch: (arrival wall time - epoch) x speed",
-            },
+            }
+            .to_owned(),
         },
         target: report::TargetInfo {
             kind: if s.target.is_some() {
                 "external"
             } else {
                 "embedded-reference-backend"
-            },
+            }
+            .to_owned(),
             url: target_url,
             faults: s.target.is_none().then_some(report::Faults {
                 drop_alerts_pct: s.backend.drop_alerts_pct,
                 delay_alerts_ms: s.backend.delay_alerts_ms,
+                duplicate_alerts_pct: s.backend.duplicate_alerts_pct,
+                spurious_alerts_pct: s.backend.spurious_alerts_pct,
+                wrong_patient_pct: s.backend.wrong_patient_pct,
+                wrong_kind_pct: s.backend.wrong_kind_pct,
             }),
         },
         timing: report::Timing {
@@ -543,6 +598,8 @@ pub async fn execute(s: &Scenario) -> anyhow::Result<Report> {
         },
         episodes,
         expectations,
+        metrics,
+        timelines,
         backend: backend_stats,
     })
 }
@@ -603,8 +660,17 @@ fn repro(s: &Scenario) -> String {
     match &s.target {
         Some(target) => cmd.push_str(&format!(" --target {}", target.url)),
         None => {
-            if s.backend.drop_alerts_pct > 0.0 {
-                cmd.push_str(&format!(" --drop-alerts-pct {}", s.backend.drop_alerts_pct));
+            let b = &s.backend;
+            for (flag, pct) in [
+                ("--drop-alerts-pct", b.drop_alerts_pct),
+                ("--duplicate-alerts-pct", b.duplicate_alerts_pct),
+                ("--spurious-alerts-pct", b.spurious_alerts_pct),
+                ("--wrong-patient-pct", b.wrong_patient_pct),
+                ("--wrong-kind-pct", b.wrong_kind_pct),
+            ] {
+                if pct > 0.0 {
+                    cmd.push_str(&format!(" {flag} {pct}"));
+                }
             }
             if s.backend.delay_alerts_ms > 0 {
                 cmd.push_str(&format!(
@@ -639,11 +705,16 @@ pub fn reference_backend_main(args: BackendArgs) -> u8 {
                 ));
             }
         }
-        if !(0.0..=100.0).contains(&args.drop_alerts_pct) {
-            return Err(format!(
-                "error: --drop-alerts-pct {} is not a percentage",
-                args.drop_alerts_pct
-            ));
+        for (flag, pct) in [
+            ("--drop-alerts-pct", args.drop_alerts_pct),
+            ("--duplicate-alerts-pct", args.duplicate_alerts_pct),
+            ("--spurious-alerts-pct", args.spurious_alerts_pct),
+            ("--wrong-patient-pct", args.wrong_patient_pct),
+            ("--wrong-kind-pct", args.wrong_kind_pct),
+        ] {
+            if !(0.0..=100.0).contains(&pct) {
+                return Err(format!("error: {flag} {pct} is not a percentage"));
+            }
         }
         let mut config = BackendConfig::new(args.alerts.clone());
         config.listen = listen;
@@ -654,6 +725,10 @@ pub fn reference_backend_main(args: BackendArgs) -> u8 {
         config.faults = Faults {
             drop_alerts_pct: args.drop_alerts_pct,
             delay_alerts: parse_dur("delay-alerts", &args.delay_alerts)?.std(),
+            duplicate_alerts_pct: args.duplicate_alerts_pct,
+            spurious_alerts_pct: args.spurious_alerts_pct,
+            wrong_patient_pct: args.wrong_patient_pct,
+            wrong_kind_pct: args.wrong_kind_pct,
         };
         config.smoothing = parse_dur("smoothing", &args.smoothing)?.std();
         config.reset_after = parse_dur("reset-after", &args.reset_after)?.std();

@@ -37,7 +37,7 @@ pub struct Outgoing {
 }
 
 /// Counts of what happened to the messages handed to the transport.
-#[derive(Clone, Debug, Default, Serialize, PartialEq)]
+#[derive(Clone, Debug, Default, Serialize, serde::Deserialize, PartialEq)]
 pub struct TransportStats {
     /// Messages handed to the transport.
     pub sent: u64,
@@ -56,7 +56,7 @@ pub struct TransportStats {
 }
 
 /// Lateness of sends against their due time, ms.
-#[derive(Clone, Debug, Default, Serialize, PartialEq)]
+#[derive(Clone, Debug, Default, Serialize, serde::Deserialize, PartialEq)]
 pub struct Lag {
     /// Median.
     pub p50: f64,

@@ -190,7 +190,22 @@ fn without_wall_clock(mut r: Value) -> Value {
         for o in e["outcomes"].as_array_mut().unwrap() {
             o["alert_ms"] = Value::Null;
             o["latency_ms"] = Value::Null;
+            if o["decomposition"].is_object() {
+                o["decomposition"]["backend_ms"] = Value::Null;
+            }
         }
+    }
+    r["metrics"]["overall"]["latency_ms"] = Value::Null;
+    for m in r["metrics"]["by_kind"]
+        .as_object_mut()
+        .unwrap()
+        .values_mut()
+    {
+        m["latency_ms"] = Value::Null;
+    }
+    for t in r["timelines"].as_array_mut().unwrap() {
+        t["alert_ms"] = Value::Null;
+        t["alerts"] = Value::Null;
     }
     r
 }

@@ -21,7 +21,7 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use super::escalation::Level;
-use super::stats::{Counters, bump};
+use super::stats::{Counters, add, bump};
 use crate::wire::{ALERT_SCHEMA, AlertMessage, Priority};
 
 /// Faults the backend can inject into its own alerting, to check that the
@@ -37,16 +37,34 @@ pub struct Faults {
     pub drop_alerts_pct: f64,
     /// Wall-clock delay before each alert is sent.
     pub delay_alerts: Duration,
+    /// Percentage (0–100) of alerts sent twice (the copy right after).
+    pub duplicate_alerts_pct: f64,
+    /// Percentage (0–100) of scored messages that raise no real alert but
+    /// raise a spurious `news2-medium` for their patient.
+    pub spurious_alerts_pct: f64,
+    /// Percentage (0–100) of alerts sent naming another patient (of those
+    /// the backend knows, in sorted order, the one half-way round).
+    pub wrong_patient_pct: f64,
+    /// Percentage (0–100) of alerts sent as the other NEWS2 kind
+    /// (`news2-medium` ↔ `news2-high`).
+    pub wrong_kind_pct: f64,
 }
 
 impl Faults {
     /// Checks the knobs' ranges.
     pub fn validate(&self) -> anyhow::Result<()> {
-        anyhow::ensure!(
-            (0.0..=100.0).contains(&self.drop_alerts_pct),
-            "drop_alerts_pct must be within 0–100, not {}",
-            self.drop_alerts_pct
-        );
+        for (name, pct) in [
+            ("drop_alerts_pct", self.drop_alerts_pct),
+            ("duplicate_alerts_pct", self.duplicate_alerts_pct),
+            ("spurious_alerts_pct", self.spurious_alerts_pct),
+            ("wrong_patient_pct", self.wrong_patient_pct),
+            ("wrong_kind_pct", self.wrong_kind_pct),
+        ] {
+            anyhow::ensure!(
+                (0.0..=100.0).contains(&pct),
+                "{name} must be within 0–100, not {pct}"
+            );
+        }
         Ok(())
     }
 }
@@ -54,6 +72,16 @@ impl Faults {
 /// Salt of the drop knob's random stream (any fixed constant; each knob has
 /// its own).
 const DROP_STREAM: u64 = 0x6472_6f70_5f61_6c74; // "drop_alt"
+/// Salt of the duplicate knob's stream.
+const DUPLICATE_STREAM: u64 = 0x6475_705f_616c_7274; // "dup_alrt"
+/// Salt of the spurious knob's stream.
+const SPURIOUS_STREAM: u64 = 0x7370_7572_696f_7573; // "spurious"
+/// Salt of the wrong-patient knob's stream.
+const WRONG_PATIENT_STREAM: u64 = 0x7772_6f6e_675f_7074; // "wrong_pt"
+/// Salt of the wrong-kind knob's stream.
+const WRONG_KIND_STREAM: u64 = 0x7772_6f6e_675f_6b64; // "wrong_kd"
+/// Patients remembered for the wrong-patient knob (bounded).
+const MAX_KNOWN_PATIENTS: usize = 4096;
 
 /// Per-request timeout of an alert delivery.
 const DELIVERY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -78,29 +106,90 @@ pub(crate) struct Planned {
 pub(crate) struct FaultInjector {
     faults: Faults,
     drop_rng: Xoshiro256PlusPlus,
+    duplicate_rng: Xoshiro256PlusPlus,
+    spurious_rng: Xoshiro256PlusPlus,
+    wrong_patient_rng: Xoshiro256PlusPlus,
+    wrong_kind_rng: Xoshiro256PlusPlus,
+    /// Patients in order of first message (at most [`MAX_KNOWN_PATIENTS`]).
+    known: Vec<String>,
 }
 
 impl FaultInjector {
     pub(crate) fn new(faults: Faults, seed: u64) -> Self {
+        let rng = |salt: u64| Xoshiro256PlusPlus::seed_from_u64(seed ^ salt);
         Self {
             faults,
-            drop_rng: Xoshiro256PlusPlus::seed_from_u64(seed ^ DROP_STREAM),
+            drop_rng: rng(DROP_STREAM),
+            duplicate_rng: rng(DUPLICATE_STREAM),
+            spurious_rng: rng(SPURIOUS_STREAM),
+            wrong_patient_rng: rng(WRONG_PATIENT_STREAM),
+            wrong_kind_rng: rng(WRONG_KIND_STREAM),
+            known: Vec::new(),
+        }
+    }
+
+    /// Remembers a patient for the wrong-patient knob.
+    pub(crate) fn register(&mut self, patient_id: &str) {
+        if self.known.len() < MAX_KNOWN_PATIENTS {
+            self.known.push(patient_id.to_owned());
+        }
+    }
+
+    /// Whether a message that raised no real alert raises a spurious one.
+    pub(crate) fn spurious(&mut self) -> bool {
+        self.spurious_rng.random::<f64>() * 100.0 < self.faults.spurious_alerts_pct
+    }
+
+    /// Another patient than `patient_id`: of the patients known, in sorted
+    /// order, the one half-way round from it (so not a neighbour, whatever
+    /// order their first messages arrived in).
+    fn other_patient(&self, patient_id: &str) -> String {
+        let mut sorted: Vec<&String> = self.known.iter().collect();
+        sorted.sort_unstable();
+        match sorted.iter().position(|p| *p == patient_id) {
+            Some(i) if sorted.len() > 1 => {
+                let step = (sorted.len() / 2).max(1);
+                sorted[(i + step) % sorted.len()].clone()
+            }
+            _ => format!("{patient_id}-other"),
         }
     }
 
     /// What to send for one alert: nothing (dropped), or the alert after a
-    /// delay. A knob that adds alerts (duplicate, spurious) would return more.
+    /// delay, possibly renamed (wrong patient, wrong kind), possibly twice
+    /// (duplicate). Every knob draws once per alert, whatever the outcome.
     pub(crate) fn apply(&mut self, alert: AlertMessage) -> Vec<Planned> {
         // Draw for every alert, even with the knob at 0 or 100, so the stream
         // stays aligned with the alert sequence whatever the setting.
         let draw_pct = self.drop_rng.random::<f64>() * 100.0;
+        let duplicate = self.duplicate_rng.random::<f64>() * 100.0;
+        let wrong_patient = self.wrong_patient_rng.random::<f64>() * 100.0;
+        let wrong_kind = self.wrong_kind_rng.random::<f64>() * 100.0;
         if draw_pct < self.faults.drop_alerts_pct {
             return Vec::new();
         }
-        vec![Planned {
-            alert,
+        let mut alert = alert;
+        if wrong_patient < self.faults.wrong_patient_pct {
+            alert.patient_id = self.other_patient(&alert.patient_id);
+        }
+        if wrong_kind < self.faults.wrong_kind_pct {
+            (alert.kind, alert.priority) = match alert.kind.as_str() {
+                "news2-medium" => ("news2-high".to_owned(), Priority::High),
+                _ => ("news2-medium".to_owned(), Priority::Medium),
+            };
+        }
+        let mut planned = vec![Planned {
+            alert: alert.clone(),
             delay: self.faults.delay_alerts,
-        }]
+        }];
+        if duplicate < self.faults.duplicate_alerts_pct {
+            alert.alert_id = alert.alert_id.map(|id| format!("{id}/dup"));
+            planned.push(Planned {
+                alert,
+                delay: self.faults.delay_alerts,
+            });
+        }
+        planned
     }
 }
 
@@ -172,6 +261,27 @@ pub(crate) fn start(
 }
 
 impl Dispatcher {
+    /// Remembers a patient (for the wrong-patient knob).
+    pub(crate) fn register(&self, patient_id: &str) {
+        self.injector
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .register(patient_id);
+    }
+
+    /// The spurious knob: maybe raises a `news2-medium` with no cause.
+    pub(crate) fn maybe_spurious(&self, patient_id: &str, measurement_time: &str, score: u8) {
+        let fire = self
+            .injector
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .spurious();
+        if fire {
+            bump(&self.counters.alerts_spurious_by_fault);
+            self.raise(patient_id, Level::Medium, measurement_time, score);
+        }
+    }
+
     /// Raises the alert announcing `level` for a patient. Never waits.
     pub(crate) fn raise(&self, patient_id: &str, level: Level, measurement_time: &str, score: u8) {
         let (kind, priority) = match level {
@@ -197,8 +307,10 @@ impl Dispatcher {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .apply(alert);
-        if planned.is_empty() {
-            bump(&self.counters.alerts_dropped_by_fault);
+        match planned.len() {
+            0 => bump(&self.counters.alerts_dropped_by_fault),
+            1 => {}
+            n => add(&self.counters.alerts_duplicated_by_fault, n as u64 - 1),
         }
         let lane = &self.lanes[lane_of(patient_id)];
         let now = Instant::now();

@@ -113,6 +113,7 @@ impl Shared {
                 })
                 .map_err(|_| Full)?;
             patients.insert(message.patient_id.clone(), Patient::default());
+            self.dispatcher.register(&message.patient_id);
         }
         let Some(patient) = patients.get_mut(&message.patient_id) else {
             unreachable!("the patient was inserted above");
@@ -126,6 +127,10 @@ impl Shared {
         let total = patient.news2().total;
         // Raised under the shard lock so a patient's alerts queue in the
         // order its escalations happened.
+        if reached.is_empty() {
+            self.dispatcher
+                .maybe_spurious(&message.patient_id, &message.measured_at, total);
+        }
         for level in reached {
             self.dispatcher
                 .raise(&message.patient_id, level, &message.measured_at, total);

@@ -92,6 +92,13 @@ pub struct Stats {
     pub alerts_emitted: u64,
     /// Alerts withheld by the `drop_alerts_pct` fault.
     pub alerts_dropped_by_fault: u64,
+    /// Extra copies queued by the `duplicate_alerts_pct` fault.
+    #[serde(default)]
+    pub alerts_duplicated_by_fault: u64,
+    /// Alerts raised with no cause by the `spurious_alerts_pct` fault
+    /// (included in `alerts_emitted`).
+    #[serde(default)]
+    pub alerts_spurious_by_fault: u64,
     /// Alerts the webhook answered with 2xx.
     pub alerts_delivered: u64,
     /// Alerts given up on: a 4xx answer, or retries exhausted.
@@ -114,6 +121,8 @@ pub(crate) struct Counters {
     pub(crate) patients: AtomicU64,
     pub(crate) alerts_emitted: AtomicU64,
     pub(crate) alerts_dropped_by_fault: AtomicU64,
+    pub(crate) alerts_duplicated_by_fault: AtomicU64,
+    pub(crate) alerts_spurious_by_fault: AtomicU64,
     pub(crate) alerts_delivered: AtomicU64,
     pub(crate) alerts_failed: AtomicU64,
     pub(crate) alerts_queue_overflow: AtomicU64,
@@ -139,6 +148,7 @@ impl Counters {
         let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
         let r = |reason: Reason| get(&self.rejected[reason as usize]);
         let emitted = get(&self.alerts_emitted);
+        let duplicated = get(&self.alerts_duplicated_by_fault);
         let settled = get(&self.alerts_dropped_by_fault)
             + get(&self.alerts_delivered)
             + get(&self.alerts_failed)
@@ -161,13 +171,15 @@ impl Counters {
             patients: get(&self.patients),
             alerts_emitted: emitted,
             alerts_dropped_by_fault: get(&self.alerts_dropped_by_fault),
+            alerts_duplicated_by_fault: duplicated,
+            alerts_spurious_by_fault: get(&self.alerts_spurious_by_fault),
             alerts_delivered: get(&self.alerts_delivered),
             alerts_failed: get(&self.alerts_failed),
             alerts_queue_overflow: get(&self.alerts_queue_overflow),
             alerts_retried: get(&self.alerts_retried),
             // Counters are read one by one while tasks run; saturate rather
             // than wrap on a torn read.
-            alerts_pending: emitted.saturating_sub(settled),
+            alerts_pending: (emitted + duplicated).saturating_sub(settled),
         }
     }
 }

@@ -93,6 +93,11 @@ impl<'a> Reporter<'a> {
         }
     }
 
+    /// The text being checked.
+    pub fn source(&self) -> &'a str {
+        self.text
+    }
+
     /// 1-based line and column of byte `offset`.
     fn position(&self, offset: usize) -> (usize, usize) {
         let offset = offset.min(self.text.len());

@@ -233,18 +233,45 @@ pub struct AlertsSpec {
 #[serde(deny_unknown_fields)]
 pub struct BackendSpec {
     pub drop_alerts_pct: Option<Spanned<f64>>,
+    pub duplicate_alerts_pct: Option<Spanned<f64>>,
+    pub spurious_alerts_pct: Option<Spanned<f64>>,
+    pub wrong_patient_pct: Option<Spanned<f64>>,
+    pub wrong_kind_pct: Option<Spanned<f64>>,
     pub delay_alerts: Option<Dur>,
     pub smoothing: Option<Dur>,
     pub reset_after: Option<Dur>,
 }
 
-/// `[[expect]]`.
+/// `[[expect]]` (resolved in `expect.rs`).
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ExpectSpec {
     pub name: Option<Spanned<String>>,
     pub episode: Option<ConditionName>,
+    pub rule: Option<Spanned<String>>,
+    pub abnormal: Option<Spanned<String>>,
+    pub from: Option<Spanned<ReferenceName>>,
+    pub criterion: Option<Spanned<String>>,
     pub alert: Option<Spanned<String>>,
     pub within: Option<Spanned<Dur>>,
+    pub max_gap: Option<Spanned<Dur>>,
+    pub rearm: Option<Spanned<Dur>>,
+    pub early: Option<Spanned<Dur>>,
     pub max_false_alerts: Option<u32>,
+    pub max_false_alerts_per_patient_day: Option<Spanned<f64>>,
+    pub max_duplicates: Option<u64>,
+    pub max_latency_p50: Option<Dur>,
+    pub max_latency_p95: Option<Dur>,
+    pub max_latency_p99: Option<Dur>,
+    pub max_latency: Option<Dur>,
+}
+
+/// `from = ...` of an episode expectation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReferenceName {
+    Onset,
+    Criterion,
+    FirstAbnormalMeasurement,
+    FirstAbnormalDelivery,
 }

@@ -7,6 +7,7 @@ pub mod catalogue;
 pub mod diag;
 pub mod duration;
 pub mod events;
+mod expect;
 mod file;
 
 use std::net::SocketAddr;
@@ -23,6 +24,8 @@ use catalogue::Catalogue;
 pub use diag::{Diagnostic, Diagnostics};
 use diag::{Reporter, suggest};
 use duration::Dur;
+use expect::resolve_expectations;
+pub use expect::{Budgets, ExpectKind, Expectation, Reference};
 use file::{ClockMode, DeviceKindName, NetworkSpec, ScenarioFile};
 
 /// Largest population a scenario may declare (bounded memory).
@@ -100,6 +103,15 @@ pub struct BackendKnobs {
     pub smoothing_ms: u64,
     /// Time below a threshold before a level can fire again.
     pub reset_after_ms: u64,
+    /// Percentage of alerts sent twice.
+    pub duplicate_alerts_pct: f64,
+    /// Percentage of scored messages on an unescalated patient that raise a
+    /// spurious alert.
+    pub spurious_alerts_pct: f64,
+    /// Percentage of alerts sent naming another patient.
+    pub wrong_patient_pct: f64,
+    /// Percentage of alerts sent with the other NEWS2 kind.
+    pub wrong_kind_pct: f64,
 }
 
 impl Default for BackendKnobs {
@@ -109,23 +121,12 @@ impl Default for BackendKnobs {
             delay_alerts_ms: 0,
             smoothing_ms: 60_000,
             reset_after_ms: 600_000,
+            duplicate_alerts_pct: 0.0,
+            spurious_alerts_pct: 0.0,
+            wrong_patient_pct: 0.0,
+            wrong_kind_pct: 0.0,
         }
     }
-}
-
-/// "Alert kind K for each episode of condition C within D of onset."
-#[derive(Clone, Debug, PartialEq)]
-pub struct Expectation {
-    /// Unique name, used in reports.
-    pub name: String,
-    /// The condition whose episodes create obligations.
-    pub condition: ConditionKind,
-    /// The alert kind that must follow.
-    pub alert: String,
-    /// Deadline from onset, simulated ms.
-    pub within_ms: u64,
-    /// Alerts of this kind tolerated on patients without an episode.
-    pub max_false_alerts: u32,
 }
 
 /// A scenario, validated, with every default applied.
@@ -389,7 +390,7 @@ fn resolve(path: &Path, file: ScenarioFile, r: &mut Reporter<'_>, len: usize) ->
     let target = resolve_target(&file, r);
     let alerts = resolve_alerts(&file, r);
     let backend = resolve_backend(&file, target.is_some(), r);
-    let expectations = resolve_expectations(&file, r);
+    let expectations = resolve_expectations(&file, r.source(), r);
 
     Scenario {
         path: path.to_owned(),
@@ -787,16 +788,43 @@ fn resolve_backend(file: &ScenarioFile, has_target: bool, r: &mut Reporter<'_>) 
         r.error(spanned.span(), Some("backend".into()), "[backend] configures the embedded reference backend, but [target] names an external one", Some("remove [backend], or remove [target]".into()));
     }
     let spec = spanned.get_ref();
-    if let Some(pct) = &spec.drop_alerts_pct {
+    for (name, value, knob) in [
+        (
+            "drop_alerts_pct",
+            &spec.drop_alerts_pct,
+            &mut knobs.drop_alerts_pct,
+        ),
+        (
+            "duplicate_alerts_pct",
+            &spec.duplicate_alerts_pct,
+            &mut knobs.duplicate_alerts_pct,
+        ),
+        (
+            "spurious_alerts_pct",
+            &spec.spurious_alerts_pct,
+            &mut knobs.spurious_alerts_pct,
+        ),
+        (
+            "wrong_patient_pct",
+            &spec.wrong_patient_pct,
+            &mut knobs.wrong_patient_pct,
+        ),
+        (
+            "wrong_kind_pct",
+            &spec.wrong_kind_pct,
+            &mut knobs.wrong_kind_pct,
+        ),
+    ] {
+        let Some(pct) = value else { continue };
         if !(0.0..=100.0).contains(pct.get_ref()) {
             r.error(
                 pct.span(),
-                Some("backend.drop_alerts_pct".into()),
-                format!("drop_alerts_pct = {} is not a percentage", pct.get_ref()),
+                Some(format!("backend.{name}")),
+                format!("{name} = {} is not a percentage", pct.get_ref()),
                 None,
             );
         }
-        knobs.drop_alerts_pct = pct.get_ref().clamp(0.0, 100.0);
+        *knob = pct.get_ref().clamp(0.0, 100.0);
     }
     if let Some(d) = spec.delay_alerts {
         knobs.delay_alerts_ms = d.ms();
@@ -808,74 +836,4 @@ fn resolve_backend(file: &ScenarioFile, has_target: bool, r: &mut Reporter<'_>) 
         knobs.reset_after_ms = d.ms();
     }
     knobs
-}
-
-fn resolve_expectations(file: &ScenarioFile, r: &mut Reporter<'_>) -> Vec<Expectation> {
-    let mut out = Vec::new();
-    for (i, spanned) in file.expect.iter().enumerate() {
-        let e = spanned.get_ref();
-        let at = spanned.span();
-        let field = |f: &str| format!("expect[{i}].{f}");
-        let mut complete = true;
-        let mut need = |present: bool, name: &str, r: &mut Reporter<'_>| {
-            if !present {
-                r.missing(at.clone(), field(name));
-                complete = false;
-            }
-        };
-        need(e.name.is_some(), "name", r);
-        need(e.episode.is_some(), "episode", r);
-        need(e.alert.is_some(), "alert", r);
-        need(e.within.is_some(), "within", r);
-        if let Some(name) = &e.name
-            && file.expect[..i]
-                .iter()
-                .any(|o| o.get_ref().name.as_ref().map(|n| n.get_ref()) == Some(name.get_ref()))
-        {
-            r.error(
-                name.span(),
-                Some(field("name")),
-                format!("expectation name \"{}\" is used twice", name.get_ref()),
-                None,
-            );
-        }
-        if let Some(alert) = &e.alert
-            && alert.get_ref().trim().is_empty()
-        {
-            r.error(
-                alert.span(),
-                Some(field("alert")),
-                "alert kind is empty",
-                None,
-            );
-        }
-        if let Some(within) = &e.within
-            && within.get_ref().ms() == 0
-        {
-            r.error(
-                within.span(),
-                Some(field("within")),
-                "within must be positive",
-                None,
-            );
-        }
-        if let (Some(episode), true) = (e.episode, complete) {
-            out.push(Expectation {
-                name: e
-                    .name
-                    .as_ref()
-                    .map(|n| n.get_ref().clone())
-                    .unwrap_or_default(),
-                condition: condition(episode),
-                alert: e
-                    .alert
-                    .as_ref()
-                    .map(|a| a.get_ref().clone())
-                    .unwrap_or_default(),
-                within_ms: e.within.as_ref().map_or(0, |w| w.get_ref().ms()),
-                max_false_alerts: e.max_false_alerts.unwrap_or(0),
-            });
-        }
-    }
-    out
 }
