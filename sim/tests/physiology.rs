@@ -201,6 +201,9 @@ fn healthy_adults_over_24_hours_stay_in_the_validation_ranges() {
             percentile(&medians, 50.0),
             percentile(&medians, 97.5),
         );
+        eprintln!(
+            "{name}: patient medians p2.5 {p2:.1}, p50 {p50:.1}, p97.5 {p97:.1} (range {lo}-{hi})"
+        );
         assert!(
             *lo <= p2 && p97 <= *hi && (*lo..=*hi).contains(&p50),
             "{name}: 95 % of patient medians in {p2:.1}..{p97:.1} (median {p50:.1}), outside {lo}..{hi}"
@@ -225,6 +228,10 @@ fn healthy_adults_over_24_hours_stay_in_the_validation_ranges() {
         "temperature low at {low_hour}:00"
     );
     let dip = 1.0 - (sbp_night.0 / sbp_night.1) / (sbp_day.0 / sbp_day.1);
+    eprintln!(
+        "temperature swing {swing:.2} °C, low at {low_hour}:00; SBP night dip {:.1} %",
+        dip * 100.0
+    );
     assert!(
         (0.08..=0.2).contains(&dip),
         "night-time SBP dip {:.1} %",
@@ -278,6 +285,10 @@ fn haemorrhage_follows_the_published_curve() {
     let co_ref = [97.0, 81.0, 54.0, 29.0];
     for (i, (map, co, hr, k)) in at_marks.iter().enumerate() {
         let (map, co, hr) = (map / k, co / k, hr / k);
+        eprintln!(
+            "{} % lost: MAP {map:.0} % (published {}), CO {co:.0} % (published {}), HR {hr:.0}",
+            marks[i], map_ref[i], co_ref[i]
+        );
         assert!(
             (map - map_ref[i]).abs() <= 10.0,
             "{} % lost: MAP {map:.0} % of baseline, published {}",
