@@ -1,36 +1,13 @@
 //! End to end, as a user runs it: the `medtwin` binary, the embedded (or a
 //! standalone) reference backend and the webhook on loopback.
 
+mod common;
+
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 
+use common::{medtwin, report, root, text};
 use serde_json::Value;
-
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_owned()
-}
-
-fn medtwin(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_medtwin"))
-        .args(args)
-        .current_dir(root())
-        .env_remove("MEDTWIN_ALERT_TOKEN")
-        .output()
-        .expect("the medtwin binary runs")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
-fn report(dir: &Path) -> Value {
-    let json = std::fs::read_to_string(dir.join("report.json")).expect("report.json written");
-    serde_json::from_str(&json).expect("report.json is JSON")
-}
 
 const SMALL: &str = "fixtures/scenarios/small-sepsis.toml";
 

@@ -3,17 +3,12 @@
 //! webhook on loopback. Tests that only count alerts run in virtual time;
 //! those that depend on when alerts arrive run accelerated.
 
-use std::path::{Path, PathBuf};
+mod common;
+
 use std::process::Command;
 
+use common::root;
 use serde_json::Value;
-
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_owned()
-}
 
 const FIXTURE: &str = "fixtures/scenarios/fault-knobs.toml";
 const MEDIUM: usize = 0; // "sepsis raises news2-medium" (episode)

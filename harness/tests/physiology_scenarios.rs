@@ -2,31 +2,11 @@
 //! inline tables, `medtwin list`, `medtwin bench sim`, and the training
 //! scenarios run end to end against the reference backend.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod common;
 
+use common::{medtwin, root, text};
 use medtwin_harness::scenario;
 use medtwin_sim::glucose::Metabolism;
-
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_owned()
-}
-
-fn medtwin(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_medtwin"))
-        .args(args)
-        .current_dir(root())
-        .env_remove("MEDTWIN_ALERT_TOKEN")
-        .output()
-        .expect("the medtwin binary runs")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
 
 #[test]
 fn scenario_profiles_come_from_catalogue_files_and_inline_tables() {
@@ -54,20 +34,23 @@ fn scenario_profiles_come_from_catalogue_files_and_inline_tables() {
 }
 
 #[test]
-fn every_shipped_scenario_validates() {
+fn every_shipped_scenario_and_fixture_validates_and_says_what_it_tests() {
     let mut files = Vec::new();
-    let mut dirs = vec![root().join("scenarios")];
+    let mut dirs = vec![root().join("scenarios"), root().join("fixtures")];
     while let Some(dir) = dirs.pop() {
         for entry in std::fs::read_dir(&dir).unwrap() {
             let path = entry.unwrap().path();
             if path.is_dir() {
                 dirs.push(path);
-            } else if path.extension().is_some_and(|e| e == "toml") {
+            } else if path.extension().is_some_and(|e| e == "toml")
+                && !path.components().any(|c| c.as_os_str() == "invalid")
+                && !path.parent().is_some_and(|d| d.ends_with("profiles"))
+            {
                 files.push(path);
             }
         }
     }
-    assert!(files.len() >= 4, "{files:?}");
+    assert!(files.len() >= 10, "{files:?}");
     for file in files {
         if let Err(d) = scenario::load(&file) {
             panic!("{}:\n{d}", file.display());

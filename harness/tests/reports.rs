@@ -3,30 +3,13 @@
 //! suites of scenarios and seeds, and index.html in a real headless
 //! Chromium.
 
+mod common;
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 
+use common::{medtwin, root, text};
 use serde_json::Value;
-
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_owned()
-}
-
-fn medtwin(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_medtwin"))
-        .args(args)
-        .current_dir(root())
-        .env_remove("MEDTWIN_ALERT_TOKEN")
-        .output()
-        .expect("the medtwin binary runs")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
 
 fn report(dir: &Path) -> Value {
     serde_json::from_str(&std::fs::read_to_string(dir.join("report.json")).unwrap()).unwrap()
@@ -455,28 +438,4 @@ fn report_json_follows_its_documented_schema() {
     let mut extra = r.clone();
     extra["surprise"] = Value::Bool(true);
     assert!(check_schema(&schema, &schema, &extra, "report").is_err());
-}
-
-#[test]
-fn every_shipped_scenario_is_valid() {
-    let mut files = Vec::new();
-    for dir in [
-        "scenarios",
-        "scenarios/qa",
-        "fixtures/scenarios",
-        "fixtures/suite",
-    ] {
-        for entry in std::fs::read_dir(root().join(dir)).unwrap() {
-            let path = entry.unwrap().path();
-            if path.extension().is_some_and(|e| e == "toml") {
-                files.push(path);
-            }
-        }
-    }
-    assert!(files.len() >= 7);
-    for file in files {
-        if let Err(d) = medtwin_harness::scenario::load(&file) {
-            panic!("{d}");
-        }
-    }
 }

@@ -1,16 +1,12 @@
 //! Snapshots: the quickstart report (times and ids redacted) and the
 //! `validate` messages for every broken scenario in `fixtures/invalid/`.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 
+use common::root;
 use medtwin_harness::scenario::{self, Clock};
-
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_owned()
-}
 
 /// Every file in `fixtures/invalid/` must be refused, with these messages.
 #[test]
