@@ -153,11 +153,7 @@ impl Catalogue {
             return;
         };
         let name_text = name.get_ref().clone();
-        if name_text.is_empty()
-            || !name_text
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
-        {
+        if !diag::valid_name(&name_text) {
             r.error(
                 name.span(),
                 Some(f("name")),

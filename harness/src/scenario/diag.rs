@@ -284,6 +284,14 @@ fn prune_value(value: &mut DeValue<'_>, path: &[Seg]) -> bool {
     }
 }
 
+/// Whether `text` can name a cohort or profile: letters, digits, `_`, `-`.
+pub fn valid_name(text: &str) -> bool {
+    !text.is_empty()
+        && text
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+}
+
 /// Parses TOML text, reporting every syntax error; `None` if there were any.
 pub fn parse_toml<'t>(file: &Path, text: &'t str) -> Result<Spanned<DeTable<'t>>, Diagnostics> {
     let (root, syntax) = DeTable::parse_recoverable(text);

@@ -361,6 +361,28 @@ pub fn resolve_interventions(
 mod tests {
     use super::*;
 
+    /// The scenario's name enums mirror the twin's tables (serde gives them
+    /// "did you mean" for free); every twin name must parse to its kind.
+    #[test]
+    fn every_sim_condition_and_intervention_name_parses() {
+        #[derive(serde::Deserialize)]
+        struct C {
+            c: ConditionName,
+        }
+        #[derive(serde::Deserialize)]
+        struct I {
+            i: InterventionName,
+        }
+        for kind in ConditionKind::ALL {
+            let parsed: C = toml::from_str(&format!("c = \"{}\"", kind.name())).unwrap();
+            assert_eq!(condition(parsed.c), kind);
+        }
+        for kind in InterventionKind::ALL {
+            let parsed: I = toml::from_str(&format!("i = \"{}\"", kind.name())).unwrap();
+            assert_eq!(intervention(parsed.i), kind);
+        }
+    }
+
     #[test]
     fn every_sim_parameter_has_a_scenario_key() {
         for kind in ConditionKind::ALL {

@@ -292,11 +292,7 @@ fn resolve(path: &Path, file: ScenarioFile, r: &mut Reporter<'_>, len: usize) ->
         let name = match &c.name {
             Some(n) => {
                 let text = n.get_ref();
-                if text.is_empty()
-                    || !text
-                        .chars()
-                        .all(|ch| ch.is_ascii_alphanumeric() || ch == '_' || ch == '-')
-                {
+                if !diag::valid_name(text) {
                     r.error(
                         n.span(),
                         Some(field("name")),
