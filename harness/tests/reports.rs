@@ -439,3 +439,28 @@ fn report_json_follows_its_documented_schema() {
     extra["surprise"] = Value::Bool(true);
     assert!(check_schema(&schema, &schema, &extra, "report").is_err());
 }
+
+/// The QA engineer's command: every scenario in `scenarios/qa/` passes
+/// against the reference backend, with one JUnit file for the suite.
+#[test]
+fn the_shipped_qa_suite_passes() {
+    let out = tempfile::tempdir().unwrap();
+    let run = medtwin(&[
+        "run",
+        "scenarios/qa/",
+        "--clock",
+        "virtual",
+        "--out",
+        out.path().to_str().unwrap(),
+    ]);
+    let stdout = text(&run.stdout);
+    assert_eq!(
+        run.status.code(),
+        Some(0),
+        "stdout:\n{stdout}\nstderr:\n{}",
+        text(&run.stderr)
+    );
+    let junit = std::fs::read_to_string(out.path().join("junit.xml")).unwrap();
+    assert!(junit.contains("failures=\"0\""), "{junit}");
+    assert!(junit.contains("qa-sepsis-ward"), "{junit}");
+}
