@@ -8,7 +8,9 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use crate::checker::observe::Series;
-use crate::checker::{EpisodeRecord, ExpectationResult, OutcomeKind, Summary, Times, Verdict};
+use crate::checker::{
+    EpisodeRecord, ExpectationResult, InterventionRecord, OutcomeKind, Summary, Times, Verdict,
+};
 use crate::intake::Refused;
 use crate::scenario::duration;
 use crate::transport::{Lag, TransportStats};
@@ -51,8 +53,15 @@ pub struct Report {
     pub transport: TransportReport,
     /// Alerts the webhook received.
     pub alerts: AlertsReport,
-    /// Condition episodes, from the truth log.
+    /// Condition episodes, from the truth log, with how each ended and when
+    /// each clinical criterion first held after its onset.
     pub episodes: Vec<EpisodeRecord>,
+    /// Interventions given, from the truth log (at most 10 000 listed).
+    #[serde(default)]
+    pub interventions: Vec<InterventionRecord>,
+    /// Interventions given past that limit.
+    #[serde(default)]
+    pub interventions_not_listed: u64,
     /// One result per expectation.
     pub expectations: Vec<ExpectationResult>,
     /// Metrics per alert kind and overall, summed over the expectations.

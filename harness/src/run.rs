@@ -491,7 +491,7 @@ pub async fn execute(s: &Scenario) -> anyhow::Result<Report> {
         .iter()
         .filter(|a| !known.contains_key(a.patient.as_str()))
         .count() as u64;
-    let truth = twin
+    let mut truth = twin
         .truth
         .take()
         .context("the twin thread returned no truth")?;
@@ -508,7 +508,8 @@ pub async fn execute(s: &Scenario) -> anyhow::Result<Report> {
         .collect();
     let metrics = checker::summarize(&expectations);
     let timelines = report::timelines(&expectations, &alerts, &truth, &twin.patients);
-    let episodes = truth.episodes;
+    let episodes = std::mem::take(&mut truth.episodes);
+    let interventions = std::mem::take(&mut truth.interventions);
     let verdict = if expectations.iter().all(|e| e.verdict == Verdict::Pass) {
         Verdict::Pass
     } else {
@@ -597,6 +598,8 @@ pub async fn execute(s: &Scenario) -> anyhow::Result<Report> {
             refused,
         },
         episodes,
+        interventions,
+        interventions_not_listed: truth.interventions_dropped,
         expectations,
         metrics,
         timelines,

@@ -4,9 +4,10 @@
 
 mod common;
 
-use common::{medtwin, root, text};
+use common::{check_schema, medtwin, report, root, text};
 use medtwin_harness::scenario;
 use medtwin_sim::glucose::Metabolism;
+use serde_json::Value;
 
 #[test]
 fn scenario_profiles_come_from_catalogue_files_and_inline_tables() {
@@ -118,8 +119,9 @@ fn bench_sim_reports_throughput_and_state_size() {
 
 /// Runs a training scenario in virtual time: its lockstep windows place
 /// alerts within a simulated second, as the scenario's own accelerated
-/// clock would, without a loaded CI machine's wall-clock lag.
-fn training(file: &str) {
+/// clock would, without a loaded CI machine's wall-clock lag. Returns the
+/// report, checked against its documented schema.
+fn training(file: &str) -> Value {
     let out = tempfile::tempdir().unwrap();
     let run = medtwin(&[
         "run",
@@ -137,19 +139,57 @@ fn training(file: &str) {
         text(&run.stderr)
     );
     assert!(stdout.contains("verdict: PASS"), "{stdout}");
+    let r = report(out.path());
+    let schema: Value = serde_json::from_str(
+        &std::fs::read_to_string(root().join("docs/schemas/report.schema.json")).unwrap(),
+    )
+    .unwrap();
+    check_schema(&schema, &schema, &r, "report").unwrap();
+    r
 }
 
 #[test]
 fn training_opioid_depression_is_alerted() {
-    training("scenarios/training/post-op-opioid.toml");
+    let r = training("scenarios/training/post-op-opioid.toml");
+    // The report carries the truth an educator debriefs from: when each
+    // patient met PRODIGY, and the naloxone given.
+    let episodes = r["episodes"].as_array().unwrap();
+    assert_eq!(episodes.len(), 2);
+    for e in episodes {
+        let met = e["criteria"]["respiratory_depression"].as_u64().unwrap();
+        assert!(met > e["onset_ms"].as_u64().unwrap(), "{e}");
+    }
+    let given = r["interventions"].as_array().unwrap();
+    assert_eq!(given.len(), 1);
+    assert_eq!(given[0]["kind"], "naloxone");
+    assert_eq!(given[0]["patient"], "surgical-003");
+    assert_eq!(given[0]["params"]["dose_mg"], 0.4);
 }
 
 #[test]
 fn training_haemorrhage_is_alerted() {
-    training("scenarios/training/haemorrhage-fluids.toml");
+    let r = training("scenarios/training/haemorrhage-fluids.toml");
+    let given = r["interventions"].as_array().unwrap();
+    assert_eq!(given[0]["kind"], "iv_fluids");
+    assert_eq!(given[0]["params"]["volume_ml"], 2000.0);
 }
 
 #[test]
 fn training_af_is_alerted() {
-    training("scenarios/training/paroxysmal-af.toml");
+    let r = training("scenarios/training/paroxysmal-af.toml");
+    // The paroxysm left alone stops after its 90 minutes.
+    let episodes = r["episodes"].as_array().unwrap();
+    let ended: Vec<_> = episodes
+        .iter()
+        .filter(|e| e["end_reason"] == "duration")
+        .collect();
+    assert_eq!(ended.len(), 2, "{episodes:?}");
+    let stepdown6 = episodes
+        .iter()
+        .find(|e| e["patient"] == "stepdown-006")
+        .unwrap();
+    assert_eq!(
+        stepdown6["end_ms"].as_u64().unwrap() - stepdown6["onset_ms"].as_u64().unwrap(),
+        90 * 60_000
+    );
 }

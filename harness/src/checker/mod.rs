@@ -38,6 +38,31 @@ pub struct EpisodeRecord {
     pub onset_ms: u64,
     /// Severity in (0, 1].
     pub severity: f64,
+    /// When it ended, simulated ms (`None`: still going at the end).
+    #[serde(default)]
+    pub end_ms: Option<u64>,
+    /// Why it ended: `duration`, `treated` or `recovered`.
+    #[serde(default)]
+    pub end_reason: Option<String>,
+    /// The first moment after this onset each clinical criterion held in
+    /// the true physiology, simulated ms, by criterion name.
+    #[serde(default)]
+    pub criteria: BTreeMap<String, u64>,
+}
+
+/// An intervention given, from the truth log.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct InterventionRecord {
+    /// Patient id.
+    pub patient: String,
+    /// Intervention name.
+    pub kind: String,
+    /// When, simulated ms.
+    pub at_ms: u64,
+    /// Its parameters by name (numbers, or the chosen option's name).
+    pub params: BTreeMap<String, serde_json::Value>,
+    /// For a shock or CPR: whether circulation returned.
+    pub rosc: Option<bool>,
 }
 
 /// An alert from the target, placed in simulated time.

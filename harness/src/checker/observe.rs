@@ -15,18 +15,20 @@
 //! come from the twin's `StepOutput::criteria`; an episode's criterion time
 //! is the first onset of its criterion at or after the episode's onset.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
-use medtwin_sim::StepOutput;
+use medtwin_sim::{EndReason, ParamKind, StepOutput};
 use serde::{Deserialize, Serialize};
 
-use super::{EpisodeRecord, Obligation, Times};
+use super::{EpisodeRecord, InterventionRecord, Obligation, Times};
 use crate::rules::{Rule, RuleState};
 use crate::scenario::{ExpectKind, Expectation, Reference};
 
 /// Criterion onsets kept per (patient, criterion): the twin re-arms a
 /// criterion only at an episode onset, so a few suffice.
 const MAX_CRITERION_ONSETS: usize = 64;
+/// Interventions listed in the report; more are counted, not listed.
+pub const MAX_INTERVENTION_RECORDS: usize = 10_000;
 /// Obligations kept per expectation; more are counted, not kept.
 pub const MAX_OBLIGATIONS: usize = 1_000_000;
 /// Patients whose vitals series is kept for timelines (the first ones by
@@ -44,7 +46,7 @@ pub struct Series {
     pub bucket_ms: u64,
     /// Vital code → values per bucket, to 0.1 (`hr`, `spo2`, `rr`, `sbp`,
     /// `dbp`, `map`, `temp`).
-    pub vitals: std::collections::BTreeMap<String, Vec<Option<f64>>>,
+    pub vitals: BTreeMap<String, Vec<Option<f64>>>,
     /// Deliveries per bucket.
     pub delivered: Vec<u32>,
     /// Losses per bucket.
@@ -101,6 +103,8 @@ pub struct Observer {
     awaiting_delivery: HashMap<(u32, u64), Vec<(usize, usize)>>,
     device_patient: Vec<u32>,
     criteria: HashMap<(u32, &'static str), Vec<u64>>,
+    interventions: Vec<InterventionRecord>,
+    interventions_dropped: u64,
     series: HashMap<u32, Series>,
     bucket_ms: u64,
     n_patients: usize,
@@ -110,6 +114,11 @@ pub struct Observer {
 pub struct Truth {
     /// Condition episodes, in onset order.
     pub episodes: Vec<EpisodeRecord>,
+    /// Interventions given, in time order (at most
+    /// [`MAX_INTERVENTION_RECORDS`]).
+    pub interventions: Vec<InterventionRecord>,
+    /// Interventions past that limit, counted.
+    pub interventions_dropped: u64,
     /// Per expectation, its obligations.
     pub obligations: Vec<Vec<Obligation>>,
     /// Obligations not kept past [`MAX_OBLIGATIONS`], per expectation.
@@ -186,6 +195,8 @@ impl Observer {
             awaiting_delivery: HashMap::new(),
             device_patient: Vec::new(),
             criteria: HashMap::new(),
+            interventions: Vec::new(),
+            interventions_dropped: 0,
             series,
             bucket_ms,
             n_patients,
@@ -216,6 +227,9 @@ impl Observer {
                     condition: o.condition.name().to_owned(),
                     onset_ms: o.onset_ms,
                     severity: o.severity,
+                    end_ms: None,
+                    end_reason: None,
+                    criteria: BTreeMap::new(),
                 },
                 first_measured: vec![None; self.evaluators.len()],
                 first_measured_delivered: vec![None; self.evaluators.len()],
@@ -231,6 +245,70 @@ impl Observer {
         }
         for c in &out.criteria {
             self.criterion(c.patient_idx, c.criterion.name(), c.at_ms);
+            // The twin re-arms the criteria at each onset, so this is the
+            // first moment after the patient's latest episode onset.
+            if let Some(&k) = self
+                .episodes_of
+                .get(&c.patient_idx)
+                .and_then(|list| list.last())
+            {
+                self.episodes[k]
+                    .record
+                    .criteria
+                    .entry(c.criterion.name().to_owned())
+                    .or_insert(c.at_ms);
+            }
+        }
+        for e in &out.ends {
+            let ended = self.episodes_of.get(&e.patient_idx).and_then(|list| {
+                list.iter().copied().find(|&k| {
+                    let r = &self.episodes[k].record;
+                    r.condition == e.condition.name() && r.onset_ms == e.onset_ms
+                })
+            });
+            if let Some(k) = ended {
+                let r = &mut self.episodes[k].record;
+                r.end_ms = Some(e.end_ms);
+                r.end_reason = Some(
+                    match e.reason {
+                        EndReason::Duration => "duration",
+                        EndReason::Treated => "treated",
+                        EndReason::Recovered => "recovered",
+                    }
+                    .to_owned(),
+                );
+            }
+        }
+        for g in &out.interventions {
+            if self.interventions.len() >= MAX_INTERVENTION_RECORDS {
+                self.interventions_dropped += 1;
+                continue;
+            }
+            let specs = g.kind.params();
+            let params = specs
+                .iter()
+                .enumerate()
+                .map(|(i, spec)| {
+                    let v = g.params.get(i);
+                    let value = match spec.kind {
+                        ParamKind::Choice { options, .. } => {
+                            serde_json::Value::from(options.get(v as usize).copied().unwrap_or("?"))
+                        }
+                        ParamKind::Number { .. } => serde_json::Value::from(v),
+                    };
+                    (spec.name.to_owned(), value)
+                })
+                .collect();
+            self.interventions.push(InterventionRecord {
+                patient: patients
+                    .get(g.patient_idx as usize)
+                    .cloned()
+                    .unwrap_or_default(),
+                kind: g.kind.name().to_owned(),
+                at_ms: g.at_ms,
+                params,
+                rosc: g.rosc,
+            });
         }
         for m in &out.measurements {
             let p = m.patient_idx as usize;
@@ -435,6 +513,8 @@ impl Observer {
         episodes.sort_by(|a, b| (a.onset_ms, &a.patient).cmp(&(b.onset_ms, &b.patient)));
         Truth {
             episodes,
+            interventions: self.interventions,
+            interventions_dropped: self.interventions_dropped,
             obligations,
             obligations_overflow: overflow,
             series: self.series,
