@@ -83,6 +83,7 @@ fn bench_config(shard: Shard, patients: u32, steps: u64, sick_pct: f64) -> SimCo
         }],
         events,
         interventions: Vec::new(),
+        faults: Vec::new(),
         shard,
     }
 }

@@ -646,7 +646,7 @@ fn accounting(h: &mut String, r: &Report) {
     let a = &r.accounting;
     let _ = write!(
         h,
-        "<h2>Devices and network</h2><table id=\"accounting\"><tr><th class=\"l\">device kind</th><th>devices</th><th>generated</th><th>delivered</th><th>lost</th><th>in flight at end</th></tr>"
+        "<h2>Devices and network</h2><table id=\"accounting\"><tr><th class=\"l\">device kind</th><th>devices</th><th>generated</th><th>delivered</th><th>lost</th><th>buffered or in flight at end</th></tr>"
     );
     for (kind, c) in &a.by_device_kind {
         let _ = write!(

@@ -5,7 +5,9 @@ use std::fmt::Write as _;
 use std::path::PathBuf;
 
 use medtwin_sim::glucose::Metabolism;
-use medtwin_sim::{ConditionKind, InterventionKind, ParamKind, ParamSpec, Spread};
+use medtwin_sim::{
+    ConditionKind, FaultKind, InterventionKind, NetworkConfig, ParamKind, ParamSpec, Spread,
+};
 
 use crate::scenario::catalogue::Catalogue;
 use crate::scenario::duration;
@@ -19,6 +21,8 @@ pub enum ListWhat {
     Conditions,
     /// Interventions an `[[intervention]]` can give.
     Interventions,
+    /// Network profiles, gateway settings and fault kinds.
+    Networks,
 }
 
 /// Renders the listing, or the catalogue errors.
@@ -85,6 +89,38 @@ pub fn render(what: ListWhat, catalogues: &[PathBuf]) -> Result<String, String> 
                 params(&mut out, kind.params());
             }
         }
+        ListWhat::Networks => {
+            let _ = writeln!(
+                out,
+                "network profiles (one hop: log-normal latency, Gilbert-Elliott bursty loss; design choices on REFERENCE.md orders of magnitude):"
+            );
+            for (name, n) in NetworkConfig::PROFILES {
+                let _ = writeln!(
+                    out,
+                    "  {name:<14} median {} ms  p99 {} ms  loss {} %  mean loss burst {} messages",
+                    n.latency_median_ms, n.latency_p99_ms, n.loss_pct, n.loss_burst
+                );
+            }
+            let _ = writeln!(
+                out,
+                "a table sets any of: profile, latency_median, latency_p99, loss_pct, loss_burst, gateway"
+            );
+            let _ = writeln!(
+                out,
+                "gateway (store and forward): buffer (messages, default 3600), eviction (drop_oldest|drop_newest), flush_rate (messages/s, default 20), mtbf and mttr (random uplink outages)"
+            );
+            let _ = writeln!(
+                out,
+                "faults ([[fault]] with at, who, pick, kind, duration):"
+            );
+            for kind in FaultKind::ALL {
+                let _ = writeln!(
+                    out,
+                    "  {}  the patient's uplink is down: a gateway buffers (and evicts when full), without one messages are lost",
+                    kind.name()
+                );
+            }
+        }
     }
     Ok(out)
 }
@@ -126,6 +162,9 @@ mod tests {
         assert!(text.contains("volume_pct (1-60 %, default 30 %)"), "{text}");
         let text = render(ListWhat::Interventions, &[]).unwrap();
         assert!(text.contains("route (sc|iv, default \"sc\")"), "{text}");
+        let text = render(ListWhat::Networks, &[]).unwrap();
+        assert!(text.contains("hospital_wifi"), "{text}");
+        assert!(text.contains("network_outage"), "{text}");
         let text = render(ListWhat::Profiles, &[]).unwrap();
         assert!(text.contains("copd"), "{text}");
         assert!(text.contains("SpO2 scale 2"), "{text}");

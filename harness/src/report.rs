@@ -323,7 +323,7 @@ impl Report {
         let a = &self.accounting.total;
         let _ = writeln!(
             s,
-            "telemetry: {} generated · {} delivered · {} lost · {} in flight at end",
+            "telemetry: {} generated · {} delivered · {} lost · {} buffered or in flight at end",
             a.generated, a.delivered, a.lost, a.buffered
         );
         let t = &self.transport.stats;

@@ -324,7 +324,7 @@ fn run_twin(
         generated: acc.generated,
         delivered: acc.delivered,
         lost: acc.lost(),
-        buffered: acc.in_flight,
+        buffered: acc.pending(),
     };
     for counts in summary.by_kind.values_mut() {
         counts.buffered = counts.generated - counts.delivered - counts.lost;

@@ -23,8 +23,43 @@ pub struct SimConfig {
     pub events: Vec<EventConfig>,
     /// Interventions given at given times to given patients.
     pub interventions: Vec<InterventionConfig>,
+    /// Faults injected at given times on given patients' equipment.
+    pub faults: Vec<FaultConfig>,
     /// Which part of the population this twin simulates.
     pub shard: Shard,
+}
+
+/// A fault injected on purpose.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FaultConfig {
+    /// When it starts, simulated ms.
+    pub at_ms: u64,
+    /// Whose equipment.
+    pub who: PatientSelector,
+    /// What fails.
+    pub kind: FaultKind,
+    /// How long it lasts, simulated ms.
+    pub duration_ms: u64,
+}
+
+/// Kinds of fault.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum FaultKind {
+    /// The uplink behind the patient's devices is down: a gateway buffers
+    /// (and evicts when full); without one, messages are lost.
+    NetworkOutage,
+}
+
+impl FaultKind {
+    /// Every kind, for listings and suggestions.
+    pub const ALL: [FaultKind; 1] = [FaultKind::NetworkOutage];
+
+    /// The name used in scenario files.
+    pub fn name(self) -> &'static str {
+        match self {
+            FaultKind::NetworkOutage => "network_outage",
+        }
+    }
 }
 
 /// Shard `index` of `count`: the patients whose position in the whole
@@ -122,15 +157,47 @@ pub struct DeviceConfig {
     pub every_ms: u64,
 }
 
-/// One network hop from device to backend: latency and independent loss.
+/// The path from a device to the backend: one hop with log-normal latency
+/// and bursty (Gilbert-Elliott) loss, optionally behind a gateway that
+/// stores and forwards while its uplink is down.
 #[derive(Clone, Debug, PartialEq)]
 pub struct NetworkConfig {
     /// Median one-way latency in milliseconds.
     pub latency_median_ms: f64,
     /// 99th-percentile one-way latency in milliseconds (≥ the median).
     pub latency_p99_ms: f64,
-    /// Probability of losing a message, in percent.
+    /// Long-run share of messages lost, in percent.
     pub loss_pct: f64,
+    /// Mean length of a loss burst, in messages (Gilbert-Elliott bad-state
+    /// sojourn). Up to `1 / (1 - loss)` the losses are independent.
+    pub loss_burst: f64,
+    /// A store-and-forward gateway between the devices and the uplink.
+    pub gateway: Option<GatewayConfig>,
+}
+
+/// A gateway (phone, home hub, bedside hub) that buffers while its uplink
+/// is down and flushes on reconnect.
+#[derive(Clone, Debug, PartialEq)]
+pub struct GatewayConfig {
+    /// Messages the buffer holds.
+    pub buffer: u32,
+    /// What goes when the buffer is full.
+    pub eviction: Eviction,
+    /// Messages per second it forwards when flushing a backlog.
+    pub flush_per_s: f64,
+    /// Mean time between random uplink outages, ms (`None`: only scheduled ones).
+    pub mtbf_ms: Option<u64>,
+    /// Mean time to repair a random outage, ms.
+    pub mttr_ms: u64,
+}
+
+/// Which message a full gateway buffer gives up.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Eviction {
+    /// The oldest buffered message makes room for the new one.
+    DropOldest,
+    /// The new message is refused.
+    DropNewest,
 }
 
 impl NetworkConfig {
@@ -139,10 +206,14 @@ impl NetworkConfig {
         latency_median_ms: 0.0,
         latency_p99_ms: 0.0,
         loss_pct: 0.0,
+        loss_burst: 1.0,
+        gateway: None,
     };
 
     /// Named network profiles. Orders of magnitude from REFERENCE.md
-    /// ("Networks"); the exact figures are design choices to refine.
+    /// ("Networks": loss is bursty, Gilbert-Elliott fits it better than
+    /// independent drops); the exact figures, burst lengths included, are
+    /// design choices to refine.
     pub const PROFILES: [(&'static str, NetworkConfig); 5] = [
         ("ideal", NetworkConfig::IDEAL),
         (
@@ -151,6 +222,8 @@ impl NetworkConfig {
                 latency_median_ms: 15.0,
                 latency_p99_ms: 120.0,
                 loss_pct: 0.1,
+                loss_burst: 3.0,
+                gateway: None,
             },
         ),
         (
@@ -159,6 +232,8 @@ impl NetworkConfig {
                 latency_median_ms: 30.0,
                 latency_p99_ms: 250.0,
                 loss_pct: 0.5,
+                loss_burst: 4.0,
+                gateway: None,
             },
         ),
         (
@@ -167,6 +242,8 @@ impl NetworkConfig {
                 latency_median_ms: 60.0,
                 latency_p99_ms: 400.0,
                 loss_pct: 1.0,
+                loss_burst: 5.0,
+                gateway: None,
             },
         ),
         (
@@ -175,6 +252,8 @@ impl NetworkConfig {
                 latency_median_ms: 20.0,
                 latency_p99_ms: 150.0,
                 loss_pct: 0.5,
+                loss_burst: 3.0,
+                gateway: None,
             },
         ),
     ];
@@ -272,6 +351,7 @@ impl SimConfig {
             }],
             interventions: Vec::new(),
             start_ms_of_day: 8 * 3_600_000,
+            faults: Vec::new(),
             shard: Shard::WHOLE,
         }
     }
@@ -314,6 +394,22 @@ impl SimConfig {
                     expected: "0 to 1 h",
                 });
             }
+            if !(net.loss_burst >= 1.0 && net.loss_burst <= 1e6) {
+                return Err(ConfigError::OutOfRange {
+                    field: field("loss_burst"),
+                    value: net.loss_burst,
+                    expected: "1 to 1000000 messages",
+                });
+            }
+            if let Some(g) = &net.gateway
+                && !(g.flush_per_s > 0.0 && g.flush_per_s <= 1e6)
+            {
+                return Err(ConfigError::OutOfRange {
+                    field: field("gateway.flush_rate"),
+                    value: g.flush_per_s,
+                    expected: "greater than 0, at most 1000000 per second",
+                });
+            }
             if !(net.latency_p99_ms >= net.latency_median_ms && net.latency_p99_ms <= 3_600_000.0) {
                 return Err(ConfigError::OutOfRange {
                     field: field("latency_p99"),
@@ -343,6 +439,9 @@ impl SimConfig {
         }
         for (i, given) in self.interventions.iter().enumerate() {
             self.check_selector("intervention", i, &given.who)?;
+        }
+        for (i, fault) in self.faults.iter().enumerate() {
+            self.check_selector("fault", i, &fault.who)?;
         }
         for cohort in &self.cohorts {
             let p = &cohort.profile;

@@ -36,8 +36,8 @@ pub mod vitals;
 
 pub use clinical::{ConditionKind, InterventionKind, ParamKind, ParamSpec, Params};
 pub use config::{
-    CohortConfig, DeviceConfig, DeviceKind, EventConfig, InterventionConfig, NetworkConfig,
-    PatientSelector, Shard, SimConfig,
+    CohortConfig, DeviceConfig, DeviceKind, EventConfig, Eviction, FaultConfig, FaultKind,
+    GatewayConfig, InterventionConfig, NetworkConfig, PatientSelector, Shard, SimConfig,
 };
 pub use error::ConfigError;
 pub use profile::{Meal, ProfileSpec, Spread};

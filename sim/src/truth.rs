@@ -89,6 +89,9 @@ fn condition_name<S: serde::Serializer>(kind: &ConditionKind, s: S) -> Result<S:
 pub struct Delivery {
     /// What was delivered.
     pub measurement: Measurement,
+    /// Simulated time it left for the backend (later than measured when a
+    /// gateway held it), ms.
+    pub sent_ms: u64,
     /// Simulated time it arrived at the backend's edge, ms.
     pub delivered_ms: u64,
 }
@@ -99,13 +102,26 @@ pub struct Delivery {
 pub enum LossCause {
     /// Dropped by the network hop.
     LinkLoss,
+    /// Evicted from (or refused by) a full gateway buffer.
+    BufferOverflow,
+    /// Sent into an outage with no gateway buffer to hold it.
+    Outage,
 }
 
 impl LossCause {
+    /// Every cause, in report order.
+    pub const ALL: [LossCause; 3] = [
+        LossCause::LinkLoss,
+        LossCause::BufferOverflow,
+        LossCause::Outage,
+    ];
+
     /// The name used in reports.
     pub fn name(self) -> &'static str {
         match self {
             LossCause::LinkLoss => "link_loss",
+            LossCause::BufferOverflow => "buffer_overflow",
+            LossCause::Outage => "outage",
         }
     }
 }

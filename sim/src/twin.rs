@@ -10,11 +10,12 @@ use bevy_ecs::schedule::{LogLevel, ScheduleBuildSettings};
 use rand::RngExt;
 
 use crate::clinical::{ConditionKind, InterventionKind};
-use crate::config::{DeviceKind, PatientSelector, SimConfig};
+use crate::config::Eviction;
+use crate::config::{DeviceKind, FaultKind, PatientSelector, SimConfig};
 use crate::device::{self, Device, DeviceError, NoiseRng};
 use crate::error::ConfigError;
 use crate::glucose::{self, Drive, GlucoseParams, GlucoseState, Metabolism};
-use crate::network::{InFlight, Link, NetRng};
+use crate::network::{Channel, Gateway, Held, InFlight, Link, NetRng};
 use crate::physiology::{self, Body, Course, Daytime, Episode, Given, StepFactors, Variation};
 use crate::profile::Meal;
 use crate::rng::{self, StreamRng};
@@ -100,23 +101,34 @@ struct Criteria(CriteriaState);
 struct PatientRng(StreamRng);
 
 /// Running totals over the whole run: every measurement ends up in exactly
-/// one of delivered, lost or in flight.
+/// one of delivered, lost (by cause), held in a gateway buffer, or in flight.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Accounting {
     /// Measurements taken.
     pub generated: u64,
     /// Measurements that reached the backend's edge.
     pub delivered: u64,
-    /// Measurements the network lost.
+    /// Measurements the network hop lost.
     pub lost_link: u64,
-    /// Measurements still on the wire.
+    /// Measurements evicted from or refused by a full gateway buffer.
+    pub lost_overflow: u64,
+    /// Measurements sent into an outage with no buffer to hold them.
+    pub lost_outage: u64,
+    /// Measurements held in gateway buffers.
+    pub buffered: u64,
+    /// Measurements on the wire.
     pub in_flight: u64,
 }
 
 impl Accounting {
     /// All losses, whatever the cause.
     pub fn lost(&self) -> u64 {
-        self.lost_link
+        self.lost_link + self.lost_overflow + self.lost_outage
+    }
+
+    /// Not yet delivered nor lost: buffered or on the wire.
+    pub fn pending(&self) -> u64 {
+        self.buffered + self.in_flight
     }
 }
 
@@ -158,6 +170,7 @@ impl Twin {
         world.init_resource::<StableOrder>();
         world.init_resource::<Transmit>();
         world.init_resource::<InFlight>();
+        world.init_resource::<Buffered>();
 
         let mut twin = Twin {
             world,
@@ -215,6 +228,20 @@ impl Twin {
                     });
             }
         }
+        // Scheduled uplink outages, by patient position.
+        let mut outages: BTreeMap<usize, Vec<(u64, u64)>> = BTreeMap::new();
+        for (i, fault) in config.faults.iter().enumerate() {
+            match fault.kind {
+                FaultKind::NetworkOutage => {
+                    for index in select(config.seed, &format!("fault/{i}"), &fault.who) {
+                        outages
+                            .entry(cohort_start[fault.who.cohort] + index as usize)
+                            .or_default()
+                            .push((fault.at_ms, fault.at_ms.saturating_add(fault.duration_ms)));
+                    }
+                }
+            }
+        }
         for course in courses.values_mut() {
             // Stable: same-time interventions keep scenario order.
             course.given.sort_by_key(|g| g.at_ms);
@@ -227,7 +254,8 @@ impl Twin {
                     continue;
                 }
                 let course = courses.remove(&slot).unwrap_or_default();
-                twin.spawn_patient(config, c, index, link, course);
+                let outages = outages.remove(&slot).unwrap_or_default();
+                twin.spawn_patient(config, c, index, link, course, outages);
             }
         }
         Ok(twin)
@@ -240,6 +268,7 @@ impl Twin {
         index: u32,
         link: Entity,
         course: Course,
+        mut outages: Vec<(u64, u64)>,
     ) {
         let cohort = &config.cohorts[cohort_idx];
         let name = format!("{}-{index:03}", cohort.name);
@@ -299,6 +328,27 @@ impl Twin {
         if eventful {
             patient.insert(course);
         }
+        // A gateway where the cohort has one, or where an outage is
+        // scheduled (then with no buffer: messages sent into it are lost).
+        let gateway = cohort.network.gateway.as_ref();
+        if gateway.is_some() || !outages.is_empty() {
+            outages.sort_unstable();
+            let random = gateway.and_then(|g| g.mtbf_ms.map(|up| (up as f64, g.mttr_ms as f64)));
+            patient.insert(Gateway {
+                capacity: gateway.map_or(0, |g| g.buffer),
+                eviction: gateway.map_or(Eviction::DropOldest, |g| g.eviction),
+                flush_per_s: gateway.map_or(1.0, |g| g.flush_per_s),
+                flush_credit: 0.0,
+                outages,
+                random,
+                // With random outages, starts "down" at 0 so the first look
+                // draws an up time.
+                random_down: random.is_some(),
+                next_change_ms: 0,
+                rng: rng::stream(config.seed, stable, "gateway"),
+                buffer: Default::default(),
+            });
+        }
         let patient = patient.id();
         self.patients.push(patient);
         self.world
@@ -337,7 +387,10 @@ impl Twin {
                 },
                 error,
                 NoiseRng(noise),
-                NetRng(rng::stream(config.seed, device_stable, "net")),
+                NetRng(
+                    rng::stream(config.seed, device_stable, "net"),
+                    Channel::default(),
+                ),
             ));
             self.device_names.push(device_name);
             self.device_kinds.push(device.kind);
@@ -356,13 +409,16 @@ impl Twin {
         let acc = &mut self.accounting;
         acc.generated += out.measurements.len() as u64;
         acc.delivered += out.deliveries.len() as u64;
-        acc.lost_link += out
-            .losses
-            .iter()
-            .filter(|l| l.cause == LossCause::LinkLoss)
-            .count() as u64;
+        for loss in &out.losses {
+            match loss.cause {
+                LossCause::LinkLoss => acc.lost_link += 1,
+                LossCause::BufferOverflow => acc.lost_overflow += 1,
+                LossCause::Outage => acc.lost_outage += 1,
+            }
+        }
         acc.in_flight = self.world.resource::<InFlight>().len() as u64;
-        debug_assert_eq!(acc.generated, acc.delivered + acc.lost() + acc.in_flight);
+        acc.buffered = self.world.resource::<Buffered>().0;
+        debug_assert_eq!(acc.generated, acc.delivered + acc.lost() + acc.pending());
         out
     }
 
@@ -822,41 +878,164 @@ fn sample_devices(
     }
 }
 
+/// Messages held in gateway buffers, over all gateways.
+#[derive(Resource, Default)]
+struct Buffered(u64);
+
+/// Every gateway that is up forwards its backlog at its flush rate; then
+/// new measurements go to the backend over their device's link, or into
+/// the patient's gateway buffer while its uplink is down (or while older
+/// messages still wait, so a device's messages leave in order).
+#[allow(clippy::too_many_arguments)] // a system names everything it touches
 fn transmit(
     clock: Res<Clock>,
     links: Query<&Link>,
     mut devices: Query<(&Device, &mut NetRng)>,
+    mut gateways: Query<&mut Gateway>,
     mut pending: ResMut<Transmit>,
     mut in_flight: ResMut<InFlight>,
+    mut buffered: ResMut<Buffered>,
     mut out: ResMut<Outbox>,
 ) {
+    let now = clock.now_ms;
+    let out = &mut out.0;
+    // Backlogs first: a gateway back online forwards what it holds, and
+    // only then takes this step's messages (behind the backlog).
+    let dt_s = clock.step_ms as f64 / 1000.0;
+    for mut gateway in &mut gateways {
+        if gateway.buffer.is_empty() || !gateway.online(now) {
+            gateway.flush_credit = 0.0;
+            continue;
+        }
+        gateway.flush_credit += gateway.flush_per_s * dt_s;
+        while gateway.flush_credit >= 1.0 {
+            let Some(held) = gateway.buffer.pop_front() else {
+                break;
+            };
+            gateway.flush_credit -= 1.0;
+            buffered.0 -= 1;
+            let Ok((device, mut rng)) = devices.get_mut(held.device) else {
+                continue;
+            };
+            let Ok(link) = links.get(device.link) else {
+                continue;
+            };
+            let rng = &mut *rng;
+            send(
+                link,
+                device,
+                &mut rng.1,
+                &mut rng.0,
+                held.measurement,
+                now,
+                &mut in_flight,
+                out,
+            );
+        }
+        if gateway.buffer.is_empty() {
+            gateway.flush_credit = 0.0;
+        }
+    }
     for (entity, measurement) in pending.0.drain(..) {
         let Ok((device, mut rng)) = devices.get_mut(entity) else {
             continue;
         };
+        if let Ok(mut gateway) = gateways.get_mut(device.patient)
+            && (!gateway.buffer.is_empty() || !gateway.online(now))
+        {
+            let held = Held {
+                device: entity,
+                measurement,
+            };
+            hold(&mut gateway, held, now, &mut buffered.0, out, &devices);
+            continue;
+        }
         let Ok(link) = links.get(device.link) else {
             continue;
         };
-        match link.transmit(&mut rng.0) {
-            Some(latency_ms) => in_flight.push(
-                measurement,
-                device.stable_id,
-                measurement.measured_ms + latency_ms,
-            ),
-            None => out.0.losses.push(Loss {
-                device_idx: device.idx,
-                seq: measurement.seq,
-                lost_ms: measurement.measured_ms,
-                cause: LossCause::LinkLoss,
-            }),
-        }
-    }
-    while let Some((measurement, delivered_ms)) = in_flight.pop_due(clock.now_ms) {
-        out.0.deliveries.push(Delivery {
+        let rng = &mut *rng;
+        send(
+            link,
+            device,
+            &mut rng.1,
+            &mut rng.0,
             measurement,
+            now,
+            &mut in_flight,
+            out,
+        );
+    }
+    while let Some((measurement, sent_ms, delivered_ms)) = in_flight.pop_due(now) {
+        out.deliveries.push(Delivery {
+            measurement,
+            sent_ms,
             delivered_ms,
         });
     }
+}
+
+/// Puts one message on the wire at `now` (or loses it on the link).
+#[allow(clippy::too_many_arguments)]
+fn send(
+    link: &Link,
+    device: &Device,
+    channel: &mut Channel,
+    rng: &mut StreamRng,
+    measurement: Measurement,
+    now: u64,
+    in_flight: &mut InFlight,
+    out: &mut StepOutput,
+) {
+    match link.transmit(channel, rng) {
+        Some(latency_ms) => in_flight.push(measurement, device.stable_id, now, now + latency_ms),
+        None => out.losses.push(Loss {
+            device_idx: device.idx,
+            seq: measurement.seq,
+            lost_ms: now,
+            cause: LossCause::LinkLoss,
+        }),
+    }
+}
+
+/// Puts a message in a gateway's buffer, evicting by its policy when full.
+fn hold(
+    gateway: &mut Gateway,
+    held: Held,
+    now: u64,
+    buffered: &mut u64,
+    out: &mut StepOutput,
+    devices: &Query<(&Device, &mut NetRng)>,
+) {
+    let lose = |h: &Held, cause: LossCause, out: &mut StepOutput| {
+        if let Ok((device, _)) = devices.get(h.device) {
+            out.losses.push(Loss {
+                device_idx: device.idx,
+                seq: h.measurement.seq,
+                lost_ms: now,
+                cause,
+            });
+        }
+    };
+    if gateway.capacity == 0 {
+        lose(&held, LossCause::Outage, out);
+        return;
+    }
+    if gateway.buffer.len() >= gateway.capacity as usize {
+        match gateway.eviction {
+            Eviction::DropNewest => {
+                lose(&held, LossCause::BufferOverflow, out);
+                return;
+            }
+            Eviction::DropOldest => {
+                if let Some(old) = gateway.buffer.pop_front() {
+                    *buffered -= 1;
+                    lose(&old, LossCause::BufferOverflow, out);
+                }
+            }
+        }
+    }
+    gateway.buffer.push_back(held);
+    *buffered += 1;
 }
 
 /// Puts the step's records in a total order that depends neither on query

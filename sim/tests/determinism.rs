@@ -70,6 +70,8 @@ fn lossy_example() -> SimConfig {
         latency_median_ms: 40.0,
         latency_p99_ms: 2_500.0,
         loss_pct: 5.0,
+        loss_burst: 4.0,
+        gateway: None,
     };
     config
 }
@@ -239,7 +241,16 @@ fn busy_example() -> SimConfig {
             kind: DeviceKind::PulseOximeter,
             every_ms: 1_000,
         }],
-        network: NetworkConfig::named("lte").unwrap(),
+        network: NetworkConfig {
+            gateway: Some(medtwin_sim::GatewayConfig {
+                buffer: 120,
+                eviction: medtwin_sim::Eviction::DropOldest,
+                flush_per_s: 10.0,
+                mtbf_ms: Some(15 * 60_000),
+                mttr_ms: 2 * 60_000,
+            }),
+            ..NetworkConfig::named("lte").unwrap()
+        },
     });
     let who = |cohort, end, pick| PatientSelector {
         cohort,
@@ -255,6 +266,12 @@ fn busy_example() -> SimConfig {
         ramp_ms: 10 * 60_000,
         duration_ms: None,
         params: Params::defaults(&[]),
+    });
+    config.faults.push(medtwin_sim::FaultConfig {
+        at_ms: 12 * 60_000,
+        who: who(0, 9, Some(4)),
+        kind: medtwin_sim::FaultKind::NetworkOutage,
+        duration_ms: 3 * 60_000,
     });
     config.interventions.push(InterventionConfig {
         at_ms: 20 * 60_000,
@@ -331,4 +348,6 @@ fn shards_together_give_exactly_the_unsharded_run() {
     let records: usize = whole.iter().map(Vec::len).sum();
     assert!(records > 20_000, "only {records} records");
     assert!(whole.iter().flatten().any(|r| r.1.starts_with("given ")));
+    // Gateways held and flushed, and outages lost messages, in every split.
+    assert!(whole.iter().flatten().any(|r| r.1.starts_with("l ")));
 }

@@ -60,6 +60,7 @@ fn config(profile: ProfileSpec, count: u32, duration_ms: u64, step_ms: u64) -> S
         }],
         events: Vec::new(),
         interventions: Vec::new(),
+        faults: Vec::new(),
         shard: Shard::WHOLE,
     }
 }

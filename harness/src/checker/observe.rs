@@ -628,10 +628,12 @@ mod tests {
         out.deliveries = vec![
             Delivery {
                 measurement: measurement(0, 20_000, 95.0),
+                sent_ms: 20_000,
                 delivered_ms: 21_000,
             },
             Delivery {
                 measurement: measurement(1, 30_000, 88.0),
+                sent_ms: 30_000,
                 delivered_ms: 32_500,
             },
         ];
@@ -729,6 +731,7 @@ mod tests {
                 .enumerate()
                 .map(|(i, &(s, v))| Delivery {
                     measurement: measurement(i as u64, s * 1_000, v),
+                    sent_ms: s * 1_000,
                     delivered_ms: s * 1_000 + 500,
                 })
                 .collect(),

@@ -7,14 +7,16 @@ use std::ops::Range;
 
 use medtwin_sim::clinical::MAX_PARAMS;
 use medtwin_sim::{
-    CohortConfig, ConditionKind, EventConfig, InterventionConfig, InterventionKind, ParamKind,
-    ParamSpec, Params, PatientSelector,
+    CohortConfig, ConditionKind, EventConfig, FaultConfig, FaultKind, InterventionConfig,
+    InterventionKind, ParamKind, ParamSpec, Params, PatientSelector,
 };
 use toml::Spanned;
 
 use super::diag::{self, Reporter, suggest};
 use super::duration::Dur;
-use super::file::{ConditionName, EventSpec, InterventionName, InterventionSpec};
+use super::file::{
+    ConditionName, EventSpec, FaultName, FaultSpec, InterventionName, InterventionSpec,
+};
 
 /// A parameter as written.
 #[derive(Clone, Copy, Debug)]
@@ -352,6 +354,51 @@ pub fn resolve_interventions(
             kind,
             params,
             duration_ms: timing.duration_ms,
+        });
+    }
+    out
+}
+
+/// Resolves every `[[fault]]`.
+pub fn resolve_faults(
+    specs: &[Spanned<FaultSpec>],
+    run_ms: Option<u64>,
+    cohorts: &[CohortConfig],
+    r: &mut Reporter<'_>,
+) -> Vec<FaultConfig> {
+    let mut out = Vec::new();
+    for (i, spanned) in specs.iter().enumerate() {
+        let f = spanned.get_ref();
+        let field = |k: &str| format!("fault[{i}].{k}");
+        let timing = resolve_timing(
+            &f.at,
+            &f.who,
+            &f.pick,
+            &f.duration,
+            spanned.span(),
+            run_ms,
+            cohorts,
+            &field,
+            r,
+        );
+        let Some(kind) = f.kind else {
+            r.missing(spanned.span(), field("kind"));
+            continue;
+        };
+        let Some(timing) = timing else { continue };
+        let Some(duration_ms) = timing.duration_ms else {
+            if f.duration.is_none() {
+                r.missing(spanned.span(), field("duration"));
+            }
+            continue;
+        };
+        out.push(FaultConfig {
+            at_ms: timing.at_ms,
+            who: timing.who,
+            kind: match kind {
+                FaultName::NetworkOutage => FaultKind::NetworkOutage,
+            },
+            duration_ms,
         });
     }
     out

@@ -30,6 +30,8 @@ pub struct ScenarioFile {
     pub event: Vec<Spanned<EventSpec>>,
     #[serde(default)]
     pub intervention: Vec<Spanned<InterventionSpec>>,
+    #[serde(default)]
+    pub fault: Vec<Spanned<FaultSpec>>,
     pub target: Option<Spanned<TargetSpec>>,
     pub alerts: Option<AlertsSpec>,
     pub backend: Option<Spanned<BackendSpec>>,
@@ -98,16 +100,56 @@ pub enum DeviceKindName {
 #[derive(Debug)]
 pub enum NetworkSpec {
     Named(String),
-    Custom(NetworkTable),
+    Custom(Box<NetworkTable>),
 }
 
-/// A network written out.
+/// A network written out (optionally on top of a named profile).
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NetworkTable {
+    pub profile: Option<Spanned<String>>,
     pub latency_median: Option<Dur>,
     pub latency_p99: Option<Dur>,
     pub loss_pct: Option<f64>,
+    pub loss_burst: Option<Spanned<f64>>,
+    pub gateway: Option<Spanned<GatewaySpec>>,
+}
+
+/// `gateway = { buffer = 2000, eviction = "drop_oldest", flush_rate = 50, mtbf = "12h", mttr = "5m" }`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GatewaySpec {
+    pub buffer: Option<Spanned<u32>>,
+    pub eviction: Option<EvictionName>,
+    pub flush_rate: Option<Spanned<f64>>,
+    pub mtbf: Option<Spanned<Dur>>,
+    pub mttr: Option<Spanned<Dur>>,
+}
+
+/// Eviction policies.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EvictionName {
+    DropOldest,
+    DropNewest,
+}
+
+/// `[[fault]]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FaultSpec {
+    pub at: Option<Spanned<Dur>>,
+    pub who: Option<Spanned<String>>,
+    pub pick: Option<Spanned<u32>>,
+    pub kind: Option<FaultName>,
+    pub duration: Option<Spanned<Dur>>,
+}
+
+/// Fault kinds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FaultName {
+    NetworkOutage,
 }
 
 impl<'de> Deserialize<'de> for NetworkSpec {
@@ -128,7 +170,7 @@ impl<'de> Deserialize<'de> for NetworkSpec {
                 map: A,
             ) -> Result<NetworkSpec, A::Error> {
                 NetworkTable::deserialize(serde::de::value::MapAccessDeserializer::new(map))
-                    .map(NetworkSpec::Custom)
+                    .map(|table| NetworkSpec::Custom(Box::new(table)))
             }
         }
         deserializer.deserialize_any(NetworkVisitor)

@@ -15,8 +15,8 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 use medtwin_sim::{
-    CohortConfig, ConditionKind, DeviceConfig, DeviceKind, NetworkConfig, PatientSelector,
-    ProfileSpec, SimConfig,
+    CohortConfig, ConditionKind, DeviceConfig, DeviceKind, Eviction, GatewayConfig, NetworkConfig,
+    PatientSelector, ProfileSpec, SimConfig,
 };
 use toml::Spanned;
 
@@ -382,6 +382,7 @@ fn resolve(path: &Path, file: ScenarioFile, r: &mut Reporter<'_>, len: usize) ->
 
     let events = events::resolve_events(&file.event, duration, &cohorts, r);
     let interventions = events::resolve_interventions(&file.intervention, duration, &cohorts, r);
+    let faults = events::resolve_faults(&file.fault, duration, &cohorts, r);
 
     let target = resolve_target(&file, r);
     let alerts = resolve_alerts(&file, r);
@@ -400,6 +401,7 @@ fn resolve(path: &Path, file: ScenarioFile, r: &mut Reporter<'_>, len: usize) ->
             start_ms_of_day,
             events,
             interventions,
+            faults,
             shard: medtwin_sim::Shard::WHOLE,
         },
         start,
@@ -540,63 +542,162 @@ fn resolve_clock(file: &ScenarioFile, r: &mut Reporter<'_>) -> Clock {
     }
 }
 
+fn named_network(name: &Spanned<String>, field: &str, r: &mut Reporter<'_>) -> NetworkConfig {
+    NetworkConfig::named(name.get_ref()).unwrap_or_else(|| {
+        let names: Vec<&str> = NetworkConfig::PROFILES.iter().map(|(n, _)| *n).collect();
+        let help = match suggest(name.get_ref(), &names) {
+            Some(best) => format!("did you mean `{best}`?"),
+            None => format!(
+                "expected one of {}, or a table with latency_median, latency_p99 and loss_pct",
+                diag::quoted_list(&names)
+            ),
+        };
+        r.error(
+            name.span(),
+            Some(field.into()),
+            format!("unknown network profile `{}`", name.get_ref()),
+            Some(help),
+        );
+        NetworkConfig::IDEAL
+    })
+}
+
 fn resolve_network(
     spanned: &Spanned<NetworkSpec>,
     field: &str,
     r: &mut Reporter<'_>,
 ) -> NetworkConfig {
-    match spanned.get_ref() {
-        NetworkSpec::Named(name) => NetworkConfig::named(name).unwrap_or_else(|| {
-            let names: Vec<&str> = NetworkConfig::PROFILES.iter().map(|(n, _)| *n).collect();
-            let help = match suggest(name, &names) {
-                Some(best) => format!("did you mean `{best}`?"),
-                None => format!(
-                    "expected one of {}, or a table with latency_median, latency_p99 and loss_pct",
-                    diag::quoted_list(&names)
-                ),
-            };
-            r.error(
-                spanned.span(),
-                Some(field.into()),
-                format!("unknown network profile `{name}`"),
-                Some(help),
-            );
-            NetworkConfig::IDEAL
-        }),
-        NetworkSpec::Custom(table) => {
-            let median = table.latency_median.map_or(0, Dur::ms) as f64;
-            let p99 = table.latency_p99.map_or(median, |d| d.ms() as f64);
-            let loss_pct = table.loss_pct.unwrap_or(0.0);
-            if p99 < median {
-                r.error(
-                    spanned.span(),
-                    Some(format!("{field}.latency_p99")),
-                    "latency_p99 is below latency_median",
-                    None,
-                );
-            }
-            if !(0.0..=100.0).contains(&loss_pct) {
-                r.error(
-                    spanned.span(),
-                    Some(format!("{field}.loss_pct")),
-                    format!("loss_pct = {loss_pct} is not a percentage"),
-                    None,
-                );
-            }
-            if median > 3_600_000.0 || p99 > 3_600_000.0 {
-                r.error(
-                    spanned.span(),
-                    Some(field.into()),
-                    "latency above one hour",
-                    None,
-                );
-            }
-            NetworkConfig {
-                latency_median_ms: median,
-                latency_p99_ms: p99.max(median),
-                loss_pct: loss_pct.clamp(0.0, 100.0),
-            }
+    let table = match spanned.get_ref() {
+        NetworkSpec::Named(name) => {
+            let name = Spanned::new(spanned.span(), name.clone());
+            return named_network(&name, field, r);
         }
+        NetworkSpec::Custom(table) => table,
+    };
+    let base = match &table.profile {
+        Some(name) => named_network(name, &format!("{field}.profile"), r),
+        None => NetworkConfig::IDEAL,
+    };
+    let median = table
+        .latency_median
+        .map_or(base.latency_median_ms, |d| d.ms() as f64);
+    let p99 = table.latency_p99.map_or(
+        if table.latency_median.is_some() {
+            median
+        } else {
+            base.latency_p99_ms
+        },
+        |d| d.ms() as f64,
+    );
+    let loss_pct = table.loss_pct.unwrap_or(base.loss_pct);
+    if p99 < median {
+        r.error(
+            spanned.span(),
+            Some(format!("{field}.latency_p99")),
+            "latency_p99 is below latency_median",
+            None,
+        );
+    }
+    if !(0.0..=100.0).contains(&loss_pct) {
+        r.error(
+            spanned.span(),
+            Some(format!("{field}.loss_pct")),
+            format!("loss_pct = {loss_pct} is not a percentage"),
+            None,
+        );
+    }
+    if median > 3_600_000.0 || p99 > 3_600_000.0 {
+        r.error(
+            spanned.span(),
+            Some(field.into()),
+            "latency above one hour",
+            None,
+        );
+    }
+    let loss_burst = match &table.loss_burst {
+        Some(b) if !(*b.get_ref() >= 1.0 && *b.get_ref() <= 1e6) => {
+            r.error(
+                b.span(),
+                Some(format!("{field}.loss_burst")),
+                format!("loss_burst = {} is out of range", b.get_ref()),
+                Some("the mean length of a loss burst, in messages: 1 to 1000000".into()),
+            );
+            1.0
+        }
+        Some(b) => *b.get_ref(),
+        None => base.loss_burst,
+    };
+    let gateway = match &table.gateway {
+        None => base.gateway.clone(),
+        Some(g) => Some(resolve_gateway(g, &format!("{field}.gateway"), r)),
+    };
+    NetworkConfig {
+        latency_median_ms: median,
+        latency_p99_ms: p99.max(median),
+        loss_pct: loss_pct.clamp(0.0, 100.0),
+        loss_burst,
+        gateway,
+    }
+}
+
+fn resolve_gateway(
+    spanned: &Spanned<file::GatewaySpec>,
+    field: &str,
+    r: &mut Reporter<'_>,
+) -> GatewayConfig {
+    let g = spanned.get_ref();
+    let flush_per_s = match &g.flush_rate {
+        Some(f) if !(*f.get_ref() > 0.0 && *f.get_ref() <= 1e6) => {
+            r.error(
+                f.span(),
+                Some(format!("{field}.flush_rate")),
+                format!("flush_rate = {} is out of range", f.get_ref()),
+                Some("messages per second: greater than 0, at most 1000000".into()),
+            );
+            1.0
+        }
+        Some(f) => *f.get_ref(),
+        // Design choice: a phone or hub forwards a backlog at ~20 messages/s.
+        None => 20.0,
+    };
+    if let Some(m) = &g.mttr
+        && g.mtbf.is_none()
+    {
+        r.error(
+            m.span(),
+            Some(format!("{field}.mttr")),
+            "mttr needs an mtbf (random outages need both)",
+            None,
+        );
+    }
+    let positive = |d: &Option<Spanned<Dur>>, key: &str, r: &mut Reporter<'_>| {
+        d.as_ref().and_then(|d| {
+            if d.get_ref().ms() == 0 {
+                r.error(
+                    d.span(),
+                    Some(format!("{field}.{key}")),
+                    format!("{key} must be positive"),
+                    None,
+                );
+                None
+            } else {
+                Some(d.get_ref().ms())
+            }
+        })
+    };
+    let mtbf_ms = positive(&g.mtbf, "mtbf", r);
+    // Design choice: outages of a few minutes unless the scenario says.
+    let mttr_ms = positive(&g.mttr, "mttr", r).unwrap_or(5 * 60_000);
+    GatewayConfig {
+        // Design choice: a phone app or hub keeps about an hour of 1-Hz data.
+        buffer: g.buffer.as_ref().map_or(3_600, |b| *b.get_ref()),
+        eviction: match g.eviction {
+            Some(file::EvictionName::DropNewest) => Eviction::DropNewest,
+            _ => Eviction::DropOldest,
+        },
+        flush_per_s,
+        mtbf_ms,
+        mttr_ms,
     }
 }
 

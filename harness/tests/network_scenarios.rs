@@ -1,0 +1,100 @@
+//! Networks as a user reaches them: gateways, outages and the accounting
+//! of every measurement in the report.
+
+mod common;
+
+use common::{medtwin, report, text};
+
+#[test]
+fn home_monitoring_rides_out_an_outage_through_the_phone_buffer() {
+    let out = tempfile::tempdir().unwrap();
+    let run = medtwin(&[
+        "run",
+        "scenarios/qa/home-lte-outage.toml",
+        "--clock",
+        "virtual",
+        "--out",
+        out.path().to_str().unwrap(),
+    ]);
+    let stdout = text(&run.stdout);
+    assert_eq!(
+        run.status.code(),
+        Some(0),
+        "{stdout}\n{}",
+        text(&run.stderr)
+    );
+    let r = report(out.path());
+    let acc = &r["accounting"];
+    // The buffer had room: the only losses are the LTE hop's own.
+    let causes = acc["lost_by_cause"].as_object().unwrap();
+    assert!(causes.keys().all(|c| c == "link_loss"), "{acc}");
+    let n = |v: &serde_json::Value| v.as_u64().unwrap();
+    assert_eq!(
+        n(&acc["generated"]),
+        n(&acc["delivered"]) + n(&acc["lost"]) + n(&acc["buffered"])
+    );
+    // The septic patient was behind the outage: the alert came with the
+    // flushed burst, minutes after onset but seconds after the data.
+    let hits: Vec<_> = r["expectations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|e| e["outcomes"].as_array().unwrap().iter())
+        .filter(|o| o["outcome"] == "hit")
+        .collect();
+    assert_eq!(hits.len(), 2);
+    assert!(
+        hits.iter()
+            .any(|o| o["latency_ms"].as_u64().unwrap() < 60_000)
+    );
+}
+
+#[test]
+fn an_outage_with_a_small_buffer_is_counted_by_cause() {
+    let out = tempfile::tempdir().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = dir.path().join("tiny-buffer.toml");
+    std::fs::write(
+        &scenario,
+        r#"# A phone that holds only 50 messages through a 10-minute outage.
+name = "tiny-buffer"
+duration = "30m"
+
+[[cohort]]
+name = "home"
+count = 2
+network = { gateway = { buffer = 50, eviction = "drop_oldest" } }
+devices = [{ kind = "pulse_oximeter" }]
+
+[[cohort]]
+name = "bare"
+count = 1
+devices = [{ kind = "pulse_oximeter" }]
+
+[[fault]]
+at = "5m"
+who = "home"
+kind = "network_outage"
+duration = "10m"
+
+[[fault]]
+at = "5m"
+who = "bare"
+kind = "network_outage"
+duration = "1m"
+"#,
+    )
+    .unwrap();
+    let run = medtwin(&[
+        "run",
+        scenario.to_str().unwrap(),
+        "--out",
+        out.path().to_str().unwrap(),
+    ]);
+    assert_eq!(run.status.code(), Some(0), "{}", text(&run.stderr));
+    let r = report(out.path());
+    let causes = &r["accounting"]["lost_by_cause"];
+    // 600 readings per phone into 50 places; 60 sent into the bare outage.
+    assert_eq!(causes["buffer_overflow"], 2 * 550, "{causes}");
+    assert_eq!(causes["outage"], 60, "{causes}");
+}
