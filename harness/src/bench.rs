@@ -6,8 +6,8 @@ use std::time::Instant;
 
 use medtwin_sim::glucose::{self, Drive, GlucoseParams, GlucoseState, Metabolism};
 use medtwin_sim::{
-    CohortConfig, ConditionKind, EventConfig, NetworkConfig, Params, PatientSelector, ProfileSpec,
-    Shard, SimConfig, Twin,
+    CohortConfig, ConditionKind, DeviceConfig, DeviceKind, EventConfig, Eviction, GatewayConfig,
+    NetworkConfig, Params, PatientSelector, ProfileSpec, Shard, SimConfig, Twin,
 };
 
 /// What `bench sim` measured.
@@ -144,6 +144,145 @@ pub fn sim(patients: u64, threads: usize, steps: u64, sick_pct: f64) -> Result<S
     })
 }
 
+/// What `bench net` measured.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NetBench {
+    /// Devices simulated (four per patient).
+    pub devices: u64,
+    /// Threads (one twin shard each).
+    pub threads: usize,
+    /// Simulated seconds timed.
+    pub sim_s: u64,
+    /// Wall time, s.
+    pub seconds: f64,
+    /// Measurements taken per wall second.
+    pub measurements_per_s: f64,
+    /// Simulated seconds per wall second for the whole fleet.
+    pub times_real_time: f64,
+    /// Measurements lost, by cause, and still buffered or in flight.
+    pub lost: u64,
+    /// Held in gateway buffers or on the wire at the end.
+    pub pending: u64,
+    /// Resident memory added per device (with its share of its patient), bytes.
+    pub rss_bytes_per_device: Option<f64>,
+}
+
+/// The device and network path: `devices / 4` remote patients, each with
+/// a 1-Hz pulse oximeter, a respiration monitor, a cuff and a thermometer,
+/// over LTE through a phone that stores and forwards, with random uplink
+/// outages (MTBF 1 h, MTTR 5 min) so buffers fill and flush during the run.
+pub fn net(devices: u64, threads: usize, sim_s: u64) -> Result<NetBench, String> {
+    let threads = threads.max(1);
+    let patients = u32::try_from(devices.div_ceil(4)).map_err(|_| "too many devices")?;
+    let config = |shard| SimConfig {
+        seed: 1,
+        step_ms: 1_000,
+        duration_ms: (sim_s + 70) * 1_000,
+        start_ms_of_day: 8 * 3_600_000,
+        cohorts: vec![CohortConfig {
+            name: "home".into(),
+            count: patients,
+            profile: ProfileSpec::healthy_adult(),
+            devices: [
+                (DeviceKind::PulseOximeter, 1_000),
+                (DeviceKind::RespMonitor, 60_000),
+                (DeviceKind::BpCuff, 15 * 60_000),
+                (DeviceKind::Thermometer, 5 * 60_000),
+            ]
+            .into_iter()
+            .map(|(kind, every_ms)| DeviceConfig { kind, every_ms })
+            .collect(),
+            network: NetworkConfig {
+                gateway: Some(GatewayConfig {
+                    buffer: 3_600,
+                    eviction: Eviction::DropOldest,
+                    flush_per_s: 20.0,
+                    mtbf_ms: Some(3_600_000),
+                    mttr_ms: 5 * 60_000,
+                }),
+                ..NetworkConfig::named("lte").unwrap_or(NetworkConfig::IDEAL)
+            },
+        }],
+        events: Vec::new(),
+        interventions: Vec::new(),
+        faults: Vec::new(),
+        shard,
+    };
+    let rss_before = rss_bytes();
+    let mut twins = Vec::with_capacity(threads);
+    for index in 0..threads {
+        let shard = Shard {
+            index: index as u32,
+            count: threads as u32,
+        };
+        twins.push(Twin::new(&config(shard)).map_err(|e| e.to_string())?);
+    }
+    for twin in &mut twins {
+        for _ in 0..60 {
+            twin.step();
+        }
+    }
+    let rss_after = rss_bytes();
+    let start = Instant::now();
+    let measured: u64 = std::thread::scope(|scope| {
+        let handles: Vec<_> = twins
+            .iter_mut()
+            .map(|twin| {
+                scope.spawn(move || {
+                    let mut n = 0u64;
+                    for _ in 0..sim_s {
+                        n += twin.step().measurements.len() as u64;
+                    }
+                    n
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap_or(0)).sum()
+    });
+    let seconds = start.elapsed().as_secs_f64();
+    let (lost, pending) = twins.iter().fold((0, 0), |(l, p), t| {
+        let a = t.accounting();
+        (l + a.lost(), p + a.pending())
+    });
+    let devices = u64::from(patients) * 4;
+    Ok(NetBench {
+        devices,
+        threads,
+        sim_s,
+        seconds,
+        measurements_per_s: measured as f64 / seconds,
+        times_real_time: sim_s as f64 / seconds,
+        lost,
+        pending,
+        rss_bytes_per_device: match (rss_before, rss_after) {
+            (Some(a), Some(b)) => Some(b.saturating_sub(a) as f64 / devices as f64),
+            _ => None,
+        },
+    })
+}
+
+/// Human-readable `bench net` result.
+pub fn human_net(b: &NetBench) -> String {
+    format!(
+        "device and network path: {devices} devices ({patients} patients over LTE via store-and-forward phones, random outages) on {threads} thread(s)\n\
+         \x20 {sim}s simulated in {secs:.2} s: {rt:.1}x real time, {rate:.0} measurements/s\n\
+         \x20 lost {lost}, buffered or in flight {pending}\n\
+         \x20 memory per device: {rss} resident (measured, with its share of the patient)\n",
+        devices = b.devices,
+        patients = b.devices / 4,
+        threads = b.threads,
+        sim = b.sim_s,
+        secs = b.seconds,
+        rt = b.times_real_time,
+        rate = b.measurements_per_s,
+        lost = b.lost,
+        pending = b.pending,
+        rss = b
+            .rss_bytes_per_device
+            .map_or("unknown".to_string(), |r| format!("{r:.0} B")),
+    )
+}
+
 /// The glucose model alone: a day of one-minute steps for a mixed cohort.
 fn glucose_bench(patients: u64, threads: usize) -> f64 {
     let minutes = 1_440u32;
@@ -208,6 +347,14 @@ pub fn human(b: &SimBench) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_tiny_net_bench_counts_its_devices() {
+        let b = net(400, 2, 30).unwrap();
+        assert_eq!(b.devices, 400);
+        assert!(b.measurements_per_s > 0.0);
+        assert!(human_net(&b).contains("400 devices (100 patients"));
+    }
 
     #[test]
     fn a_tiny_bench_reports_consistent_figures() {

@@ -56,11 +56,14 @@ pub enum Command {
     },
     /// Measure the twin on this machine.
     Bench {
-        /// What to measure (only `sim` for now).
+        /// What to measure: `sim` (physiology) or `net` (devices and network).
         what: BenchWhat,
-        /// Patients to simulate.
+        /// Patients to simulate (`sim`).
         #[arg(long, default_value_t = 1_000_000)]
         patients: u64,
+        /// Devices to simulate (`net`: four per patient).
+        #[arg(long, default_value_t = 100_000)]
+        devices: u64,
         /// Threads, one twin shard each (default: every core).
         #[arg(long)]
         threads: Option<usize>,
@@ -78,6 +81,8 @@ pub enum Command {
 pub enum BenchWhat {
     /// The physiology step and the glucose model.
     Sim,
+    /// The device, gateway and network path.
+    Net,
 }
 
 /// `medtwin run`.
@@ -193,11 +198,33 @@ pub fn execute(cli: Cli) -> u8 {
             }
         },
         Command::Bench {
+            what: BenchWhat::Net,
+            devices,
+            threads,
+            steps,
+            ..
+        } => {
+            let threads = threads.unwrap_or_else(|| {
+                std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+            });
+            match crate::bench::net(devices, threads, steps) {
+                Ok(b) => {
+                    print!("{}", crate::bench::human_net(&b));
+                    EXIT_PASS
+                }
+                Err(error) => {
+                    eprintln!("error: {error}");
+                    EXIT_INPUT
+                }
+            }
+        }
+        Command::Bench {
             what: BenchWhat::Sim,
             patients,
             threads,
             steps,
             sick_pct,
+            ..
         } => {
             let threads = threads.unwrap_or_else(|| {
                 std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
