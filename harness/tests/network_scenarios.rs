@@ -3,26 +3,11 @@
 
 mod common;
 
-use common::{medtwin, report, text};
+use common::{report, run_passing};
 
 #[test]
 fn home_monitoring_rides_out_an_outage_through_the_phone_buffer() {
-    let out = tempfile::tempdir().unwrap();
-    let run = medtwin(&[
-        "run",
-        "scenarios/qa/home-lte-outage.toml",
-        "--clock",
-        "virtual",
-        "--out",
-        out.path().to_str().unwrap(),
-    ]);
-    let stdout = text(&run.stdout);
-    assert_eq!(
-        run.status.code(),
-        Some(0),
-        "{stdout}\n{}",
-        text(&run.stderr)
-    );
+    let (out, _) = run_passing(&["scenarios/qa/home-lte-outage.toml", "--clock", "virtual"]);
     let r = report(out.path());
     let acc = &r["accounting"];
     // The buffer had room: the only losses are the LTE hop's own.
@@ -51,7 +36,6 @@ fn home_monitoring_rides_out_an_outage_through_the_phone_buffer() {
 
 #[test]
 fn an_outage_with_a_small_buffer_is_counted_by_cause() {
-    let out = tempfile::tempdir().unwrap();
     let dir = tempfile::tempdir().unwrap();
     let scenario = dir.path().join("tiny-buffer.toml");
     std::fs::write(
@@ -85,13 +69,7 @@ duration = "1m"
 "#,
     )
     .unwrap();
-    let run = medtwin(&[
-        "run",
-        scenario.to_str().unwrap(),
-        "--out",
-        out.path().to_str().unwrap(),
-    ]);
-    assert_eq!(run.status.code(), Some(0), "{}", text(&run.stderr));
+    let (out, _) = run_passing(&[scenario.to_str().unwrap()]);
     let r = report(out.path());
     let causes = &r["accounting"]["lost_by_cause"];
     // 600 readings per phone into 50 places; 60 sent into the bare outage.

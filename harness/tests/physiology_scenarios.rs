@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{check_schema, medtwin, report, root, text};
+use common::{check_schema, medtwin, report, root, run_passing, text};
 use medtwin_harness::scenario;
 use medtwin_sim::glucose::Metabolism;
 use serde_json::Value;
@@ -122,22 +122,7 @@ fn bench_sim_reports_throughput_and_state_size() {
 /// clock would, without a loaded CI machine's wall-clock lag. Returns the
 /// report, checked against its documented schema.
 fn training(file: &str) -> Value {
-    let out = tempfile::tempdir().unwrap();
-    let run = medtwin(&[
-        "run",
-        file,
-        "--clock",
-        "virtual",
-        "--out",
-        out.path().to_str().unwrap(),
-    ]);
-    let stdout = text(&run.stdout);
-    assert_eq!(
-        run.status.code(),
-        Some(0),
-        "stdout:\n{stdout}\nstderr:\n{}",
-        text(&run.stderr)
-    );
+    let (out, stdout) = run_passing(&[file, "--clock", "virtual"]);
     assert!(stdout.contains("verdict: PASS"), "{stdout}");
     let r = report(out.path());
     let schema: Value = serde_json::from_str(

@@ -8,7 +8,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::{check_schema, medtwin, root, text};
+use common::{check_schema, medtwin, root, run_passing, text};
 use serde_json::Value;
 
 fn report(dir: &Path) -> Value {
@@ -352,22 +352,7 @@ fn report_json_follows_its_documented_schema() {
 /// against the reference backend, with one JUnit file for the suite.
 #[test]
 fn the_shipped_qa_suite_passes() {
-    let out = tempfile::tempdir().unwrap();
-    let run = medtwin(&[
-        "run",
-        "scenarios/qa/",
-        "--clock",
-        "virtual",
-        "--out",
-        out.path().to_str().unwrap(),
-    ]);
-    let stdout = text(&run.stdout);
-    assert_eq!(
-        run.status.code(),
-        Some(0),
-        "stdout:\n{stdout}\nstderr:\n{}",
-        text(&run.stderr)
-    );
+    let (out, _) = run_passing(&["scenarios/qa/", "--clock", "virtual"]);
     let junit = std::fs::read_to_string(out.path().join("junit.xml")).unwrap();
     assert!(junit.contains("failures=\"0\""), "{junit}");
     assert!(junit.contains("qa-sepsis-ward"), "{junit}");

@@ -914,30 +914,15 @@ fn transmit(
             };
             gateway.flush_credit -= 1.0;
             buffered.0 -= 1;
-            let Ok((device, mut rng)) = devices.get_mut(held.device) else {
-                continue;
-            };
-            let Ok(link) = links.get(device.link) else {
-                continue;
-            };
-            let rng = &mut *rng;
-            send(
-                link,
-                device,
-                &mut rng.1,
-                &mut rng.0,
-                held.measurement,
-                now,
-                &mut in_flight,
-                out,
-            );
+            let sender = (held.device, held.measurement);
+            send(&links, &mut devices, sender, now, &mut in_flight, out);
         }
         if gateway.buffer.is_empty() {
             gateway.flush_credit = 0.0;
         }
     }
     for (entity, measurement) in pending.0.drain(..) {
-        let Ok((device, mut rng)) = devices.get_mut(entity) else {
+        let Ok((device, _)) = devices.get(entity) else {
             continue;
         };
         if let Ok(mut gateway) = gateways.get_mut(device.patient)
@@ -950,16 +935,10 @@ fn transmit(
             hold(&mut gateway, held, now, &mut buffered.0, out, &devices);
             continue;
         }
-        let Ok(link) = links.get(device.link) else {
-            continue;
-        };
-        let rng = &mut *rng;
         send(
-            link,
-            device,
-            &mut rng.1,
-            &mut rng.0,
-            measurement,
+            &links,
+            &mut devices,
+            (entity, measurement),
             now,
             &mut in_flight,
             out,
@@ -974,18 +953,23 @@ fn transmit(
     }
 }
 
-/// Puts one message on the wire at `now` (or loses it on the link).
-#[allow(clippy::too_many_arguments)]
+/// Puts one device's message on the wire at `now` over the device's link
+/// (or loses it there).
 fn send(
-    link: &Link,
-    device: &Device,
-    channel: &mut Channel,
-    rng: &mut StreamRng,
-    measurement: Measurement,
+    links: &Query<&Link>,
+    devices: &mut Query<(&Device, &mut NetRng)>,
+    (entity, measurement): (Entity, Measurement),
     now: u64,
     in_flight: &mut InFlight,
     out: &mut StepOutput,
 ) {
+    let Ok((device, mut net)) = devices.get_mut(entity) else {
+        return;
+    };
+    let Ok(link) = links.get(device.link) else {
+        return;
+    };
+    let NetRng(rng, channel) = &mut *net;
     match link.transmit(channel, rng) {
         Some(latency_ms) => in_flight.push(measurement, device.stable_id, now, now + latency_ms),
         None => out.losses.push(Loss {

@@ -128,3 +128,22 @@ pub fn check_schema(root: &Value, schema: &Value, value: &Value, at: &str) -> Re
     }
     Ok(())
 }
+
+/// Runs `medtwin run ARGS --out DIR` into a fresh folder, insists that it
+/// passed (showing what it printed if not), and returns the folder and
+/// its standard output.
+pub fn run_passing(args: &[&str]) -> (tempfile::TempDir, String) {
+    let out = tempfile::tempdir().expect("a temporary folder");
+    let mut all = vec!["run"];
+    all.extend_from_slice(args);
+    all.extend_from_slice(&["--out", out.path().to_str().expect("a UTF-8 path")]);
+    let run = medtwin(&all);
+    let stdout = text(&run.stdout);
+    assert_eq!(
+        run.status.code(),
+        Some(0),
+        "medtwin {all:?}\nstdout:\n{stdout}\nstderr:\n{}",
+        text(&run.stderr)
+    );
+    (out, stdout)
+}
