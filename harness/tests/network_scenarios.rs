@@ -66,13 +66,22 @@ at = "5m"
 who = "bare"
 kind = "network_outage"
 duration = "1m"
+
+[[fault]]
+at = "20m"
+who = "bare"
+kind = "sensor_off"
+device = "pulse_oximeter"
+duration = "2m"
 "#,
     )
     .unwrap();
     let (out, _) = run_passing(&[scenario.to_str().unwrap()]);
     let r = report(out.path());
     let causes = &r["accounting"]["lost_by_cause"];
-    // 600 readings per phone into 50 places; 60 sent into the bare outage.
+    // 600 readings per phone into 50 places; 60 sent into the bare
+    // outage; two minutes of the bare patient's oximeter off the finger.
     assert_eq!(causes["buffer_overflow"], 2 * 550, "{causes}");
     assert_eq!(causes["outage"], 60, "{causes}");
+    assert_eq!(causes["sensor_off"], 120, "{causes}");
 }

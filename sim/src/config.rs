@@ -38,6 +38,8 @@ pub struct FaultConfig {
     pub who: PatientSelector,
     /// What fails.
     pub kind: FaultKind,
+    /// Device faults: only devices of this kind (`None`: every device).
+    pub device: Option<DeviceKind>,
     /// How long it lasts, simulated ms.
     pub duration_ms: u64,
 }
@@ -48,17 +50,56 @@ pub enum FaultKind {
     /// The uplink behind the patient's devices is down: a gateway buffers
     /// (and evicts when full); without one, messages are lost.
     NetworkOutage,
+    /// The sensor is off the patient: scheduled measurements are not taken
+    /// (lost, cause `sensor_off`).
+    SensorOff,
+    /// The battery is dead until replaced at the fault's end: scheduled
+    /// measurements are lost (cause `battery_dead`).
+    BatteryDead,
+    /// Firmware fault: the device repeats its last readings.
+    StuckValue,
 }
 
 impl FaultKind {
     /// Every kind, for listings and suggestions.
-    pub const ALL: [FaultKind; 1] = [FaultKind::NetworkOutage];
+    pub const ALL: [FaultKind; 4] = [
+        FaultKind::NetworkOutage,
+        FaultKind::SensorOff,
+        FaultKind::BatteryDead,
+        FaultKind::StuckValue,
+    ];
 
     /// The name used in scenario files.
     pub fn name(self) -> &'static str {
         match self {
             FaultKind::NetworkOutage => "network_outage",
+            FaultKind::SensorOff => "sensor_off",
+            FaultKind::BatteryDead => "battery_dead",
+            FaultKind::StuckValue => "stuck_value",
         }
+    }
+
+    /// One line for `medtwin list networks`.
+    pub fn describe(self) -> &'static str {
+        match self {
+            FaultKind::NetworkOutage => {
+                "the patient's uplink is down: a gateway buffers (and evicts when full), without one messages are lost"
+            }
+            FaultKind::SensorOff => {
+                "the sensor is off the patient: scheduled measurements are lost (cause sensor_off)"
+            }
+            FaultKind::BatteryDead => {
+                "the battery is dead until replaced at the fault's end: measurements lost (cause battery_dead)"
+            }
+            FaultKind::StuckValue => {
+                "firmware fault: the device keeps sending its last readings (a negative test for backends)"
+            }
+        }
+    }
+
+    /// Whether it acts on devices (rather than the network).
+    pub fn on_devices(self) -> bool {
+        !matches!(self, FaultKind::NetworkOutage)
     }
 }
 

@@ -106,14 +106,20 @@ pub enum LossCause {
     BufferOverflow,
     /// Sent into an outage with no gateway buffer to hold it.
     Outage,
+    /// Not taken: the sensor was off the patient.
+    SensorOff,
+    /// Not taken: the battery was dead.
+    BatteryDead,
 }
 
 impl LossCause {
     /// Every cause, in report order.
-    pub const ALL: [LossCause; 3] = [
+    pub const ALL: [LossCause; 5] = [
         LossCause::LinkLoss,
         LossCause::BufferOverflow,
         LossCause::Outage,
+        LossCause::SensorOff,
+        LossCause::BatteryDead,
     ];
 
     /// The name used in reports.
@@ -122,6 +128,8 @@ impl LossCause {
             LossCause::LinkLoss => "link_loss",
             LossCause::BufferOverflow => "buffer_overflow",
             LossCause::Outage => "outage",
+            LossCause::SensorOff => "sensor_off",
+            LossCause::BatteryDead => "battery_dead",
         }
     }
 }

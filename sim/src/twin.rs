@@ -22,7 +22,7 @@ use crate::rng::{self, StreamRng};
 use crate::scores::CriteriaState;
 use crate::truth::{
     CriterionOnset, Delivery, EndReason, EpisodeEnd, EpisodeOnset, InterventionGiven, Loss,
-    LossCause, Measurement, StepOutput,
+    LossCause, Measurement, Readings, StepOutput,
 };
 use crate::vitals::{Rhythm, Vitals};
 
@@ -114,6 +114,8 @@ pub struct Accounting {
     pub lost_overflow: u64,
     /// Measurements sent into an outage with no buffer to hold them.
     pub lost_outage: u64,
+    /// Measurements a faulty device never took (sensor off, battery dead).
+    pub lost_device: u64,
     /// Measurements held in gateway buffers.
     pub buffered: u64,
     /// Measurements on the wire.
@@ -123,7 +125,7 @@ pub struct Accounting {
 impl Accounting {
     /// All losses, whatever the cause.
     pub fn lost(&self) -> u64 {
-        self.lost_link + self.lost_overflow + self.lost_outage
+        self.lost_link + self.lost_overflow + self.lost_outage + self.lost_device
     }
 
     /// Not yet delivered nor lost: buffered or on the wire.
@@ -230,15 +232,21 @@ impl Twin {
         }
         // Scheduled uplink outages, by patient position.
         let mut outages: BTreeMap<usize, Vec<(u64, u64)>> = BTreeMap::new();
+        // Device faults, by patient position: (kind, device kind filter, start, end).
+        let mut device_faults: BTreeMap<usize, Vec<DeviceFault>> = BTreeMap::new();
         for (i, fault) in config.faults.iter().enumerate() {
-            match fault.kind {
-                FaultKind::NetworkOutage => {
-                    for index in select(config.seed, &format!("fault/{i}"), &fault.who) {
-                        outages
-                            .entry(cohort_start[fault.who.cohort] + index as usize)
-                            .or_default()
-                            .push((fault.at_ms, fault.at_ms.saturating_add(fault.duration_ms)));
-                    }
+            let span = (fault.at_ms, fault.at_ms.saturating_add(fault.duration_ms));
+            for index in select(config.seed, &format!("fault/{i}"), &fault.who) {
+                let slot = cohort_start[fault.who.cohort] + index as usize;
+                if fault.kind.on_devices() {
+                    device_faults.entry(slot).or_default().push(DeviceFault {
+                        kind: fault.kind,
+                        device: fault.device,
+                        start_ms: span.0,
+                        end_ms: span.1,
+                    });
+                } else {
+                    outages.entry(slot).or_default().push(span);
                 }
             }
         }
@@ -253,9 +261,12 @@ impl Twin {
                 if !config.shard.owns(slot as u64) {
                     continue;
                 }
-                let course = courses.remove(&slot).unwrap_or_default();
-                let outages = outages.remove(&slot).unwrap_or_default();
-                twin.spawn_patient(config, c, index, link, course, outages);
+                let scheduled = Scheduled {
+                    course: courses.remove(&slot).unwrap_or_default(),
+                    outages: outages.remove(&slot).unwrap_or_default(),
+                    faults: device_faults.remove(&slot).unwrap_or_default(),
+                };
+                twin.spawn_patient(config, c, index, link, scheduled);
             }
         }
         Ok(twin)
@@ -267,9 +278,13 @@ impl Twin {
         cohort_idx: usize,
         index: u32,
         link: Entity,
-        course: Course,
-        mut outages: Vec<(u64, u64)>,
+        scheduled: Scheduled,
     ) {
+        let Scheduled {
+            course,
+            mut outages,
+            faults,
+        } = scheduled;
         let cohort = &config.cohorts[cohort_idx];
         let name = format!("{}-{index:03}", cohort.name);
         let stable = rng::stable_id(&name);
@@ -373,7 +388,12 @@ impl Twin {
             let phase_steps =
                 noise.random_range(0..device.every_ms.div_ceil(config.step_ms).max(1));
             let idx = self.device_names.len() as u32;
-            self.world.spawn((
+            let mine: Vec<DeviceFault> = faults
+                .iter()
+                .filter(|f| f.device.is_none_or(|k| k == device.kind))
+                .copied()
+                .collect();
+            let mut spawned = self.world.spawn((
                 Device {
                     idx,
                     stable_id: device_stable,
@@ -392,6 +412,12 @@ impl Twin {
                     Channel::default(),
                 ),
             ));
+            if !mine.is_empty() {
+                spawned.insert(Faulty {
+                    faults: mine,
+                    last: None,
+                });
+            }
             self.device_names.push(device_name);
             self.device_kinds.push(device.kind);
             self.world
@@ -414,6 +440,7 @@ impl Twin {
                 LossCause::LinkLoss => acc.lost_link += 1,
                 LossCause::BufferOverflow => acc.lost_overflow += 1,
                 LossCause::Outage => acc.lost_outage += 1,
+                LossCause::SensorOff | LossCause::BatteryDead => acc.lost_device += 1,
             }
         }
         acc.in_flight = self.world.resource::<InFlight>().len() as u64;
@@ -847,22 +874,72 @@ fn advance_physiology(
     }
 }
 
+/// What the scenario has in store for one patient.
+struct Scheduled {
+    course: Course,
+    outages: Vec<(u64, u64)>,
+    faults: Vec<DeviceFault>,
+}
+
+/// A fault scheduled on a device.
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct DeviceFault {
+    kind: FaultKind,
+    device: Option<DeviceKind>,
+    start_ms: u64,
+    end_ms: u64,
+}
+
+/// A device with faults scheduled, and its last readings (for a stuck value).
+#[derive(Component)]
+struct Faulty {
+    faults: Vec<DeviceFault>,
+    last: Option<Readings>,
+}
+
 fn sample_devices(
     clock: Res<Clock>,
     patients: Query<&Vitals>,
-    mut devices: Query<(Entity, &mut Device, &mut DeviceError, &mut NoiseRng)>,
+    mut devices: Query<(
+        Entity,
+        &mut Device,
+        &mut DeviceError,
+        &mut NoiseRng,
+        Option<&mut Faulty>,
+    )>,
     mut transmit: ResMut<Transmit>,
     mut out: ResMut<Outbox>,
 ) {
     let now_ms = clock.now_ms;
-    for (entity, mut device, mut error, mut rng) in &mut devices {
+    for (entity, mut device, mut error, mut rng, faulty) in &mut devices {
         if device.next_ms > now_ms {
             continue;
         }
         let Ok(truth) = patients.get(device.patient) else {
             continue;
         };
-        let readings = device::measure(device.kind, truth, &mut error, device.every_ms, &mut rng.0);
+        let mut readings =
+            device::measure(device.kind, truth, &mut error, device.every_ms, &mut rng.0);
+        let mut not_taken = None;
+        if let Some(mut faulty) = faulty {
+            let active = |kind| {
+                faulty
+                    .faults
+                    .iter()
+                    .any(|f| f.kind == kind && f.start_ms <= now_ms && now_ms < f.end_ms)
+            };
+            if active(FaultKind::BatteryDead) {
+                not_taken = Some(LossCause::BatteryDead);
+            } else if active(FaultKind::SensorOff) {
+                not_taken = Some(LossCause::SensorOff);
+            } else if active(FaultKind::StuckValue) {
+                if let Some(last) = faulty.last {
+                    readings = last;
+                }
+            } else {
+                faulty.last = Some(readings);
+            }
+        }
         let measurement = Measurement {
             device_idx: device.idx,
             patient_idx: device.patient_idx,
@@ -874,7 +951,16 @@ fn sample_devices(
         device.seq += 1;
         device.next_ms += device.every_ms;
         out.0.measurements.push(measurement);
-        transmit.0.push((entity, measurement));
+        match not_taken {
+            // Scheduled but never taken: counted, with why, never sent.
+            Some(cause) => out.0.losses.push(Loss {
+                device_idx: device.idx,
+                seq: measurement.seq,
+                lost_ms: now_ms,
+                cause,
+            }),
+            None => transmit.0.push((entity, measurement)),
+        }
     }
 }
 

@@ -271,6 +271,7 @@ fn busy_example() -> SimConfig {
         at_ms: 12 * 60_000,
         who: who(0, 9, Some(4)),
         kind: medtwin_sim::FaultKind::NetworkOutage,
+        device: None,
         duration_ms: 3 * 60_000,
     });
     config.interventions.push(InterventionConfig {

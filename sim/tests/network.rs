@@ -50,6 +50,7 @@ fn outage(at_ms: u64, duration_ms: u64, end: u32) -> FaultConfig {
             pick: None,
         },
         kind: FaultKind::NetworkOutage,
+        device: None,
         duration_ms,
     }
 }
@@ -286,4 +287,79 @@ fn every_message_is_accounted_for_and_leaves_in_order() {
         .rng(Gen::from_size_and_seed(30, 0x006e_6574_776f_726b))
         .tests(40)
         .quickcheck(prop as fn(u8, u8, u16, bool, u16, Vec<Outage>) -> TestResult);
+}
+
+#[test]
+fn device_faults_lose_or_freeze_what_the_device_reports() {
+    let fault = |kind, device, at_ms, duration_ms| FaultConfig {
+        at_ms,
+        who: PatientSelector {
+            cohort: 0,
+            first: 0,
+            end: 1,
+            pick: None,
+        },
+        kind,
+        device,
+        duration_ms,
+    };
+    let mut config = ward(2, NetworkConfig::IDEAL, 30 * MIN);
+    config.faults = vec![
+        fault(
+            FaultKind::SensorOff,
+            Some(DeviceKind::PulseOximeter),
+            5 * MIN,
+            MIN,
+        ),
+        fault(FaultKind::BatteryDead, None, 10 * MIN, 2 * MIN),
+        fault(
+            FaultKind::StuckValue,
+            Some(DeviceKind::PulseOximeter),
+            20 * MIN,
+            5 * MIN,
+        ),
+    ];
+    let mut twin = Twin::new(&config).unwrap();
+    let mut readings: BTreeMap<(u32, u64), String> = BTreeMap::new();
+    let mut losses = Vec::new();
+    while !twin.finished() {
+        let out = twin.step();
+        for m in &out.measurements {
+            readings.insert((m.device_idx, m.measured_ms), format!("{:?}", m.readings));
+        }
+        losses.extend(
+            out.losses
+                .iter()
+                .map(|l| (l.device_idx, l.cause, l.lost_ms)),
+        );
+    }
+    let acc = twin.accounting();
+    // Patient 0's oximeter is device 0: a minute of sensor-off readings
+    // (60) and two minutes of dead battery (120) never taken; its cuff
+    // (device 1) may fall in the dead battery too. Patient 1 untouched.
+    let sensor_off = losses
+        .iter()
+        .filter(|l| l.1 == LossCause::SensorOff)
+        .count();
+    assert_eq!(sensor_off, 60);
+    assert!(losses.iter().all(|l| l.0 <= 1), "patient 1 untouched");
+    let dead = losses
+        .iter()
+        .filter(|l| l.1 == LossCause::BatteryDead && l.0 == 0)
+        .count();
+    assert_eq!(dead, 120);
+    assert_eq!(acc.lost_device as usize, losses.len());
+    assert_eq!(acc.generated, acc.delivered + acc.lost() + acc.pending());
+    // Stuck: five minutes of the oximeter repeating one reading, and the
+    // readings move again afterwards.
+    let stuck: std::collections::BTreeSet<&String> = readings
+        .range((0, 20 * MIN)..(0, 25 * MIN))
+        .map(|(_, r)| r)
+        .collect();
+    assert_eq!(stuck.len(), 1, "{stuck:?}");
+    let after: std::collections::BTreeSet<&String> = readings
+        .range((0, 25 * MIN)..(0, 30 * MIN))
+        .map(|(_, r)| r)
+        .collect();
+    assert!(after.len() > 3);
 }

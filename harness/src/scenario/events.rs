@@ -385,6 +385,25 @@ pub fn resolve_faults(
             r.missing(spanned.span(), field("kind"));
             continue;
         };
+        let kind = match kind {
+            FaultName::NetworkOutage => FaultKind::NetworkOutage,
+            FaultName::SensorOff => FaultKind::SensorOff,
+            FaultName::BatteryDead => FaultKind::BatteryDead,
+            FaultName::StuckValue => FaultKind::StuckValue,
+        };
+        let device = match &f.device {
+            Some(d) if !kind.on_devices() => {
+                r.error(
+                    d.span(),
+                    Some(field("device")),
+                    format!("`device` does not apply to a {}", kind.name()),
+                    Some("it acts on the patient's uplink, whatever the device".into()),
+                );
+                None
+            }
+            Some(d) => Some(super::device_kind(*d.get_ref())),
+            None => None,
+        };
         let Some(timing) = timing else { continue };
         let Some(duration_ms) = timing.duration_ms else {
             if f.duration.is_none() {
@@ -395,9 +414,8 @@ pub fn resolve_faults(
         out.push(FaultConfig {
             at_ms: timing.at_ms,
             who: timing.who,
-            kind: match kind {
-                FaultName::NetworkOutage => FaultKind::NetworkOutage,
-            },
+            kind,
+            device,
             duration_ms,
         });
     }

@@ -142,6 +142,7 @@ pub struct FaultSpec {
     pub who: Option<Spanned<String>>,
     pub pick: Option<Spanned<u32>>,
     pub kind: Option<FaultName>,
+    pub device: Option<Spanned<DeviceKindName>>,
     pub duration: Option<Spanned<Dur>>,
 }
 
@@ -150,6 +151,9 @@ pub struct FaultSpec {
 #[serde(rename_all = "snake_case")]
 pub enum FaultName {
     NetworkOutage,
+    SensorOff,
+    BatteryDead,
+    StuckValue,
 }
 
 impl<'de> Deserialize<'de> for NetworkSpec {

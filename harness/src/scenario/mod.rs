@@ -181,7 +181,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Scenario, Diagnostics> {
     scenario.ok_or_else(|| Diagnostics(Vec::new()))
 }
 
-fn device_kind(name: DeviceKindName) -> DeviceKind {
+pub(super) fn device_kind(name: DeviceKindName) -> DeviceKind {
     match name {
         DeviceKindName::PulseOximeter => DeviceKind::PulseOximeter,
         DeviceKindName::BpCuff => DeviceKind::BpCuff,
