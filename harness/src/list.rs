@@ -97,8 +97,21 @@ pub fn render(what: ListWhat, catalogues: &[PathBuf]) -> Result<String, String> 
             for (name, n) in NetworkConfig::PROFILES {
                 let _ = writeln!(
                     out,
-                    "  {name:<14} median {} ms  p99 {} ms  loss {} %  mean loss burst {} messages",
-                    n.latency_median_ms, n.latency_p99_ms, n.loss_pct, n.loss_burst
+                    "  {name:<14} median {} ms  p99 {} ms  loss {} %  mean loss burst {} messages{}",
+                    n.latency_median_ms,
+                    n.latency_p99_ms,
+                    n.loss_pct,
+                    n.loss_burst,
+                    n.gateway.as_ref().map_or(String::new(), |g| format!(
+                        "  gateway: buffer {}, flush {}/s{}",
+                        g.buffer,
+                        g.flush_per_s,
+                        g.mtbf_ms.map_or(String::new(), |m| format!(
+                            ", outages every ~{} s lasting ~{} s",
+                            m / 1000,
+                            g.mttr_ms / 1000
+                        ))
+                    ))
                 );
             }
             let _ = writeln!(

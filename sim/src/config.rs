@@ -255,7 +255,7 @@ impl NetworkConfig {
     /// ("Networks": loss is bursty, Gilbert-Elliott fits it better than
     /// independent drops); the exact figures, burst lengths included, are
     /// design choices to refine.
-    pub const PROFILES: [(&'static str, NetworkConfig); 5] = [
+    pub const PROFILES: [(&'static str, NetworkConfig); 7] = [
         ("ideal", NetworkConfig::IDEAL),
         (
             "hospital_wifi",
@@ -295,6 +295,37 @@ impl NetworkConfig {
                 loss_pct: 0.5,
                 loss_burst: 3.0,
                 gateway: None,
+            },
+        ),
+        // BLE to a phone or hub: 10-100 ms, drops when out of range
+        // (REFERENCE.md): long loss bursts (design choice).
+        (
+            "ble",
+            NetworkConfig {
+                latency_median_ms: 30.0,
+                latency_p99_ms: 100.0,
+                loss_pct: 2.0,
+                loss_burst: 20.0,
+                gateway: None,
+            },
+        ),
+        // A moving ambulance: LTE with tail spikes of seconds on handover
+        // (REFERENCE.md); the vehicle router stores and forwards through
+        // short handover gaps (design choice: one every ~10 min, ~20 s).
+        (
+            "ambulance",
+            NetworkConfig {
+                latency_median_ms: 70.0,
+                latency_p99_ms: 2_500.0,
+                loss_pct: 2.0,
+                loss_burst: 8.0,
+                gateway: Some(GatewayConfig {
+                    buffer: 20_000,
+                    eviction: Eviction::DropOldest,
+                    flush_per_s: 200.0,
+                    mtbf_ms: Some(10 * 60_000),
+                    mttr_ms: 20_000,
+                }),
             },
         ),
     ];

@@ -363,3 +363,27 @@ fn device_faults_lose_or_freeze_what_the_device_reports() {
         .collect();
     assert!(after.len() > 3);
 }
+
+#[test]
+fn every_named_profile_runs_and_the_ambulance_router_rides_out_handovers() {
+    for (name, net) in NetworkConfig::PROFILES {
+        let config = ward(2, net, 45 * MIN);
+        let (fates, acc) = run(&config);
+        assert_eq!(
+            acc.generated,
+            acc.delivered + acc.lost() + acc.pending(),
+            "{name}"
+        );
+        if name == "ambulance" {
+            // Handover gaps: some messages waited in the router, none
+            // overflowed it.
+            let held = fates
+                .values()
+                .flat_map(|f| f.delivered.iter())
+                .filter(|d| d.2 > d.1)
+                .count();
+            assert!(held > 0, "no handover in 45 min");
+            assert_eq!(acc.lost_overflow, 0);
+        }
+    }
+}
