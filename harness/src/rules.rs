@@ -446,18 +446,6 @@ impl Rule {
     }
 }
 
-fn slot(vital: Vital) -> usize {
-    match vital {
-        Vital::Hr => 0,
-        Vital::Spo2 => 1,
-        Vital::Rr => 2,
-        Vital::Sbp => 3,
-        Vital::Dbp => 4,
-        Vital::Map => 5,
-        Vital::Temp => 6,
-    }
-}
-
 /// One patient's evaluation state (bounded: seven values and one start
 /// time per hold).
 #[derive(Clone, Debug)]
@@ -478,7 +466,7 @@ impl RuleState {
         measured_ms: u64,
     ) -> bool {
         for r in readings {
-            let entry = &mut self.latest[slot(r.vital)];
+            let entry = &mut self.latest[r.vital.index()];
             if r.value.is_finite() && entry.is_none_or(|(_, m)| m <= measured_ms) {
                 *entry = Some((r.value, measured_ms));
             }
@@ -494,7 +482,7 @@ impl RuleState {
     }
 
     fn known(&self, vital: Vital, now: u64) -> Option<f64> {
-        self.latest[slot(vital)]
+        self.latest[vital.index()]
             .filter(|(_, m)| now.saturating_sub(*m) <= self.max_gap_ms)
             .map(|(v, _)| v)
     }

@@ -24,6 +24,22 @@ pub enum Vital {
 }
 
 impl Vital {
+    /// Every vital, in declaration order: `ALL[v.index()] == v`.
+    pub const ALL: [Vital; 7] = [
+        Vital::Hr,
+        Vital::Spo2,
+        Vital::Rr,
+        Vital::Sbp,
+        Vital::Dbp,
+        Vital::Map,
+        Vital::Temp,
+    ];
+
+    /// Position in [`Vital::ALL`], for per-vital arrays.
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
     /// Short code used on the wire and in reports.
     pub fn code(self) -> &'static str {
         match self {
@@ -168,5 +184,17 @@ impl Vitals {
         } else {
             self.co_lpm.clamp(0.0, 30.0)
         };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn index_is_the_position_in_all() {
+        for (i, v) in Vital::ALL.into_iter().enumerate() {
+            assert_eq!(v.index(), i);
+        }
     }
 }

@@ -10,27 +10,7 @@ use super::news2::{self, News2, Observations};
 use super::window::{Pushed, Window};
 
 /// Every vital the wire carries, in the order of [`Patient`]'s windows.
-pub(crate) const VITALS: [Vital; 7] = [
-    Vital::Hr,
-    Vital::Spo2,
-    Vital::Rr,
-    Vital::Sbp,
-    Vital::Dbp,
-    Vital::Map,
-    Vital::Temp,
-];
-
-fn slot(vital: Vital) -> usize {
-    match vital {
-        Vital::Hr => 0,
-        Vital::Spo2 => 1,
-        Vital::Rr => 2,
-        Vital::Sbp => 3,
-        Vital::Dbp => 4,
-        Vital::Map => 5,
-        Vital::Temp => 6,
-    }
-}
+pub(crate) const VITALS: [Vital; 7] = Vital::ALL;
 
 /// One patient: a window per vital, the current score and escalation.
 ///
@@ -65,7 +45,7 @@ impl Patient {
         value: f64,
         smoothing_ms: u64,
     ) -> bool {
-        self.windows[slot(vital)].push(measured_ms, value, smoothing_ms) == Pushed::Kept
+        self.windows[vital.index()].push(measured_ms, value, smoothing_ms) == Pushed::Kept
     }
 
     /// Re-scores after new samples measured at `measured_ms`; returns the
@@ -110,7 +90,7 @@ impl Patient {
 }
 
 fn observations(windows: &[Window; VITALS.len()]) -> Observations {
-    let median = |vital: Vital| windows[slot(vital)].median();
+    let median = |vital: Vital| windows[vital.index()].median();
     Observations {
         rr_per_min: median(Vital::Rr),
         spo2_pct: median(Vital::Spo2),

@@ -290,19 +290,14 @@ pub fn resolve_events(
             r.missing(spanned.span(), field("condition"));
             continue;
         };
-        let severity = match &e.severity {
-            Some(s) if !(*s.get_ref() > 0.0 && *s.get_ref() <= 1.0) => {
-                r.error(
-                    s.span(),
-                    Some(field("severity")),
-                    format!("severity = {} is out of range", s.get_ref()),
-                    Some("severity is a fraction: greater than 0, at most 1".into()),
-                );
-                1.0
-            }
-            Some(s) => *s.get_ref(),
-            None => 1.0,
-        };
+        let severity = super::number_in(
+            &e.severity,
+            |s| s > 0.0 && s <= 1.0,
+            &field("severity"),
+            "severity is a fraction: greater than 0, at most 1",
+            1.0,
+            r,
+        );
         let owner = format!("condition `{}`", kind.name());
         let params = resolve_params(kind.params(), &event_params(e), &owner, &field, r);
         let Some(timing) = timing else { continue };

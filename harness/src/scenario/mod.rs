@@ -614,19 +614,14 @@ fn resolve_network(
             None,
         );
     }
-    let loss_burst = match &table.loss_burst {
-        Some(b) if !(*b.get_ref() >= 1.0 && *b.get_ref() <= 1e6) => {
-            r.error(
-                b.span(),
-                Some(format!("{field}.loss_burst")),
-                format!("loss_burst = {} is out of range", b.get_ref()),
-                Some("the mean length of a loss burst, in messages: 1 to 1000000".into()),
-            );
-            1.0
-        }
-        Some(b) => *b.get_ref(),
-        None => base.loss_burst,
-    };
+    let loss_burst = number_in(
+        &table.loss_burst,
+        |b| (1.0..=1e6).contains(&b),
+        &format!("{field}.loss_burst"),
+        "the mean length of a loss burst, in messages: 1 to 1000000",
+        base.loss_burst,
+        r,
+    );
     let gateway = match &table.gateway {
         None => base.gateway.clone(),
         Some(g) => Some(resolve_gateway(g, &format!("{field}.gateway"), r)),
@@ -640,26 +635,48 @@ fn resolve_network(
     }
 }
 
+/// A number from the file when present and `ok`; when out of range the
+/// problem is reported (with `hint`) and `default` stands in, as it does
+/// when the key is absent.
+pub(super) fn number_in(
+    value: &Option<Spanned<f64>>,
+    ok: impl Fn(f64) -> bool,
+    field: &str,
+    hint: &str,
+    default: f64,
+    r: &mut Reporter<'_>,
+) -> f64 {
+    match value {
+        Some(v) if !ok(*v.get_ref()) => {
+            let key = field.rsplit('.').next().unwrap_or(field);
+            r.error(
+                v.span(),
+                Some(field.into()),
+                format!("{key} = {} is out of range", v.get_ref()),
+                Some(hint.into()),
+            );
+            default
+        }
+        Some(v) => *v.get_ref(),
+        None => default,
+    }
+}
+
 fn resolve_gateway(
     spanned: &Spanned<file::GatewaySpec>,
     field: &str,
     r: &mut Reporter<'_>,
 ) -> GatewayConfig {
     let g = spanned.get_ref();
-    let flush_per_s = match &g.flush_rate {
-        Some(f) if !(*f.get_ref() > 0.0 && *f.get_ref() <= 1e6) => {
-            r.error(
-                f.span(),
-                Some(format!("{field}.flush_rate")),
-                format!("flush_rate = {} is out of range", f.get_ref()),
-                Some("messages per second: greater than 0, at most 1000000".into()),
-            );
-            1.0
-        }
-        Some(f) => *f.get_ref(),
-        // Design choice: a phone or hub forwards a backlog at ~20 messages/s.
-        None => 20.0,
-    };
+    // Design choice: a phone or hub forwards a backlog at ~20 messages/s.
+    let flush_per_s = number_in(
+        &g.flush_rate,
+        |f| f > 0.0 && f <= 1e6,
+        &format!("{field}.flush_rate"),
+        "messages per second: greater than 0, at most 1000000",
+        20.0,
+        r,
+    );
     if let Some(m) = &g.mttr
         && g.mtbf.is_none()
     {
