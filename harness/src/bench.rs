@@ -190,7 +190,10 @@ pub fn net(devices: u64, threads: usize, sim_s: u64) -> Result<NetBench, String>
                 (DeviceKind::Thermometer, 5 * 60_000),
             ]
             .into_iter()
-            .map(|(kind, every_ms)| DeviceConfig { kind, every_ms })
+            .map(|(kind, every_ms)| DeviceConfig {
+                every_ms,
+                ..DeviceConfig::of(kind)
+            })
             .collect(),
             network: NetworkConfig {
                 gateway: Some(GatewayConfig {

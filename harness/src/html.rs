@@ -646,24 +646,41 @@ fn accounting(h: &mut String, r: &Report) {
     let a = &r.accounting;
     let _ = write!(
         h,
-        "<h2>Devices and network</h2><table id=\"accounting\"><tr><th class=\"l\">device kind</th><th>devices</th><th>generated</th><th>delivered</th><th>lost</th><th>buffered or in flight at end</th></tr>"
+        "<h2>Devices and network</h2><table id=\"accounting\"><tr><th class=\"l\">device kind</th><th>devices</th><th>generated</th><th>delivered</th><th>lost</th><th>buffered or in flight at end</th><th class=\"l\">losses by cause</th><th>duplicates</th><th class=\"l\">alarms</th><th class=\"l\">events</th><th class=\"l\">artifacts</th></tr>"
     );
-    for (kind, c) in &a.by_device_kind {
+    let map = |m: &std::collections::BTreeMap<String, u64>| {
+        m.iter()
+            .map(|(k, n)| format!("{} {n}", escape(k)))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    for (kind, d) in &a.by_device_kind {
+        let c = &d.counts;
         let _ = write!(
             h,
-            "<tr><td class=\"l\">{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            "<tr><td class=\"l\">{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"l\">{}</td><td>{}</td><td class=\"l\">{}</td><td class=\"l\">{}</td><td class=\"l\">{}</td></tr>",
             escape(kind),
             r.population.devices_by_kind.get(kind).copied().unwrap_or(0),
             c.generated,
             c.delivered,
             c.lost,
-            c.buffered
+            c.buffered,
+            map(&d.lost_by_cause),
+            d.duplicates,
+            map(&d.alarms),
+            map(&d.events),
+            map(&d.artifacts),
         );
     }
     let _ = write!(
         h,
-        "<tr><th class=\"l\">all</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th></tr></table>",
-        r.population.devices, a.total.generated, a.total.delivered, a.total.lost, a.total.buffered
+        "<tr><th class=\"l\">all</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th></th><th>{}</th><th></th><th></th><th></th></tr></table>",
+        r.population.devices,
+        a.total.generated,
+        a.total.delivered,
+        a.total.lost,
+        a.total.buffered,
+        a.duplicates
     );
     let causes: Vec<String> = a
         .lost_by_cause

@@ -228,8 +228,37 @@ pub struct Accounting {
     pub total: Counts,
     /// Losses by cause.
     pub lost_by_cause: BTreeMap<String, u64>,
-    /// The same, by device kind.
-    pub by_device_kind: BTreeMap<String, Counts>,
+    /// Second copies delivered (a lost acknowledgement made the device
+    /// send again); not in `delivered`.
+    #[serde(default)]
+    pub duplicates: u64,
+    /// The same, by device kind (catalogue model).
+    pub by_device_kind: BTreeMap<String, DeviceCounts>,
+}
+
+/// Accounting of one device kind: the counts, losses by cause, and what
+/// the devices said or suffered on the way.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct DeviceCounts {
+    /// generated = delivered + lost + buffered.
+    #[serde(flatten)]
+    pub counts: Counts,
+    /// Losses by cause.
+    #[serde(default)]
+    pub lost_by_cause: BTreeMap<String, u64>,
+    /// Duplicate copies delivered.
+    #[serde(default)]
+    pub duplicates: u64,
+    /// Technical alarms raised, by alarm.
+    #[serde(default)]
+    pub alarms: BTreeMap<String, u64>,
+    /// Events reported, by event.
+    #[serde(default)]
+    pub events: BTreeMap<String, u64>,
+    /// Messages whose values an artifact or firmware fault shaped, by cause
+    /// (truth only: the wire does not say).
+    #[serde(default)]
+    pub artifacts: BTreeMap<String, u64>,
 }
 
 /// Transport results.

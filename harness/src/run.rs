@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::Context as _;
-use medtwin_sim::{DeviceKind, SimConfig, StepOutput, Twin};
+use medtwin_sim::{SimConfig, StepOutput, Twin};
 use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
 
@@ -204,8 +204,9 @@ struct TwinSummary {
     devices_by_kind: BTreeMap<String, u64>,
     n_devices: u64,
     accounting: report::Counts,
-    by_kind: BTreeMap<String, report::Counts>,
+    by_kind: BTreeMap<String, report::DeviceCounts>,
     lost_by_cause: BTreeMap<String, u64>,
+    duplicates: u64,
     telemetry_digest: String,
     truth_digest: String,
     steps: u64,
@@ -231,21 +232,26 @@ fn run_twin(
         config.step_ms,
     );
     let devices = twin.device_names().to_vec();
-    let kinds: Vec<DeviceKind> = twin.device_kinds().to_vec();
+    // Each device's model (catalogue entry) name: its kind on the wire and
+    // in the report.
+    let kinds: Vec<String> = (0..devices.len() as u32)
+        .map(|i| {
+            twin.device_model(i)
+                .map_or_else(String::new, |m| m.name.clone())
+        })
+        .collect();
     let mut summary = TwinSummary {
         patients: patients.clone(),
         n_devices: devices.len() as u64,
         ..Default::default()
     };
     for kind in &kinds {
-        *summary
-            .devices_by_kind
-            .entry(kind.name().to_owned())
-            .or_insert(0) += 1;
+        *summary.devices_by_kind.entry(kind.clone()).or_insert(0) += 1;
     }
     let names = wire::Names {
         patients: &patients,
         devices: &devices,
+        models: &kinds,
     };
     let mut truth = Sha256::new();
     let mut telemetry = Sha256::new();
@@ -279,22 +285,49 @@ fn run_twin(
         }
         for m in &out.measurements {
             hash_line(&mut truth, "measured", m);
-            let kind = summary.by_kind.entry(m.kind.name().to_owned()).or_default();
-            kind.generated += 1;
+            let kind = summary
+                .by_kind
+                .entry(kinds[m.device_idx as usize].clone())
+                .or_default();
+            kind.counts.generated += 1;
+            if let Some(alarm) = m.alarm {
+                *kind.alarms.entry(alarm.name().to_owned()).or_insert(0) += 1;
+            }
+            if let Some(event) = m.event {
+                *kind.events.entry(event.kind.name().to_owned()).or_insert(0) += 1;
+            }
+            if m.quality != medtwin_sim::Quality::Good {
+                *kind
+                    .artifacts
+                    .entry(m.quality.name().to_owned())
+                    .or_insert(0) += 1;
+            }
         }
         for d in &out.deliveries {
             hash_line(&mut truth, "delivered", d);
             hash_line(&mut telemetry, "delivered", d);
-            summary
+            let kind = summary
                 .by_kind
-                .entry(d.measurement.kind.name().to_owned())
-                .or_default()
-                .delivered += 1;
+                .entry(kinds[d.measurement.device_idx as usize].clone())
+                .or_default();
+            if d.duplicate {
+                kind.duplicates += 1;
+                summary.duplicates += 1;
+            } else {
+                kind.counts.delivered += 1;
+            }
         }
         for l in &out.losses {
             hash_line(&mut truth, "lost", l);
-            let kind = kinds[l.device_idx as usize].name();
-            summary.by_kind.entry(kind.to_owned()).or_default().lost += 1;
+            let kind = summary
+                .by_kind
+                .entry(kinds[l.device_idx as usize].clone())
+                .or_default();
+            kind.counts.lost += 1;
+            *kind
+                .lost_by_cause
+                .entry(l.cause.name().to_owned())
+                .or_insert(0) += 1;
             *summary
                 .lost_by_cause
                 .entry(l.cause.name().to_owned())
@@ -326,7 +359,8 @@ fn run_twin(
         lost: acc.lost(),
         buffered: acc.pending(),
     };
-    for counts in summary.by_kind.values_mut() {
+    for kind in summary.by_kind.values_mut() {
+        let counts = &mut kind.counts;
         counts.buffered = counts.generated - counts.delivered - counts.lost;
     }
     summary.telemetry_digest = hex_digest(telemetry);
@@ -585,6 +619,7 @@ pub async fn execute(s: &Scenario) -> anyhow::Result<Report> {
         accounting: report::Accounting {
             total: twin.accounting.clone(),
             lost_by_cause: twin.lost_by_cause.clone(),
+            duplicates: twin.duplicates,
             by_device_kind: twin.by_kind.clone(),
         },
         transport: report::TransportReport {

@@ -5,7 +5,7 @@
 
 use std::time::{Duration, SystemTime};
 
-use medtwin_sim::{Measurement, Vital};
+use medtwin_sim::{DeviceTime, Measurement, Vital};
 use serde::{Deserialize, Serialize};
 
 /// Schema tag of a telemetry message.
@@ -16,9 +16,10 @@ pub const ALERT_SCHEMA: &str = "medtwin.alert.v1";
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
 /// LOINC code of a vital, as FHIR vital-signs use them (REFERENCE.md,
-/// "Interoperability"; 8478-0 is LOINC's mean blood pressure).
-pub fn loinc(vital: Vital) -> &'static str {
-    match vital {
+/// "Interoperability"; 8478-0 is LOINC's mean blood pressure, 29463-7 body
+/// weight, 99504-3 CGM interstitial glucose). Infusion rate has none.
+pub fn loinc(vital: Vital) -> Option<&'static str> {
+    Some(match vital {
         Vital::Hr => "8867-4",
         Vital::Spo2 => "59408-5",
         Vital::Rr => "9279-1",
@@ -26,21 +27,41 @@ pub fn loinc(vital: Vital) -> &'static str {
         Vital::Dbp => "8462-4",
         Vital::Map => "8478-0",
         Vital::Temp => "8310-5",
-    }
+        Vital::Glucose => "99504-3",
+        Vital::Weight => "29463-7",
+        Vital::InfusionRate => return None,
+    })
+}
+
+/// A device clock's factory epoch: where a reset clock restarts.
+pub fn device_epoch() -> SystemTime {
+    SystemTime::UNIX_EPOCH + Duration::from_secs(946_684_800) // 2000-01-01T00:00:00Z
 }
 
 /// One measured value on the wire.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct WireValue {
-    /// Short code: `hr`, `spo2`, `rr`, `sbp`, `dbp`, `map`, `temp`.
+    /// Short code: `hr`, `spo2`, `rr`, `sbp`, `dbp`, `map`, `temp`,
+    /// `glucose`, `weight`, `infusion_rate`.
     pub code: String,
     /// The value.
     pub value: f64,
-    /// UCUM unit: `/min`, `%`, `mm[Hg]`, `Cel`.
+    /// UCUM unit: `/min`, `%`, `mm[Hg]`, `Cel`, `mg/dL`, `kg`, `mL/h`.
     pub unit: String,
-    /// LOINC code.
-    pub loinc: String,
+    /// LOINC code, where there is one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub loinc: Option<String>,
+}
+
+/// An event a device reports.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WireEvent {
+    /// `dose_taken`, `dose_missed` or `pill_ingested`.
+    pub kind: String,
+    /// The scheduled dose it refers to, on the device's clock.
+    pub scheduled_at: String,
 }
 
 /// One measurement from one device.
@@ -59,10 +80,19 @@ pub struct TelemetryMessage {
     pub device_kind: String,
     /// Per-device sequence number from 0; a gap means a lost message.
     pub seq: u64,
-    /// When the measurement was taken, RFC 3339 UTC with milliseconds.
+    /// When the measurement was taken by the device's own clock, RFC 3339
+    /// UTC with milliseconds: it drifts, and a reset clock restarts at
+    /// 2000-01-01T00:00:00Z.
     pub measured_at: String,
-    /// The values.
+    /// The values (none for a message that only carries an alarm or an event).
     pub values: Vec<WireValue>,
+    /// A device technical alarm: `low_battery`, `sensor_off`, `lead_off`,
+    /// `low_perfusion`, `sensor_expired`, `occlusion`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alarm: Option<String>,
+    /// A device event (dispenser, smart pill).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event: Option<WireEvent>,
 }
 
 /// Names needed to put a measurement on the wire.
@@ -71,6 +101,8 @@ pub struct Names<'a> {
     pub patients: &'a [String],
     /// Device names by index.
     pub devices: &'a [String],
+    /// Device model (catalogue) names by device index.
+    pub models: &'a [String],
 }
 
 /// Simulated milliseconds as wall-clock time from the scenario start.
@@ -95,9 +127,9 @@ pub fn telemetry(m: &Measurement, names: &Names<'_>, start: SystemTime) -> Telem
         synthetic: true,
         patient_id: names.patients[m.patient_idx as usize].clone(),
         device_id: names.devices[m.device_idx as usize].clone(),
-        device_kind: m.kind.name().to_owned(),
+        device_kind: names.models[m.device_idx as usize].clone(),
         seq: m.seq,
-        measured_at: format_time(sim_to_system(start, m.measured_ms)),
+        measured_at: format_time(device_clock(start, m.device_time)),
         values: m
             .readings
             .as_slice()
@@ -106,9 +138,34 @@ pub fn telemetry(m: &Measurement, names: &Names<'_>, start: SystemTime) -> Telem
                 code: r.vital.code().to_owned(),
                 value: r.value,
                 unit: r.vital.unit().to_owned(),
-                loinc: loinc(r.vital).to_owned(),
+                loinc: loinc(r.vital).map(str::to_owned),
             })
             .collect(),
+        alarm: m.alarm.map(|a| a.name().to_owned()),
+        event: m.event.map(|e| WireEvent {
+            kind: e.kind.name().to_owned(),
+            scheduled_at: format_time(device_clock(
+                start,
+                shift(m.device_time, e.scheduled_ms as i64 - m.measured_ms as i64),
+            )),
+        }),
+    }
+}
+
+/// A device timestamp as wall-clock time, the run starting at `start`.
+pub fn device_clock(start: SystemTime, t: DeviceTime) -> SystemTime {
+    match t {
+        DeviceTime::Synced(ms) if ms >= 0 => start + Duration::from_millis(ms as u64),
+        DeviceTime::Synced(ms) => start - Duration::from_millis(ms.unsigned_abs()),
+        DeviceTime::SinceEpoch(ms) => device_epoch() + Duration::from_millis(ms),
+    }
+}
+
+/// The device time `delta_ms` later (earlier when negative).
+fn shift(t: DeviceTime, delta_ms: i64) -> DeviceTime {
+    match t {
+        DeviceTime::Synced(ms) => DeviceTime::Synced(ms + delta_ms),
+        DeviceTime::SinceEpoch(ms) => DeviceTime::SinceEpoch(ms.saturating_add_signed(delta_ms)),
     }
 }
 

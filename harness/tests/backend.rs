@@ -157,10 +157,12 @@ fn message(
                     code: code.to_owned(),
                     value,
                     unit: v.unit().to_owned(),
-                    loinc: wire::loinc(v).to_owned(),
+                    loinc: wire::loinc(v).map(str::to_owned),
                 }
             })
             .collect(),
+        alarm: None,
+        event: None,
     }
 }
 

@@ -80,8 +80,12 @@ duration = "2m"
     let r = report(out.path());
     let causes = &r["accounting"]["lost_by_cause"];
     // 600 readings per phone into 50 places; 60 sent into the bare
-    // outage; two minutes of the bare patient's oximeter off the finger.
+    // outage; two minutes of the bare patient's oximeter off the finger
+    // (the first reading time carries its "sensor off" alarm instead).
     assert_eq!(causes["buffer_overflow"], 2 * 550, "{causes}");
     assert_eq!(causes["outage"], 60, "{causes}");
-    assert_eq!(causes["sensor_off"], 120, "{causes}");
+    assert_eq!(causes["sensor_off"], 119, "{causes}");
+    let oximeters = &r["accounting"]["by_device_kind"]["pulse_oximeter"];
+    assert_eq!(oximeters["alarms"]["sensor_off"], 1, "{oximeters}");
+    assert_eq!(oximeters["lost_by_cause"]["sensor_off"], 119, "{oximeters}");
 }

@@ -4,6 +4,8 @@
 use crate::clinical::{ConditionKind, InterventionKind, Params};
 use crate::error::ConfigError;
 use crate::profile::ProfileSpec;
+use crate::spec::DeviceSpec;
+use crate::vitals::Vital;
 
 /// A resolved simulation: population, schedule of events, step and seed.
 #[derive(Clone, Debug, PartialEq)]
@@ -38,8 +40,8 @@ pub struct FaultConfig {
     pub who: PatientSelector,
     /// What fails.
     pub kind: FaultKind,
-    /// Device faults: only devices of this kind (`None`: every device).
-    pub device: Option<DeviceKind>,
+    /// Device faults: only devices of this model or class (`None`: every device).
+    pub device: Option<String>,
     /// How long it lasts, simulated ms.
     pub duration_ms: u64,
 }
@@ -58,15 +60,31 @@ pub enum FaultKind {
     BatteryDead,
     /// Firmware fault: the device repeats its last readings.
     StuckValue,
+    /// Firmware fault: values in the wrong unit under the right label
+    /// (°F as Cel, mmol/L as mg/dL, lb as kg, kPa as mmHg...).
+    WrongUnit,
+    /// The device clock resets to its factory epoch (2000-01-01) and
+    /// counts from there until the fault ends and it resynchronises.
+    ClockReset,
+    /// The device loses its link (out of BLE range): it keeps up to its
+    /// model's `memory` messages on board and sends them on reconnect.
+    Disconnect,
+    /// An infusion line occludes: the pump stops delivering and alarms
+    /// after its detection delay.
+    Occlusion,
 }
 
 impl FaultKind {
     /// Every kind, for listings and suggestions.
-    pub const ALL: [FaultKind; 4] = [
+    pub const ALL: [FaultKind; 8] = [
         FaultKind::NetworkOutage,
         FaultKind::SensorOff,
         FaultKind::BatteryDead,
         FaultKind::StuckValue,
+        FaultKind::WrongUnit,
+        FaultKind::ClockReset,
+        FaultKind::Disconnect,
+        FaultKind::Occlusion,
     ];
 
     /// The name used in scenario files.
@@ -76,6 +94,10 @@ impl FaultKind {
             FaultKind::SensorOff => "sensor_off",
             FaultKind::BatteryDead => "battery_dead",
             FaultKind::StuckValue => "stuck_value",
+            FaultKind::WrongUnit => "wrong_unit",
+            FaultKind::ClockReset => "clock_reset",
+            FaultKind::Disconnect => "disconnect",
+            FaultKind::Occlusion => "occlusion",
         }
     }
 
@@ -93,6 +115,18 @@ impl FaultKind {
             }
             FaultKind::StuckValue => {
                 "firmware fault: the device keeps sending its last readings (a negative test for backends)"
+            }
+            FaultKind::WrongUnit => {
+                "firmware fault: values in the wrong unit under the right label (°F as Cel, mmol/L as mg/dL, lb as kg)"
+            }
+            FaultKind::ClockReset => {
+                "the device clock restarts at its epoch (2000-01-01) until the fault ends and it resynchronises"
+            }
+            FaultKind::Disconnect => {
+                "the device loses its link: it keeps up to `memory` messages on board (oldest dropped), sends them on reconnect"
+            }
+            FaultKind::Occlusion => {
+                "infusion line occluded: the pump stops (rate 0) and alarms after its detection delay"
             }
         }
     }
@@ -141,50 +175,96 @@ pub struct CohortConfig {
     pub network: NetworkConfig,
 }
 
-/// The kinds of device the twin can attach to a patient.
+/// Device classes: what a device measures and how it behaves (code). A
+/// catalogue entry ([`DeviceSpec`]) names a model of a class with its figures.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum DeviceKind {
-    /// Finger pulse oximeter: SpO2 and pulse rate.
+    /// Pulse oximeter (finger clip or ring): SpO2 and pulse rate.
     PulseOximeter,
+    /// Single-lead ECG patch: heart rate and impedance respiratory rate.
+    EcgPatch,
+    /// Continuous glucose monitor: interstitial glucose.
+    Cgm,
     /// Oscillometric blood-pressure cuff: systolic, diastolic, mean.
     BpCuff,
+    /// Cuffless (PPG-based) blood-pressure patch: calibrated, then drifts.
+    CufflessBp,
     /// Thermometer or temperature patch: core temperature estimate.
     Thermometer,
+    /// Weight scale (heart-failure fluid watch).
+    WeightScale,
+    /// Smart medication dispenser: dose-taken and dose-missed events.
+    MedDispenser,
+    /// Smart pill (ingestible sensor): ingestion events.
+    SmartPill,
+    /// Infusion pump: delivered rate, occlusion alarm.
+    InfusionPump,
     /// Respiration monitor (impedance or pleth-derived): respiratory rate.
     RespMonitor,
 }
 
 impl DeviceKind {
-    /// Every kind, for listings and suggestions.
-    pub const ALL: [DeviceKind; 4] = [
+    /// Every class, for listings and suggestions.
+    pub const ALL: [DeviceKind; 11] = [
         DeviceKind::PulseOximeter,
+        DeviceKind::EcgPatch,
+        DeviceKind::Cgm,
         DeviceKind::BpCuff,
+        DeviceKind::CufflessBp,
         DeviceKind::Thermometer,
+        DeviceKind::WeightScale,
+        DeviceKind::MedDispenser,
+        DeviceKind::SmartPill,
+        DeviceKind::InfusionPump,
         DeviceKind::RespMonitor,
     ];
 
-    /// The name used in scenario files and on the wire.
+    /// The class name used in catalogue files.
     pub fn name(self) -> &'static str {
         match self {
             DeviceKind::PulseOximeter => "pulse_oximeter",
+            DeviceKind::EcgPatch => "ecg_patch",
+            DeviceKind::Cgm => "cgm",
             DeviceKind::BpCuff => "bp_cuff",
+            DeviceKind::CufflessBp => "cuffless_bp",
             DeviceKind::Thermometer => "thermometer",
+            DeviceKind::WeightScale => "weight_scale",
+            DeviceKind::MedDispenser => "med_dispenser",
+            DeviceKind::SmartPill => "smart_pill",
+            DeviceKind::InfusionPump => "infusion_pump",
             DeviceKind::RespMonitor => "resp_monitor",
         }
     }
 
-    /// Sampling interval when the scenario does not give one.
-    pub fn default_every_ms(self) -> u64 {
+    /// One line for listings.
+    pub fn describe(self) -> &'static str {
         match self {
-            // REFERENCE.md, Devices: pulse oximeters stream continuously; one
-            // displayed value per second is what bedside units output.
-            DeviceKind::PulseOximeter => 1_000,
-            // ISO 81060-2 cuffs on a ward: every 15 min to 4 h (REFERENCE.md).
-            DeviceKind::BpCuff => 15 * 60_000,
-            // Temperature patches sample every 1-5 min (REFERENCE.md).
-            DeviceKind::Thermometer => 5 * 60_000,
-            // Design choice: one averaged respiratory rate per minute.
-            DeviceKind::RespMonitor => 60_000,
+            DeviceKind::PulseOximeter => "pulse oximeter: SpO2 and pulse rate",
+            DeviceKind::EcgPatch => "single-lead ECG patch: heart rate and respiratory rate",
+            DeviceKind::Cgm => "continuous glucose monitor: interstitial glucose",
+            DeviceKind::BpCuff => "oscillometric blood-pressure cuff: systolic, diastolic, mean",
+            DeviceKind::CufflessBp => "cuffless blood-pressure patch: calibrated, then drifts",
+            DeviceKind::Thermometer => "thermometer or temperature patch",
+            DeviceKind::WeightScale => "weight scale",
+            DeviceKind::MedDispenser => "smart medication dispenser: dose taken / missed events",
+            DeviceKind::SmartPill => "smart pill: ingestion events",
+            DeviceKind::InfusionPump => "infusion pump: delivered rate, occlusion alarm",
+            DeviceKind::RespMonitor => "respiration monitor: respiratory rate",
+        }
+    }
+
+    /// The vitals each reading channel reports, in channel order.
+    pub fn channels(self) -> &'static [Vital] {
+        match self {
+            DeviceKind::PulseOximeter => &[Vital::Spo2, Vital::Hr],
+            DeviceKind::EcgPatch => &[Vital::Hr, Vital::Rr],
+            DeviceKind::Cgm => &[Vital::Glucose],
+            DeviceKind::BpCuff | DeviceKind::CufflessBp => &[Vital::Sbp, Vital::Dbp],
+            DeviceKind::Thermometer => &[Vital::Temp],
+            DeviceKind::WeightScale => &[Vital::Weight],
+            DeviceKind::MedDispenser | DeviceKind::SmartPill => &[],
+            DeviceKind::InfusionPump => &[Vital::InfusionRate],
+            DeviceKind::RespMonitor => &[Vital::Rr],
         }
     }
 }
@@ -192,10 +272,33 @@ impl DeviceKind {
 /// One device on every patient of a cohort.
 #[derive(Clone, Debug, PartialEq)]
 pub struct DeviceConfig {
-    /// What it is.
-    pub kind: DeviceKind,
+    /// The model.
+    pub spec: DeviceSpec,
     /// Sampling interval in simulated milliseconds (at least one step).
     pub every_ms: u64,
+    /// Battery charge at the start, percent (battery-powered models).
+    pub battery_pct: f64,
+    /// How long the device has been worn at the start, ms (a CGM sensor's
+    /// age: warm-up and expiry count from insertion).
+    pub age_ms: u64,
+}
+
+impl DeviceConfig {
+    /// The class's reference device at its default cadence, fully charged.
+    pub fn of(class: DeviceKind) -> DeviceConfig {
+        let spec = DeviceSpec::class_default(class);
+        DeviceConfig {
+            every_ms: spec.every_ms,
+            battery_pct: 100.0,
+            age_ms: spec.default_age_ms(),
+            spec,
+        }
+    }
+
+    /// The class of the model.
+    pub fn kind(&self) -> DeviceKind {
+        self.spec.class
+    }
 }
 
 /// The path from a device to the backend: one hop with log-normal latency
@@ -398,13 +501,15 @@ impl SimConfig {
                 name: "ward".into(),
                 count: 4,
                 profile: ProfileSpec::healthy_adult(),
-                devices: DeviceKind::ALL
-                    .iter()
-                    .map(|&kind| DeviceConfig {
-                        kind,
-                        every_ms: kind.default_every_ms(),
-                    })
-                    .collect(),
+                devices: [
+                    DeviceKind::PulseOximeter,
+                    DeviceKind::BpCuff,
+                    DeviceKind::Thermometer,
+                    DeviceKind::RespMonitor,
+                ]
+                .into_iter()
+                .map(DeviceConfig::of)
+                .collect(),
                 network: NetworkConfig::named("hospital_wifi").unwrap(),
             }],
             events: vec![EventConfig {

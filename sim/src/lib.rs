@@ -20,6 +20,7 @@
 //! }
 //! ```
 
+pub mod cgm;
 pub mod clinical;
 pub mod config;
 pub mod device;
@@ -30,6 +31,7 @@ pub mod physiology;
 pub mod profile;
 pub mod rng;
 pub mod scores;
+pub mod spec;
 pub mod truth;
 mod twin;
 pub mod vitals;
@@ -42,9 +44,11 @@ pub use config::{
 pub use error::ConfigError;
 pub use profile::{Meal, ProfileSpec, Spread};
 pub use scores::Criterion;
+pub use spec::{ArtifactSpec, BatterySpec, ChannelSpec, DeviceSpec};
 pub use truth::{
-    CriterionOnset, Delivery, EndReason, EpisodeEnd, EpisodeOnset, InterventionGiven, Loss,
-    LossCause, Measurement, Reading, Readings, StepOutput,
+    CriterionOnset, Delivery, DeviceEvent, DeviceTime, EndReason, EpisodeEnd, EpisodeOnset,
+    EventKind, InterventionGiven, Loss, LossCause, Measurement, Quality, Reading, Readings,
+    StepOutput, TechAlarm,
 };
 pub use twin::{Accounting, Twin};
 pub use vitals::{Acvpu, Rhythm, Vital, Vitals};

@@ -149,28 +149,51 @@ impl Gateway {
     }
 }
 
-/// Messages on the wire, ordered by (arrival time, device stable id, seq) so
-/// arrivals come out in one total order whatever the spawn order.
+/// Messages on the wire, and resend timers, ordered by (due time, device
+/// stable id, seq, what) so they come out in one total order whatever the
+/// spawn order.
 #[derive(Resource, Default)]
 pub struct InFlight {
     heap: BinaryHeap<Reverse<Pending>>,
+    duplicates: usize,
 }
 
-/// A message on the wire. Ordered by its key only: (device, seq) is unique,
-/// so the key alone is a total order.
-struct Pending {
-    delivered_ms: u64,
-    sent_ms: u64,
-    device_stable_id: u64,
-    measurement: Measurement,
+/// What a pending entry is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Wire {
+    /// The message arrives.
+    Arrival,
+    /// A second copy arrives (its acknowledgement was lost and it was sent again).
+    Duplicate,
+    /// The sender's resend timer fires: send attempt `n` (from 1).
+    Resend(u32),
+}
+
+/// A message on the wire, or a resend waiting. Ordered by its key only:
+/// (device, seq, what) is unique, so the key alone is a total order.
+#[derive(Debug)]
+pub struct Pending {
+    /// When it arrives (or the resend fires), ms.
+    pub due_ms: u64,
+    /// When it was put on the wire, ms.
+    pub sent_ms: u64,
+    /// The sending device's stable id.
+    pub device_stable_id: u64,
+    /// The sending device.
+    pub sender: bevy_ecs::entity::Entity,
+    /// What it is.
+    pub wire: Wire,
+    /// The message.
+    pub measurement: Measurement,
 }
 
 impl Pending {
-    fn key(&self) -> (u64, u64, u64) {
+    fn key(&self) -> (u64, u64, u64, Wire) {
         (
-            self.delivered_ms,
+            self.due_ms,
             self.device_stable_id,
             self.measurement.seq,
+            self.wire,
         )
     }
 }
@@ -193,35 +216,30 @@ impl Ord for Pending {
 }
 
 impl InFlight {
-    /// Puts a measurement on the wire at `sent_ms`, arriving at `delivered_ms`.
-    pub fn push(
-        &mut self,
-        measurement: Measurement,
-        device_stable_id: u64,
-        sent_ms: u64,
-        delivered_ms: u64,
-    ) {
-        self.heap.push(Reverse(Pending {
-            delivered_ms,
-            sent_ms,
-            device_stable_id,
-            measurement,
-        }));
+    /// Puts an entry on the wire.
+    pub fn push(&mut self, pending: Pending) {
+        if pending.wire == Wire::Duplicate {
+            self.duplicates += 1;
+        }
+        self.heap.push(Reverse(pending));
     }
 
-    /// Takes the next message arriving at or before `now_ms`: the message,
-    /// when it was sent and when it arrives.
-    pub fn pop_due(&mut self, now_ms: u64) -> Option<(Measurement, u64, u64)> {
-        if self.heap.peek()?.0.delivered_ms > now_ms {
+    /// Takes the next entry due at or before `now_ms`.
+    pub fn pop_due(&mut self, now_ms: u64) -> Option<Pending> {
+        if self.heap.peek()?.0.due_ms > now_ms {
             return None;
         }
         let Reverse(pending) = self.heap.pop()?;
-        Some((pending.measurement, pending.sent_ms, pending.delivered_ms))
+        if pending.wire == Wire::Duplicate {
+            self.duplicates -= 1;
+        }
+        Some(pending)
     }
 
-    /// Messages still on the wire.
+    /// Messages on the wire or waiting to be sent again, not counting
+    /// duplicate copies (their original is accounted for already).
     pub fn len(&self) -> usize {
-        self.heap.len()
+        self.heap.len() - self.duplicates
     }
 
     /// Whether nothing is on the wire.

@@ -50,6 +50,16 @@ impl Readings {
     pub fn as_slice(&self) -> &[Reading] {
         &self.items[..usize::from(self.len)]
     }
+
+    /// The readings, to change their values.
+    pub fn as_mut_slice(&mut self) -> &mut [Reading] {
+        &mut self.items[..usize::from(self.len)]
+    }
+
+    /// Whether there are none (a message with only an alarm or an event).
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
 }
 
 impl Serialize for Readings {
@@ -58,22 +68,155 @@ impl Serialize for Readings {
     }
 }
 
-/// A measurement a device took.
+/// A message a device produced: readings (possibly none), and what the
+/// device says about itself (a technical alarm, an event). The twin also
+/// records what it knows and the device does not: the true time and
+/// whether an artifact or a fault shaped the values.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize)]
 pub struct Measurement {
     /// Index of the device (see `Twin::device_name`).
     pub device_idx: u32,
     /// Index of the patient it is attached to.
     pub patient_idx: u32,
-    /// What kind of device took it.
+    /// What class of device took it.
     #[serde(serialize_with = "device_kind_name")]
     pub kind: DeviceKind,
     /// Per-device sequence number, from 0.
     pub seq: u64,
-    /// Simulated time the measurement was taken, ms.
+    /// Simulated time the measurement was taken, ms (true time).
     pub measured_ms: u64,
+    /// The time on the device's own clock.
+    pub device_time: DeviceTime,
     /// The values, as the device reports them (with its error).
     pub readings: Readings,
+    /// What shaped the values (truth only: not on the wire).
+    pub quality: Quality,
+    /// A technical alarm the device raises with this message.
+    pub alarm: Option<TechAlarm>,
+    /// An event the device reports (dose taken, pill ingested...).
+    pub event: Option<DeviceEvent>,
+}
+
+/// The time a device stamps on a message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeviceTime {
+    /// Synchronised at the start, then drifting: simulated ms (may run
+    /// ahead of or behind the true time).
+    Synced(i64),
+    /// The clock was reset: ms since its factory epoch (2000-01-01T00:00:00Z).
+    SinceEpoch(u64),
+}
+
+/// What shaped a message's values, as only the twin knows.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Quality {
+    /// The device's ordinary error only.
+    #[default]
+    Good,
+    /// A motion artifact (false lows on SpO2, spurious rates).
+    Motion,
+    /// Signal lost to low perfusion: no values.
+    LowPerfusion,
+    /// ECG electrodes off: no values.
+    LeadOff,
+    /// A CGM compression low (the patient lay on the sensor).
+    Compression,
+    /// Firmware fault: repeated last values.
+    Stuck,
+    /// Firmware fault: values in the wrong unit.
+    WrongUnit,
+}
+
+impl Quality {
+    /// The name used in reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Quality::Good => "good",
+            Quality::Motion => "motion",
+            Quality::LowPerfusion => "low_perfusion",
+            Quality::LeadOff => "lead_off",
+            Quality::Compression => "compression",
+            Quality::Stuck => "stuck",
+            Quality::WrongUnit => "wrong_unit",
+        }
+    }
+}
+
+/// Device technical alarms (IEC 60601-1-8 "technical" as opposed to
+/// physiological alarms).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TechAlarm {
+    /// Battery below the model's low threshold.
+    LowBattery,
+    /// The sensor came off the patient.
+    SensorOff,
+    /// ECG electrodes lost contact.
+    LeadOff,
+    /// Optical signal too weak (low perfusion).
+    LowPerfusion,
+    /// A CGM sensor reached the end of its life.
+    SensorExpired,
+    /// Infusion line occluded; the pump stopped.
+    Occlusion,
+}
+
+impl TechAlarm {
+    /// Every alarm, in report order.
+    pub const ALL: [TechAlarm; 6] = [
+        TechAlarm::LowBattery,
+        TechAlarm::SensorOff,
+        TechAlarm::LeadOff,
+        TechAlarm::LowPerfusion,
+        TechAlarm::SensorExpired,
+        TechAlarm::Occlusion,
+    ];
+
+    /// The name used on the wire and in reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            TechAlarm::LowBattery => "low_battery",
+            TechAlarm::SensorOff => "sensor_off",
+            TechAlarm::LeadOff => "lead_off",
+            TechAlarm::LowPerfusion => "low_perfusion",
+            TechAlarm::SensorExpired => "sensor_expired",
+            TechAlarm::Occlusion => "occlusion",
+        }
+    }
+}
+
+/// An event a device reports.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct DeviceEvent {
+    /// What happened.
+    pub kind: EventKind,
+    /// The scheduled dose it refers to, simulated ms.
+    pub scheduled_ms: u64,
+}
+
+/// Kinds of device event.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EventKind {
+    /// The patient took the dose from the dispenser.
+    DoseTaken,
+    /// The dose window closed without the dose being taken.
+    DoseMissed,
+    /// An ingestible sensor reported the pill swallowed.
+    PillIngested,
+}
+
+impl EventKind {
+    /// The name used on the wire and in reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            EventKind::DoseTaken => "dose_taken",
+            EventKind::DoseMissed => "dose_missed",
+            EventKind::PillIngested => "pill_ingested",
+        }
+    }
 }
 
 fn device_kind_name<S: serde::Serializer>(kind: &DeviceKind, s: S) -> Result<S::Ok, S::Error> {
@@ -94,6 +237,9 @@ pub struct Delivery {
     pub sent_ms: u64,
     /// Simulated time it arrived at the backend's edge, ms.
     pub delivered_ms: u64,
+    /// A resend of a message already delivered (its acknowledgement was
+    /// lost): the backend sees the same device and seq twice.
+    pub duplicate: bool,
 }
 
 /// Why a measurement never arrived.
@@ -110,16 +256,22 @@ pub enum LossCause {
     SensorOff,
     /// Not taken: the battery was dead.
     BatteryDead,
+    /// Not taken: the CGM sensor had expired.
+    SensorExpired,
+    /// Sent while the device was disconnected, with no room left on board.
+    Disconnected,
 }
 
 impl LossCause {
     /// Every cause, in report order.
-    pub const ALL: [LossCause; 5] = [
+    pub const ALL: [LossCause; 7] = [
         LossCause::LinkLoss,
         LossCause::BufferOverflow,
         LossCause::Outage,
         LossCause::SensorOff,
         LossCause::BatteryDead,
+        LossCause::SensorExpired,
+        LossCause::Disconnected,
     ];
 
     /// The name used in reports.
@@ -130,6 +282,8 @@ impl LossCause {
             LossCause::Outage => "outage",
             LossCause::SensorOff => "sensor_off",
             LossCause::BatteryDead => "battery_dead",
+            LossCause::SensorExpired => "sensor_expired",
+            LossCause::Disconnected => "disconnected",
         }
     }
 }

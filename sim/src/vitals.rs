@@ -21,11 +21,17 @@ pub enum Vital {
     Map,
     /// Core body temperature, degrees Celsius.
     Temp,
+    /// Glucose (interstitial, from a CGM), mg/dL.
+    Glucose,
+    /// Body weight, kg.
+    Weight,
+    /// Infusion rate a pump delivers, mL/h.
+    InfusionRate,
 }
 
 impl Vital {
     /// Every vital, in declaration order: `ALL[v.index()] == v`.
-    pub const ALL: [Vital; 7] = [
+    pub const ALL: [Vital; 10] = [
         Vital::Hr,
         Vital::Spo2,
         Vital::Rr,
@@ -33,6 +39,9 @@ impl Vital {
         Vital::Dbp,
         Vital::Map,
         Vital::Temp,
+        Vital::Glucose,
+        Vital::Weight,
+        Vital::InfusionRate,
     ];
 
     /// Position in [`Vital::ALL`], for per-vital arrays.
@@ -50,6 +59,9 @@ impl Vital {
             Vital::Dbp => "dbp",
             Vital::Map => "map",
             Vital::Temp => "temp",
+            Vital::Glucose => "glucose",
+            Vital::Weight => "weight",
+            Vital::InfusionRate => "infusion_rate",
         }
     }
 
@@ -60,6 +72,9 @@ impl Vital {
             Vital::Spo2 => "%",
             Vital::Sbp | Vital::Dbp | Vital::Map => "mm[Hg]",
             Vital::Temp => "Cel",
+            Vital::Glucose => "mg/dL",
+            Vital::Weight => "kg",
+            Vital::InfusionRate => "mL/h",
         }
     }
 }

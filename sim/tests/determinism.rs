@@ -99,8 +99,8 @@ fn adding_a_cohort_leaves_existing_patients_unchanged() {
             count: 3,
             profile: ProfileSpec::healthy_adult(),
             devices: vec![DeviceConfig {
-                kind: DeviceKind::PulseOximeter,
                 every_ms: 1_000,
+                ..DeviceConfig::of(DeviceKind::PulseOximeter)
             }],
             network: NetworkConfig::named("lte").unwrap(),
         },
@@ -238,8 +238,8 @@ fn busy_example() -> SimConfig {
         count: 5,
         profile: ProfileSpec::healthy_adult(),
         devices: vec![DeviceConfig {
-            kind: DeviceKind::PulseOximeter,
             every_ms: 1_000,
+            ..DeviceConfig::of(DeviceKind::PulseOximeter)
         }],
         network: NetworkConfig {
             gateway: Some(medtwin_sim::GatewayConfig {

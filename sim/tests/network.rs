@@ -23,12 +23,12 @@ fn ward(count: u32, network: NetworkConfig, duration_ms: u64) -> SimConfig {
             profile: ProfileSpec::healthy_adult(),
             devices: vec![
                 DeviceConfig {
-                    kind: DeviceKind::PulseOximeter,
                     every_ms: 1_000,
+                    ..DeviceConfig::of(DeviceKind::PulseOximeter)
                 },
                 DeviceConfig {
-                    kind: DeviceKind::BpCuff,
                     every_ms: 5 * MIN,
+                    ..DeviceConfig::of(DeviceKind::BpCuff)
                 },
             ],
             network,
@@ -307,14 +307,14 @@ fn device_faults_lose_or_freeze_what_the_device_reports() {
     config.faults = vec![
         fault(
             FaultKind::SensorOff,
-            Some(DeviceKind::PulseOximeter),
+            Some("pulse_oximeter".to_owned()),
             5 * MIN,
             MIN,
         ),
         fault(FaultKind::BatteryDead, None, 10 * MIN, 2 * MIN),
         fault(
             FaultKind::StuckValue,
-            Some(DeviceKind::PulseOximeter),
+            Some("pulse_oximeter".to_owned()),
             20 * MIN,
             5 * MIN,
         ),
@@ -322,10 +322,14 @@ fn device_faults_lose_or_freeze_what_the_device_reports() {
     let mut twin = Twin::new(&config).unwrap();
     let mut readings: BTreeMap<(u32, u64), String> = BTreeMap::new();
     let mut losses = Vec::new();
+    let mut alarms = Vec::new();
     while !twin.finished() {
         let out = twin.step();
         for m in &out.measurements {
             readings.insert((m.device_idx, m.measured_ms), format!("{:?}", m.readings));
+            if let Some(alarm) = m.alarm {
+                alarms.push((m.device_idx, m.measured_ms, alarm));
+            }
         }
         losses.extend(
             out.losses
@@ -334,14 +338,19 @@ fn device_faults_lose_or_freeze_what_the_device_reports() {
         );
     }
     let acc = twin.accounting();
-    // Patient 0's oximeter is device 0: a minute of sensor-off readings
-    // (60) and two minutes of dead battery (120) never taken; its cuff
-    // (device 1) may fall in the dead battery too. Patient 1 untouched.
+    // Patient 0's oximeter is device 0: a minute of sensor off (one
+    // "sensor off" alarm, then 59 readings never taken) and two minutes of
+    // dead battery (120) never taken; its cuff (device 1) may fall in the
+    // dead battery too. Patient 1 untouched.
+    assert_eq!(
+        alarms,
+        vec![(0, 5 * MIN, medtwin_sim::TechAlarm::SensorOff)]
+    );
     let sensor_off = losses
         .iter()
         .filter(|l| l.1 == LossCause::SensorOff)
         .count();
-    assert_eq!(sensor_off, 60);
+    assert_eq!(sensor_off, 59);
     assert!(losses.iter().all(|l| l.0 <= 1), "patient 1 untouched");
     let dead = losses
         .iter()

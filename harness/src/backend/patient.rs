@@ -10,7 +10,7 @@ use super::news2::{self, News2, Observations};
 use super::window::{Pushed, Window};
 
 /// Every vital the wire carries, in the order of [`Patient`]'s windows.
-pub(crate) const VITALS: [Vital; 7] = Vital::ALL;
+pub(crate) const VITALS: [Vital; Vital::ALL.len()] = Vital::ALL;
 
 /// One patient: a window per vital, the current score and escalation.
 ///

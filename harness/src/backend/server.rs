@@ -305,8 +305,9 @@ fn check(message: TelemetryMessage) -> Result<Checked, Refusal> {
                 return Err(Refusal::new(
                     Reason::UnknownVital,
                     format!(
-                        "unknown vital code {:?}; known: hr, spo2, rr, sbp, dbp, map, temp",
-                        v.code
+                        "unknown vital code {:?}; known: {}",
+                        v.code,
+                        VITALS.map(|v| v.code()).join(", ")
                     ),
                 ));
             };
@@ -318,8 +319,9 @@ fn check(message: TelemetryMessage) -> Result<Checked, Refusal> {
             }
             // SpO2 has two LOINC codes (2708-6 and the pulse-oximetry
             // 59408-5, REFERENCE.md "Interoperability"); accept both.
+            let loinc = v.loinc.as_deref();
             let loinc_ok =
-                v.loinc == wire::loinc(vital) || (vital == Vital::Spo2 && v.loinc == "2708-6");
+                loinc == wire::loinc(vital) || (vital == Vital::Spo2 && loinc == Some("2708-6"));
             if !loinc_ok {
                 return Err(Refusal::new(
                     Reason::LoincMismatch,

@@ -595,10 +595,14 @@ mod tests {
             kind: DeviceKind::PulseOximeter,
             seq,
             measured_ms: t,
+            device_time: medtwin_sim::DeviceTime::Synced(t as i64),
             readings: Readings::new(&[Reading {
                 vital: Vital::Spo2,
                 value: spo2,
             }]),
+            quality: medtwin_sim::Quality::Good,
+            alarm: None,
+            event: None,
         }
     }
 
@@ -630,11 +634,13 @@ mod tests {
                 measurement: measurement(0, 20_000, 95.0),
                 sent_ms: 20_000,
                 delivered_ms: 21_000,
+                duplicate: false,
             },
             Delivery {
                 measurement: measurement(1, 30_000, 88.0),
                 sent_ms: 30_000,
                 delivered_ms: 32_500,
+                duplicate: false,
             },
         ];
         o.step(&out, &names);
@@ -733,6 +739,7 @@ mod tests {
                     measurement: measurement(i as u64, s * 1_000, v),
                     sent_ms: s * 1_000,
                     delivered_ms: s * 1_000 + 500,
+                    duplicate: false,
                 })
                 .collect(),
             ..StepOutput::default()

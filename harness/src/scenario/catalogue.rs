@@ -16,6 +16,10 @@ use super::diag::{self, Diagnostic, Diagnostics, Reporter, suggest};
 pub const BUILTIN_TEXT: &str = include_str!("../../catalogue/profiles.toml");
 /// How the built-in file is named in messages.
 pub const BUILTIN_PATH: &str = "harness/catalogue/profiles.toml";
+/// The built-in device catalogue, as shipped.
+pub const BUILTIN_DEVICES_TEXT: &str = include_str!("../../catalogue/devices.toml");
+/// How the built-in device file is named in messages.
+pub const BUILTIN_DEVICES_PATH: &str = "harness/catalogue/devices.toml";
 
 /// A file of profiles.
 #[derive(Debug, Deserialize)]
@@ -23,6 +27,8 @@ pub const BUILTIN_PATH: &str = "harness/catalogue/profiles.toml";
 pub(crate) struct ProfileFile {
     #[serde(default)]
     pub profile: Vec<Spanned<ProfileEntry>>,
+    #[serde(default)]
+    pub device: Vec<Spanned<super::devices::DeviceEntry>>,
 }
 
 /// One `[[profile]]` as written: every field optional, so `extends` can
@@ -85,11 +91,13 @@ pub(crate) struct MealSpec {
     pub carbs_g: Option<Spanned<f64>>,
 }
 
-/// The profiles known to a scenario.
+/// The profiles and device models known to a scenario.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Catalogue {
     /// In definition order.
     pub profiles: Vec<ProfileSpec>,
+    /// Device models, in definition order.
+    pub devices: Vec<medtwin_sim::DeviceSpec>,
 }
 
 impl Catalogue {
@@ -97,6 +105,7 @@ impl Catalogue {
     pub fn builtin() -> Result<Catalogue, Diagnostics> {
         let mut catalogue = Catalogue::default();
         catalogue.add_text(Path::new(BUILTIN_PATH), BUILTIN_TEXT)?;
+        catalogue.add_text(Path::new(BUILTIN_DEVICES_PATH), BUILTIN_DEVICES_TEXT)?;
         Ok(catalogue)
     }
 
@@ -132,6 +141,9 @@ impl Catalogue {
         if let Some(file) = diag::deserialize_all::<ProfileFile>(&mut r) {
             for (i, entry) in file.profile.iter().enumerate() {
                 self.add_entry(entry, &format!("profile[{i}]"), &mut r);
+            }
+            for (i, entry) in file.device.iter().enumerate() {
+                self.add_device(entry, &format!("device[{i}]"), &mut r);
             }
         }
         r.finish()

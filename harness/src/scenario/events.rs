@@ -385,6 +385,10 @@ pub fn resolve_faults(
             FaultName::SensorOff => FaultKind::SensorOff,
             FaultName::BatteryDead => FaultKind::BatteryDead,
             FaultName::StuckValue => FaultKind::StuckValue,
+            FaultName::WrongUnit => FaultKind::WrongUnit,
+            FaultName::ClockReset => FaultKind::ClockReset,
+            FaultName::Disconnect => FaultKind::Disconnect,
+            FaultName::Occlusion => FaultKind::Occlusion,
         };
         let device = match &f.device {
             Some(d) if !kind.on_devices() => {
@@ -396,7 +400,34 @@ pub fn resolve_faults(
                 );
                 None
             }
-            Some(d) => Some(super::device_kind(*d.get_ref())),
+            Some(d) => {
+                // Must name a model or class the selected cohort wears.
+                let worn: Vec<&str> = timing
+                    .as_ref()
+                    .and_then(|t| cohorts.get(t.who.cohort))
+                    .map(|c| {
+                        c.devices
+                            .iter()
+                            .flat_map(|dc| [dc.spec.name.as_str(), dc.spec.class.name()])
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                if timing.is_some() && !worn.contains(&d.get_ref().as_str()) {
+                    let mut names = worn.clone();
+                    names.sort_unstable();
+                    names.dedup();
+                    r.error(
+                        d.span(),
+                        Some(field("device")),
+                        format!("the cohort wears no `{}`", d.get_ref()),
+                        Some(match suggest(d.get_ref(), &names) {
+                            Some(best) => format!("did you mean `{best}`?"),
+                            None => format!("its devices: {}", diag::quoted_list(&names)),
+                        }),
+                    );
+                }
+                Some(d.get_ref().clone())
+            }
             None => None,
         };
         let Some(timing) = timing else { continue };

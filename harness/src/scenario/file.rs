@@ -25,6 +25,8 @@ pub struct ScenarioFile {
     #[serde(default)]
     pub profile: Vec<Spanned<ProfileEntry>>,
     #[serde(default)]
+    pub device: Vec<Spanned<super::devices::DeviceEntry>>,
+    #[serde(default)]
     pub cohort: Vec<Spanned<CohortSpec>>,
     #[serde(default)]
     pub event: Vec<Spanned<EventSpec>>,
@@ -45,6 +47,8 @@ pub struct ScenarioFile {
 pub struct CatalogueSpec {
     #[serde(default)]
     pub profiles: Vec<Spanned<String>>,
+    #[serde(default)]
+    pub devices: Vec<Spanned<String>>,
 }
 
 /// `[clock]`.
@@ -82,18 +86,11 @@ pub struct CohortSpec {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DeviceSpec {
-    pub kind: Option<DeviceKindName>,
+    /// A device model from the catalogue, e.g. `ring_oximeter`.
+    pub kind: Option<Spanned<String>>,
     pub every: Option<Spanned<Dur>>,
-}
-
-/// Device kinds.
-#[derive(Clone, Copy, Debug, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum DeviceKindName {
-    PulseOximeter,
-    BpCuff,
-    Thermometer,
-    RespMonitor,
+    pub battery_pct: Option<Spanned<f64>>,
+    pub age: Option<Spanned<Dur>>,
 }
 
 /// `network = "hospital_wifi"` or an inline table.
@@ -142,7 +139,7 @@ pub struct FaultSpec {
     pub who: Option<Spanned<String>>,
     pub pick: Option<Spanned<u32>>,
     pub kind: Option<FaultName>,
-    pub device: Option<Spanned<DeviceKindName>>,
+    pub device: Option<Spanned<String>>,
     pub duration: Option<Spanned<Dur>>,
 }
 
@@ -154,6 +151,10 @@ pub enum FaultName {
     SensorOff,
     BatteryDead,
     StuckValue,
+    WrongUnit,
+    ClockReset,
+    Disconnect,
+    Occlusion,
 }
 
 impl<'de> Deserialize<'de> for NetworkSpec {

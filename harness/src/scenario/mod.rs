@@ -4,6 +4,7 @@
 //! The format is documented in `docs/scenario-format.md`.
 
 pub mod catalogue;
+pub(crate) mod devices;
 pub mod diag;
 pub mod duration;
 pub mod events;
@@ -15,7 +16,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 use medtwin_sim::{
-    CohortConfig, ConditionKind, DeviceConfig, DeviceKind, Eviction, GatewayConfig, NetworkConfig,
+    CohortConfig, ConditionKind, DeviceConfig, Eviction, GatewayConfig, NetworkConfig,
     PatientSelector, ProfileSpec, SimConfig,
 };
 use toml::Spanned;
@@ -26,7 +27,7 @@ use diag::{Reporter, suggest};
 use duration::Dur;
 use expect::resolve_expectations;
 pub use expect::{Budgets, ExpectKind, Expectation, Reference};
-use file::{ClockMode, DeviceKindName, NetworkSpec, ScenarioFile};
+use file::{ClockMode, NetworkSpec, ScenarioFile};
 
 /// Largest population a scenario may declare (bounded memory).
 pub const MAX_PATIENTS: u64 = 10_000_000;
@@ -181,15 +182,6 @@ pub fn parse(path: &Path, text: &str) -> Result<Scenario, Diagnostics> {
     scenario.ok_or_else(|| Diagnostics(Vec::new()))
 }
 
-pub(super) fn device_kind(name: DeviceKindName) -> DeviceKind {
-    match name {
-        DeviceKindName::PulseOximeter => DeviceKind::PulseOximeter,
-        DeviceKindName::BpCuff => DeviceKind::BpCuff,
-        DeviceKindName::Thermometer => DeviceKind::Thermometer,
-        DeviceKindName::RespMonitor => DeviceKind::RespMonitor,
-    }
-}
-
 fn condition(name: file::ConditionName) -> ConditionKind {
     events::condition(name)
 }
@@ -336,28 +328,11 @@ fn resolve(path: &Path, file: ScenarioFile, r: &mut Reporter<'_>, len: usize) ->
         n_patients += u64::from(count);
         let mut devices = Vec::new();
         for (j, d) in c.devices.iter().enumerate() {
-            let Some(kind) = d.get_ref().kind.map(device_kind) else {
-                missing(r, d.span(), field(&format!("devices[{j}].kind")));
-                continue;
-            };
-            let every_ms = match &d.get_ref().every {
-                Some(e) if e.get_ref().ms() < step_ms => {
-                    r.error(
-                        e.span(),
-                        Some(field(&format!("devices[{j}].every"))),
-                        format!(
-                            "every = \"{}\" is shorter than the step ({})",
-                            e.get_ref(),
-                            Dur(step_ms)
-                        ),
-                        None,
-                    );
-                    step_ms
-                }
-                Some(e) => e.get_ref().ms(),
-                None => kind.default_every_ms().max(step_ms),
-            };
-            devices.push(DeviceConfig { kind, every_ms });
+            if let Some(device) =
+                resolve_device(d, &catalogue, step_ms, &field(&format!("devices[{j}]")), r)
+            {
+                devices.push(device);
+            }
         }
         let network = match &c.network {
             None => NetworkConfig::IDEAL,
@@ -468,10 +443,104 @@ fn resolve_catalogue(path: &Path, file: &ScenarioFile, r: &mut Reporter<'_>) -> 
             r.found.extend(diagnostics.0);
         }
     }
+    for (i, p) in file
+        .catalogue
+        .iter()
+        .flat_map(|c| c.devices.iter())
+        .enumerate()
+    {
+        let full = catalogue::relative_to(path, p.get_ref());
+        if let Err(diagnostics) = catalogue.add_file(&full) {
+            r.error(
+                p.span(),
+                Some(format!("catalogue.devices[{i}]")),
+                format!("the device file \"{}\" has errors (below)", p.get_ref()),
+                None,
+            );
+            r.found.extend(diagnostics.0);
+        }
+    }
     for (i, entry) in file.profile.iter().enumerate() {
         catalogue.add_entry(entry, &format!("profile[{i}]"), r);
     }
+    for (i, entry) in file.device.iter().enumerate() {
+        catalogue.add_device(entry, &format!("device[{i}]"), r);
+    }
     catalogue
+}
+
+/// One `devices` entry: a catalogue model, its cadence, charge and age.
+fn resolve_device(
+    d: &Spanned<file::DeviceSpec>,
+    catalogue: &Catalogue,
+    step_ms: u64,
+    field: &str,
+    r: &mut Reporter<'_>,
+) -> Option<DeviceConfig> {
+    let entry = d.get_ref();
+    let f = |key: &str| format!("{field}.{key}");
+    let Some(kind) = &entry.kind else {
+        r.missing(d.span(), f("kind"));
+        return None;
+    };
+    let Some(spec) = catalogue.device(kind.get_ref()) else {
+        let names = catalogue.device_names();
+        r.error(
+            kind.span(),
+            Some(f("kind")),
+            format!("unknown device `{}`", kind.get_ref()),
+            Some(match suggest(kind.get_ref(), &names) {
+                Some(best) => format!("did you mean `{best}`?"),
+                None => format!(
+                    "expected one of {} (see `medtwin list devices`)",
+                    diag::quoted_list(&names)
+                ),
+            }),
+        );
+        return None;
+    };
+    let every_ms = match &entry.every {
+        Some(e) if e.get_ref().ms() < step_ms => {
+            r.error(
+                e.span(),
+                Some(f("every")),
+                format!(
+                    "every = \"{}\" is shorter than the step ({})",
+                    e.get_ref(),
+                    Dur(step_ms)
+                ),
+                None,
+            );
+            step_ms
+        }
+        Some(e) => e.get_ref().ms(),
+        None => spec.every_ms.max(step_ms),
+    };
+    let battery_pct = number_in(
+        &entry.battery_pct,
+        |x| (0.0..=100.0).contains(&x),
+        &f("battery_pct"),
+        "0 to 100",
+        100.0,
+        r,
+    );
+    if entry.battery_pct.is_some() && spec.battery.is_none() {
+        r.error(
+            d.span(),
+            Some(f("battery_pct")),
+            format!("`{}` is mains powered", spec.name),
+            Some("pick a battery-powered model, or drop battery_pct".into()),
+        );
+    }
+    Some(DeviceConfig {
+        spec: spec.clone(),
+        every_ms,
+        battery_pct,
+        age_ms: entry
+            .age
+            .as_ref()
+            .map_or(spec.default_age_ms(), |a| a.get_ref().ms()),
+    })
 }
 
 fn resolve_profile(

@@ -2,6 +2,9 @@
 //! `Schedule` whose systems run in a fixed order every step:
 //! conditions → physiology → device sampling → network → truth.
 
+mod devices;
+mod net;
+
 use std::collections::BTreeMap;
 
 use bevy_ecs::prelude::*;
@@ -9,22 +12,25 @@ use bevy_ecs::schedule::SingleThreadedExecutor;
 use bevy_ecs::schedule::{LogLevel, ScheduleBuildSettings};
 use rand::RngExt;
 
+use crate::cgm::CgmSensor;
 use crate::clinical::{ConditionKind, InterventionKind};
-use crate::config::Eviction;
-use crate::config::{DeviceKind, FaultKind, PatientSelector, SimConfig};
-use crate::device::{self, Device, DeviceError, NoiseRng};
+use crate::config::{DeviceConfig, DeviceKind, Eviction, FaultKind, PatientSelector, SimConfig};
+use crate::device::{Artifacts, Device, DeviceClock, DeviceError, NoiseRng, Power};
 use crate::error::ConfigError;
 use crate::glucose::{self, Drive, GlucoseParams, GlucoseState, Metabolism};
-use crate::network::{Channel, Gateway, Held, InFlight, Link, NetRng};
+use crate::network::{Channel, Gateway, InFlight, Link, NetRng};
 use crate::physiology::{self, Body, Course, Daytime, Episode, Given, StepFactors, Variation};
 use crate::profile::Meal;
 use crate::rng::{self, StreamRng};
 use crate::scores::CriteriaState;
+use crate::spec::DeviceSpec;
 use crate::truth::{
-    CriterionOnset, Delivery, EndReason, EpisodeEnd, EpisodeOnset, InterventionGiven, Loss,
-    LossCause, Measurement, Readings, StepOutput,
+    CriterionOnset, EndReason, EpisodeEnd, EpisodeOnset, InterventionGiven, LossCause, Measurement,
+    StepOutput,
 };
 use crate::vitals::{Rhythm, Vitals};
+use devices::{DeviceFault, Doses, Faulty, Memory, Models, Sensor, sample_devices};
+use net::transmit;
 
 /// Simulated time and what every patient shares in a step.
 #[derive(Resource)]
@@ -112,14 +118,17 @@ pub struct Accounting {
     pub lost_link: u64,
     /// Measurements evicted from or refused by a full gateway buffer.
     pub lost_overflow: u64,
-    /// Measurements sent into an outage with no buffer to hold them.
+    /// Measurements sent into an outage (or by a disconnected device)
+    /// with no buffer to hold them.
     pub lost_outage: u64,
-    /// Measurements a faulty device never took (sensor off, battery dead).
+    /// Measurements a device never took (sensor off, battery dead, sensor expired).
     pub lost_device: u64,
-    /// Measurements held in gateway buffers.
+    /// Measurements held in gateway buffers and device memories.
     pub buffered: u64,
-    /// Measurements on the wire.
+    /// Measurements on the wire (or waiting to be sent again).
     pub in_flight: u64,
+    /// Second copies delivered (not counted in `delivered`).
+    pub duplicates: u64,
 }
 
 impl Accounting {
@@ -143,6 +152,7 @@ pub struct Twin {
     patient_names: Vec<String>,
     device_names: Vec<String>,
     device_kinds: Vec<DeviceKind>,
+    device_models: Vec<u16>,
     accounting: Accounting,
 }
 
@@ -173,6 +183,7 @@ impl Twin {
         world.init_resource::<Transmit>();
         world.init_resource::<InFlight>();
         world.init_resource::<Buffered>();
+        world.init_resource::<Models>();
 
         let mut twin = Twin {
             world,
@@ -182,6 +193,7 @@ impl Twin {
             patient_names: Vec::new(),
             device_names: Vec::new(),
             device_kinds: Vec::new(),
+            device_models: Vec::new(),
             accounting: Accounting::default(),
         };
         // Index of each cohort's first patient in the flat patient table.
@@ -232,16 +244,16 @@ impl Twin {
         }
         // Scheduled uplink outages, by patient position.
         let mut outages: BTreeMap<usize, Vec<(u64, u64)>> = BTreeMap::new();
-        // Device faults, by patient position: (kind, device kind filter, start, end).
-        let mut device_faults: BTreeMap<usize, Vec<DeviceFault>> = BTreeMap::new();
+        // Device faults, by patient position.
+        let mut device_faults: BTreeMap<usize, Vec<PatientFault>> = BTreeMap::new();
         for (i, fault) in config.faults.iter().enumerate() {
             let span = (fault.at_ms, fault.at_ms.saturating_add(fault.duration_ms));
             for index in select(config.seed, &format!("fault/{i}"), &fault.who) {
                 let slot = cohort_start[fault.who.cohort] + index as usize;
                 if fault.kind.on_devices() {
-                    device_faults.entry(slot).or_default().push(DeviceFault {
+                    device_faults.entry(slot).or_default().push(PatientFault {
                         kind: fault.kind,
-                        device: fault.device,
+                        device: fault.device.clone(),
                         start_ms: span.0,
                         end_ms: span.1,
                     });
@@ -372,60 +384,133 @@ impl Twin {
             .push(stable);
 
         for (d, device) in cohort.devices.iter().enumerate() {
-            // A second device of the same kind on one patient is `<kind>-2`.
+            let spec = &device.spec;
+            // A second device of the same model on one patient is `<model>-2`.
             let nth = cohort.devices[..d]
                 .iter()
-                .filter(|other| other.kind == device.kind)
+                .filter(|other| other.spec.name == spec.name)
                 .count();
             let device_name = match nth {
-                0 => format!("{name}/{}", device.kind.name()),
-                n => format!("{name}/{}-{}", device.kind.name(), n + 1),
+                0 => format!("{name}/{}", spec.name),
+                n => format!("{name}/{}-{}", spec.name, n + 1),
             };
-            let device_stable = rng::stable_id(&device_name);
-            let mut noise = rng::stream(config.seed, device_stable, "noise");
-            let error = DeviceError::new(device.kind, &mut noise);
-            // Stagger devices: a ward's cuffs do not all inflate at once.
-            let phase_steps =
-                noise.random_range(0..device.every_ms.div_ceil(config.step_ms).max(1));
-            let idx = self.device_names.len() as u32;
             let mine: Vec<DeviceFault> = faults
                 .iter()
-                .filter(|f| f.device.is_none_or(|k| k == device.kind))
-                .copied()
+                .filter(|f| {
+                    f.device
+                        .as_deref()
+                        .is_none_or(|k| k == spec.name || k == spec.class.name())
+                })
+                .map(|f| DeviceFault {
+                    kind: f.kind,
+                    start_ms: f.start_ms,
+                    end_ms: f.end_ms,
+                    raised: false,
+                })
                 .collect();
-            let mut spawned = self.world.spawn((
-                Device {
-                    idx,
-                    stable_id: device_stable,
-                    patient,
-                    patient_idx,
-                    link,
-                    kind: device.kind,
-                    every_ms: device.every_ms,
-                    next_ms: phase_steps * config.step_ms,
-                    seq: 0,
-                },
-                error,
-                NoiseRng(noise),
-                NetRng(
-                    rng::stream(config.seed, device_stable, "net"),
-                    Channel::default(),
-                ),
-            ));
-            if !mine.is_empty() {
-                spawned.insert(Faulty {
-                    faults: mine,
-                    last: None,
-                });
-            }
-            self.device_names.push(device_name);
-            self.device_kinds.push(device.kind);
-            self.world
-                .resource_mut::<StableOrder>()
-                .devices
-                .push(device_stable);
+            self.spawn_device(
+                config,
+                device,
+                &device_name,
+                patient,
+                patient_idx,
+                link,
+                mine,
+            );
         }
         self.patient_names.push(name);
+    }
+
+    #[allow(clippy::too_many_arguments)] // everything a device is attached to
+    fn spawn_device(
+        &mut self,
+        config: &SimConfig,
+        device: &DeviceConfig,
+        device_name: &str,
+        patient: Entity,
+        patient_idx: u32,
+        link: Entity,
+        faults: Vec<DeviceFault>,
+    ) {
+        let spec = &device.spec;
+        let device_stable = rng::stable_id(device_name);
+        let mut noise = rng::stream(config.seed, device_stable, "noise");
+        let error = DeviceError::new(spec, &mut noise);
+        let first_ms = if spec.scheduled() {
+            devices::next_daily(&spec.times, config.start_ms_of_day, 0)
+        } else {
+            // Stagger devices: a ward's cuffs do not all inflate at once.
+            noise.random_range(0..device.every_ms.div_ceil(config.step_ms).max(1)) * config.step_ms
+        };
+        let idx = self.device_names.len() as u32;
+        let model = self.world.resource_mut::<Models>().index_of(spec);
+        // The clock's own stream: models without drift draw nothing from
+        // the measurement stream for it.
+        let clock = DeviceClock::new(spec, &mut rng::stream(config.seed, device_stable, "clock"));
+        // A CGM starts `age` into its life (by default just past warm-up),
+        // its interstitial compartment at the patient's glucose.
+        let sensor = (spec.class == DeviceKind::Cgm).then(|| {
+            let glucose = self
+                .world
+                .get::<Vitals>(patient)
+                .map_or(100.0, |v| v.glucose_mgdl);
+            let mut sensor_rng = rng::stream(config.seed, device_stable, "sensor");
+            Sensor {
+                cgm: CgmSensor::new(&spec.cgm, -(device.age_ms as i64), glucose, &mut sensor_rng),
+                expiry_raised: false,
+            }
+        });
+        let mut spawned = self.world.spawn((
+            Device {
+                idx,
+                stable_id: device_stable,
+                patient,
+                patient_idx,
+                link,
+                kind: spec.class,
+                model,
+                every_ms: device.every_ms,
+                next_ms: first_ms,
+                seq: 0,
+            },
+            error,
+            NoiseRng(noise),
+            clock,
+            NetRng(
+                rng::stream(config.seed, device_stable, "net"),
+                Channel::default(),
+            ),
+        ));
+        if let Some(battery) = &spec.battery {
+            spawned.insert(Power::new(battery, device.battery_pct));
+        }
+        if spec.motion.active() || spec.lead_off.active() {
+            spawned.insert(Artifacts::default());
+        }
+        if let Some(sensor) = sensor {
+            spawned.insert(sensor);
+        }
+        if spec.scheduled()
+            && matches!(spec.class, DeviceKind::MedDispenser | DeviceKind::SmartPill)
+        {
+            spawned.insert(Doses {
+                next_dose_ms: first_ms,
+                pending: Vec::new(),
+            });
+        }
+        if faults.iter().any(|f| f.kind == FaultKind::Disconnect) {
+            spawned.insert(Memory::default());
+        }
+        if !faults.is_empty() {
+            spawned.insert(Faulty { faults, last: None });
+        }
+        self.device_names.push(device_name.to_owned());
+        self.device_kinds.push(spec.class);
+        self.device_models.push(model);
+        self.world
+            .resource_mut::<StableOrder>()
+            .devices
+            .push(device_stable);
     }
 
     /// Advances one step and returns what happened in it.
@@ -434,13 +519,21 @@ impl Twin {
         let out = &self.world.resource::<Outbox>().0;
         let acc = &mut self.accounting;
         acc.generated += out.measurements.len() as u64;
-        acc.delivered += out.deliveries.len() as u64;
+        for delivery in &out.deliveries {
+            if delivery.duplicate {
+                acc.duplicates += 1;
+            } else {
+                acc.delivered += 1;
+            }
+        }
         for loss in &out.losses {
             match loss.cause {
                 LossCause::LinkLoss => acc.lost_link += 1,
                 LossCause::BufferOverflow => acc.lost_overflow += 1,
-                LossCause::Outage => acc.lost_outage += 1,
-                LossCause::SensorOff | LossCause::BatteryDead => acc.lost_device += 1,
+                LossCause::Outage | LossCause::Disconnected => acc.lost_outage += 1,
+                LossCause::SensorOff | LossCause::BatteryDead | LossCause::SensorExpired => {
+                    acc.lost_device += 1
+                }
             }
         }
         acc.in_flight = self.world.resource::<InFlight>().len() as u64;
@@ -489,9 +582,15 @@ impl Twin {
         &self.device_names
     }
 
-    /// Device kinds, by device index.
+    /// Device classes, by device index.
     pub fn device_kinds(&self) -> &[DeviceKind] {
         &self.device_kinds
+    }
+
+    /// Device models (catalogue entries), by device index.
+    pub fn device_model(&self, device_idx: u32) -> Option<&DeviceSpec> {
+        let model = *self.device_models.get(device_idx as usize)?;
+        self.world.resource::<Models>().0.get(usize::from(model))
     }
 
     /// The true current state of a patient.
@@ -517,6 +616,27 @@ fn select(seed: u64, stream_name: &str, who: &PatientSelector) -> Vec<u32> {
     }
     chosen
 }
+
+/// What the scenario has in store for one patient.
+struct Scheduled {
+    course: Course,
+    outages: Vec<(u64, u64)>,
+    faults: Vec<PatientFault>,
+}
+
+/// A device fault scheduled on a patient's equipment.
+#[derive(Clone, Debug, PartialEq)]
+struct PatientFault {
+    kind: FaultKind,
+    /// Only devices of this model or class.
+    device: Option<String>,
+    start_ms: u64,
+    end_ms: u64,
+}
+
+/// Messages held in gateway buffers and device memories, over all of them.
+#[derive(Resource, Default)]
+struct Buffered(u64);
 
 fn build_schedule() -> Schedule {
     let mut schedule = Schedule::default();
@@ -872,240 +992,6 @@ fn advance_physiology(
                 });
             });
     }
-}
-
-/// What the scenario has in store for one patient.
-struct Scheduled {
-    course: Course,
-    outages: Vec<(u64, u64)>,
-    faults: Vec<DeviceFault>,
-}
-
-/// A fault scheduled on a device.
-#[derive(Clone, Copy, Debug, PartialEq)]
-struct DeviceFault {
-    kind: FaultKind,
-    device: Option<DeviceKind>,
-    start_ms: u64,
-    end_ms: u64,
-}
-
-/// A device with faults scheduled, and its last readings (for a stuck value).
-#[derive(Component)]
-struct Faulty {
-    faults: Vec<DeviceFault>,
-    last: Option<Readings>,
-}
-
-fn sample_devices(
-    clock: Res<Clock>,
-    patients: Query<&Vitals>,
-    mut devices: Query<(
-        Entity,
-        &mut Device,
-        &mut DeviceError,
-        &mut NoiseRng,
-        Option<&mut Faulty>,
-    )>,
-    mut transmit: ResMut<Transmit>,
-    mut out: ResMut<Outbox>,
-) {
-    let now_ms = clock.now_ms;
-    for (entity, mut device, mut error, mut rng, faulty) in &mut devices {
-        if device.next_ms > now_ms {
-            continue;
-        }
-        let Ok(truth) = patients.get(device.patient) else {
-            continue;
-        };
-        let mut readings =
-            device::measure(device.kind, truth, &mut error, device.every_ms, &mut rng.0);
-        let mut not_taken = None;
-        if let Some(mut faulty) = faulty {
-            let active = |kind| {
-                faulty
-                    .faults
-                    .iter()
-                    .any(|f| f.kind == kind && f.start_ms <= now_ms && now_ms < f.end_ms)
-            };
-            if active(FaultKind::BatteryDead) {
-                not_taken = Some(LossCause::BatteryDead);
-            } else if active(FaultKind::SensorOff) {
-                not_taken = Some(LossCause::SensorOff);
-            } else if active(FaultKind::StuckValue) {
-                if let Some(last) = faulty.last {
-                    readings = last;
-                }
-            } else {
-                faulty.last = Some(readings);
-            }
-        }
-        let measurement = Measurement {
-            device_idx: device.idx,
-            patient_idx: device.patient_idx,
-            kind: device.kind,
-            seq: device.seq,
-            measured_ms: now_ms,
-            readings,
-        };
-        device.seq += 1;
-        device.next_ms += device.every_ms;
-        out.0.measurements.push(measurement);
-        match not_taken {
-            // Scheduled but never taken: counted, with why, never sent.
-            Some(cause) => out.0.losses.push(Loss {
-                device_idx: device.idx,
-                seq: measurement.seq,
-                lost_ms: now_ms,
-                cause,
-            }),
-            None => transmit.0.push((entity, measurement)),
-        }
-    }
-}
-
-/// Messages held in gateway buffers, over all gateways.
-#[derive(Resource, Default)]
-struct Buffered(u64);
-
-/// Every gateway that is up forwards its backlog at its flush rate; then
-/// new measurements go to the backend over their device's link, or into
-/// the patient's gateway buffer while its uplink is down (or while older
-/// messages still wait, so a device's messages leave in order).
-#[allow(clippy::too_many_arguments)] // a system names everything it touches
-fn transmit(
-    clock: Res<Clock>,
-    links: Query<&Link>,
-    mut devices: Query<(&Device, &mut NetRng)>,
-    mut gateways: Query<&mut Gateway>,
-    mut pending: ResMut<Transmit>,
-    mut in_flight: ResMut<InFlight>,
-    mut buffered: ResMut<Buffered>,
-    mut out: ResMut<Outbox>,
-) {
-    let now = clock.now_ms;
-    let out = &mut out.0;
-    // Backlogs first: a gateway back online forwards what it holds, and
-    // only then takes this step's messages (behind the backlog).
-    let dt_s = clock.step_ms as f64 / 1000.0;
-    for mut gateway in &mut gateways {
-        if gateway.buffer.is_empty() || !gateway.online(now) {
-            gateway.flush_credit = 0.0;
-            continue;
-        }
-        gateway.flush_credit += gateway.flush_per_s * dt_s;
-        while gateway.flush_credit >= 1.0 {
-            let Some(held) = gateway.buffer.pop_front() else {
-                break;
-            };
-            gateway.flush_credit -= 1.0;
-            buffered.0 -= 1;
-            let sender = (held.device, held.measurement);
-            send(&links, &mut devices, sender, now, &mut in_flight, out);
-        }
-        if gateway.buffer.is_empty() {
-            gateway.flush_credit = 0.0;
-        }
-    }
-    for (entity, measurement) in pending.0.drain(..) {
-        let Ok((device, _)) = devices.get(entity) else {
-            continue;
-        };
-        if let Ok(mut gateway) = gateways.get_mut(device.patient)
-            && (!gateway.buffer.is_empty() || !gateway.online(now))
-        {
-            let held = Held {
-                device: entity,
-                measurement,
-            };
-            hold(&mut gateway, held, now, &mut buffered.0, out, &devices);
-            continue;
-        }
-        send(
-            &links,
-            &mut devices,
-            (entity, measurement),
-            now,
-            &mut in_flight,
-            out,
-        );
-    }
-    while let Some((measurement, sent_ms, delivered_ms)) = in_flight.pop_due(now) {
-        out.deliveries.push(Delivery {
-            measurement,
-            sent_ms,
-            delivered_ms,
-        });
-    }
-}
-
-/// Puts one device's message on the wire at `now` over the device's link
-/// (or loses it there).
-fn send(
-    links: &Query<&Link>,
-    devices: &mut Query<(&Device, &mut NetRng)>,
-    (entity, measurement): (Entity, Measurement),
-    now: u64,
-    in_flight: &mut InFlight,
-    out: &mut StepOutput,
-) {
-    let Ok((device, mut net)) = devices.get_mut(entity) else {
-        return;
-    };
-    let Ok(link) = links.get(device.link) else {
-        return;
-    };
-    let NetRng(rng, channel) = &mut *net;
-    match link.transmit(channel, rng) {
-        Some(latency_ms) => in_flight.push(measurement, device.stable_id, now, now + latency_ms),
-        None => out.losses.push(Loss {
-            device_idx: device.idx,
-            seq: measurement.seq,
-            lost_ms: now,
-            cause: LossCause::LinkLoss,
-        }),
-    }
-}
-
-/// Puts a message in a gateway's buffer, evicting by its policy when full.
-fn hold(
-    gateway: &mut Gateway,
-    held: Held,
-    now: u64,
-    buffered: &mut u64,
-    out: &mut StepOutput,
-    devices: &Query<(&Device, &mut NetRng)>,
-) {
-    let lose = |h: &Held, cause: LossCause, out: &mut StepOutput| {
-        if let Ok((device, _)) = devices.get(h.device) {
-            out.losses.push(Loss {
-                device_idx: device.idx,
-                seq: h.measurement.seq,
-                lost_ms: now,
-                cause,
-            });
-        }
-    };
-    if gateway.capacity == 0 {
-        lose(&held, LossCause::Outage, out);
-        return;
-    }
-    if gateway.buffer.len() >= gateway.capacity as usize {
-        match gateway.eviction {
-            Eviction::DropNewest => {
-                lose(&held, LossCause::BufferOverflow, out);
-                return;
-            }
-            Eviction::DropOldest => {
-                if let Some(old) = gateway.buffer.pop_front() {
-                    *buffered -= 1;
-                    lose(&old, LossCause::BufferOverflow, out);
-                }
-            }
-        }
-    }
-    gateway.buffer.push_back(held);
-    *buffered += 1;
 }
 
 /// Puts the step's records in a total order that depends neither on query
