@@ -289,6 +289,31 @@ impl Dispatcher {
             Level::Medium => ("news2-medium", Priority::Medium),
             Level::High => ("news2-high", Priority::High),
         };
+        self.send(patient_id, kind, priority, measurement_time, Some(score));
+    }
+
+    /// Passes on a device's technical alarm as `device-<alarm>`: low
+    /// priority for housekeeping (battery, sensor life), high for a stopped
+    /// infusion, medium for lost signal (IEC 60601-1-8 leaves technical
+    /// alarm priorities to the manufacturer; these are design choices).
+    pub(crate) fn raise_device(&self, patient_id: &str, alarm: &str, measurement_time: &str) {
+        let priority = match alarm {
+            "low_battery" | "sensor_expired" => Priority::Low,
+            "occlusion" => Priority::High,
+            _ => Priority::Medium,
+        };
+        let kind = format!("device-{}", alarm.replace('_', "-"));
+        self.send(patient_id, &kind, priority, measurement_time, None);
+    }
+
+    fn send(
+        &self,
+        patient_id: &str,
+        kind: &str,
+        priority: Priority,
+        measurement_time: &str,
+        score: Option<u8>,
+    ) {
         let n = self
             .next_id
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -299,7 +324,7 @@ impl Dispatcher {
             kind: kind.to_owned(),
             priority,
             measurement_time: Some(measurement_time.to_owned()),
-            score: Some(i64::from(score)),
+            score: score.map(i64::from),
         };
         bump(&self.counters.alerts_emitted);
         let planned = self

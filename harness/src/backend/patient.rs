@@ -22,6 +22,8 @@ pub(crate) struct Patient {
     windows: [Window; VITALS.len()],
     escalation: Escalation,
     news2: News2,
+    /// Device technical alarms passed on, by alarm: when last seen.
+    alarms: BTreeMap<String, u64>,
 }
 
 impl Default for Patient {
@@ -32,11 +34,21 @@ impl Default for Patient {
             windows,
             escalation: Escalation::default(),
             news2,
+            alarms: BTreeMap::new(),
         }
     }
 }
 
 impl Patient {
+    /// Whether a device technical alarm should be passed on: the first of
+    /// its kind, or the first after `quiet_ms` without one (a device that
+    /// repeats "low perfusion" every second raises one alert, not one a
+    /// second).
+    pub(crate) fn alarm_due(&mut self, alarm: &str, measured_ms: u64, quiet_ms: u64) -> bool {
+        let last = self.alarms.insert(alarm.to_owned(), measured_ms);
+        last.is_none_or(|t| measured_ms.saturating_sub(t) >= quiet_ms)
+    }
+
     /// Adds one sample; returns false when it was too late to count.
     pub(crate) fn record(
         &mut self,

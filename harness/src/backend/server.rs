@@ -67,6 +67,8 @@ struct Checked {
     measured_ms: u64,
     /// `measured_at` exactly as received, for the alert's `measurement_time`.
     measured_at: String,
+    /// A device technical alarm, passed on as a `device-<alarm>` alert.
+    alarm: Option<String>,
     samples: Vec<(Vital, f64)>,
 }
 
@@ -134,6 +136,12 @@ impl Shared {
         for level in reached {
             self.dispatcher
                 .raise(&message.patient_id, level, &message.measured_at, total);
+        }
+        if let Some(alarm) = &message.alarm
+            && patient.alarm_due(alarm, message.measured_ms, self.reset_after_ms)
+        {
+            self.dispatcher
+                .raise_device(&message.patient_id, alarm, &message.measured_at);
         }
         Ok(())
     }
@@ -268,6 +276,16 @@ async fn read_limited(mut body: Body, limit: usize) -> Result<Bytes, ReadError> 
     Ok(Bytes::from(collected))
 }
 
+/// Technical alarms the wire format defines; others are ignored.
+const KNOWN_ALARMS: [&str; 6] = [
+    "low_battery",
+    "sensor_off",
+    "lead_off",
+    "low_perfusion",
+    "sensor_expired",
+    "occlusion",
+];
+
 /// Validates one message against the wire format.
 fn check(message: TelemetryMessage) -> Result<Checked, Refusal> {
     if message.schema != TELEMETRY_SCHEMA {
@@ -341,6 +359,7 @@ fn check(message: TelemetryMessage) -> Result<Checked, Refusal> {
         measured_ms,
         measured_at: message.measured_at,
         samples,
+        alarm: message.alarm.filter(|a| KNOWN_ALARMS.contains(&a.as_str())),
     })
 }
 
