@@ -46,7 +46,7 @@ pub enum Command {
     },
     /// Compare two runs' reports; exit 1 past a regression threshold.
     Compare(crate::compare::CompareArgs),
-    /// List the profiles, conditions or interventions a scenario can name.
+    /// List the profiles, conditions, interventions, networks or devices a scenario can name.
     List {
         /// What to list.
         what: crate::list::ListWhat,

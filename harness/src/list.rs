@@ -1,4 +1,4 @@
-//! `medtwin list profiles|conditions|interventions`: what a scenario can
+//! `medtwin list profiles|conditions|interventions|networks|devices`: what a scenario can
 //! name, with a one-line description and every parameter.
 
 use std::fmt::Write as _;
@@ -23,12 +23,23 @@ pub enum ListWhat {
     Interventions,
     /// Network profiles, gateway settings and fault kinds.
     Networks,
+    /// Device models (built in, plus `--catalogue` files) with their specs.
+    Devices,
 }
 
 /// Renders the listing, or the catalogue errors.
 pub fn render(what: ListWhat, catalogues: &[PathBuf]) -> Result<String, String> {
     let mut out = String::new();
     match what {
+        ListWhat::Devices => {
+            let mut catalogue = Catalogue::builtin().map_err(|d| d.to_string())?;
+            for path in catalogues {
+                catalogue.add_file(path).map_err(|d| d.to_string())?;
+            }
+            for d in &catalogue.devices {
+                device(&mut out, d);
+            }
+        }
         ListWhat::Profiles => {
             let mut catalogue = Catalogue::builtin().map_err(|d| d.to_string())?;
             for path in catalogues {
@@ -182,4 +193,117 @@ mod tests {
         assert!(text.contains("copd"), "{text}");
         assert!(text.contains("SpO2 scale 2"), "{text}");
     }
+}
+
+/// One device model: what it is, how often, how well, on what power, and
+/// its quirks.
+fn device(out: &mut String, d: &medtwin_sim::DeviceSpec) {
+    let _ = writeln!(out, "{}  ({})  {}", d.name, d.class.name(), d.description);
+    let schedule = if d.scheduled() {
+        let times: Vec<String> = d
+            .times
+            .iter()
+            .map(|m| format!("{:02}:{:02}", m / 60, m % 60))
+            .collect();
+        format!("daily at {}", times.join(", "))
+    } else {
+        format!("every {}", duration::format(d.every_ms))
+    };
+    let mut line = format!("    {schedule}");
+    let channels = match d.class {
+        medtwin_sim::DeviceKind::Cgm => &[][..],
+        _ => d.class.channels(),
+    };
+    for (i, vital) in channels.iter().enumerate() {
+        let c = &d.channels[i];
+        let _ = write!(
+            line,
+            "  {} bias {} slow {} white {}",
+            vital.code(),
+            c.bias_sd,
+            c.slow_sd,
+            c.white_sd
+        );
+        if c.drift_per_day > 0.0 {
+            let _ = write!(line, " drift {}/√day", c.drift_per_day);
+        }
+        let _ = write!(line, " ({} {})", c.resolution, vital.unit());
+    }
+    if d.class == medtwin_sim::DeviceKind::Cgm {
+        let m = &d.cgm;
+        let _ = write!(
+            line,
+            "  glucose lag {} min, warm-up {}, life {}, noise ×{}, gain SD {}, compression lows {}/night",
+            m.lag_min,
+            duration::format(m.warmup_ms),
+            duration::format(m.life_ms),
+            m.noise_scale,
+            m.calibration_sd,
+            m.compression_per_night
+        );
+    }
+    let _ = writeln!(out, "{line}");
+    let mut quirks = Vec::new();
+    match &d.battery {
+        Some(b) => quirks.push(format!(
+            "battery {} mAh (~{:.0} h at this cadence, low at {}%)",
+            b.capacity_mah,
+            b.life_hours(if d.scheduled() {
+                86_400_000 / d.times.len() as u64
+            } else {
+                d.every_ms
+            }),
+            b.low_pct
+        )),
+        None => quirks.push("mains powered".into()),
+    }
+    if d.clock_ppm > 0.0 {
+        quirks.push(format!("clock ±{} ppm", d.clock_ppm));
+    }
+    if d.motion.active() {
+        quirks.push(format!(
+            "motion {}/h × {} s",
+            d.motion.per_hour, d.motion.mean_s
+        ));
+    }
+    if d.lead_off.active() {
+        quirks.push(format!(
+            "lead-off {}/h × {} s",
+            d.lead_off.per_hour, d.lead_off.mean_s
+        ));
+    }
+    if d.low_perfusion_map_mmhg > 0.0 {
+        quirks.push(format!(
+            "drops out below MAP {} mmHg",
+            d.low_perfusion_map_mmhg
+        ));
+    }
+    if d.duplicate_pct > 0.0 {
+        quirks.push(format!("{}% duplicates", d.duplicate_pct));
+    }
+    if d.retries > 0 {
+        quirks.push(format!(
+            "{} resends after {}",
+            d.retries,
+            duration::format(d.retry_ms)
+        ));
+    }
+    if d.memory > 0 {
+        quirks.push(format!("keeps {} messages offline", d.memory));
+    }
+    if matches!(
+        d.class,
+        medtwin_sim::DeviceKind::MedDispenser | medtwin_sim::DeviceKind::SmartPill
+    ) {
+        quirks.push(format!("{}% of doses taken", d.adherence_pct));
+    }
+    if d.class == medtwin_sim::DeviceKind::InfusionPump {
+        quirks.push(format!(
+            "{} mL/h, occlusion alarm after {}",
+            d.rate_ml_h,
+            duration::format(d.alarm_delay_ms)
+        ));
+    }
+    let _ = writeln!(out, "    {}", quirks.join(", "));
+    let _ = writeln!(out, "    source: {}", d.source);
 }

@@ -89,3 +89,78 @@ duration = "2m"
     assert_eq!(oximeters["alarms"]["sensor_off"], 1, "{oximeters}");
     assert_eq!(oximeters["lost_by_cause"]["sensor_off"], 119, "{oximeters}");
 }
+
+#[test]
+fn list_devices_prints_the_catalogue_with_specs() {
+    let out = common::medtwin(&["list", "devices"]);
+    assert_eq!(out.status.code(), Some(0), "{}", common::text(&out.stderr));
+    let stdout = common::text(&out.stdout);
+    for needle in [
+        "ring_oximeter  (pulse_oximeter)",
+        "ecg_patch  (ecg_patch)",
+        "cgm  (cgm)",
+        "life 10d",
+        "weight_scale",
+        "med_dispenser",
+        "infusion_pump",
+        "daily at 07:30, 19:30",
+        "~61 h at this cadence",
+    ] {
+        assert!(stdout.contains(needle), "{needle} in\n{stdout}");
+    }
+}
+
+#[test]
+fn a_scenario_adds_its_own_device_model_and_gets_positioned_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = dir.path().join("own-device.toml");
+    std::fs::write(
+        &good,
+        r#"name = "own-device"
+duration = "10m"
+
+[[device]]
+name = "cheap_oximeter"
+extends = "finger_oximeter"
+spo2 = { bias_sd = 3.0 }
+every = "2s"
+
+[[cohort]]
+name = "w"
+count = 2
+devices = [{ kind = "cheap_oximeter", battery_pct = 50 }]
+"#,
+    )
+    .unwrap();
+    let out = common::medtwin(&["validate", good.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", common::text(&out.stderr));
+    let bad = dir.path().join("bad-device.toml");
+    std::fs::write(
+        &bad,
+        r#"name = "bad-device"
+duration = "10m"
+
+[[device]]
+name = "odd_cuff"
+class = "bp_cuff"
+spo2 = { bias_sd = 1.0 }
+
+[[cohort]]
+name = "w"
+count = 1
+devices = [{ kind = "ring_oximetre" }, { kind = "bp_cuff", battery_pct = 40 }]
+"#,
+    )
+    .unwrap();
+    let out = common::medtwin(&["validate", bad.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = common::text(&out.stderr);
+    for needle in [
+        "bad-device.toml:7:8: error in `device[0].spo2`: a bp_cuff does not report `spo2`",
+        "error in `cohort[0].devices[0].kind`: unknown device `ring_oximetre`",
+        "did you mean `ring_oximeter`?",
+        "error in `cohort[0].devices[1].battery_pct`: `bp_cuff` is mains powered",
+    ] {
+        assert!(stderr.contains(needle), "{needle} in\n{stderr}");
+    }
+}
