@@ -229,6 +229,41 @@ fn named_steps(config: &SimConfig) -> Vec<Vec<(u64, String)>> {
     steps
 }
 
+/// Devices with every quirk the twin models: a battery that runs low,
+/// motion artifacts, clock drift, resends, duplicates and on-board memory
+/// on the oximeter; an ECG patch with lead-off; a CGM.
+fn quirky_devices() -> Vec<DeviceConfig> {
+    use medtwin_sim::{ArtifactSpec, BatterySpec};
+    let mut oximeter = DeviceConfig {
+        every_ms: 1_000,
+        battery_pct: 21.0,
+        ..DeviceConfig::of(DeviceKind::PulseOximeter)
+    };
+    let spec = &mut oximeter.spec;
+    spec.battery = Some(BatterySpec {
+        capacity_mah: 10.0,
+        idle_ua: 4_000.0,
+        sample_uah: 0.05,
+        transmit_uah: 0.2,
+        low_pct: 20.0,
+    });
+    spec.motion = ArtifactSpec {
+        per_hour: 20.0,
+        mean_s: 20.0,
+    };
+    spec.clock_ppm = 50.0;
+    spec.duplicate_pct = 5.0;
+    spec.retries = 2;
+    spec.retry_ms = 2_000;
+    spec.memory = 100;
+    let mut ecg = DeviceConfig::of(DeviceKind::EcgPatch);
+    ecg.spec.lead_off = ArtifactSpec {
+        per_hour: 6.0,
+        mean_s: 60.0,
+    };
+    vec![oximeter, ecg, DeviceConfig::of(DeviceKind::Cgm)]
+}
+
 fn busy_example() -> SimConfig {
     use medtwin_sim::{ConditionKind, EventConfig, InterventionConfig, InterventionKind, Params};
     let mut config = lossy_example();
@@ -237,10 +272,7 @@ fn busy_example() -> SimConfig {
         name: "icu".into(),
         count: 5,
         profile: ProfileSpec::healthy_adult(),
-        devices: vec![DeviceConfig {
-            every_ms: 1_000,
-            ..DeviceConfig::of(DeviceKind::PulseOximeter)
-        }],
+        devices: quirky_devices(),
         network: NetworkConfig {
             gateway: Some(medtwin_sim::GatewayConfig {
                 buffer: 120,
@@ -273,6 +305,13 @@ fn busy_example() -> SimConfig {
         kind: medtwin_sim::FaultKind::NetworkOutage,
         device: None,
         duration_ms: 3 * 60_000,
+    });
+    config.faults.push(medtwin_sim::FaultConfig {
+        at_ms: 8 * 60_000,
+        who: who(1, 5, Some(3)),
+        kind: medtwin_sim::FaultKind::Disconnect,
+        device: Some("pulse_oximeter".into()),
+        duration_ms: 4 * 60_000,
     });
     config.interventions.push(InterventionConfig {
         at_ms: 20 * 60_000,

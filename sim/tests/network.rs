@@ -71,6 +71,8 @@ struct Fate {
     measured: Vec<(u64, u64)>,
     /// (seq, measured, sent, delivered)
     delivered: Vec<(u64, u64, u64, u64)>,
+    /// Second copies: (seq, delivered).
+    duplicates: Vec<(u64, u64)>,
     lost: Vec<(u64, LossCause, u64)>,
 }
 
@@ -88,6 +90,14 @@ fn run(config: &SimConfig) -> (BTreeMap<u32, Fate>, medtwin_sim::Accounting) {
         }
         for d in &out.deliveries {
             let m = &d.measurement;
+            if d.duplicate {
+                fates
+                    .entry(m.device_idx)
+                    .or_default()
+                    .duplicates
+                    .push((m.seq, d.delivered_ms));
+                continue;
+            }
             fates.entry(m.device_idx).or_default().delivered.push((
                 m.seq,
                 m.measured_ms,
@@ -203,10 +213,12 @@ fn an_outage_without_a_gateway_loses_what_is_sent_into_it() {
     assert_eq!(acc.lost(), acc.lost_outage);
 }
 
-/// Over random topologies and fault schedules: every device's messages are
-/// each delivered, lost or still pending; they leave in the order they
-/// were taken (a gateway forwards first in, first out); nothing arrives
-/// before it was sent or is sent before it was measured.
+/// Over random topologies, device quirks and fault schedules: every
+/// device's messages are each delivered, lost or still pending; without
+/// resends they leave in the order they were taken (a gateway and a
+/// device's memory forward first in, first out); a duplicate only ever
+/// repeats a delivered message; nothing arrives before it was sent or is
+/// sent before it was measured.
 #[test]
 fn every_message_is_accounted_for_and_leaves_in_order() {
     type Outage = (u16, u16);
@@ -217,6 +229,8 @@ fn every_message_is_accounted_for_and_leaves_in_order() {
         newest: bool,
         mtbf: u16,
         outages: Vec<Outage>,
+        quirks: u8,
+        disconnects: Vec<Outage>,
     ) -> TestResult {
         let gateway = (!buffer.is_multiple_of(3)).then(|| GatewayConfig {
             buffer: u32::from(buffer % 700),
@@ -246,6 +260,20 @@ fn every_message_is_accounted_for_and_leaves_in_order() {
                 3,
             ));
         }
+        // The oximeter model's quirks: resends, duplicates, on-board memory.
+        let retries = u32::from(quirks % 4);
+        let oximeter = &mut config.cohorts[0].devices[0].spec;
+        oximeter.retries = retries;
+        oximeter.retry_ms = 1_500;
+        oximeter.duplicate_pct = f64::from(quirks % 3) * 2.0;
+        oximeter.memory = u32::from(quirks % 5) * 50;
+        for (at, len) in disconnects.into_iter().take(3) {
+            config.faults.push(FaultConfig {
+                kind: FaultKind::Disconnect,
+                device: Some("pulse_oximeter".to_owned()),
+                ..outage(u64::from(at % 80) * MIN, u64::from(len % 10 + 1) * MIN, 2)
+            });
+        }
         let (fates, acc) = run(&config);
         if acc.generated != acc.delivered + acc.lost() + acc.pending() {
             return TestResult::error(format!("totals {acc:?}"));
@@ -269,9 +297,16 @@ fn every_message_is_accounted_for_and_leaves_in_order() {
             if seqs.windows(2).any(|w| w[0] == w[1]) {
                 return TestResult::error(format!("device {device}: a message ended twice"));
             }
+            // Duplicates repeat a delivered message, and arrive after it.
+            for &(seq, at) in &fate.duplicates {
+                if !fate.delivered.iter().any(|d| d.0 == seq && d.3 <= at) {
+                    return TestResult::error(format!("device {device}: stray duplicate {seq}"));
+                }
+            }
             let mut by_seq = fate.delivered.clone();
             by_seq.sort_unstable();
-            if by_seq.windows(2).any(|w| w[1].2 < w[0].2) {
+            let resends = device % 2 == 0 && retries > 0; // oximeters: even indices
+            if !resends && by_seq.windows(2).any(|w| w[1].2 < w[0].2) {
                 return TestResult::error(format!("device {device}: left out of order"));
             }
             if by_seq.iter().any(|d| !(d.1 <= d.2 && d.2 <= d.3)) {
@@ -281,12 +316,16 @@ fn every_message_is_accounted_for_and_leaves_in_order() {
         if pending as u64 != acc.pending() {
             return TestResult::error(format!("pending {pending} vs {acc:?}"));
         }
+        let duplicates: usize = fates.values().map(|f| f.duplicates.len()).sum();
+        if duplicates as u64 != acc.duplicates {
+            return TestResult::error(format!("duplicates {duplicates} vs {acc:?}"));
+        }
         TestResult::passed()
     }
     QuickCheck::new()
         .rng(Gen::from_size_and_seed(30, 0x006e_6574_776f_726b))
         .tests(40)
-        .quickcheck(prop as fn(u8, u8, u16, bool, u16, Vec<Outage>) -> TestResult);
+        .quickcheck(prop as fn(u8, u8, u16, bool, u16, Vec<Outage>, u8, Vec<Outage>) -> TestResult);
 }
 
 #[test]

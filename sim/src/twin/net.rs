@@ -66,6 +66,12 @@ pub(super) fn transmit(
             gateway.flush_credit = 0.0;
         }
     }
+    // In device stable-id order (stable: a device's own messages keep
+    // theirs), so what a shared gateway buffer holds, and evicts, does not
+    // depend on query order or the shard split.
+    pending.0.sort_by_cached_key(|(entity, _)| {
+        wires.devices.get(*entity).map_or(0, |(d, _)| d.stable_id)
+    });
     for (entity, measurement) in pending.0.drain(..) {
         let Ok((device, _)) = wires.devices.get(entity) else {
             continue;
