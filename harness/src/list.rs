@@ -173,28 +173,6 @@ fn params(out: &mut String, specs: &[ParamSpec]) {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn listings_name_everything_with_parameters() {
-        let text = render(ListWhat::Conditions, &[]).unwrap();
-        for kind in ConditionKind::ALL {
-            assert!(text.contains(kind.name()), "{}", kind.name());
-        }
-        assert!(text.contains("volume_pct (1-60 %, default 30 %)"), "{text}");
-        let text = render(ListWhat::Interventions, &[]).unwrap();
-        assert!(text.contains("route (sc|iv, default \"sc\")"), "{text}");
-        let text = render(ListWhat::Networks, &[]).unwrap();
-        assert!(text.contains("hospital_wifi"), "{text}");
-        assert!(text.contains("network_outage"), "{text}");
-        let text = render(ListWhat::Profiles, &[]).unwrap();
-        assert!(text.contains("copd"), "{text}");
-        assert!(text.contains("SpO2 scale 2"), "{text}");
-    }
-}
-
 /// One device model: what it is, how often, how well, on what power, and
 /// its quirks.
 fn device(out: &mut String, d: &medtwin_sim::DeviceSpec) {
@@ -306,4 +284,26 @@ fn device(out: &mut String, d: &medtwin_sim::DeviceSpec) {
     }
     let _ = writeln!(out, "    {}", quirks.join(", "));
     let _ = writeln!(out, "    source: {}", d.source);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn listings_name_everything_with_parameters() {
+        let text = render(ListWhat::Conditions, &[]).unwrap();
+        for kind in ConditionKind::ALL {
+            assert!(text.contains(kind.name()), "{}", kind.name());
+        }
+        assert!(text.contains("volume_pct (1-60 %, default 30 %)"), "{text}");
+        let text = render(ListWhat::Interventions, &[]).unwrap();
+        assert!(text.contains("route (sc|iv, default \"sc\")"), "{text}");
+        let text = render(ListWhat::Networks, &[]).unwrap();
+        assert!(text.contains("hospital_wifi"), "{text}");
+        assert!(text.contains("network_outage"), "{text}");
+        let text = render(ListWhat::Profiles, &[]).unwrap();
+        assert!(text.contains("copd"), "{text}");
+        assert!(text.contains("SpO2 scale 2"), "{text}");
+    }
 }
