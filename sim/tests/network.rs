@@ -222,6 +222,7 @@ fn an_outage_without_a_gateway_loses_what_is_sent_into_it() {
 #[test]
 fn every_message_is_accounted_for_and_leaves_in_order() {
     type Outage = (u16, u16);
+    #[allow(clippy::too_many_arguments)] // quickcheck generates each argument
     fn prop(
         loss: u8,
         burst: u8,
