@@ -6,8 +6,8 @@ use std::time::Instant;
 
 use medtwin_sim::glucose::{self, Drive, GlucoseParams, GlucoseState, Metabolism};
 use medtwin_sim::{
-    CohortConfig, ConditionKind, DeviceConfig, DeviceKind, EventConfig, Eviction, GatewayConfig,
-    NetworkConfig, Params, PatientSelector, ProfileSpec, Shard, SimConfig, Twin,
+    CohortConfig, ConditionKind, DeviceConfig, EventConfig, Eviction, GatewayConfig, NetworkConfig,
+    Params, PatientSelector, ProfileSpec, Shard, SimConfig, Twin,
 };
 
 /// What `bench sim` measured.
@@ -168,11 +168,32 @@ pub struct NetBench {
 }
 
 /// The device and network path: `devices / 4` remote patients, each with
-/// a 1-Hz pulse oximeter, a respiration monitor, a cuff and a thermometer,
-/// over LTE through a phone that stores and forwards, with random uplink
-/// outages (MTBF 1 h, MTTR 5 min) so buffers fill and flush during the run.
+/// a 1-Hz wearable finger oximeter, an ECG patch, a cuff and a temperature
+/// patch (catalogue models: batteries, clock drift, motion and lead-off
+/// artifacts, resends, duplicates, on-board memory), over LTE through a
+/// phone that stores and forwards, with random uplink outages (MTBF 1 h,
+/// MTTR 5 min) so buffers fill and flush during the run.
 pub fn net(devices: u64, threads: usize, sim_s: u64) -> Result<NetBench, String> {
     let threads = threads.max(1);
+    let catalogue = crate::scenario::catalogue::Catalogue::builtin().map_err(|d| d.to_string())?;
+    let model = |name: &str, every_ms: u64| -> Result<DeviceConfig, String> {
+        let spec = catalogue
+            .device(name)
+            .ok_or_else(|| format!("no {name} in the built-in catalogue"))?
+            .clone();
+        Ok(DeviceConfig {
+            every_ms,
+            age_ms: spec.default_age_ms(),
+            spec,
+            battery_pct: 100.0,
+        })
+    };
+    let fleet = vec![
+        model("finger_oximeter", 1_000)?,
+        model("ecg_patch", 60_000)?,
+        model("bp_cuff", 15 * 60_000)?,
+        model("temperature_patch", 5 * 60_000)?,
+    ];
     let patients = u32::try_from(devices.div_ceil(4)).map_err(|_| "too many devices")?;
     let config = |shard| SimConfig {
         seed: 1,
@@ -183,18 +204,7 @@ pub fn net(devices: u64, threads: usize, sim_s: u64) -> Result<NetBench, String>
             name: "home".into(),
             count: patients,
             profile: ProfileSpec::healthy_adult(),
-            devices: [
-                (DeviceKind::PulseOximeter, 1_000),
-                (DeviceKind::RespMonitor, 60_000),
-                (DeviceKind::BpCuff, 15 * 60_000),
-                (DeviceKind::Thermometer, 5 * 60_000),
-            ]
-            .into_iter()
-            .map(|(kind, every_ms)| DeviceConfig {
-                every_ms,
-                ..DeviceConfig::of(kind)
-            })
-            .collect(),
+            devices: fleet.clone(),
             network: NetworkConfig {
                 gateway: Some(GatewayConfig {
                     buffer: 3_600,
