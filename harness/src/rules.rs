@@ -438,7 +438,7 @@ impl Rule {
     /// A fresh evaluation state for one patient.
     pub fn state(&self, max_gap_ms: u64) -> RuleState {
         RuleState {
-            latest: [None; 7],
+            latest: [None; Vital::ALL.len()],
             holds: vec![None; self.n_holds],
             clock_ms: None,
             max_gap_ms,
@@ -450,7 +450,7 @@ impl Rule {
 /// time per hold).
 #[derive(Clone, Debug)]
 pub struct RuleState {
-    latest: [Option<(f64, u64)>; 7],
+    latest: [Option<(f64, u64)>; Vital::ALL.len()],
     holds: Vec<Option<u64>>,
     clock_ms: Option<u64>,
     max_gap_ms: u64,
