@@ -307,8 +307,9 @@ fn sample(
         }
     }
     // A sensor off the patient says so once, then takes nothing.
-    if let Some(i) = fault(d, FaultKind::SensorOff) {
-        let faulty = d.faulty.as_mut().expect("fault found on it");
+    if let Some(i) = fault(d, FaultKind::SensorOff)
+        && let Some(faulty) = d.faulty.as_mut()
+    {
         if faulty.faults[i].raised {
             return Outcome::NotTaken(LossCause::SensorOff);
         }
@@ -378,13 +379,13 @@ fn sample(
             }
             if spec.class == DeviceKind::InfusionPump
                 && let Some(i) = fault(d, FaultKind::Occlusion)
+                && let Some(faulty) = d.faulty.as_mut()
             {
                 // The pump stops; it alarms once pressure has built up.
                 m.readings = Readings::new(&[crate::truth::Reading {
                     vital: crate::vitals::Vital::InfusionRate,
                     value: 0.0,
                 }]);
-                let faulty = d.faulty.as_mut().expect("fault found on it");
                 let f = &mut faulty.faults[i];
                 if !f.raised && now >= f.start_ms.saturating_add(spec.alarm_delay_ms) {
                     f.raised = true;
