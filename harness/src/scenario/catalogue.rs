@@ -91,6 +91,45 @@ pub(crate) struct MealSpec {
     pub carbs_g: Option<Spanned<f64>>,
 }
 
+/// The name of a new catalogue entry (`what`: "profile", "device"), if it
+/// is present, valid and not taken; otherwise the error goes to `r`.
+pub(super) fn new_name(
+    what: &str,
+    name: &Option<Spanned<String>>,
+    at: std::ops::Range<usize>,
+    field: &str,
+    taken: impl Fn(&str) -> bool,
+    r: &mut Reporter<'_>,
+) -> Option<String> {
+    let key = format!("{field}.name");
+    let Some(name) = name else {
+        r.missing(at, key);
+        return None;
+    };
+    let text = name.get_ref().clone();
+    if !diag::valid_name(&text) {
+        r.error(
+            name.span(),
+            Some(key),
+            format!("invalid {what} name \"{text}\""),
+            Some("use letters, digits, `_` and `-`".into()),
+        );
+        return None;
+    }
+    if taken(&text) {
+        r.error(
+            name.span(),
+            Some(key),
+            format!("{what} `{text}` is already defined"),
+            Some(format!(
+                "give yours a new name and `extends = \"{text}\"` to change only what differs"
+            )),
+        );
+        return None;
+    }
+    Some(text)
+}
+
 /// The profiles and device models known to a scenario.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Catalogue {
@@ -160,31 +199,16 @@ impl Catalogue {
         let e = spanned.get_ref();
         let at = spanned.span();
         let f = |name: &str| format!("{field}.{name}");
-        let Some(name) = &e.name else {
-            r.missing(at, f("name"));
+        let Some(name_text) = new_name(
+            "profile",
+            &e.name,
+            at.clone(),
+            field,
+            |n| self.get(n).is_some(),
+            r,
+        ) else {
             return;
         };
-        let name_text = name.get_ref().clone();
-        if !diag::valid_name(&name_text) {
-            r.error(
-                name.span(),
-                Some(f("name")),
-                format!("invalid profile name \"{name_text}\""),
-                Some("use letters, digits, `_` and `-`".into()),
-            );
-            return;
-        }
-        if self.get(&name_text).is_some() {
-            r.error(
-                name.span(),
-                Some(f("name")),
-                format!("profile `{name_text}` is already defined"),
-                Some(format!(
-                    "give yours a new name and `extends = \"{name_text}\"` to change only what differs"
-                )),
-            );
-            return;
-        }
         let parent = match &e.extends {
             None => None,
             Some(p) => match self.get(p.get_ref()) {

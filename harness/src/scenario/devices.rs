@@ -9,7 +9,7 @@ use medtwin_sim::{ArtifactSpec, BatterySpec, ChannelSpec, DeviceKind, DeviceSpec
 use serde::Deserialize;
 use toml::Spanned;
 
-use super::catalogue::{Catalogue, parse_clock_time};
+use super::catalogue::{Catalogue, new_name, parse_clock_time};
 use super::diag::{self, Reporter, suggest};
 use super::duration::Dur;
 
@@ -116,31 +116,16 @@ impl Catalogue {
         let e = spanned.get_ref();
         let at = spanned.span();
         let f = |name: &str| format!("{field}.{name}");
-        let Some(name) = &e.name else {
-            r.missing(at, f("name"));
+        let Some(name_text) = new_name(
+            "device",
+            &e.name,
+            at.clone(),
+            field,
+            |n| self.device(n).is_some(),
+            r,
+        ) else {
             return;
         };
-        let name_text = name.get_ref().clone();
-        if !diag::valid_name(&name_text) {
-            r.error(
-                name.span(),
-                Some(f("name")),
-                format!("invalid device name \"{name_text}\""),
-                Some("use letters, digits, `_` and `-`".into()),
-            );
-            return;
-        }
-        if self.device(&name_text).is_some() {
-            r.error(
-                name.span(),
-                Some(f("name")),
-                format!("device `{name_text}` is already defined"),
-                Some(format!(
-                    "give yours a new name and `extends = \"{name_text}\"` to change only what differs"
-                )),
-            );
-            return;
-        }
         let class = match &e.class {
             None => None,
             Some(c) => match class_named(c.get_ref()) {
@@ -238,55 +223,60 @@ impl Catalogue {
             spec.times.dedup();
         }
         self.device_channels(e, &mut spec, field, r);
-        let number =
-            |v: &Option<Spanned<f64>>,
-             ok: &dyn Fn(f64) -> bool,
-             key: &str,
-             hint: &str,
-             now: f64,
-             r: &mut Reporter<'_>| { super::number_in(v, ok, &f(key), hint, now, r) };
-        spec.clock_ppm = number(
-            &e.clock_ppm,
-            &within(0.0, 1000.0),
-            "clock_ppm",
-            "0 to 1000 ppm",
-            spec.clock_ppm,
-            r,
-        );
-        spec.low_perfusion_map_mmhg = number(
-            &e.low_perfusion_map,
-            &within(0.0, 150.0),
-            "low_perfusion_map",
-            "0 (none) to 150 mmHg",
-            spec.low_perfusion_map_mmhg,
-            r,
-        );
-        spec.duplicate_pct = number(
-            &e.duplicate_pct,
-            &within(0.0, 100.0),
-            "duplicate_pct",
-            "0 to 100",
-            spec.duplicate_pct,
-            r,
-        );
-        spec.adherence_pct = number(
-            &e.adherence_pct,
-            &within(0.0, 100.0),
-            "adherence_pct",
-            "0 to 100",
-            spec.adherence_pct,
-            r,
-        );
-        spec.rate_ml_h = number(
-            &e.rate_ml_h,
-            &within(0.0, 2000.0),
-            "rate_ml_h",
-            "0 to 2000 mL/h",
-            spec.rate_ml_h,
-            r,
-        );
-        if let Some(n) = &e.retries {
-            spec.retries = (*n.get_ref()).min(100);
+        // Plain numbers: each in 0..=max, or an error at its position.
+        for (value, target, key, max, hint) in [
+            (
+                &e.clock_ppm,
+                &mut spec.clock_ppm,
+                "clock_ppm",
+                1000.0,
+                "0 to 1000 ppm",
+            ),
+            (
+                &e.low_perfusion_map,
+                &mut spec.low_perfusion_map_mmhg,
+                "low_perfusion_map",
+                150.0,
+                "0 (none) to 150 mmHg",
+            ),
+            (
+                &e.duplicate_pct,
+                &mut spec.duplicate_pct,
+                "duplicate_pct",
+                100.0,
+                "0 to 100",
+            ),
+            (
+                &e.adherence_pct,
+                &mut spec.adherence_pct,
+                "adherence_pct",
+                100.0,
+                "0 to 100",
+            ),
+            (
+                &e.rate_ml_h,
+                &mut spec.rate_ml_h,
+                "rate_ml_h",
+                2000.0,
+                "0 to 2000 mL/h",
+            ),
+        ] {
+            *target = super::number_in(value, within(0.0, max), &f(key), hint, *target, r);
+        }
+        for (value, target, key, max) in [
+            (&e.retries, &mut spec.retries, "retries", 100),
+            (&e.memory, &mut spec.memory, "memory", 1_000_000),
+        ] {
+            match value {
+                Some(n) if *n.get_ref() > max => r.error(
+                    n.span(),
+                    Some(f(key)),
+                    format!("{key} = {} is out of range", n.get_ref()),
+                    Some(format!("expected 0 to {max}")),
+                ),
+                Some(n) => *target = *n.get_ref(),
+                None => {}
+            }
         }
         if let Some(d) = &e.retry {
             spec.retry_ms = d.get_ref().ms().max(1);

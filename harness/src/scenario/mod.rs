@@ -426,35 +426,22 @@ fn resolve_catalogue(path: &Path, file: &ScenarioFile, r: &mut Reporter<'_>) -> 
             Catalogue::default()
         }
     };
-    for (i, p) in file
-        .catalogue
-        .iter()
-        .flat_map(|c| c.profiles.iter())
-        .enumerate()
-    {
+    // Catalogue files may hold profiles, devices or both; the key only
+    // says which the author meant, for the message.
+    let files = file.catalogue.iter().flat_map(|c| {
+        let profiles = c.profiles.iter().enumerate();
+        let profiles = profiles.map(|(i, p)| (format!("catalogue.profiles[{i}]"), "profile", p));
+        let devices = c.devices.iter().enumerate();
+        let devices = devices.map(|(i, p)| (format!("catalogue.devices[{i}]"), "device", p));
+        profiles.chain(devices)
+    });
+    for (field, what, p) in files {
         let full = catalogue::relative_to(path, p.get_ref());
         if let Err(diagnostics) = catalogue.add_file(&full) {
             r.error(
                 p.span(),
-                Some(format!("catalogue.profiles[{i}]")),
-                format!("the profile file \"{}\" has errors (below)", p.get_ref()),
-                None,
-            );
-            r.found.extend(diagnostics.0);
-        }
-    }
-    for (i, p) in file
-        .catalogue
-        .iter()
-        .flat_map(|c| c.devices.iter())
-        .enumerate()
-    {
-        let full = catalogue::relative_to(path, p.get_ref());
-        if let Err(diagnostics) = catalogue.add_file(&full) {
-            r.error(
-                p.span(),
-                Some(format!("catalogue.devices[{i}]")),
-                format!("the device file \"{}\" has errors (below)", p.get_ref()),
+                Some(field),
+                format!("the {what} file \"{}\" has errors (below)", p.get_ref()),
                 None,
             );
             r.found.extend(diagnostics.0);

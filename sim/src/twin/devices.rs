@@ -13,7 +13,7 @@ use crate::config::{DeviceKind, FaultKind};
 use crate::device::{
     self, Artifacts, Charge, Device, DeviceClock, DeviceError, NoiseRng, Power, Subject,
 };
-use crate::physiology::{Body, Daytime};
+use crate::physiology::Body;
 use crate::rng;
 use crate::spec::DeviceSpec;
 use crate::truth::{
@@ -162,6 +162,8 @@ pub(super) fn sample_devices(
 ) {
     let now = clock.now_ms;
     let out = &mut out.0;
+    // Once a step, not once a device.
+    let asleep = clock.daytime().sleep;
     for mut d in &mut devices {
         let spec = &models.0[usize::from(d.device.model)];
         // A reconnected device sends what it kept on board.
@@ -186,7 +188,7 @@ pub(super) fn sample_devices(
         } else {
             d.device.next_ms + d.device.every_ms
         };
-        let outcome = sample(&mut d, spec, truth, body, patient, &clock);
+        let outcome = sample(&mut d, spec, truth, body, patient, &clock, asleep);
         let seq = d.device.seq;
         match outcome {
             Outcome::Nothing => continue,
@@ -273,6 +275,7 @@ fn sample(
     body: &Body,
     patient: &super::Patient,
     clock: &Clock,
+    asleep: f64,
 ) -> Outcome {
     let now = clock.now_ms;
     let fault =
@@ -318,7 +321,6 @@ fn sample(
         return Outcome::Message(m);
     }
 
-    let asleep = Daytime::at(clock.start_ms_of_day + now).sleep;
     match spec.class {
         DeviceKind::MedDispenser | DeviceKind::SmartPill => {
             return dose_event(d, spec, patient, clock, m);
