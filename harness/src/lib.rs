@@ -9,6 +9,7 @@ pub mod checker;
 pub mod cli;
 pub mod clock;
 pub mod compare;
+pub mod digest;
 pub mod html;
 pub mod intake;
 pub mod junit;

@@ -9,7 +9,6 @@ use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::Context as _;
 use medtwin_sim::{SimConfig, StepOutput, Twin};
-use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
 
 use crate::backend::{self, BackendConfig, Faults};
@@ -253,17 +252,7 @@ fn run_twin(
         devices: &devices,
         models: &kinds,
     };
-    let mut truth = Sha256::new();
-    let mut telemetry = Sha256::new();
-    let mut line = Vec::with_capacity(256);
-    let mut hash_line = |hasher: &mut Sha256, tag: &str, record: &dyn erased::Record| {
-        line.clear();
-        line.extend_from_slice(tag.as_bytes());
-        line.push(b' ');
-        record.write_json(&mut line);
-        line.push(b'\n');
-        hasher.update(&line);
-    };
+    let mut digester = crate::digest::Digester::default();
     while !twin.finished() {
         let started = Instant::now();
         let out: &StepOutput = twin.step();
@@ -271,20 +260,8 @@ fn run_twin(
         summary.steps += 1;
         // Episodes, criterion onsets, rule oracles and vitals series.
         observer.step(out, &patients);
-        for o in &out.onsets {
-            hash_line(&mut truth, "onset", o);
-        }
-        for e in &out.ends {
-            hash_line(&mut truth, "ended", e);
-        }
-        for g in &out.interventions {
-            hash_line(&mut truth, "given", g);
-        }
-        for c in &out.criteria {
-            hash_line(&mut truth, "criterion", c);
-        }
+        digester.step(out);
         for m in &out.measurements {
-            hash_line(&mut truth, "measured", m);
             let kind = summary
                 .by_kind
                 .entry(kinds[m.device_idx as usize].clone())
@@ -304,8 +281,6 @@ fn run_twin(
             }
         }
         for d in &out.deliveries {
-            hash_line(&mut truth, "delivered", d);
-            hash_line(&mut telemetry, "delivered", d);
             let kind = summary
                 .by_kind
                 .entry(kinds[d.measurement.device_idx as usize].clone())
@@ -318,7 +293,6 @@ fn run_twin(
             }
         }
         for l in &out.losses {
-            hash_line(&mut truth, "lost", l);
             let kind = summary
                 .by_kind
                 .entry(kinds[l.device_idx as usize].clone())
@@ -363,30 +337,11 @@ fn run_twin(
         let counts = &mut kind.counts;
         counts.buffered = counts.generated - counts.delivered - counts.lost;
     }
-    summary.telemetry_digest = hex_digest(telemetry);
-    summary.truth_digest = hex_digest(truth);
+    let digests = digester.finish();
+    summary.telemetry_digest = digests.telemetry;
+    summary.truth_digest = digests.truth;
     summary.truth = Some(observer.finish(&patients));
     Ok(summary)
-}
-
-fn hex_digest(hasher: Sha256) -> String {
-    let bytes = hasher.finalize();
-    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-    format!("sha256:{hex}")
-}
-
-/// Serialising the twin's record types behind one object-safe trait, so the
-/// digest code is written once.
-mod erased {
-    pub trait Record {
-        fn write_json(&self, out: &mut Vec<u8>);
-    }
-    impl<T: serde::Serialize> Record for T {
-        fn write_json(&self, out: &mut Vec<u8>) {
-            // Serialising plain structs of numbers and names cannot fail.
-            let _ = serde_json::to_writer(out, self);
-        }
-    }
 }
 
 /// Runs a validated scenario and returns its report.
