@@ -27,6 +27,7 @@ pub mod device;
 mod error;
 pub mod glucose;
 pub mod network;
+pub mod news2;
 pub mod physiology;
 pub mod profile;
 pub mod rng;

@@ -5,112 +5,28 @@
 
 use serde::Serialize;
 
+use crate::news2::{self, Observations, Spo2Scale, SubScores};
 use crate::vitals::{Acvpu, Vitals};
 
-/// A NEWS2 result.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct News2 {
-    /// Aggregate score.
-    pub total: u8,
-    /// Whether any single parameter scored 3.
-    pub red: bool,
-}
-
-/// NEWS2 (Royal College of Physicians 2017, Chart 1; REFERENCE.md) of the
-/// true state. `scale` is the SpO2 scale (2 for a prescribed 88-92 % target).
-pub fn news2(v: &Vitals, scale: u8) -> News2 {
-    let rr = v.rr_bpm.round();
-    let rr_score = if rr <= 8.0 {
-        3
-    } else if rr <= 11.0 {
-        1
-    } else if rr <= 20.0 {
-        0
-    } else if rr <= 24.0 {
-        2
-    } else {
-        3
-    };
-    let spo2 = v.spo2_pct.round();
-    let on_o2 = v.on_oxygen();
-    let spo2_score = if scale == 2 {
-        if spo2 <= 83.0 {
-            3
-        } else if spo2 <= 85.0 {
-            2
-        } else if spo2 <= 87.0 {
-            1
-        } else if spo2 <= 92.0 || !on_o2 {
-            0
-        } else if spo2 <= 94.0 {
-            1
-        } else if spo2 <= 96.0 {
-            2
+/// NEWS2 (Royal College of Physicians 2017, Chart 1; docs/references.md
+/// "Early-warning scores") of the true state, on the one chart in
+/// [`crate::news2`]: every parameter known, consciousness from the ACVPU
+/// state, `scale` the SpO2 scale (2 for a prescribed 88-92 % target).
+pub fn news2(v: &Vitals, scale: u8) -> SubScores {
+    news2::points(&Observations {
+        rr_per_min: Some(v.rr_bpm),
+        spo2_pct: Some(v.spo2_pct),
+        spo2_scale: if scale == 2 {
+            Spo2Scale::Scale2
         } else {
-            3
-        }
-    } else if spo2 <= 91.0 {
-        3
-    } else if spo2 <= 93.0 {
-        2
-    } else if spo2 <= 95.0 {
-        1
-    } else {
-        0
-    };
-    let o2_score = if on_o2 { 2 } else { 0 };
-    let sbp = v.sbp_mmhg.round();
-    let sbp_score = if sbp <= 90.0 {
-        3
-    } else if sbp <= 100.0 {
-        2
-    } else if sbp <= 110.0 {
-        1
-    } else if sbp <= 219.0 {
-        0
-    } else {
-        3
-    };
-    let hr = v.hr_bpm.round();
-    let hr_score = if hr <= 40.0 {
-        3
-    } else if hr <= 50.0 {
-        1
-    } else if hr <= 90.0 {
-        0
-    } else if hr <= 110.0 {
-        1
-    } else if hr <= 130.0 {
-        2
-    } else {
-        3
-    };
-    let acvpu_score = if v.acvpu == Acvpu::Alert { 0 } else { 3 };
-    let temp = (v.temp_c * 10.0).round() / 10.0;
-    let temp_score = if temp <= 35.0 {
-        3
-    } else if temp <= 36.0 {
-        1
-    } else if temp <= 38.0 {
-        0
-    } else if temp <= 39.0 {
-        1
-    } else {
-        2
-    };
-    let parts = [
-        rr_score,
-        spo2_score,
-        o2_score,
-        sbp_score,
-        hr_score,
-        acvpu_score,
-        temp_score,
-    ];
-    News2 {
-        total: parts.iter().sum(),
-        red: parts.contains(&3),
-    }
+            Spo2Scale::Scale1
+        },
+        on_oxygen: v.on_oxygen(),
+        sbp_mmhg: Some(v.sbp_mmhg),
+        hr_per_min: Some(v.hr_bpm),
+        consciousness: Some(v.acvpu),
+        temp_c: Some(v.temp_c),
+    })
 }
 
 /// qSOFA (Sepsis-3, 2016): one point each for RR ≥ 22, altered mentation, SBP ≤ 100.
@@ -225,9 +141,9 @@ impl CriteriaState {
             since.is_some_and(|s| u64::from(now_s - s) * 1000 >= hold_ms)
         };
         let holds = [
-            (Criterion::News2Medium, n.total >= 5),
-            (Criterion::News2High, n.total >= 7),
-            (Criterion::News2Red, n.red),
+            (Criterion::News2Medium, n.total() >= 5),
+            (Criterion::News2High, n.total() >= 7),
+            (Criterion::News2Red, n.red()),
             (Criterion::Qsofa, qsofa(v) >= 2),
             (Criterion::HypoglycaemiaLevel1, v.glucose_mgdl < 70.0),
             (Criterion::HypoglycaemiaLevel2, v.glucose_mgdl < 54.0),
@@ -257,13 +173,8 @@ mod tests {
 
     #[test]
     fn standard_patient_scores_zero() {
-        assert_eq!(
-            news2(&Vitals::STANDARD, 1),
-            News2 {
-                total: 0,
-                red: false
-            }
-        );
+        let n = news2(&Vitals::STANDARD, 1);
+        assert_eq!((n.total(), n.red()), (0, false));
         assert_eq!(qsofa(&Vitals::STANDARD), 0);
     }
 
@@ -279,8 +190,8 @@ mod tests {
             ..Vitals::STANDARD
         };
         // RR 3 + SpO2 3 + SBP 3 + HR 2 + temp 2 = 13.
-        assert_eq!(news2(&v, 1).total, 13);
-        assert!(news2(&v, 1).red);
+        assert_eq!(news2(&v, 1).total(), 13);
+        assert!(news2(&v, 1).red());
         assert_eq!(qsofa(&v), 2);
     }
 
@@ -290,11 +201,11 @@ mod tests {
             spo2_pct: 97.0,
             ..Vitals::STANDARD
         };
-        assert_eq!(news2(&v, 2).total, 0);
+        assert_eq!(news2(&v, 2).total(), 0);
         let on_o2 = Vitals { o2_lpm: 2.0, ..v };
         // SpO2 ≥97 on O2 scores 3 on scale 2, plus 2 for oxygen.
-        assert_eq!(news2(&on_o2, 2).total, 5);
-        assert_eq!(news2(&on_o2, 1).total, 2);
+        assert_eq!(news2(&on_o2, 2).total(), 5);
+        assert_eq!(news2(&on_o2, 1).total(), 2);
     }
 
     #[test]

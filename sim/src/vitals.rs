@@ -77,6 +77,26 @@ impl Vital {
             Vital::InfusionRate => "mL/h",
         }
     }
+
+    /// LOINC code of the vital, as FHIR vital signs use them
+    /// (docs/references.md, "Interoperability"; 8478-0 is LOINC's mean
+    /// blood pressure, 29463-7 body weight, 99504-3 CGM interstitial
+    /// glucose). Infusion rate has none. SpO2 also has 2708-6; medtwin
+    /// sends the pulse-oximetry code 59408-5.
+    pub fn loinc(self) -> Option<&'static str> {
+        Some(match self {
+            Vital::Hr => "8867-4",
+            Vital::Spo2 => "59408-5",
+            Vital::Rr => "9279-1",
+            Vital::Sbp => "8480-6",
+            Vital::Dbp => "8462-4",
+            Vital::Map => "8478-0",
+            Vital::Temp => "8310-5",
+            Vital::Glucose => "99504-3",
+            Vital::Weight => "29463-7",
+            Vital::InfusionRate => return None,
+        })
+    }
 }
 
 /// Level of consciousness on the ACVPU scale, ordered from best to worst.

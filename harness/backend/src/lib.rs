@@ -1,0 +1,266 @@
+//! The embedded reference backend: a small, honest NEWS2 alerting service.
+//!
+//! medtwin ships it so a new user sees a full run without owning a backend:
+//! `medtwin run` starts it in-process when a scenario names no target, and
+//! `medtwin reference-backend` runs it standalone. It takes telemetry on
+//! `POST /v1/measurements`, smooths each parameter over a short window,
+//! scores NEWS2 (the chart in `medtwin_sim::news2`) and posts `news2-medium` / `news2-high` alerts to
+//! the harness's webhook once per escalation.
+//!
+//! Codemap:
+//! - `window`: a bounded window of samples and its median.
+//! - `escalation`: when to page and when to re-arm (hysteresis in
+//!   measurement time).
+//! - `patient`: one patient's windows, score and escalation.
+//! - `server`: routes, validation, ingestion.
+//! - `alerts`: fault injection and bounded, ordered delivery.
+//! - `stats`: counters.
+//!
+//! Everything is bounded: request bodies ([`medtwin_wire::MAX_BODY_BYTES`]),
+//! samples per window ([`MAX_WINDOW_SAMPLES`]), patients
+//! ([`BackendConfig::max_patients`]), queued alerts
+//! ([`BackendConfig::alert_queue_capacity`]), and every delivery has a
+//! timeout.
+
+mod alerts;
+mod escalation;
+mod patient;
+mod server;
+mod stats;
+mod window;
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+
+pub use alerts::{Faults, PctKnob};
+pub use escalation::{HIGH_TOTAL, Level, MEDIUM_TOTAL};
+pub use patient::{ParameterView, PatientView};
+pub use stats::{Rejected, Stats};
+pub use window::MAX_WINDOW_SAMPLES;
+
+/// Default smoothing window: a minute of 1 Hz oximetry outvotes a motion
+/// artefact, and is short next to how fast NEWS2 parameters deteriorate
+/// (hours in sepsis, docs/references.md). *Design choice.*
+pub const DEFAULT_SMOOTHING: Duration = Duration::from_secs(60);
+/// Default time below a level's threshold before its alert re-arms.
+/// *Design choice*: long enough that a score hovering at a threshold does
+/// not page every few minutes.
+pub const DEFAULT_RESET_AFTER: Duration = Duration::from_secs(10 * 60);
+/// Default cap on patients.
+pub const DEFAULT_MAX_PATIENTS: usize = 1_000_000;
+/// Default cap on alerts queued for delivery.
+pub const DEFAULT_ALERT_QUEUE_CAPACITY: usize = 4096;
+
+/// How to run the reference backend.
+#[derive(Clone, Debug, PartialEq)]
+pub struct BackendConfig {
+    /// Address to listen on. Only this is bound; the default is
+    /// `127.0.0.1:0` (loopback, any free port: see [`BackendHandle::addr`]).
+    pub listen: SocketAddr,
+    /// Webhook that receives alerts, e.g. `http://127.0.0.1:7000/alerts`.
+    pub alerts_url: String,
+    /// Sent as `Authorization: Bearer <token>` with every alert, if set.
+    pub alerts_token: Option<String>,
+    /// Faults to inject into alerting.
+    pub faults: Faults,
+    /// Each parameter is scored on the median of its samples measured within
+    /// this span before its newest sample.
+    pub smoothing: Duration,
+    /// Measurement time a score must stay below a level's threshold before
+    /// that level re-arms.
+    pub reset_after: Duration,
+    /// Seed of the fault injector's random streams.
+    pub seed: u64,
+    /// Most patients tracked; messages for more get HTTP 503.
+    pub max_patients: usize,
+    /// Most alerts waiting for delivery; more are counted as overflow.
+    pub alert_queue_capacity: usize,
+}
+
+impl BackendConfig {
+    /// A configuration posting alerts to `alerts_url`, with every other
+    /// field at its default.
+    pub fn new(alerts_url: impl Into<String>) -> Self {
+        Self {
+            listen: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
+            alerts_url: alerts_url.into(),
+            alerts_token: None,
+            faults: Faults::default(),
+            smoothing: DEFAULT_SMOOTHING,
+            reset_after: DEFAULT_RESET_AFTER,
+            seed: 0,
+            max_patients: DEFAULT_MAX_PATIENTS,
+            alert_queue_capacity: DEFAULT_ALERT_QUEUE_CAPACITY,
+        }
+    }
+}
+
+/// A running reference backend. Dropping it stops everything at once;
+/// [`BackendHandle::shutdown`] stops gracefully.
+#[derive(Debug)]
+pub struct BackendHandle {
+    addr: SocketAddr,
+    shared: Arc<server::Shared>,
+    stop_server: Option<oneshot::Sender<()>>,
+    server: Option<JoinHandle<std::io::Result<()>>>,
+    lanes: Option<alerts::Lanes>,
+}
+
+/// Starts the backend on the current tokio runtime and returns once it is
+/// listening.
+pub async fn start(config: BackendConfig) -> Result<BackendHandle, BackendError> {
+    config.faults.validate()?;
+    let url = reqwest::Url::parse(&config.alerts_url).map_err(|error| BackendError::AlertsUrl {
+        url: config.alerts_url.clone(),
+        why: error.to_string(),
+    })?;
+    if url.scheme() != "http" {
+        return Err(BackendError::AlertsUrl {
+            url: config.alerts_url.clone(),
+            why: "only http is supported (medtwin is built without TLS)".into(),
+        });
+    }
+    let counters = Arc::new(stats::Counters::default());
+    let webhook = alerts::Webhook {
+        url,
+        token: config.alerts_token.clone(),
+    };
+    let (dispatcher, lanes) = alerts::start(
+        webhook,
+        config.faults,
+        config.seed,
+        config.alert_queue_capacity,
+        Arc::clone(&counters),
+    )?;
+    let limits = server::Limits {
+        smoothing_ms: millis(config.smoothing),
+        reset_after_ms: millis(config.reset_after),
+        max_patients: config.max_patients as u64,
+    };
+    let shared = Arc::new(server::Shared::new(limits, counters, dispatcher));
+    let bind = |source| BackendError::Bind {
+        addr: config.listen,
+        source,
+    };
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .map_err(bind)?;
+    let addr = listener.local_addr().map_err(bind)?;
+    let (stop_server, stopped) = oneshot::channel::<()>();
+    let app = server::router(Arc::clone(&shared));
+    let server = tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async {
+                // Either a shutdown call or the handle being dropped.
+                let _ = stopped.await;
+            })
+            .await
+    });
+    Ok(BackendHandle {
+        addr,
+        shared,
+        stop_server: Some(stop_server),
+        server: Some(server),
+        lanes: Some(lanes),
+    })
+}
+
+/// Why the reference backend could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum BackendError {
+    /// A fault knob outside 0–100 %.
+    #[error("{knob} must be within 0–100, not {value}")]
+    KnobOutOfRange {
+        /// The knob's name.
+        knob: &'static str,
+        /// What it was set to.
+        value: f64,
+    },
+    /// The webhook URL cannot be used.
+    #[error("alerts_url {url:?}: {why}")]
+    AlertsUrl {
+        /// The URL given.
+        url: String,
+        /// What is wrong with it.
+        why: String,
+    },
+    /// The HTTP client for alert delivery could not be built.
+    #[error("cannot build the alert delivery client")]
+    Client(#[source] reqwest::Error),
+    /// The listening socket could not be opened.
+    #[error("cannot listen on {addr}")]
+    Bind {
+        /// The address asked for.
+        addr: SocketAddr,
+        /// The operating system's reason.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+impl BackendHandle {
+    /// The address actually bound (with the real port when asked for 0).
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// A snapshot of the counters.
+    pub fn stats(&self) -> Stats {
+        self.shared.counters.snapshot()
+    }
+
+    /// What the backend knows about one patient, as `GET /v1/patients/{id}`.
+    pub fn patient(&self, patient_id: &str) -> Option<PatientView> {
+        self.shared.patient(patient_id)
+    }
+
+    /// Stops accepting requests, lets requests in flight finish, sends the
+    /// alerts still queued or delayed, and stops; gives up on whatever is
+    /// left after `grace` (counted in [`Stats::alerts_pending`]). Returns
+    /// the final counters.
+    pub async fn shutdown(mut self, grace: Duration) -> Stats {
+        let deadline = Instant::now() + grace;
+        if let Some(stop) = self.stop_server.take() {
+            let _ = stop.send(());
+        }
+        if let Some(mut server) = self.server.take()
+            && tokio::time::timeout_at(deadline, &mut server)
+                .await
+                .is_err()
+        {
+            server.abort();
+        }
+        // No request can raise an alert any more: drain the lanes.
+        if let Some(lanes) = self.lanes.take() {
+            let _ = lanes.drain.send(true);
+            for mut task in lanes.tasks {
+                if tokio::time::timeout_at(deadline, &mut task).await.is_err() {
+                    task.abort();
+                }
+            }
+        }
+        self.stats()
+    }
+}
+
+impl Drop for BackendHandle {
+    fn drop(&mut self) {
+        if let Some(server) = self.server.take() {
+            server.abort();
+        }
+        if let Some(lanes) = self.lanes.take() {
+            for task in lanes.tasks {
+                task.abort();
+            }
+        }
+    }
+}

@@ -1,0 +1,286 @@
+//! The command line's arguments (clap derive): every flag, its parser and
+//! its help. Values are checked here, as they are parsed, so a bad flag is
+//! a usage error naming the flag.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use medtwin_backend::PctKnob;
+
+use crate::scenario::{self, Clock, Overrides};
+
+/// medtwin: a digital twin of connected care. Simulates patients, their
+/// devices and networks, drives the telemetry into a backend and checks
+/// the backend's alerts.
+#[derive(Debug, Parser)]
+#[command(name = "medtwin", version, about, long_about = None)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run a scenario against a backend and check its alerts.
+    Run(RunArgs),
+    /// Check scenario files and report every error with its position.
+    Validate {
+        /// Scenario files.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// Run the reference NEWS2 backend on its own.
+    ReferenceBackend(BackendArgs),
+    /// Re-render junit.xml and index.html from a report.json (or its folder).
+    Report {
+        /// report.json, or the run folder holding it.
+        path: PathBuf,
+    },
+    /// Compare two runs' reports; exit 1 past a regression threshold.
+    Compare(CompareArgs),
+    /// List the profiles, conditions, interventions, networks or devices a scenario can name.
+    List {
+        /// What to list.
+        what: crate::list::ListWhat,
+        /// Also read profiles from these files.
+        #[arg(long, value_name = "FILE")]
+        catalogue: Vec<PathBuf>,
+    },
+    /// Measure the twin on this machine.
+    Bench(BenchArgs),
+}
+
+/// `--clock` modes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ClockMode {
+    /// As fast as possible.
+    Virtual,
+    /// One simulated second per wall second.
+    RealTime,
+    /// `--speed` simulated seconds per wall second.
+    Accelerated,
+}
+
+/// The reference backend's fault knobs, shared by `run` (overriding the
+/// scenario's `[backend]`) and `reference-backend`.
+#[derive(Clone, Debug, Default, Args)]
+pub struct FaultArgs {
+    /// Reference backend: drop this percentage of alerts.
+    #[arg(long, value_name = "PCT", value_parser = pct)]
+    pub drop_alerts_pct: Option<f64>,
+    /// Reference backend: delay every alert by this much (simulated time in
+    /// `run`, wall time in `reference-backend`).
+    #[arg(long, value_name = "DURATION", value_parser = duration_ms)]
+    pub delay_alerts: Option<u64>,
+    /// Reference backend: send this percentage of alerts twice.
+    #[arg(long, value_name = "PCT", value_parser = pct)]
+    pub duplicate_alerts_pct: Option<f64>,
+    /// Reference backend: this percentage of scored messages raise a spurious alert.
+    #[arg(long, value_name = "PCT", value_parser = pct)]
+    pub spurious_alerts_pct: Option<f64>,
+    /// Reference backend: this percentage of alerts name another patient.
+    #[arg(long, value_name = "PCT", value_parser = pct)]
+    pub wrong_patient_pct: Option<f64>,
+    /// Reference backend: this percentage of alerts carry the other NEWS2 kind.
+    #[arg(long, value_name = "PCT", value_parser = pct)]
+    pub wrong_kind_pct: Option<f64>,
+}
+
+impl FaultArgs {
+    /// The percentage knobs given, in [`PctKnob::ALL`] order.
+    pub fn pcts(&self) -> Vec<(PctKnob, f64)> {
+        PctKnob::ALL
+            .into_iter()
+            .filter_map(|knob| {
+                let value = match knob {
+                    PctKnob::DropAlerts => self.drop_alerts_pct,
+                    PctKnob::DuplicateAlerts => self.duplicate_alerts_pct,
+                    PctKnob::SpuriousAlerts => self.spurious_alerts_pct,
+                    PctKnob::WrongPatient => self.wrong_patient_pct,
+                    PctKnob::WrongKind => self.wrong_kind_pct,
+                };
+                value.map(|v| (knob, v))
+            })
+            .collect()
+    }
+}
+
+/// `medtwin run`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Scenario file, or a folder: every `*.toml` in it runs as a suite.
+    pub path: PathBuf,
+    /// Run each scenario with N seeds: the scenario's (or `--seed`'s), +1, ...
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub seeds: u64,
+    /// Runs at once in a suite.
+    #[arg(long, value_name = "N", default_value_t = 2)]
+    pub jobs: usize,
+    /// Write the report here instead of `reports/<run-id>/`.
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Override the scenario's seed.
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Send telemetry to this URL instead of the scenario's target or the
+    /// embedded reference backend.
+    #[arg(long, value_name = "URL", value_parser = http_url)]
+    pub target: Option<String>,
+    /// Override the clock mode.
+    #[arg(long, value_name = "MODE")]
+    pub clock: Option<ClockMode>,
+    /// Speed for `--clock accelerated` (simulated seconds per wall second,
+    /// up to 1000000).
+    #[arg(long, value_parser = speed)]
+    pub speed: Option<f64>,
+    /// Fault knobs of the embedded reference backend.
+    #[command(flatten)]
+    pub faults: FaultArgs,
+    /// Print only the verdict line.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+impl RunArgs {
+    /// What these flags change in a scenario.
+    pub fn overrides(&self) -> Result<Overrides, String> {
+        Ok(Overrides {
+            seed: self.seed,
+            target: self.target.clone(),
+            clock: clock(self.clock, self.speed)?,
+            pct: self.faults.pcts(),
+            delay_alerts_ms: self.faults.delay_alerts,
+        })
+    }
+}
+
+/// The clock `--clock` and `--speed` ask for, if any.
+fn clock(mode: Option<ClockMode>, speed: Option<f64>) -> Result<Option<Clock>, String> {
+    Ok(match (mode, speed) {
+        (None, None) => None,
+        (None | Some(ClockMode::Accelerated), Some(speed)) => Some(Clock::Accelerated { speed }),
+        (Some(ClockMode::Accelerated), None) => {
+            return Err("--clock accelerated needs --speed".into());
+        }
+        (Some(ClockMode::Virtual), None) => Some(Clock::Virtual),
+        (Some(ClockMode::RealTime), None) => Some(Clock::RealTime),
+        (Some(mode @ (ClockMode::Virtual | ClockMode::RealTime)), Some(_)) => {
+            let name = if mode == ClockMode::Virtual {
+                "virtual"
+            } else {
+                "real-time"
+            };
+            return Err(format!("--speed does not apply to --clock {name}"));
+        }
+    })
+}
+
+/// `medtwin reference-backend`.
+#[derive(Debug, Args)]
+pub struct BackendArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    /// Webhook URL alerts are POSTed to.
+    #[arg(long, value_name = "URL", value_parser = http_url)]
+    pub alerts: String,
+    /// Bearer token for the webhook (default: `MEDTWIN_ALERT_TOKEN`).
+    #[arg(long)]
+    pub alerts_token: Option<String>,
+    /// Fault knobs (the delay is wall time here).
+    #[command(flatten)]
+    pub faults: FaultArgs,
+    /// Median window applied to each vital before scoring.
+    #[arg(long, default_value = "60s", value_name = "DURATION", value_parser = duration_ms)]
+    pub smoothing: u64,
+    /// Time below a threshold before the same alert can fire again.
+    #[arg(long, default_value = "10m", value_name = "DURATION", value_parser = duration_ms)]
+    pub reset_after: u64,
+    /// Seed of the fault knobs' random choices.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Stop after this much wall time (default: run until interrupted).
+    #[arg(long, value_name = "DURATION", value_parser = duration_ms)]
+    pub stop_after: Option<u64>,
+}
+
+/// `medtwin compare`.
+#[derive(Debug, Args)]
+pub struct CompareArgs {
+    /// The baseline: report.json or its run folder.
+    pub a: PathBuf,
+    /// The candidate: report.json or its run folder.
+    pub b: PathBuf,
+    /// Fail when a latency percentile grows by more than this, e.g. `10%`.
+    #[arg(long, value_name = "PCT", value_parser = crate::compare::parse_pct)]
+    pub max_latency_regression: Option<f64>,
+    /// Fail when sensitivity drops by more than this (0–1).
+    #[arg(long, value_name = "X", value_parser = crate::compare::parse_fraction)]
+    pub max_sensitivity_drop: Option<f64>,
+    /// Fail when PPV drops by more than this (0–1).
+    #[arg(long, value_name = "X", value_parser = crate::compare::parse_fraction)]
+    pub max_ppv_drop: Option<f64>,
+    /// Fail when false alerts grow by more than this many.
+    #[arg(long, value_name = "N")]
+    pub max_false_alert_increase: Option<u64>,
+}
+
+/// `medtwin bench` targets.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum BenchWhat {
+    /// The physiology step and the glucose model.
+    Sim,
+    /// The device, gateway and network path.
+    Net,
+}
+
+/// `medtwin bench`.
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// What to measure: `sim` (physiology) or `net` (devices and network).
+    pub what: BenchWhat,
+    /// Patients to simulate (`sim`).
+    #[arg(long, default_value_t = 1_000_000)]
+    pub patients: u64,
+    /// Devices to simulate (`net`: four per patient).
+    #[arg(long, default_value_t = 100_000)]
+    pub devices: u64,
+    /// Threads, one twin shard each (default: every core).
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// One-second steps to time.
+    #[arg(long, default_value_t = 60)]
+    pub steps: u64,
+    /// Percentage of patients with conditions (sepsis, then AF).
+    #[arg(long, default_value_t = 0.0, value_name = "PCT", value_parser = pct)]
+    pub sick_pct: f64,
+}
+
+/// A percentage, 0 to 100.
+fn pct(text: &str) -> Result<f64, String> {
+    match text.trim().parse::<f64>() {
+        Ok(v) if (0.0..=100.0).contains(&v) => Ok(v),
+        _ => Err(format!("{text} is not a percentage (0 to 100)")),
+    }
+}
+
+/// A duration such as `90s`, `5m` or `1h30m`, in milliseconds.
+fn duration_ms(text: &str) -> Result<u64, String> {
+    medtwin_check::duration::parse(text)
+}
+
+/// A clock speed, greater than 0 and at most 1000000.
+fn speed(text: &str) -> Result<f64, String> {
+    match text.trim().parse::<f64>() {
+        Ok(v) if v > 0.0 && v <= 1_000_000.0 => Ok(v),
+        _ => Err(format!("{text} is out of range (0 to 1000000]")),
+    }
+}
+
+/// An absolute http(s) URL.
+fn http_url(text: &str) -> Result<String, String> {
+    scenario::check_http_url(text).map(|()| text.to_owned())
+}

@@ -1,0 +1,49 @@
+//! `medtwin reference-backend`: the reference backend on its own, until
+//! interrupted or `--stop-after`.
+
+use std::time::Duration;
+
+use medtwin_backend::{BackendConfig, Faults};
+
+use super::{BackendArgs, Failure, Outcome, runtime};
+
+/// Runs the reference backend standalone.
+pub fn run(args: &BackendArgs) -> Result<Outcome, Failure> {
+    let mut faults = Faults::default();
+    for (knob, pct) in args.faults.pcts() {
+        *faults.pct_mut(knob) = pct;
+    }
+    faults.delay_alerts = Duration::from_millis(args.faults.delay_alerts.unwrap_or(0));
+    let mut config = BackendConfig::new(args.alerts.clone());
+    config.listen = args.listen;
+    config.alerts_token = args
+        .alerts_token
+        .clone()
+        .or_else(|| std::env::var("MEDTWIN_ALERT_TOKEN").ok());
+    config.faults = faults;
+    config.smoothing = Duration::from_millis(args.smoothing);
+    config.reset_after = Duration::from_millis(args.reset_after);
+    config.seed = args.seed;
+    let stop_after = args.stop_after.map(Duration::from_millis);
+    runtime()?.block_on(async move {
+        let listen = config.listen;
+        let handle = medtwin_backend::start(config).await.map_err(|error| {
+            Failure::Harness(format!(
+                "error: cannot start the reference backend on {listen}: {error}"
+            ))
+        })?;
+        println!(
+            "reference backend: POST telemetry to http://{}/v1/measurements",
+            handle.addr()
+        );
+        match stop_after {
+            Some(d) => tokio::time::sleep(d).await,
+            None => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+        let stats = handle.shutdown(Duration::from_secs(5)).await;
+        println!("{}", serde_json::to_string(&stats).unwrap_or_default());
+        Ok(Outcome::Pass)
+    })
+}

@@ -1,0 +1,260 @@
+//! The command line: the only place that turns outcomes into exit codes
+//! and prints errors. Every command returns `Result<Outcome, Failure>`;
+//! [`main`] maps them.
+//!
+//! Exit codes: 0 every expectation held, 1 one failed, 2 usage or input
+//! error (bad arguments, an invalid scenario), 3 the harness itself failed.
+
+pub mod args;
+mod backend;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::Parser as _;
+
+use crate::report::{Report, Verdict};
+use crate::scenario;
+use crate::suite::{self, SuiteError};
+pub use args::{BackendArgs, BenchArgs, BenchWhat, Cli, Command, CompareArgs, RunArgs};
+
+/// Every expectation held.
+pub const EXIT_PASS: u8 = 0;
+/// At least one expectation failed.
+pub const EXIT_FAIL: u8 = 1;
+/// Usage or input error (bad arguments, invalid scenario).
+pub const EXIT_INPUT: u8 = 2;
+/// The harness itself failed (could not bind, internal error).
+pub const EXIT_HARNESS: u8 = 3;
+
+/// How a command ended, when it ran.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// Every expectation held (or there was nothing to judge).
+    Pass,
+    /// An expectation failed, or a comparison found a regression.
+    Fail,
+}
+
+/// Why a command could not do its job.
+#[derive(Debug)]
+pub enum Failure {
+    /// Bad arguments or input: the message says which.
+    Input(String),
+    /// The harness itself failed.
+    Harness(String),
+}
+
+/// Parses the command line, runs it, prints any error and returns the
+/// exit code.
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) => {
+            let _ = error.print();
+            return ExitCode::from(if error.use_stderr() { EXIT_INPUT } else { 0 });
+        }
+    };
+    let code = match execute(cli) {
+        Ok(Outcome::Pass) => EXIT_PASS,
+        Ok(Outcome::Fail) => EXIT_FAIL,
+        Err(Failure::Input(message)) => {
+            eprintln!("{message}");
+            EXIT_INPUT
+        }
+        Err(Failure::Harness(message)) => {
+            eprintln!("{message}");
+            EXIT_HARNESS
+        }
+    };
+    ExitCode::from(code)
+}
+
+/// Runs a parsed command line.
+pub fn execute(cli: Cli) -> Result<Outcome, Failure> {
+    match cli.command {
+        Command::Validate { files } => validate(&files),
+        Command::Run(args) => run(&args),
+        Command::ReferenceBackend(args) => backend::run(&args),
+        Command::Report { path } => rerender(&path),
+        Command::Compare(args) => compare(&args),
+        Command::List { what, catalogue } => {
+            let text = crate::list::render(what, &catalogue).map_err(Failure::Input)?;
+            print!("{text}");
+            Ok(Outcome::Pass)
+        }
+        Command::Bench(args) => bench(&args),
+    }
+}
+
+/// The async runtime for the edge: two workers, the size of the machine.
+pub fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| Failure::Harness(format!("error: cannot start the async runtime: {e}")))
+}
+
+fn validate(files: &[PathBuf]) -> Result<Outcome, Failure> {
+    let mut n_bad = 0;
+    for file in files {
+        match scenario::load(file) {
+            Ok(s) => {
+                let patients: u32 = s.sim.cohorts.iter().map(|c| c.count).sum();
+                println!(
+                    "{}: ok ({}: {patients} patients, {}, {} expectations)",
+                    file.display(),
+                    s.name,
+                    scenario::duration::format(s.sim.duration_ms),
+                    s.expectations.len()
+                );
+            }
+            Err(diagnostics) => {
+                n_bad += 1;
+                eprintln!("{diagnostics}");
+            }
+        }
+    }
+    if n_bad > 0 {
+        return Err(Failure::Input(format!(
+            "{n_bad} of {} files invalid",
+            files.len()
+        )));
+    }
+    Ok(Outcome::Pass)
+}
+
+/// `medtwin run`: one scenario file, or a suite (a folder, or `--seeds N`).
+fn run(args: &RunArgs) -> Result<Outcome, Failure> {
+    let overrides = args
+        .overrides()
+        .map_err(|e| Failure::Input(format!("error: {e}")))?;
+    if args.path.is_dir() || args.seeds != 1 {
+        return run_suite(args, overrides);
+    }
+    let scenario = scenario::load(&args.path)
+        .map_err(|d| Failure::Input(d.to_string()))?
+        .with(&overrides)
+        .map_err(|e| Failure::Input(format!("error: {e}")))?;
+    let report = runtime()?
+        .block_on(crate::run::execute(&scenario))
+        .map_err(|e| Failure::Harness(format!("error: {e:#}")))?;
+    let dir = args
+        .out
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("reports").join(&report.run_id));
+    report.write(&dir).map_err(|e| {
+        Failure::Harness(format!(
+            "error: cannot write the report to {}: {e:#}",
+            dir.display()
+        ))
+    })?;
+    if args.quiet {
+        println!("{}: {}", scenario.name, report.verdict.text());
+    } else {
+        println!("{}", report.summary());
+    }
+    println!("report: {}", dir.join("report.json").display());
+    println!("html: {}", dir.join("index.html").display());
+    Ok(outcome(report.verdict))
+}
+
+fn run_suite(args: &RunArgs, overrides: scenario::Overrides) -> Result<Outcome, Failure> {
+    let plan = suite::Plan {
+        path: args.path.clone(),
+        seeds: args.seeds,
+        jobs: args.jobs,
+        out: args.out.clone(),
+        overrides,
+    };
+    let done = suite::run(&plan, &runtime()?).map_err(|e| match e {
+        SuiteError::Input(message) => Failure::Input(message),
+        other => Failure::Harness(format!("error: {other}")),
+    })?;
+    let (n_fail, n_error) = (done.failed(), done.errors());
+    println!(
+        "\nsuite: {} runs · {} passed · {} failed · {} harness errors",
+        done.runs.len(),
+        done.runs.len() - n_fail - n_error,
+        n_fail,
+        n_error
+    );
+    println!("junit: {}", done.root.join("junit.xml").display());
+    println!("html: {}", done.root.join("index.html").display());
+    if n_error > 0 {
+        Err(Failure::Harness(format!(
+            "error: {n_error} runs of the suite failed in the harness (see above)"
+        )))
+    } else if n_fail > 0 {
+        Ok(Outcome::Fail)
+    } else {
+        Ok(Outcome::Pass)
+    }
+}
+
+fn outcome(verdict: Verdict) -> Outcome {
+    match verdict {
+        Verdict::Pass => Outcome::Pass,
+        Verdict::Fail => Outcome::Fail,
+    }
+}
+
+/// `medtwin report`: re-renders junit.xml and index.html next to the
+/// report.json.
+fn rerender(path: &Path) -> Result<Outcome, Failure> {
+    let report = Report::read(path).map_err(|e| Failure::Input(format!("error: {e:#}")))?;
+    let dir = if path.is_dir() {
+        path.to_owned()
+    } else {
+        path.parent()
+            .map_or_else(|| PathBuf::from("."), Path::to_owned)
+    };
+    report.render(&dir).map_err(|e| {
+        Failure::Harness(format!("error: cannot write into {}: {e:#}", dir.display()))
+    })?;
+    println!("report: {}", dir.join("index.html").display());
+    println!("junit: {}", dir.join("junit.xml").display());
+    Ok(Outcome::Pass)
+}
+
+/// `medtwin compare`: the changes, and exit 1 past the gate.
+fn compare(args: &CompareArgs) -> Result<Outcome, Failure> {
+    let gate = crate::compare::Gate::new(
+        args.max_latency_regression,
+        args.max_sensitivity_drop,
+        args.max_ppv_drop,
+        args.max_false_alert_increase,
+    );
+    let read = |p: &Path| Report::read(p).map_err(|e| Failure::Input(format!("error: {e:#}")));
+    let (a, b) = (read(&args.a)?, read(&args.b)?);
+    let (text, regressions) = crate::compare::compare(&a, &b, gate);
+    print!("{text}");
+    if regressions.is_empty() {
+        println!("\ncompare: no regression past the thresholds");
+        return Ok(Outcome::Pass);
+    }
+    println!();
+    for r in &regressions {
+        println!("REGRESSION: {r}");
+    }
+    Ok(Outcome::Fail)
+}
+
+/// `medtwin bench sim|net`.
+fn bench(args: &BenchArgs) -> Result<Outcome, Failure> {
+    let threads = args.threads.unwrap_or_else(|| {
+        std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+    });
+    let input = |e: String| Failure::Input(format!("error: {e}"));
+    let text = match args.what {
+        BenchWhat::Net => crate::bench::net(args.devices, threads, args.steps)
+            .map(|b| crate::bench::human_net(&b))
+            .map_err(input)?,
+        BenchWhat::Sim => crate::bench::sim(args.patients, threads, args.steps, args.sick_pct)
+            .map(|b| crate::bench::human(&b))
+            .map_err(input)?,
+    };
+    print!("{text}");
+    Ok(Outcome::Pass)
+}

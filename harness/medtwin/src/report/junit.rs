@@ -1,0 +1,76 @@
+//! `junit.xml` (with `quick-junit`, nextest's JUnit model): one
+//! `<testsuite>` per run (scenario and seed), one `<testcase>` per
+//! expectation, a `<failure>` carrying its reasons and the repro command.
+
+use std::time::Duration;
+
+use medtwin_check::duration::human;
+use quick_junit::{NonSuccessKind, Property, TestCase, TestCaseStatus, TestSuite};
+
+use super::{ExpectationResult, Report, Verdict};
+
+/// The JUnit document for one or more runs.
+pub fn render(reports: &[Report]) -> anyhow::Result<String> {
+    let mut junit = quick_junit::Report::new("medtwin");
+    let mut total = Duration::ZERO;
+    for r in reports {
+        let wall = Duration::from_millis(r.timing.wall_ms);
+        total += wall;
+        let mut suite = TestSuite::new(format!("{} (seed {})", r.scenario.name, r.seed));
+        suite.set_time(wall);
+        suite.add_properties([
+            Property::new("scenario", r.scenario.path.as_str()),
+            Property::new("run_id", r.run_id.as_str()),
+            Property::new("version", r.version.as_str()),
+            Property::new("repro", r.repro.as_str()),
+            Property::new("seed", r.seed.to_string()),
+        ]);
+        for e in &r.expectations {
+            suite.add_test_case(test_case(r, e));
+        }
+        junit.add_test_suite(suite);
+    }
+    junit.set_time(total);
+    Ok(junit.to_string()?)
+}
+
+fn test_case(r: &Report, e: &ExpectationResult) -> TestCase {
+    let m = &e.metrics;
+    let lat = |v: Option<u64>| v.map_or("-".to_owned(), human);
+    let summary = format!(
+        "obligations {} · hits {} · late {} · missed {} · inconclusive {} · false {} · duplicates {} · latency p50 {} p95 {} p99 {} max {}",
+        m.obligations,
+        m.hits,
+        m.late,
+        m.missed,
+        m.inconclusive,
+        m.false_alerts,
+        m.duplicates,
+        lat(m.latency_ms.p50),
+        lat(m.latency_ms.p95),
+        lat(m.latency_ms.p99),
+        lat(m.latency_ms.max)
+    );
+    let status = match e.verdict {
+        Verdict::Pass => TestCaseStatus::success(),
+        Verdict::Fail => {
+            let mut status = TestCaseStatus::non_success(NonSuccessKind::Failure);
+            status
+                .set_message(e.failures.join("; "))
+                .set_type("expectation")
+                .set_description(format!(
+                    "{}\n{summary}\nrepro: {}",
+                    e.failures.join("\n"),
+                    r.repro
+                ));
+            status
+        }
+    };
+    let mut case = TestCase::new(e.name.as_str(), status);
+    case.set_classname(format!("medtwin.{}", r.scenario.name))
+        .set_time(Duration::ZERO);
+    if e.verdict == Verdict::Pass {
+        case.set_system_out(summary);
+    }
+    case
+}

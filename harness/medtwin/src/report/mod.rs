@@ -1,0 +1,75 @@
+//! Reports: the model `report.json` holds ([`model`], its own types), and
+//! what is rendered from it: the terminal summary ([`summary`]),
+//! `junit.xml` ([`junit`]) and the self-contained `index.html` ([`html`]).
+//! Nothing here runs anything: a report is built by the run and read back
+//! by `medtwin report` and `medtwin compare`.
+
+pub mod html;
+pub mod junit;
+pub mod model;
+pub mod summary;
+
+use std::path::Path;
+
+use anyhow::Context as _;
+
+pub use model::*;
+
+/// The JSON Schema of `report.json` (`docs/schemas/report.schema.json`),
+/// generated from [`Report`].
+pub fn schema() -> serde_json::Value {
+    let mut schema = schemars::schema_for!(Report).to_value();
+    medtwin_wire::unwrap_descriptions(&mut schema);
+    schema
+}
+
+impl Report {
+    /// Writes `report.json`, `junit.xml` and `index.html` into `dir`.
+    pub fn write(&self, dir: &Path) -> anyhow::Result<()> {
+        std::fs::create_dir_all(dir)?;
+        let json = serde_json::to_string_pretty(self)?;
+        std::fs::write(dir.join("report.json"), json + "\n")?;
+        self.render(dir)
+    }
+
+    /// Writes `junit.xml` and `index.html` from this report (what
+    /// `medtwin report` does with a report.json).
+    pub fn render(&self, dir: &Path) -> anyhow::Result<()> {
+        std::fs::write(
+            dir.join("junit.xml"),
+            junit::render(std::slice::from_ref(self))?,
+        )?;
+        std::fs::write(dir.join("index.html"), html::render(self))?;
+        Ok(())
+    }
+
+    /// Reads a `report.json` (a file, or a run folder holding one).
+    pub fn read(path: &Path) -> anyhow::Result<Report> {
+        let file = if path.is_dir() {
+            path.join("report.json")
+        } else {
+            path.to_owned()
+        };
+        let text = std::fs::read_to_string(&file)
+            .with_context(|| format!("cannot read {}", file.display()))?;
+        let report: Report = serde_json::from_str(&text)
+            .with_context(|| format!("{} is not a medtwin report", file.display()))?;
+        anyhow::ensure!(
+            report.schema == REPORT_SCHEMA,
+            "{} has schema `{}`; this medtwin reads `{REPORT_SCHEMA}`",
+            file.display(),
+            report.schema
+        );
+        Ok(report)
+    }
+}
+
+/// Text cut to `n` characters, with an ellipsis when cut.
+pub fn truncate(text: &str, n: usize) -> String {
+    if text.chars().count() <= n {
+        return text.to_owned();
+    }
+    let mut out: String = text.chars().take(n - 1).collect();
+    out.push('…');
+    out
+}

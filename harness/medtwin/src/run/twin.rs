@@ -1,0 +1,256 @@
+//! The twin's side of a run, on its own thread (the twin is synchronous
+//! and must not block the async runtime): step to the end, feed the
+//! checker's observer and the digests, count every measurement by device
+//! kind, encode each delivery and hand it to the driver through a bounded
+//! channel.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant, SystemTime};
+
+use medtwin_check::Expectation;
+use medtwin_check::observe::{Observer, Truth};
+use medtwin_sim::{Quality, SimConfig, StepOutput, Twin};
+use tokio::sync::mpsc;
+
+use super::digest::Digester;
+use crate::transport::json::{JsonEncoder, Names};
+use crate::transport::{Encoder, Outgoing};
+
+/// Steps the twin may run ahead of the transport (bounded memory).
+pub const STEPS_AHEAD: usize = 64;
+
+/// What the twin thread hands the driver for one step.
+pub struct Batch {
+    /// The step's deliveries, encoded.
+    pub deliveries: Vec<Outgoing>,
+}
+
+/// Measurement accounting: generated = delivered + lost + buffered.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Counts {
+    /// Measurements taken.
+    pub generated: u64,
+    /// Reached the target's edge.
+    pub delivered: u64,
+    /// Lost on the way.
+    pub lost: u64,
+    /// Still on the way when the run ended.
+    pub buffered: u64,
+}
+
+/// Accounting of one device kind, and what its devices said or suffered.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct KindCounts {
+    /// generated = delivered + lost + buffered.
+    pub counts: Counts,
+    /// Losses by cause.
+    pub lost_by_cause: BTreeMap<String, u64>,
+    /// Duplicate copies delivered.
+    pub duplicates: u64,
+    /// Technical alarms raised, by alarm.
+    pub alarms: BTreeMap<String, u64>,
+    /// Events reported, by event.
+    pub events: BTreeMap<String, u64>,
+    /// Messages an artifact or firmware fault shaped, by cause.
+    pub artifacts: BTreeMap<String, u64>,
+}
+
+/// What the twin thread found over the whole run.
+#[derive(Default)]
+pub struct TwinSummary {
+    /// Patient names, by index.
+    pub patients: Vec<String>,
+    /// Devices by kind (catalogue model).
+    pub devices_by_kind: BTreeMap<String, u64>,
+    /// Devices simulated.
+    pub n_devices: u64,
+    /// Totals.
+    pub accounting: Counts,
+    /// By device kind.
+    pub by_kind: BTreeMap<String, KindCounts>,
+    /// Losses by cause.
+    pub lost_by_cause: BTreeMap<String, u64>,
+    /// Duplicate copies delivered.
+    pub duplicates: u64,
+    /// Digests of the telemetry and of the truth.
+    pub digests: super::digest::Digests,
+    /// Steps run.
+    pub steps: u64,
+    /// Wall time inside the twin's steps.
+    pub busy: Duration,
+    /// What the checker's truth side found.
+    pub truth: Truth,
+}
+
+/// Runs the twin to the end, streaming each step's deliveries to `tx`.
+pub fn run(
+    config: SimConfig,
+    expectations: Vec<Expectation>,
+    start: SystemTime,
+    tx: mpsc::Sender<Batch>,
+) -> Result<TwinSummary, medtwin_sim::ConfigError> {
+    let mut twin = Twin::new(&config)?;
+    let patients = twin.patient_names().to_vec();
+    let mut observer = Observer::new(
+        &expectations,
+        patients.len(),
+        config.duration_ms,
+        config.step_ms,
+    );
+    // Each device's model (catalogue entry) name: its kind on the wire and
+    // in the report.
+    let models: Vec<String> = (0..twin.device_names().len() as u32)
+        .map(|i| {
+            twin.device_model(i)
+                .map_or_else(String::new, |m| m.name.clone())
+        })
+        .collect();
+    let encoder = JsonEncoder::new(
+        Names {
+            patients: patients.clone(),
+            devices: twin.device_names().to_vec(),
+            models: models.clone(),
+        },
+        start,
+    );
+    let mut tally = Tally::new(models);
+    let mut digester = Digester::default();
+    let (mut steps, mut busy) = (0, Duration::ZERO);
+    while !twin.finished() {
+        let started = Instant::now();
+        let out: &StepOutput = twin.step();
+        busy += started.elapsed();
+        steps += 1;
+        observer.step(out, &patients);
+        digester.step(out);
+        tally.step(out);
+        if out.deliveries.is_empty() {
+            continue;
+        }
+        if tx.blocking_send(encode(out, &encoder)).is_err() {
+            break; // the driver stopped; its error is reported there
+        }
+    }
+    let acc = twin.accounting();
+    Ok(TwinSummary {
+        accounting: Counts {
+            generated: acc.generated,
+            delivered: acc.delivered,
+            lost: acc.lost(),
+            buffered: acc.pending(),
+        },
+        digests: digester.finish(),
+        steps,
+        busy,
+        truth: observer.finish(&patients),
+        patients,
+        ..tally.finish()
+    })
+}
+
+/// A step's deliveries as outgoing messages.
+fn encode(out: &StepOutput, encoder: &impl Encoder) -> Batch {
+    Batch {
+        deliveries: out
+            .deliveries
+            .iter()
+            .map(|d| {
+                let mut body = Vec::with_capacity(256);
+                encoder.encode(&d.measurement, &mut body);
+                Outgoing {
+                    patient_idx: d.measurement.patient_idx,
+                    delivered_ms: d.delivered_ms,
+                    body,
+                }
+            })
+            .collect(),
+    }
+}
+
+/// Counts of measurements, deliveries and losses by device kind.
+struct Tally {
+    /// Each device's slot in `kinds`.
+    slot_of_device: Vec<usize>,
+    /// Model names by slot.
+    names: Vec<String>,
+    kinds: Vec<KindCounts>,
+    summary: TwinSummary,
+}
+
+impl Tally {
+    fn new(models: Vec<String>) -> Tally {
+        let mut summary = TwinSummary {
+            n_devices: models.len() as u64,
+            ..TwinSummary::default()
+        };
+        let mut names: Vec<String> = Vec::new();
+        let mut slot_of_device = Vec::with_capacity(models.len());
+        for model in models {
+            *summary.devices_by_kind.entry(model.clone()).or_insert(0) += 1;
+            let slot = names.iter().position(|n| *n == model).unwrap_or_else(|| {
+                names.push(model);
+                names.len() - 1
+            });
+            slot_of_device.push(slot);
+        }
+        Tally {
+            slot_of_device,
+            kinds: vec![KindCounts::default(); names.len()],
+            names,
+            summary,
+        }
+    }
+
+    fn kind(&mut self, device_idx: u32) -> &mut KindCounts {
+        &mut self.kinds[self.slot_of_device[device_idx as usize]]
+    }
+
+    fn step(&mut self, out: &StepOutput) {
+        for m in &out.measurements {
+            let kind = self.kind(m.device_idx);
+            kind.counts.generated += 1;
+            if let Some(alarm) = m.alarm {
+                *kind.alarms.entry(alarm.name().to_owned()).or_insert(0) += 1;
+            }
+            if let Some(event) = m.event {
+                *kind.events.entry(event.kind.name().to_owned()).or_insert(0) += 1;
+            }
+            if m.quality != Quality::Good {
+                let cause = m.quality.name().to_owned();
+                *kind.artifacts.entry(cause).or_insert(0) += 1;
+            }
+        }
+        for d in &out.deliveries {
+            if d.duplicate {
+                self.kind(d.measurement.device_idx).duplicates += 1;
+                self.summary.duplicates += 1;
+            } else {
+                self.kind(d.measurement.device_idx).counts.delivered += 1;
+            }
+        }
+        for l in &out.losses {
+            let cause = l.cause.name();
+            let kind = self.kind(l.device_idx);
+            kind.counts.lost += 1;
+            *kind.lost_by_cause.entry(cause.to_owned()).or_insert(0) += 1;
+            *self
+                .summary
+                .lost_by_cause
+                .entry(cause.to_owned())
+                .or_insert(0) += 1;
+        }
+    }
+
+    /// The totals; only kinds that took or lost a measurement are listed.
+    fn finish(mut self) -> TwinSummary {
+        for (name, mut kind) in self.names.into_iter().zip(self.kinds) {
+            if kind == KindCounts::default() {
+                continue;
+            }
+            let c = &mut kind.counts;
+            c.buffered = c.generated - c.delivered - c.lost;
+            self.summary.by_kind.insert(name, kind);
+        }
+        self.summary
+    }
+}

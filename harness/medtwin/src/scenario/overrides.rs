@@ -1,0 +1,67 @@
+//! What the command line changes in a scenario: seed, target, clock and
+//! the reference backend's fault knobs (`medtwin run` flags).
+
+use std::time::Duration;
+
+use medtwin_backend::PctKnob;
+
+use super::{Clock, Scenario, Target};
+
+/// Changes to a loaded scenario, each already checked on its own.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Overrides {
+    /// Another seed.
+    pub seed: Option<u64>,
+    /// Drive this URL instead of the scenario's target or the embedded
+    /// backend.
+    pub target: Option<String>,
+    /// Another clock.
+    pub clock: Option<Clock>,
+    /// Reference-backend percentage knobs.
+    pub pct: Vec<(PctKnob, f64)>,
+    /// Reference-backend alert delay, simulated ms.
+    pub delay_alerts_ms: Option<u64>,
+}
+
+impl Overrides {
+    /// Whether any fault knob of the reference backend is set.
+    pub fn has_fault_knobs(&self) -> bool {
+        !self.pct.is_empty() || self.delay_alerts_ms.is_some()
+    }
+}
+
+impl Scenario {
+    /// The scenario with `o` applied; an error when the changes contradict
+    /// each other or the scenario (fault knobs with an external target).
+    pub fn with(mut self, o: &Overrides) -> Result<Scenario, String> {
+        if let Some(seed) = o.seed {
+            self.sim.seed = seed;
+        }
+        if let Some(url) = &o.target {
+            let (timeout, concurrency) = self
+                .target
+                .as_ref()
+                .map_or((Duration::from_secs(5), 8), |t| (t.timeout, t.concurrency));
+            let token = self.target.as_ref().and_then(|t| t.token.clone());
+            self.target = Some(Target {
+                url: url.clone(),
+                token,
+                timeout,
+                concurrency,
+            });
+        }
+        if let Some(clock) = o.clock {
+            self.clock = clock;
+        }
+        if o.has_fault_knobs() && self.target.is_some() {
+            return Err("the fault knobs (--drop-alerts-pct, --delay-alerts, ...) apply to the embedded reference backend, not to a --target".into());
+        }
+        for &(knob, pct) in &o.pct {
+            *self.backend.faults.pct_mut(knob) = pct;
+        }
+        if let Some(ms) = o.delay_alerts_ms {
+            self.backend.faults.delay_alerts = Duration::from_millis(ms);
+        }
+        Ok(self)
+    }
+}

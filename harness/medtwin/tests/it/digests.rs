@@ -1,0 +1,66 @@
+//! The twin's numbers are pinned: every shipped scenario (and the fixture
+//! runs) must give the truth and telemetry digests recorded in
+//! `fixtures/pinned/digests.toml`, whatever else changes around the twin.
+
+use crate::common::root;
+use medtwin::run::digest;
+use medtwin::scenario;
+use serde::Deserialize;
+
+#[derive(Deserialize)]
+struct Pinned {
+    run: Vec<Run>,
+}
+
+#[derive(Deserialize)]
+struct Run {
+    scenario: String,
+    telemetry: String,
+    truth: String,
+}
+
+fn pinned() -> Pinned {
+    let text = std::fs::read_to_string(root().join("fixtures/pinned/digests.toml")).unwrap();
+    toml::from_str(&text).unwrap()
+}
+
+#[test]
+fn every_shipped_scenario_is_pinned() {
+    let pinned = pinned();
+    let mut dirs = vec![root().join("scenarios")];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else if path.extension().is_some_and(|e| e == "toml") {
+                let relative = path.strip_prefix(root()).unwrap().to_string_lossy();
+                assert!(
+                    pinned.run.iter().any(|r| r.scenario == relative),
+                    "{relative} has no digests in fixtures/pinned/digests.toml"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn digests_of_every_shipped_scenario_are_unchanged() {
+    let mut changed = Vec::new();
+    for run in pinned().run {
+        let s = scenario::load(&root().join(&run.scenario))
+            .unwrap_or_else(|d| panic!("{}: {d}", run.scenario));
+        let got = digest::of_run(&s.sim).unwrap();
+        if got.telemetry != run.telemetry || got.truth != run.truth {
+            changed.push(format!(
+                "{}: telemetry {} (pinned {}), truth {} (pinned {})",
+                run.scenario, got.telemetry, run.telemetry, got.truth, run.truth
+            ));
+        }
+    }
+    assert!(
+        changed.is_empty(),
+        "digests changed:\n{}",
+        changed.join("\n")
+    );
+}

@@ -1,0 +1,411 @@
+//! End to end, as a user runs it: the `medtwin` binary, the embedded (or a
+//! standalone) reference backend and the webhook on loopback.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+
+use crate::common::{medtwin, report, root, text};
+use serde_json::Value;
+
+const SMALL: &str = "fixtures/scenarios/small-sepsis.toml";
+
+#[test]
+fn quickstart_passes_against_the_embedded_backend() {
+    let out = tempfile::tempdir().unwrap();
+    let run = medtwin(&[
+        "run",
+        "scenarios/quickstart.toml",
+        "--out",
+        out.path().to_str().unwrap(),
+    ]);
+    let stdout = text(&run.stdout);
+    assert_eq!(
+        run.status.code(),
+        Some(0),
+        "stdout:\n{stdout}\nstderr:\n{}",
+        text(&run.stderr)
+    );
+    assert!(stdout.contains("verdict: PASS"), "{stdout}");
+    assert!(
+        stdout
+            .lines()
+            .any(|l| l.trim_start().starts_with("hit") && l.contains("latency")),
+        "{stdout}"
+    );
+
+    let r = report(out.path());
+    for field in [
+        "scenario",
+        "seed",
+        "version",
+        "verdict",
+        "expectations",
+        "accounting",
+    ] {
+        assert!(r.get(field).is_some(), "report.json lacks `{field}`");
+    }
+    assert_eq!(r["verdict"], "pass");
+    assert_eq!(r["seed"], 42);
+    assert_eq!(r["clock"]["mode"], "accelerated");
+    let a = &r["accounting"];
+    let n = |v: &Value| v.as_u64().unwrap();
+    assert!(n(&a["generated"]) > 100_000);
+    assert_eq!(
+        n(&a["generated"]),
+        n(&a["delivered"]) + n(&a["lost"]) + n(&a["buffered"])
+    );
+    // Everything delivered by the simulated network reached the backend.
+    assert_eq!(r["transport"]["accepted"], a["delivered"]);
+    for e in r["expectations"].as_array().unwrap() {
+        for field in [
+            "name",
+            "verdict",
+            "hits",
+            "missed",
+            "false_alerts",
+            "latency_ms",
+        ] {
+            assert!(e.get(field).is_some(), "expectation lacks `{field}`");
+        }
+        assert_eq!(e["hits"], 4, "{e}");
+        assert_eq!(e["false_alerts"], 0, "{e}");
+        for p in ["p50", "p95", "p99", "max"] {
+            assert!(e["latency_ms"][p].as_u64().unwrap() > 0, "{e}");
+        }
+    }
+}
+
+#[test]
+fn dropped_alerts_fail_the_run_and_name_the_missed_expectation() {
+    let out = tempfile::tempdir().unwrap();
+    let run = medtwin(&[
+        "run",
+        SMALL,
+        "--clock",
+        "virtual",
+        "--drop-alerts-pct",
+        "100",
+        "--out",
+        out.path().to_str().unwrap(),
+    ]);
+    let stdout = text(&run.stdout);
+    assert_eq!(run.status.code(), Some(1), "{stdout}{}", text(&run.stderr));
+    assert!(
+        stdout.contains("FAIL: 2 of 2 episodes got no `news2-medium` alert"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("repro: medtwin run fixtures/scenarios/small-sepsis.toml --seed 7"),
+        "{stdout}"
+    );
+    let r = report(out.path());
+    assert_eq!(r["verdict"], "fail");
+    let e = &r["expectations"][0];
+    assert_eq!(
+        (e["name"].as_str(), e["missed"].as_u64(), e["hits"].as_u64()),
+        (Some("sepsis raises news2-medium"), Some(2), Some(0))
+    );
+    // Both patients cross news2-medium and news2-high: four alerts, all dropped.
+    assert_eq!(r["backend"]["alerts_dropped_by_fault"].as_u64(), Some(4));
+    assert_eq!(r["alerts"]["received"].as_u64(), Some(0));
+}
+
+#[test]
+fn alerts_delayed_past_the_deadline_are_late_with_their_latency() {
+    let out = tempfile::tempdir().unwrap();
+    let run = medtwin(&[
+        "run",
+        SMALL,
+        "--delay-alerts",
+        "40m",
+        "--out",
+        out.path().to_str().unwrap(),
+    ]);
+    let stdout = text(&run.stdout);
+    assert_eq!(run.status.code(), Some(1), "{stdout}{}", text(&run.stderr));
+    assert!(stdout.contains("alerts came later than 30m"), "{stdout}");
+    let r = report(out.path());
+    let e = &r["expectations"][0];
+    assert_eq!(
+        (e["late"].as_u64(), e["hits"].as_u64()),
+        (Some(2), Some(0)),
+        "{e}"
+    );
+    // Sepsis alone takes 10-20 min to reach news2-medium; the delay adds 40.
+    let worst = e["latency_ms"]["max"].as_u64().unwrap();
+    assert!(
+        worst > 40 * 60_000,
+        "latency {worst} ms does not include the 40 min delay"
+    );
+    let late_line = stdout
+        .lines()
+        .find(|l| l.trim_start().starts_with("late"))
+        .unwrap();
+    assert!(late_line.contains("latency "), "{late_line}");
+}
+
+/// Drops the fields that depend on the wall clock or on ports.
+fn without_wall_clock(mut r: Value) -> Value {
+    for path in [
+        "/run_id",
+        "/clock/epoch",
+        "/clock/start",
+        "/timing/wall_ms",
+        "/timing/twin_busy_ms",
+        "/timing/twin_patient_steps_per_s",
+        "/target/url",
+        "/transport/send_lag_ms",
+    ] {
+        if let Some(v) = r.pointer_mut(path) {
+            *v = Value::Null;
+        }
+    }
+    for e in r["expectations"].as_array_mut().unwrap() {
+        e["latency_ms"] = Value::Null;
+        for o in e["outcomes"].as_array_mut().unwrap() {
+            o["alert_ms"] = Value::Null;
+            o["latency_ms"] = Value::Null;
+            if o["decomposition"].is_object() {
+                o["decomposition"]["backend_ms"] = Value::Null;
+            }
+        }
+    }
+    r["metrics"]["overall"]["latency_ms"] = Value::Null;
+    for m in r["metrics"]["by_kind"]
+        .as_object_mut()
+        .unwrap()
+        .values_mut()
+    {
+        m["latency_ms"] = Value::Null;
+    }
+    for t in r["timelines"].as_array_mut().unwrap() {
+        t["alert_ms"] = Value::Null;
+        t["alerts"] = Value::Null;
+    }
+    r
+}
+
+#[test]
+fn one_seed_gives_the_same_report_apart_from_wall_clock() {
+    let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    for dir in [&a, &b] {
+        let run = medtwin(&[
+            "run",
+            SMALL,
+            "--clock",
+            "virtual",
+            "--out",
+            dir.path().to_str().unwrap(),
+            "-q",
+        ]);
+        assert_eq!(run.status.code(), Some(0), "{}", text(&run.stderr));
+    }
+    let (ra, rb) = (report(a.path()), report(b.path()));
+    assert_eq!(ra["digests"], rb["digests"]);
+    assert_eq!(without_wall_clock(ra), without_wall_clock(rb));
+
+    let c = tempfile::tempdir().unwrap();
+    let run = medtwin(&[
+        "run",
+        SMALL,
+        "--clock",
+        "virtual",
+        "--seed",
+        "8",
+        "--out",
+        c.path().to_str().unwrap(),
+        "-q",
+    ]);
+    assert!(run.status.success());
+    assert_ne!(
+        report(c.path())["digests"],
+        report(a.path())["digests"],
+        "another seed must change the telemetry"
+    );
+}
+
+#[test]
+fn validate_names_file_line_and_column_and_exits_2() {
+    let run = medtwin(&[
+        "validate",
+        "scenarios/quickstart.toml",
+        "fixtures/invalid/typo-keys.toml",
+    ]);
+    let stderr = text(&run.stderr);
+    assert_eq!(run.status.code(), Some(2), "{stderr}");
+    assert!(text(&run.stdout).contains("scenarios/quickstart.toml: ok"));
+    assert!(stderr.contains("fixtures/invalid/typo-keys.toml:9:1: error in `cohort[0].devcies`: unknown field `devcies`"), "{stderr}");
+    assert!(stderr.contains("help: did you mean `devices`?"), "{stderr}");
+
+    // `run` refuses an invalid scenario the same way, before starting anything.
+    let run = medtwin(&["run", "fixtures/invalid/bad-values.toml"]);
+    assert_eq!(run.status.code(), Some(2));
+    assert!(
+        text(&run.stderr).contains("fixtures/invalid/bad-values.toml:17:7"),
+        "{}",
+        text(&run.stderr)
+    );
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    assert_eq!(medtwin(&["run"]).status.code(), Some(2));
+    assert_eq!(medtwin(&["frobnicate"]).status.code(), Some(2));
+    assert_eq!(
+        medtwin(&["run", SMALL, "--clock", "warp"]).status.code(),
+        Some(2)
+    );
+    assert_eq!(
+        medtwin(&["run", SMALL, "--delay-alerts", "soon"])
+            .status
+            .code(),
+        Some(2)
+    );
+    assert_eq!(
+        medtwin(&["run", "no/such/file.toml"]).status.code(),
+        Some(2)
+    );
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[test]
+fn standalone_reference_backend_as_an_external_target() {
+    let alerts_port = free_port();
+    let token = "e2e-secret-token";
+    let mut backend = Command::new(env!("CARGO_BIN_EXE_medtwin"))
+        .args([
+            "reference-backend",
+            "--listen",
+            "127.0.0.1:0",
+            "--alerts",
+            &format!("http://127.0.0.1:{alerts_port}/alerts"),
+            "--alerts-token",
+            token,
+            "--stop-after",
+            "60s",
+        ])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(backend.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let url = line.split_whitespace().last().unwrap().to_owned();
+    assert!(
+        url.starts_with("http://127.0.0.1:") && url.ends_with("/v1/measurements"),
+        "{line}"
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = std::fs::read_to_string(root().join(SMALL)).unwrap()
+        + &format!(
+            "\n[alerts]\nlisten = \"127.0.0.1:{alerts_port}\"\ntoken = \"{token}\"\ngrace = \"2s\"\n"
+        );
+    let path = dir.path().join("external.toml");
+    std::fs::write(&path, scenario).unwrap();
+    let out = dir.path().join("out");
+    let run = medtwin(&[
+        "run",
+        path.to_str().unwrap(),
+        "--target",
+        &url,
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let _ = backend.kill();
+    let _ = backend.wait();
+    let stdout = text(&run.stdout);
+    assert_eq!(run.status.code(), Some(0), "{stdout}{}", text(&run.stderr));
+    let r = report(&out);
+    assert_eq!(r["target"]["kind"], "external");
+    assert_eq!(r["expectations"][0]["hits"], 2);
+    assert_eq!(r["alerts"]["refused"]["unauthorized"], 0);
+}
+
+#[test]
+fn a_target_answering_500_is_counted_not_fatal() {
+    // A target that answers every request with 500 and a garbage body.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        use std::io::{Read, Write};
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 65536];
+                while let Ok(n) = stream.read(&mut buf) {
+                    if n == 0 {
+                        break;
+                    }
+                    let reply =
+                        "HTTP/1.1 500 Internal Server Error\r\ncontent-length: 7\r\n\r\n\x00garbag";
+                    if stream.write_all(reply.as_bytes()).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+    });
+    // Few messages: each is tried three times with backoff.
+    let out = tempfile::tempdir().unwrap();
+    let scenario = out.path().join("tiny.toml");
+    std::fs::write(&scenario, TINY).unwrap();
+    let url = format!("http://127.0.0.1:{port}/ingest");
+    let run = medtwin(&[
+        "run",
+        scenario.to_str().unwrap(),
+        "--target",
+        &url,
+        "--out",
+        out.path().to_str().unwrap(),
+    ]);
+    assert_eq!(
+        run.status.code(),
+        Some(1),
+        "{}{}",
+        text(&run.stdout),
+        text(&run.stderr)
+    );
+    let r = report(out.path());
+    let t = &r["transport"];
+    assert_eq!(t["sent"], r["accounting"]["delivered"]);
+    assert_eq!(t["server_errors"], t["sent"]);
+    assert_eq!(t["accepted"], 0);
+    // 20 or 21 readings per oximeter, by its phase; each tried three times.
+    let sent = t["sent"].as_u64().unwrap();
+    assert!((38..=42).contains(&sent), "{t}");
+    assert_eq!(t["retries"].as_u64(), Some(2 * sent));
+    assert!(t["samples"][0].as_str().unwrap().starts_with("500"), "{t}");
+    assert_eq!(r["expectations"][0]["missed"], 2);
+}
+
+/// Two patients, one pulse-oximeter reading a minute for 20 minutes.
+const TINY: &str = r#"
+# Test fixture: 40 messages, both patients septic from minute 1.
+name = "tiny"
+duration = "20m"
+[[cohort]]
+name = "bay"
+count = 2
+devices = [{ kind = "pulse_oximeter", every = "1m" }]
+[[event]]
+at = "1m"
+who = "bay"
+condition = "sepsis"
+ramp = "5m"
+[[expect]]
+name = "sepsis raises news2-medium"
+episode = "sepsis"
+alert = "news2-medium"
+within = "10m"
+[alerts]
+grace = "500ms"
+"#;

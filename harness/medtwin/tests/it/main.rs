@@ -1,0 +1,13 @@
+//! medtwin's end-to-end tests, as a user runs it: the binary, real
+//! servers on loopback, a real browser for the HTML report. One test binary
+//! (modules below) so the crate is linked once.
+
+mod common;
+mod device_scenarios;
+mod digests;
+mod e2e;
+mod faults;
+mod network_scenarios;
+mod physiology_scenarios;
+mod reports;
+mod snapshots;

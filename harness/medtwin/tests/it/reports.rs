@@ -1,0 +1,357 @@
+//! Reports as a QA engineer uses them: junit.xml and report.json snapshots,
+//! `medtwin report` re-rendering, `medtwin compare` as a regression gate,
+//! suites of scenarios and seeds, and index.html in a real headless
+//! Chromium.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::common::{check_schema, medtwin, root, run_passing, text};
+use serde_json::Value;
+
+fn report(dir: &Path) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(dir.join("report.json")).unwrap()).unwrap()
+}
+
+const FIXTURE: &str = "fixtures/scenarios/fault-knobs.toml";
+
+/// A failing run with no alert at all (every alert dropped): its outcomes
+/// do not depend on timing, so its reports snapshot exactly.
+fn dropped_run(dir: &Path) {
+    let run = medtwin(&[
+        "run",
+        FIXTURE,
+        "--clock",
+        "virtual",
+        "--drop-alerts-pct",
+        "100",
+        "--out",
+        dir.to_str().unwrap(),
+    ]);
+    assert_eq!(run.status.code(), Some(1), "{}", text(&run.stderr));
+}
+
+/// Replaces the value of every `attr="..."` with `[redacted]`.
+fn redact_attr(xml: &str, attr: &str) -> String {
+    let needle = format!("{attr}=\"");
+    let mut out = String::new();
+    let mut rest = xml;
+    while let Some(i) = rest.find(&needle) {
+        out.push_str(&rest[..i + needle.len()]);
+        rest = &rest[i + needle.len()..];
+        let end = rest.find('"').unwrap_or(rest.len());
+        out.push_str("[redacted]");
+        rest = &rest[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
+#[test]
+fn junit_and_report_json_of_a_failing_run() {
+    let out = tempfile::tempdir().unwrap();
+    dropped_run(out.path());
+    let xml = std::fs::read_to_string(out.path().join("junit.xml")).unwrap();
+    let run_id = report(out.path())["run_id"].as_str().unwrap().to_owned();
+    let xml = redact_attr(&xml, "time").replace(&run_id, "[run-id]");
+    // One test case per expectation, each failing with its reasons.
+    assert_eq!(xml.matches("<testcase ").count(), 2);
+    assert_eq!(xml.matches("<failure ").count(), 2);
+    insta::assert_snapshot!("junit_dropped_alerts", xml);
+    insta::assert_json_snapshot!("report_dropped_alerts", report(out.path()), {
+        ".run_id" => "[run-id]",
+        ".clock.epoch" => "[wall-time]",
+        ".clock.start" => "[wall-time]",
+        ".timing.wall_ms" => "[wall-ms]",
+        ".timing.twin_busy_ms" => "[wall-ms]",
+        ".timing.twin_patient_steps_per_s" => "[rate]",
+        ".target.url" => "[url]",
+        ".backend.alerts_retried" => "[count]",
+        // A request timed out on a loaded machine is retried (and may
+        // arrive twice): counted, not fixed.
+        ".transport.retries" => "[count]",
+        ".backend.accepted" => "[count]",
+        ".timelines[].series" => "[series: drawn in index.html, see the chromium test]",
+    });
+}
+
+#[test]
+fn report_command_re_renders_from_report_json() {
+    let out = tempfile::tempdir().unwrap();
+    dropped_run(out.path());
+    let html = std::fs::read_to_string(out.path().join("index.html")).unwrap();
+    let xml = std::fs::read_to_string(out.path().join("junit.xml")).unwrap();
+    std::fs::remove_file(out.path().join("index.html")).unwrap();
+    std::fs::remove_file(out.path().join("junit.xml")).unwrap();
+    let run = medtwin(&["report", out.path().join("report.json").to_str().unwrap()]);
+    assert_eq!(run.status.code(), Some(0), "{}", text(&run.stderr));
+    assert_eq!(
+        std::fs::read_to_string(out.path().join("index.html")).unwrap(),
+        html
+    );
+    assert_eq!(
+        std::fs::read_to_string(out.path().join("junit.xml")).unwrap(),
+        xml
+    );
+    // Not a report: an input error.
+    let bad = out.path().join("bad.json");
+    std::fs::write(&bad, "{\"schema\": \"other\"}").unwrap();
+    assert_eq!(
+        medtwin(&["report", bad.to_str().unwrap()]).status.code(),
+        Some(2)
+    );
+}
+
+#[test]
+fn compare_shows_changes_and_gates_regressions() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = dir.path().join("a");
+    dropped_run(&a);
+    // B: the same run with latencies 50 % worse and one hit fewer.
+    let mut r = report(&a);
+    let e = &mut r["expectations"][0];
+    e["latency_ms"] = serde_json::json!({"p50": 1500, "p95": 3000, "p99": 3000, "max": 3000});
+    e["sensitivity"] = serde_json::json!(0.5);
+    r["expectations"][0]["false_alerts"] = serde_json::json!(3);
+    let mut base = report(&a);
+    base["expectations"][0]["latency_ms"] =
+        serde_json::json!({"p50": 1000, "p95": 2000, "p99": 2000, "max": 2000});
+    base["expectations"][0]["sensitivity"] = serde_json::json!(1.0);
+    std::fs::write(a.join("report.json"), base.to_string()).unwrap();
+    let b = dir.path().join("b.json");
+    std::fs::write(&b, r.to_string()).unwrap();
+    let (a, b) = (a.to_str().unwrap(), b.to_str().unwrap());
+
+    let same = medtwin(&["compare", a, a]);
+    assert_eq!(same.status.code(), Some(0), "{}", text(&same.stdout));
+    assert!(text(&same.stdout).contains("no regression"));
+
+    let worse = medtwin(&["compare", a, b, "--max-latency-regression", "10%"]);
+    let stdout = text(&worse.stdout);
+    assert_eq!(worse.status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout.contains("REGRESSION: sepsis raises news2-medium: latency p95 2.0s → 3.0s (+50.0%"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("latency p50"), "{stdout}");
+
+    let loose = medtwin(&["compare", a, b, "--max-latency-regression", "60%"]);
+    assert_eq!(loose.status.code(), Some(0), "{}", text(&loose.stdout));
+    let sens = medtwin(&["compare", a, b, "--max-sensitivity-drop", "0.1"]);
+    assert_eq!(sens.status.code(), Some(1), "{}", text(&sens.stdout));
+    assert!(text(&sens.stdout).contains("sensitivity 1.000 → 0.500"));
+    let fa = medtwin(&["compare", a, b, "--max-false-alert-increase", "1"]);
+    assert_eq!(fa.status.code(), Some(1), "{}", text(&fa.stdout));
+    let bad = medtwin(&["compare", a, b, "--max-latency-regression", "ten"]);
+    assert_eq!(bad.status.code(), Some(2));
+}
+
+#[test]
+fn a_suite_runs_every_scenario_with_every_seed() {
+    let out = tempfile::tempdir().unwrap();
+    let run = medtwin(&[
+        "run",
+        "fixtures/suite",
+        "--seeds",
+        "2",
+        "--out",
+        out.path().to_str().unwrap(),
+    ]);
+    let stdout = text(&run.stdout);
+    assert_eq!(run.status.code(), Some(1), "{stdout}{}", text(&run.stderr));
+    for seed in [11, 12] {
+        assert!(
+            stdout.contains(&format!(
+                "repro: medtwin run fixtures/suite/ward-fail.toml --seed {seed} "
+            )),
+            "{stdout}"
+        );
+        assert!(
+            stdout.contains(&format!("PASS fixtures/suite/ward-pass.toml (seed {seed})")),
+            "{stdout}"
+        );
+        for name in ["ward-pass", "ward-fail"] {
+            let dir = out.path().join(format!("{name}-s{seed}"));
+            assert_eq!(report(&dir)["seed"], seed);
+            assert!(dir.join("index.html").is_file() && dir.join("junit.xml").is_file());
+        }
+    }
+    assert!(
+        stdout.contains("suite: 4 runs · 2 passed · 2 failed"),
+        "{stdout}"
+    );
+    // Reference times: the first abnormal measurement follows the onset and
+    // precedes the alert.
+    let r = report(&out.path().join("ward-pass-s11"));
+    let from_measured = &r["expectations"][1];
+    assert_eq!(from_measured["from"], "first_abnormal_measurement");
+    for o in from_measured["outcomes"].as_array().unwrap() {
+        let reference = o["reference_ms"].as_u64().unwrap();
+        assert_eq!(o["measured_ms"].as_u64(), Some(reference), "{o}");
+        assert!(reference >= o["onset_ms"].as_u64().unwrap(), "{o}");
+        assert!(o["alert_ms"].as_u64().unwrap() >= reference, "{o}");
+        let d = &o["decomposition"];
+        assert!(
+            d["device_ms"].as_u64().is_some() && d["backend_ms"].as_u64().is_some(),
+            "{o}"
+        );
+    }
+    // From the criterion: onset → criterion → measured → delivered → alert,
+    // every step measured.
+    let from_criterion = &r["expectations"][2];
+    assert_eq!(from_criterion["hits"], 2, "{from_criterion}");
+    for o in from_criterion["outcomes"].as_array().unwrap() {
+        let t = |k: &str| o[k].as_u64().unwrap_or_else(|| panic!("{k} in {o}"));
+        assert_eq!(t("reference_ms"), t("criterion_ms"));
+        assert!(t("onset_ms") <= t("criterion_ms"), "{o}");
+        assert!(t("measured_ms") <= t("delivered_ms") && t("delivered_ms") <= t("alert_ms"));
+        let d = &o["decomposition"];
+        for part in ["physiology_ms", "device_ms", "network_ms", "backend_ms"] {
+            assert!(d[part].as_u64().is_some(), "{part} in {o}");
+        }
+    }
+    let xml = std::fs::read_to_string(out.path().join("junit.xml")).unwrap();
+    assert_eq!(xml.matches("<testsuite ").count(), 4);
+    assert_eq!(xml.matches("<testcase ").count(), 8);
+    assert_eq!(xml.matches("<failure ").count(), 2);
+    let suite: Value =
+        serde_json::from_str(&std::fs::read_to_string(out.path().join("suite.json")).unwrap())
+            .unwrap();
+    assert_eq!(suite["runs"].as_array().unwrap().len(), 4);
+    assert!(
+        std::fs::read_to_string(out.path().join("index.html"))
+            .unwrap()
+            .contains("SUITE FAILED")
+    );
+}
+
+/// Debian's `chromium` (or another Chromium build on PATH).
+fn chromium() -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    for name in [
+        "chromium",
+        "chromium-browser",
+        "google-chrome",
+        "google-chrome-stable",
+    ] {
+        for dir in std::env::split_paths(&path) {
+            let candidate = dir.join(name);
+            if candidate.is_file() {
+                return Some(candidate);
+            }
+        }
+    }
+    None
+}
+
+#[test]
+fn html_report_renders_in_headless_chromium_without_console_errors() {
+    let Some(browser) = chromium() else {
+        // scripts/test.sh installs chromium; it sets this only when it
+        // cannot (no root and no sudo), and says so.
+        if std::env::var_os("MEDTWIN_NO_BROWSER").is_some() {
+            eprintln!("skipped: no chromium and MEDTWIN_NO_BROWSER is set");
+            return;
+        }
+        panic!("chromium is not installed: run ./scripts/test.sh, which installs it");
+    };
+    // A run with both latencies (news2-medium hits) and failures (the
+    // wrong-kind fault): every chart has something to draw.
+    let out = tempfile::tempdir().unwrap();
+    let run = medtwin(&[
+        "run",
+        FIXTURE,
+        "--speed",
+        "600",
+        "--wrong-kind-pct",
+        "100",
+        "--out",
+        out.path().to_str().unwrap(),
+    ]);
+    assert_eq!(run.status.code(), Some(1), "{}", text(&run.stderr));
+    let page = out.path().join("index.html");
+    let html = std::fs::read_to_string(&page).unwrap();
+    assert!(
+        !html.contains("http://") || !html.contains("<script src"),
+        "nothing external"
+    );
+    assert!(!html.contains("<link"), "no external stylesheet");
+
+    let profile = tempfile::tempdir().unwrap();
+    let done = Command::new(browser)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--no-first-run",
+            "--enable-logging=stderr",
+            "--v=0",
+            &format!("--user-data-dir={}", profile.path().display()),
+            "--dump-dom",
+            &format!("file://{}", page.display()),
+        ])
+        .output()
+        .expect("chromium runs");
+    let dom = text(&done.stdout);
+    let log = text(&done.stderr);
+    assert!(done.status.success(), "chromium failed: {log}");
+    let console: Vec<&str> = log.lines().filter(|l| l.contains(":CONSOLE")).collect();
+    assert!(console.is_empty(), "console messages: {console:#?}");
+    // The script ran to its end.
+    assert!(dom.contains("data-ready=\"1\""), "{dom}");
+    // Verdict first.
+    let verdict = dom.find("id=\"verdict\"").unwrap();
+    assert!(dom[..verdict].find("<table").is_none());
+    assert!(dom.contains("FAIL — fault-knobs"));
+    // Histogram and CDF per alert kind with latencies, drawn.
+    assert!(dom.contains("class=\"chart histogram\" data-kind=\"news2-medium\""));
+    assert!(dom.contains("class=\"chart cdf\" data-kind=\"news2-medium\""));
+    assert!(dom.contains("<rect class=\"bar\""));
+    assert!(dom.contains("<polyline"));
+    // A timeline per failing outcome, with vitals and markers.
+    assert!(dom.matches("class=\"chart timeline\"").count() >= 4);
+    assert!(dom.contains("data-vital=\"spo2\""));
+    assert!(dom.contains("data-marker=\"onset\""));
+    assert!(dom.contains("data-marker=\"first abnormal delivery\""));
+    assert!(dom.contains("class=\"alert\""));
+    // Device and network accounting.
+    assert!(dom.contains("id=\"accounting\""));
+}
+
+#[test]
+fn report_json_follows_its_documented_schema() {
+    let schema: Value = serde_json::from_str(
+        &std::fs::read_to_string(root().join("docs/schemas/report.schema.json")).unwrap(),
+    )
+    .unwrap();
+    let out = tempfile::tempdir().unwrap();
+    // Hits, false alerts, missed rule onsets and timelines: most fields filled.
+    let run = medtwin(&[
+        "run",
+        FIXTURE,
+        "--clock",
+        "virtual",
+        "--wrong-patient-pct",
+        "50",
+        "--out",
+        out.path().to_str().unwrap(),
+    ]);
+    assert!(run.status.code().is_some(), "{}", text(&run.stderr));
+    let r = report(out.path());
+    assert!(!r["timelines"].as_array().unwrap().is_empty());
+    check_schema(&schema, &schema, &r, "report").unwrap();
+    // The checker can fail: a field the schema does not know is refused.
+    let mut extra = r.clone();
+    extra["surprise"] = Value::Bool(true);
+    assert!(check_schema(&schema, &schema, &extra, "report").is_err());
+}
+
+/// The QA engineer's command: every scenario in `scenarios/qa/` passes
+/// against the reference backend, with one JUnit file for the suite.
+#[test]
+fn the_shipped_qa_suite_passes() {
+    let (out, _) = run_passing(&["scenarios/qa/", "--clock", "virtual"]);
+    let junit = std::fs::read_to_string(out.path().join("junit.xml")).unwrap();
+    assert!(junit.contains("failures=\"0\""), "{junit}");
+    assert!(junit.contains("qa-sepsis-ward"), "{junit}");
+}
