@@ -1,7 +1,7 @@
 //! A continuous glucose monitor (CGM): what a subcutaneous sensor reports
 //! given the true blood glucose.
 //!
-//! Four effects, in the order they act on a reading (REFERENCE.md,
+//! Four effects, in the order they act on a reading (docs/references.md,
 //! "Devices": a reading every 5 min, MARD ~8-10 %, 1-2 h warm-up, sensor
 //! life 10-15 days, lag 5-15 min, compression lows when lain on):
 //!
@@ -17,7 +17,7 @@
 //!    drawn once at insertion (factory calibration differs sensor to sensor).
 //! 3. **Compression lows.** Lying on the sensor squeezes interstitial fluid
 //!    out of the tissue around it and the signal drops until the pressure is
-//!    released (REFERENCE.md). The process is a *design choice*, described at
+//!    released (docs/references.md). The process is a *design choice*, described at
 //!    [`CgmModel::compression_per_night`].
 //! 4. **Noise.** M. Breton and B. Kovatchev, "Analysis, modeling, and
 //!    simulation of the accuracy of continuous glucose sensors", J. Diabetes
@@ -85,7 +85,7 @@ const MINUTE_MS: f64 = 60_000.0;
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct CgmModel {
     /// Time constant of the blood-to-interstitial first-order lag, min
-    /// (REFERENCE.md: lag 5-15 min). 0 means no lag.
+    /// (docs/references.md: lag 5-15 min). 0 means no lag.
     pub lag_min: f64,
     /// After insertion the sensor gives no readings for this long, ms.
     pub warmup_ms: u64,
@@ -99,7 +99,7 @@ pub struct CgmModel {
     pub calibration_sd: f64,
     /// Mean number of compression-low episodes per night of sleep.
     ///
-    /// *Design choice* (REFERENCE.md names the artefact, not its
+    /// *Design choice* (docs/references.md names the artefact, not its
     /// statistics): while asleep, episodes start as a Poisson process whose
     /// rate is this number per 8 h of full sleep, scaled by how much the
     /// patient is asleep (`Daytime::sleep`); none start while another is
@@ -119,10 +119,10 @@ pub struct CgmModel {
 
 impl CgmModel {
     /// A modern factory-calibrated sensor: MARD ~9 % against blood glucose
-    /// (REFERENCE.md: MARD ~8-10 %).
+    /// (docs/references.md: MARD ~8-10 %).
     ///
     /// Lag 8 min, warm-up 2 h, life 10 days, range 40-400 mg/dL in steps of
-    /// 1 (all within REFERENCE.md's bands).
+    /// 1 (all within docs/references.md's bands).
     ///
     /// *Tuned*: `noise_scale` and `calibration_sd`, against the
     /// population-day of the MARD test (60 Type 1 and 60 non-diabetic

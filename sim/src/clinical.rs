@@ -278,7 +278,7 @@ impl ConditionKind {
     pub fn default_ramp_ms(self) -> u64 {
         const MIN: u64 = 60_000;
         match self {
-            // REFERENCE.md: a usable sepsis ramp over 6-24 h (design choice).
+            // docs/references.md: a usable sepsis ramp over 6-24 h (design choice).
             ConditionKind::Sepsis => 6 * 60 * MIN,
             // Paroxysmal AF starts abruptly.
             ConditionKind::AtrialFibrillation => 10_000,

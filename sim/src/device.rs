@@ -209,7 +209,7 @@ pub fn measure(
 }
 
 /// What a motion artifact does to a reading (design choices after
-/// REFERENCE.md, "Devices": motion causes false lows on oximeters): SpO2
+/// docs/references.md, "Devices": motion causes false lows on oximeters): SpO2
 /// reads 2-20 points low, pulse rate swings ±30 %; on an ECG patch, motion
 /// noise counted as beats raises the heart rate by up to 80 %; a cuff
 /// measuring during movement errs three times as much. Other classes are

@@ -681,7 +681,7 @@ mod tests {
         GlucoseParams::new(70.0, Metabolism::Type1, 1.0, 115.0)
     }
 
-    /// Non-diabetic test patient: 70 kg, fasting 87 mg/dL (REFERENCE.md,
+    /// Non-diabetic test patient: 70 kg, fasting 87 mg/dL (docs/references.md,
     /// BioGears/Pulse standard patient).
     fn non_diabetic() -> GlucoseParams {
         GlucoseParams::new(70.0, Metabolism::NonDiabetic, 1.0, 87.0)

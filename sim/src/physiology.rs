@@ -202,7 +202,7 @@ fn drug_curve(t_min: f64, onset_min: f64, last_min: f64, offset_min: f64) -> f64
 }
 
 /// Naloxone's block of opioid effect, 0..1. Onset within 2 min, full
-/// reversal of respiratory depression within 5 (REFERENCE.md: "naloxone
+/// reversal of respiratory depression within 5 (docs/references.md: "naloxone
 /// reverses within minutes"); duration 30-90 min, shorter than most
 /// opioids (design choice: 45 min, then a 15-min offset), so an opioid
 /// still acting re-sedates the patient. 0.4 mg is a full reversal dose.
@@ -290,7 +290,7 @@ fn interp(table: &[(f64, f64)], x: f64) -> f64 {
 }
 
 /// MAP, % of baseline, by fraction of blood volume lost: Pulse's haemorrhage
-/// validation data, ~101/98/65/41 % at 10/20/30/40 % (REFERENCE.md). Beyond
+/// validation data, ~101/98/65/41 % at 10/20/30/40 % (docs/references.md). Beyond
 /// 40 %: design choice, continuing the fall.
 pub const MAP_CURVE: [(f64, f64); 6] = [
     (0.0, 100.0),
@@ -300,7 +300,7 @@ pub const MAP_CURVE: [(f64, f64); 6] = [
     (0.4, 41.0),
     (0.6, 20.0),
 ];
-/// Cardiac output, % of baseline: ~97/81/54/29 % at 10/20/30/40 % (REFERENCE.md).
+/// Cardiac output, % of baseline: ~97/81/54/29 % at 10/20/30/40 % (docs/references.md).
 pub const CO_CURVE: [(f64, f64); 6] = [
     (0.0, 100.0),
     (0.1, 97.0),
@@ -438,12 +438,12 @@ pub struct Shape {
     pub hr_irregular_sd: f64,
 }
 
-// Sepsis at full severity (REFERENCE.md ramp, *design choice*): HR 80→125,
+// Sepsis at full severity (docs/references.md ramp, *design choice*): HR 80→125,
 // RR 14→28, 37→39.5 °C, SBP 120→85, SpO2 97→90. HR: 45 in all, of which
 // 8.5 × 2.5 comes from the fever coupling. DBP: design choice, ~60 % of the
 // systolic fall. SpO2: an A-a gradient rise that, with the septic
 // hyperventilation's low PaCO2, lands SpO2 at ~90 (tested): an a/A ratio
-// fall of 0.43 (design choice, calibrated to the REFERENCE.md ramp).
+// fall of 0.43 (design choice, calibrated to the docs/references.md ramp).
 const SEPSIS_HR: f64 = 45.0 - FEVER_HR_PER_C * 2.5;
 const SEPSIS_RR: f64 = 14.0;
 const SEPSIS_TEMP: f64 = 2.5;
@@ -452,13 +452,13 @@ const SEPSIS_DBP: f64 = -20.0;
 const SEPSIS_RATIO: f64 = 0.43;
 /// Fever raises HR ~8.5 /min per °C (Karjalainen & Viitasalo 1986).
 const FEVER_HR_PER_C: f64 = 8.5;
-// COPD exacerbation (REFERENCE.md: RR ≥ 24, HR ≥ 95, SpO2 < 92 or a drop > 3,
+// COPD exacerbation (docs/references.md: RR ≥ 24, HR ≥ 95, SpO2 < 92 or a drop > 3,
 // PaCO2 > 45): shifts at full severity on the COPD profile's baseline.
 const COPD_RR: f64 = 10.0;
 const COPD_HR: f64 = 20.0;
 const COPD_RATIO: f64 = 0.10;
 const COPD_CO2: f64 = 12.0;
-// Hypertensive crisis (REFERENCE.md: SBP > 180 and/or DBP > 120).
+// Hypertensive crisis (docs/references.md: SBP > 180 and/or DBP > 120).
 const CRISIS_SBP: f64 = 70.0;
 const CRISIS_DBP: f64 = 45.0;
 const CRISIS_HR: f64 = 8.0;
@@ -509,7 +509,7 @@ pub fn target(
                 }
             }
             ConditionKind::AtrialFibrillation if act > 0.0 => {
-                // REFERENCE.md: uncontrolled ventricular rate 110-160.
+                // docs/references.md: uncontrolled ventricular rate 110-160.
                 let rate = 110.0 + 50.0 * ep.severity;
                 sbp -= 10.0 * ep.severity * act; // loss of atrial kick (design choice)
                 let prev = af.map_or(0.0, |(_, a)| a);
@@ -660,7 +660,7 @@ pub fn target(
         // diastolic ~20 mmHg, EtCO2 10-20 mmHg, and a ventilation every 6 s
         // (AHA; design choice within the published ranges). Without it:
         // no flow, BP at the mean filling pressure, agonal gasps for a
-        // minute, then apnoea; EtCO2 < 10 (REFERENCE.md).
+        // minute, then apnoea; EtCO2 < 10 (docs/references.md).
         if cpr {
             co = 0.25 * f64::from(t.co);
             sbp = 70.0;
@@ -721,7 +721,7 @@ pub fn target(
 }
 
 /// Sepsis: `severity` reached at the end of the ramp; untreated it keeps
-/// worsening at the same rate up to full severity (REFERENCE.md: signs at
+/// worsening at the same rate up to full severity (docs/references.md: signs at
 /// ~24 h, near shock at ~36 h in BioGears). Antibiotics stop the course
 /// within an hour and it resolves with an 8-h time constant (design choice).
 pub fn sepsis_level(ep: &Episode, course: &Course, now_ms: u64) -> f64 {
@@ -815,7 +815,7 @@ struct Variability {
 }
 
 /// Design choices, sized so a healthy adult's values stay inside the
-/// REFERENCE.md validation ranges: HR variability and breath-to-breath
+/// docs/references.md validation ranges: HR variability and breath-to-breath
 /// variation average out over tens of seconds; BP drifts over minutes;
 /// core temperature over tens of minutes. The HR SD is the profile's.
 const VARIABILITY: [Variability; 7] = [

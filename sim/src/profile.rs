@@ -125,7 +125,8 @@ impl ProfileSpec {
         ProfileSpec {
             name: "healthy_adult".into(),
             description: "healthy adult at rest, 18-65 years".into(),
-            source: "BioGears/Pulse standard patient and validation ranges (REFERENCE.md)".into(),
+            source: "BioGears/Pulse standard patient and validation ranges (docs/references.md)"
+                .into(),
             age: Spread {
                 mean: 40.0,
                 sd: 12.0,
@@ -340,7 +341,7 @@ impl ProfileSpec {
             bp_dip: self.bp_dip.sample(rng) as f32,
             hr_night_drop: self.hr_night_drop.sample(rng) as f32,
             temp_swing: self.temp_swing_c as f32,
-            // Tanaka, Monahan & Seals 2001: HRmax = 208 - 0.7 × age (REFERENCE.md).
+            // Tanaka, Monahan & Seals 2001: HRmax = 208 - 0.7 × age (docs/references.md).
             hr_max: (208.0 - 0.7 * age) as f32,
             spo2_scale: self.spo2_scale,
         };

@@ -180,7 +180,7 @@ mod tests {
 
     #[test]
     fn full_sepsis_picture_is_high_with_red_scores() {
-        // REFERENCE.md sepsis ramp end: HR 125, RR 28, 39.5 °C, SBP 85, SpO2 90.
+        // docs/references.md sepsis ramp end: HR 125, RR 28, 39.5 °C, SBP 85, SpO2 90.
         let v = Vitals {
             hr_bpm: 125.0,
             rr_bpm: 28.0,

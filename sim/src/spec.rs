@@ -4,7 +4,7 @@
 //! (data: `harness/catalogue/devices.toml`, extendable by users).
 //!
 //! [`DeviceSpec::class_default`] is each class's reference device, from the
-//! published figures in REFERENCE.md ("Devices"); catalogue entries start
+//! published figures in docs/references.md ("Devices"); catalogue entries start
 //! from it and change what differs.
 
 use crate::cgm::CgmModel;
@@ -147,7 +147,7 @@ pub struct DeviceSpec {
     pub alarm_delay_ms: u64,
 }
 
-// Pulse oximeter: accuracy ±2-3 % Arms over 70-100 % (REFERENCE.md,
+// Pulse oximeter: accuracy ±2-3 % Arms over 70-100 % (docs/references.md,
 // "Devices"). Bias 1.2 and slow error 1.4 give about 1.9 % Arms plus
 // integer display: at the good end of the published band. The device
 // scales the error with saturation (see `device::spo2_error_scale`).
@@ -169,15 +169,15 @@ const PULSE_RATE: ChannelSpec = ChannelSpec {
     resolution: 1.0,
 };
 // Oscillometric cuff: ISO 81060-2 accepts mean error ≤ 5 mmHg with SD ≤ 8
-// (REFERENCE.md). Bias SD 2 and per-reading SD 5 (sys) / 4 (dia) stay inside.
+// (docs/references.md). Bias SD 2 and per-reading SD 5 (sys) / 4 (dia) stay inside.
 const CUFF_SBP: ChannelSpec = ChannelSpec::white(2.0, 5.0, 1.0);
 const CUFF_DBP: ChannelSpec = ChannelSpec::white(2.0, 4.0, 1.0);
-// Thermometer: ±0.1-0.3 °C (REFERENCE.md), displayed to 0.1 °C.
+// Thermometer: ±0.1-0.3 °C (docs/references.md), displayed to 0.1 °C.
 const THERMO: ChannelSpec = ChannelSpec::white(0.1, 0.1, 0.1);
 // Respiratory rate (impedance or pleth-derived): design choice, ±1-2 /min.
 const RESP: ChannelSpec = ChannelSpec::white(0.5, 1.0, 1.0);
 // ECG-derived heart rate: R-R intervals are exact to a sample at 125-500 Hz
-// (REFERENCE.md), so the error is small (design choice: ±1 /min).
+// (docs/references.md), so the error is small (design choice: ±1 /min).
 const ECG_HR: ChannelSpec = ChannelSpec::white(0.0, 1.0, 1.0);
 // Scale: design choice, ±0.1 kg at 0.1 kg resolution (class III scale).
 const SCALE: ChannelSpec = ChannelSpec::white(0.1, 0.05, 0.1);
@@ -194,13 +194,13 @@ impl DeviceSpec {
             // Pulse oximeters stream; one displayed value per second.
             DeviceKind::PulseOximeter => (1_000, [OXI_SPO2, PULSE_RATE, none]),
             DeviceKind::EcgPatch => (1_000, [ECG_HR, RESP, none]),
-            // REFERENCE.md: a CGM reading every 5 min.
+            // docs/references.md: a CGM reading every 5 min.
             DeviceKind::Cgm => (5 * 60_000, [none; 3]),
-            // Ward cuffs: every 15 min to 4 h (REFERENCE.md).
+            // Ward cuffs: every 15 min to 4 h (docs/references.md).
             DeviceKind::BpCuff | DeviceKind::CufflessBp => {
                 (15 * 60_000, [CUFF_SBP, CUFF_DBP, none])
             }
-            // Temperature patches: every 1-5 min (REFERENCE.md).
+            // Temperature patches: every 1-5 min (docs/references.md).
             DeviceKind::Thermometer => (5 * 60_000, [THERMO, none, none]),
             DeviceKind::WeightScale => (24 * 3_600_000, [SCALE, none, none]),
             DeviceKind::MedDispenser | DeviceKind::SmartPill => (60_000, [none; 3]),
@@ -211,7 +211,7 @@ impl DeviceSpec {
             name: class.name().to_owned(),
             class,
             description: class.describe().to_owned(),
-            source: "REFERENCE.md, Devices".to_owned(),
+            source: "docs/references.md, Devices".to_owned(),
             every_ms,
             times: Vec::new(),
             channels,

@@ -174,7 +174,7 @@ pub struct Vitals {
 }
 
 impl Vitals {
-    /// A resting state for tests and examples: the REFERENCE.md standard patient.
+    /// A resting state for tests and examples: the docs/references.md standard patient.
     pub const STANDARD: Vitals = Vitals {
         hr_bpm: 73.0,
         sbp_mmhg: 114.0,

@@ -164,6 +164,29 @@ pub fn check(
         .filter(|a| a.kind == expectation.alert)
         .collect();
     candidates.sort_by(|a, b| (a.patient.as_str(), a.at_ms).cmp(&(b.patient.as_str(), b.at_ms)));
+    let (mut outcomes, used) = answer(expectation, &owed, &candidates, window);
+    unanswered(&owed, &candidates, &used, &mut outcomes);
+    outcomes.sort_by(|a, b| {
+        (a.from_ms.or(a.alert_ms), &a.patient, a.outcome).cmp(&(
+            b.from_ms.or(b.alert_ms),
+            &b.patient,
+            b.outcome,
+        ))
+    });
+
+    let metrics = tally(&owed, &outcomes, window);
+    result(expectation, metrics, outcomes)
+}
+
+/// Matches each obligation, in (patient, start) order, with the first
+/// unused alert of its patient at or after its start: hit, late, missed or
+/// inconclusive. Returns the outcomes and which candidates were used.
+fn answer(
+    expectation: &Expectation,
+    owed: &[&Obligation],
+    candidates: &[&AlertRecord],
+    window: Window,
+) -> (Vec<Outcome>, Vec<bool>) {
     // Alerts by patient: index range into `candidates`.
     let mut by_patient: BTreeMap<&str, (usize, usize)> = BTreeMap::new();
     for (i, a) in candidates.iter().enumerate() {
@@ -172,10 +195,9 @@ pub fn check(
             .and_modify(|r| r.1 = i + 1)
             .or_insert((i, i + 1));
     }
-
     let mut used = vec![false; candidates.len()];
     let mut outcomes = Vec::with_capacity(owed.len() + candidates.len());
-    for ob in &owed {
+    for ob in owed {
         let base = Outcome {
             outcome: OutcomeKind::Missed,
             patient: ob.patient.clone(),
@@ -231,7 +253,18 @@ pub fn check(
         };
         outcomes.push(outcome);
     }
-    for (alert, _) in candidates.iter().zip(&used).filter(|(_, used)| !**used) {
+    (outcomes, used)
+}
+
+/// The alerts no obligation took: duplicates when they follow an
+/// obligation of the patient, false otherwise.
+fn unanswered(
+    owed: &[&Obligation],
+    candidates: &[&AlertRecord],
+    used: &[bool],
+    outcomes: &mut Vec<Outcome>,
+) {
+    for (alert, _) in candidates.iter().zip(used).filter(|(_, used)| !**used) {
         let follows = owed
             .iter()
             .any(|o| o.patient == alert.patient && o.from_ms <= alert.at_ms);
@@ -252,14 +285,10 @@ pub fn check(
             note: None,
         });
     }
-    outcomes.sort_by(|a, b| {
-        (a.from_ms.or(a.alert_ms), &a.patient, a.outcome).cmp(&(
-            b.from_ms.or(b.alert_ms),
-            &b.patient,
-            b.outcome,
-        ))
-    });
+}
 
+/// Counts and rates of one expectation's outcomes.
+fn tally(owed: &[&Obligation], outcomes: &[Outcome], window: Window) -> Metrics {
     let count = |kind: OutcomeKind| outcomes.iter().filter(|o| o.outcome == kind).count() as u64;
     let mut with_outcome: Vec<&str> = owed.iter().map(|o| o.patient.as_str()).collect();
     with_outcome.extend(
@@ -271,7 +300,7 @@ pub fn check(
     with_outcome.sort_unstable();
     with_outcome.dedup();
     let latencies: Vec<u64> = outcomes.iter().filter_map(|o| o.latency_ms).collect();
-    let metrics = Metrics {
+    Metrics {
         obligations: owed.len() as u64,
         hits: count(OutcomeKind::Hit),
         late: count(OutcomeKind::Late),
@@ -283,7 +312,15 @@ pub fn check(
         patient_days: window.patients as f64 * window.duration_ms as f64 / 86_400_000.0,
         ..Metrics::default()
     }
-    .compute(&latencies);
+    .compute(&latencies)
+}
+
+/// The result of one expectation: its description, metrics, failures and verdict.
+fn result(
+    expectation: &Expectation,
+    metrics: Metrics,
+    outcomes: Vec<Outcome>,
+) -> ExpectationResult {
     let failures = failures(expectation, &metrics);
     let (condition, from) = match &expectation.kind {
         ExpectKind::Episode {

@@ -17,7 +17,10 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use medtwin_sim::{EndReason, ParamKind, StepOutput};
+use medtwin_sim::{
+    CriterionOnset, Delivery, EndReason, EpisodeEnd, EpisodeOnset, InterventionGiven, Loss,
+    Measurement, ParamKind, StepOutput,
+};
 
 use crate::records::{EpisodeRecord, InterventionRecord, Obligation, ParamValue, Times};
 use crate::rules::{Rule, RuleState};
@@ -215,7 +218,17 @@ impl Observer {
 
     /// Reads one step's records.
     pub fn step(&mut self, out: &StepOutput, patients: &[String]) {
-        for o in &out.onsets {
+        self.onsets(&out.onsets, patients);
+        self.criteria(&out.criteria);
+        self.ends(&out.ends);
+        self.interventions(&out.interventions, patients);
+        self.measurements(&out.measurements);
+        self.deliveries(&out.deliveries);
+        self.losses(&out.losses);
+    }
+
+    fn onsets(&mut self, onsets: &[EpisodeOnset], patients: &[String]) {
+        for o in onsets {
             let idx = self.episodes.len();
             self.episodes.push(Episode {
                 patient_idx: o.patient_idx,
@@ -243,7 +256,10 @@ impl Observer {
                     .or_insert_with(|| Series::new(b, d));
             }
         }
-        for c in &out.criteria {
+    }
+
+    fn criteria(&mut self, criteria: &[CriterionOnset]) {
+        for c in criteria {
             self.criterion(c.patient_idx, c.criterion.name(), c.at_ms);
             // The twin re-arms the criteria at each onset, so this is the
             // first moment after the patient's latest episode onset.
@@ -259,7 +275,10 @@ impl Observer {
                     .or_insert(c.at_ms);
             }
         }
-        for e in &out.ends {
+    }
+
+    fn ends(&mut self, ends: &[EpisodeEnd]) {
+        for e in ends {
             let ended = self.episodes_of.get(&e.patient_idx).and_then(|list| {
                 list.iter().copied().find(|&k| {
                     let r = &self.episodes[k].record;
@@ -279,7 +298,10 @@ impl Observer {
                 );
             }
         }
-        for g in &out.interventions {
+    }
+
+    fn interventions(&mut self, given: &[InterventionGiven], patients: &[String]) {
+        for g in given {
             if self.interventions.len() >= MAX_INTERVENTION_RECORDS {
                 self.interventions_dropped += 1;
                 continue;
@@ -310,7 +332,10 @@ impl Observer {
                 rosc: g.rosc,
             });
         }
-        for m in &out.measurements {
+    }
+
+    fn measurements(&mut self, measurements: &[Measurement]) {
+        for m in measurements {
             let p = m.patient_idx as usize;
             if p >= self.n_patients {
                 continue;
@@ -351,7 +376,10 @@ impl Observer {
                 }
             }
         }
-        for d in &out.deliveries {
+    }
+
+    fn deliveries(&mut self, deliveries: &[Delivery]) {
+        for d in deliveries {
             let m = &d.measurement;
             let p = m.patient_idx as usize;
             if p >= self.n_patients {
@@ -405,7 +433,10 @@ impl Observer {
                 oracle.last_true[p] = Some(d.delivered_ms);
             }
         }
-        for l in &out.losses {
+    }
+
+    fn losses(&mut self, losses: &[Loss]) {
+        for l in losses {
             let Some(&p) = self.device_patient.get(l.device_idx as usize) else {
                 continue;
             };
@@ -421,92 +452,21 @@ impl Observer {
 
     /// The obligations of every expectation, the episodes and the series.
     pub fn finish(mut self, patients: &[String]) -> Truth {
-        let name = |p: u32| patients.get(p as usize).cloned().unwrap_or_default();
         let mut obligations = Vec::with_capacity(self.expectations.len());
         let mut overflow = Vec::with_capacity(self.expectations.len());
-        for (i, e) in self.expectations.iter().enumerate() {
-            let ev = self.evaluator_of[i];
-            match &e.kind {
-                ExpectKind::Rule => {
-                    let Some(oracle) = self.oracles[i].take() else {
-                        obligations.push(Vec::new());
-                        overflow.push(0);
-                        continue;
-                    };
-                    let list = oracle
-                        .onsets
-                        .iter()
-                        .map(|&(p, due, measured)| {
-                            let onset = self
-                                .episodes_of
-                                .get(&p)
-                                .into_iter()
-                                .flatten()
-                                .map(|&k| self.episodes[k].record.onset_ms)
-                                .filter(|&t| t <= due)
-                                .max();
-                            Obligation {
-                                patient: name(p),
-                                from_ms: due.saturating_sub(e.early_ms),
-                                reference_ms: Some(due),
-                                unresolved: None,
-                                times: Times {
-                                    onset_ms: onset,
-                                    criterion_ms: None,
-                                    measured_ms: Some(measured),
-                                    measured_delivered_ms: Some(due),
-                                    delivered_ms: Some(due),
-                                },
-                            }
-                        })
-                        .collect();
-                    obligations.push(list);
-                    overflow.push(oracle.overflow);
-                }
-                ExpectKind::Episode {
-                    condition,
-                    from,
-                    criterion,
-                } => {
-                    let list = self
-                        .episodes
-                        .iter()
-                        .filter(|ep| ep.record.condition == condition.name())
-                        .map(|ep| {
-                            let criterion_ms = self
-                                .criteria
-                                .iter()
-                                .filter(|((p, name), _)| {
-                                    *p == ep.patient_idx && *name == criterion.as_str()
-                                })
-                                .flat_map(|(_, times)| times)
-                                .copied()
-                                .filter(|&t| t >= ep.record.onset_ms)
-                                .min();
-                            let measured = ev.and_then(|k| ep.first_measured[k]);
-                            let times = Times {
-                                onset_ms: Some(ep.record.onset_ms),
-                                criterion_ms,
-                                measured_ms: measured.map(|m| m.0),
-                                measured_delivered_ms: ev
-                                    .and_then(|k| ep.first_measured_delivered[k]),
-                                delivered_ms: ev.and_then(|k| ep.first_delivered[k]),
-                            };
-                            let (reference_ms, unresolved) =
-                                self.reference(*from, criterion, &times, ev.is_some());
-                            Obligation {
-                                patient: ep.record.patient.clone(),
-                                from_ms: ep.record.onset_ms,
-                                reference_ms,
-                                unresolved,
-                                times,
-                            }
-                        })
-                        .collect();
-                    obligations.push(list);
-                    overflow.push(0);
-                }
-            }
+        for i in 0..self.expectations.len() {
+            let (list, dropped) = match &self.expectations[i].kind {
+                ExpectKind::Rule => match self.oracles[i].take() {
+                    Some(oracle) => (
+                        self.rule_obligations(&oracle, self.expectations[i].early_ms, patients),
+                        oracle.overflow,
+                    ),
+                    None => (Vec::new(), 0),
+                },
+                ExpectKind::Episode { .. } => (self.episode_obligations(i), 0),
+            };
+            obligations.push(list);
+            overflow.push(dropped);
         }
         let mut episodes: Vec<EpisodeRecord> =
             self.episodes.into_iter().map(|e| e.record).collect();
@@ -519,6 +479,88 @@ impl Observer {
             obligations_overflow: overflow,
             series: self.series,
         }
+    }
+
+    /// A rule oracle's obligations: one per onset on the delivery stream.
+    fn rule_obligations(
+        &self,
+        oracle: &Oracle,
+        early_ms: u64,
+        patients: &[String],
+    ) -> Vec<Obligation> {
+        let name = |p: u32| patients.get(p as usize).cloned().unwrap_or_default();
+        oracle
+            .onsets
+            .iter()
+            .map(|&(p, due, measured)| {
+                let onset = self
+                    .episodes_of
+                    .get(&p)
+                    .into_iter()
+                    .flatten()
+                    .map(|&k| self.episodes[k].record.onset_ms)
+                    .filter(|&t| t <= due)
+                    .max();
+                Obligation {
+                    patient: name(p),
+                    from_ms: due.saturating_sub(early_ms),
+                    reference_ms: Some(due),
+                    unresolved: None,
+                    times: Times {
+                        onset_ms: onset,
+                        criterion_ms: None,
+                        measured_ms: Some(measured),
+                        measured_delivered_ms: Some(due),
+                        delivered_ms: Some(due),
+                    },
+                }
+            })
+            .collect()
+    }
+
+    /// An episode expectation's obligations: one per episode of its
+    /// condition, with its reference time.
+    fn episode_obligations(&self, i: usize) -> Vec<Obligation> {
+        let ExpectKind::Episode {
+            condition,
+            from,
+            criterion,
+        } = &self.expectations[i].kind
+        else {
+            return Vec::new();
+        };
+        let ev = self.evaluator_of[i];
+        self.episodes
+            .iter()
+            .filter(|ep| ep.record.condition == condition.name())
+            .map(|ep| {
+                let criterion_ms = self
+                    .criteria
+                    .iter()
+                    .filter(|((p, name), _)| *p == ep.patient_idx && *name == criterion.as_str())
+                    .flat_map(|(_, times)| times)
+                    .copied()
+                    .filter(|&t| t >= ep.record.onset_ms)
+                    .min();
+                let measured = ev.and_then(|k| ep.first_measured[k]);
+                let times = Times {
+                    onset_ms: Some(ep.record.onset_ms),
+                    criterion_ms,
+                    measured_ms: measured.map(|m| m.0),
+                    measured_delivered_ms: ev.and_then(|k| ep.first_measured_delivered[k]),
+                    delivered_ms: ev.and_then(|k| ep.first_delivered[k]),
+                };
+                let (reference_ms, unresolved) =
+                    self.reference(*from, criterion, &times, ev.is_some());
+                Obligation {
+                    patient: ep.record.patient.clone(),
+                    from_ms: ep.record.onset_ms,
+                    reference_ms,
+                    unresolved,
+                    times,
+                }
+            })
+            .collect()
     }
 
     fn reference(

@@ -103,7 +103,7 @@ pub fn render(what: ListWhat, catalogues: &[PathBuf]) -> Result<String, String> 
         ListWhat::Networks => {
             let _ = writeln!(
                 out,
-                "network profiles (one hop: log-normal latency, Gilbert-Elliott bursty loss; design choices on REFERENCE.md orders of magnitude):"
+                "network profiles (one hop: log-normal latency, Gilbert-Elliott bursty loss; design choices on docs/references.md orders of magnitude):"
             );
             for (name, n) in NetworkConfig::PROFILES {
                 let _ = writeln!(

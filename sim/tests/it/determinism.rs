@@ -143,7 +143,7 @@ fn sepsis_moves_the_true_vitals_and_nobody_else() {
     assert_eq!(onsets.len(), 1);
     assert_eq!((onsets[0].patient_idx, onsets[0].onset_ms), (0, 600_000));
     let septic = twin.vitals(0).unwrap();
-    // REFERENCE.md sepsis ramp at full severity: HR +45, RR +14, temp +2.5,
+    // docs/references.md sepsis ramp at full severity: HR +45, RR +14, temp +2.5,
     // SBP -35, SpO2 -7 (within natural variability).
     assert!(septic.hr_bpm - before[0].hr_bpm > 30.0, "{septic:?}");
     assert!(septic.rr_bpm - before[0].rr_bpm > 9.0, "{septic:?}");

@@ -151,7 +151,7 @@ fn median(mut xs: Vec<f64>) -> f64 {
     percentile(&xs, 50.0)
 }
 
-/// REFERENCE.md validation ranges, for a healthy adult population over a
+/// docs/references.md validation ranges, for a healthy adult population over a
 /// day: the 2.5th-97.5th percentile of patients' own 24-h medians lies in
 /// the range for every vital, so does the population median; the core
 /// temperature swings about ±0.5 °C with its low near 04:00; BP dips at night.
@@ -240,7 +240,7 @@ fn healthy_adults_over_24_hours_stay_in_the_validation_ranges() {
     );
 }
 
-/// Pulse's haemorrhage validation data (REFERENCE.md): MAP ~101/98/65/41 %
+/// Pulse's haemorrhage validation data (docs/references.md): MAP ~101/98/65/41 %
 /// and cardiac output ~97/81/54/29 % of baseline at 10/20/30/40 % blood
 /// volume lost, within ±10 percentage points; HR in the ATLS classes.
 #[test]
@@ -341,7 +341,7 @@ fn sepsis_reaches_the_reference_picture_by_the_end_of_its_ramp() {
     let (temp, _) = mean_at(&cfg, &[end], |v| v.temp_c);
     let (sbp, _) = mean_at(&cfg, &[end], |v| v.sbp_mmhg);
     let (spo2, log) = mean_at(&cfg, &[end], |v| v.spo2_pct);
-    // REFERENCE.md: HR 80→125, RR 14→28, 37→39.5 °C, SBP 120→85, SpO2 97→90.
+    // docs/references.md: HR 80→125, RR 14→28, 37→39.5 °C, SBP 120→85, SpO2 97→90.
     assert!(hr[1] - hr[0] >= 40.0 && hr[1] >= 110.0, "HR {hr:?}");
     assert!((25.0..=33.0).contains(&rr[0]), "RR {rr:?}");
     assert!((38.8..=40.0).contains(&temp[0]), "temp {temp:?}");
@@ -405,7 +405,7 @@ fn atrial_fibrillation_is_fast_irregular_and_paroxysmal() {
     let rmssd = |(s, k): (f64, f64)| (s / k).sqrt();
     let (sinus, af) = (rmssd(diffs[0]), rmssd(diffs[1]));
     assert!(rhythm_during, "rhythm is AF throughout the paroxysm");
-    // REFERENCE.md: uncontrolled rate 110-160, RMSSD far above sinus.
+    // docs/references.md: uncontrolled rate 110-160, RMSSD far above sinus.
     let during = mean(hr_during);
     assert!((110.0..=165.0).contains(&during), "AF rate {during:.0}");
     assert!(
@@ -482,7 +482,7 @@ fn copd_exacerbation_and_oxygen() {
     let (rr, _) = mean_at(&cfg, &t, |v| v.rr_bpm);
     let (hr, _) = mean_at(&cfg, &t, |v| v.hr_bpm);
     let (etco2, _) = mean_at(&cfg, &t, |v| v.etco2_mmhg);
-    // REFERENCE.md: RR ≥ 24, HR ≥ 95, SpO2 drop > 3 points, PaCO2 > 45.
+    // docs/references.md: RR ≥ 24, HR ≥ 95, SpO2 drop > 3 points, PaCO2 > 45.
     assert!(rr[1] >= 24.0, "RR {rr:?}");
     assert!(hr[1] >= 95.0, "HR {hr:?}");
     assert!(spo2[0] - spo2[1] > 3.0, "SpO2 {spo2:?}");
@@ -652,7 +652,7 @@ fn cardiac_arrest_cpr_and_defibrillation() {
     let (map, _) = mean_at(&cfg, &t, |v| v.map_mmhg());
     let (etco2, _) = mean_at(&cfg, &t, |v| v.etco2_mmhg);
     let (acvpu, log) = mean_at(&cfg, &t, |v| v.acvpu as u8 as f64);
-    // REFERENCE.md: pulse and BP vanish, EtCO2 < 10, unconscious in 10-20 s.
+    // docs/references.md: pulse and BP vanish, EtCO2 < 10, unconscious in 10-20 s.
     assert_eq!(hr[0], 0.0);
     assert!(map[0] < 10.0, "MAP {map:?}");
     assert!(etco2[0] < 10.0, "EtCO2 {etco2:?}");

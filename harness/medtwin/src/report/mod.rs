@@ -73,3 +73,43 @@ pub fn truncate(text: &str, n: usize) -> String {
     out.push('…');
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn committed_report_schema_is_the_generated_one() {
+        // `docs/schemas/report.schema.json` is generated from the report's
+        // model; set MEDTWIN_BLESS=1 to rewrite it after a deliberate change
+        // (and bump REPORT_SCHEMA with a note in docs/report.md when the
+        // shape of report.json changes).
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../docs/schemas/report.schema.json");
+        let text = serde_json::to_string_pretty(&schema()).unwrap() + "\n";
+        if std::env::var_os("MEDTWIN_BLESS").is_some() {
+            std::fs::write(&path, &text).unwrap();
+            return;
+        }
+        let committed = std::fs::read_to_string(&path).unwrap_or_default();
+        assert!(
+            committed == text,
+            "docs/schemas/report.schema.json drifted from report::model; run \
+             `MEDTWIN_BLESS=1 cargo test -p medtwin --lib report` and commit it"
+        );
+    }
+
+    #[test]
+    fn the_schema_refuses_what_the_model_cannot_hold() {
+        let validator = jsonschema::validator_for(&schema()).unwrap();
+        // Reports are checked whole in the end-to-end tests; here, that the
+        // generated schema is strict where the model is.
+        let bad = serde_json::json!({"schema": "medtwin.report.v1", "synthetic_data": false});
+        let errors: Vec<String> = validator.iter_errors(&bad).map(|e| e.to_string()).collect();
+        assert!(
+            errors.iter().any(|e| e.contains("medtwin.report.v2")),
+            "{errors:?}"
+        );
+        assert!(errors.iter().any(|e| e.contains("required")), "{errors:?}");
+    }
+}

@@ -17,6 +17,7 @@ pub const REPORT_SCHEMA: &str = "medtwin.report.v2";
 /// simulated zero unless the name says wall.
 #[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
 #[schemars(
+    deny_unknown_fields,
     title = "medtwin run report (medtwin.report.v2)",
     extend("$id" = "https://medtwin.invalid/schemas/report.schema.json")
 )]
@@ -78,6 +79,7 @@ pub struct Report {
 
 /// The scenario run.
 #[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
 pub struct ScenarioInfo {
     /// Its name.
     pub name: String,
@@ -89,6 +91,7 @@ pub struct ScenarioInfo {
 
 /// Clock mapping.
 #[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
 pub struct ClockInfo {
     /// `virtual`, `real-time` or `accelerated`.
     #[schemars(extend("enum" = ["virtual", "real-time", "accelerated"]))]
@@ -105,6 +108,7 @@ pub struct ClockInfo {
 
 /// The target.
 #[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
 pub struct TargetInfo {
     /// `embedded-reference-backend` or `external`.
     #[schemars(extend("enum" = ["embedded-reference-backend", "external"]))]
@@ -118,6 +122,7 @@ pub struct TargetInfo {
 
 /// Reference-backend fault knobs as run.
 #[derive(Clone, Debug, Default, Serialize, Deserialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
 pub struct Faults {
     /// Percentage of alerts dropped.
     pub drop_alerts_pct: f64,
@@ -143,6 +148,7 @@ pub const MAX_TIMELINES: usize = 20;
 
 /// An alert on a timeline.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, JsonSchema)]
+#[schemars(deny_unknown_fields)]
 pub struct AlertMark {
     /// Alert kind.
     pub kind: String,
@@ -152,6 +158,7 @@ pub struct AlertMark {
 
 /// One failing outcome, with the patient's vitals around it.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, JsonSchema)]
+#[schemars(deny_unknown_fields)]
 pub struct Timeline {
     /// The expectation.
     pub expectation: String,
@@ -176,6 +183,7 @@ pub struct Timeline {
 
 /// Durations and rates.
 #[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
 pub struct Timing {
     /// Simulated duration.
     pub sim_duration_ms: u64,
@@ -193,6 +201,7 @@ pub struct Timing {
 
 /// Population.
 #[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
 pub struct Population {
     /// Patients.
     pub patients: u64,
@@ -204,6 +213,7 @@ pub struct Population {
 
 /// Digests.
 #[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
 pub struct Digests {
     /// Every delivery (measurement and delivery time), in delivery order.
     pub telemetry: String,
@@ -213,6 +223,7 @@ pub struct Digests {
 
 /// Per-measurement accounting: generated = delivered + lost + buffered.
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, JsonSchema)]
+#[schemars(deny_unknown_fields)]
 pub struct Counts {
     /// Measurements taken.
     pub generated: u64,
@@ -226,6 +237,7 @@ pub struct Counts {
 
 /// Accounting.
 #[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
 pub struct Accounting {
     /// Totals.
     #[serde(flatten)]
@@ -243,6 +255,7 @@ pub struct Accounting {
 /// Accounting of one device kind: the counts, losses by cause, and what
 /// the devices said or suffered on the way.
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, JsonSchema)]
+#[schemars(deny_unknown_fields)]
 pub struct DeviceCounts {
     /// generated = delivered + lost + buffered.
     #[serde(flatten)]
@@ -267,6 +280,7 @@ pub struct DeviceCounts {
 
 /// Transport results.
 #[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
 pub struct TransportReport {
     /// Counts.
     #[serde(flatten)]
@@ -277,6 +291,7 @@ pub struct TransportReport {
 
 /// Alerts received.
 #[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
 pub struct AlertsReport {
     /// Accepted by the webhook.
     pub received: u64,
@@ -310,6 +325,7 @@ impl Verdict {
 
 /// A condition episode, from the truth log.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
 pub struct EpisodeRecord {
     /// Patient id.
     pub patient: String,
@@ -343,6 +359,7 @@ pub enum ParamValue {
 
 /// An intervention given, from the truth log.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
 pub struct InterventionRecord {
     /// Patient id.
     pub patient: String,
@@ -359,6 +376,7 @@ pub struct InterventionRecord {
 /// The moments on the way from onset to alert, simulated ms; each `None`
 /// when it did not happen or is not known.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
 pub struct Times {
     /// Condition onset.
     pub onset_ms: Option<u64>,
@@ -417,6 +435,7 @@ impl OutcomeKind {
 
 /// Where a hit's time went.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
 pub struct Decomposition {
     /// Onset to criterion.
     pub physiology_ms: Option<u64>,
@@ -430,6 +449,7 @@ pub struct Decomposition {
 
 /// One line of an expectation's result.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
 pub struct Outcome {
     /// What happened.
     pub outcome: OutcomeKind,
@@ -459,6 +479,7 @@ pub struct Outcome {
 
 /// Latency percentiles (nearest rank), ms; `None` when nothing was alerted.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
 pub struct Percentiles {
     /// Median.
     pub p50: Option<u64>,
@@ -473,6 +494,7 @@ pub struct Percentiles {
 /// Counts and rates of a set of outcomes (one expectation, one alert kind,
 /// or the whole run).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
 pub struct Metrics {
     /// Alerts owed.
     pub obligations: u64,
@@ -507,6 +529,7 @@ pub struct Metrics {
 
 /// The result of one expectation.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
 pub struct ExpectationResult {
     /// Its name.
     pub name: String,
@@ -537,6 +560,7 @@ pub struct ExpectationResult {
 
 /// Metrics per alert kind (over the expectations naming it) and overall.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
 pub struct Summary {
     /// Per alert kind.
     pub by_kind: BTreeMap<String, Metrics>,
@@ -548,6 +572,7 @@ pub struct Summary {
 /// each vital (`None`: none), and how many measurements of the patient were
 /// delivered and lost in it.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
 pub struct Series {
     /// Bucket width, ms; bucket `i` starts at `i * bucket_ms`.
     pub bucket_ms: u64,
@@ -562,6 +587,7 @@ pub struct Series {
 
 /// What the transport did with the delivered measurements.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
 pub struct TransportStats {
     /// Messages handed to the transport.
     pub sent: u64,
@@ -581,6 +607,7 @@ pub struct TransportStats {
 
 /// Lateness of sends against their due time, ms.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
 pub struct Lag {
     /// Median.
     pub p50: f64,
@@ -592,6 +619,7 @@ pub struct Lag {
 
 /// What the webhook refused, by reason, with a few examples.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
 pub struct Refused {
     /// Missing or wrong bearer token.
     pub unauthorized: u64,
@@ -612,6 +640,7 @@ impl Refused {
 
 /// The embedded reference backend's counters (its `GET /v1/stats`).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
 pub struct BackendCounters {
     /// Telemetry messages accepted.
     pub accepted: u64,

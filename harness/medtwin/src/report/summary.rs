@@ -11,6 +11,19 @@ impl Report {
     /// The terminal summary.
     pub fn summary(&self) -> String {
         let mut s = String::new();
+        self.summary_header(&mut s);
+        self.summary_expectations(&mut s);
+        self.summary_metrics(&mut s);
+        let _ = writeln!(s);
+        let _ = write!(s, "verdict: {}", self.verdict.text().to_uppercase());
+        if self.verdict == Verdict::Fail {
+            let _ = write!(s, "\nrepro: {}", self.repro);
+        }
+        s
+    }
+
+    /// Run, timing, accounting, target and alert lines.
+    fn summary_header(&self, s: &mut String) {
         let speed = match self.clock.speed {
             Some(x) => format!("{} x{x}", self.clock.mode),
             None => self.clock.mode.to_owned(),
@@ -65,6 +78,10 @@ impl Report {
             },
             self.alerts.refused.total()
         );
+    }
+
+    /// One line per expectation, with its outcomes and failures.
+    fn summary_expectations(&self, s: &mut String) {
         let _ = writeln!(s);
         let _ = writeln!(
             s,
@@ -114,6 +131,10 @@ impl Report {
                 let _ = writeln!(s, "    FAIL: {failure}");
             }
         }
+    }
+
+    /// Sensitivity, PPV, false alerts and PhysioNet per kind and overall.
+    fn summary_metrics(&self, s: &mut String) {
         let rate = |x: Option<f64>, pct: bool| match x {
             Some(v) if pct => format!("{:.1}%", v * 100.0),
             Some(v) => format!("{v:.3}"),
@@ -136,12 +157,6 @@ impl Report {
                 rate(m.physionet_score, false)
             );
         }
-        let _ = writeln!(s);
-        let _ = write!(s, "verdict: {}", self.verdict.text().to_uppercase());
-        if self.verdict == Verdict::Fail {
-            let _ = write!(s, "\nrepro: {}", self.repro);
-        }
-        s
     }
 }
 

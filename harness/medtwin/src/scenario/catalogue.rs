@@ -198,7 +198,6 @@ impl Catalogue {
     ) {
         let e = spanned.get_ref();
         let at = spanned.span();
-        let f = |name: &str| format!("{field}.{name}");
         let Some(name_text) = new_name(
             "profile",
             &e.name,
@@ -209,204 +208,51 @@ impl Catalogue {
         ) else {
             return;
         };
-        let parent = match &e.extends {
-            None => None,
-            Some(p) => match self.get(p.get_ref()) {
-                Some(parent) => Some(parent.clone()),
-                None => {
-                    let names = self.names();
-                    r.error(
-                        p.span(),
-                        Some(f("extends")),
-                        format!("unknown profile `{}`", p.get_ref()),
-                        Some(match suggest(p.get_ref(), &names) {
-                            Some(best) => format!("did you mean `{best}`?"),
-                            None => format!(
-                                "a profile can extend one defined before it: {}",
-                                diag::quoted_list(&names)
-                            ),
-                        }),
-                    );
-                    return;
-                }
-            },
+        let Some(parent) = self.profile_parent(e, field, r) else {
+            return;
         };
         let base = parent.as_ref();
         let before = r.found.len();
-        let spread = |value: &Option<Spanned<SpreadSpec>>,
-                      inherited: Option<Spread>,
-                      key: &str,
-                      r: &mut Reporter<'_>|
-         -> Spread {
-            match value {
-                Some(v) => {
-                    let s = match *v.get_ref() {
-                        SpreadSpec::Fixed(x) => Spread::fixed(x),
-                        SpreadSpec::Normal { mean, sd, min, max } => Spread { mean, sd, min, max },
-                    };
-                    if !s.is_valid() {
-                        r.error(
-                            v.span(),
-                            Some(f(key)),
-                            format!("`{key}` is not a valid spread"),
-                            Some("need finite numbers with min ≤ mean ≤ max and sd ≥ 0".into()),
-                        );
-                    }
-                    s
-                }
-                None => inherited.unwrap_or_else(|| {
-                    r.missing(at.clone(), f(key));
-                    Spread::fixed(0.0)
-                }),
-            }
-        };
-        let age = spread(&e.age, base.map(|b| b.age), "age", r);
-        let weight_kg = spread(&e.weight_kg, base.map(|b| b.weight_kg), "weight_kg", r);
-        let hr = spread(&e.hr, base.map(|b| b.hr), "hr", r);
-        let sbp = spread(&e.sbp, base.map(|b| b.sbp), "sbp", r);
-        let dbp = spread(&e.dbp, base.map(|b| b.dbp), "dbp", r);
-        let rr = spread(&e.rr, base.map(|b| b.rr), "rr", r);
-        let spo2 = spread(&e.spo2, base.map(|b| b.spo2), "spo2", r);
-        let temp = spread(&e.temp, base.map(|b| b.temp), "temp", r);
-        let etco2 = spread(&e.etco2, base.map(|b| b.etco2), "etco2", r);
-        let glucose = spread(&e.glucose, base.map(|b| b.glucose), "glucose", r);
-        let cardiac_output = spread(
-            &e.cardiac_output,
-            base.map(|b| b.cardiac_output),
-            "cardiac_output",
-            r,
-        );
-        let insulin_sensitivity = spread(
-            &e.insulin_sensitivity,
-            base.map(|b| b.insulin_sensitivity),
-            "insulin_sensitivity",
-            r,
-        );
-        let bp_dip = spread(&e.bp_dip, base.map(|b| b.bp_dip), "bp_dip", r);
-        let hr_night_drop = spread(
-            &e.hr_night_drop,
-            base.map(|b| b.hr_night_drop),
-            "hr_night_drop",
-            r,
-        );
-        let number = |value: &Option<Spanned<f64>>,
-                      inherited: Option<f64>,
-                      key: &str,
-                      range: (f64, f64),
-                      r: &mut Reporter<'_>|
-         -> f64 {
-            match value {
-                Some(v) => {
-                    let x = *v.get_ref();
-                    if !(range.0..=range.1).contains(&x) {
-                        r.error(
-                            v.span(),
-                            Some(f(key)),
-                            format!("{key} = {x} is out of range"),
-                            Some(format!("expected {} to {}", range.0, range.1)),
-                        );
-                    }
-                    x
-                }
-                None => inherited.unwrap_or_else(|| {
-                    r.missing(at.clone(), f(key));
-                    0.0
-                }),
-            }
-        };
-        let female_pct = number(
+        let keys = Keys { at, field };
+        let [
+            age,
+            weight_kg,
+            hr,
+            sbp,
+            dbp,
+            rr,
+            spo2,
+            temp,
+            etco2,
+            glucose,
+            cardiac_output,
+            insulin_sensitivity,
+            bp_dip,
+            hr_night_drop,
+        ] = profile_spreads(e, base, &keys, r);
+        let female_pct = keys.number(
             &e.female_pct,
             base.map(|b| b.female_pct),
             "female_pct",
             (0.0, 100.0),
             r,
         );
-        let temp_swing_c = number(
+        let temp_swing_c = keys.number(
             &e.temp_swing_c,
             base.map(|b| b.temp_swing_c),
             "temp_swing_c",
             (0.0, 2.0),
             r,
         );
-        let hr_variability = number(
+        let hr_variability = keys.number(
             &e.hr_variability,
             base.map(|b| b.hr_variability),
             "hr_variability",
             (0.0, 20.0),
             r,
         );
-        let spo2_scale = match &e.spo2_scale {
-            Some(s) if !matches!(*s.get_ref(), 1 | 2) => {
-                r.error(
-                    s.span(),
-                    Some(f("spo2_scale")),
-                    format!("spo2_scale = {} is not a NEWS2 SpO2 scale", s.get_ref()),
-                    Some("1, or 2 for a prescribed 88-92 % target".into()),
-                );
-                1
-            }
-            Some(s) => *s.get_ref(),
-            None => base.map_or_else(
-                || {
-                    r.missing(at.clone(), f("spo2_scale"));
-                    1
-                },
-                |b| b.spo2_scale,
-            ),
-        };
-        let metabolism = match e.metabolism {
-            Some(MetabolismName::NonDiabetic) => Metabolism::NonDiabetic,
-            Some(MetabolismName::Type1) => Metabolism::Type1,
-            None => base.map_or_else(
-                || {
-                    r.missing(at.clone(), f("metabolism"));
-                    Metabolism::NonDiabetic
-                },
-                |b| b.metabolism,
-            ),
-        };
-        let meals = match &e.meals {
-            None => base.map_or_else(Vec::new, |b| b.meals.clone()),
-            Some(list) => {
-                let mut meals = Vec::new();
-                for (j, m) in list.iter().enumerate() {
-                    let key = format!("meals[{j}]");
-                    let (Some(at_text), Some(carbs)) = (&m.get_ref().at, &m.get_ref().carbs_g)
-                    else {
-                        r.error(
-                            m.span(),
-                            Some(f(&key)),
-                            "a meal needs `at` (\"HH:MM\") and `carbs_g`",
-                            None,
-                        );
-                        continue;
-                    };
-                    let Some(minute_of_day) = parse_clock_time(at_text.get_ref()) else {
-                        r.error(
-                            at_text.span(),
-                            Some(f(&format!("{key}.at"))),
-                            format!("invalid time of day \"{}\"", at_text.get_ref()),
-                            Some("write 24-hour \"HH:MM\", e.g. \"12:30\"".into()),
-                        );
-                        continue;
-                    };
-                    if !(0.0..=300.0).contains(carbs.get_ref()) {
-                        r.error(
-                            carbs.span(),
-                            Some(f(&format!("{key}.carbs_g"))),
-                            format!("carbs_g = {} is out of range", carbs.get_ref()),
-                            Some("expected 0 to 300 g".into()),
-                        );
-                        continue;
-                    }
-                    meals.push(Meal {
-                        minute_of_day,
-                        carbs_g: *carbs.get_ref(),
-                    });
-                }
-                meals
-            }
-        };
+        let (spo2_scale, metabolism) = profile_scale_and_metabolism(e, base, &keys, r);
+        let meals = profile_meals(e, base, &keys, r);
         if r.found.len() > before {
             return;
         }
@@ -443,6 +289,241 @@ impl Catalogue {
             hr_variability,
             meals,
         });
+    }
+
+    /// The profile an entry `extends`: `Some(None)` when it extends none,
+    /// `None` (reported) when it names an unknown one.
+    fn profile_parent(
+        &self,
+        e: &ProfileEntry,
+        field: &str,
+        r: &mut Reporter<'_>,
+    ) -> Option<Option<ProfileSpec>> {
+        let f = |name: &str| format!("{field}.{name}");
+        Some(match &e.extends {
+            None => None,
+            Some(p) => match self.get(p.get_ref()) {
+                Some(parent) => Some(parent.clone()),
+                None => {
+                    let names = self.names();
+                    r.error(
+                        p.span(),
+                        Some(f("extends")),
+                        format!("unknown profile `{}`", p.get_ref()),
+                        Some(match suggest(p.get_ref(), &names) {
+                            Some(best) => format!("did you mean `{best}`?"),
+                            None => format!(
+                                "a profile can extend one defined before it: {}",
+                                diag::quoted_list(&names)
+                            ),
+                        }),
+                    );
+                    return None;
+                }
+            },
+        })
+    }
+}
+
+/// Where an entry's keys are, for messages.
+struct Keys<'a> {
+    at: std::ops::Range<usize>,
+    field: &'a str,
+}
+
+impl Keys<'_> {
+    fn key(&self, name: &str) -> String {
+        format!("{}.{name}", self.field)
+    }
+
+    /// A spread from the entry, else the inherited one, else reported missing.
+    fn spread(
+        &self,
+        value: &Option<Spanned<SpreadSpec>>,
+        inherited: Option<Spread>,
+        key: &str,
+        r: &mut Reporter<'_>,
+    ) -> Spread {
+        match value {
+            Some(v) => {
+                let s = match *v.get_ref() {
+                    SpreadSpec::Fixed(x) => Spread::fixed(x),
+                    SpreadSpec::Normal { mean, sd, min, max } => Spread { mean, sd, min, max },
+                };
+                if !s.is_valid() {
+                    r.error(
+                        v.span(),
+                        Some(self.key(key)),
+                        format!("`{key}` is not a valid spread"),
+                        Some("need finite numbers with min ≤ mean ≤ max and sd ≥ 0".into()),
+                    );
+                }
+                s
+            }
+            None => inherited.unwrap_or_else(|| {
+                r.missing(self.at.clone(), self.key(key));
+                Spread::fixed(0.0)
+            }),
+        }
+    }
+
+    /// A number from the entry in `range`, else the inherited one, else
+    /// reported missing.
+    fn number(
+        &self,
+        value: &Option<Spanned<f64>>,
+        inherited: Option<f64>,
+        key: &str,
+        range: (f64, f64),
+        r: &mut Reporter<'_>,
+    ) -> f64 {
+        match value {
+            Some(v) => {
+                let x = *v.get_ref();
+                if !(range.0..=range.1).contains(&x) {
+                    r.error(
+                        v.span(),
+                        Some(self.key(key)),
+                        format!("{key} = {x} is out of range"),
+                        Some(format!("expected {} to {}", range.0, range.1)),
+                    );
+                }
+                x
+            }
+            None => inherited.unwrap_or_else(|| {
+                r.missing(self.at.clone(), self.key(key));
+                0.0
+            }),
+        }
+    }
+}
+
+/// The profile's spreads, in [`ProfileSpec`] order: age, weight, HR, SBP,
+/// DBP, RR, SpO2, temperature, EtCO2, glucose, cardiac output, insulin
+/// sensitivity, BP dip, HR night drop.
+fn profile_spreads(
+    e: &ProfileEntry,
+    base: Option<&ProfileSpec>,
+    keys: &Keys<'_>,
+    r: &mut Reporter<'_>,
+) -> [Spread; 14] {
+    let fields: [(
+        &Option<Spanned<SpreadSpec>>,
+        fn(&ProfileSpec) -> Spread,
+        &str,
+    ); 14] = [
+        (&e.age, |b| b.age, "age"),
+        (&e.weight_kg, |b| b.weight_kg, "weight_kg"),
+        (&e.hr, |b| b.hr, "hr"),
+        (&e.sbp, |b| b.sbp, "sbp"),
+        (&e.dbp, |b| b.dbp, "dbp"),
+        (&e.rr, |b| b.rr, "rr"),
+        (&e.spo2, |b| b.spo2, "spo2"),
+        (&e.temp, |b| b.temp, "temp"),
+        (&e.etco2, |b| b.etco2, "etco2"),
+        (&e.glucose, |b| b.glucose, "glucose"),
+        (&e.cardiac_output, |b| b.cardiac_output, "cardiac_output"),
+        (
+            &e.insulin_sensitivity,
+            |b| b.insulin_sensitivity,
+            "insulin_sensitivity",
+        ),
+        (&e.bp_dip, |b| b.bp_dip, "bp_dip"),
+        (&e.hr_night_drop, |b| b.hr_night_drop, "hr_night_drop"),
+    ];
+    fields.map(|(value, inherited, key)| keys.spread(value, base.map(inherited), key, r))
+}
+
+/// The NEWS2 SpO2 scale and the metabolism.
+fn profile_scale_and_metabolism(
+    e: &ProfileEntry,
+    base: Option<&ProfileSpec>,
+    keys: &Keys<'_>,
+    r: &mut Reporter<'_>,
+) -> (u8, Metabolism) {
+    let at = keys.at.clone();
+    let f = |name: &str| keys.key(name);
+    let spo2_scale = match &e.spo2_scale {
+        Some(s) if !matches!(*s.get_ref(), 1 | 2) => {
+            r.error(
+                s.span(),
+                Some(f("spo2_scale")),
+                format!("spo2_scale = {} is not a NEWS2 SpO2 scale", s.get_ref()),
+                Some("1, or 2 for a prescribed 88-92 % target".into()),
+            );
+            1
+        }
+        Some(s) => *s.get_ref(),
+        None => base.map_or_else(
+            || {
+                r.missing(at.clone(), f("spo2_scale"));
+                1
+            },
+            |b| b.spo2_scale,
+        ),
+    };
+    let metabolism = match e.metabolism {
+        Some(MetabolismName::NonDiabetic) => Metabolism::NonDiabetic,
+        Some(MetabolismName::Type1) => Metabolism::Type1,
+        None => base.map_or_else(
+            || {
+                r.missing(at.clone(), f("metabolism"));
+                Metabolism::NonDiabetic
+            },
+            |b| b.metabolism,
+        ),
+    };
+    (spo2_scale, metabolism)
+}
+
+/// The profile's meals: the entry's (each checked), else the inherited ones.
+fn profile_meals(
+    e: &ProfileEntry,
+    base: Option<&ProfileSpec>,
+    keys: &Keys<'_>,
+    r: &mut Reporter<'_>,
+) -> Vec<Meal> {
+    let f = |name: &str| keys.key(name);
+    match &e.meals {
+        None => base.map_or_else(Vec::new, |b| b.meals.clone()),
+        Some(list) => {
+            let mut meals = Vec::new();
+            for (j, m) in list.iter().enumerate() {
+                let key = format!("meals[{j}]");
+                let (Some(at_text), Some(carbs)) = (&m.get_ref().at, &m.get_ref().carbs_g) else {
+                    r.error(
+                        m.span(),
+                        Some(f(&key)),
+                        "a meal needs `at` (\"HH:MM\") and `carbs_g`",
+                        None,
+                    );
+                    continue;
+                };
+                let Some(minute_of_day) = parse_clock_time(at_text.get_ref()) else {
+                    r.error(
+                        at_text.span(),
+                        Some(f(&format!("{key}.at"))),
+                        format!("invalid time of day \"{}\"", at_text.get_ref()),
+                        Some("write 24-hour \"HH:MM\", e.g. \"12:30\"".into()),
+                    );
+                    continue;
+                };
+                if !(0.0..=300.0).contains(carbs.get_ref()) {
+                    r.error(
+                        carbs.span(),
+                        Some(f(&format!("{key}.carbs_g"))),
+                        format!("carbs_g = {} is out of range", carbs.get_ref()),
+                        Some("expected 0 to 300 g".into()),
+                    );
+                    continue;
+                }
+                meals.push(Meal {
+                    minute_of_day,
+                    carbs_g: *carbs.get_ref(),
+                });
+            }
+            meals
+        }
     }
 }
 

@@ -126,6 +126,45 @@ impl Catalogue {
         ) else {
             return;
         };
+        let Some(mut spec) = self.device_base(spanned, field, r) else {
+            return;
+        };
+        spec.name = name_text;
+        if let Some(d) = &e.description {
+            spec.description = d.clone();
+        }
+        if let Some(s) = &e.source {
+            spec.source = s.clone();
+        }
+        device_schedule(e, &mut spec, &f, r);
+        self.device_channels(e, &mut spec, field, r);
+        device_numbers(e, &mut spec, &f, r);
+        device_artifacts(e, &mut spec, &f, r);
+        device_battery(e, &mut spec, &f, r);
+        device_cgm(e, &mut spec, &f, r);
+        let event_device = matches!(spec.class, DeviceKind::MedDispenser | DeviceKind::SmartPill);
+        if event_device && spec.times.is_empty() {
+            r.error(
+                at,
+                Some(f("times")),
+                format!("a {} needs its dose `times`", spec.class.name()),
+                Some("e.g. times = [\"08:00\", \"20:00\"]".into()),
+            );
+        }
+        self.devices.push(spec);
+    }
+
+    /// The model an entry starts from: its class's reference device, or
+    /// the entry it `extends`.
+    fn device_base(
+        &self,
+        spanned: &Spanned<DeviceEntry>,
+        field: &str,
+        r: &mut Reporter<'_>,
+    ) -> Option<DeviceSpec> {
+        let e = spanned.get_ref();
+        let at = spanned.span();
+        let f = |name: &str| format!("{field}.{name}");
         let class = match &e.class {
             None => None,
             Some(c) => match class_named(c.get_ref()) {
@@ -141,11 +180,11 @@ impl Catalogue {
                             None => format!("expected one of {}", diag::quoted_list(&names)),
                         }),
                     );
-                    return;
+                    return None;
                 }
             },
         };
-        let mut spec = match (&e.extends, class) {
+        let spec = match (&e.extends, class) {
             (Some(p), _) => match self.device(p.get_ref()) {
                 Some(parent) if class.is_none_or(|c| c == parent.class) => parent.clone(),
                 Some(parent) => {
@@ -160,7 +199,7 @@ impl Catalogue {
                         ),
                         Some("an entry keeps the class of the one it extends".into()),
                     );
-                    return;
+                    return None;
                 }
                 None => {
                     let names = self.device_names();
@@ -173,7 +212,7 @@ impl Catalogue {
                             None => "an entry can extend one defined before it".into(),
                         }),
                     );
-                    return;
+                    return None;
                 }
             },
             (None, Some(class)) => DeviceSpec::class_default(class),
@@ -184,212 +223,10 @@ impl Catalogue {
                     "a device entry needs `class` (or `extends`)",
                     Some("e.g. class = \"pulse_oximeter\"".into()),
                 );
-                return;
+                return None;
             }
         };
-        spec.name = name_text;
-        if let Some(d) = &e.description {
-            spec.description = d.clone();
-        }
-        if let Some(s) = &e.source {
-            spec.source = s.clone();
-        }
-        if let Some(every) = &e.every {
-            if every.get_ref().ms() == 0 {
-                r.error(
-                    every.span(),
-                    Some(f("every")),
-                    "every must be positive",
-                    None,
-                );
-            } else {
-                spec.every_ms = every.get_ref().ms();
-            }
-        }
-        if let Some(times) = &e.times {
-            spec.times.clear();
-            for (i, t) in times.iter().enumerate() {
-                match parse_clock_time(t.get_ref()) {
-                    Some(m) => spec.times.push(m),
-                    None => r.error(
-                        t.span(),
-                        Some(f(&format!("times[{i}]"))),
-                        format!("invalid time of day \"{}\"", t.get_ref()),
-                        Some("write 24-hour \"HH:MM\", e.g. \"08:00\"".into()),
-                    ),
-                }
-            }
-            spec.times.sort_unstable();
-            spec.times.dedup();
-        }
-        self.device_channels(e, &mut spec, field, r);
-        // Plain numbers: each in 0..=max, or an error at its position.
-        for (value, target, key, max, hint) in [
-            (
-                &e.clock_ppm,
-                &mut spec.clock_ppm,
-                "clock_ppm",
-                1000.0,
-                "0 to 1000 ppm",
-            ),
-            (
-                &e.low_perfusion_map,
-                &mut spec.low_perfusion_map_mmhg,
-                "low_perfusion_map",
-                150.0,
-                "0 (none) to 150 mmHg",
-            ),
-            (
-                &e.duplicate_pct,
-                &mut spec.duplicate_pct,
-                "duplicate_pct",
-                100.0,
-                "0 to 100",
-            ),
-            (
-                &e.adherence_pct,
-                &mut spec.adherence_pct,
-                "adherence_pct",
-                100.0,
-                "0 to 100",
-            ),
-            (
-                &e.rate_ml_h,
-                &mut spec.rate_ml_h,
-                "rate_ml_h",
-                2000.0,
-                "0 to 2000 mL/h",
-            ),
-        ] {
-            *target = super::number_in(value, within(0.0, max), &f(key), hint, *target, r);
-        }
-        for (value, target, key, max) in [
-            (&e.retries, &mut spec.retries, "retries", 100),
-            (&e.memory, &mut spec.memory, "memory", 1_000_000),
-        ] {
-            match value {
-                Some(n) if *n.get_ref() > max => r.error(
-                    n.span(),
-                    Some(f(key)),
-                    format!("{key} = {} is out of range", n.get_ref()),
-                    Some(format!("expected 0 to {max}")),
-                ),
-                Some(n) => *target = *n.get_ref(),
-                None => {}
-            }
-        }
-        if let Some(d) = &e.retry {
-            spec.retry_ms = d.get_ref().ms().max(1);
-        }
-        if let Some(n) = &e.memory {
-            spec.memory = (*n.get_ref()).min(1_000_000);
-        }
-        if let Some(d) = &e.alarm_delay {
-            spec.alarm_delay_ms = d.get_ref().ms();
-        }
-        for (entry, target, key) in [
-            (&e.motion, &mut spec.motion, "motion"),
-            (&e.lead_off, &mut spec.lead_off, "lead_off"),
-        ] {
-            if let Some(a) = entry {
-                let v = a.get_ref();
-                let ok = |x: Option<f64>| x.is_none_or(within(0.0, 3600.0));
-                if !ok(v.per_hour) || !ok(v.mean_s) {
-                    r.error(
-                        a.span(),
-                        Some(f(key)),
-                        format!("`{key}` needs per_hour and mean_s between 0 and 3600"),
-                        None,
-                    );
-                }
-                *target = ArtifactSpec {
-                    per_hour: v.per_hour.unwrap_or(target.per_hour),
-                    mean_s: v.mean_s.unwrap_or(target.mean_s),
-                };
-            }
-        }
-        if let Some(b) = &e.battery {
-            let v = b.get_ref();
-            let base = spec.battery.unwrap_or(BatterySpec {
-                capacity_mah: 0.0,
-                idle_ua: 0.0,
-                sample_uah: 0.0,
-                transmit_uah: 0.0,
-                low_pct: 20.0,
-            });
-            let battery = BatterySpec {
-                capacity_mah: v.capacity_mah.unwrap_or(base.capacity_mah),
-                idle_ua: v.idle_ua.unwrap_or(base.idle_ua),
-                sample_uah: v.sample_uah.unwrap_or(base.sample_uah),
-                transmit_uah: v.transmit_uah.unwrap_or(base.transmit_uah),
-                low_pct: v.low_pct.unwrap_or(base.low_pct),
-            };
-            let valid = battery.capacity_mah > 0.0
-                && battery.capacity_mah.is_finite()
-                && [battery.idle_ua, battery.sample_uah, battery.transmit_uah]
-                    .iter()
-                    .all(|x| within(0.0, 1e9)(*x))
-                && within(0.0, 100.0)(battery.low_pct);
-            if !valid {
-                r.error(
-                    b.span(),
-                    Some(f("battery")),
-                    "a battery needs capacity_mah > 0, non-negative draws and low_pct 0 to 100",
-                    None,
-                );
-            }
-            spec.battery = Some(battery);
-        }
-        if let Some(c) = &e.cgm {
-            let v = c.get_ref();
-            let m = spec.cgm;
-            let cgm = CgmModel {
-                lag_min: v.lag_min.unwrap_or(m.lag_min),
-                warmup_ms: v.warmup.map_or(m.warmup_ms, Dur::ms),
-                life_ms: v.life.map_or(m.life_ms, Dur::ms),
-                noise_scale: v.noise_scale.unwrap_or(m.noise_scale),
-                calibration_sd: v.calibration_sd.unwrap_or(m.calibration_sd),
-                compression_per_night: v.compression_per_night.unwrap_or(m.compression_per_night),
-                compression_min: v.compression_min.unwrap_or(m.compression_min),
-                resolution: v.resolution.unwrap_or(m.resolution),
-                min_mgdl: v.min_mgdl.unwrap_or(m.min_mgdl),
-                max_mgdl: v.max_mgdl.unwrap_or(m.max_mgdl),
-            };
-            let ok = within(0.0, 1e4);
-            let numbers = [
-                cgm.lag_min,
-                cgm.noise_scale,
-                cgm.calibration_sd,
-                cgm.compression_per_night,
-                cgm.compression_min,
-                cgm.resolution,
-                cgm.min_mgdl,
-                cgm.max_mgdl,
-            ];
-            if !numbers.iter().all(|x| ok(*x))
-                || cgm.min_mgdl >= cgm.max_mgdl
-                || cgm.calibration_sd > 0.5
-                || cgm.warmup_ms >= cgm.life_ms
-            {
-                r.error(
-                    c.span(),
-                    Some(f("cgm")),
-                    "the CGM figures must be non-negative, with min_mgdl < max_mgdl, calibration_sd ≤ 0.5 and warmup shorter than life",
-                    None,
-                );
-            }
-            spec.cgm = cgm;
-        }
-        let event_device = matches!(spec.class, DeviceKind::MedDispenser | DeviceKind::SmartPill);
-        if event_device && spec.times.is_empty() {
-            r.error(
-                at,
-                Some(f("times")),
-                format!("a {} needs its dose `times`", spec.class.name()),
-                Some("e.g. times = [\"08:00\", \"20:00\"]".into()),
-            );
-        }
-        self.devices.push(spec);
+        Some(spec)
     }
 
     /// Applies the per-channel accuracy tables, refusing channels the class
@@ -471,5 +308,234 @@ impl Catalogue {
     /// Device model names, in definition order.
     pub fn device_names(&self) -> Vec<&str> {
         self.devices.iter().map(|d| d.name.as_str()).collect()
+    }
+}
+
+/// `every` and the daily `times`.
+fn device_schedule(
+    e: &DeviceEntry,
+    spec: &mut DeviceSpec,
+    f: &impl Fn(&str) -> String,
+    r: &mut Reporter<'_>,
+) {
+    if let Some(every) = &e.every {
+        if every.get_ref().ms() == 0 {
+            r.error(
+                every.span(),
+                Some(f("every")),
+                "every must be positive",
+                None,
+            );
+        } else {
+            spec.every_ms = every.get_ref().ms();
+        }
+    }
+    if let Some(times) = &e.times {
+        spec.times.clear();
+        for (i, t) in times.iter().enumerate() {
+            match parse_clock_time(t.get_ref()) {
+                Some(m) => spec.times.push(m),
+                None => r.error(
+                    t.span(),
+                    Some(f(&format!("times[{i}]"))),
+                    format!("invalid time of day \"{}\"", t.get_ref()),
+                    Some("write 24-hour \"HH:MM\", e.g. \"08:00\"".into()),
+                ),
+            }
+        }
+        spec.times.sort_unstable();
+        spec.times.dedup();
+    }
+}
+
+/// Plain numbers, each in its range, or an error at its position.
+fn device_numbers(
+    e: &DeviceEntry,
+    spec: &mut DeviceSpec,
+    f: &impl Fn(&str) -> String,
+    r: &mut Reporter<'_>,
+) {
+    for (value, target, key, max, hint) in [
+        (
+            &e.clock_ppm,
+            &mut spec.clock_ppm,
+            "clock_ppm",
+            1000.0,
+            "0 to 1000 ppm",
+        ),
+        (
+            &e.low_perfusion_map,
+            &mut spec.low_perfusion_map_mmhg,
+            "low_perfusion_map",
+            150.0,
+            "0 (none) to 150 mmHg",
+        ),
+        (
+            &e.duplicate_pct,
+            &mut spec.duplicate_pct,
+            "duplicate_pct",
+            100.0,
+            "0 to 100",
+        ),
+        (
+            &e.adherence_pct,
+            &mut spec.adherence_pct,
+            "adherence_pct",
+            100.0,
+            "0 to 100",
+        ),
+        (
+            &e.rate_ml_h,
+            &mut spec.rate_ml_h,
+            "rate_ml_h",
+            2000.0,
+            "0 to 2000 mL/h",
+        ),
+    ] {
+        *target = super::number_in(value, within(0.0, max), &f(key), hint, *target, r);
+    }
+    for (value, target, key, max) in [
+        (&e.retries, &mut spec.retries, "retries", 100),
+        (&e.memory, &mut spec.memory, "memory", 1_000_000),
+    ] {
+        match value {
+            Some(n) if *n.get_ref() > max => r.error(
+                n.span(),
+                Some(f(key)),
+                format!("{key} = {} is out of range", n.get_ref()),
+                Some(format!("expected 0 to {max}")),
+            ),
+            Some(n) => *target = *n.get_ref(),
+            None => {}
+        }
+    }
+    if let Some(d) = &e.retry {
+        spec.retry_ms = d.get_ref().ms().max(1);
+    }
+    if let Some(n) = &e.memory {
+        spec.memory = (*n.get_ref()).min(1_000_000);
+    }
+    if let Some(d) = &e.alarm_delay {
+        spec.alarm_delay_ms = d.get_ref().ms();
+    }
+}
+
+/// Motion and lead-off artifact processes.
+fn device_artifacts(
+    e: &DeviceEntry,
+    spec: &mut DeviceSpec,
+    f: &impl Fn(&str) -> String,
+    r: &mut Reporter<'_>,
+) {
+    for (entry, target, key) in [
+        (&e.motion, &mut spec.motion, "motion"),
+        (&e.lead_off, &mut spec.lead_off, "lead_off"),
+    ] {
+        if let Some(a) = entry {
+            let v = a.get_ref();
+            let ok = |x: Option<f64>| x.is_none_or(within(0.0, 3600.0));
+            if !ok(v.per_hour) || !ok(v.mean_s) {
+                r.error(
+                    a.span(),
+                    Some(f(key)),
+                    format!("`{key}` needs per_hour and mean_s between 0 and 3600"),
+                    None,
+                );
+            }
+            *target = ArtifactSpec {
+                per_hour: v.per_hour.unwrap_or(target.per_hour),
+                mean_s: v.mean_s.unwrap_or(target.mean_s),
+            };
+        }
+    }
+}
+
+/// The battery, over the model's (or an empty one).
+fn device_battery(
+    e: &DeviceEntry,
+    spec: &mut DeviceSpec,
+    f: &impl Fn(&str) -> String,
+    r: &mut Reporter<'_>,
+) {
+    if let Some(b) = &e.battery {
+        let v = b.get_ref();
+        let base = spec.battery.unwrap_or(BatterySpec {
+            capacity_mah: 0.0,
+            idle_ua: 0.0,
+            sample_uah: 0.0,
+            transmit_uah: 0.0,
+            low_pct: 20.0,
+        });
+        let battery = BatterySpec {
+            capacity_mah: v.capacity_mah.unwrap_or(base.capacity_mah),
+            idle_ua: v.idle_ua.unwrap_or(base.idle_ua),
+            sample_uah: v.sample_uah.unwrap_or(base.sample_uah),
+            transmit_uah: v.transmit_uah.unwrap_or(base.transmit_uah),
+            low_pct: v.low_pct.unwrap_or(base.low_pct),
+        };
+        let valid = battery.capacity_mah > 0.0
+            && battery.capacity_mah.is_finite()
+            && [battery.idle_ua, battery.sample_uah, battery.transmit_uah]
+                .iter()
+                .all(|x| within(0.0, 1e9)(*x))
+            && within(0.0, 100.0)(battery.low_pct);
+        if !valid {
+            r.error(
+                b.span(),
+                Some(f("battery")),
+                "a battery needs capacity_mah > 0, non-negative draws and low_pct 0 to 100",
+                None,
+            );
+        }
+        spec.battery = Some(battery);
+    }
+}
+
+/// The CGM sensor model.
+fn device_cgm(
+    e: &DeviceEntry,
+    spec: &mut DeviceSpec,
+    f: &impl Fn(&str) -> String,
+    r: &mut Reporter<'_>,
+) {
+    if let Some(c) = &e.cgm {
+        let v = c.get_ref();
+        let m = spec.cgm;
+        let cgm = CgmModel {
+            lag_min: v.lag_min.unwrap_or(m.lag_min),
+            warmup_ms: v.warmup.map_or(m.warmup_ms, Dur::ms),
+            life_ms: v.life.map_or(m.life_ms, Dur::ms),
+            noise_scale: v.noise_scale.unwrap_or(m.noise_scale),
+            calibration_sd: v.calibration_sd.unwrap_or(m.calibration_sd),
+            compression_per_night: v.compression_per_night.unwrap_or(m.compression_per_night),
+            compression_min: v.compression_min.unwrap_or(m.compression_min),
+            resolution: v.resolution.unwrap_or(m.resolution),
+            min_mgdl: v.min_mgdl.unwrap_or(m.min_mgdl),
+            max_mgdl: v.max_mgdl.unwrap_or(m.max_mgdl),
+        };
+        let ok = within(0.0, 1e4);
+        let numbers = [
+            cgm.lag_min,
+            cgm.noise_scale,
+            cgm.calibration_sd,
+            cgm.compression_per_night,
+            cgm.compression_min,
+            cgm.resolution,
+            cgm.min_mgdl,
+            cgm.max_mgdl,
+        ];
+        if !numbers.iter().all(|x| ok(*x))
+            || cgm.min_mgdl >= cgm.max_mgdl
+            || cgm.calibration_sd > 0.5
+            || cgm.warmup_ms >= cgm.life_ms
+        {
+            r.error(
+                    c.span(),
+                    Some(f("cgm")),
+                    "the CGM figures must be non-negative, with min_mgdl < max_mgdl, calibration_sd ≤ 0.5 and warmup shorter than life",
+                    None,
+                );
+        }
+        spec.cgm = cgm;
     }
 }

@@ -37,96 +37,25 @@ pub fn report(dir: &Path) -> Value {
     serde_json::from_str(&json).expect("report.json is JSON")
 }
 
-/// A small JSON Schema checker, enough for `docs/schemas/report.schema.json`
-/// (type, const, enum, properties, required, additionalProperties, items,
-/// oneOf, $ref into $defs, pattern by prefix). Returns the first mismatch.
+/// Validates `value` against `schema` with a real JSON Schema validator
+/// (the `jsonschema` crate, draft 2020-12): every error, with its path
+/// under `at`. (`root` is the document `$ref`s resolve in: the schema
+/// itself for medtwin's schemas.)
 pub fn check_schema(root: &Value, schema: &Value, value: &Value, at: &str) -> Result<(), String> {
-    if let Some(r) = schema.get("$ref").and_then(Value::as_str) {
-        let name = r.trim_start_matches("#/$defs/");
-        return check_schema(root, &root["$defs"][name], value, at);
+    assert_eq!(
+        root, schema,
+        "medtwin's schemas resolve $refs in themselves"
+    );
+    let validator = jsonschema::validator_for(schema).map_err(|e| format!("bad schema: {e}"))?;
+    let errors: Vec<String> = validator
+        .iter_errors(value)
+        .map(|e| format!("{at}{}: {e}", e.instance_path()))
+        .collect();
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(errors.join("\n"))
     }
-    if let Some(options) = schema.get("oneOf").and_then(Value::as_array) {
-        let ok = options
-            .iter()
-            .filter(|o| check_schema(root, o, value, at).is_ok())
-            .count();
-        return if ok == 1 {
-            Ok(())
-        } else {
-            Err(format!("{at}: {ok} of oneOf match"))
-        };
-    }
-    if let Some(c) = schema.get("const")
-        && c != value
-    {
-        return Err(format!("{at}: {value} is not {c}"));
-    }
-    if let Some(e) = schema.get("enum").and_then(Value::as_array)
-        && !e.contains(value)
-    {
-        return Err(format!("{at}: {value} not in {e:?}"));
-    }
-    if let Some(t) = schema.get("type") {
-        let types: Vec<&str> = match t {
-            Value::String(s) => vec![s.as_str()],
-            Value::Array(a) => a.iter().filter_map(Value::as_str).collect(),
-            _ => vec![],
-        };
-        let fits = types.iter().any(|t| match *t {
-            "object" => value.is_object(),
-            "array" => value.is_array(),
-            "string" => value.is_string(),
-            "integer" => value.is_u64() || value.is_i64(),
-            "number" => value.is_number(),
-            "boolean" => value.is_boolean(),
-            "null" => value.is_null(),
-            _ => false,
-        });
-        if !fits {
-            return Err(format!("{at}: {value} is not {types:?}"));
-        }
-    }
-    if let (Some(p), Some(text)) = (
-        schema.get("pattern").and_then(Value::as_str),
-        value.as_str(),
-    ) && p.starts_with("^sha256:")
-        && !text.starts_with("sha256:")
-    {
-        return Err(format!("{at}: {text} does not match {p}"));
-    }
-    if let Some(obj) = value.as_object() {
-        let props = schema.get("properties").and_then(Value::as_object);
-        for name in schema
-            .get("required")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-        {
-            let name = name.as_str().unwrap();
-            if !obj.contains_key(name) {
-                return Err(format!("{at}: missing required `{name}`"));
-            }
-        }
-        for (k, v) in obj {
-            let sub = props.and_then(|p| p.get(k));
-            match (sub, schema.get("additionalProperties")) {
-                (Some(sub), _) => check_schema(root, sub, v, &format!("{at}.{k}"))?,
-                (None, Some(Value::Bool(false))) => {
-                    return Err(format!("{at}: `{k}` is not in the schema"));
-                }
-                (None, Some(extra @ Value::Object(_))) => {
-                    check_schema(root, extra, v, &format!("{at}.{k}"))?
-                }
-                _ => {}
-            }
-        }
-    }
-    if let (Some(items), Some(array)) = (schema.get("items"), value.as_array()) {
-        for (i, v) in array.iter().enumerate() {
-            check_schema(root, items, v, &format!("{at}[{i}]"))?;
-        }
-    }
-    Ok(())
 }
 
 /// Runs `medtwin run ARGS --out DIR` into a fresh folder, insists that it
