@@ -37,6 +37,9 @@ cargo fmt --all --check
 echo "== lints"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
+echo "== benchmarks build (run them with: cargo bench -p medtwin-sim)"
+cargo bench --workspace --locked --no-run
+
 echo "== tests"
 if cargo nextest --version >/dev/null 2>&1; then
   cargo nextest run --workspace --locked --no-fail-fast

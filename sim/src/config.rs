@@ -354,7 +354,7 @@ impl NetworkConfig {
         gateway: None,
     };
 
-    /// Named network profiles. Orders of magnitude from REFERENCE.md
+    /// Named network profiles. Orders of magnitude from docs/references.md
     /// ("Networks": loss is bursty, Gilbert-Elliott fits it better than
     /// independent drops); the exact figures, burst lengths included, are
     /// design choices to refine.
@@ -401,7 +401,7 @@ impl NetworkConfig {
             },
         ),
         // BLE to a phone or hub: 10-100 ms, drops when out of range
-        // (REFERENCE.md): long loss bursts (design choice).
+        // (docs/references.md): long loss bursts (design choice).
         (
             "ble",
             NetworkConfig {
@@ -413,7 +413,7 @@ impl NetworkConfig {
             },
         ),
         // A moving ambulance: LTE with tail spikes of seconds on handover
-        // (REFERENCE.md); the vehicle router stores and forwards through
+        // (docs/references.md); the vehicle router stores and forwards through
         // short handover gaps (design choice: one every ~10 min, ~20 s).
         (
             "ambulance",

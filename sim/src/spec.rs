@@ -1,7 +1,7 @@
 //! What a device model is: a resolved device-catalogue entry. The class
 //! ([`DeviceKind`]) says what the device measures and how (code); the
 //! spec says how well, how often, on what battery and with which quirks
-//! (data: `harness/catalogue/devices.toml`, extendable by users).
+//! (data: `harness/medtwin/catalogue/devices.toml`, extendable by users).
 //!
 //! [`DeviceSpec::class_default`] is each class's reference device, from the
 //! published figures in docs/references.md ("Devices"); catalogue entries start

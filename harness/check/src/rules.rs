@@ -38,8 +38,6 @@
 //!   in one vital longer than `max_gap` makes it unknown, so a hold on it
 //!   restarts too. A hold never bridges a gap longer than `max_gap`.
 
-use std::fmt;
-
 use medtwin_sim::Vital;
 
 use medtwin_sim::news2::{self, Observations, round_whole};
@@ -132,18 +130,13 @@ pub struct Rule {
 }
 
 /// A parse error at a byte offset of the rule text.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("at character {}: {message}", .offset + 1)]
 pub struct RuleError {
     /// Byte offset into the rule text.
     pub offset: usize,
     /// What is wrong.
     pub message: String,
-}
-
-impl fmt::Display for RuleError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "at character {}: {}", self.offset + 1, self.message)
-    }
 }
 
 #[derive(Clone, Debug, PartialEq)]

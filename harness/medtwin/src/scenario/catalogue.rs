@@ -1,4 +1,4 @@
-//! The profile catalogue: `harness/catalogue/profiles.toml` (built in),
+//! The profile catalogue: `harness/medtwin/catalogue/profiles.toml` (built in),
 //! files a scenario names in `[catalogue] profiles = [...]`, and
 //! `[[profile]]` tables inline in the scenario. Each entry may `extends`
 //! one defined before it and change only what differs.
@@ -15,11 +15,11 @@ use super::diag::{self, Diagnostic, Diagnostics, Reporter, suggest};
 /// The built-in catalogue file, as shipped.
 pub const BUILTIN_TEXT: &str = include_str!("../../catalogue/profiles.toml");
 /// How the built-in file is named in messages.
-pub const BUILTIN_PATH: &str = "harness/catalogue/profiles.toml";
+pub const BUILTIN_PATH: &str = "harness/medtwin/catalogue/profiles.toml";
 /// The built-in device catalogue, as shipped.
 pub const BUILTIN_DEVICES_TEXT: &str = include_str!("../../catalogue/devices.toml");
 /// How the built-in device file is named in messages.
-pub const BUILTIN_DEVICES_PATH: &str = "harness/catalogue/devices.toml";
+pub const BUILTIN_DEVICES_PATH: &str = "harness/medtwin/catalogue/devices.toml";
 
 /// A file of profiles.
 #[derive(Debug, Deserialize)]

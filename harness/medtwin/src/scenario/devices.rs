@@ -1,5 +1,5 @@
 //! Device catalogue entries: `[[device]]` tables in
-//! `harness/catalogue/devices.toml` (built in), in catalogue files a
+//! `harness/medtwin/catalogue/devices.toml` (built in), in catalogue files a
 //! scenario names, or inline in the scenario. Each entry names a `class`
 //! (and starts from that class's reference device) or `extends` an entry
 //! defined before it, and changes only what differs.

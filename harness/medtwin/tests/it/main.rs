@@ -2,6 +2,7 @@
 //! servers on loopback, a real browser for the HTML report. One test binary
 //! (modules below) so the crate is linked once.
 
+mod architecture;
 mod common;
 mod device_scenarios;
 mod digests;
