@@ -7,14 +7,12 @@
 //! index.html), and at the top `junit.xml` (every run), `suite.json` and
 //! `index.html` (links to each run).
 
-use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::SystemTime;
 
 use serde::Serialize;
 
-use crate::report::html::escape;
 use crate::report::{Report, Verdict};
 use crate::scenario::{self, Overrides, Scenario};
 
@@ -273,33 +271,39 @@ fn write_suite(root: &Path, reports: &[Report], runs: &[SuiteRun]) -> anyhow::Re
         }))? + "\n",
     )?;
     let failing = runs.iter().any(|r| r.verdict != "pass");
-    let mut h = String::new();
-    let _ = write!(
-        h,
-        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>medtwin suite</title>\
-         <style>body{{font:14px system-ui,sans-serif;margin:24px}}table{{border-collapse:collapse}}\
-         td,th{{border:1px solid #ccd;padding:3px 8px}}.v{{padding:12px;color:#fff;font-size:20px;font-weight:700}}\
-         .pass{{background:#1b7f3b}}.fail{{background:#b3261e}}</style></head><body>\
-         <div class=\"v {0}\">{1}</div><table><tr><th>scenario</th><th>seed</th><th>verdict</th><th>report</th><th>repro</th></tr>",
-        if failing { "fail" } else { "pass" },
-        if failing {
-            "SUITE FAILED"
-        } else {
-            "SUITE PASSED"
+    let (class, verdict) = if failing {
+        ("fail", "SUITE FAILED")
+    } else {
+        ("pass", "SUITE PASSED")
+    };
+    const CSS: &str = "body{font:14px system-ui,sans-serif;margin:24px}table{border-collapse:collapse}\
+        td,th{border:1px solid #ccd;padding:3px 8px}.v{padding:12px;color:#fff;font-size:20px;font-weight:700}\
+        .pass{background:#1b7f3b}.fail{background:#b3261e}";
+    let page = maud::html! {
+        (maud::DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                title { "medtwin suite" }
+                style { (maud::PreEscaped(CSS)) }
+            }
+            body {
+                div class={ "v " (class) } { (verdict) }
+                table {
+                    tr { th { "scenario" } th { "seed" } th { "verdict" } th { "report" } th { "repro" } }
+                    @for r in runs {
+                        tr {
+                            td { (r.scenario) }
+                            td { (r.seed) }
+                            td { (r.verdict) }
+                            td { a href={ (r.dir) "/index.html" } { "open" } }
+                            td { code { (r.repro) } }
+                        }
+                    }
+                }
+            }
         }
-    );
-    for r in runs {
-        let _ = write!(
-            h,
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td><a href=\"{}/index.html\">open</a></td><td><code>{}</code></td></tr>",
-            escape(&r.scenario),
-            r.seed,
-            escape(&r.verdict),
-            escape(&r.dir),
-            escape(&r.repro)
-        );
-    }
-    let _ = writeln!(h, "</table></body></html>");
-    std::fs::write(root.join("index.html"), h)?;
+    };
+    std::fs::write(root.join("index.html"), page.into_string() + "\n")?;
     Ok(())
 }

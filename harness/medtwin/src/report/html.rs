@@ -1,32 +1,20 @@
 //! `index.html`: the report for people. One self-contained file (inline
-//! CSS, inline SVG drawn here, a few lines of inline JS; nothing fetched):
+//! CSS, inline SVG drawn by [`super::charts`], a few lines of inline JS;
+//! nothing fetched), written with maud templates, which escape every text:
 //! verdict first, then the expectations, metrics per alert kind, latency
 //! histogram and CDF per kind, the latency decomposition, a timeline of the
 //! patient's vitals for each failing outcome, and device and network
 //! accounting.
 
-use std::fmt::Write as _;
+use std::collections::BTreeMap;
 
+use maud::{DOCTYPE, Markup, PreEscaped, html};
 use medtwin_check::duration::{clock_text, human};
 
-use super::{ExpectationResult, Metrics, OutcomeKind, Report, Timeline, Verdict, truncate};
-
-/// Escapes text for HTML and XML attributes and content.
-pub fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            c if (c as u32) < 0x20 && !matches!(c, '\t' | '\n' | '\r') => out.push('\u{fffd}'),
-            c => out.push(c),
-        }
-    }
-    out
-}
+use super::charts::{self, Latencies, Stages};
+use super::{
+    Decomposition, ExpectationResult, Metrics, Outcome, OutcomeKind, Report, Timeline, Verdict,
+};
 
 const CSS: &str = r#"
 body{font:14px/1.45 system-ui,sans-serif;margin:0;color:#1d2433;background:#f6f7f9}
@@ -45,8 +33,23 @@ tr.failrow td{background:#fdecea}
 .b-pass,.b-hit{background:#1b7f3b}.b-fail,.b-missed,.b-late,.b-false{background:#b3261e}
 .b-duplicate,.b-inconclusive{background:#8a6d00}
 .charts{display:flex;flex-wrap:wrap;gap:12px}
-svg.chart{background:#fff;border:1px solid #d7dbe2}
+figure.chart-box{margin:0 0 8px}
+svg.chart{background:#fff;border:1px solid #d7dbe2;max-width:100%;height:auto}
 svg text{font:11px system-ui,sans-serif;fill:#334}
+svg .tick text{font-size:10px;fill:#4a5365}
+svg .axis-line,svg .tick line{stroke:#889}
+svg .tick line.grid{stroke:#eef0f3}
+svg text.axis-title{fill:#4a5365}
+svg .deadline line{stroke:#b3261e;stroke-width:1.5}
+svg .deadline text{fill:#b3261e;font-weight:600}
+svg text.marker-label{font-size:10px;font-weight:600}
+svg circle.pt,svg .pts circle{fill-opacity:0}
+svg circle.pt.show,svg circle.pt:hover,svg .pts.show circle,svg .pts circle:hover{fill-opacity:1}
+svg rect.delivery{fill:#99a}svg rect.loss{fill:#b3261e}
+svg rect.bar{fill:#3b6fb6}svg rect.bar:hover{fill:#274f87}
+svg rect.stage:hover,svg rect.delivery:hover,svg rect.loss:hover{opacity:.7}
+details.data summary{color:#4a5365;font-size:12.5px;cursor:pointer}
+table.data{font-size:12px}
 .failures li{color:#b3261e}
 details{margin:4px 0}
 "#;
@@ -70,56 +73,55 @@ const JS: &str = r#"
 
 /// Renders the report.
 pub fn render(r: &Report) -> String {
-    let mut h = String::with_capacity(64 * 1024);
     let verdict = r.verdict.text();
-    let _ = write!(
-        h,
-        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">\
-         <meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">\
-         <title>medtwin {verdict}: {}</title><style>{CSS}</style></head><body><main>",
-        escape(&r.scenario.name)
-    );
-    let _ = write!(
-        h,
-        "<div class=\"verdict {verdict}\" id=\"verdict\">{} — {}</div>",
-        verdict.to_uppercase(),
-        escape(&r.scenario.name)
-    );
+    let page = html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width,initial-scale=1";
+                title { "medtwin " (verdict) ": " (r.scenario.name) }
+                style { (PreEscaped(CSS)) }
+            }
+            body {
+                main {
+                    (heading(r))
+                    (expectations(r))
+                    (metrics(r))
+                    (latency_charts(r))
+                    (decomposition(r))
+                    (timelines(r))
+                    (accounting(r))
+                    p class="sub" { "Schema " (r.schema) " · all patients are simulated." }
+                }
+                script { (PreEscaped(JS)) }
+            }
+        }
+    };
+    page.into_string() + "\n"
+}
+
+/// The verdict and what was run.
+fn heading(r: &Report) -> Markup {
+    let verdict = r.verdict.text();
     let failing = r
         .expectations
         .iter()
         .filter(|e| e.verdict == Verdict::Fail)
         .count();
-    let _ = write!(
-        h,
-        "<p class=\"sub\">{} of {} expectations failed · seed {} · medtwin {} · run <code>{}</code> · {} · synthetic data</p>",
-        failing,
-        r.expectations.len(),
-        r.seed,
-        escape(&r.version),
-        escape(&r.run_id),
-        escape(&r.clock.mode),
-    );
-    if let Some(d) = &r.scenario.description {
-        let _ = write!(h, "<p class=\"sub\">{}</p>", escape(d));
+    html! {
+        div class={ "verdict " (verdict) } id="verdict" {
+            (verdict.to_uppercase()) " — " (r.scenario.name)
+        }
+        p class="sub" {
+            (failing) " of " (r.expectations.len()) " expectations failed · seed " (r.seed)
+            " · medtwin " (r.version) " · run " code { (r.run_id) } " · " (r.clock.mode) " · synthetic data"
+        }
+        @if let Some(d) = &r.scenario.description {
+            p class="sub" { (d) }
+        }
+        p class="sub" { "repro: " code { (r.repro) } }
     }
-    let _ = write!(
-        h,
-        "<p class=\"sub\">repro: <code>{}</code></p>",
-        escape(&r.repro)
-    );
-    expectations(&mut h, r);
-    metrics(&mut h, r);
-    latency_charts(&mut h, r);
-    decomposition(&mut h, r);
-    timelines(&mut h, r);
-    accounting(&mut h, r);
-    let _ = writeln!(
-        h,
-        "<p class=\"sub\">Schema {} · all patients are simulated.</p></main><script>{JS}</script></body></html>",
-        escape(&r.schema)
-    );
-    h
 }
 
 fn pct(x: Option<f64>) -> String {
@@ -138,582 +140,281 @@ fn at(x: Option<u64>) -> String {
     x.map_or("-".into(), clock_text)
 }
 
-fn metric_cells(h: &mut String, m: &Metrics) {
-    let _ = write!(
-        h,
-        "<td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>\
-         <td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>",
-        m.obligations,
-        m.hits,
-        m.late,
-        m.missed,
-        m.inconclusive,
-        m.false_alerts,
-        m.duplicates,
-        pct(m.sensitivity),
-        pct(m.ppv),
-        num(m.false_alerts_per_patient_day),
-        num(m.physionet_score),
-        lat(m.latency_ms.p50),
-        lat(m.latency_ms.p95),
-        lat(m.latency_ms.p99),
-        lat(m.latency_ms.max),
-    );
-}
-
-const METRIC_HEAD: &str = "<th>owed</th><th>hits</th><th>late</th><th>missed</th><th>inconcl.</th>\
-<th>false</th><th>dup</th><th>sens.</th><th>PPV</th><th>false/pt-day</th><th>PhysioNet</th>\
-<th>p50</th><th>p95</th><th>p99</th><th>max</th>";
-
-fn expectations(h: &mut String, r: &Report) {
-    let _ = write!(
-        h,
-        "<h2>Expectations</h2><table id=\"expectations\"><tr><th class=\"l\">expectation</th>\
-         <th class=\"l\">verdict</th><th class=\"l\">alert</th><th class=\"l\">from</th><th>within</th>{METRIC_HEAD}</tr>"
-    );
-    for e in &r.expectations {
-        let v = e.verdict.text();
-        let from = match (&e.condition, &e.from, &e.rule) {
-            (Some(c), Some(f), _) => format!("{c} {f}"),
-            (_, _, Some(rule)) => format!("rule <code>{}</code>", escape(rule)),
-            _ => "-".into(),
-        };
-        let _ = write!(
-            h,
-            "<tr class=\"{}\"><td class=\"l\">{}</td><td class=\"l\"><span class=\"badge b-{v}\">{v}</span></td>\
-             <td class=\"l\">{}</td><td class=\"l\">{from}</td><td>{}</td>",
-            if e.verdict == Verdict::Fail {
-                "failrow"
-            } else {
-                ""
-            },
-            escape(&e.name),
-            escape(&e.alert),
-            human(e.within_ms),
-        );
-        metric_cells(h, &e.metrics);
-        let _ = write!(h, "</tr>");
-    }
-    let _ = write!(h, "</table>");
-    for e in r.expectations.iter().filter(|e| !e.failures.is_empty()) {
-        let _ = write!(h, "<h3>{}</h3><ul class=\"failures\">", escape(&e.name));
-        for f in &e.failures {
-            let _ = write!(h, "<li>{}</li>", escape(f));
+/// The header cells of [`metric_cells`].
+fn metric_head() -> Markup {
+    html! {
+        @for h in ["owed", "hits", "late", "missed", "inconcl.", "false", "dup", "sens.", "PPV",
+                   "false/pt-day", "PhysioNet", "p50", "p95", "p99", "max"] {
+            th { (h) }
         }
-        let _ = write!(h, "</ul>");
-    }
-    for (i, e) in r.expectations.iter().enumerate() {
-        outcomes_table(h, i, e);
     }
 }
 
-fn outcomes_table(h: &mut String, i: usize, e: &ExpectationResult) {
-    const MAX_ROWS: usize = 500;
-    let _ = write!(
-        h,
-        "<details{}><summary>Outcomes of “{}” ({})</summary>\
-         <label><input type=\"checkbox\" data-filter=\"outcomes-{i}\"> failing only</label>\
-         <table id=\"outcomes-{i}\"><tr><th class=\"l\">outcome</th><th class=\"l\">patient</th><th>from</th>\
-         <th>reference</th><th>alert</th><th>latency</th><th>device</th><th>network</th><th>backend</th><th class=\"l\">note</th></tr>",
-        if e.verdict == Verdict::Fail {
-            " open"
-        } else {
-            ""
-        },
-        escape(&e.name),
-        e.outcomes.len()
-    );
-    for o in e.outcomes.iter().take(MAX_ROWS) {
-        let d = o.decomposition.clone().unwrap_or_default();
-        let _ = write!(
-            h,
-            "<tr data-outcome=\"{0}\" data-failing=\"{1}\"><td class=\"l\"><span class=\"badge b-{0}\">{0}</span></td>\
-             <td class=\"l\">{2}</td><td>{3}</td><td>{4}</td><td>{5}</td><td>{6}</td><td>{7}</td><td>{8}</td><td>{9}</td><td class=\"l\">{10}</td></tr>",
-            o.outcome.name(),
-            u8::from(o.outcome.is_failure()),
-            escape(&o.patient),
-            at(o.from_ms),
-            at(o.reference_ms),
-            at(o.alert_ms),
-            lat(o.latency_ms),
-            lat(d.device_ms),
-            lat(d.network_ms),
-            lat(d.backend_ms),
-            escape(o.note.as_deref().unwrap_or("")),
-        );
+/// Counts, rates and latency percentiles as table cells.
+fn metric_cells(m: &Metrics) -> Markup {
+    let l = &m.latency_ms;
+    html! {
+        @for n in [m.obligations, m.hits, m.late, m.missed, m.inconclusive, m.false_alerts, m.duplicates] {
+            td { (n) }
+        }
+        td { (pct(m.sensitivity)) } td { (pct(m.ppv)) }
+        td { (num(m.false_alerts_per_patient_day)) } td { (num(m.physionet_score)) }
+        @for p in [l.p50, l.p95, l.p99, l.max] { td { (lat(p)) } }
     }
-    let _ = write!(h, "</table>");
-    if e.outcomes.len() > MAX_ROWS {
-        let _ = write!(
-            h,
-            "<p class=\"sub\">{} more in report.json</p>",
-            e.outcomes.len() - MAX_ROWS
-        );
-    }
-    let _ = write!(h, "</details>");
 }
 
-fn metrics(h: &mut String, r: &Report) {
-    let _ = write!(
-        h,
-        "<h2>Metrics per alert kind</h2><table id=\"metrics\"><tr><th class=\"l\">kind</th>{METRIC_HEAD}</tr>"
-    );
-    for (kind, m) in &r.metrics.by_kind {
-        let _ = write!(h, "<tr><td class=\"l\">{}</td>", escape(kind));
-        metric_cells(h, m);
-        let _ = write!(h, "</tr>");
+/// The expectations table, why each failing one failed, and every
+/// expectation's outcomes.
+fn expectations(r: &Report) -> Markup {
+    html! {
+        h2 { "Expectations" }
+        table id="expectations" {
+            tr {
+                th class="l" { "expectation" } th class="l" { "verdict" } th class="l" { "alert" }
+                th class="l" { "from" } th { "within" } (metric_head())
+            }
+            @for e in &r.expectations { (expectation_row(e)) }
+        }
+        @for e in r.expectations.iter().filter(|e| !e.failures.is_empty()) {
+            h3 { (e.name) }
+            ul class="failures" { @for f in &e.failures { li { (f) } } }
+        }
+        @for (i, e) in r.expectations.iter().enumerate() { (outcomes_table(i, e)) }
     }
-    let _ = write!(h, "<tr><th class=\"l\">overall</th>");
-    metric_cells(h, &r.metrics.overall);
-    let _ = write!(
-        h,
-        "</tr></table><p class=\"sub\">Sensitivity = hits / (hits + late + missed); PPV = answered / (answered + false); \
-         PhysioNet 2015 score = (TP+TN)/(TP+TN+FP+5·FN) with TP = hits, FN = missed + late, FP = false alerts, \
-         TN = patients with nothing owed and no false alert.</p>"
-    );
 }
 
-/// Latencies of hits and late alerts per alert kind.
-fn latencies_by_kind(r: &Report) -> Vec<(String, Vec<u64>)> {
-    let mut by: std::collections::BTreeMap<String, Vec<u64>> = Default::default();
+fn expectation_row(e: &ExpectationResult) -> Markup {
+    let v = e.verdict.text();
+    html! {
+        tr class=[(e.verdict == Verdict::Fail).then_some("failrow")] {
+            td class="l" { (e.name) }
+            td class="l" { span class={ "badge b-" (v) } { (v) } }
+            td class="l" { (e.alert) }
+            td class="l" {
+                @match (&e.condition, &e.from, &e.rule) {
+                    (Some(c), Some(f), _) => { (c) " " (f) }
+                    (_, _, Some(rule)) => { "rule " code { (rule) } }
+                    _ => { "-" }
+                }
+            }
+            td { (human(e.within_ms)) }
+            (metric_cells(&e.metrics))
+        }
+    }
+}
+
+/// Most outcome rows shown per expectation (the rest are in report.json).
+const MAX_ROWS: usize = 500;
+
+fn outcomes_table(i: usize, e: &ExpectationResult) -> Markup {
+    let id = format!("outcomes-{i}");
+    html! {
+        details open[e.verdict == Verdict::Fail] {
+            summary { "Outcomes of “" (e.name) "” (" (e.outcomes.len()) ")" }
+            label { input type="checkbox" data-filter=(id); " failing only" }
+            table id=(id) {
+                tr {
+                    th class="l" { "outcome" } th class="l" { "patient" } th { "from" } th { "reference" }
+                    th { "alert" } th { "latency" } th { "device" } th { "network" } th { "backend" }
+                    th class="l" { "note" }
+                }
+                @for o in e.outcomes.iter().take(MAX_ROWS) { (outcome_row(o)) }
+            }
+            @if e.outcomes.len() > MAX_ROWS {
+                p class="sub" { (e.outcomes.len() - MAX_ROWS) " more in report.json" }
+            }
+        }
+    }
+}
+
+fn outcome_row(o: &Outcome) -> Markup {
+    let name = o.outcome.name();
+    let d = o.decomposition.clone().unwrap_or_default();
+    html! {
+        tr data-outcome=(name) data-failing=(u8::from(o.outcome.is_failure())) {
+            td class="l" { span class={ "badge b-" (name) } { (name) } }
+            td class="l" { (o.patient) }
+            @for t in [o.from_ms, o.reference_ms, o.alert_ms] { td { (at(t)) } }
+            @for l in [o.latency_ms, d.device_ms, d.network_ms, d.backend_ms] { td { (lat(l)) } }
+            td class="l" { (o.note.as_deref().unwrap_or("")) }
+        }
+    }
+}
+
+fn metrics(r: &Report) -> Markup {
+    html! {
+        h2 { "Metrics per alert kind" }
+        table id="metrics" {
+            tr { th class="l" { "kind" } (metric_head()) }
+            @for (kind, m) in &r.metrics.by_kind {
+                tr { td class="l" { (kind) } (metric_cells(m)) }
+            }
+            tr { th class="l" { "overall" } (metric_cells(&r.metrics.overall)) }
+        }
+        p class="sub" {
+            "Sensitivity = hits / (hits + late + missed); PPV = answered / (answered + false); "
+            "PhysioNet 2015 score = (TP+TN)/(TP+TN+FP+5·FN) with TP = hits, FN = missed + late, "
+            "FP = false alerts, TN = patients with nothing owed and no false alert."
+        }
+    }
+}
+
+/// Latencies of hits and late alerts per alert kind, with the tightest
+/// deadline of the expectations requiring the kind.
+fn latencies_by_kind(r: &Report) -> Vec<Latencies<'_>> {
+    let mut by: BTreeMap<&str, Latencies> = BTreeMap::new();
     for e in &r.expectations {
-        let v = by.entry(e.alert.clone()).or_default();
-        v.extend(e.outcomes.iter().filter_map(|o| o.latency_ms));
+        let l = by.entry(&e.alert).or_insert_with(|| Latencies {
+            kind: &e.alert,
+            ..Default::default()
+        });
+        l.deadline_ms = Some(l.deadline_ms.map_or(e.within_ms, |d| d.min(e.within_ms)));
+        l.values.extend(
+            e.outcomes
+                .iter()
+                .filter_map(|o| o.latency_ms.map(|ms| (ms, o.patient.as_str()))),
+        );
     }
-    by.into_iter()
-        .map(|(k, mut v)| {
-            v.sort_unstable();
-            (k, v)
+    by.into_values()
+        .map(|mut l| {
+            l.values.sort_unstable();
+            l
         })
         .collect()
 }
 
-const W: f64 = 360.0;
-const H: f64 = 180.0;
-const PAD: f64 = 34.0;
-
-fn axis(h: &mut String, x_label: &str, y_label: &str) {
-    let _ = write!(
-        h,
-        "<line x1=\"{PAD}\" y1=\"{0}\" x2=\"{1}\" y2=\"{0}\" stroke=\"#889\"/>\
-         <line x1=\"{PAD}\" y1=\"10\" x2=\"{PAD}\" y2=\"{0}\" stroke=\"#889\"/>\
-         <text x=\"{2}\" y=\"{3}\" text-anchor=\"middle\">{4}</text>\
-         <text x=\"4\" y=\"12\">{5}</text>",
-        H - PAD,
-        W - 8.0,
-        (W + PAD) / 2.0,
-        H - 6.0,
-        escape(x_label),
-        escape(y_label)
-    );
-}
-
-fn latency_charts(h: &mut String, r: &Report) {
-    let _ = write!(h, "<h2>Alert latency per kind</h2>");
+fn latency_charts(r: &Report) -> Markup {
     let kinds = latencies_by_kind(r);
-    if kinds.iter().all(|(_, v)| v.is_empty()) {
-        let _ = write!(
-            h,
-            "<p class=\"sub\">No alert answered an obligation: no latencies to chart.</p>"
-        );
-        return;
-    }
-    for (kind, values) in kinds.iter().filter(|(_, v)| !v.is_empty()) {
-        let _ = write!(h, "<h3>{}</h3><div class=\"charts\">", escape(kind));
-        let max = values.last().copied().unwrap_or(0).max(1) as f64;
-        // Histogram: 20 bins from 0 to the largest latency.
-        const BINS: usize = 20;
-        let mut counts = [0u64; BINS];
-        for &v in values {
-            let b = ((v as f64 / max) * BINS as f64) as usize;
-            counts[b.min(BINS - 1)] += 1;
+    html! {
+        h2 { "Alert latency per kind" }
+        @if kinds.iter().all(|l| l.values.is_empty()) {
+            p class="sub" { "No alert answered an obligation: no latencies to chart." }
         }
-        let top = counts.iter().copied().max().unwrap_or(1).max(1) as f64;
-        let plot_w = W - PAD - 10.0;
-        let plot_h = H - PAD - 12.0;
-        let _ = write!(
-            h,
-            "<svg class=\"chart histogram\" data-kind=\"{}\" width=\"{W}\" height=\"{H}\" viewBox=\"0 0 {W} {H}\" role=\"img\"><title>latency histogram</title>",
-            escape(kind)
-        );
-        axis(h, &format!("latency (0 – {})", human(max as u64)), "alerts");
-        for (i, &c) in counts.iter().enumerate() {
-            if c == 0 {
-                continue;
+        @for l in kinds.iter().filter(|l| !l.values.is_empty()) {
+            h3 { (l.kind) }
+            p class="sub" {
+                (l.values.len()) " latencies, reference to alert; dashed: the deadline ("
+                "the tightest “within” of the expectations requiring " (l.kind) "). Hover for values."
             }
-            let bw = plot_w / BINS as f64;
-            let bh = plot_h * c as f64 / top;
-            let _ = write!(
-                h,
-                "<rect class=\"bar\" x=\"{:.1}\" y=\"{:.1}\" width=\"{:.1}\" height=\"{:.1}\" fill=\"#3b6fb6\"><title>{c}</title></rect>",
-                PAD + i as f64 * bw + 1.0,
-                H - PAD - bh,
-                bw - 2.0,
-                bh
-            );
+            div class="charts" { (charts::histogram(l)) (charts::cdf(l)) }
         }
-        let _ = write!(h, "</svg>");
-        // CDF: a step line through every latency.
-        let _ = write!(
-            h,
-            "<svg class=\"chart cdf\" data-kind=\"{}\" width=\"{W}\" height=\"{H}\" viewBox=\"0 0 {W} {H}\" role=\"img\"><title>latency CDF</title>",
-            escape(kind)
-        );
-        axis(
-            h,
-            &format!("latency (0 – {})", human(max as u64)),
-            "fraction",
-        );
-        let n = values.len() as f64;
-        let mut points = format!("{PAD},{:.1}", H - PAD);
-        for (i, &v) in values.iter().enumerate() {
-            let x = PAD + plot_w * v as f64 / max;
-            let y0 = H - PAD - plot_h * i as f64 / n;
-            let y1 = H - PAD - plot_h * (i + 1) as f64 / n;
-            let _ = write!(points, " {x:.1},{y0:.1} {x:.1},{y1:.1}");
-        }
-        let _ = write!(
-            h,
-            "<polyline points=\"{points}\" fill=\"none\" stroke=\"#b3261e\" stroke-width=\"2\"/></svg></div>"
-        );
     }
 }
 
-fn decomposition(h: &mut String, r: &Report) {
-    let _ = write!(
-        h,
-        "<h2>Where the time went</h2><p class=\"sub\">Mean over hits and late alerts: device (criterion or onset → first abnormal measurement), \
-         network (that measurement → its delivery), backend (first abnormal delivery → alert).</p>"
-    );
-    let rows: Vec<(&str, [Option<f64>; 3])> = r
+/// The mean of one stage over an expectation's decomposed outcomes, and
+/// how many it is of.
+fn mean_of(e: &ExpectationResult, f: fn(&Decomposition) -> Option<u64>) -> Option<(f64, usize)> {
+    let v: Vec<u64> = e
+        .outcomes
+        .iter()
+        .filter_map(|o| o.decomposition.as_ref().and_then(f))
+        .collect();
+    (!v.is_empty()).then(|| (v.iter().sum::<u64>() as f64 / v.len() as f64, v.len()))
+}
+
+fn decomposition(r: &Report) -> Markup {
+    let rows: Vec<Stages> = r
         .expectations
         .iter()
-        .map(|e| {
-            let mean = |f: fn(&super::Decomposition) -> Option<u64>| {
-                let v: Vec<u64> = e
-                    .outcomes
-                    .iter()
-                    .filter_map(|o| o.decomposition.as_ref().and_then(f))
-                    .collect();
-                (!v.is_empty()).then(|| v.iter().sum::<u64>() as f64 / v.len() as f64)
-            };
-            (
-                e.name.as_str(),
-                [
-                    mean(|d| d.device_ms),
-                    mean(|d| d.network_ms),
-                    mean(|d| d.backend_ms),
-                ],
-            )
+        .map(|e| Stages {
+            name: &e.name,
+            means: [
+                mean_of(e, |d| d.device_ms),
+                mean_of(e, |d| d.network_ms),
+                mean_of(e, |d| d.backend_ms),
+            ],
         })
         .collect();
-    let total = |p: &[Option<f64>; 3]| p.iter().flatten().sum::<f64>();
-    let longest = rows.iter().map(|(_, p)| total(p)).fold(1.0f64, f64::max);
-    let row_h = 26.0;
-    let height = 30.0 + row_h * rows.len() as f64;
-    let width = 760.0;
-    let _ = write!(
-        h,
-        "<svg class=\"chart decomposition\" width=\"{width}\" height=\"{height}\" viewBox=\"0 0 {width} {height}\" role=\"img\"><title>latency decomposition</title>\
-         <rect x=\"220\" y=\"4\" width=\"10\" height=\"10\" fill=\"#7a5cc2\"/><text x=\"234\" y=\"13\">device</text>\
-         <rect x=\"300\" y=\"4\" width=\"10\" height=\"10\" fill=\"#d08a1e\"/><text x=\"314\" y=\"13\">network</text>\
-         <rect x=\"390\" y=\"4\" width=\"10\" height=\"10\" fill=\"#3b6fb6\"/><text x=\"404\" y=\"13\">backend</text>"
-    );
-    let colors = ["#7a5cc2", "#d08a1e", "#3b6fb6"];
-    for (i, (name, parts)) in rows.iter().enumerate() {
-        let y = 24.0 + row_h * i as f64;
-        let _ = write!(
-            h,
-            "<text x=\"4\" y=\"{:.1}\">{}</text>",
-            y + 14.0,
-            escape(&truncate(name, 34))
-        );
-        let mut x = 220.0;
-        for (part, color) in parts.iter().zip(colors) {
-            let Some(ms) = part else { continue };
-            let w = (width - 300.0) * ms / longest;
-            let _ = write!(
-                h,
-                "<rect x=\"{x:.1}\" y=\"{y:.1}\" width=\"{w:.1}\" height=\"18\" fill=\"{color}\"><title>{}</title></rect>",
-                human(*ms as u64)
-            );
-            x += w;
+    html! {
+        h2 { "Where the time went" }
+        p class="sub" {
+            "Mean over hits and late alerts: device (criterion or onset → first abnormal measurement), "
+            "network (that measurement → its delivery), backend (first abnormal delivery → alert)."
         }
-        let _ = write!(
-            h,
-            "<text x=\"{:.1}\" y=\"{:.1}\">{}</text>",
-            x + 4.0,
-            y + 14.0,
-            if total(parts) > 0.0 {
-                human(total(parts) as u64)
-            } else {
-                "no data".into()
-            }
-        );
-    }
-    let _ = write!(h, "</svg>");
-}
-
-/// Vitals drawn on a timeline, with their colour and a fixed range.
-const STRIPS: [(&str, &str, f64, f64); 5] = [
-    ("hr", "#b3261e", 30.0, 180.0),
-    ("spo2", "#3b6fb6", 75.0, 100.0),
-    ("rr", "#1b7f3b", 0.0, 45.0),
-    ("sbp", "#7a5cc2", 60.0, 200.0),
-    ("temp", "#d08a1e", 34.0, 42.0),
-];
-
-fn timelines(h: &mut String, r: &Report) {
-    let _ = write!(h, "<h2>Failing outcomes</h2>");
-    if r.timelines.is_empty() {
-        let _ = write!(
-            h,
-            "<p class=\"sub\">None: nothing was missed, late or false.</p>"
-        );
-        return;
-    }
-    for t in &r.timelines {
-        timeline(h, t, r.timing.sim_duration_ms);
+        (charts::decomposition(&rows))
     }
 }
 
-fn timeline(h: &mut String, t: &Timeline, duration_ms: u64) {
-    let _ = write!(
-        h,
-        "<h3><span class=\"badge b-{0}\">{0}</span> {1} · {2}</h3>",
-        t.outcome.name(),
-        escape(&t.expectation),
-        escape(&t.patient)
-    );
-    let width = 1000.0;
-    let left = 60.0;
-    let strip_h = 50.0;
-    let plot_w = width - left - 10.0;
-    let height = 40.0 + strip_h * STRIPS.len() as f64 + 30.0;
-    let end = duration_ms.max(1) as f64;
-    let x_of = |ms: u64| left + plot_w * (ms as f64 / end).min(1.05);
-    let _ = write!(
-        h,
-        "<svg class=\"chart timeline\" data-outcome=\"{}\" width=\"{width}\" height=\"{height}\" viewBox=\"0 0 {width} {height}\" role=\"img\"><title>vitals timeline</title>",
-        t.outcome.name()
-    );
-    let top = 20.0;
-    match &t.series {
-        Some(series) => {
-            for (i, (code, color, lo, hi)) in STRIPS.iter().enumerate() {
-                let y0 = top + strip_h * i as f64;
-                let _ = write!(
-                    h,
-                    "<text x=\"4\" y=\"{:.1}\">{code}</text><line x1=\"{left}\" y1=\"{:.1}\" x2=\"{:.1}\" y2=\"{:.1}\" stroke=\"#e3e6eb\"/>",
-                    y0 + strip_h / 2.0,
-                    y0 + strip_h,
-                    width - 10.0,
-                    y0 + strip_h
-                );
-                let Some(values) = series.vitals.get(*code) else {
-                    continue;
-                };
-                // Points closer than 20 minutes are joined; a longer gap
-                // in the data is a gap in the line. Sparse vitals get dots.
-                let join_buckets = (20 * 60_000 / series.bucket_ms.max(1)).max(1) as usize;
-                let present = values.iter().filter(|v| v.is_some()).count();
-                let mut path = String::new();
-                let mut last: Option<usize> = None;
-                for (b, v) in values.iter().enumerate() {
-                    let Some(v) = v else { continue };
-                    let x = x_of(b as u64 * series.bucket_ms + series.bucket_ms / 2);
-                    let frac = ((*v - lo) / (hi - lo)).clamp(0.0, 1.0);
-                    let y = y0 + strip_h - 4.0 - (strip_h - 8.0) * frac;
-                    let pen = if last.is_some_and(|l| b - l <= join_buckets) {
-                        "L"
-                    } else {
-                        "M"
-                    };
-                    let _ = write!(path, "{pen}{x:.1},{y:.1} ");
-                    if present < 80 {
-                        let _ = write!(
-                            h,
-                            "<circle cx=\"{x:.1}\" cy=\"{y:.1}\" r=\"2\" fill=\"{color}\"/>"
-                        );
-                    }
-                    last = Some(b);
-                }
-                if !path.is_empty() {
-                    let _ = write!(
-                        h,
-                        "<path class=\"vital\" data-vital=\"{code}\" d=\"{path}\" fill=\"none\" stroke=\"{color}\" stroke-width=\"1.5\"/>"
-                    );
-                }
-            }
-            // Delivery rug (grey) and losses (red) under the strips.
-            let rug_y = top + strip_h * STRIPS.len() as f64 + 4.0;
-            let most = series.delivered.iter().copied().max().unwrap_or(1).max(1) as f64;
-            for (b, &n) in series.delivered.iter().enumerate() {
-                if n > 0 {
-                    let x = x_of(b as u64 * series.bucket_ms);
-                    let _ = write!(
-                        h,
-                        "<rect class=\"delivery\" x=\"{x:.1}\" y=\"{rug_y:.1}\" width=\"2\" height=\"{:.1}\" fill=\"#99a\"/>",
-                        2.0 + 8.0 * f64::from(n) / most
-                    );
-                }
-            }
-            for (b, &n) in series.lost.iter().enumerate() {
-                if n > 0 {
-                    let x = x_of(b as u64 * series.bucket_ms);
-                    let _ = write!(
-                        h,
-                        "<rect class=\"loss\" x=\"{x:.1}\" y=\"{:.1}\" width=\"2\" height=\"6\" fill=\"#b3261e\"><title>{n} lost</title></rect>",
-                        rug_y + 12.0
-                    );
-                }
-            }
+fn timelines(r: &Report) -> Markup {
+    html! {
+        h2 { "Failing outcomes" }
+        @if r.timelines.is_empty() {
+            p class="sub" { "None: nothing was missed, late or false." }
         }
-        None => {
-            let _ = write!(
-                h,
-                "<text x=\"{left}\" y=\"60\">vitals not retained for this patient (only the first patients and those with episodes are kept)</text>"
-            );
-        }
-    }
-    let bottom = top + strip_h * STRIPS.len() as f64;
-    let mut marker = |ms: Option<u64>, label: &str, color: &str, dash: bool| {
-        let Some(ms) = ms else { return };
-        let x = x_of(ms);
-        let _ = write!(
-            h,
-            "<line class=\"marker\" data-marker=\"{label}\" x1=\"{x:.1}\" y1=\"{top}\" x2=\"{x:.1}\" y2=\"{bottom}\" stroke=\"{color}\" stroke-width=\"1.5\"{}><title>{label} {}</title></line>",
-            if dash {
-                " stroke-dasharray=\"4 3\""
-            } else {
-                ""
-            },
-            clock_text(ms)
-        );
-    };
-    marker(t.times.onset_ms, "onset", "#000", false);
-    marker(t.times.criterion_ms, "criterion", "#555", true);
-    marker(
-        t.times.measured_ms,
-        "first abnormal measurement",
-        "#7a5cc2",
-        true,
-    );
-    marker(
-        t.times.delivered_ms,
-        "first abnormal delivery",
-        "#d08a1e",
-        true,
-    );
-    marker(t.deadline_ms, "deadline", "#b3261e", true);
-    marker(t.alert_ms, "judged alert", "#e8590c", false);
-    for a in &t.alerts {
-        let x = x_of(a.at_ms);
-        let _ = write!(
-            h,
-            "<path class=\"alert\" d=\"M{:.1},{:.1} l5,-9 l5,9 z\" fill=\"#b3261e\"><title>{} at {}</title></path>",
-            x - 5.0,
-            top - 2.0,
-            escape(&a.kind),
-            clock_text(a.at_ms)
-        );
-    }
-    // Time axis.
-    for i in 0..=6 {
-        let ms = duration_ms / 6 * i;
-        let _ = write!(
-            h,
-            "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\">{}</text>",
-            x_of(ms),
-            height - 4.0,
-            clock_text(ms)
-        );
-    }
-    let _ = write!(h, "</svg>");
-    let _ = write!(
-        h,
-        "<p class=\"sub\">onset {} · criterion {} · first abnormal measurement {} (delivered {}) · first abnormal delivery {} · deadline {} · alert {}. \
-         ▲ alerts of the patient (orange line: the alert judged); grey ticks deliveries, red ticks losses.</p>",
-        at(t.times.onset_ms),
-        at(t.times.criterion_ms),
-        at(t.times.measured_ms),
-        at(t.times.measured_delivered_ms),
-        at(t.times.delivered_ms),
-        at(t.deadline_ms),
-        at(t.alert_ms),
-    );
-    if t.outcome == OutcomeKind::False {
-        let _ = write!(
-            h,
-            "<p class=\"sub\">No obligation for this patient when the alert came.</p>"
-        );
+        @for t in &r.timelines { (timeline(t, r.timing.sim_duration_ms)) }
     }
 }
 
-fn accounting(h: &mut String, r: &Report) {
+fn timeline(t: &Timeline, duration_ms: u64) -> Markup {
+    let name = t.outcome.name();
+    html! {
+        h3 { span class={ "badge b-" (name) } { (name) } " " (t.expectation) " · " (t.patient) }
+        (charts::timeline(t, duration_ms))
+        p class="sub" {
+            "onset " (at(t.times.onset_ms)) " · criterion " (at(t.times.criterion_ms))
+            " · first abnormal measurement " (at(t.times.measured_ms))
+            " (delivered " (at(t.times.measured_delivered_ms)) ")"
+            " · first abnormal delivery " (at(t.times.delivered_ms))
+            " · deadline " (at(t.deadline_ms)) " · alert " (at(t.alert_ms)) ". "
+            "▲ alerts of the patient (orange line: the alert judged); grey ticks deliveries, red ticks losses. "
+            "Hover a point for its value."
+        }
+        @if t.outcome == OutcomeKind::False {
+            p class="sub" { "No obligation for this patient when the alert came." }
+        }
+    }
+}
+
+/// `name n, name n` of a map of counts.
+fn counts(m: &BTreeMap<String, u64>) -> String {
+    m.iter()
+        .map(|(k, n)| format!("{k} {n}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn accounting(r: &Report) -> Markup {
     let a = &r.accounting;
-    let _ = write!(
-        h,
-        "<h2>Devices and network</h2><table id=\"accounting\"><tr><th class=\"l\">device kind</th><th>devices</th><th>generated</th><th>delivered</th><th>lost</th><th>buffered or in flight at end</th><th class=\"l\">losses by cause</th><th>duplicates</th><th class=\"l\">alarms</th><th class=\"l\">events</th><th class=\"l\">artifacts</th></tr>"
-    );
-    let map = |m: &std::collections::BTreeMap<String, u64>| {
-        m.iter()
-            .map(|(k, n)| format!("{} {n}", escape(k)))
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
-    for (kind, d) in &a.by_device_kind {
-        let c = &d.counts;
-        let _ = write!(
-            h,
-            "<tr><td class=\"l\">{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"l\">{}</td><td>{}</td><td class=\"l\">{}</td><td class=\"l\">{}</td><td class=\"l\">{}</td></tr>",
-            escape(kind),
-            r.population.devices_by_kind.get(kind).copied().unwrap_or(0),
-            c.generated,
-            c.delivered,
-            c.lost,
-            c.buffered,
-            map(&d.lost_by_cause),
-            d.duplicates,
-            map(&d.alarms),
-            map(&d.events),
-            map(&d.artifacts),
-        );
+    html! {
+        h2 { "Devices and network" }
+        table id="accounting" {
+            tr {
+                th class="l" { "device kind" } th { "devices" } th { "generated" } th { "delivered" }
+                th { "lost" } th { "buffered or in flight at end" } th class="l" { "losses by cause" }
+                th { "duplicates" } th class="l" { "alarms" } th class="l" { "events" } th class="l" { "artifacts" }
+            }
+            @for (kind, d) in &a.by_device_kind {
+                @let c = &d.counts;
+                tr {
+                    td class="l" { (kind) }
+                    td { (r.population.devices_by_kind.get(kind).copied().unwrap_or(0)) }
+                    @for n in [c.generated, c.delivered, c.lost, c.buffered] { td { (n) } }
+                    td class="l" { (counts(&d.lost_by_cause)) }
+                    td { (d.duplicates) }
+                    @for m in [&d.alarms, &d.events, &d.artifacts] { td class="l" { (counts(m)) } }
+                }
+            }
+            tr {
+                th class="l" { "all" } th { (r.population.devices) }
+                @for n in [a.total.generated, a.total.delivered, a.total.lost, a.total.buffered] { th { (n) } }
+                th {} th { (a.duplicates) } th {} th {} th {}
+            }
+        }
+        (accounting_note(r))
     }
-    let _ = write!(
-        h,
-        "<tr><th class=\"l\">all</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th></th><th>{}</th><th></th><th></th><th></th></tr></table>",
-        r.population.devices,
-        a.total.generated,
-        a.total.delivered,
-        a.total.lost,
-        a.total.buffered,
-        a.duplicates
-    );
-    let causes: Vec<String> = a
-        .lost_by_cause
-        .iter()
-        .map(|(k, n)| format!("{} {n}", escape(k)))
-        .collect();
+}
+
+/// Losses by cause, what the target answered, and what the webhook got.
+fn accounting_note(r: &Report) -> Markup {
     let t = &r.transport.stats;
-    let _ = write!(
-        h,
-        "<p class=\"sub\">Lost by cause: {} · target <code>{}</code>: {} sent, {} accepted, {} rejected, {} server errors, {} failed, {} retries · \
-         alerts: {} received, {} about unknown patients, {} refused.</p>",
-        if causes.is_empty() {
-            "none".into()
-        } else {
-            causes.join(", ")
-        },
-        escape(&r.target.url),
-        t.sent,
-        t.accepted,
-        t.rejected,
-        t.server_errors,
-        t.failed,
-        t.retries,
-        r.alerts.received,
-        r.alerts.unknown_patients,
-        r.alerts.refused.total(),
-    );
+    let causes = counts(&r.accounting.lost_by_cause);
+    html! {
+        p class="sub" {
+            "Lost by cause: " @if causes.is_empty() { "none" } @else { (causes) }
+            " · target " code { (r.target.url) } ": " (t.sent) " sent, " (t.accepted) " accepted, "
+            (t.rejected) " rejected, " (t.server_errors) " server errors, " (t.failed) " failed, "
+            (t.retries) " retries · alerts: " (r.alerts.received) " received, "
+            (r.alerts.unknown_patients) " about unknown patients, " (r.alerts.refused.total()) " refused."
+        }
+    }
 }

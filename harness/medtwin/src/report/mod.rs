@@ -1,9 +1,11 @@
 //! Reports: the model `report.json` holds ([`model`], its own types), and
 //! what is rendered from it: the terminal summary ([`summary`]),
-//! `junit.xml` ([`junit`]) and the self-contained `index.html` ([`html`]).
+//! `junit.xml` ([`junit`]) and the self-contained `index.html` ([`html`],
+//! with its SVG charts in [`charts`]).
 //! Nothing here runs anything: a report is built by the run and read back
 //! by `medtwin report` and `medtwin compare`.
 
+pub mod charts;
 pub mod html;
 pub mod junit;
 pub mod model;
@@ -84,8 +86,8 @@ mod tests {
         // model; set MEDTWIN_BLESS=1 to rewrite it after a deliberate change
         // (and bump REPORT_SCHEMA with a note in docs/report.md when the
         // shape of report.json changes).
-        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../../docs/schemas/report.schema.json");
+        let path =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/schemas/report.schema.json");
         let text = serde_json::to_string_pretty(&schema()).unwrap() + "\n";
         if std::env::var_os("MEDTWIN_BLESS").is_some() {
             std::fs::write(&path, &text).unwrap();

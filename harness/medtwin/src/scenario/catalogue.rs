@@ -398,6 +398,13 @@ impl Keys<'_> {
     }
 }
 
+/// A spread key: its value in the entry, where to inherit it from, its name.
+type SpreadField<'e> = (
+    &'e Option<Spanned<SpreadSpec>>,
+    fn(&ProfileSpec) -> Spread,
+    &'static str,
+);
+
 /// The profile's spreads, in [`ProfileSpec`] order: age, weight, HR, SBP,
 /// DBP, RR, SpO2, temperature, EtCO2, glucose, cardiac output, insulin
 /// sensitivity, BP dip, HR night drop.
@@ -407,11 +414,7 @@ fn profile_spreads(
     keys: &Keys<'_>,
     r: &mut Reporter<'_>,
 ) -> [Spread; 14] {
-    let fields: [(
-        &Option<Spanned<SpreadSpec>>,
-        fn(&ProfileSpec) -> Spread,
-        &str,
-    ); 14] = [
+    let fields: [SpreadField<'_>; 14] = [
         (&e.age, |b| b.age, "age"),
         (&e.weight_kg, |b| b.weight_kg, "weight_kg"),
         (&e.hr, |b| b.hr, "hr"),

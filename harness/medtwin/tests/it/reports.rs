@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use crate::common::{check_schema, medtwin, root, run_passing, text};
+use medtwin_check::duration;
 use serde_json::Value;
 
 fn report(dir: &Path) -> Value {
@@ -316,6 +317,344 @@ fn html_report_renders_in_headless_chromium_without_console_errors() {
     assert!(dom.contains("class=\"alert\""));
     // Device and network accounting.
     assert!(dom.contains("id=\"accounting\""));
+    // Readable charts: axes with ticks and units, the deadline, values on
+    // hover and in tables, all matching report.json.
+    let r = report(out.path());
+    latency_charts_match_the_report(&dom, &r, "news2-medium");
+    timeline_matches_the_report(&dom, &r);
+}
+
+/// The first element of `html` opening with `open`, to its first `close`.
+fn element<'a>(html: &'a str, open: &str, close: &str) -> &'a str {
+    elements(html, open, close)
+        .into_iter()
+        .next()
+        .unwrap_or_else(|| panic!("no `{open}` in {html}"))
+}
+
+/// Every element of `html` opening with `open`, each to its first `close`.
+fn elements<'a>(html: &'a str, open: &str, close: &str) -> Vec<&'a str> {
+    html.match_indices(open)
+        .map(|(i, _)| {
+            let end = html[i..].find(close).expect("closed") + close.len();
+            &html[i..i + end]
+        })
+        .collect()
+}
+
+/// The text of the first `<tag ...>` in `html`.
+fn text_in<'a>(html: &'a str, tag: &str) -> &'a str {
+    let inner = element(html, &format!("<{tag}"), &format!("</{tag}>"));
+    &inner[inner.find('>').unwrap() + 1..inner.len() - tag.len() - 3]
+}
+
+/// The value of attribute `name` in the first tag of `html`.
+fn attr<'a>(html: &'a str, name: &str) -> &'a str {
+    let tag = &html[..html.find('>').unwrap()];
+    let at = tag
+        .find(&format!(" {name}=\""))
+        .unwrap_or_else(|| panic!("no {name} in {tag}"));
+    let rest = &tag[at + name.len() + 3..];
+    &rest[..rest.find('"').unwrap()]
+}
+
+/// The ticks of axis `axis` in `svg`: value, label and x of the tick line.
+fn ticks(svg: &str, axis: &str) -> Vec<(f64, String, f64)> {
+    elements(
+        svg,
+        &format!("<g class=\"tick\" data-axis=\"{axis}\""),
+        "</g>",
+    )
+    .into_iter()
+    .map(|t| {
+        let line = element(t, "<line", ">");
+        (
+            attr(t, "data-value").parse().unwrap(),
+            text_in(t, "text").to_owned(),
+            attr(line, "x1").parse().unwrap(),
+        )
+    })
+    .collect()
+}
+
+/// Every tick step is the same.
+fn evenly_spaced(ticks: &[(f64, String, f64)]) -> bool {
+    let step = ticks[1].0 - ticks[0].0;
+    step > 0.0
+        && ticks
+            .windows(2)
+            .all(|w| (w[1].0 - w[0].0 - step).abs() < 1e-6)
+}
+
+/// Latencies of hits and late alerts of `kind`, ascending, and the tightest
+/// deadline of the expectations requiring it.
+fn latencies(r: &Value, kind: &str) -> (Vec<u64>, u64) {
+    let of_kind: Vec<&Value> = r["expectations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["alert"] == kind)
+        .collect();
+    let mut all: Vec<u64> = of_kind
+        .iter()
+        .flat_map(|e| e["outcomes"].as_array().unwrap())
+        .filter_map(|o| o["latency_ms"].as_u64())
+        .collect();
+    all.sort_unstable();
+    let deadline = of_kind.iter().filter_map(|e| e["within_ms"].as_u64()).min();
+    (all, deadline.unwrap())
+}
+
+/// The `svg` or `table` (`tag`) of chart `chart` ("histogram", "cdf") of
+/// alert kind `kind`.
+fn chart<'a>(dom: &'a str, tag: &str, chart: &str, kind: &str) -> &'a str {
+    let open = match tag {
+        "svg" => format!("<svg class=\"chart {chart}\" data-kind=\"{kind}\""),
+        _ => format!("<table class=\"data\" data-chart=\"{chart}\" data-kind=\"{kind}\""),
+    };
+    element(dom, &open, &format!("</{tag}>"))
+}
+
+/// The histogram and CDF of `kind` match report.json.
+fn latency_charts_match_the_report(dom: &str, r: &Value, kind: &str) {
+    let (latencies, deadline) = latencies(r, kind);
+    assert!(!latencies.is_empty() && latencies.len() <= 200);
+    latency_axes_show_units_and_the_deadline(dom, kind, &latencies, deadline);
+    histogram_bars_and_table_count_every_latency(dom, kind, &latencies);
+    cdf_points_and_table_list_every_latency(dom, r, kind, &latencies);
+}
+
+/// Duration ticks with units at an even step covering every latency, whole
+/// counts, and the deadline a labelled dashed line where the axis puts it.
+fn latency_axes_show_units_and_the_deadline(
+    dom: &str,
+    kind: &str,
+    latencies: &[u64],
+    deadline: u64,
+) {
+    let hist = chart(dom, "svg", "histogram", kind);
+    let x = ticks(hist, "latency");
+    assert!(x.len() >= 3 && evenly_spaced(&x), "{x:?}");
+    assert_eq!(x[0].1, "0");
+    for (ms, label, _) in &x[1..] {
+        let parsed = duration::parse(label).unwrap_or_else(|e| panic!("tick `{label}`: {e}"));
+        assert_eq!(parsed as f64, *ms, "tick `{label}`");
+    }
+    assert!(x[x.len() - 1].0 >= latencies[latencies.len() - 1] as f64);
+    let counts = ticks(hist, "alerts");
+    assert!(counts.len() >= 2, "{counts:?}");
+    assert!(
+        counts
+            .iter()
+            .all(|(v, l, _)| l.parse::<f64>() == Ok(*v) && v.fract() == 0.0)
+    );
+    for svg in [hist, chart(dom, "svg", "cdf", kind)] {
+        assert_eq!(ticks(svg, "latency"), x);
+        let line = element(
+            svg,
+            &format!("<g class=\"deadline\" data-ms=\"{deadline}\">"),
+            "</g>",
+        );
+        let label = format!("deadline {}", duration::format(deadline));
+        assert!(text_in(line, "text").starts_with(&label), "{line}");
+        assert_eq!(text_in(line, "title"), text_in(line, "text"));
+        let dashed = element(line, "<line", ">");
+        assert!(dashed.contains("stroke-dasharray"), "{dashed}");
+        let (first, last) = (&x[0], &x[x.len() - 1]);
+        let at = first.2 + (deadline as f64 - first.0) / (last.0 - first.0) * (last.2 - first.2);
+        let drawn: f64 = attr(dashed, "x1").parse().unwrap();
+        assert!(
+            (drawn - at).abs() < 0.2,
+            "deadline at {drawn}, axis says {at}"
+        );
+    }
+}
+
+/// Bars titled "N alerts between A and B" adding up to every latency, and
+/// a table row per bar (the bins holding alerts) with the same counts.
+fn histogram_bars_and_table_count_every_latency(dom: &str, kind: &str, latencies: &[u64]) {
+    let bars = elements(
+        chart(dom, "svg", "histogram", kind),
+        "<rect class=\"bar\"",
+        "</rect>",
+    );
+    let counted: Vec<u64> = bars
+        .iter()
+        .map(|b| {
+            let title = text_in(b, "title");
+            assert!(
+                title.contains(" between ") && title.contains(" and "),
+                "{title}"
+            );
+            title.split(' ').next().unwrap().parse().unwrap()
+        })
+        .collect();
+    assert_eq!(counted.iter().sum::<u64>(), latencies.len() as u64);
+    let in_table: Vec<u64> = elements(
+        chart(dom, "table", "histogram", kind),
+        "<tr data-bin=",
+        "</tr>",
+    )
+    .iter()
+    .map(|row| {
+        text_in(elements(row, "<td", "</td>")[2], "td")
+            .parse()
+            .unwrap()
+    })
+    .collect();
+    assert_eq!(in_table, counted);
+}
+
+/// A CDF point per latency titled with it, "% at or under" ticks, and a
+/// table listing every latency in order, ending at the report's max.
+fn cdf_points_and_table_list_every_latency(dom: &str, r: &Value, kind: &str, latencies: &[u64]) {
+    let cdf = chart(dom, "svg", "cdf", kind);
+    let share = ticks(cdf, "share");
+    assert!(share.iter().all(|(_, l, _)| l.ends_with(" %")) && share[share.len() - 1].1 == "100 %");
+    let points = elements(cdf, "<circle", "</circle>");
+    assert_eq!(points.len(), latencies.len());
+    for (p, ms) in points.iter().zip(latencies) {
+        let title = text_in(p, "title");
+        assert!(
+            title.contains(&format!(" · {} · ", duration::human(*ms))),
+            "{title}"
+        );
+    }
+    let listed: Vec<u64> = elements(chart(dom, "table", "cdf", kind), "<tr data-rank=", "</tr>")
+        .iter()
+        .map(|row| attr(row, "data-ms").parse().unwrap())
+        .collect();
+    assert_eq!(listed, latencies);
+    assert_eq!(
+        listed.last().copied(),
+        r["metrics"]["by_kind"][kind]["latency_ms"]["max"].as_u64()
+    );
+}
+
+/// The first timeline with vitals matches report.json.
+fn timeline_matches_the_report(dom: &str, r: &Value) {
+    let timelines = r["timelines"].as_array().unwrap();
+    let svgs = elements(dom, "<svg class=\"chart timeline\"", "</svg>");
+    assert_eq!(svgs.len(), timelines.len());
+    let j = timelines
+        .iter()
+        .position(|t| t["series"].is_object())
+        .expect("a timeline with vitals");
+    let (t, svg) = (&timelines[j], svgs[j]);
+    assert_eq!(attr(svg, "data-patient"), t["patient"].as_str().unwrap());
+    timeline_axes_show_time_and_units(svg);
+    timeline_titles_carry_values(svg, t);
+    // Its table: the j-th of those of timelines with vitals.
+    let k = timelines[..j]
+        .iter()
+        .filter(|t| t["series"].is_object())
+        .count();
+    let table = elements(
+        dom,
+        "<table class=\"data\" data-chart=\"timeline\"",
+        "</table>",
+    )[k];
+    timeline_table_lists_every_bucket_with_data(table, &t["series"]);
+}
+
+/// A time axis in hh:mm at an even step, and a strip per vital with its
+/// unit and ticks.
+fn timeline_axes_show_time_and_units(svg: &str) {
+    let x = ticks(svg, "time");
+    assert!(x.len() >= 4 && evenly_spaced(&x), "{x:?}");
+    for (ms, label, _) in &x {
+        assert_eq!(*label, duration::clock_text(*ms as u64)[..5], "{x:?}");
+    }
+    let strips = [
+        ("hr", "HR (/min)"),
+        ("spo2", "SpO2 (%)"),
+        ("rr", "RR (/min)"),
+        ("sbp", "SBP (mmHg)"),
+        ("temp", "Temp (°C)"),
+    ];
+    for (code, title) in strips {
+        assert!(
+            svg.contains(&format!(">{title}</text>")),
+            "no axis title {title}"
+        );
+        let y = ticks(svg, code);
+        assert!(y.len() >= 2 && evenly_spaced(&y), "{code}: {y:?}");
+        assert!(
+            y.iter()
+                .all(|(v, l, _)| l.parse::<f64>().is_ok_and(|l| (l - v).abs() < 1e-9))
+        );
+    }
+}
+
+/// The first SpO2 value's point, the markers (labelled, titled with their
+/// time) and the patient's alerts (titled) in timeline `t`.
+fn timeline_titles_carry_values(svg: &str, t: &Value) {
+    let patient = t["patient"].as_str().unwrap();
+    let (b, v) = first_spo2(&t["series"]);
+    let clock = duration::clock_text(b as u64 * t["series"]["bucket_ms"].as_u64().unwrap());
+    let point = format!("<title>{patient} · SpO2 {v:.1} % at {clock}</title>");
+    assert!(svg.contains(&point), "no {point}");
+    let moments = [
+        ("onset", &t["times"]["onset_ms"]),
+        ("deadline", &t["deadline_ms"]),
+        ("judged alert", &t["alert_ms"]),
+    ];
+    let moments: Vec<(&str, u64)> = moments
+        .iter()
+        .filter_map(|(n, ms)| ms.as_u64().map(|ms| (*n, ms)))
+        .collect();
+    assert!(!moments.is_empty());
+    for (name, ms) in moments {
+        let line = element(
+            svg,
+            &format!("<line class=\"marker\" data-marker=\"{name}\""),
+            "</line>",
+        );
+        assert_eq!(
+            text_in(line, "title"),
+            format!("{name} {}", duration::clock_text(ms))
+        );
+        let label = element(
+            svg,
+            &format!("<text class=\"marker-label\" data-marker=\"{name}\""),
+            "</text>",
+        );
+        assert_eq!(text_in(label, "text"), name);
+    }
+    let alerts = elements(svg, "<path class=\"alert\"", "</path>");
+    assert_eq!(alerts.len(), t["alerts"].as_array().unwrap().len());
+    assert!(
+        alerts
+            .iter()
+            .all(|a| text_in(a, "title").contains(" alert at "))
+    );
+}
+
+/// The bucket and value of the first SpO2 in a timeline's series.
+fn first_spo2(series: &Value) -> (usize, f64) {
+    let spo2 = series["vitals"]["spo2"].as_array().unwrap();
+    spo2.iter()
+        .enumerate()
+        .find_map(|(b, v)| v.as_f64().map(|v| (b, v)))
+        .expect("an SpO2 value")
+}
+
+/// A row per bucket holding a value, a delivery or a loss; the first
+/// SpO2's row shows it.
+fn timeline_table_lists_every_bucket_with_data(table: &str, series: &Value) {
+    let drawn = ["hr", "spo2", "rr", "sbp", "temp"];
+    let with_data = |i: usize| {
+        drawn.iter().any(|c| series["vitals"][c][i].is_number())
+            || series["delivered"][i].as_u64().unwrap_or(0)
+                + series["lost"][i].as_u64().unwrap_or(0)
+                > 0
+    };
+    let buckets = series["delivered"].as_array().unwrap().len();
+    let expected = (0..buckets).filter(|&i| with_data(i)).count();
+    assert_eq!(elements(table, "<tr data-bucket=", "</tr>").len(), expected);
+    let (b, v) = first_spo2(series);
+    let row = element(table, &format!("<tr data-bucket=\"{b}\""), "</tr>");
+    assert!(row.contains(&format!("<td>{v:.1}</td>")), "{row}");
 }
 
 #[test]
