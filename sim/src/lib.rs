@@ -19,9 +19,14 @@
 //!     }
 //! }
 //! ```
+//!
+//! A running twin takes [`Command`]s, stamped in simulated time, through
+//! [`Twin::push_command`]: the only way to change a twin once built (see
+//! [`command`]).
 
 pub mod cgm;
 pub mod clinical;
+pub mod command;
 pub mod config;
 pub mod device;
 mod error;
@@ -38,6 +43,7 @@ mod twin;
 pub mod vitals;
 
 pub use clinical::{ConditionKind, InterventionKind, ParamKind, ParamSpec, Params};
+pub use command::{COMMAND_CAPACITY, Command, CommandError};
 pub use config::{
     CohortConfig, DeviceConfig, DeviceKind, EventConfig, Eviction, FaultConfig, FaultKind,
     GatewayConfig, InterventionConfig, NetworkConfig, PatientSelector, Shard, SimConfig,
@@ -47,9 +53,9 @@ pub use profile::{Meal, ProfileSpec, Spread};
 pub use scores::Criterion;
 pub use spec::{ArtifactSpec, BatterySpec, ChannelSpec, DeviceSpec};
 pub use truth::{
-    CriterionOnset, Delivery, DeviceEvent, DeviceTime, EndReason, EpisodeEnd, EpisodeOnset,
-    EventKind, InterventionGiven, Loss, LossCause, Measurement, Quality, Reading, Readings,
-    StepOutput, TechAlarm,
+    CommandApplied, CriterionOnset, Delivery, DeviceEvent, DeviceTime, EndReason, EpisodeEnd,
+    EpisodeOnset, EventKind, InterventionGiven, Loss, LossCause, Measurement, Quality, Reading,
+    Readings, StepOutput, TechAlarm,
 };
 pub use twin::{Accounting, Twin};
 pub use vitals::{Acvpu, Rhythm, Vital, Vitals};

@@ -5,6 +5,7 @@
 use serde::Serialize;
 
 use crate::clinical::{ConditionKind, InterventionKind, Params};
+use crate::command::Command;
 use crate::config::DeviceKind;
 use crate::scores::Criterion;
 use crate::vitals::Vital;
@@ -385,6 +386,20 @@ pub struct CriterionOnset {
     pub at_ms: u64,
 }
 
+/// A command applied to the twin (see [`crate::command`]): from this step
+/// on, the twin treats it as if it had been scheduled at `at_ms`.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct CommandApplied {
+    /// The time it was stamped with, simulated ms (within or, for a command
+    /// stamped exactly at the end of the previous step, at the start of the
+    /// step that applied it).
+    pub at_ms: u64,
+    /// The patient it addressed.
+    pub patient_idx: u32,
+    /// What it was.
+    pub command: Command,
+}
+
 /// Everything one step produced, in a fixed order: each list is sorted by
 /// time and then by stable device or patient order, so the same scenario
 /// and seed give the same records in the same order.
@@ -398,6 +413,9 @@ pub struct StepOutput {
     pub ends: Vec<EpisodeEnd>,
     /// Interventions given during the step.
     pub interventions: Vec<InterventionGiven>,
+    /// Commands applied at the start of the step, by (time, patient stable
+    /// id, arrival).
+    pub commands: Vec<CommandApplied>,
     /// Criteria that first held during the step.
     pub criteria: Vec<CriterionOnset>,
     /// Measurements taken during the step.
@@ -413,6 +431,7 @@ impl StepOutput {
         self.onsets.clear();
         self.ends.clear();
         self.interventions.clear();
+        self.commands.clear();
         self.criteria.clear();
         self.measurements.clear();
         self.deliveries.clear();

@@ -5,7 +5,7 @@
 mod devices;
 mod net;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use bevy_ecs::prelude::*;
 use bevy_ecs::schedule::SingleThreadedExecutor;
@@ -14,6 +14,7 @@ use rand::RngExt;
 
 use crate::cgm::CgmSensor;
 use crate::clinical::{ConditionKind, InterventionKind};
+use crate::command::{COMMAND_CAPACITY, Command, CommandError, CommandQueue, Roster};
 use crate::config::{DeviceConfig, DeviceKind, Eviction, FaultKind, PatientSelector, SimConfig};
 use crate::device::{Artifacts, Device, DeviceClock, DeviceError, NoiseRng, Power};
 use crate::error::ConfigError;
@@ -25,8 +26,8 @@ use crate::rng::{self, StreamRng};
 use crate::scores::CriteriaState;
 use crate::spec::DeviceSpec;
 use crate::truth::{
-    CriterionOnset, EndReason, EpisodeEnd, EpisodeOnset, InterventionGiven, LossCause, Measurement,
-    StepOutput,
+    CommandApplied, CriterionOnset, EndReason, EpisodeEnd, EpisodeOnset, InterventionGiven,
+    LossCause, Measurement, StepOutput,
 };
 use crate::vitals::{Rhythm, Vitals};
 use devices::{DeviceFault, Doses, Faulty, Memory, Models, Sensor, sample_devices};
@@ -75,6 +76,11 @@ struct StableOrder {
 /// The records of the current step.
 #[derive(Resource, Default)]
 struct Outbox(StepOutput);
+
+/// Commands applied before this step's systems ran, in (time, arrival)
+/// order, for `finish_step` to put in the step's records.
+#[derive(Resource, Default)]
+struct AppliedCommands(Vec<CommandApplied>);
 
 /// Measurements taken this step, waiting for the network system.
 #[derive(Resource, Default)]
@@ -154,6 +160,10 @@ pub struct Twin {
     device_kinds: Vec<DeviceKind>,
     device_models: Vec<u16>,
     accounting: Accounting,
+    /// Who is where, to find a commanded patient by name.
+    roster: Roster,
+    /// Commands waiting for their step.
+    commands: CommandQueue,
 }
 
 impl Twin {
@@ -184,6 +194,7 @@ impl Twin {
         world.init_resource::<InFlight>();
         world.init_resource::<Buffered>();
         world.init_resource::<Models>();
+        world.init_resource::<AppliedCommands>();
 
         let mut twin = Twin {
             world,
@@ -195,6 +206,8 @@ impl Twin {
             device_kinds: Vec::new(),
             device_models: Vec::new(),
             accounting: Accounting::default(),
+            roster: Roster::new(config),
+            commands: CommandQueue::default(),
         };
         // Index of each cohort's first patient in the flat patient table.
         let mut cohort_start = Vec::with_capacity(config.cohorts.len());
@@ -513,8 +526,12 @@ impl Twin {
             .push(device_stable);
     }
 
-    /// Advances one step and returns what happened in it.
+    /// Advances one step and returns what happened in it. Queued commands
+    /// due by the end of the step are applied first (see [`Twin::push_command`]).
     pub fn step(&mut self) -> &StepOutput {
+        if !self.commands.is_empty() {
+            self.apply_commands();
+        }
         self.schedule.run(&mut self.world);
         let out = &self.world.resource::<Outbox>().0;
         let acc = &mut self.accounting;
@@ -540,6 +557,216 @@ impl Twin {
         acc.buffered = self.world.resource::<Buffered>().0;
         debug_assert_eq!(acc.generated, acc.delivered + acc.lost() + acc.pending());
         out
+    }
+
+    /// Queues `command`, to be applied at simulated time `at_ms`: at the
+    /// start of the first step that ends at or after `at_ms`, the twin
+    /// changes its world as if the scenario had scheduled the same thing at
+    /// `at_ms` (an episode with its onset at `at_ms`, an intervention given
+    /// then, a device fault or an uplink outage starting then), and the
+    /// step's [`StepOutput::commands`] records it. Commands apply in
+    /// (`at_ms`, arrival) order. A command stamped exactly [`Twin::now_ms`]
+    /// applies in the next step, still stamped `at_ms`.
+    ///
+    /// Refused, with nothing queued: invalid parameters
+    /// ([`Command::check`]), a time before [`Twin::now_ms`], a patient
+    /// this twin does not simulate (unknown, or another shard's), a
+    /// device fault that would reach none of the patient's devices, and a
+    /// full queue ([`Twin::command_capacity`]).
+    pub fn push_command(&mut self, at_ms: u64, command: Command) -> Result<(), CommandError> {
+        command.check()?;
+        let now_ms = self.now_ms();
+        if at_ms < now_ms {
+            return Err(CommandError::InThePast { at_ms, now_ms });
+        }
+        let patient_idx = self.roster.admit(&command, &self.patient_names)?;
+        self.commands.push(at_ms, patient_idx, command)
+    }
+
+    /// How many commands can wait in the queue at once ([`COMMAND_CAPACITY`]).
+    pub fn command_capacity(&self) -> usize {
+        COMMAND_CAPACITY
+    }
+
+    /// How many commands are waiting for their step.
+    pub fn queued_commands(&self) -> usize {
+        self.commands.len()
+    }
+
+    /// Applies every queued command due by the end of the step about to
+    /// run, in (time, arrival) order, by changing the world as `Twin::new`
+    /// would have built it had the command been scheduled.
+    fn apply_commands(&mut self) {
+        let clock = self.world.resource::<Clock>();
+        let (end_ms, seed) = (clock.now_ms + clock.step_ms, clock.seed);
+        let mut applied = Vec::new();
+        // Device faults wait for one pass over the devices.
+        let mut device_faults: Vec<(Entity, Option<String>, DeviceFault)> = Vec::new();
+        while let Some((at_ms, patient_idx, command)) = self.commands.pop_due(end_ms) {
+            let patient = self.patients[patient_idx as usize];
+            match &command {
+                Command::StartCondition { .. } | Command::GiveIntervention { .. } => {
+                    self.add_to_course(patient, at_ms, &command);
+                }
+                Command::DeviceFault {
+                    kind,
+                    device,
+                    duration_ms,
+                    ..
+                } => device_faults.push((
+                    patient,
+                    device.clone(),
+                    DeviceFault {
+                        kind: *kind,
+                        start_ms: at_ms,
+                        end_ms: at_ms.saturating_add(*duration_ms),
+                        raised: false,
+                    },
+                )),
+                Command::NetworkOutage { duration_ms, .. } => {
+                    let span = (at_ms, at_ms.saturating_add(*duration_ms));
+                    self.add_outage(patient, span, seed);
+                }
+            }
+            applied.push(CommandApplied {
+                at_ms,
+                patient_idx,
+                command,
+            });
+        }
+        if !device_faults.is_empty() {
+            self.add_device_faults(&device_faults);
+        }
+        self.world
+            .resource_mut::<AppliedCommands>()
+            .0
+            .append(&mut applied);
+    }
+
+    /// An episode starting, or an intervention given, at `at_ms`: into the
+    /// patient's `Course` (added empty if it had none), as `Twin::new`
+    /// puts scheduled ones.
+    fn add_to_course(&mut self, patient: Entity, at_ms: u64, command: &Command) {
+        let Ok(mut entity) = self.world.get_entity_mut(patient) else {
+            return; // patients are never despawned
+        };
+        let mut course = entity.entry::<Course>().or_default().into_mut();
+        match *command {
+            Command::StartCondition {
+                condition,
+                severity,
+                ramp_ms,
+                duration_ms,
+                params,
+                ..
+            } => {
+                // In arrival order, after the scheduled ones.
+                course.episodes.push(Episode {
+                    kind: condition,
+                    onset_ms: at_ms,
+                    severity,
+                    ramp_ms,
+                    duration_ms,
+                    params,
+                    started: false,
+                    end_ms: None,
+                    reached: false,
+                    skipped_meal: false,
+                });
+            }
+            Command::GiveIntervention {
+                kind,
+                params,
+                duration_ms,
+                ..
+            } => {
+                // In time order, after those already at `at_ms`. Those it
+                // goes before are later than `at_ms`, so not given yet: no
+                // given intervention's index (which names its random
+                // streams) moves.
+                let at = course.given.partition_point(|g| g.at_ms <= at_ms);
+                let given = Given {
+                    kind,
+                    at_ms,
+                    params,
+                    duration_ms,
+                    done: false,
+                };
+                course.given.insert(at, given);
+            }
+            Command::DeviceFault { .. } | Command::NetworkOutage { .. } => {}
+        }
+    }
+
+    /// An uplink outage over `span` on the patient's gateway. A patient
+    /// without one (its cohort has none) gets a buffer-less gateway, as
+    /// `spawn_patient` gives a patient with a scheduled outage: what is
+    /// sent into the outage is lost.
+    fn add_outage(&mut self, patient: Entity, span: (u64, u64), seed: u64) {
+        let Ok(mut entity) = self.world.get_entity_mut(patient) else {
+            return;
+        };
+        let stable = entity.get::<Patient>().map_or(0, |p| p.stable_id);
+        let mut gateway = entity
+            .entry::<Gateway>()
+            .or_insert_with(|| Gateway {
+                capacity: 0,
+                eviction: Eviction::DropOldest,
+                flush_per_s: 1.0,
+                flush_credit: 0.0,
+                outages: Vec::new(),
+                random: None,
+                random_down: false,
+                next_change_ms: 0,
+                rng: rng::stream(seed, stable, "gateway"),
+                buffer: Default::default(),
+            })
+            .into_mut();
+        gateway.outages.push(span);
+        gateway.outages.sort_unstable();
+    }
+
+    /// Adds each (patient, model or class, fault) to the patient's devices
+    /// it names (all of them when it names none), in the order given, as
+    /// `spawn_patient` does for scheduled ones; a disconnect needs memory.
+    fn add_device_faults(&mut self, faults: &[(Entity, Option<String>, DeviceFault)]) {
+        let patients: BTreeSet<Entity> = faults.iter().map(|f| f.0).collect();
+        let mut devices = self.world.query::<(Entity, &Device)>();
+        let models = &self.world.resource::<Models>().0;
+        let mut targets: Vec<(Entity, Vec<DeviceFault>)> = Vec::new();
+        for (entity, device) in devices.iter(&self.world) {
+            if !patients.contains(&device.patient) {
+                continue;
+            }
+            let spec = &models[usize::from(device.model)];
+            let names = |k: &str| k == spec.name || k == spec.class.name();
+            let mine: Vec<DeviceFault> = faults
+                .iter()
+                .filter(|(p, filter, _)| {
+                    *p == device.patient && filter.as_deref().is_none_or(names)
+                })
+                .map(|f| f.2)
+                .collect();
+            if !mine.is_empty() {
+                targets.push((entity, mine));
+            }
+        }
+        for (entity, mine) in targets {
+            let mut device = self.world.entity_mut(entity);
+            if mine.iter().any(|f| f.kind == FaultKind::Disconnect) && !device.contains::<Memory>()
+            {
+                device.insert(Memory::default());
+            }
+            match device.get_mut::<Faulty>() {
+                Some(mut faulty) => faulty.faults.extend(mine),
+                None => {
+                    device.insert(Faulty {
+                        faults: mine,
+                        last: None,
+                    });
+                }
+            }
+        }
     }
 
     /// Bytes of component state each patient carries (what the twin
@@ -998,7 +1225,11 @@ fn advance_physiology(
 /// iteration order nor on the shard split: by time, then by the patient's
 /// or device's stable id (deliveries already come out of the heap ordered
 /// by (arrival, device stable id, seq)).
-fn finish_step(mut out: ResMut<Outbox>, order: Res<StableOrder>) {
+fn finish_step(
+    mut out: ResMut<Outbox>,
+    mut applied: ResMut<AppliedCommands>,
+    order: Res<StableOrder>,
+) {
     let out = &mut out.0;
     let p = |idx: u32| order.patients[idx as usize];
     let d = |idx: u32| order.devices[idx as usize];
@@ -1008,6 +1239,12 @@ fn finish_step(mut out: ResMut<Outbox>, order: Res<StableOrder>) {
         .sort_by_key(|e| (e.end_ms, p(e.patient_idx), e.condition, e.onset_ms));
     out.interventions
         .sort_by_key(|g| (g.at_ms, p(g.patient_idx), g.kind));
+    if !applied.0.is_empty() {
+        // Applied in (time, arrival) order; the sort is stable, so
+        // arrival order breaks ties within a patient.
+        out.commands.append(&mut applied.0);
+        out.commands.sort_by_key(|c| (c.at_ms, p(c.patient_idx)));
+    }
     out.criteria
         .sort_by_key(|c| (c.at_ms, p(c.patient_idx), c.criterion));
     out.measurements

@@ -1,7 +1,9 @@
-//! The twin's integration tests: determinism and shard invariance,
-//! devices, networks, physiology against published ranges, and the NEWS2
-//! chart against a table model. One test binary (modules below).
+//! The twin's integration tests: commands on a running twin, determinism
+//! and shard invariance, devices, networks, physiology against published
+//! ranges, and the NEWS2 chart against a table model. One test binary
+//! (modules below).
 
+mod commands;
 mod determinism;
 mod devices;
 mod network;

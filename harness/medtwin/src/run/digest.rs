@@ -10,8 +10,8 @@ use sha2::{Digest as _, Sha256};
 pub struct Digests {
     /// Every delivery (measurement and delivery time), in delivery order.
     pub telemetry: String,
-    /// Every truth record: onsets, ends, interventions, criteria,
-    /// measurements, deliveries, losses.
+    /// Every truth record: onsets, ends, interventions, commands applied,
+    /// criteria, measurements, deliveries, losses.
     pub truth: String,
 }
 
@@ -43,6 +43,10 @@ impl Digester {
         }
         for g in &out.interventions {
             self.truth_line("given", g);
+        }
+        // None in a run without commands: its digests are unchanged.
+        for c in &out.commands {
+            self.truth_line("command", c);
         }
         for c in &out.criteria {
             self.truth_line("criterion", c);
@@ -93,4 +97,48 @@ pub fn of_run(config: &SimConfig) -> Result<Digests, medtwin_sim::ConfigError> {
         digester.step(twin.step());
     }
     Ok(digester.finish())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use medtwin_sim::{CommandApplied, ConditionKind, InterventionGiven, InterventionKind, Params};
+
+    /// A command is one `command <json>` line, right after the
+    /// interventions; its JSON names the command, its kinds and patient.
+    #[test]
+    fn commands_are_hashed_after_the_interventions() {
+        let command = CommandApplied {
+            at_ms: 60_000,
+            patient_idx: 1,
+            command: medtwin_sim::Command::start_condition("ward-001", ConditionKind::Sepsis),
+        };
+        let json = serde_json::to_string(&command).unwrap();
+        assert_eq!(
+            json,
+            r#"{"at_ms":60000,"patient_idx":1,"command":{"type":"start_condition","patient":"ward-001","condition":"sepsis","severity":1.0,"ramp_ms":21600000,"duration_ms":null,"params":[0.0,0.0,0.0]}}"#
+        );
+        let given = InterventionGiven {
+            patient_idx: 1,
+            kind: InterventionKind::Oxygen,
+            at_ms: 60_000,
+            params: Params([2.0, 0.0, 0.0]),
+            rosc: None,
+        };
+        let out = StepOutput {
+            now_ms: 60_000,
+            interventions: vec![given],
+            commands: vec![command],
+            ..StepOutput::default()
+        };
+        let mut digester = Digester::default();
+        digester.step(&out);
+        let mut expected = Sha256::new();
+        expected.update(format!(
+            "given {}\n",
+            serde_json::to_string(&given).unwrap()
+        ));
+        expected.update(format!("command {json}\n"));
+        assert_eq!(digester.finish().truth, hex(expected));
+    }
 }
