@@ -174,24 +174,25 @@ pub struct News2 {
 
 /// Points of each parameter; absent or non-finite values score 0. No
 /// allocation: this is the twin's per-step path.
+#[inline]
 pub fn points(obs: &Observations) -> SubScores {
-    let banded = |value: Option<f64>, band: fn(f64) -> u8| match value {
-        Some(v) if v.is_finite() => band(v),
-        _ => 0,
-    };
-    let spo2_band: fn(f64) -> u8 = match obs.spo2_scale {
-        Spo2Scale::Scale1 => spo2_scale1_points,
-        Spo2Scale::Scale2 if obs.on_oxygen => spo2_scale2_oxygen_points,
-        Spo2Scale::Scale2 => spo2_scale2_air_points,
+    let finite = |value: Option<f64>| value.filter(|v| v.is_finite());
+    let spo2 = match finite(obs.spo2_pct) {
+        None => 0,
+        Some(v) => match obs.spo2_scale {
+            Spo2Scale::Scale1 => spo2_scale1_points(v),
+            Spo2Scale::Scale2 if obs.on_oxygen => spo2_scale2_oxygen_points(v),
+            Spo2Scale::Scale2 => spo2_scale2_air_points(v),
+        },
     };
     SubScores {
-        rr: banded(obs.rr_per_min, rr_points),
-        spo2: banded(obs.spo2_pct, spo2_band),
+        rr: finite(obs.rr_per_min).map_or(0, rr_points),
+        spo2,
         air_or_oxygen: air_or_oxygen_points(obs.on_oxygen),
-        sbp: banded(obs.sbp_mmhg, sbp_points),
-        hr: banded(obs.hr_per_min, hr_points),
+        sbp: finite(obs.sbp_mmhg).map_or(0, sbp_points),
+        hr: finite(obs.hr_per_min).map_or(0, hr_points),
         consciousness: obs.consciousness.map_or(0, consciousness_points),
-        temp: banded(obs.temp_c, temp_points),
+        temp: finite(obs.temp_c).map_or(0, temp_points),
     }
 }
 

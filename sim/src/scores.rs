@@ -12,6 +12,7 @@ use crate::vitals::{Acvpu, Vitals};
 /// "Early-warning scores") of the true state, on the one chart in
 /// [`crate::news2`]: every parameter known, consciousness from the ACVPU
 /// state, `scale` the SpO2 scale (2 for a prescribed 88-92 % target).
+#[inline]
 pub fn news2(v: &Vitals, scale: u8) -> SubScores {
     news2::points(&Observations {
         rr_per_min: Some(v.rr_bpm),
@@ -121,7 +122,8 @@ impl CriteriaState {
     /// Evaluates the criteria at `now_ms` and calls `first` for each one that
     /// holds for the first time since the last [`CriteriaState::rearm`].
     pub fn update(&mut self, v: &Vitals, scale: u8, now_ms: u64, mut first: impl FnMut(Criterion)) {
-        let n = news2(v, scale);
+        let scores = news2(v, scale).as_array();
+        let (total, red) = (scores.iter().sum::<u8>(), scores.contains(&3));
         let prodigy_signs =
             v.rr_bpm <= 5.0 || v.spo2_pct <= 85.0 || v.etco2_mmhg <= 15.0 || v.etco2_mmhg >= 60.0;
         let now_s = (now_ms / 1000).min(u64::from(u32::MAX)) as u32;
@@ -141,9 +143,9 @@ impl CriteriaState {
             since.is_some_and(|s| u64::from(now_s - s) * 1000 >= hold_ms)
         };
         let holds = [
-            (Criterion::News2Medium, n.total() >= 5),
-            (Criterion::News2High, n.total() >= 7),
-            (Criterion::News2Red, n.red()),
+            (Criterion::News2Medium, total >= 5),
+            (Criterion::News2High, total >= 7),
+            (Criterion::News2Red, red),
             (Criterion::Qsofa, qsofa(v) >= 2),
             (Criterion::HypoglycaemiaLevel1, v.glucose_mgdl < 70.0),
             (Criterion::HypoglycaemiaLevel2, v.glucose_mgdl < 54.0),
