@@ -62,8 +62,8 @@ pub enum ExpectKind {
 /// Limits beyond "nothing missed or late".
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Budgets {
-    /// False alerts tolerated.
-    pub max_false_alerts: u64,
+    /// False alerts tolerated (a count).
+    pub max_false_alerts: Option<u64>,
     /// False alerts per patient-day tolerated.
     pub max_false_alerts_per_patient_day: Option<f64>,
     /// Duplicates tolerated (unlimited when `None`).
@@ -76,6 +76,19 @@ pub struct Budgets {
     pub max_latency_p99_ms: Option<u64>,
     /// Largest latency allowed.
     pub max_latency_ms: Option<u64>,
+}
+
+impl Budgets {
+    /// The false-alert count tolerated: the one set, else none at all when
+    /// only a per-patient-day rate is set (setting any false-alert budget
+    /// replaces the default), else the default of 0.
+    pub fn false_alert_limit(&self) -> Option<u64> {
+        match (self.max_false_alerts, self.max_false_alerts_per_patient_day) {
+            (Some(n), _) => Some(n),
+            (None, Some(_)) => None,
+            (None, None) => Some(0),
+        }
+    }
 }
 
 /// One `[[expect]]`, resolved.
@@ -95,6 +108,8 @@ pub struct Expectation {
     /// Staleness limit and longest gap a hold bridges, ms.
     pub max_gap_ms: u64,
     /// Rule oracles: time a rule must stop holding before it owes again.
+    /// Both kinds: how long after its cause stopped holding a repeat alert
+    /// still counts as a duplicate (later, it is a false alert).
     pub rearm_ms: u64,
     /// Rule oracles: how long before the rule became due an alert may come
     /// and still answer it (a backend that smooths or predicts differently).

@@ -57,8 +57,10 @@ pub struct Metrics {
     pub inconclusive: u64,
     /// Alerts without an obligation.
     pub false_alerts: u64,
-    /// Repeat alerts after an obligation.
+    /// Repeat alerts while an obligation's cause held.
     pub duplicates: u64,
+    /// Alerts naming patients the twin never simulated (in no other count).
+    pub unknown_patients: u64,
     /// Patients with no obligation and no false alert (true negatives).
     pub true_negatives: u64,
     /// Patient-days observed.
@@ -110,6 +112,7 @@ impl Metrics {
         self.inconclusive += other.inconclusive;
         self.false_alerts += other.false_alerts;
         self.duplicates += other.duplicates;
+        self.unknown_patients += other.unknown_patients;
         self.true_negatives += other.true_negatives;
         self.patient_days += other.patient_days;
     }

@@ -74,9 +74,24 @@ struct Oracle {
     last_true: Vec<Option<u64>>,
     /// Whether it held at the patient's previous delivery.
     was_holding: Vec<bool>,
-    /// (patient, due = delivered ms, measured ms of the completing sample).
-    onsets: Vec<(u32, u64, u64)>,
+    /// The onsets, in delivery order.
+    onsets: Vec<RuleOnset>,
+    /// Per patient, its latest onset (an index into `onsets`).
+    latest: Vec<Option<usize>>,
     overflow: u64,
+}
+
+/// One time a rule began to hold on the delivered data.
+struct RuleOnset {
+    patient_idx: u32,
+    /// Delivery time of the sample that completed it: the obligation's due time.
+    due_ms: u64,
+    /// When the harness sent that sample.
+    sent_ms: u64,
+    /// Measurement time of that sample.
+    measured_ms: u64,
+    /// The last delivery on which it still held (before the next onset).
+    until_ms: u64,
 }
 
 /// An episode with its first abnormal measurement and delivery per evaluator.
@@ -89,6 +104,8 @@ struct Episode {
     first_measured_delivered: Vec<Option<u64>>,
     /// Per evaluator: the first abnormal delivery time.
     first_delivered: Vec<Option<u64>>,
+    /// Per evaluator: when the harness sent that delivery.
+    first_sent: Vec<Option<u64>>,
 }
 
 /// Reads the twin's records; see the module docs.
@@ -176,6 +193,7 @@ impl Observer {
                     last_true: vec![None; n_patients],
                     was_holding: vec![false; n_patients],
                     onsets: Vec::new(),
+                    latest: vec![None; n_patients],
                     overflow: 0,
                 }),
                 _ => None,
@@ -216,14 +234,29 @@ impl Observer {
         }
     }
 
-    /// Reads one step's records.
+    /// Reads one step's records, every delivery taken by the target the
+    /// moment it was delivered (a perfect target and harness).
     pub fn step(&mut self, out: &StepOutput, patients: &[String]) {
+        let taken: Vec<Option<u64>> = out
+            .deliveries
+            .iter()
+            .map(|d| Some(d.delivered_ms))
+            .collect();
+        self.step_taken(out, &taken, patients);
+    }
+
+    /// Reads one step's records with how the target took each delivery:
+    /// `taken[i]` is `Some(sent_ms)` (the simulated time the harness
+    /// actually sent delivery `i`) when the target accepted it, `None` when
+    /// it refused it or never answered. The delivery stream (rule oracles,
+    /// first abnormal delivery) holds only what the target accepted.
+    pub fn step_taken(&mut self, out: &StepOutput, taken: &[Option<u64>], patients: &[String]) {
         self.onsets(&out.onsets, patients);
         self.criteria(&out.criteria);
         self.ends(&out.ends);
         self.interventions(&out.interventions, patients);
         self.measurements(&out.measurements);
-        self.deliveries(&out.deliveries);
+        self.deliveries(&out.deliveries, taken);
         self.losses(&out.losses);
     }
 
@@ -247,6 +280,7 @@ impl Observer {
                 first_measured: vec![None; self.evaluators.len()],
                 first_measured_delivered: vec![None; self.evaluators.len()],
                 first_delivered: vec![None; self.evaluators.len()],
+                first_sent: vec![None; self.evaluators.len()],
             });
             self.episodes_of.entry(o.patient_idx).or_default().push(idx);
             if self.series.len() < MAX_SERIES_PATIENTS {
@@ -378,13 +412,18 @@ impl Observer {
         }
     }
 
-    fn deliveries(&mut self, deliveries: &[Delivery]) {
-        for d in deliveries {
+    fn deliveries(&mut self, deliveries: &[Delivery], taken: &[Option<u64>]) {
+        for (d, taken) in deliveries.iter().zip(taken) {
             let m = &d.measurement;
             let p = m.patient_idx as usize;
             if p >= self.n_patients {
                 continue;
             }
+            let Some(sent_ms) = *taken else {
+                // Refused or unanswered: the target never had it.
+                self.awaiting_delivery.remove(&(m.device_idx, m.seq));
+                continue;
+            };
             if let Some(s) = self.series.get_mut(&m.patient_idx)
                 && let Some(n) = s
                     .delivered
@@ -407,6 +446,7 @@ impl Observer {
                     let ep = &mut self.episodes[e];
                     if ep.first_delivered[k].is_none() && ep.record.onset_ms <= d.delivered_ms {
                         ep.first_delivered[k] = Some(d.delivered_ms);
+                        ep.first_sent[k] = Some(sent_ms);
                     }
                 }
             }
@@ -423,14 +463,23 @@ impl Observer {
                         .is_none_or(|last| d.delivered_ms.saturating_sub(last) >= oracle.rearm_ms);
                 if rearmed {
                     if oracle.onsets.len() < MAX_OBLIGATIONS {
-                        oracle
-                            .onsets
-                            .push((m.patient_idx, d.delivered_ms, m.measured_ms));
+                        oracle.latest[p] = Some(oracle.onsets.len());
+                        oracle.onsets.push(RuleOnset {
+                            patient_idx: m.patient_idx,
+                            due_ms: d.delivered_ms,
+                            sent_ms,
+                            measured_ms: m.measured_ms,
+                            until_ms: d.delivered_ms,
+                        });
                     } else {
+                        oracle.latest[p] = None;
                         oracle.overflow += 1;
                     }
                 }
                 oracle.last_true[p] = Some(d.delivered_ms);
+                if let Some(i) = oracle.latest[p] {
+                    oracle.onsets[i].until_ms = d.delivered_ms;
+                }
             }
         }
     }
@@ -492,7 +541,13 @@ impl Observer {
         oracle
             .onsets
             .iter()
-            .map(|&(p, due, measured)| {
+            .enumerate()
+            .map(|(i, o)| {
+                let (p, due, measured) = (o.patient_idx, o.due_ms, o.measured_ms);
+                // The patient's latest onset still holding at the last
+                // delivery: it held to the end of the run.
+                let still_holding =
+                    oracle.latest[p as usize] == Some(i) && oracle.was_holding[p as usize];
                 let onset = self
                     .episodes_of
                     .get(&p)
@@ -506,12 +561,14 @@ impl Observer {
                     from_ms: due.saturating_sub(early_ms),
                     reference_ms: Some(due),
                     unresolved: None,
+                    holds_until_ms: (!still_holding).then_some(o.until_ms),
                     times: Times {
                         onset_ms: onset,
                         criterion_ms: None,
                         measured_ms: Some(measured),
                         measured_delivered_ms: Some(due),
                         delivered_ms: Some(due),
+                        sent_ms: Some(o.sent_ms),
                     },
                 }
             })
@@ -549,6 +606,7 @@ impl Observer {
                     measured_ms: measured.map(|m| m.0),
                     measured_delivered_ms: ev.and_then(|k| ep.first_measured_delivered[k]),
                     delivered_ms: ev.and_then(|k| ep.first_delivered[k]),
+                    sent_ms: ev.and_then(|k| ep.first_sent[k]),
                 };
                 let (reference_ms, unresolved) =
                     self.reference(*from, criterion, &times, ev.is_some());
@@ -557,6 +615,7 @@ impl Observer {
                     from_ms: ep.record.onset_ms,
                     reference_ms,
                     unresolved,
+                    holds_until_ms: ep.record.end_ms,
                     times,
                 }
             })

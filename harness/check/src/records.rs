@@ -65,8 +65,11 @@ pub struct Times {
     /// When that measurement reached the target (`None`: lost or in flight).
     pub measured_delivered_ms: Option<u64>,
     /// First abnormal delivery: when the data the target received first
-    /// showed the abnormality.
+    /// showed the abnormality (its simulated delivery time).
     pub delivered_ms: Option<u64>,
+    /// When the harness actually sent that delivery to the target, in
+    /// simulated time: `delivered_ms` plus the harness's own send lag.
+    pub sent_ms: Option<u64>,
 }
 
 /// One alert owed.
@@ -78,6 +81,11 @@ pub struct Obligation {
     pub from_ms: u64,
     /// Latency and the deadline count from here; `None` when unknown.
     pub reference_ms: Option<u64>,
+    /// When its cause stopped holding (the rule's last delivery on which it
+    /// held, the episode's end); `None` while it still held at the end of
+    /// the run. A repeat alert is a duplicate until this plus the re-arm
+    /// window, a false alert after.
+    pub holds_until_ms: Option<u64>,
     /// Why the reference is unknown.
     pub unresolved: Option<String>,
     /// The way from onset to the data the target received.
