@@ -201,11 +201,16 @@ pub enum DeviceKind {
     InfusionPump,
     /// Respiration monitor (impedance or pleth-derived): respiratory rate.
     RespMonitor,
+    /// A nurse's observation round (ward or community nurse, virtual ward):
+    /// what a charting system knows and no sensor measures: the level of
+    /// consciousness (ACVPU), the supplemental oxygen flow and the
+    /// patient's NEWS2 SpO2 scale.
+    NurseObs,
 }
 
 impl DeviceKind {
     /// Every class, for listings and suggestions.
-    pub const ALL: [DeviceKind; 11] = [
+    pub const ALL: [DeviceKind; 12] = [
         DeviceKind::PulseOximeter,
         DeviceKind::EcgPatch,
         DeviceKind::Cgm,
@@ -217,6 +222,7 @@ impl DeviceKind {
         DeviceKind::SmartPill,
         DeviceKind::InfusionPump,
         DeviceKind::RespMonitor,
+        DeviceKind::NurseObs,
     ];
 
     /// The class name used in catalogue files.
@@ -233,6 +239,7 @@ impl DeviceKind {
             DeviceKind::SmartPill => "smart_pill",
             DeviceKind::InfusionPump => "infusion_pump",
             DeviceKind::RespMonitor => "resp_monitor",
+            DeviceKind::NurseObs => "nurse_observations",
         }
     }
 
@@ -250,6 +257,9 @@ impl DeviceKind {
             DeviceKind::SmartPill => "smart pill: ingestion events",
             DeviceKind::InfusionPump => "infusion pump: delivered rate, occlusion alarm",
             DeviceKind::RespMonitor => "respiration monitor: respiratory rate",
+            DeviceKind::NurseObs => {
+                "nurse observations: level of consciousness (ACVPU), oxygen flow, NEWS2 SpO2 scale"
+            }
         }
     }
 
@@ -265,6 +275,7 @@ impl DeviceKind {
             DeviceKind::MedDispenser | DeviceKind::SmartPill => &[],
             DeviceKind::InfusionPump => &[Vital::InfusionRate],
             DeviceKind::RespMonitor => &[Vital::Rr],
+            DeviceKind::NurseObs => &[Vital::Acvpu, Vital::O2Flow, Vital::Spo2Scale],
         }
     }
 }

@@ -12,10 +12,11 @@ use rand::RngExt;
 use rand_distr::{Distribution, StandardNormal};
 
 use crate::config::DeviceKind;
+use crate::news2::Spo2Scale;
 use crate::rng::StreamRng;
 use crate::spec::{ArtifactSpec, BatterySpec, DeviceSpec};
 use crate::truth::{DeviceTime, Quality, Reading, Readings};
-use crate::vitals::{Vital, Vitals};
+use crate::vitals::{Vital, Vitals, spo2_scale_code};
 
 /// A device attached to a patient.
 #[derive(Component, Clone, Debug)]
@@ -123,6 +124,8 @@ impl DeviceError {
 pub struct Subject {
     /// Body weight, kg.
     pub weight_kg: f64,
+    /// The NEWS2 SpO2 scale prescribed for the patient.
+    pub spo2_scale: Spo2Scale,
 }
 
 /// One reading of the true state `truth` by a device of model `spec`, with
@@ -204,6 +207,24 @@ pub fn measure(
             (spec.rate_ml_h + e[0]).max(0.0),
             ch[0].resolution,
         )]),
+        // What a nurse charts: the assessed level and the prescribed scale
+        // are codes (no measurement error); the flowmeter is read to its
+        // resolution.
+        DeviceKind::NurseObs => Readings::new(&[
+            Reading {
+                vital: Vital::Acvpu,
+                value: f64::from(truth.acvpu.code()),
+            },
+            reading(
+                Vital::O2Flow,
+                (f64::from(truth.o2_lpm) + e[1]).max(0.0),
+                ch[1].resolution,
+            ),
+            Reading {
+                vital: Vital::Spo2Scale,
+                value: f64::from(spo2_scale_code(subject.spo2_scale)),
+            },
+        ]),
         DeviceKind::Cgm | DeviceKind::MedDispenser | DeviceKind::SmartPill => Readings::new(&[]),
     }
 }
@@ -238,7 +259,8 @@ pub fn motion_artifact(kind: DeviceKind, readings: &mut Readings, rng: &mut Stre
 
 /// The same values in the wrong unit under the right label: the firmware
 /// fault backends must catch (°F as Cel, mmol/L as mg/dL, lb as kg, kPa as
-/// mmHg, a fraction as %, per second as per minute, mL/min as mL/h).
+/// mmHg, a fraction as %, per second as per minute, mL/min as mL/h, oxygen
+/// in mL/min as L/min; coded values are left alone).
 pub fn wrong_unit(readings: &mut Readings) {
     for r in readings.as_mut_slice() {
         r.value = match r.vital {
@@ -249,6 +271,9 @@ pub fn wrong_unit(readings: &mut Readings) {
             Vital::Spo2 => r.value / 100.0 * 100.0,
             Vital::Hr | Vital::Rr => r.value / 60.0 * 100.0,
             Vital::InfusionRate => r.value / 60.0 * 10.0,
+            // mL/min under an L/min label; codes have no unit to get wrong.
+            Vital::O2Flow => r.value * 1000.0 * 10.0,
+            Vital::Acvpu | Vital::Spo2Scale => r.value * 10.0,
         }
         .round()
             / match r.vital {
@@ -418,7 +443,10 @@ mod tests {
         temp_c: 37.0,
         ..Vitals::STANDARD
     };
-    const SUBJECT: Subject = Subject { weight_kg: 80.0 };
+    const SUBJECT: Subject = Subject {
+        weight_kg: 80.0,
+        spo2_scale: Spo2Scale::Scale1,
+    };
 
     /// Root-mean-square error of `vital` over many devices of `kind`.
     fn arms(kind: DeviceKind, vital: Vital, truth: f64) -> f64 {

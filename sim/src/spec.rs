@@ -183,6 +183,16 @@ const ECG_HR: ChannelSpec = ChannelSpec::white(0.0, 1.0, 1.0);
 const SCALE: ChannelSpec = ChannelSpec::white(0.1, 0.05, 0.1);
 // Pump: reports its programmed rate (exact, 0.1 mL/h steps).
 const PUMP: ChannelSpec = ChannelSpec::exact(0.1);
+// Nurse observations: what is charted is what is true (design choice: the
+// level of consciousness as assessed, the flowmeter read to 0.1 L/min, the
+// scale as prescribed). Codes, so whole numbers.
+const CHARTED_CODE: ChannelSpec = ChannelSpec::exact(1.0);
+const CHARTED_O2: ChannelSpec = ChannelSpec::exact(0.1);
+/// Default interval of a nurse's observation round: 4 h. RCP 2017
+/// (docs/references.md, "Early-warning scores") asks for observations at
+/// least 12-hourly at NEWS2 0 and 4-6-hourly at 1-4; 4 h is the usual ward
+/// round (design choice within that range).
+pub const NURSE_OBS_EVERY_MS: u64 = 4 * 3_600_000;
 
 impl DeviceSpec {
     /// The class's reference device: published accuracy, a typical cadence,
@@ -206,12 +216,19 @@ impl DeviceSpec {
             DeviceKind::MedDispenser | DeviceKind::SmartPill => (60_000, [none; 3]),
             DeviceKind::InfusionPump => (60_000, [PUMP, none, none]),
             DeviceKind::RespMonitor => (60_000, [RESP, none, none]),
+            DeviceKind::NurseObs => (NURSE_OBS_EVERY_MS, [CHARTED_CODE, CHARTED_O2, CHARTED_CODE]),
         };
         DeviceSpec {
             name: class.name().to_owned(),
             class,
             description: class.describe().to_owned(),
-            source: "docs/references.md, Devices".to_owned(),
+            source: match class {
+                DeviceKind::NurseObs => {
+                    "docs/references.md, Early-warning scores (RCP 2017 observation frequency); charted exactly: design choice"
+                }
+                _ => "docs/references.md, Devices",
+            }
+            .to_owned(),
             every_ms,
             times: Vec::new(),
             channels,

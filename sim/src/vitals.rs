@@ -3,6 +3,8 @@
 use bevy_ecs::component::Component;
 use serde::Serialize;
 
+use crate::news2::Spo2Scale;
+
 /// A vital sign a device can measure.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -27,11 +29,18 @@ pub enum Vital {
     Weight,
     /// Infusion rate a pump delivers, mL/h.
     InfusionRate,
+    /// Level of consciousness as charted, coded 0-4 (see [`Acvpu::code`]).
+    Acvpu,
+    /// Supplemental oxygen flow as charted, L/min (0 = room air).
+    O2Flow,
+    /// The patient's NEWS2 SpO2 scale as charted, 1 or 2 (see
+    /// [`spo2_scale_code`]).
+    Spo2Scale,
 }
 
 impl Vital {
     /// Every vital, in declaration order: `ALL[v.index()] == v`.
-    pub const ALL: [Vital; 10] = [
+    pub const ALL: [Vital; 13] = [
         Vital::Hr,
         Vital::Spo2,
         Vital::Rr,
@@ -42,6 +51,9 @@ impl Vital {
         Vital::Glucose,
         Vital::Weight,
         Vital::InfusionRate,
+        Vital::Acvpu,
+        Vital::O2Flow,
+        Vital::Spo2Scale,
     ];
 
     /// Position in [`Vital::ALL`], for per-vital arrays.
@@ -62,6 +74,9 @@ impl Vital {
             Vital::Glucose => "glucose",
             Vital::Weight => "weight",
             Vital::InfusionRate => "infusion_rate",
+            Vital::Acvpu => "acvpu",
+            Vital::O2Flow => "o2_flow",
+            Vital::Spo2Scale => "spo2_scale",
         }
     }
 
@@ -75,14 +90,28 @@ impl Vital {
             Vital::Glucose => "mg/dL",
             Vital::Weight => "kg",
             Vital::InfusionRate => "mL/h",
+            // Coded values: dimensionless, with a UCUM annotation naming
+            // the code list (UCUM `{...}` annotations equal 1).
+            Vital::Acvpu => "{ACVPU}",
+            Vital::O2Flow => "L/min",
+            Vital::Spo2Scale => "{scale}",
         }
+    }
+
+    /// Whether the vital is charted by hand (a nurse's observation set)
+    /// rather than measured: a coded level or a setting, not a signal.
+    pub fn charted(self) -> bool {
+        matches!(self, Vital::Acvpu | Vital::O2Flow | Vital::Spo2Scale)
     }
 
     /// LOINC code of the vital, as FHIR vital signs use them
     /// (docs/references.md, "Interoperability"; 8478-0 is LOINC's mean
     /// blood pressure, 29463-7 body weight, 99504-3 CGM interstitial
     /// glucose). Infusion rate has none. SpO2 also has 2708-6; medtwin
-    /// sends the pulse-oximetry code 59408-5.
+    /// sends the pulse-oximetry code 59408-5. Charted observations: 80288-4
+    /// level of consciousness (ACVPU, here as a code 0-4), 3151-8 inhaled
+    /// oxygen flow rate (L/min, the US Core pulse-oximetry profile's
+    /// component); the NEWS2 SpO2 scale has no LOINC code.
     pub fn loinc(self) -> Option<&'static str> {
         Some(match self {
             Vital::Hr => "8867-4",
@@ -94,7 +123,9 @@ impl Vital {
             Vital::Temp => "8310-5",
             Vital::Glucose => "99504-3",
             Vital::Weight => "29463-7",
-            Vital::InfusionRate => return None,
+            Vital::Acvpu => "80288-4",
+            Vital::O2Flow => "3151-8",
+            Vital::InfusionRate | Vital::Spo2Scale => return None,
         })
     }
 }
@@ -126,6 +157,49 @@ impl Acvpu {
             Acvpu::Pain => "P",
             Acvpu::Unresponsive => "U",
         }
+    }
+
+    /// Every level, best first: `ALL[a.code()] == a`.
+    pub const ALL: [Acvpu; 5] = [
+        Acvpu::Alert,
+        Acvpu::Confused,
+        Acvpu::Voice,
+        Acvpu::Pain,
+        Acvpu::Unresponsive,
+    ];
+
+    /// The code the wire carries (`acvpu`): 0 = A, 1 = C, 2 = V, 3 = P,
+    /// 4 = U, in the scale's order.
+    pub fn code(self) -> u8 {
+        self as u8
+    }
+
+    /// The level of a code on the wire; `None` unless `value` is one of
+    /// 0-4 exactly.
+    pub fn from_code(value: f64) -> Option<Acvpu> {
+        if value.fract() != 0.0 || !(0.0..=4.0).contains(&value) {
+            return None;
+        }
+        Acvpu::ALL.get(value as usize).copied()
+    }
+}
+
+/// The code the wire carries for a NEWS2 SpO2 scale (`spo2_scale`): 1 or 2.
+pub fn spo2_scale_code(scale: Spo2Scale) -> u8 {
+    match scale {
+        Spo2Scale::Scale1 => 1,
+        Spo2Scale::Scale2 => 2,
+    }
+}
+
+/// The SpO2 scale of a code on the wire; `None` unless `value` is 1 or 2.
+pub fn spo2_scale_from_code(value: f64) -> Option<Spo2Scale> {
+    if value == 1.0 {
+        Some(Spo2Scale::Scale1)
+    } else if value == 2.0 {
+        Some(Spo2Scale::Scale2)
+    } else {
+        None
     }
 }
 
@@ -231,5 +305,20 @@ mod tests {
         for (i, v) in Vital::ALL.into_iter().enumerate() {
             assert_eq!(v.index(), i);
         }
+    }
+
+    #[test]
+    fn charted_codes_round_trip() {
+        for a in Acvpu::ALL {
+            assert_eq!(Acvpu::from_code(f64::from(a.code())), Some(a));
+        }
+        assert_eq!(Acvpu::from_code(4.5), None);
+        assert_eq!(Acvpu::from_code(-1.0), None);
+        assert_eq!(Acvpu::from_code(f64::NAN), None);
+        for s in [Spo2Scale::Scale1, Spo2Scale::Scale2] {
+            assert_eq!(spo2_scale_from_code(f64::from(spo2_scale_code(s))), Some(s));
+        }
+        assert_eq!(spo2_scale_from_code(0.0), None);
+        assert_eq!(spo2_scale_from_code(3.0), None);
     }
 }

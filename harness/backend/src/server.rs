@@ -319,6 +319,10 @@ fn check(message: TelemetryMessage) -> Result<Checked, Refusal> {
         .values
         .iter()
         .map(|v| {
+            // Measured vitals and a nurse's charted observations (`acvpu`,
+            // `o2_flow`, `spo2_scale`) alike: each has its unit and LOINC
+            // code; what a coded value means is the scorer's business
+            // (`patient.rs`: a code outside its list counts as not charted).
             let Some(&vital) = VITALS.iter().find(|vital| vital.code() == v.code) else {
                 return Err(Refusal::new(
                     Reason::UnknownVital,

@@ -120,18 +120,7 @@ fn at(t_s: f64) -> String {
 }
 
 fn vital(code: &str) -> Vital {
-    [
-        Vital::Hr,
-        Vital::Spo2,
-        Vital::Rr,
-        Vital::Sbp,
-        Vital::Dbp,
-        Vital::Map,
-        Vital::Temp,
-    ]
-    .into_iter()
-    .find(|v| v.code() == code)
-    .unwrap()
+    Vital::ALL.into_iter().find(|v| v.code() == code).unwrap()
 }
 
 /// A telemetry message exactly as the harness puts it on the wire.
@@ -187,6 +176,25 @@ fn vitals(
             ("dbp", 70.0),
             ("temp", temp),
         ],
+    )
+}
+
+/// A nurse's observation round: ACVPU code (0 = A .. 4 = U), oxygen flow in
+/// L/min, NEWS2 SpO2 scale.
+fn nurse_obs(
+    patient_id: &str,
+    seq: u64,
+    t_s: f64,
+    acvpu: f64,
+    o2_lpm: f64,
+    scale: f64,
+) -> TelemetryMessage {
+    message(
+        patient_id,
+        "nurse_observations",
+        seq,
+        t_s,
+        &[("acvpu", acvpu), ("o2_flow", o2_lpm), ("spo2_scale", scale)],
     )
 }
 
@@ -644,4 +652,112 @@ async fn the_listen_address_is_what_was_asked() {
     bad.faults.drop_alerts_pct = 101.0;
     assert!(backend::start(bad).await.is_err());
     backend.shutdown(GRACE).await;
+}
+
+#[tokio::test]
+async fn a_charted_scale_2_patient_is_scored_on_scale_2_and_oxygen_scores_2() {
+    let receiver = Receiver::start().await;
+    let (backend, client) = start(config(&receiver)).await;
+    // Two COPD patients living at SpO2 90 % on air, otherwise normal. Only
+    // ward-090's nurse charts scale 2; ward-091's scale is not on the wire.
+    let copd = |id: &str, seq, t_s| vitals(id, seq, t_s, [80.0, 16.0, 90.0, 125.0, 36.9]);
+    client
+        .post(&nurse_obs("ward-090", 0, 0.0, 0.0, 0.0, 2.0))
+        .await;
+    client.post(&copd("ward-090", 0, 60.0)).await;
+    client.post(&copd("ward-091", 0, 60.0)).await;
+    let view = client.patient("ward-090").await;
+    assert_eq!(
+        (view.news2.sub_scores.spo2, view.news2.total, view.level),
+        (0, 0, Level::None),
+        "{view:?}"
+    );
+    assert_eq!(view.parameters["spo2_scale"].value, 2.0);
+    let control = client.patient("ward-091").await;
+    assert_eq!(
+        (control.news2.sub_scores.spo2, control.level),
+        (3, Level::Medium)
+    );
+
+    // Put on 2 L/min: oxygen scores 2; at 90 % on scale 2 the SpO2 still 0.
+    client
+        .post(&nurse_obs("ward-090", 1, 3600.0, 0.0, 2.0, 2.0))
+        .await;
+    client.post(&copd("ward-090", 1, 3660.0)).await;
+    let view = client.patient("ward-090").await;
+    assert_eq!(
+        (
+            view.news2.sub_scores.air_or_oxygen,
+            view.news2.sub_scores.spo2,
+            view.news2.total
+        ),
+        (2, 0, 2)
+    );
+    assert_eq!(view.parameters["o2_flow"].value, 2.0);
+    // Over-oxygenated: 97 % on oxygen on scale 2 is a red 3 (5 in all).
+    client
+        .post(&vitals(
+            "ward-090",
+            2,
+            3720.0,
+            [80.0, 16.0, 97.0, 125.0, 36.9],
+        ))
+        .await;
+    assert_eq!(client.patient("ward-090").await.news2.total, 5);
+
+    backend.shutdown(GRACE).await;
+    let paged: Vec<_> = receiver
+        .alerts_for("ward-090")
+        .into_iter()
+        .map(|a| (a.kind, a.measurement_time, a.score))
+        .collect();
+    assert_eq!(
+        paged,
+        vec![("news2-medium".to_owned(), Some(at(3720.0)), Some(5))],
+        "paged at 90 % on air, or not for over-oxygenation"
+    );
+    let control: Vec<_> = receiver.alerts_for("ward-091");
+    assert_eq!(
+        control.len(),
+        1,
+        "scale 1 pages the uncharted one: {control:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_patient_charted_responding_to_voice_scores_3_and_pages() {
+    let receiver = Receiver::start().await;
+    let (backend, client) = start(config(&receiver)).await;
+    client.post(&healthy("ward-095", 0, 0.0)).await;
+    assert_eq!(client.patient("ward-095").await.level, Level::None);
+    client
+        .post(&nurse_obs("ward-095", 0, 60.0, 2.0, 0.0, 1.0))
+        .await;
+    let view = client.patient("ward-095").await;
+    assert_eq!(
+        (
+            view.news2.sub_scores.consciousness,
+            view.news2.red,
+            view.level
+        ),
+        (3, true, Level::Medium)
+    );
+    assert_eq!(view.parameters["acvpu"].value, 2.0);
+    // Alert again 12 minutes on: the score drops back (re-arming is the
+    // escalation's business).
+    client
+        .post(&nurse_obs("ward-095", 1, 780.0, 0.0, 0.0, 1.0))
+        .await;
+    assert_eq!(client.patient("ward-095").await.news2.total, 0);
+    backend.shutdown(GRACE).await;
+    let alerts = receiver.alerts_for("ward-095");
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    assert_eq!(
+        (
+            alerts[0].kind.as_str(),
+            alerts[0].measurement_time.clone(),
+            alerts[0].score
+        ),
+        ("news2-medium", Some(at(60.0)), Some(3))
+    );
 }

@@ -26,10 +26,15 @@
 //!   `max_gap` before `s`. A comparison on an unknown vital is false: the
 //!   oracle never claims a rule held on data it does not have.
 //! - `news2` is NEWS2 (RCP 2017) on the known values, on the one chart in
-//!   `medtwin_sim::news2` (room air, SpO2 scale 1, consciousness not
-//!   transmitted so 0 points); a parameter not known scores 0. `red_score`
-//!   is any single parameter scoring 3. `qsofa` (Sepsis-3) counts RR ≥ 22
-//!   and SBP ≤ 100; mentation is not transmitted and counts 0.
+//!   `medtwin_sim::news2`; a parameter not known scores 0. What a nurse
+//!   charts counts when it is known like any vital (measured within
+//!   `max_gap`): the SpO2 scale (`spo2_scale`; scale 1 when not known),
+//!   supplemental oxygen (`o2_flow` above 0 scores 2; room air when not
+//!   known) and the level of consciousness (`acvpu`: C, V, P or U score 3;
+//!   0 points when not known). A coded value outside its list counts as
+//!   not known. `red_score` is any single parameter scoring 3. `qsofa`
+//!   (Sepsis-3) counts RR ≥ 22, SBP ≤ 100 and altered mentation (a known
+//!   `acvpu` other than alert; 0 when not known).
 //! - `X for D` holds at `s` when X held at every evaluation from some
 //!   `s0 ≤ s - D` up to `s`. Evidence is required: the rule becomes true
 //!   only when a sample *shows* X still holding D after it began.
@@ -39,6 +44,7 @@
 //!   restarts too. A hold never bridges a gap longer than `max_gap`.
 
 use medtwin_sim::Vital;
+use medtwin_sim::vitals::{Acvpu, spo2_scale_from_code};
 
 use medtwin_sim::news2::{self, Observations, round_whole};
 
@@ -56,7 +62,7 @@ pub enum Metric {
     Vital(Vital),
     /// NEWS2 total over the known values.
     News2,
-    /// qSOFA points (RR ≥ 22, SBP ≤ 100).
+    /// qSOFA points (RR ≥ 22, SBP ≤ 100, altered mentation when charted).
     Qsofa,
 }
 
@@ -452,8 +458,8 @@ impl Rule {
     }
 }
 
-/// One patient's evaluation state (bounded: seven values and one start
-/// time per hold).
+/// One patient's evaluation state (bounded: one value per vital and one
+/// start time per hold).
 #[derive(Clone, Debug)]
 pub struct RuleState {
     latest: [Option<(f64, u64)>; Vital::ALL.len()],
@@ -493,14 +499,24 @@ impl RuleState {
             .map(|(v, _)| v)
     }
 
+    /// The known level of consciousness, if charted within `max_gap`.
+    fn consciousness(&self, now: u64) -> Option<Acvpu> {
+        self.known(Vital::Acvpu, now).and_then(Acvpu::from_code)
+    }
+
     fn observations(&self, now: u64) -> Observations {
         Observations {
             rr_per_min: self.known(Vital::Rr, now),
             spo2_pct: self.known(Vital::Spo2, now),
+            spo2_scale: self
+                .known(Vital::Spo2Scale, now)
+                .and_then(spo2_scale_from_code)
+                .unwrap_or_default(),
+            on_oxygen: self.known(Vital::O2Flow, now).is_some_and(|lpm| lpm > 0.0),
             sbp_mmhg: self.known(Vital::Sbp, now),
             hr_per_min: self.known(Vital::Hr, now),
+            consciousness: self.consciousness(now),
             temp_c: self.known(Vital::Temp, now),
-            ..Observations::default()
         }
     }
 
@@ -517,7 +533,12 @@ impl RuleState {
                         let sbp = self
                             .known(Vital::Sbp, now)
                             .is_some_and(|v| round_whole(v) <= 100);
-                        Some(f64::from(u8::from(rr) + u8::from(sbp)))
+                        let mentation = self
+                            .consciousness(now)
+                            .is_some_and(|level| level != Acvpu::Alert);
+                        Some(f64::from(
+                            u8::from(rr) + u8::from(sbp) + u8::from(mentation),
+                        ))
                     }
                 };
                 x.is_some_and(|x| op.apply(x, *value))
@@ -684,6 +705,100 @@ mod tests {
         assert!(!s.observe(&red, &[r(Vital::Rr, 16.0), r(Vital::Spo2, 97.0)], 0));
     }
 
+    /// Normal measured vitals for a scale-1 patient: NEWS2 0.
+    const NORMAL: [(Vital, f64); 5] = [
+        (Vital::Rr, 16.0),
+        (Vital::Spo2, 97.0),
+        (Vital::Sbp, 125.0),
+        (Vital::Hr, 80.0),
+        (Vital::Temp, 36.9),
+    ];
+
+    /// The readings of a nurse's round: ACVPU code, oxygen L/min, scale.
+    fn charted(acvpu: f64, o2_lpm: f64, scale: f64) -> [Reading; 3] {
+        [
+            r(Vital::Acvpu, acvpu),
+            r(Vital::O2Flow, o2_lpm),
+            r(Vital::Spo2Scale, scale),
+        ]
+    }
+
+    fn normal() -> Vec<Reading> {
+        NORMAL.iter().map(|&(v, x)| r(v, x)).collect()
+    }
+
+    #[test]
+    fn a_patient_charted_v_scores_3_and_owes_news2_medium() {
+        let medium = Rule::for_alert_kind("news2-medium").unwrap();
+        let three = Rule::parse("news2 >= 3 and red_score").unwrap();
+        let five = Rule::parse("news2 >= 5").unwrap();
+        let (mut sm, mut s3, mut s5) = (medium.state(HOUR), three.state(HOUR), five.state(HOUR));
+        assert!(!sm.observe(&medium, &normal(), 0));
+        assert!(!s3.observe(&three, &normal(), 0));
+        // Charted "V" (code 2), on air, scale 1: consciousness scores 3, a red score.
+        let v = charted(2.0, 0.0, 1.0);
+        assert!(sm.observe(&medium, &v, 1_000));
+        assert!(s3.observe(&three, &v, 1_000));
+        assert!(!s5.observe(&five, &v, 1_000), "V alone is 3, not 5");
+        // ...and with oxygen on top (2 points), 5.
+        assert!(s5.observe(&five, &charted(2.0, 2.0, 1.0), 2_000));
+        // Back to alert, on air: NEWS2 0 again.
+        assert!(!sm.observe(&medium, &charted(0.0, 0.0, 1.0), 3_000));
+        // A code outside 0-4 is not a level: not known.
+        assert!(!sm.observe(&medium, &charted(7.0, 0.0, 1.0), 4_000));
+    }
+
+    #[test]
+    fn news2_uses_the_delivered_scale_and_oxygen_while_known() {
+        let medium = Rule::for_alert_kind("news2-medium").unwrap();
+        let news = Rule::parse("news2 >= 2").unwrap();
+        let mut s = medium.state(HOUR);
+        let mut sn = news.state(HOUR);
+        let spo2 = |x| [r(Vital::Spo2, x)];
+        // COPD at 90 % on air: a red 3 on scale 1...
+        assert!(!s.observe(&medium, &normal(), 0));
+        assert!(s.observe(&medium, &spo2(90.0), 1_000));
+        // ...0 once the nurse charts scale 2.
+        assert!(!s.observe(&medium, &charted(0.0, 0.0, 2.0), 2_000));
+        assert!(!s.observe(&medium, &spo2(90.0), 3_000));
+        // Scale 2 still scores a real fall (≤ 83: 3).
+        assert!(s.observe(&medium, &spo2(83.0), 4_000));
+        // Oxygen scores 2 whatever the saturation; on scale 2, 97 % on
+        // oxygen is a red 3.
+        assert!(!sn.observe(&news, &normal(), 0));
+        assert!(sn.observe(&news, &charted(0.0, 2.0, 2.0), 1_000));
+        assert!(s.observe(&medium, &charted(0.0, 2.0, 2.0), 5_000));
+        // The chart is known for max_gap only: then scale 1 and air again.
+        let mut s = medium.state(10_000);
+        assert!(!s.observe(&medium, &charted(0.0, 0.0, 2.0), 0));
+        assert!(!s.observe(&medium, &spo2(90.0), 10_000));
+        assert!(
+            s.observe(&medium, &spo2(90.0), 10_001),
+            "stale chart: scale 1"
+        );
+    }
+
+    #[test]
+    fn qsofa_counts_altered_mentation_when_charted() {
+        let qsofa = Rule::parse("qsofa >= 2").unwrap();
+        let mut s = qsofa.state(HOUR);
+        assert!(!s.observe(&qsofa, &[r(Vital::Rr, 24.0)], 0));
+        // Alert: no point.
+        assert!(!s.observe(&qsofa, &charted(0.0, 0.0, 1.0), 1_000));
+        // New confusion: the second point.
+        assert!(s.observe(&qsofa, &charted(1.0, 0.0, 1.0), 2_000));
+        let three = Rule::parse("qsofa >= 3").unwrap();
+        let mut s = three.state(HOUR);
+        let all = [
+            r(Vital::Rr, 24.0),
+            r(Vital::Sbp, 95.0),
+            r(Vital::Acvpu, 4.0),
+        ];
+        assert!(s.observe(&three, &all, 0));
+    }
+
+    const HOUR: u64 = 3_600_000;
+
     #[test]
     fn and_or_evaluate_every_hold() {
         // The hold on the right must keep counting while the left is true.
@@ -764,6 +879,72 @@ mod properties {
         } else {
             TestResult::error(format!("{samples:?}\nstreaming {got:?}\nnaive {want:?}"))
         }
+    }
+
+    /// `news2 >= k` streaming vs from the whole history: at each sample,
+    /// each vital's latest value, known when within `max_gap`, the charted
+    /// codes read as the chart reads them.
+    fn news2_agrees(steps: Vec<(u8, u8, u8)>, k: u8, gap: u8) -> TestResult {
+        let max_gap = u64::from(gap % 40) * 60_000 + 60_000;
+        let threshold = f64::from(k % 12);
+        let vitals = [Vital::Spo2, Vital::Acvpu, Vital::O2Flow, Vital::Spo2Scale];
+        let mut t = 0;
+        let samples: Vec<(u64, Vital, f64)> = steps
+            .iter()
+            .take(60)
+            .map(|&(dt, which, v)| {
+                t += u64::from(dt % 20) * 60_000;
+                let vital = vitals[usize::from(which) % vitals.len()];
+                let value = match vital {
+                    Vital::Spo2 => 80.0 + f64::from(v % 20),
+                    // Codes 0-5 (5 is not a level), 0-3 L/min, scales 0-3.
+                    Vital::Acvpu => f64::from(v % 6),
+                    Vital::O2Flow => f64::from(v % 4),
+                    _ => f64::from(v % 4),
+                };
+                (t, vital, value)
+            })
+            .collect();
+        let rule = Rule::parse(&format!("news2 >= {threshold}")).unwrap();
+        let mut state = rule.state(max_gap);
+        for (i, &(t, vital, value)) in samples.iter().enumerate() {
+            let got = state.observe(&rule, &[Reading { vital, value }], t);
+            let known = |v: Vital| {
+                samples[..=i]
+                    .iter()
+                    .rev()
+                    .find(|s| s.1 == v)
+                    .filter(|s| t - s.0 <= max_gap)
+                    .map(|s| s.2)
+            };
+            let obs = Observations {
+                spo2_pct: known(Vital::Spo2),
+                spo2_scale: match known(Vital::Spo2Scale) {
+                    Some(2.0) => news2::Spo2Scale::Scale2,
+                    _ => news2::Spo2Scale::Scale1,
+                },
+                on_oxygen: known(Vital::O2Flow).is_some_and(|f| f > 0.0),
+                consciousness: known(Vital::Acvpu)
+                    .filter(|&c| c <= 4.0)
+                    .map(|c| Acvpu::ALL[c as usize]),
+                ..Observations::default()
+            };
+            let want = f64::from(news2::score(&obs).total) >= threshold;
+            if got != want {
+                return TestResult::error(format!(
+                    "{samples:?}\nat {i}: streaming {got}, naive {want}"
+                ));
+            }
+        }
+        TestResult::passed()
+    }
+
+    #[test]
+    fn news2_on_charted_values_agrees_with_a_whole_history_reference() {
+        QuickCheck::new()
+            .rng(Gen::from_size_and_seed(60, 0x006e_6577_7332))
+            .tests(1_000)
+            .quickcheck(news2_agrees as fn(Vec<(u8, u8, u8)>, u8, u8) -> TestResult);
     }
 
     #[test]

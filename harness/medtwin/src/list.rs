@@ -189,7 +189,7 @@ fn device(out: &mut String, d: &medtwin_sim::DeviceSpec) {
     };
     let mut line = format!("    {schedule}");
     let channels = match d.class {
-        medtwin_sim::DeviceKind::Cgm => &[][..],
+        medtwin_sim::DeviceKind::Cgm | medtwin_sim::DeviceKind::NurseObs => &[][..],
         _ => d.class.channels(),
     };
     for (i, vital) in channels.iter().enumerate() {
@@ -206,6 +206,13 @@ fn device(out: &mut String, d: &medtwin_sim::DeviceSpec) {
             let _ = write!(line, " drift {}/√day", c.drift_per_day);
         }
         let _ = write!(line, " ({} {})", c.resolution, vital.unit());
+    }
+    if d.class == medtwin_sim::DeviceKind::NurseObs {
+        let _ = write!(
+            line,
+            "  charts acvpu (code 0=A 1=C 2=V 3=P 4=U), o2_flow (L/min, to {} L/min, 0 on room air), spo2_scale (1 or 2, the patient's NEWS2 scale)",
+            d.channels[1].resolution
+        );
     }
     if d.class == medtwin_sim::DeviceKind::Cgm {
         let m = &d.cgm;
@@ -305,5 +312,12 @@ mod tests {
         let text = render(ListWhat::Profiles, &[]).unwrap();
         assert!(text.contains("copd"), "{text}");
         assert!(text.contains("SpO2 scale 2"), "{text}");
+        let text = render(ListWhat::Devices, &[]).unwrap();
+        assert!(
+            text.contains("nurse_observations  (nurse_observations)"),
+            "{text}"
+        );
+        assert!(text.contains("every 4h"), "{text}");
+        assert!(text.contains("charts acvpu"), "{text}");
     }
 }

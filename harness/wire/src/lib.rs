@@ -26,17 +26,25 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct WireValue {
-    /// Short code of the vital.
-    #[schemars(extend("enum" = ["hr", "spo2", "rr", "sbp", "dbp", "map", "temp", "glucose", "weight", "infusion_rate"]))]
+    /// Short code of the vital. Measured: `hr`, `spo2`, `rr`, `sbp`, `dbp`,
+    /// `map`, `temp`, `glucose`, `weight`, `infusion_rate`. Charted by a
+    /// nurse (device kind `nurse_observations`): `acvpu`, the level of
+    /// consciousness coded 0 = alert, 1 = new confusion, 2 = voice, 3 =
+    /// pain, 4 = unresponsive; `o2_flow`, supplemental oxygen in L/min (0 on
+    /// room air); `spo2_scale`, the patient's NEWS2 SpO2 scale, 1 or 2.
+    #[schemars(extend("enum" = ["hr", "spo2", "rr", "sbp", "dbp", "map", "temp", "glucose", "weight", "infusion_rate", "acvpu", "o2_flow", "spo2_scale"]))]
     pub code: String,
     /// The value.
     pub value: f64,
-    /// UCUM unit.
-    #[schemars(extend("enum" = ["/min", "%", "mm[Hg]", "Cel", "mg/dL", "kg", "mL/h"]))]
+    /// UCUM unit; coded values (`acvpu`, `spo2_scale`) are dimensionless,
+    /// with a UCUM annotation naming the code list (`{ACVPU}`, `{scale}`).
+    #[schemars(extend("enum" = ["/min", "%", "mm[Hg]", "Cel", "mg/dL", "kg", "mL/h", "{ACVPU}", "L/min", "{scale}"]))]
     pub unit: String,
-    /// LOINC code; absent where LOINC has no code (infusion rate).
+    /// LOINC code; absent where LOINC has no code (infusion rate, SpO2
+    /// scale). `acvpu` is 80288-4 (level of consciousness), `o2_flow`
+    /// 3151-8 (inhaled oxygen flow rate).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(extend("enum" = ["8867-4", "59408-5", "9279-1", "8480-6", "8462-4", "8478-0", "8310-5", "99504-3", "29463-7", null]))]
+    #[schemars(extend("enum" = ["8867-4", "59408-5", "9279-1", "8480-6", "8462-4", "8478-0", "8310-5", "99504-3", "29463-7", "80288-4", "3151-8", null]))]
     pub loinc: Option<String>,
 }
 
@@ -75,7 +83,7 @@ pub struct TelemetryMessage {
     pub device_id: String,
     /// The device model: a catalogue entry name (`medtwin list devices`),
     /// e.g. pulse_oximeter, ring_oximeter, ecg_patch, cgm, home_bp_cuff,
-    /// weight_scale, med_dispenser, infusion_pump.
+    /// weight_scale, med_dispenser, infusion_pump, nurse_observations.
     #[schemars(regex(pattern = r"^[A-Za-z0-9_-]+$"))]
     pub device_kind: String,
     /// Per-device sequence number from 0; a gap is a message lost on the
@@ -243,6 +251,35 @@ mod tests {
         let mut m = good.clone();
         m.as_object_mut().unwrap().remove("measured_at");
         assert!(!v.is_valid(&m));
+
+        // A nurse's observation round: ACVPU, oxygen and the SpO2 scale.
+        let mut charted = telemetry();
+        charted.device_kind = "nurse_observations".into();
+        charted.values = vec![
+            WireValue {
+                code: "acvpu".into(),
+                value: 2.0,
+                unit: "{ACVPU}".into(),
+                loinc: Some("80288-4".into()),
+            },
+            WireValue {
+                code: "o2_flow".into(),
+                value: 2.0,
+                unit: "L/min".into(),
+                loinc: Some("3151-8".into()),
+            },
+            WireValue {
+                code: "spo2_scale".into(),
+                value: 2.0,
+                unit: "{scale}".into(),
+                loinc: None,
+            },
+        ];
+        let charted = serde_json::to_value(charted).unwrap();
+        assert!(v.is_valid(&charted), "{charted}");
+        let mut m = charted.clone();
+        *m.pointer_mut("/values/1/unit").unwrap() = serde_json::json!("mL/min");
+        assert!(!v.is_valid(&m), "oxygen in mL/min accepted: {m}");
 
         let a = validator("alert.schema.json");
         let alert =

@@ -13,6 +13,7 @@ use crate::config::{DeviceKind, FaultKind};
 use crate::device::{
     self, Artifacts, Charge, Device, DeviceClock, DeviceError, NoiseRng, Power, Subject,
 };
+use crate::news2::Spo2Scale;
 use crate::physiology::Body;
 use crate::rng;
 use crate::spec::DeviceSpec;
@@ -357,6 +358,13 @@ fn sample(
         _ => {
             let subject = Subject {
                 weight_kg: f64::from(body.traits.weight_kg),
+                // The scale prescribed for the patient (profile traits),
+                // what a nurse-observation round charts.
+                spo2_scale: if body.traits.spo2_scale == 2 {
+                    Spo2Scale::Scale2
+                } else {
+                    Spo2Scale::Scale1
+                },
             };
             let rng = &mut d.rng.0;
             m.readings =

@@ -616,3 +616,95 @@ fn infusion_occlusion_stops_the_pump_and_alarms_after_its_delay() {
     assert!(t.deliveries.iter().any(|d| d.measurement.seq == alarm.seq
         && d.measurement.device_idx == alarm.device_idx));
 }
+
+#[test]
+fn copd_at_home_is_scored_on_the_scale_the_nurse_charts() {
+    let file = "scenarios/qa/copd-home.toml";
+    let r = passing(file);
+    // Both expectations: the three exacerbations paged, in time; the stable
+    // seven never paged at all (their 88-92 % scores 0 on scale 2).
+    let exacerbating = ["copd-000", "copd-001", "copd-002"];
+    for e in r["expectations"].as_array().unwrap() {
+        assert_eq!(e["verdict"], "pass", "{e}");
+        assert_eq!(
+            (n(&e["hits"]), n(&e["missed"]), n(&e["late"])),
+            (3, 0, 0),
+            "{e}"
+        );
+        assert!(
+            e["false_alerts_per_patient_day"].as_f64().unwrap() <= 0.2,
+            "{e}"
+        );
+        for o in e["outcomes"].as_array().unwrap() {
+            let patient = o["patient"].as_str().unwrap();
+            assert!(exacerbating.contains(&patient), "{o}");
+        }
+    }
+    // Ten rounds at 07:00, 11:00, 15:00 and 19:00 on each of three days,
+    // all delivered through the hub.
+    let rounds = &r["accounting"]["by_device_kind"]["virtual_ward_round"];
+    assert_eq!(n(&rounds["generated"]), 10 * 4 * 3, "{rounds}");
+
+    // What went on the wire: every round charts the patient alert (0), on
+    // room air (0 L/min) and on SpO2 scale 2, before the spot check it
+    // goes with; the spot checks read 88-92 % around a stable patient.
+    let t = Trace::of(file);
+    t.check_against(&r);
+    for p in 0..10 {
+        let round = t.taken(&format!("copd-{p:03}/virtual_ward_round"));
+        assert_eq!(round.len(), 12);
+        for m in &round {
+            assert_eq!(reading(m, Vital::Acvpu), Some(0.0), "{m:?}");
+            assert_eq!(reading(m, Vital::O2Flow), Some(0.0), "{m:?}");
+            assert_eq!(reading(m, Vital::Spo2Scale), Some(2.0), "{m:?}");
+        }
+        let spot = t.taken(&format!("copd-{p:03}/spot_oximeter"));
+        assert_eq!(spot.len(), 12);
+        for (m, s) in round.iter().zip(&spot) {
+            assert_eq!(s.measured_ms - m.measured_ms, 5 * MIN);
+        }
+        if p >= 3 {
+            let low = spot
+                .iter()
+                .filter_map(|m| reading(m, Vital::Spo2))
+                .filter(|v| *v <= 91.0)
+                .count();
+            assert!(
+                low > 0,
+                "copd-{p:03}: never at or under 91 % (a red 3 on scale 1)"
+            );
+        }
+    }
+
+    // The control: the same patients without the nurse's round. Nothing
+    // says scale 2, the backend scores scale 1, the stable patients page
+    // and the run fails on its false-alert budget.
+    let text = std::fs::read_to_string(root().join(file)).unwrap();
+    let unscaled = text.replace("  { kind = \"virtual_ward_round\" },\n", "");
+    assert_ne!(unscaled, text);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("copd-unscaled.toml");
+    std::fs::write(&path, unscaled).unwrap();
+    let out = dir.path().join("out");
+    let run = crate::common::medtwin(&[
+        "run",
+        path.to_str().unwrap(),
+        "--clock",
+        "virtual",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_ne!(
+        run.status.code(),
+        Some(0),
+        "{}",
+        crate::common::text(&run.stdout)
+    );
+    let control = report(&out);
+    assert_eq!(control["verdict"], "fail");
+    let e = &control["expectations"][0];
+    assert!(
+        e["false_alerts_per_patient_day"].as_f64().unwrap() > 0.2,
+        "{e}"
+    );
+}
