@@ -26,7 +26,8 @@ pub struct SuiteRun {
     pub scenario: String,
     /// Seed.
     pub seed: u64,
-    /// `pass`, `fail`, or `error` (the harness failed).
+    /// `pass`, `fail`, `target unreachable`, `target refused data`, or
+    /// `error` (the harness failed).
     pub verdict: String,
     /// Run folder, relative to the suite folder.
     pub dir: String,
@@ -110,6 +111,14 @@ impl SuiteOutcome {
     /// Runs where the harness itself failed.
     pub fn errors(&self) -> usize {
         self.runs.iter().filter(|r| r.verdict == "error").count()
+    }
+
+    /// Runs whose target did not take the telemetry.
+    pub fn target(&self) -> usize {
+        self.runs
+            .iter()
+            .filter(|r| r.verdict.starts_with("target"))
+            .count()
     }
 }
 
@@ -232,7 +241,12 @@ async fn run_all(jobs: Vec<(String, Scenario)>, parallel: usize, root: PathBuf) 
                     println!("PASS {} (seed {})", s.path.display(), s.sim.seed);
                 }
                 Ok(r) => {
-                    println!("FAIL {} (seed {})", s.path.display(), s.sim.seed);
+                    println!(
+                        "{} {} (seed {})",
+                        r.verdict.text().to_uppercase(),
+                        s.path.display(),
+                        s.sim.seed
+                    );
                     for e in r.expectations.iter().filter(|e| e.verdict == Verdict::Fail) {
                         for f in &e.failures {
                             println!("     {}: {f}", e.name);

@@ -136,6 +136,14 @@ pub struct RunArgs {
     /// up to 1000000).
     #[arg(long, value_parser = speed)]
     pub speed: Option<f64>,
+    /// Listen for the target's alerts here (default: the scenario's
+    /// `[alerts] listen`, else loopback on a free port).
+    #[arg(long, value_name = "ADDR")]
+    pub alerts_listen: Option<SocketAddr>,
+    /// Bearer token the target must send with its alerts (default: the
+    /// scenario's, else `MEDTWIN_ALERT_TOKEN`, else a random one).
+    #[arg(long, value_name = "TOKEN")]
+    pub alerts_token: Option<String>,
     /// Fault knobs of the embedded reference backend.
     #[command(flatten)]
     pub faults: FaultArgs,
@@ -153,6 +161,8 @@ impl RunArgs {
             clock: clock(self.clock, self.speed)?,
             pct: self.faults.pcts(),
             delay_alerts_ms: self.faults.delay_alerts,
+            alerts_listen: self.alerts_listen,
+            alerts_token: self.alerts_token.clone(),
         })
     }
 }
@@ -207,25 +217,42 @@ pub struct BackendArgs {
     pub stop_after: Option<u64>,
 }
 
-/// `medtwin compare`.
+/// `medtwin compare`: B against A. Gates on correctness by default (any
+/// worsening); latency past the threshold and the spread between repeat
+/// runs (one run per side on the virtual clock: the threshold alone).
 #[derive(Debug, Args)]
 pub struct CompareArgs {
-    /// The baseline: report.json or its run folder.
+    /// The baseline: report.json, its run folder, or a suite folder
+    /// (suite.json, from `medtwin run DIR --seeds N`).
     pub a: PathBuf,
-    /// The candidate: report.json or its run folder.
+    /// The candidate: report.json, its run folder, or a suite folder.
     pub b: PathBuf,
-    /// Fail when a latency percentile grows by more than this, e.g. `10%`.
-    #[arg(long, value_name = "PCT", value_parser = crate::compare::parse_pct)]
-    pub max_latency_regression: Option<f64>,
-    /// Fail when sensitivity drops by more than this (0–1).
-    #[arg(long, value_name = "X", value_parser = crate::compare::parse_fraction)]
-    pub max_sensitivity_drop: Option<f64>,
-    /// Fail when PPV drops by more than this (0–1).
-    #[arg(long, value_name = "X", value_parser = crate::compare::parse_fraction)]
-    pub max_ppv_drop: Option<f64>,
-    /// Fail when false alerts grow by more than this many.
+    /// Fail when missed obligations per run grow by more than N.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub max_missed_increase: u64,
+    /// Fail when sensitivity drops by more than X (0–1).
+    #[arg(long, value_name = "X", default_value_t = 0.0, value_parser = crate::compare::parse_fraction)]
+    pub max_sensitivity_drop: f64,
+    /// Fail when PPV drops by more than X (0–1).
+    #[arg(long, value_name = "X", default_value_t = 0.0, value_parser = crate::compare::parse_fraction)]
+    pub max_ppv_drop: f64,
+    /// Fail when false alerts per patient-day grow by more than X (default
+    /// 0, unless only --max-false-alert-increase is given, which replaces it).
+    #[arg(long, value_name = "X", value_parser = crate::compare::parse_rate)]
+    pub max_false_rate_increase: Option<f64>,
+    /// Fail when false alerts per run grow by more than N (not checked
+    /// unless given).
     #[arg(long, value_name = "N")]
     pub max_false_alert_increase: Option<u64>,
+    /// Fail when a latency percentile grows by more than this, e.g. `10%`,
+    /// and by more than the spread between repeat runs (with one run per
+    /// side: the threshold alone on the virtual clock, not gated on a timed
+    /// one).
+    #[arg(long, value_name = "PCT", default_value = "10%", value_parser = crate::compare::parse_pct)]
+    pub max_latency_regression: f64,
+    /// Compare runs of different scenarios (by default refused, exit 2).
+    #[arg(long)]
+    pub allow_different_scenarios: bool,
 }
 
 /// `medtwin bench` targets.

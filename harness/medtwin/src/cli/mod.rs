@@ -3,7 +3,9 @@
 //! [`main`] maps them.
 //!
 //! Exit codes: 0 every expectation held, 1 one failed, 2 usage or input
-//! error (bad arguments, an invalid scenario), 3 the harness itself failed.
+//! error (bad arguments, an invalid scenario), 3 the harness itself failed,
+//! 4 the target did not take the telemetry (unreachable, or refused too
+//! much of it to judge).
 
 pub mod args;
 mod backend;
@@ -26,6 +28,9 @@ pub const EXIT_FAIL: u8 = 1;
 pub const EXIT_INPUT: u8 = 2;
 /// The harness itself failed (could not bind, internal error).
 pub const EXIT_HARNESS: u8 = 3;
+/// The target did not take the telemetry (unreachable, or refused too much
+/// of it): its alerts could not be judged.
+pub const EXIT_TARGET: u8 = 4;
 
 /// How a command ended, when it ran.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -34,6 +39,8 @@ pub enum Outcome {
     Pass,
     /// An expectation failed, or a comparison found a regression.
     Fail,
+    /// The target did not take the telemetry.
+    Target,
 }
 
 /// Why a command could not do its job.
@@ -58,6 +65,7 @@ pub fn main() -> ExitCode {
     let code = match execute(cli) {
         Ok(Outcome::Pass) => EXIT_PASS,
         Ok(Outcome::Fail) => EXIT_FAIL,
+        Ok(Outcome::Target) => EXIT_TARGET,
         Err(Failure::Input(message)) => {
             eprintln!("{message}");
             EXIT_INPUT
@@ -137,8 +145,22 @@ fn run(args: &RunArgs) -> Result<Outcome, Failure> {
         .map_err(|d| Failure::Input(d.to_string()))?
         .with(&overrides)
         .map_err(|e| Failure::Input(format!("error: {e}")))?;
+    if cfg!(debug_assertions) && !args.quiet {
+        println!(
+            "note: this is a debug build of medtwin; at high clock speeds it sends late and the run may be marked unreliable (build with `cargo run --release`)"
+        );
+    }
+    let quiet = args.quiet;
     let report = runtime()?
-        .block_on(crate::run::execute(&scenario))
+        .block_on(crate::run::execute_with(&scenario, |started| {
+            if !quiet {
+                println!(
+                    "alerts webhook: {} (bearer token from {})",
+                    started.webhook_url, started.token_source
+                );
+                println!("telemetry to: {}", started.target_url);
+            }
+        }))
         .map_err(|e| Failure::Harness(format!("error: {e:#}")))?;
     let dir = args
         .out
@@ -172,12 +194,13 @@ fn run_suite(args: &RunArgs, overrides: scenario::Overrides) -> Result<Outcome, 
         SuiteError::Input(message) => Failure::Input(message),
         other => Failure::Harness(format!("error: {other}")),
     })?;
-    let (n_fail, n_error) = (done.failed(), done.errors());
+    let (n_fail, n_error, n_target) = (done.failed(), done.errors(), done.target());
     println!(
-        "\nsuite: {} runs · {} passed · {} failed · {} harness errors",
+        "\nsuite: {} runs · {} passed · {} failed · {} target did not take the data · {} harness errors",
         done.runs.len(),
-        done.runs.len() - n_fail - n_error,
+        done.runs.len() - n_fail - n_error - n_target,
         n_fail,
+        n_target,
         n_error
     );
     println!("junit: {}", done.root.join("junit.xml").display());
@@ -186,6 +209,8 @@ fn run_suite(args: &RunArgs, overrides: scenario::Overrides) -> Result<Outcome, 
         Err(Failure::Harness(format!(
             "error: {n_error} runs of the suite failed in the harness (see above)"
         )))
+    } else if n_target > 0 {
+        Ok(Outcome::Target)
     } else if n_fail > 0 {
         Ok(Outcome::Fail)
     } else {
@@ -197,6 +222,7 @@ fn outcome(verdict: Verdict) -> Outcome {
     match verdict {
         Verdict::Pass => Outcome::Pass,
         Verdict::Fail => Outcome::Fail,
+        Verdict::TargetUnreachable | Verdict::TargetRefusedData => Outcome::Target,
     }
 }
 
@@ -218,24 +244,37 @@ fn rerender(path: &Path) -> Result<Outcome, Failure> {
     Ok(Outcome::Pass)
 }
 
-/// `medtwin compare`: the changes, and exit 1 past the gate.
+/// `medtwin compare`: the changes, and exit 1 past the gate (2 when the
+/// input cannot be read or the scenarios differ).
 fn compare(args: &CompareArgs) -> Result<Outcome, Failure> {
-    let gate = crate::compare::Gate::new(
+    use crate::compare::{self, Gate, Side};
+    let gate = Gate::new(
         args.max_latency_regression,
         args.max_sensitivity_drop,
         args.max_ppv_drop,
+        args.max_missed_increase,
+        args.max_false_rate_increase,
         args.max_false_alert_increase,
     );
-    let read = |p: &Path| Report::read(p).map_err(|e| Failure::Input(format!("error: {e:#}")));
-    let (a, b) = (read(&args.a)?, read(&args.b)?);
-    let (text, regressions) = crate::compare::compare(&a, &b, gate);
-    print!("{text}");
-    if regressions.is_empty() {
+    let input = |e: compare::CompareError| Failure::Input(e.to_string());
+    let (a, b) = (
+        Side::load(&args.a).map_err(input)?,
+        Side::load(&args.b).map_err(input)?,
+    );
+    let found = compare::compare(&a, &b, &gate, args.allow_different_scenarios).map_err(input)?;
+    print!("{}", found.table);
+    if !found.notes.is_empty() {
+        println!();
+    }
+    for note in &found.notes {
+        println!("note: {note}");
+    }
+    if found.regressions.is_empty() {
         println!("\ncompare: no regression past the thresholds");
         return Ok(Outcome::Pass);
     }
     println!();
-    for r in &regressions {
+    for r in &found.regressions {
         println!("REGRESSION: {r}");
     }
     Ok(Outcome::Fail)

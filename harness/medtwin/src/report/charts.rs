@@ -517,7 +517,7 @@ pub struct Stages<'a> {
     /// The expectation.
     pub name: &'a str,
     /// Device, network and backend: mean ms and count.
-    pub means: [Option<(f64, usize)>; 3],
+    pub means: [Option<(f64, usize)>; 4],
 }
 
 impl Stages<'_> {
@@ -527,13 +527,14 @@ impl Stages<'_> {
 }
 
 /// Stage names and colours of the decomposition.
-const STAGES: [(&str, &str); 3] = [
+const STAGES: [(&str, &str); 4] = [
     ("device", "#7a5cc2"),
     ("network", "#d08a1e"),
+    ("harness", "#8a8f99"),
     ("backend", "#3b6fb6"),
 ];
 
-/// One row's stacked bars (device, network, backend), each titled with
+/// One row's stacked bars (device, network, harness, backend), each titled with
 /// its mean, and the total after them.
 fn stage_bars(row: &Stages, x: Scale, y0: f64) -> Markup {
     let mut from = 0.0;
@@ -557,7 +558,7 @@ fn stage_bars(row: &Stages, x: Scale, y0: f64) -> Markup {
     }
 }
 
-/// A horizontal stacked bar per expectation (device, network, backend)
+/// A horizontal stacked bar per expectation (device, network, harness, backend)
 /// on a duration axis, with its data table.
 pub fn decomposition(rows: &[Stages]) -> Markup {
     let (w, left, right, row_h) = (780.0, 230.0, 90.0, 26.0);
@@ -582,7 +583,7 @@ pub fn decomposition(rows: &[Stages]) -> Markup {
         details class="data" {
             summary { "Decomposition data" }
             table class="data" data-chart="decomposition" {
-                tr { th class="l" { "expectation" } th { "device" } th { "network" } th { "backend" } th { "total" } }
+                tr { th class="l" { "expectation" } th { "device" } th { "network" } th { "harness" } th { "backend" } th { "total" } }
                 @for row in rows {
                     tr {
                         td class="l" { (row.name) }

@@ -22,6 +22,7 @@ main{max-width:1180px;margin:0 auto;padding:16px 24px 48px}
 h1{font-size:20px;margin:8px 0}h2{font-size:17px;margin:28px 0 8px;border-bottom:1px solid #d7dbe2;padding-bottom:4px}
 h3{font-size:15px;margin:16px 0 6px}
 .verdict{padding:14px 18px;border-radius:6px;color:#fff;font-size:22px;font-weight:700}
+.unreliable{color:#b3261e}
 .pass{background:#1b7f3b}.fail{background:#b3261e}
 .sub{color:#4a5365;margin:4px 0}
 code,.mono{font-family:ui-monospace,monospace;font-size:12.5px}
@@ -109,9 +110,27 @@ fn heading(r: &Report) -> Markup {
         .iter()
         .filter(|e| e.verdict == Verdict::Fail)
         .count();
+    let class = if r.verdict == Verdict::Pass {
+        "pass"
+    } else {
+        "fail"
+    };
+    let t = &r.transport;
     html! {
-        div class={ "verdict " (verdict) } id="verdict" {
+        div class={ "verdict " (class) } id="verdict" {
             (verdict.to_uppercase()) " — " (r.scenario.name)
+        }
+        @if let Some(share) = t.accepted_share {
+            p class="sub" id="uptake" {
+                "The target accepted " (t.deliveries_accepted) " of "
+                (t.deliveries_accepted + t.deliveries_not_accepted) " deliveries ("
+                (format!("{:.2} %", share * 100.0)) "; at least "
+                (format!("{:.0} %", t.min_accepted_share * 100.0))
+                " needed). Rule oracles see only what it accepted."
+            }
+        }
+        @for note in &r.harness.notes {
+            p class="sub unreliable" id="unreliable" { strong { "Unreliable run: " } (note) }
         }
         p class="sub" {
             (failing) " of " (r.expectations.len()) " expectations failed · seed " (r.seed)
@@ -215,7 +234,7 @@ fn outcomes_table(i: usize, e: &ExpectationResult) -> Markup {
             table id=(id) {
                 tr {
                     th class="l" { "outcome" } th class="l" { "patient" } th { "from" } th { "reference" }
-                    th { "alert" } th { "latency" } th { "device" } th { "network" } th { "backend" }
+                    th { "alert" } th { "latency" } th { "device" } th { "network" } th { "harness" } th { "backend" }
                     th class="l" { "note" }
                 }
                 @for o in e.outcomes.iter().take(MAX_ROWS) { (outcome_row(o)) }
@@ -235,7 +254,7 @@ fn outcome_row(o: &Outcome) -> Markup {
             td class="l" { span class={ "badge b-" (name) } { (name) } }
             td class="l" { (o.patient) }
             @for t in [o.from_ms, o.reference_ms, o.alert_ms] { td { (at(t)) } }
-            @for l in [o.latency_ms, d.device_ms, d.network_ms, d.backend_ms] { td { (lat(l)) } }
+            @for l in [o.latency_ms, d.device_ms, d.network_ms, d.harness_ms, d.backend_ms] { td { (lat(l)) } }
             td class="l" { (o.note.as_deref().unwrap_or("")) }
         }
     }
@@ -321,6 +340,7 @@ fn decomposition(r: &Report) -> Markup {
             means: [
                 mean_of(e, |d| d.device_ms),
                 mean_of(e, |d| d.network_ms),
+                mean_of(e, |d| d.harness_ms),
                 mean_of(e, |d| d.backend_ms),
             ],
         })
@@ -329,7 +349,8 @@ fn decomposition(r: &Report) -> Markup {
         h2 { "Where the time went" }
         p class="sub" {
             "Mean over hits and late alerts: device (criterion or onset → first abnormal measurement), "
-            "network (that measurement → its delivery), backend (first abnormal delivery → alert)."
+            "network (that measurement → its delivery), harness (the first abnormal delivery's time → "
+            "when medtwin actually sent it: its own lag), backend (that send → alert)."
         }
         (charts::decomposition(&rows))
     }

@@ -24,7 +24,10 @@ pub fn render(reports: &[Report]) -> anyhow::Result<String> {
             Property::new("version", r.version.as_str()),
             Property::new("repro", r.repro.as_str()),
             Property::new("seed", r.seed.to_string()),
+            Property::new("verdict", r.verdict.text()),
+            Property::new("reliable", r.harness.reliable.to_string()),
         ]);
+        suite.add_test_case(uptake_case(r));
         for e in &r.expectations {
             suite.add_test_case(test_case(r, e));
         }
@@ -32,6 +35,40 @@ pub fn render(reports: &[Report]) -> anyhow::Result<String> {
     }
     junit.set_time(total);
     Ok(junit.to_string()?)
+}
+
+/// Whether the target took the telemetry: a run it did not cannot pass.
+fn uptake_case(r: &Report) -> TestCase {
+    let t = &r.transport;
+    let share = t
+        .accepted_share
+        .map_or("-".to_owned(), |s| format!("{:.2} %", s * 100.0));
+    let summary = format!(
+        "{} of {} deliveries accepted ({share}; at least {:.0} % needed) · sent {} · rejected {} · server errors {} · failed {}",
+        t.deliveries_accepted,
+        t.deliveries_accepted + t.deliveries_not_accepted,
+        t.min_accepted_share * 100.0,
+        t.stats.sent,
+        t.stats.rejected,
+        t.stats.server_errors,
+        t.stats.failed
+    );
+    let status = match r.verdict {
+        Verdict::TargetUnreachable | Verdict::TargetRefusedData => {
+            let mut status = TestCaseStatus::non_success(NonSuccessKind::Failure);
+            status
+                .set_message(r.verdict.text())
+                .set_type("target")
+                .set_description(format!("{summary}\nrepro: {}", r.repro));
+            status
+        }
+        _ => TestCaseStatus::success(),
+    };
+    let mut case = TestCase::new("target accepted the telemetry", status);
+    case.set_classname(format!("medtwin.{}", r.scenario.name))
+        .set_time(Duration::ZERO)
+        .set_system_out(summary);
+    case
 }
 
 fn test_case(r: &Report, e: &ExpectationResult) -> TestCase {
@@ -53,7 +90,7 @@ fn test_case(r: &Report, e: &ExpectationResult) -> TestCase {
     );
     let status = match e.verdict {
         Verdict::Pass => TestCaseStatus::success(),
-        Verdict::Fail => {
+        _ => {
             let mut status = TestCaseStatus::non_success(NonSuccessKind::Failure);
             status
                 .set_message(e.failures.join("; "))

@@ -10,7 +10,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 /// Schema tag of `report.json`.
-pub const REPORT_SCHEMA: &str = "medtwin.report.v2";
+pub const REPORT_SCHEMA: &str = "medtwin.report.v3";
 
 /// Everything a run found: `report.json` written by `medtwin run`; see
 /// docs/report.md. Times named `*_ms` are simulated milliseconds from
@@ -18,7 +18,7 @@ pub const REPORT_SCHEMA: &str = "medtwin.report.v2";
 #[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
 #[schemars(
     deny_unknown_fields,
-    title = "medtwin run report (medtwin.report.v2)",
+    title = "medtwin run report (medtwin.report.v3)",
     extend("$id" = "https://medtwin.invalid/schemas/report.schema.json")
 )]
 pub struct Report {
@@ -75,6 +75,8 @@ pub struct Report {
     /// The embedded reference backend's own counters, when it was used.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub backend: Option<BackendCounters>,
+    /// The harness's own reliability.
+    pub harness: HarnessReport,
 }
 
 /// The scenario run.
@@ -287,6 +289,15 @@ pub struct TransportReport {
     pub stats: TransportStats,
     /// How late sends went out against their due time (timed clocks only).
     pub send_lag_ms: Option<Lag>,
+    /// Deliveries the target accepted: what the rule oracles and the first
+    /// abnormal deliveries were evaluated on.
+    pub deliveries_accepted: u64,
+    /// Deliveries it did not accept (refused, failed, unanswered).
+    pub deliveries_not_accepted: u64,
+    /// accepted / (accepted + not accepted); `None` with no delivery.
+    pub accepted_share: Option<f64>,
+    /// The share below which the run cannot pass.
+    pub min_accepted_share: f64,
 }
 
 /// Alerts received.
@@ -301,24 +312,60 @@ pub struct AlertsReport {
     pub unknown_patients: u64,
     /// Refused by the webhook.
     pub refused: Refused,
+    /// Where the target was told to post alerts.
+    pub webhook: String,
+    /// Where the webhook's token came from: `scenario`, `--alerts-token`,
+    /// `MEDTWIN_ALERT_TOKEN` or `generated` (the token itself is never
+    /// written down).
+    pub token_source: String,
 }
 
-/// Pass or fail.
+/// How far the harness itself can be trusted on this machine: its build,
+/// its lag against the schedule, its CPU.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
+pub struct HarnessReport {
+    /// `release` or `debug` (a debug build lags at high speeds).
+    pub build: String,
+    /// Send lag against the schedule, in simulated ms (timed clocks).
+    pub send_lag_sim_ms: Option<Lag>,
+    /// The lag p99 beyond which latencies are not trusted: 1 % of the
+    /// tightest deadline (simulated ms; timed clocks).
+    pub lag_bound_sim_ms: Option<f64>,
+    /// False when the lag passed its bound: no latency can then pass.
+    pub reliable: bool,
+    /// CPU time of the whole medtwin process, s.
+    pub cpu_s: f64,
+    /// CPU time over wall time (1.0 = one core busy all the run).
+    pub cpu_cores_used: f64,
+    /// Why the run is not reliable, in words.
+    pub notes: Vec<String>,
+}
+
+/// The run's verdict (and each expectation's: `pass` or `fail`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Verdict {
-    /// Every condition held.
+    /// Every expectation held.
     Pass,
     /// At least one did not.
     Fail,
+    /// The target answered (almost) none of the telemetry: too little was
+    /// accepted to judge its alerts, and most of it got no answer at all.
+    TargetUnreachable,
+    /// The target answered, but refused (4xx, 5xx) too much of the
+    /// telemetry to judge its alerts.
+    TargetRefusedData,
 }
 
 impl Verdict {
-    /// `pass` or `fail`.
+    /// `pass`, `fail`, `target unreachable` or `target refused data`.
     pub fn text(self) -> &'static str {
         match self {
             Verdict::Pass => "pass",
             Verdict::Fail => "fail",
+            Verdict::TargetUnreachable => "target unreachable",
+            Verdict::TargetRefusedData => "target refused data",
         }
     }
 }
@@ -389,6 +436,10 @@ pub struct Times {
     /// First abnormal delivery: when the data the target received first
     /// showed the abnormality.
     pub delivered_ms: Option<u64>,
+    /// When the harness actually sent that delivery (simulated time; the
+    /// difference to `delivered_ms` is the harness's own lag).
+    #[serde(default)]
+    pub sent_ms: Option<u64>,
 }
 
 /// What became of one obligation or one alert.
@@ -405,10 +456,14 @@ pub enum OutcomeKind {
     Missed,
     /// Not judged: deadline after the end of the run, or reference unknown.
     Inconclusive,
-    /// An alert with no obligation to answer for.
+    /// An alert with no obligation to answer for: before the patient's
+    /// first obligation, or a repeat after its cause stopped holding.
     False,
-    /// A further alert after an obligation of the patient.
+    /// A further alert for an obligation already answered, while its cause
+    /// still held (plus the re-arm window).
     Duplicate,
+    /// An alert naming a patient the twin never simulated.
+    UnknownPatient,
 }
 
 impl OutcomeKind {
@@ -421,6 +476,7 @@ impl OutcomeKind {
             OutcomeKind::Inconclusive => "inconclusive",
             OutcomeKind::False => "false",
             OutcomeKind::Duplicate => "duplicate",
+            OutcomeKind::UnknownPatient => "unknown_patient",
         }
     }
 
@@ -443,7 +499,10 @@ pub struct Decomposition {
     pub device_ms: Option<u64>,
     /// That measurement to its delivery (`None` if it was lost).
     pub network_ms: Option<u64>,
-    /// First abnormal delivery to the alert.
+    /// The harness's own lag: that delivery's scheduled time to its send.
+    #[serde(default)]
+    pub harness_ms: Option<u64>,
+    /// The send to the alert.
     pub backend_ms: Option<u64>,
 }
 
@@ -508,8 +567,10 @@ pub struct Metrics {
     pub inconclusive: u64,
     /// Alerts without an obligation.
     pub false_alerts: u64,
-    /// Repeat alerts after an obligation.
+    /// Repeat alerts while an obligation's cause held.
     pub duplicates: u64,
+    /// Alerts naming patients the twin never simulated (in no other count).
+    pub unknown_patients: u64,
     /// Patients with no obligation and no false alert (true negatives).
     pub true_negatives: u64,
     /// Patient-days observed.
@@ -545,8 +606,8 @@ pub struct ExpectationResult {
     pub alert: String,
     /// The deadline, ms from the reference time.
     pub within_ms: u64,
-    /// False alerts tolerated.
-    pub max_false_alerts: u64,
+    /// False alerts tolerated (`None`: no count limit, a rate budget applies).
+    pub max_false_alerts: Option<u64>,
     /// Pass or fail.
     pub verdict: Verdict,
     /// Counts, rates and latency.

@@ -78,6 +78,36 @@ impl Report {
             },
             self.alerts.refused.total()
         );
+        self.summary_trust(s);
+    }
+
+    /// What the target accepted, and whether the harness kept its schedule.
+    fn summary_trust(&self, s: &mut String) {
+        let t = &self.transport;
+        if let Some(share) = t.accepted_share {
+            let _ = writeln!(
+                s,
+                "accepted by the target: {} of {} deliveries ({:.2} %; rule oracles see only these; at least {:.0} % needed)",
+                t.deliveries_accepted,
+                t.deliveries_accepted + t.deliveries_not_accepted,
+                share * 100.0,
+                t.min_accepted_share * 100.0
+            );
+        }
+        let h = &self.harness;
+        if let (Some(lag), Some(bound)) = (&h.send_lag_sim_ms, h.lag_bound_sim_ms) {
+            let _ = writeln!(
+                s,
+                "harness ({} build): send lag p99 {} simulated (bound {}) · {:.2} cores",
+                h.build,
+                human(lag.p99 as u64),
+                human(bound as u64),
+                h.cpu_cores_used
+            );
+        }
+        for note in &h.notes {
+            let _ = writeln!(s, "UNRELIABLE: {note}");
+        }
     }
 
     /// One line per expectation, with its outcomes and failures.

@@ -5,6 +5,7 @@
 use std::collections::HashSet;
 use std::time::SystemTime;
 
+use medtwin_check::observe::Truth;
 use medtwin_check::{AlertRecord, ExpectationResult, Summary, Verdict, Window};
 
 use super::twin::TwinSummary;
@@ -31,11 +32,12 @@ pub struct Judged {
 pub fn judge(
     s: &Scenario,
     twin: &TwinSummary,
+    truth: &Truth,
     received: &[ReceivedAlert],
     sim_start: SystemTime,
     end_ms: u64,
 ) -> Judged {
-    let known: HashSet<&str> = twin.patients.iter().map(String::as_str).collect();
+    let known: HashSet<String> = twin.patients.iter().cloned().collect();
     let alerts: Vec<AlertRecord> = received
         .iter()
         .map(|a| AlertRecord {
@@ -59,11 +61,12 @@ pub fn judge(
         end_ms,
         patients: twin.patients.len() as u64,
         duration_ms: s.sim.duration_ms,
+        known: Some(&known),
     };
     let expectations: Vec<ExpectationResult> = s
         .expectations
         .iter()
-        .zip(&twin.truth.obligations)
+        .zip(&truth.obligations)
         .map(|(e, owed)| medtwin_check::check(e, owed, &alerts, window))
         .collect();
     let metrics = medtwin_check::summarize(&expectations);

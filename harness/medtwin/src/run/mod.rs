@@ -5,15 +5,18 @@
 //! out, give late alerts their grace), then judge the alerts against the
 //! truth and build the report.
 //!
-//! Codemap: [`twin`] (the twin thread: observer, digests, accounting,
-//! encoding), [`target`] (what telemetry is sent to), [`judge`] (alerts
-//! against obligations), [`report`] (the one conversion from run results
-//! to the report's model), [`digest`] (the truth and telemetry digests).
+//! Codemap: [`twin`] (the twin thread: digests, accounting, encoding),
+//! [`observe`] (the checker's truth side, on what the target accepted),
+//! [`target`] (what telemetry is sent to), [`judge`] (alerts against
+//! obligations), [`report`] (the one conversion from run results to the
+//! report's model), [`digest`] (the truth and telemetry digests).
 
 pub mod digest;
 pub mod judge;
+pub mod observe;
 pub mod report;
 pub mod target;
+pub mod trust;
 pub mod twin;
 
 use std::sync::Arc;
@@ -29,6 +32,7 @@ use crate::report::Report;
 use crate::scenario::{Clock, Scenario};
 use crate::transport::Transport;
 use crate::transport::http::HttpCarrier;
+use medtwin_sim::Twin;
 use twin::{Batch, STEPS_AHEAD, TwinSummary};
 
 /// Wall time between the run's start and simulated zero, so the first
@@ -36,6 +40,11 @@ use twin::{Batch, STEPS_AHEAD, TwinSummary};
 const EPOCH_LEAD: Duration = Duration::from_millis(200);
 /// Width of a lockstep window in virtual time, simulated ms.
 const VIRTUAL_WINDOW_MS: u64 = 1_000;
+/// In virtual time, a jump to data this much later (sparse telemetry)...
+const VIRTUAL_SETTLE_GAP_MS: u64 = 60_000;
+/// ...first gives the target this long to post the alerts it raised
+/// asynchronously, so they are not placed at the far side of the jump.
+const VIRTUAL_SETTLE: Duration = Duration::from_millis(3);
 
 /// When and how the run maps simulated time, and the webhook's token.
 pub struct Start {
@@ -49,11 +58,21 @@ pub struct Start {
     pub clock: Arc<SimClock>,
     /// Bearer token the target must present to the webhook.
     pub token: String,
+    /// Where the token came from (never the token itself).
+    pub token_source: &'static str,
 }
 
 impl Start {
     /// Fixes the run's epoch now.
     fn now(s: &Scenario) -> Start {
+        let env = std::env::var("MEDTWIN_ALERT_TOKEN")
+            .ok()
+            .filter(|t| !t.is_empty());
+        let (token, token_source) = match (&s.alerts.token, env) {
+            (Some(t), _) => (t.clone(), s.alerts.token_source),
+            (None, Some(t)) => (t, "MEDTWIN_ALERT_TOKEN"),
+            (None, None) => (random_token(), "generated"),
+        };
         let wall = Instant::now();
         let epoch = SystemTime::now() + EPOCH_LEAD;
         Start {
@@ -62,58 +81,101 @@ impl Start {
             // Whole milliseconds, so timestamps and their round trips are exact.
             sim_start: s.start.unwrap_or_else(|| truncate_to_ms(epoch)),
             clock: Arc::new(SimClock::new(s.clock, wall + EPOCH_LEAD)),
-            token: s
-                .alerts
-                .token
-                .clone()
-                .or_else(|| {
-                    std::env::var("MEDTWIN_ALERT_TOKEN")
-                        .ok()
-                        .filter(|t| !t.is_empty())
-                })
-                .unwrap_or_else(random_token),
+            token,
+            token_source,
         }
     }
 }
 
+/// Where a started run listens and sends, for the people pointing their
+/// backend at it.
+#[derive(Clone, Debug)]
+pub struct Started {
+    /// The webhook URL the target must post alerts to.
+    pub webhook_url: String,
+    /// Where the webhook's token came from (never the token itself).
+    pub token_source: &'static str,
+    /// Where telemetry goes.
+    pub target_url: String,
+}
+
 /// Runs a validated scenario and returns its report.
 pub async fn execute(s: &Scenario) -> anyhow::Result<Report> {
+    execute_with(s, |_| {}).await
+}
+
+/// Runs a validated scenario, telling `started` where it listens and sends
+/// as soon as it knows, and returns its report.
+pub async fn execute_with(s: &Scenario, started: impl FnOnce(&Started)) -> anyhow::Result<Report> {
     let start = Start::now(s);
     let inbox = Inbox::new(start.clock.clone());
     let webhook = Webhook::start(s.alerts.listen, start.token.clone(), inbox.clone())
         .await
         .with_context(|| format!("cannot listen for alerts on {}", s.alerts.listen))?;
     let target = target::start(s, &webhook.url(), &start).await?;
+    started(&Started {
+        webhook_url: webhook.url(),
+        token_source: start.token_source,
+        target_url: target.http.url.clone(),
+    });
+    let twin = Twin::new(&s.sim).context("the twin refused its configuration")?;
+    let patients = twin.patient_names().to_vec();
+    let (ack_tx, ack_rx) = mpsc::channel(observe::ACKS_PENDING);
     let carrier = HttpCarrier::new(target.http.clone(), "application/json")
         .context("cannot build the HTTP client")?;
     let transport = Transport::start(
         Arc::new(carrier),
         target.http.connections,
         start.clock.clone(),
+        Some(ack_tx),
     );
+    let (step_tx, step_rx) = mpsc::channel(observe::STEPS_PENDING);
+    let observer = {
+        let (expectations, patients) = (s.expectations.clone(), patients.clone());
+        let (duration_ms, step_ms, clock) = (s.sim.duration_ms, s.sim.step_ms, start.clock.clone());
+        spawn("medtwin-observer", move || {
+            observe::run(
+                &expectations,
+                &patients,
+                duration_ms,
+                step_ms,
+                clock,
+                step_rx,
+                ack_rx,
+            )
+        })?
+    };
     let (tx, rx) = mpsc::channel::<Batch>(STEPS_AHEAD);
-    let (config, expectations, sim_start) =
-        (s.sim.clone(), s.expectations.clone(), start.sim_start);
-    let twin_thread = std::thread::Builder::new()
-        .name("medtwin-twin".into())
-        .spawn(move || twin::run(config, expectations, sim_start, tx))
-        .context("cannot start the twin thread")?;
-    drive(rx, &transport, s.clock).await;
-    let twin: TwinSummary = twin_thread
-        .join()
-        .map_err(|_| anyhow::anyhow!("the twin thread panicked"))?
-        .context("the twin refused its configuration")?;
+    let sim_start = start.sim_start;
+    let twin_thread = spawn("medtwin-twin", move || twin::run(twin, sim_start, tx))?;
+    drive(rx, &transport, step_tx, s.clock).await;
+    let twin: TwinSummary = join(twin_thread, "twin")?;
     let (transport_stats, lag) = transport.finish().await;
+    let observed = join(observer, "observer")?;
     let backend = target::wind_down(s, &start.clock, target.backend).await;
     let end_ms = observed_until(s, &start.clock);
+    let webhook_url = webhook.url();
     webhook.stop().await;
     let (received, refused) = inbox.take();
-    let judged = judge::judge(s, &twin, &received, start.sim_start, end_ms);
+    let mut judged = judge::judge(
+        s,
+        &twin,
+        &observed.truth,
+        &received,
+        start.sim_start,
+        end_ms,
+    );
+    let trust = trust::assess(s, &lag, &observed, start.wall.elapsed());
+    let verdict = trust::verdict(&trust, &transport_stats, &mut judged);
     Ok(report::build(report::Parts {
         scenario: s,
         start: &start,
         target_url: &target.http.url,
+        webhook_url: &webhook_url,
         twin,
+        truth: observed.truth,
+        trust,
+        verdict,
         transport: (transport_stats, lag),
         received: &received,
         refused,
@@ -122,18 +184,56 @@ pub async fn execute(s: &Scenario) -> anyhow::Result<Report> {
     }))
 }
 
-/// Hands every delivery to the transport as the twin produces them.
-/// Virtual time has no wall clock to pace the lanes, so it moves in
-/// lockstep windows: nothing from the next window is sent until the target
-/// has answered everything before it. An alert is then placed within about
-/// a window of the data that caused it, whatever the lanes' relative speeds.
-async fn drive(mut rx: mpsc::Receiver<Batch>, transport: &Transport, clock: Clock) {
+/// Starts a named thread.
+fn spawn<T: Send + 'static>(
+    name: &str,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> anyhow::Result<std::thread::JoinHandle<T>> {
+    std::thread::Builder::new()
+        .name(name.into())
+        .spawn(f)
+        .with_context(|| format!("cannot start the {name} thread"))
+}
+
+/// Waits for a thread; its panic is the harness's failure.
+fn join<T>(handle: std::thread::JoinHandle<T>, what: &str) -> anyhow::Result<T> {
+    handle
+        .join()
+        .map_err(|_| anyhow::anyhow!("the {what} thread panicked"))
+}
+
+/// Hands every delivery to the transport as the twin produces them, each
+/// step's records to the observer first. Virtual time has no wall clock to
+/// pace the lanes, so it moves in lockstep windows: nothing from the next
+/// window is sent until the target has answered everything before it. An
+/// alert is then placed within about a window of the data that caused it,
+/// whatever the lanes' relative speeds.
+async fn drive(
+    mut rx: mpsc::Receiver<Batch>,
+    transport: &Transport,
+    observer: mpsc::Sender<observe::Step>,
+    clock: Clock,
+) {
     let lockstep = clock.speed().is_none();
     let mut next_barrier_ms = VIRTUAL_WINDOW_MS;
+    let mut next_id = 0;
     while let Some(batch) = rx.recv().await {
-        for message in batch.deliveries {
+        let first_id = next_id;
+        next_id += batch.deliveries.len() as u64;
+        let step = observe::Step {
+            out: batch.out,
+            first_id,
+        };
+        if observer.send(step).await.is_err() {
+            return; // the observer thread panicked; joining it says so
+        }
+        for (k, mut message) in batch.deliveries.into_iter().enumerate() {
+            message.id = first_id + k as u64;
             if lockstep && message.delivered_ms >= next_barrier_ms {
                 transport.flush().await;
+                if message.delivered_ms >= next_barrier_ms + VIRTUAL_SETTLE_GAP_MS {
+                    tokio::time::sleep(VIRTUAL_SETTLE).await;
+                }
                 next_barrier_ms =
                     (message.delivered_ms / VIRTUAL_WINDOW_MS + 1) * VIRTUAL_WINDOW_MS;
             }

@@ -13,6 +13,7 @@ use medtwin_wire::format_time;
 
 use super::Start;
 use super::judge::Judged;
+use super::trust::{RunVerdict, Trust};
 use super::twin::{Counts, KindCounts, TwinSummary};
 use crate::intake::{self, ReceivedAlert};
 use crate::report::{self as r, MAX_TIMELINES, REPORT_SCHEMA, Report};
@@ -27,8 +28,16 @@ pub struct Parts<'a> {
     pub start: &'a Start,
     /// Where telemetry went.
     pub target_url: &'a str,
+    /// Where alerts were to go.
+    pub webhook_url: &'a str,
     /// The twin's side.
     pub twin: TwinSummary,
+    /// The checker's truth side, on what the target accepted.
+    pub truth: Truth,
+    /// The harness's assessment of itself and of the target's uptake.
+    pub trust: Trust,
+    /// The run's verdict.
+    pub verdict: RunVerdict,
     /// What the transport did.
     pub transport: (TransportStats, Lag),
     /// Alerts received.
@@ -44,14 +53,14 @@ pub struct Parts<'a> {
 /// Builds the report of a run.
 pub fn build(p: Parts<'_>) -> Report {
     let s = p.scenario;
-    let mut twin = p.twin;
+    let twin = p.twin;
+    let truth = p.truth;
     let timelines = timelines(
         &p.judged.expectations,
         &p.judged.alerts,
-        &twin.truth,
+        &truth,
         &twin.patients,
     );
-    let truth = std::mem::take(&mut twin.truth);
     let n_patients = twin.patients.len() as u64;
     let busy_s = twin.busy.as_secs_f64();
     let (transport_stats, lag) = p.transport;
@@ -67,7 +76,7 @@ pub fn build(p: Parts<'_>) -> Report {
         seed: s.sim.seed,
         version: env!("CARGO_PKG_VERSION").to_owned(),
         repro: repro(s),
-        verdict: verdict(p.judged.verdict),
+        verdict: run_verdict(p.verdict),
         clock: clock_info(s, p.start),
         target: target_info(s, p.target_url),
         timing: r::Timing {
@@ -99,12 +108,18 @@ pub fn build(p: Parts<'_>) -> Report {
                 p99: lag.p99,
                 max: lag.max,
             }),
+            deliveries_accepted: p.trust.accepted,
+            deliveries_not_accepted: p.trust.not_accepted,
+            accepted_share: p.trust.accepted_share(),
+            min_accepted_share: p.trust.min_accepted_share,
         },
         alerts: r::AlertsReport {
             received: p.received.len() as u64,
             by_kind: intake::count_by_kind(p.received),
             unknown_patients: p.judged.unknown_patients,
             refused: refused(p.refused),
+            webhook: p.webhook_url.to_owned(),
+            token_source: p.start.token_source.to_owned(),
         },
         episodes: truth.episodes.iter().map(episode).collect(),
         interventions: truth.interventions.iter().map(intervention).collect(),
@@ -113,6 +128,32 @@ pub fn build(p: Parts<'_>) -> Report {
         metrics: summary(&p.judged.metrics),
         timelines,
         backend: p.backend.map(backend_counters),
+        harness: harness(&p.trust),
+    }
+}
+
+fn harness(t: &Trust) -> r::HarnessReport {
+    r::HarnessReport {
+        build: t.build.to_owned(),
+        send_lag_sim_ms: t.lag_sim_ms.as_ref().map(|l| r::Lag {
+            p50: l.p50,
+            p99: l.p99,
+            max: l.max,
+        }),
+        lag_bound_sim_ms: t.lag_bound_sim_ms,
+        reliable: t.reliable,
+        cpu_s: t.cpu_s,
+        cpu_cores_used: t.cpu_cores_used,
+        notes: t.notes.clone(),
+    }
+}
+
+fn run_verdict(v: RunVerdict) -> r::Verdict {
+    match v {
+        RunVerdict::Pass => r::Verdict::Pass,
+        RunVerdict::Fail => r::Verdict::Fail,
+        RunVerdict::TargetUnreachable => r::Verdict::TargetUnreachable,
+        RunVerdict::TargetRefusedData => r::Verdict::TargetRefusedData,
     }
 }
 
@@ -222,6 +263,7 @@ fn outcome_kind(k: check::OutcomeKind) -> r::OutcomeKind {
         check::OutcomeKind::Inconclusive => r::OutcomeKind::Inconclusive,
         check::OutcomeKind::False => r::OutcomeKind::False,
         check::OutcomeKind::Duplicate => r::OutcomeKind::Duplicate,
+        check::OutcomeKind::UnknownPatient => r::OutcomeKind::UnknownPatient,
     }
 }
 
@@ -232,6 +274,7 @@ fn times(t: &check::Times) -> r::Times {
         measured_ms: t.measured_ms,
         measured_delivered_ms: t.measured_delivered_ms,
         delivered_ms: t.delivered_ms,
+        sent_ms: t.sent_ms,
     }
 }
 
@@ -249,6 +292,7 @@ fn outcome(o: &check::Outcome) -> r::Outcome {
             physiology_ms: d.physiology_ms,
             device_ms: d.device_ms,
             network_ms: d.network_ms,
+            harness_ms: d.harness_ms,
             backend_ms: d.backend_ms,
         }),
         note: o.note.clone(),
@@ -264,6 +308,7 @@ fn metrics(m: &check::Metrics) -> r::Metrics {
         inconclusive: m.inconclusive,
         false_alerts: m.false_alerts,
         duplicates: m.duplicates,
+        unknown_patients: m.unknown_patients,
         true_negatives: m.true_negatives,
         patient_days: m.patient_days,
         sensitivity: m.sensitivity,

@@ -1,15 +1,14 @@
 //! The twin's side of a run, on its own thread (the twin is synchronous
 //! and must not block the async runtime): step to the end, feed the
-//! checker's observer and the digests, count every measurement by device
-//! kind, encode each delivery and hand it to the driver through a bounded
-//! channel.
+//! digests, count every measurement by device kind, encode each delivery
+//! and hand the step (records and messages) to the driver through a
+//! bounded channel. The checker's observer reads the records later, once
+//! the target has answered for the step's deliveries (`run::observe`).
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant, SystemTime};
 
-use medtwin_check::Expectation;
-use medtwin_check::observe::{Observer, Truth};
-use medtwin_sim::{Quality, SimConfig, StepOutput, Twin};
+use medtwin_sim::{Quality, StepOutput, Twin};
 use tokio::sync::mpsc;
 
 use super::digest::Digester;
@@ -21,7 +20,10 @@ pub const STEPS_AHEAD: usize = 64;
 
 /// What the twin thread hands the driver for one step.
 pub struct Batch {
-    /// The step's deliveries, encoded.
+    /// The step's records, for the observer.
+    pub out: StepOutput,
+    /// The step's deliveries, encoded, in the order of `out.deliveries`
+    /// (their ids are set by the driver).
     pub deliveries: Vec<Outgoing>,
 }
 
@@ -78,25 +80,12 @@ pub struct TwinSummary {
     pub steps: u64,
     /// Wall time inside the twin's steps.
     pub busy: Duration,
-    /// What the checker's truth side found.
-    pub truth: Truth,
 }
 
-/// Runs the twin to the end, streaming each step's deliveries to `tx`.
-pub fn run(
-    config: SimConfig,
-    expectations: Vec<Expectation>,
-    start: SystemTime,
-    tx: mpsc::Sender<Batch>,
-) -> Result<TwinSummary, medtwin_sim::ConfigError> {
-    let mut twin = Twin::new(&config)?;
+/// Runs the twin to the end, streaming each step that recorded anything to
+/// `tx`; `start` is the wall time of simulated zero.
+pub fn run(mut twin: Twin, start: SystemTime, tx: mpsc::Sender<Batch>) -> TwinSummary {
     let patients = twin.patient_names().to_vec();
-    let mut observer = Observer::new(
-        &expectations,
-        patients.len(),
-        config.duration_ms,
-        config.step_ms,
-    );
     // Each device's model (catalogue entry) name: its kind on the wire and
     // in the report.
     let models: Vec<String> = (0..twin.device_names().len() as u32)
@@ -121,10 +110,9 @@ pub fn run(
         let out: &StepOutput = twin.step();
         busy += started.elapsed();
         steps += 1;
-        observer.step(out, &patients);
         digester.step(out);
         tally.step(out);
-        if out.deliveries.is_empty() {
+        if nothing_to_observe(out) {
             continue;
         }
         if tx.blocking_send(encode(out, &encoder)).is_err() {
@@ -132,7 +120,7 @@ pub fn run(
         }
     }
     let acc = twin.accounting();
-    Ok(TwinSummary {
+    TwinSummary {
         accounting: Counts {
             generated: acc.generated,
             delivered: acc.delivered,
@@ -142,15 +130,26 @@ pub fn run(
         digests: digester.finish(),
         steps,
         busy,
-        truth: observer.finish(&patients),
         patients,
         ..tally.finish()
-    })
+    }
+}
+
+/// Whether a step recorded nothing the observer reads.
+fn nothing_to_observe(out: &StepOutput) -> bool {
+    out.onsets.is_empty()
+        && out.ends.is_empty()
+        && out.interventions.is_empty()
+        && out.criteria.is_empty()
+        && out.measurements.is_empty()
+        && out.deliveries.is_empty()
+        && out.losses.is_empty()
 }
 
 /// A step's deliveries as outgoing messages.
 fn encode(out: &StepOutput, encoder: &impl Encoder) -> Batch {
     Batch {
+        out: out.clone(),
         deliveries: out
             .deliveries
             .iter()
@@ -158,6 +157,7 @@ fn encode(out: &StepOutput, encoder: &impl Encoder) -> Batch {
                 let mut body = Vec::with_capacity(256);
                 encoder.encode(&d.measurement, &mut body);
                 Outgoing {
+                    id: 0,
                     patient_idx: d.measurement.patient_idx,
                     delivered_ms: d.delivered_ms,
                     body,

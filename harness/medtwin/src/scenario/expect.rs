@@ -47,11 +47,44 @@ fn rule_at(
 pub(super) fn resolve_expectations(
     file: &ScenarioFile,
     source: &str,
+    kinds: Option<&[String]>,
     r: &mut Reporter<'_>,
 ) -> Vec<Expectation> {
     (0..file.expect.len())
-        .filter_map(|i| resolve_expectation(file, i, source, r))
+        .filter_map(|i| {
+            check_kind(&file.expect[i].get_ref().alert, i, kinds, r);
+            resolve_expectation(file, i, source, r)
+        })
         .collect()
+}
+
+/// With `[alerts] kinds` declared, an expectation's alert kind must be one
+/// of them (a typo otherwise fails silently as "every episode missed").
+fn check_kind(
+    alert: &Option<toml::Spanned<String>>,
+    i: usize,
+    kinds: Option<&[String]>,
+    r: &mut Reporter<'_>,
+) {
+    let (Some(alert), Some(kinds)) = (alert, kinds) else {
+        return;
+    };
+    if kinds.iter().any(|k| k == alert.get_ref()) {
+        return;
+    }
+    let names: Vec<&str> = kinds.iter().map(String::as_str).collect();
+    r.error(
+        alert.span(),
+        Some(format!("expect[{i}].alert")),
+        format!(
+            "`{}` is not one of the alert kinds the target emits ([alerts] kinds)",
+            alert.get_ref()
+        ),
+        Some(match super::diag::suggest(alert.get_ref(), &names) {
+            Some(best) => format!("did you mean `{best}`?"),
+            None => format!("declared kinds: {}", names.join(", ")),
+        }),
+    );
 }
 
 /// `[[expect]]` number `i`; `None` (with the problems reported) when it
@@ -285,7 +318,7 @@ fn check_criterion(e: &ExpectSpec, field: &impl Fn(&str) -> String, r: &mut Repo
 
 fn budgets(e: &ExpectSpec) -> Budgets {
     Budgets {
-        max_false_alerts: u64::from(e.max_false_alerts.unwrap_or(0)),
+        max_false_alerts: e.max_false_alerts.map(u64::from),
         max_false_alerts_per_patient_day: e
             .max_false_alerts_per_patient_day
             .as_ref()

@@ -264,6 +264,7 @@ pub struct TargetSpec {
     pub token: Option<String>,
     pub timeout: Option<Spanned<Dur>>,
     pub concurrency: Option<Spanned<u32>>,
+    pub min_accepted_pct: Option<Spanned<f64>>,
 }
 
 /// `[alerts]`: the webhook the target posts alerts to.
@@ -273,6 +274,7 @@ pub struct AlertsSpec {
     pub listen: Option<Spanned<String>>,
     pub token: Option<String>,
     pub grace: Option<Dur>,
+    pub kinds: Option<Vec<Spanned<String>>>,
 }
 
 /// `[backend]`: knobs of the embedded reference backend.

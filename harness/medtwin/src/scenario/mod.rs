@@ -86,13 +86,19 @@ pub struct Target {
 /// The webhook the target posts alerts to.
 #[derive(Clone, Debug, PartialEq)]
 pub struct AlertIntake {
-    /// Address to listen on.
+    /// Address to listen on (default: loopback, a free port, so runs never
+    /// collide).
     pub listen: SocketAddr,
-    /// Required bearer token; when `None`, the run makes one up (or takes
-    /// `MEDTWIN_ALERT_TOKEN`).
+    /// Required bearer token; when `None`, the run takes
+    /// `MEDTWIN_ALERT_TOKEN` or makes one up.
     pub token: Option<String>,
+    /// Where `token` came from: `scenario` or `--alerts-token`.
+    pub token_source: &'static str,
     /// How long to keep listening after the last telemetry is sent.
     pub grace: Duration,
+    /// The alert kinds the target emits, when the scenario declares them
+    /// (expectations must then name one of them).
+    pub kinds: Option<Vec<String>>,
 }
 
 /// Knobs of the embedded reference backend.
@@ -140,6 +146,9 @@ pub struct Scenario {
     pub backend: BackendKnobs,
     /// What must hold for the run to pass.
     pub expectations: Vec<Expectation>,
+    /// Below this share of deliveries accepted by the target, the run
+    /// cannot pass (percent).
+    pub min_accepted_pct: f64,
 }
 
 /// Reads and validates a scenario file.
@@ -198,7 +207,8 @@ fn resolve(path: &Path, file: ScenarioFile, r: &mut Reporter<'_>, len: usize) ->
     let target = resolve_target(&file, r);
     let alerts = resolve_alerts(&file, r);
     let backend = resolve_backend(&file, target.is_some(), r);
-    let expectations = resolve_expectations(&file, r.source(), r);
+    let expectations = resolve_expectations(&file, r.source(), alerts.kinds.as_deref(), r);
+    let min_accepted_pct = resolve_min_accepted(&file, r);
     Scenario {
         path: path.to_owned(),
         name,
@@ -220,7 +230,27 @@ fn resolve(path: &Path, file: ScenarioFile, r: &mut Reporter<'_>, len: usize) ->
         alerts,
         backend,
         expectations,
+        min_accepted_pct,
     }
+}
+
+/// Default share of deliveries the target must accept, percent.
+pub const DEFAULT_MIN_ACCEPTED_PCT: f64 = 99.0;
+
+/// `[target] min_accepted_pct`.
+fn resolve_min_accepted(file: &ScenarioFile, r: &mut Reporter<'_>) -> f64 {
+    let value = file
+        .target
+        .as_ref()
+        .and_then(|t| t.get_ref().min_accepted_pct.clone());
+    number_in(
+        &value,
+        |x| (0.0..=100.0).contains(&x),
+        "target.min_accepted_pct",
+        "a percentage: 0 to 100",
+        DEFAULT_MIN_ACCEPTED_PCT,
+        r,
+    )
 }
 
 /// `duration` (`None` when missing or invalid: checks against it are then
@@ -943,7 +973,9 @@ fn resolve_alerts(file: &ScenarioFile, r: &mut Reporter<'_>) -> AlertIntake {
         return AlertIntake {
             listen: loopback,
             token: None,
+            token_source: "scenario",
             grace: Duration::from_secs(5),
+            kinds: None,
         };
     };
     let listen = match &spec.listen {
@@ -958,10 +990,25 @@ fn resolve_alerts(file: &ScenarioFile, r: &mut Reporter<'_>) -> AlertIntake {
         }),
         None => loopback,
     };
+    let kinds = spec.kinds.as_ref().map(|kinds| {
+        for (i, k) in kinds.iter().enumerate() {
+            if k.get_ref().trim().is_empty() {
+                r.error(
+                    k.span(),
+                    Some(format!("alerts.kinds[{i}]")),
+                    "an alert kind cannot be empty",
+                    None,
+                );
+            }
+        }
+        kinds.iter().map(|k| k.get_ref().clone()).collect()
+    });
     AlertIntake {
         listen,
         token: spec.token.clone(),
+        token_source: "scenario",
         grace: spec.grace.map_or(Duration::from_secs(5), Dur::std),
+        kinds,
     }
 }
 

@@ -21,6 +21,10 @@ pub struct Overrides {
     pub pct: Vec<(PctKnob, f64)>,
     /// Reference-backend alert delay, simulated ms.
     pub delay_alerts_ms: Option<u64>,
+    /// Where the webhook listens.
+    pub alerts_listen: Option<std::net::SocketAddr>,
+    /// The webhook's bearer token.
+    pub alerts_token: Option<String>,
 }
 
 impl Overrides {
@@ -52,6 +56,13 @@ impl Scenario {
         }
         if let Some(clock) = o.clock {
             self.clock = clock;
+        }
+        if let Some(listen) = o.alerts_listen {
+            self.alerts.listen = listen;
+        }
+        if let Some(token) = &o.alerts_token {
+            self.alerts.token = Some(token.clone());
+            self.alerts.token_source = "--alerts-token";
         }
         if o.has_fault_knobs() && self.target.is_some() {
             return Err("the fault knobs (--drop-alerts-pct, --delay-alerts, ...) apply to the embedded reference backend, not to a --target".into());

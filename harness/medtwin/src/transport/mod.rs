@@ -63,9 +63,22 @@ pub trait Carrier: Send + Sync + 'static {
     fn destination(&self) -> &str;
 }
 
+/// How the target took one message, reported as it happens.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Ack {
+    /// The message's [`Outgoing::id`].
+    pub id: u64,
+    /// Whether the target accepted it (after any retries).
+    pub accepted: bool,
+    /// When it was first sent.
+    pub sent_at: Instant,
+}
+
 /// One message on its way out.
 #[derive(Debug)]
 pub struct Outgoing {
+    /// The run's number for it, in the order the twin delivered them.
+    pub id: u64,
     /// Which lane (patient index modulo lanes keeps patients in order).
     pub patient_idx: u32,
     /// Simulated delivery time.
@@ -122,8 +135,14 @@ pub struct Transport {
 }
 
 impl Transport {
-    /// Starts `lanes` lanes sending through `carrier`.
-    pub fn start<C: Carrier>(carrier: Arc<C>, lanes: usize, clock: Arc<SimClock>) -> Transport {
+    /// Starts `lanes` lanes sending through `carrier`; each message's fate
+    /// goes to `acks` when given.
+    pub fn start<C: Carrier>(
+        carrier: Arc<C>,
+        lanes: usize,
+        clock: Arc<SimClock>,
+        acks: Option<mpsc::Sender<Ack>>,
+    ) -> Transport {
         let shared = Arc::new(Shared {
             stats: Mutex::new(TransportStats::default()),
             // 1 µs to 1 h, 3 significant digits: constant, valid bounds.
@@ -139,7 +158,13 @@ impl Transport {
         for _ in 0..lanes.max(1) {
             let (tx, rx) = mpsc::channel(LANE_CAPACITY);
             senders.push(tx);
-            tasks.spawn(lane(rx, carrier.clone(), clock.clone(), shared.clone()));
+            tasks.spawn(lane(
+                rx,
+                carrier.clone(),
+                clock.clone(),
+                shared.clone(),
+                acks.clone(),
+            ));
         }
         Transport {
             lanes: senders,
@@ -202,6 +227,7 @@ async fn lane<C: Carrier>(
     carrier: Arc<C>,
     clock: Arc<SimClock>,
     shared: Arc<Shared>,
+    acks: Option<mpsc::Sender<Ack>>,
 ) {
     while let Some(message) = rx.recv().await {
         let due = clock.due(message.delivered_ms);
@@ -212,6 +238,11 @@ async fn lane<C: Carrier>(
                 h.saturating_record(lag.as_micros().max(1) as u64);
             }
         }
+        // The time basis of virtual time: an alert that arrives from now
+        // on, even while the target is still handling this message, is
+        // placed no earlier than this message's delivery.
+        clock.advance_frontier(message.delivered_ms);
+        let sent_at = Instant::now();
         let mut retries = 0;
         let outcome = loop {
             let outcome = carrier.send(message.body.clone()).await;
@@ -223,8 +254,17 @@ async fn lane<C: Carrier>(
                 other => break other,
             }
         };
-        clock.advance_frontier(message.delivered_ms);
+        let accepted = outcome == Sent::Accepted;
         record(&shared, outcome, retries);
+        if let Some(acks) = &acks {
+            let ack = Ack {
+                id: message.id,
+                accepted,
+                sent_at,
+            };
+            // The run stopped listening only after an error of its own.
+            let _ = acks.send(ack).await;
+        }
         let done = shared.done.fetch_add(1, Ordering::AcqRel) + 1;
         // Only the message that empties the pipeline can end a flush.
         if done >= shared.queued.load(Ordering::Acquire) {
@@ -308,11 +348,12 @@ mod tests {
                 "text/plain",
             )
             .unwrap();
-            let transport = Transport::start(Arc::new(carrier), 4, clock.clone());
+            let transport = Transport::start(Arc::new(carrier), 4, clock.clone(), None);
             for round in 0..3u64 {
                 for i in 0..40u32 {
                     transport
                         .send(Outgoing {
+                            id: round * 40 + u64::from(i),
                             patient_idx: i,
                             delivered_ms: round * 1_000 + u64::from(i),
                             body: format!("{round}-{}", i % 2).into_bytes(),

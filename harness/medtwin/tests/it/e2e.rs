@@ -32,6 +32,13 @@ fn quickstart_passes_against_the_embedded_backend() {
             .any(|l| l.trim_start().starts_with("hit") && l.contains("latency")),
         "{stdout}"
     );
+    // Where to point a backend, first thing (never the token itself).
+    let webhook = stdout
+        .lines()
+        .position(|l| l.starts_with("alerts webhook: http://127.0.0.1:"))
+        .unwrap_or_else(|| panic!("{stdout}"));
+    assert!(webhook <= 2, "{stdout}");
+    assert!(stdout.contains("(bearer token from generated)"), "{stdout}");
 
     let r = report(out.path());
     for field in [
@@ -47,6 +54,16 @@ fn quickstart_passes_against_the_embedded_backend() {
     assert_eq!(r["verdict"], "pass");
     assert_eq!(r["seed"], 42);
     assert_eq!(r["clock"]["mode"], "accelerated");
+    // The harness kept its schedule (the test builds at opt-level 1).
+    assert_eq!(r["harness"]["reliable"], true, "{}", r["harness"]);
+    let lag = r["harness"]["send_lag_sim_ms"]["p99"].as_f64().unwrap();
+    let bound = r["harness"]["lag_bound_sim_ms"].as_f64().unwrap();
+    assert!(lag < bound, "lag p99 {lag} over {bound}");
+    assert_eq!(
+        bound,
+        0.01 * 75.0 * 60_000.0,
+        "1 % of the tightest deadline"
+    );
     let a = &r["accounting"];
     let n = |v: &Value| v.as_u64().unwrap();
     assert!(n(&a["generated"]) > 100_000);
@@ -155,6 +172,10 @@ fn without_wall_clock(mut r: Value) -> Value {
         "/timing/twin_patient_steps_per_s",
         "/target/url",
         "/transport/send_lag_ms",
+        "/alerts/webhook",
+        "/harness/cpu_s",
+        "/harness/cpu_cores_used",
+        "/harness/send_lag_sim_ms",
     ] {
         if let Some(v) = r.pointer_mut(path) {
             *v = Value::Null;
@@ -167,7 +188,9 @@ fn without_wall_clock(mut r: Value) -> Value {
             o["latency_ms"] = Value::Null;
             if o["decomposition"].is_object() {
                 o["decomposition"]["backend_ms"] = Value::Null;
+                o["decomposition"]["harness_ms"] = Value::Null;
             }
+            o["sent_ms"] = Value::Null;
         }
     }
     r["metrics"]["overall"]["latency_ms"] = Value::Null;
@@ -367,24 +390,41 @@ fn a_target_answering_500_is_counted_not_fatal() {
         "--out",
         out.path().to_str().unwrap(),
     ]);
+    // The target took nothing: the run cannot pass, and says why with its
+    // own verdict and exit code.
     assert_eq!(
         run.status.code(),
-        Some(1),
+        Some(4),
         "{}{}",
         text(&run.stdout),
         text(&run.stderr)
     );
+    assert!(
+        text(&run.stdout).contains("verdict: TARGET REFUSED DATA"),
+        "{}",
+        text(&run.stdout)
+    );
     let r = report(out.path());
+    assert_eq!(r["verdict"], "target_refused_data");
     let t = &r["transport"];
     assert_eq!(t["sent"], r["accounting"]["delivered"]);
     assert_eq!(t["server_errors"], t["sent"]);
     assert_eq!(t["accepted"], 0);
+    assert_eq!(t["accepted_share"], 0.0);
+    assert_eq!(t["deliveries_accepted"], 0);
     // 20 or 21 readings per oximeter, by its phase; each tried three times.
     let sent = t["sent"].as_u64().unwrap();
     assert!((38..=42).contains(&sent), "{t}");
     assert_eq!(t["retries"].as_u64(), Some(2 * sent));
     assert!(t["samples"][0].as_str().unwrap().starts_with("500"), "{t}");
+    // Nothing was accepted, so nothing abnormal reached the target: the
+    // episodes are owed from their onset all the same.
     assert_eq!(r["expectations"][0]["missed"], 2);
+    let junit = std::fs::read_to_string(out.path().join("junit.xml")).unwrap();
+    assert!(
+        junit.contains(r#"message="target refused data""#),
+        "{junit}"
+    );
 }
 
 /// Two patients, one pulse-oximeter reading a minute for 20 minutes.
@@ -409,3 +449,74 @@ within = "10m"
 [alerts]
 grace = "500ms"
 "#;
+
+#[test]
+fn a_harness_that_cannot_keep_up_makes_the_run_unreliable() {
+    // At a million simulated seconds per wall second no machine keeps up:
+    // the send lag passes 1 % of the deadline, and the latencies (which
+    // would include medtwin's own delay) cannot pass.
+    let out = tempfile::tempdir().unwrap();
+    let run = medtwin(&[
+        "run",
+        SMALL,
+        "--speed",
+        "1000000",
+        "--out",
+        out.path().to_str().unwrap(),
+    ]);
+    let stdout = text(&run.stdout);
+    assert_eq!(run.status.code(), Some(1), "{stdout}{}", text(&run.stderr));
+    assert!(
+        stdout.contains("UNRELIABLE: the harness sent telemetry late"),
+        "{stdout}"
+    );
+    let r = report(out.path());
+    assert_eq!(r["harness"]["reliable"], false, "{}", r["harness"]);
+    let e = &r["expectations"][0];
+    assert_eq!(e["verdict"], "fail");
+    assert!(
+        e["failures"].as_array().unwrap().iter().any(|f| f
+            .as_str()
+            .unwrap()
+            .starts_with("latencies cannot be judged")),
+        "{e}"
+    );
+    let junit = std::fs::read_to_string(out.path().join("junit.xml")).unwrap();
+    assert!(
+        junit.contains(r#"name="reliable" value="false""#),
+        "{junit}"
+    );
+}
+
+#[test]
+fn a_mistyped_alert_kind_is_an_error_with_a_suggestion() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("typo.toml");
+    std::fs::write(
+        &file,
+        r#"# Test fixture: the scenario declares its kinds; one expectation mistypes one.
+name = "typo"
+duration = "10m"
+[[cohort]]
+name = "bay"
+count = 1
+devices = [{ kind = "pulse_oximeter" }]
+[alerts]
+kinds = ["news2-medium", "news2-high"]
+[[expect]]
+name = "high"
+rule = "news2 >= 7"
+alert = "news2_high"
+within = "5m"
+"#,
+    )
+    .unwrap();
+    let run = medtwin(&["validate", file.to_str().unwrap()]);
+    let stderr = text(&run.stderr);
+    assert_eq!(run.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("typo.toml:13:9: error in `expect[0].alert`"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("did you mean `news2-high`?"), "{stderr}");
+}

@@ -4,10 +4,12 @@
 
 mod architecture;
 mod common;
+mod compare;
 mod device_scenarios;
 mod digests;
 mod e2e;
 mod faults;
+mod ledger;
 mod network_scenarios;
 mod physiology_scenarios;
 mod reports;

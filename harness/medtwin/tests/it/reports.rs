@@ -55,8 +55,9 @@ fn junit_and_report_json_of_a_failing_run() {
     let xml = std::fs::read_to_string(out.path().join("junit.xml")).unwrap();
     let run_id = report(out.path())["run_id"].as_str().unwrap().to_owned();
     let xml = redact_attr(&xml, "time").replace(&run_id, "[run-id]");
-    // One test case per expectation, each failing with its reasons.
-    assert_eq!(xml.matches("<testcase ").count(), 2);
+    // One test case for the target's uptake, one per expectation, each
+    // expectation failing with its reasons.
+    assert_eq!(xml.matches("<testcase ").count(), 3);
     assert_eq!(xml.matches("<failure ").count(), 2);
     insta::assert_snapshot!("junit_dropped_alerts", xml);
     insta::assert_json_snapshot!("report_dropped_alerts", report(out.path()), {
@@ -67,6 +68,10 @@ fn junit_and_report_json_of_a_failing_run() {
         ".timing.twin_busy_ms" => "[wall-ms]",
         ".timing.twin_patient_steps_per_s" => "[rate]",
         ".target.url" => "[url]",
+        ".alerts.webhook" => "[url]",
+        ".harness.cpu_s" => "[cpu]",
+        ".harness.cpu_cores_used" => "[cpu]",
+        ".harness.build" => "[build]",
         ".backend.alerts_retried" => "[count]",
         // A request timed out on a loaded machine is retried (and may
         // arrive twice): counted, not fixed.
@@ -108,16 +113,19 @@ fn compare_shows_changes_and_gates_regressions() {
     let dir = tempfile::tempdir().unwrap();
     let a = dir.path().join("a");
     dropped_run(&a);
-    // B: the same run with latencies 50 % worse and one hit fewer.
-    let mut r = report(&a);
+    // A: both obligations hit; B: latencies 50 % worse, one hit fewer, three
+    // false alerts (the report's counts; compare recomputes the rates).
+    let mut base = report(&a);
+    let e = &mut base["expectations"][0];
+    e["latency_ms"] = serde_json::json!({"p50": 1000, "p95": 2000, "p99": 2000, "max": 2000});
+    e["hits"] = serde_json::json!(2);
+    e["missed"] = serde_json::json!(0);
+    let mut r = base.clone();
     let e = &mut r["expectations"][0];
     e["latency_ms"] = serde_json::json!({"p50": 1500, "p95": 3000, "p99": 3000, "max": 3000});
-    e["sensitivity"] = serde_json::json!(0.5);
-    r["expectations"][0]["false_alerts"] = serde_json::json!(3);
-    let mut base = report(&a);
-    base["expectations"][0]["latency_ms"] =
-        serde_json::json!({"p50": 1000, "p95": 2000, "p99": 2000, "max": 2000});
-    base["expectations"][0]["sensitivity"] = serde_json::json!(1.0);
+    e["hits"] = serde_json::json!(1);
+    e["missed"] = serde_json::json!(1);
+    e["false_alerts"] = serde_json::json!(3);
     std::fs::write(a.join("report.json"), base.to_string()).unwrap();
     let b = dir.path().join("b.json");
     std::fs::write(&b, r.to_string()).unwrap();
@@ -127,22 +135,109 @@ fn compare_shows_changes_and_gates_regressions() {
     assert_eq!(same.status.code(), Some(0), "{}", text(&same.stdout));
     assert!(text(&same.stdout).contains("no regression"));
 
-    let worse = medtwin(&["compare", a, b, "--max-latency-regression", "10%"]);
+    // By default: any worsening of correctness, latency past 10 % (virtual
+    // clock: the threshold alone).
+    let worse = medtwin(&["compare", a, b]);
     let stdout = text(&worse.stdout);
     assert_eq!(worse.status.code(), Some(1), "{stdout}");
-    assert!(
-        stdout.contains("REGRESSION: sepsis raises news2-medium: latency p95 2.0s → 3.0s (+50.0%"),
-        "{stdout}"
-    );
+    for regression in [
+        "sepsis raises news2-medium: latency p95 2.0s → 3.0s (+50.0%, limit 10.0%; virtual clock)",
+        "sepsis raises news2-medium: missed 0 → 1 (limit +0)",
+        "sepsis raises news2-medium: sensitivity 1.000 → 0.500",
+        "sepsis raises news2-medium: ppv 1.000 → 0.250",
+        "sepsis raises news2-medium: false/patient-day 0.000 → 8.000",
+    ] {
+        assert!(
+            stdout.contains(&format!("REGRESSION: {regression}")),
+            "{regression}: {stdout}"
+        );
+    }
     assert!(stdout.contains("latency p50"), "{stdout}");
 
-    let loose = medtwin(&["compare", a, b, "--max-latency-regression", "60%"]);
-    assert_eq!(loose.status.code(), Some(0), "{}", text(&loose.stdout));
-    let sens = medtwin(&["compare", a, b, "--max-sensitivity-drop", "0.1"]);
-    assert_eq!(sens.status.code(), Some(1), "{}", text(&sens.stdout));
-    assert!(text(&sens.stdout).contains("sensitivity 1.000 → 0.500"));
-    let fa = medtwin(&["compare", a, b, "--max-false-alert-increase", "1"]);
-    assert_eq!(fa.status.code(), Some(1), "{}", text(&fa.stdout));
+    // Each flag loosens its own metric.
+    let loose = [
+        ("--max-latency-regression", "60%"),
+        ("--max-missed-increase", "1"),
+        ("--max-sensitivity-drop", "0.5"),
+        ("--max-ppv-drop", "0.75"),
+        ("--max-false-rate-increase", "8"),
+    ];
+    // `medtwin compare A B` with the loose flags, `tighter` replacing one of
+    // them (or added) and `without` left out.
+    let with = |tighter: (&str, &str), without: &str| {
+        let mut args = vec!["compare", a, b];
+        for (flag, value) in loose.iter().filter(|(f, _)| *f != without) {
+            args.extend([
+                *flag,
+                if *flag == tighter.0 {
+                    tighter.1
+                } else {
+                    *value
+                },
+            ]);
+        }
+        if !loose.iter().any(|(f, _)| *f == tighter.0) {
+            args.extend([tighter.0, tighter.1]);
+        }
+        medtwin(&args)
+    };
+    let loosened = with(("--max-latency-regression", "60%"), "");
+    assert_eq!(
+        loosened.status.code(),
+        Some(0),
+        "{}",
+        text(&loosened.stdout)
+    );
+    for (flag, value, line) in [
+        ("--max-latency-regression", "10%", "latency p95 2.0s → 3.0s"),
+        ("--max-missed-increase", "0", "missed 0 → 1"),
+        ("--max-sensitivity-drop", "0.1", "sensitivity 1.000 → 0.500"),
+        ("--max-ppv-drop", "0.5", "ppv 1.000 → 0.250"),
+        (
+            "--max-false-rate-increase",
+            "7.5",
+            "false/patient-day 0.000 → 8.000",
+        ),
+        (
+            "--max-false-alert-increase",
+            "2",
+            "false alerts 0 → 3 (limit +2)",
+        ),
+    ] {
+        let run = with((flag, value), "");
+        let stdout = text(&run.stdout);
+        assert_eq!(run.status.code(), Some(1), "{flag} {value}: {stdout}");
+        assert!(
+            stdout.contains(&format!("REGRESSION: sepsis raises news2-medium: {line}")),
+            "{flag} {value}: {stdout}"
+        );
+    }
+    // The count budget alone replaces the default rate budget (0).
+    let count = with(
+        ("--max-false-alert-increase", "3"),
+        "--max-false-rate-increase",
+    );
+    assert_eq!(count.status.code(), Some(0), "{}", text(&count.stdout));
+    let rate = with(
+        ("--max-latency-regression", "60%"),
+        "--max-false-rate-increase",
+    );
+    assert_eq!(rate.status.code(), Some(1), "{}", text(&rate.stdout));
+
+    // Timed runs, one a side: latency shown, not gated, and why.
+    for (path, mut value) in [(a.to_owned() + "/report.json", base), (b.to_owned(), r)] {
+        value["clock"]["mode"] = serde_json::json!("accelerated");
+        std::fs::write(path, value.to_string()).unwrap();
+    }
+    let timed = with(("--max-latency-regression", "10%"), "");
+    let stdout = text(&timed.stdout);
+    assert_eq!(timed.status.code(), Some(0), "{stdout}");
+    assert!(stdout.contains("+50.0%"), "{stdout}");
+    assert!(
+        stdout.contains("note: latency not gated: one timed run per side has no measured spread"),
+        "{stdout}"
+    );
+
     let bad = medtwin(&["compare", a, b, "--max-latency-regression", "ten"]);
     assert_eq!(bad.status.code(), Some(2));
 }
@@ -213,7 +308,8 @@ fn a_suite_runs_every_scenario_with_every_seed() {
     }
     let xml = std::fs::read_to_string(out.path().join("junit.xml")).unwrap();
     assert_eq!(xml.matches("<testsuite ").count(), 4);
-    assert_eq!(xml.matches("<testcase ").count(), 8);
+    // Per run: "target accepted the telemetry" and its two expectations.
+    assert_eq!(xml.matches("<testcase ").count(), 12);
     assert_eq!(xml.matches("<failure ").count(), 2);
     let suite: Value =
         serde_json::from_str(&std::fs::read_to_string(out.path().join("suite.json")).unwrap())
