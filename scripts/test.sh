@@ -37,8 +37,11 @@ cargo fmt --all --check
 echo "== lints"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
-echo "== benchmarks build (run them with: cargo bench -p medtwin-sim)"
-cargo bench --workspace --locked --no-run
+# The benchmarks must build; they are built with the test profile's
+# (already compiled) dependencies rather than a second, optimised build of
+# them. Run them, optimised, with: cargo bench -p medtwin-sim
+echo "== benchmarks build"
+cargo bench --workspace --locked --no-run --profile dev
 
 echo "== tests"
 if cargo nextest --version >/dev/null 2>&1; then

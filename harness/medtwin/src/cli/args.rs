@@ -39,7 +39,7 @@ pub enum Command {
         /// report.json, or the run folder holding it.
         path: PathBuf,
     },
-    /// Compare two runs' reports; exit 1 past a regression threshold.
+    /// Compare two runs or suites; exit 1 past a regression threshold.
     Compare(CompareArgs),
     /// List the profiles, conditions, interventions, networks or devices a scenario can name.
     List {
