@@ -33,13 +33,12 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 pub use alerts::{Faults, PctKnob};
 pub use escalation::{HIGH_TOTAL, Level, MEDIUM_TOTAL};
 pub use patient::{ParameterView, PatientView};
+pub use server::{MAX_RUNS, RUN_HEADER};
 pub use stats::{Rejected, Stats};
 pub use window::MAX_WINDOW_SAMPLES;
 
@@ -66,6 +65,9 @@ pub struct BackendConfig {
     pub alerts_url: String,
     /// Sent as `Authorization: Bearer <token>` with every alert, if set.
     pub alerts_token: Option<String>,
+    /// Required as `Authorization: Bearer <token>` on every route but
+    /// `/healthz`, when set (401 otherwise, counted as `unauthorized`).
+    pub token: Option<String>,
     /// Faults to inject into alerting.
     pub faults: Faults,
     /// Each parameter is scored on the median of its samples measured within
@@ -90,6 +92,7 @@ impl BackendConfig {
             listen: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
             alerts_url: alerts_url.into(),
             alerts_token: None,
+            token: None,
             faults: Faults::default(),
             smoothing: DEFAULT_SMOOTHING,
             reset_after: DEFAULT_RESET_AFTER,
@@ -106,8 +109,7 @@ impl BackendConfig {
 pub struct BackendHandle {
     addr: SocketAddr,
     shared: Arc<server::Shared>,
-    stop_server: Option<oneshot::Sender<()>>,
-    server: Option<JoinHandle<std::io::Result<()>>>,
+    server: Option<medtwin_listen::Server>,
     lanes: Option<alerts::Lanes>,
 }
 
@@ -138,6 +140,7 @@ pub async fn start(config: BackendConfig) -> Result<BackendHandle, BackendError>
         Arc::clone(&counters),
     )?;
     let limits = server::Limits {
+        token: config.token.clone(),
         smoothing_ms: millis(config.smoothing),
         reset_after_ms: millis(config.reset_after),
         max_patients: config.max_patients as u64,
@@ -151,20 +154,12 @@ pub async fn start(config: BackendConfig) -> Result<BackendHandle, BackendError>
         .await
         .map_err(bind)?;
     let addr = listener.local_addr().map_err(bind)?;
-    let (stop_server, stopped) = oneshot::channel::<()>();
     let app = server::router(Arc::clone(&shared));
-    let server = tokio::spawn(async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async {
-                // Either a shutdown call or the handle being dropped.
-                let _ = stopped.await;
-            })
-            .await
-    });
+    let server =
+        medtwin_listen::serve(listener, app, medtwin_listen::Limits::default()).map_err(bind)?;
     Ok(BackendHandle {
         addr,
         shared,
-        stop_server: Some(stop_server),
         server: Some(server),
         lanes: Some(lanes),
     })
@@ -218,9 +213,10 @@ impl BackendHandle {
         self.shared.counters.snapshot()
     }
 
-    /// What the backend knows about one patient, as `GET /v1/patients/{id}`.
+    /// What the backend knows about one patient (in the most recent run
+    /// that knows it), as `GET /v1/patients/{id}`.
     pub fn patient(&self, patient_id: &str) -> Option<PatientView> {
-        self.shared.patient(patient_id)
+        self.shared.patient(None, patient_id)
     }
 
     /// Stops accepting requests, lets requests in flight finish, sends the
@@ -229,15 +225,10 @@ impl BackendHandle {
     /// the final counters.
     pub async fn shutdown(mut self, grace: Duration) -> Stats {
         let deadline = Instant::now() + grace;
-        if let Some(stop) = self.stop_server.take() {
-            let _ = stop.send(());
-        }
-        if let Some(mut server) = self.server.take()
-            && tokio::time::timeout_at(deadline, &mut server)
-                .await
-                .is_err()
-        {
-            server.abort();
+        // Connections get the listener's own shutdown deadline (2 s), or
+        // less when the grace is shorter; then they are dropped.
+        if let Some(server) = self.server.take() {
+            let _ = tokio::time::timeout_at(deadline, server.shutdown()).await;
         }
         // No request can raise an alert any more: drain the lanes.
         if let Some(lanes) = self.lanes.take() {
@@ -254,9 +245,8 @@ impl BackendHandle {
 
 impl Drop for BackendHandle {
     fn drop(&mut self) {
-        if let Some(server) = self.server.take() {
-            server.abort();
-        }
+        // Dropping the server aborts it.
+        self.server.take();
         if let Some(lanes) = self.lanes.take() {
             for task in lanes.tasks {
                 task.abort();

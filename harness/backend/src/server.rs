@@ -1,24 +1,31 @@
-//! The HTTP side: routes, body limits, validation and ingestion.
+//! The HTTP side: routes, the bearer token, body limits, validation and
+//! ingestion. State is kept per run: each request names its run in the
+//! `x-medtwin-run` header (medtwin sends it; absent means the run `""`),
+//! and a run's patients are apart from every other run's, so back-to-back
+//! runs against one standalone backend both start from nothing. The
+//! [`MAX_RUNS`] most recently seen runs are kept; an older one is forgotten
+//! when a new one arrives.
 
 use std::collections::HashMap;
 use std::hash::{DefaultHasher, Hash, Hasher};
-use std::pin::Pin;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::UNIX_EPOCH;
 
-use axum::body::{Body, Bytes, HttpBody as _};
-use axum::extract::{Path, State};
+use axum::body::Body;
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use medtwin_sim::Vital;
 use serde_json::json;
+use subtle::ConstantTimeEq as _;
 
 use super::alerts::Dispatcher;
 use super::patient::{Patient, PatientView, VITALS};
 use super::stats::{Counters, Reason, bump};
+use medtwin_listen::BodyError;
 use medtwin_wire::{self as wire, MAX_BODY_BYTES, TELEMETRY_SCHEMA, TelemetryMessage};
 
 /// Longest patient id accepted, in bytes: ids are names like `ward-003`; the
@@ -26,11 +33,25 @@ use medtwin_wire::{self as wire, MAX_BODY_BYTES, TELEMETRY_SCHEMA, TelemetryMess
 const MAX_PATIENT_ID_BYTES: usize = 256;
 /// Patient map shards: requests for different patients rarely contend.
 const SHARDS: usize = 64;
+/// Runs whose state is kept at once.
+pub const MAX_RUNS: usize = 16;
+/// Header naming the run a request belongs to.
+pub const RUN_HEADER: &str = "x-medtwin-run";
+
+/// The runs seen, most recent last.
+#[derive(Debug, Default)]
+struct Runs {
+    order: Vec<String>,
+}
 
 /// State shared by every request.
 #[derive(Debug)]
 pub(crate) struct Shared {
+    /// Patients by [`key`] (run and patient id).
     shards: Box<[Mutex<HashMap<String, Patient>>]>,
+    runs: Mutex<Runs>,
+    /// Bearer token every route but `/healthz` requires, when set.
+    token: Option<String>,
     pub(crate) counters: Arc<Counters>,
     dispatcher: Dispatcher,
     smoothing_ms: u64,
@@ -40,6 +61,7 @@ pub(crate) struct Shared {
 
 /// Settings of the ingest path.
 pub(crate) struct Limits {
+    pub(crate) token: Option<String>,
     pub(crate) smoothing_ms: u64,
     pub(crate) reset_after_ms: u64,
     pub(crate) max_patients: u64,
@@ -63,6 +85,8 @@ impl Refusal {
 
 /// A message that passed validation.
 struct Checked {
+    /// The run's state key for the patient (see [`key`]).
+    key: String,
     patient_id: String,
     measured_ms: u64,
     /// `measured_at` exactly as received, for the alert's `measurement_time`.
@@ -79,6 +103,8 @@ impl Shared {
     pub(crate) fn new(limits: Limits, counters: Arc<Counters>, dispatcher: Dispatcher) -> Self {
         Self {
             shards: (0..SHARDS).map(|_| Mutex::default()).collect(),
+            runs: Mutex::default(),
+            token: limits.token,
             counters,
             dispatcher,
             smoothing_ms: limits.smoothing_ms,
@@ -87,26 +113,68 @@ impl Shared {
         }
     }
 
-    fn shard(&self, patient_id: &str) -> MutexGuard<'_, HashMap<String, Patient>> {
+    fn shard(&self, key: &str) -> MutexGuard<'_, HashMap<String, Patient>> {
         let mut hasher = DefaultHasher::new();
-        patient_id.hash(&mut hasher);
+        key.hash(&mut hasher);
         let shard = &self.shards[(hasher.finish() % SHARDS as u64) as usize];
         // A panic while holding a shard leaves plain data behind, still
         // consistent enough to serve; do not let it take the backend down.
         shard.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// The view of one patient, if known.
-    pub(crate) fn patient(&self, patient_id: &str) -> Option<PatientView> {
-        self.shard(patient_id)
-            .get(patient_id)
-            .map(|p| p.view(patient_id))
+    /// The view of one patient in `run` (default: the most recent run that
+    /// knows the patient), if known.
+    pub(crate) fn patient(&self, run: Option<&str>, patient_id: &str) -> Option<PatientView> {
+        let runs: Vec<String> = match run {
+            Some(run) => vec![run.to_owned()],
+            None => self.lock_runs().order.iter().rev().cloned().collect(),
+        };
+        runs.iter().find_map(|run| {
+            let key = key(run, patient_id);
+            self.shard(&key).get(&key).map(|p| p.view(patient_id))
+        })
+    }
+
+    fn lock_runs(&self) -> MutexGuard<'_, Runs> {
+        self.runs.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Marks `run` as seen now; a new run beyond [`MAX_RUNS`] makes the
+    /// backend forget the least recent one.
+    fn touch_run(&self, run: &str) {
+        let forgotten = {
+            let mut runs = self.lock_runs();
+            if runs.order.last().is_some_and(|r| r == run) {
+                return;
+            }
+            if let Some(i) = runs.order.iter().position(|r| r == run) {
+                let r = runs.order.remove(i);
+                runs.order.push(r);
+                return;
+            }
+            runs.order.push(run.to_owned());
+            let forgotten = (runs.order.len() > MAX_RUNS).then(|| runs.order.remove(0));
+            self.counters
+                .runs
+                .store(runs.order.len() as u64, Ordering::Relaxed);
+            forgotten
+        };
+        if let Some(old) = forgotten {
+            let prefix = key(&old, "");
+            for shard in &self.shards {
+                let mut patients = shard.lock().unwrap_or_else(PoisonError::into_inner);
+                let before = patients.len();
+                patients.retain(|k, _| !k.starts_with(&prefix));
+                let n = (before - patients.len()) as u64;
+                self.counters.patients.fetch_sub(n, Ordering::Relaxed);
+            }
+        }
     }
 
     /// Records one message, re-scores its patient and raises any alert.
     fn ingest(&self, message: &Checked) -> Result<(), Full> {
-        let mut patients = self.shard(&message.patient_id);
-        if !patients.contains_key(&message.patient_id) {
+        let mut patients = self.shard(&message.key);
+        if !patients.contains_key(&message.key) {
             let max = self.max_patients;
             self.counters
                 .patients
@@ -114,10 +182,10 @@ impl Shared {
                     (n < max).then_some(n + 1)
                 })
                 .map_err(|_| Full)?;
-            patients.insert(message.patient_id.clone(), Patient::default());
+            patients.insert(message.key.clone(), Patient::default());
             self.dispatcher.register(&message.patient_id);
         }
-        let Some(patient) = patients.get_mut(&message.patient_id) else {
+        let Some(patient) = patients.get_mut(&message.key) else {
             unreachable!("the patient was inserted above");
         };
         for &(vital, value) in &message.samples {
@@ -157,6 +225,37 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         .with_state(shared)
 }
 
+/// The state key of a patient in a run.
+fn key(run: &str, patient_id: &str) -> String {
+    format!("{run}\u{1f}{patient_id}")
+}
+
+/// The run a request belongs to.
+fn run_of(headers: &HeaderMap) -> &str {
+    headers
+        .get(RUN_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+}
+
+/// `None` when the request may go on; the 401 otherwise (counted).
+fn unauthorized(shared: &Shared, headers: &HeaderMap) -> Option<Response> {
+    let token = shared.token.as_deref()?;
+    let given = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    if given.is_some_and(|g| bool::from(g.as_bytes().ct_eq(token.as_bytes()))) {
+        return None;
+    }
+    shared.counters.reject(Reason::Unauthorized, 1);
+    Some(error(
+        StatusCode::UNAUTHORIZED,
+        Reason::Unauthorized.name(),
+        "send Authorization: Bearer <token> (the backend's --token)",
+    ))
+}
+
 fn error(status: StatusCode, reason: &str, detail: &str) -> Response {
     (status, Json(json!({ "error": reason, "detail": detail }))).into_response()
 }
@@ -165,6 +264,7 @@ fn refuse(shared: &Shared, refusal: &Refusal) -> Response {
     shared.counters.reject(refusal.reason, 1);
     let status = match refusal.reason {
         Reason::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+        Reason::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
         _ => StatusCode::BAD_REQUEST,
     };
     error(status, refusal.reason.name(), &refusal.detail)
@@ -175,6 +275,11 @@ async fn post_measurements(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
+    // The token first: an unauthenticated client's body is never read.
+    if let Some(refused) = unauthorized(&shared, &headers) {
+        return refused;
+    }
+    let run = run_of(&headers);
     let messages = match read_messages(&headers, body).await {
         Ok(messages) => messages,
         Err(refusal) => return refuse(&shared, &refusal),
@@ -185,13 +290,14 @@ async fn post_measurements(
         .into_iter()
         .enumerate()
         .map(|(i, m)| {
-            check(m).map_err(|r| Refusal::new(r.reason, format!("message {i}: {}", r.detail)))
+            check(run, m).map_err(|r| Refusal::new(r.reason, format!("message {i}: {}", r.detail)))
         })
         .collect::<Result<Vec<_>, _>>()
     {
         Ok(checked) => checked,
         Err(refusal) => return refuse(&shared, &refusal),
     };
+    shared.touch_run(run);
     let mut n_accepted = 0_u64;
     let mut n_full = 0_u64;
     for message in &checked {
@@ -230,17 +336,22 @@ async fn read_messages(headers: &HeaderMap, body: Body) -> Result<Vec<TelemetryM
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > MAX_BODY_BYTES as u64) {
-        return Err(too_large());
-    }
-    let bytes = read_limited(body, MAX_BODY_BYTES)
-        .await
-        .map_err(|e| match e {
-            ReadError::TooLarge => too_large(),
-            ReadError::Body(e) => {
-                Refusal::new(Reason::BodyUnreadable, format!("reading the body: {e}"))
-            }
-        })?;
+    let bytes =
+        medtwin_listen::read_body(body, declared, MAX_BODY_BYTES, medtwin_listen::BODY_TIMEOUT)
+            .await
+            .map_err(|e| match e {
+                BodyError::TooLarge => too_large(),
+                BodyError::Cut(e) => {
+                    Refusal::new(Reason::BodyUnreadable, format!("reading the body: {e}"))
+                }
+                BodyError::Timeout => Refusal::new(
+                    Reason::BodyTimeout,
+                    format!(
+                        "the body took longer than {:?}",
+                        medtwin_listen::BODY_TIMEOUT
+                    ),
+                ),
+            })?;
     let first = bytes.iter().find(|b| !b.is_ascii_whitespace());
     let parsed = if first == Some(&b'[') {
         serde_json::from_slice::<Vec<TelemetryMessage>>(&bytes)
@@ -255,27 +366,6 @@ async fn read_messages(headers: &HeaderMap, body: Body) -> Result<Vec<TelemetryM
     })
 }
 
-enum ReadError {
-    TooLarge,
-    Body(axum::Error),
-}
-
-/// Collects a body, stopping as soon as it exceeds `limit` (a chunked body
-/// has no Content-Length to check up front).
-async fn read_limited(mut body: Body, limit: usize) -> Result<Bytes, ReadError> {
-    let mut collected = Vec::new();
-    while let Some(frame) = std::future::poll_fn(|cx| Pin::new(&mut body).poll_frame(cx)).await {
-        let frame = frame.map_err(ReadError::Body)?;
-        if let Ok(data) = frame.into_data() {
-            if collected.len() + data.len() > limit {
-                return Err(ReadError::TooLarge);
-            }
-            collected.extend_from_slice(&data);
-        }
-    }
-    Ok(Bytes::from(collected))
-}
-
 /// Technical alarms the wire format defines; others are ignored.
 const KNOWN_ALARMS: [&str; 6] = [
     "low_battery",
@@ -287,7 +377,7 @@ const KNOWN_ALARMS: [&str; 6] = [
 ];
 
 /// Validates one message against the wire format.
-fn check(message: TelemetryMessage) -> Result<Checked, Refusal> {
+fn check(run: &str, message: TelemetryMessage) -> Result<Checked, Refusal> {
     if message.schema != TELEMETRY_SCHEMA {
         return Err(Refusal::new(
             Reason::WrongSchema,
@@ -359,6 +449,7 @@ fn check(message: TelemetryMessage) -> Result<Checked, Refusal> {
         })
         .collect::<Result<Vec<_>, _>>()?;
     Ok(Checked {
+        key: key(run, &message.patient_id),
         patient_id: message.patient_id,
         measured_ms,
         measured_at: message.measured_at,
@@ -367,11 +458,25 @@ fn check(message: TelemetryMessage) -> Result<Checked, Refusal> {
     })
 }
 
+/// `?run=` on `GET /v1/patients/{id}`.
+#[derive(Debug, serde::Deserialize)]
+struct RunQuery {
+    run: Option<String>,
+}
+
 async fn get_patient(
     State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
     Path(patient_id): Path<String>,
+    Query(query): Query<RunQuery>,
 ) -> Response {
-    match shared.patient(&patient_id) {
+    if let Some(refused) = unauthorized(&shared, &headers) {
+        return refused;
+    }
+    let run = query
+        .run
+        .or_else(|| headers.get(RUN_HEADER)?.to_str().ok().map(str::to_owned));
+    match shared.patient(run.as_deref(), &patient_id) {
         Some(view) => Json(view).into_response(),
         None => error(
             StatusCode::NOT_FOUND,
@@ -381,6 +486,9 @@ async fn get_patient(
     }
 }
 
-async fn get_stats(State(shared): State<Arc<Shared>>) -> Response {
+async fn get_stats(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Response {
+    if let Some(refused) = unauthorized(&shared, &headers) {
+        return refused;
+    }
     Json(shared.counters.snapshot()).into_response()
 }

@@ -27,11 +27,15 @@ pub(crate) enum Reason {
     BodyUnreadable,
     /// A new patient beyond `max_patients`.
     TooManyPatients,
+    /// No bearer token, or the wrong one (HTTP 401).
+    Unauthorized,
+    /// The body was slower than the body-read timeout (HTTP 408).
+    BodyTimeout,
 }
 
 impl Reason {
     /// Number of reasons (the last variant's index + 1).
-    const COUNT: usize = Reason::TooManyPatients as usize + 1;
+    const COUNT: usize = Reason::BodyTimeout as usize + 1;
 
     /// The snake-case name used in error bodies and stats.
     pub(crate) fn name(self) -> &'static str {
@@ -46,6 +50,8 @@ impl Reason {
             Reason::TooLarge => "too_large",
             Reason::BodyUnreadable => "body_unreadable",
             Reason::TooManyPatients => "too_many_patients",
+            Reason::Unauthorized => "unauthorized",
+            Reason::BodyTimeout => "body_timeout",
         }
     }
 }
@@ -74,6 +80,12 @@ pub struct Rejected {
     pub body_unreadable: u64,
     /// Messages for new patients beyond `max_patients` (HTTP 503).
     pub too_many_patients: u64,
+    /// Requests without the right bearer token (HTTP 401).
+    #[serde(default)]
+    pub unauthorized: u64,
+    /// Bodies slower than the body-read timeout (HTTP 408).
+    #[serde(default)]
+    pub body_timeout: u64,
 }
 
 /// A snapshot of the backend's counters (`GET /v1/stats`).
@@ -86,8 +98,12 @@ pub struct Stats {
     /// Samples ignored because they were older than their parameter's newest
     /// sample by the smoothing span or more (late, out-of-order arrival).
     pub out_of_order: u64,
-    /// Patients known.
+    /// Patients known (over the runs kept).
     pub patients: u64,
+    /// Runs whose state is kept (each run's patients apart, by the
+    /// `x-medtwin-run` header).
+    #[serde(default)]
+    pub runs: u64,
     /// Alerts raised by the scorer (before fault injection).
     pub alerts_emitted: u64,
     /// Alerts withheld by the `drop_alerts_pct` fault.
@@ -119,6 +135,7 @@ pub(crate) struct Counters {
     rejected: [AtomicU64; Reason::COUNT],
     pub(crate) out_of_order: AtomicU64,
     pub(crate) patients: AtomicU64,
+    pub(crate) runs: AtomicU64,
     pub(crate) alerts_emitted: AtomicU64,
     pub(crate) alerts_dropped_by_fault: AtomicU64,
     pub(crate) alerts_duplicated_by_fault: AtomicU64,
@@ -166,9 +183,12 @@ impl Counters {
                 too_large: r(Reason::TooLarge),
                 body_unreadable: r(Reason::BodyUnreadable),
                 too_many_patients: r(Reason::TooManyPatients),
+                unauthorized: r(Reason::Unauthorized),
+                body_timeout: r(Reason::BodyTimeout),
             },
             out_of_order: get(&self.out_of_order),
             patients: get(&self.patients),
+            runs: get(&self.runs),
             alerts_emitted: emitted,
             alerts_dropped_by_fault: get(&self.alerts_dropped_by_fault),
             alerts_duplicated_by_fault: duplicated,

@@ -913,6 +913,7 @@ mod tests {
             },
             timelines: Vec::new(),
             backend: None,
+            interrupted: None,
             harness: HarnessReport {
                 build: "debug".into(),
                 send_lag_sim_ms: None,
@@ -921,6 +922,9 @@ mod tests {
                 cpu_s: 0.0,
                 cpu_cores_used: 0.0,
                 notes: Vec::new(),
+                memory_estimate_bytes: 0,
+                peak_rss_bytes: None,
+                max_wall_s: 0.0,
             },
         }
     }

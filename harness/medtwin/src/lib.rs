@@ -18,5 +18,6 @@ pub mod list;
 pub mod report;
 pub mod run;
 pub mod scenario;
+pub mod stop;
 pub mod suite;
 pub mod transport;

@@ -14,7 +14,10 @@ use std::time::SystemTime;
 use serde::Serialize;
 
 use crate::report::{Report, Verdict};
+use crate::run::Controls;
+use crate::run::progress::Progress;
 use crate::scenario::{self, Overrides, Scenario};
+use crate::stop::Stop;
 
 /// Most runs one suite may hold (bounded work and output).
 pub const MAX_RUNS: u64 = 10_000;
@@ -75,6 +78,8 @@ pub struct Plan {
     pub out: Option<PathBuf>,
     /// Command-line changes to every scenario.
     pub overrides: Overrides,
+    /// No progress lines.
+    pub quiet: bool,
 }
 
 /// Why a suite did not run.
@@ -169,7 +174,13 @@ fn jobs(plan: &Plan) -> Result<(Vec<(String, Scenario)>, usize), SuiteError> {
 
 /// Runs a suite on `runtime`: every job, `plan.jobs` at a time, printing a
 /// line per finished run; writes the suite's files.
-pub fn run(plan: &Plan, runtime: &tokio::runtime::Runtime) -> Result<SuiteOutcome, SuiteError> {
+/// Once `stop` is thrown, runs under way stop and report (interrupted) and
+/// runs not yet started are not run (verdict `not run`).
+pub fn run(
+    plan: &Plan,
+    runtime: &tokio::runtime::Runtime,
+    stop: &Stop,
+) -> Result<SuiteOutcome, SuiteError> {
     let (jobs, n_scenarios) = jobs(plan)?;
     let root = plan.out.clone().unwrap_or_else(|| {
         let stamp: String = medtwin_wire::format_time(SystemTime::now())
@@ -187,7 +198,7 @@ pub fn run(plan: &Plan, runtime: &tokio::runtime::Runtime) -> Result<SuiteOutcom
         plan.seeds,
         plan.jobs
     );
-    let results = runtime.block_on(run_all(jobs, plan.jobs, root.clone()));
+    let results = runtime.block_on(run_all(jobs, plan, root.clone(), stop));
     let mut reports = Vec::new();
     let mut runs = Vec::new();
     for (dir, scenario, result) in results {
@@ -221,15 +232,35 @@ pub fn run(plan: &Plan, runtime: &tokio::runtime::Runtime) -> Result<SuiteOutcom
 type Finished = (String, Scenario, Result<Report, String>);
 
 /// Runs every job, `parallel` at a time, each writing its own folder.
-async fn run_all(jobs: Vec<(String, Scenario)>, parallel: usize, root: PathBuf) -> Vec<Finished> {
-    let permits = Arc::new(tokio::sync::Semaphore::new(parallel));
+async fn run_all(
+    jobs: Vec<(String, Scenario)>,
+    plan: &Plan,
+    root: PathBuf,
+    stop: &Stop,
+) -> Vec<Finished> {
+    let permits = Arc::new(tokio::sync::Semaphore::new(plan.jobs));
     let mut set = tokio::task::JoinSet::new();
     for (i, (dir, s)) in jobs.into_iter().enumerate() {
         let permits = Arc::clone(&permits);
         let root = root.clone();
+        let controls = Controls {
+            stop: stop.clone(),
+            progress: if plan.quiet {
+                Progress::Off
+            } else {
+                Progress::Lines {
+                    label: Some(dir.clone()),
+                }
+            },
+        };
         set.spawn(async move {
             let _permit = permits.acquire_owned().await;
-            let result = match crate::run::execute(&s).await {
+            if controls.stop.is_stopped() {
+                let why = "not run: the suite was interrupted".to_owned();
+                println!("NOT RUN {} (seed {})", s.path.display(), s.sim.seed);
+                return (i, dir, s, Err(why));
+            }
+            let result = match crate::run::execute_with(&s, &controls, |_| {}).await {
                 Ok(report) => match report.write(&root.join(&dir)) {
                     Ok(()) => Ok(report),
                     Err(e) => Err(format!("cannot write {}: {e:#}", root.join(&dir).display())),

@@ -125,9 +125,10 @@ pub enum Priority {
 /// Alert posted to medtwin's webhook: POST to the webhook URL (default
 /// path `/alerts`) with `Authorization: Bearer <token>`. medtwin answers
 /// 202 when accepted, 401 for a missing or wrong token, 400 for a body
-/// that does not match this schema, 413 above 64 KiB. Refusals are counted
-/// in the report.
+/// that does not match this schema (unknown keys included), 413 above 64
+/// KiB. Refusals are counted in the report.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 #[schemars(title = "Alert posted to medtwin's webhook", extend("$id" = ALERT_SCHEMA))]
 pub struct AlertMessage {
     /// `medtwin.alert.v1` when sent by medtwin's reference backend; other
@@ -139,8 +140,10 @@ pub struct AlertMessage {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub alert_id: Option<String>,
     /// The `patient_id` of the telemetry the alert is about.
+    #[schemars(length(min = 1, max = 256))]
     pub patient_id: String,
     /// Alert kind, e.g. `news2-medium`.
+    #[schemars(length(min = 1, max = 256))]
     pub kind: String,
     /// Priority.
     pub priority: Priority,
@@ -152,6 +155,31 @@ pub struct AlertMessage {
     /// Score behind the alert, if any (e.g. the NEWS2 total).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub score: Option<i64>,
+}
+
+/// Parses an alert as the webhook receives it, holding it to everything
+/// its schema says: no unknown keys, `schema` (when given)
+/// [`ALERT_SCHEMA`], `patient_id` and `kind` of 1–256 bytes, and
+/// `measurement_time` (when given) an RFC 3339 time. The error names the
+/// field.
+pub fn parse_alert(body: &[u8]) -> Result<AlertMessage, String> {
+    let alert: AlertMessage = serde_json::from_slice(body).map_err(|e| e.to_string())?;
+    if let Some(schema) = alert.schema.as_deref().filter(|s| *s != ALERT_SCHEMA) {
+        return Err(format!(
+            "schema is {schema:?}, expected {ALERT_SCHEMA:?} or none"
+        ));
+    }
+    for (field, value) in [("patient_id", &alert.patient_id), ("kind", &alert.kind)] {
+        if value.is_empty() || value.len() > 256 {
+            return Err(format!("{field} must be 1–256 bytes, not {}", value.len()));
+        }
+    }
+    if let Some(t) = alert.measurement_time.as_deref()
+        && parse_time(t).is_none()
+    {
+        return Err(format!("measurement_time {t:?} is not an RFC 3339 time"));
+    }
+    Ok(alert)
 }
 
 /// The JSON Schemas of the wire format, by file name under

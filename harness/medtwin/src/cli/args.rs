@@ -147,7 +147,17 @@ pub struct RunArgs {
     /// Fault knobs of the embedded reference backend.
     #[command(flatten)]
     pub faults: FaultArgs,
-    /// Print only the verdict line.
+    /// Stop the run after this much wall time and report what it has, e.g.
+    /// `10m` (default: twice the scheduled wall time plus a minute on a
+    /// timed clock; 30 min plus 2 s per million patient-steps on the
+    /// virtual clock). Exit code 3.
+    #[arg(long, value_name = "DURATION", value_parser = duration_ms)]
+    pub max_wall: Option<u64>,
+    /// Refuse a scenario estimated to need more memory than this, e.g.
+    /// `4G` (default: the memory available on this machine).
+    #[arg(long, value_name = "SIZE", value_parser = crate::scenario::limits::parse_bytes)]
+    pub max_memory: Option<u64>,
+    /// Print only the verdict line (no progress).
     #[arg(long, short)]
     pub quiet: bool,
 }
@@ -163,6 +173,8 @@ impl RunArgs {
             delay_alerts_ms: self.faults.delay_alerts,
             alerts_listen: self.alerts_listen,
             alerts_token: self.alerts_token.clone(),
+            max_wall: self.max_wall.map(std::time::Duration::from_millis),
+            max_memory: self.max_memory,
         })
     }
 }
@@ -200,6 +212,11 @@ pub struct BackendArgs {
     /// Bearer token for the webhook (default: `MEDTWIN_ALERT_TOKEN`).
     #[arg(long)]
     pub alerts_token: Option<String>,
+    /// Bearer token every request must carry (default:
+    /// `MEDTWIN_BACKEND_TOKEN`, else a random one, printed at start). Point
+    /// `medtwin run --target` at it with `MEDTWIN_TARGET_TOKEN`.
+    #[arg(long)]
+    pub token: Option<String>,
     /// Fault knobs (the delay is wall time here).
     #[command(flatten)]
     pub faults: FaultArgs,

@@ -20,6 +20,17 @@ pub fn run(args: &BackendArgs) -> Result<Outcome, Failure> {
         .alerts_token
         .clone()
         .or_else(|| std::env::var("MEDTWIN_ALERT_TOKEN").ok());
+    let (token, source) = match (
+        args.token.clone(),
+        std::env::var("MEDTWIN_BACKEND_TOKEN")
+            .ok()
+            .filter(|t| !t.is_empty()),
+    ) {
+        (Some(t), _) => (t, "--token"),
+        (None, Some(t)) => (t, "MEDTWIN_BACKEND_TOKEN"),
+        (None, None) => (crate::run::random_token(), "generated"),
+    };
+    config.token = Some(token.clone());
     config.faults = faults;
     config.smoothing = Duration::from_millis(args.smoothing);
     config.reset_after = Duration::from_millis(args.reset_after);
@@ -36,6 +47,15 @@ pub fn run(args: &BackendArgs) -> Result<Outcome, Failure> {
             "reference backend: POST telemetry to http://{}/v1/measurements",
             handle.addr()
         );
+        if source == "generated" {
+            // A generated token must be shown, or nothing could use it.
+            println!(
+                "bearer token (generated): {token}\n  e.g. MEDTWIN_TARGET_TOKEN={token} medtwin run SCENARIO --target http://{}/v1/measurements",
+                handle.addr()
+            );
+        } else {
+            println!("bearer token: from {source}");
+        }
         match stop_after {
             Some(d) => tokio::time::sleep(d).await,
             None => {

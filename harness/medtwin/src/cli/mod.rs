@@ -3,9 +3,11 @@
 //! [`main`] maps them.
 //!
 //! Exit codes: 0 every expectation held, 1 one failed, 2 usage or input
-//! error (bad arguments, an invalid scenario), 3 the harness itself failed,
-//! 4 the target did not take the telemetry (unreachable, or refused too
-//! much of it to judge).
+//! error (bad arguments, an invalid scenario, a scenario too big for the
+//! machine), 3 the harness itself failed or the run passed its wall-time
+//! deadline (`--max-wall`), 4 the target did not take the telemetry
+//! (unreachable, or refused too much of it to judge), 130 stopped by SIGINT
+//! and 143 by SIGTERM (each after writing a report marked interrupted).
 
 pub mod args;
 mod backend;
@@ -15,8 +17,14 @@ use std::process::ExitCode;
 
 use clap::Parser as _;
 
+use std::io::IsTerminal as _;
+
 use crate::report::{Report, Verdict};
+use crate::run::Controls;
+use crate::run::progress::Progress;
 use crate::scenario;
+use crate::scenario::limits::Estimate;
+use crate::stop::{Stop, StopReason};
 use crate::suite::{self, SuiteError};
 pub use args::{BackendArgs, BenchArgs, BenchWhat, Cli, Command, CompareArgs, RunArgs};
 
@@ -31,6 +39,10 @@ pub const EXIT_HARNESS: u8 = 3;
 /// The target did not take the telemetry (unreachable, or refused too much
 /// of it): its alerts could not be judged.
 pub const EXIT_TARGET: u8 = 4;
+/// Stopped by SIGINT (128 + 2, as shells report it); a report was written.
+pub const EXIT_SIGINT: u8 = 130;
+/// Stopped by SIGTERM (128 + 15); a report was written.
+pub const EXIT_SIGTERM: u8 = 143;
 
 /// How a command ended, when it ran.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -41,6 +53,8 @@ pub enum Outcome {
     Fail,
     /// The target did not take the telemetry.
     Target,
+    /// Stopped early (its report is marked interrupted).
+    Stopped(StopReason),
 }
 
 /// Why a command could not do its job.
@@ -66,6 +80,9 @@ pub fn main() -> ExitCode {
         Ok(Outcome::Pass) => EXIT_PASS,
         Ok(Outcome::Fail) => EXIT_FAIL,
         Ok(Outcome::Target) => EXIT_TARGET,
+        Ok(Outcome::Stopped(StopReason::Interrupt)) => EXIT_SIGINT,
+        Ok(Outcome::Stopped(StopReason::Terminate)) => EXIT_SIGTERM,
+        Ok(Outcome::Stopped(StopReason::Deadline)) => EXIT_HARNESS,
         Err(Failure::Input(message)) => {
             eprintln!("{message}");
             EXIT_INPUT
@@ -104,19 +121,89 @@ pub fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
         .map_err(|e| Failure::Harness(format!("error: cannot start the async runtime: {e}")))
 }
 
+fn plural(n: u64, what: &str) -> String {
+    if n == 1 {
+        format!("1 {what}")
+    } else {
+        format!("{n} {what}s")
+    }
+}
+
+/// A stop switch thrown by SIGINT or SIGTERM (on the current runtime).
+fn on_signals() -> Stop {
+    let stop = Stop::new();
+    let thrown = stop.clone();
+    tokio::spawn(async move {
+        let reason = wait_for_signal().await;
+        eprintln!(
+            "\nmedtwin: {} received: stopping, draining for up to {} s, then writing the report (again to stop at once)",
+            reason.name().to_uppercase(),
+            crate::transport::DRAIN.as_secs() + 2
+        );
+        thrown.trigger(reason);
+        // A second signal: the user means it.
+        let again = wait_for_signal().await;
+        std::process::exit(i32::from(match again {
+            StopReason::Terminate => EXIT_SIGTERM,
+            _ => EXIT_SIGINT,
+        }));
+    });
+    stop
+}
+
+#[cfg(unix)]
+async fn wait_for_signal() -> StopReason {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut int), Ok(mut term)) = (
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::terminate()),
+    ) else {
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        _ = int.recv() => StopReason::Interrupt,
+        _ = term.recv() => StopReason::Terminate,
+    }
+}
+
+#[cfg(not(unix))]
+async fn wait_for_signal() -> StopReason {
+    let _ = tokio::signal::ctrl_c().await;
+    StopReason::Interrupt
+}
+
+/// Progress for one run: none when quiet, a bar on a terminal, else lines.
+fn progress_mode(quiet: bool, label: Option<String>) -> Progress {
+    if quiet {
+        Progress::Off
+    } else if label.is_none() && std::io::stderr().is_terminal() {
+        Progress::Bar
+    } else {
+        Progress::Lines { label }
+    }
+}
+
 fn validate(files: &[PathBuf]) -> Result<Outcome, Failure> {
     let mut n_bad = 0;
     for file in files {
         match scenario::load(file) {
             Ok(s) => {
-                let patients: u32 = s.sim.cohorts.iter().map(|c| c.count).sum();
-                println!(
-                    "{}: ok ({}: {patients} patients, {}, {} expectations)",
-                    file.display(),
-                    s.name,
-                    scenario::duration::format(s.sim.duration_ms),
-                    s.expectations.len()
-                );
+                let estimate = Estimate::of(&s);
+                match estimate.check(None) {
+                    Ok(()) => println!(
+                        "{}: ok ({}: {}, {}, {} expectations; memory {})",
+                        file.display(),
+                        s.name,
+                        plural(estimate.patients, "patient"),
+                        scenario::duration::format(s.sim.duration_ms),
+                        s.expectations.len(),
+                        estimate.human()
+                    ),
+                    Err(too_big) => {
+                        n_bad += 1;
+                        eprintln!("{}: too big to run here: {too_big}", file.display());
+                    }
+                }
             }
             Err(diagnostics) => {
                 n_bad += 1;
@@ -150,17 +237,33 @@ fn run(args: &RunArgs) -> Result<Outcome, Failure> {
             "note: this is a debug build of medtwin; at high clock speeds it sends late and the run may be marked unreliable (build with `cargo run --release`)"
         );
     }
+    Estimate::of(&scenario)
+        .check(scenario.max_memory)
+        .map_err(|e| {
+            Failure::Input(format!(
+                "error: {}: too big to run: {e}",
+                args.path.display()
+            ))
+        })?;
     let quiet = args.quiet;
-    let report = runtime()?
-        .block_on(crate::run::execute_with(&scenario, |started| {
-            if !quiet {
-                println!(
-                    "alerts webhook: {} (bearer token from {})",
-                    started.webhook_url, started.token_source
-                );
-                println!("telemetry to: {}", started.target_url);
-            }
-        }))
+    let rt = runtime()?;
+    let report = rt
+        .block_on(async {
+            let controls = Controls {
+                stop: on_signals(),
+                progress: progress_mode(quiet, None),
+            };
+            crate::run::execute_with(&scenario, &controls, |started| {
+                if !quiet {
+                    println!(
+                        "alerts webhook: {} (bearer token from {})",
+                        started.webhook_url, started.token_source
+                    );
+                    println!("telemetry to: {}", started.target_url);
+                }
+            })
+            .await
+        })
         .map_err(|e| Failure::Harness(format!("error: {e:#}")))?;
     let dir = args
         .out
@@ -179,7 +282,15 @@ fn run(args: &RunArgs) -> Result<Outcome, Failure> {
     }
     println!("report: {}", dir.join("report.json").display());
     println!("html: {}", dir.join("index.html").display());
-    Ok(outcome(report.verdict))
+    if let Some(i) = &report.interrupted {
+        eprintln!(
+            "medtwin: the run was interrupted ({}) at simulated {} of {}; the report holds everything counted until then",
+            i.reason,
+            scenario::duration::format(i.at_sim_ms),
+            scenario::duration::format(scenario.sim.duration_ms)
+        );
+    }
+    Ok(outcome(&report))
 }
 
 fn run_suite(args: &RunArgs, overrides: scenario::Overrides) -> Result<Outcome, Failure> {
@@ -189,8 +300,11 @@ fn run_suite(args: &RunArgs, overrides: scenario::Overrides) -> Result<Outcome, 
         jobs: args.jobs,
         out: args.out.clone(),
         overrides,
+        quiet: args.quiet,
     };
-    let done = suite::run(&plan, &runtime()?).map_err(|e| match e {
+    let rt = runtime()?;
+    let stop = rt.block_on(async { on_signals() });
+    let done = suite::run(&plan, &rt, &stop).map_err(|e| match e {
         SuiteError::Input(message) => Failure::Input(message),
         other => Failure::Harness(format!("error: {other}")),
     })?;
@@ -205,7 +319,9 @@ fn run_suite(args: &RunArgs, overrides: scenario::Overrides) -> Result<Outcome, 
     );
     println!("junit: {}", done.root.join("junit.xml").display());
     println!("html: {}", done.root.join("index.html").display());
-    if n_error > 0 {
+    if let Some(reason) = stop.reason() {
+        Ok(Outcome::Stopped(reason))
+    } else if n_error > 0 {
         Err(Failure::Harness(format!(
             "error: {n_error} runs of the suite failed in the harness (see above)"
         )))
@@ -218,11 +334,18 @@ fn run_suite(args: &RunArgs, overrides: scenario::Overrides) -> Result<Outcome, 
     }
 }
 
-fn outcome(verdict: Verdict) -> Outcome {
-    match verdict {
+fn outcome(report: &Report) -> Outcome {
+    match report.verdict {
         Verdict::Pass => Outcome::Pass,
         Verdict::Fail => Outcome::Fail,
         Verdict::TargetUnreachable | Verdict::TargetRefusedData => Outcome::Target,
+        Verdict::Interrupted => Outcome::Stopped(
+            match report.interrupted.as_ref().map(|i| i.reason.as_str()) {
+                Some("sigterm") => StopReason::Terminate,
+                Some("deadline") => StopReason::Deadline,
+                _ => StopReason::Interrupt,
+            },
+        ),
     }
 }
 

@@ -35,10 +35,22 @@ pub struct ReceivedAlert {
 /// What the intakes refused, by reason, with a few examples.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Refused {
-    /// Missing or wrong credentials.
+    /// Missing or wrong credentials (401).
     pub unauthorized: u64,
-    /// A payload that is not a valid alert.
+    /// A payload that is not a valid alert (400).
     pub malformed: u64,
+    /// A body over the size limit (413).
+    pub too_large: u64,
+    /// A body the client stopped sending part-way.
+    pub cut_off: u64,
+    /// A body slower than the body-read timeout.
+    pub body_timeout: u64,
+    /// Connections whose request headers were slower than the timeout.
+    pub header_timeout: u64,
+    /// Connections closed on arrival: too many were open.
+    pub too_many_connections: u64,
+    /// Connections still open at the shutdown deadline, dropped.
+    pub dropped_at_shutdown: u64,
     /// Alerts beyond [`MAX_ALERTS`].
     pub overflow: u64,
     /// Up to five examples: reason and the first bytes of the payload.
@@ -48,7 +60,22 @@ pub struct Refused {
 impl Refused {
     /// Total refused.
     pub fn total(&self) -> u64 {
-        self.unauthorized + self.malformed + self.overflow
+        self.unauthorized
+            + self.malformed
+            + self.too_large
+            + self.cut_off
+            + self.body_timeout
+            + self.header_timeout
+            + self.too_many_connections
+            + self.dropped_at_shutdown
+            + self.overflow
+    }
+
+    /// Adds a listener's connection-level refusals.
+    pub fn add_connections(&mut self, c: &medtwin_listen::ConnectionStats) {
+        self.header_timeout += c.header_timeouts;
+        self.too_many_connections += c.too_many_connections;
+        self.dropped_at_shutdown += c.dropped_at_shutdown;
     }
 }
 
@@ -59,6 +86,12 @@ pub enum Refusal {
     Unauthorized,
     /// Not a valid alert; the parser's reason.
     Malformed(String),
+    /// Over the size limit.
+    TooLarge,
+    /// Cut off part-way; the reason.
+    CutOff(String),
+    /// Too slow.
+    BodyTimeout,
     /// The inbox is full.
     Overflow,
 }
@@ -136,6 +169,18 @@ impl Inbox {
                 held.refused.malformed += 1;
                 format!("malformed ({error})")
             }
+            Refusal::TooLarge => {
+                held.refused.too_large += 1;
+                "too large".to_owned()
+            }
+            Refusal::CutOff(error) => {
+                held.refused.cut_off += 1;
+                format!("cut off ({error})")
+            }
+            Refusal::BodyTimeout => {
+                held.refused.body_timeout += 1;
+                "body timeout".to_owned()
+            }
             Refusal::Overflow => {
                 held.refused.overflow += 1;
                 return;
@@ -155,6 +200,16 @@ impl Inbox {
     /// Whether no alert has been received.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// Adds a listener's connection-level refusals.
+    pub fn add_connections(&self, c: &medtwin_listen::ConnectionStats) {
+        self.held().refused.add_connections(c);
+    }
+
+    /// Refusals so far (for live progress).
+    pub fn refused_total(&self) -> u64 {
+        self.held().refused.total()
     }
 
     /// Everything received and refused; the inbox is empty afterwards.

@@ -1,19 +1,22 @@
 //! The alert webhook: where the target POSTs its alerts (medtwin's alert
-//! format, `docs/schemas/alert.schema.json`). It requires a bearer token
-//! (compared in constant time), bounds the body size, and hands everything
-//! to the [`Inbox`].
+//! format, `docs/schemas/alert.schema.json`, validated strictly). It
+//! checks the bearer token (in constant time) before reading the body,
+//! reads the body with a size limit and a timeout, serves within the
+//! listener's limits (`medtwin-listen`: header timeout, connection cap,
+//! shutdown deadline), and hands everything, refusals included, to the
+//! [`Inbox`].
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, State};
+use axum::body::Body;
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::routing::post;
-use medtwin_wire::{AlertMessage, MAX_BODY_BYTES};
+use medtwin_listen::{BodyError, Limits, Server};
+use medtwin_wire::MAX_BODY_BYTES;
 use subtle::ConstantTimeEq as _;
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
 
 use super::{Inbox, Intake, Refusal};
 
@@ -27,9 +30,8 @@ struct Shared {
 
 /// A running webhook.
 pub struct Webhook {
-    addr: SocketAddr,
-    stop: Option<oneshot::Sender<()>>,
-    task: JoinHandle<()>,
+    server: Server,
+    inbox: Arc<Inbox>,
 }
 
 impl Webhook {
@@ -40,31 +42,21 @@ impl Webhook {
         token: String,
         inbox: Arc<Inbox>,
     ) -> std::io::Result<Webhook> {
-        let shared = Arc::new(Shared { token, inbox });
+        let shared = Arc::new(Shared {
+            token,
+            inbox: Arc::clone(&inbox),
+        });
         let app = Router::new()
             .route(ALERTS_PATH, post(receive))
-            .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
             .with_state(shared);
         let listener = tokio::net::TcpListener::bind(listen).await?;
-        let addr = listener.local_addr()?;
-        let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(async move {
-            let _ = axum::serve(listener, app)
-                .with_graceful_shutdown(async {
-                    let _ = stopped.await;
-                })
-                .await;
-        });
-        Ok(Webhook {
-            addr,
-            stop: Some(stop),
-            task,
-        })
+        let server = medtwin_listen::serve(listener, app, Limits::default())?;
+        Ok(Webhook { server, inbox })
     }
 
     /// The URL a target should post alerts to.
     pub fn url(&self) -> String {
-        format!("http://{}{ALERTS_PATH}", self.addr)
+        format!("http://{}{ALERTS_PATH}", self.server.addr())
     }
 }
 
@@ -73,11 +65,9 @@ impl Intake for Webhook {
         self.url()
     }
 
-    async fn stop(mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        let _ = (&mut self.task).await;
+    async fn stop(self) {
+        let connections = self.server.shutdown().await;
+        self.inbox.add_connections(&connections);
     }
 }
 
@@ -89,21 +79,35 @@ fn authorized(headers: &HeaderMap, token: &str) -> bool {
         .is_some_and(|given| bool::from(given.as_bytes().ct_eq(token.as_bytes())))
 }
 
-async fn receive(
-    State(shared): State<Arc<Shared>>,
-    headers: HeaderMap,
-    body: axum::body::Bytes,
-) -> StatusCode {
+async fn receive(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Body) -> StatusCode {
     let arrival = shared.inbox.arrival();
+    // The token first: an unauthenticated client's body is never read.
     if !authorized(&headers, &shared.token) {
-        shared.inbox.refuse(&Refusal::Unauthorized, &body);
+        shared.inbox.refuse(&Refusal::Unauthorized, b"");
         return StatusCode::UNAUTHORIZED;
     }
-    match serde_json::from_slice::<AlertMessage>(&body) {
+    let length = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    let body =
+        match medtwin_listen::read_body(body, length, MAX_BODY_BYTES, medtwin_listen::BODY_TIMEOUT)
+            .await
+        {
+            Ok(body) => body,
+            Err(error) => {
+                let (refusal, status) = match error {
+                    BodyError::TooLarge => (Refusal::TooLarge, StatusCode::PAYLOAD_TOO_LARGE),
+                    BodyError::Cut(why) => (Refusal::CutOff(why), StatusCode::BAD_REQUEST),
+                    BodyError::Timeout => (Refusal::BodyTimeout, StatusCode::REQUEST_TIMEOUT),
+                };
+                shared.inbox.refuse(&refusal, b"");
+                return status;
+            }
+        };
+    match medtwin_wire::parse_alert(&body) {
         Err(error) => {
-            shared
-                .inbox
-                .refuse(&Refusal::Malformed(error.to_string()), &body);
+            shared.inbox.refuse(&Refusal::Malformed(error), &body);
             StatusCode::BAD_REQUEST
         }
         Ok(message) => match shared.inbox.accept(message, arrival) {

@@ -433,8 +433,9 @@ fn accounting_note(r: &Report) -> Markup {
         p class="sub" {
             "Lost by cause: " @if causes.is_empty() { "none" } @else { (causes) }
             " · target " code { (r.target.url) } ": " (t.sent) " sent, " (t.accepted) " accepted, "
-            (t.rejected) " rejected, " (t.server_errors) " server errors, " (t.failed) " failed, "
-            (t.retries) " retries · alerts: " (r.alerts.received) " received, "
+            (t.refused) " refused, " (t.failed) " failed, " (t.not_sent) " not sent"
+            @if !t.by_cause.is_empty() { " (" (counts(&t.by_cause)) ")" }
+            ", " (t.retries) " retries, circuit breaker opened " (t.breaker_opened) "× · alerts: " (r.alerts.received) " received, "
             (r.alerts.unknown_patients) " about unknown patients, " (r.alerts.refused.total()) " refused."
         }
     }

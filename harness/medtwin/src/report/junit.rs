@@ -27,6 +27,9 @@ pub fn render(reports: &[Report]) -> anyhow::Result<String> {
             Property::new("verdict", r.verdict.text()),
             Property::new("reliable", r.harness.reliable.to_string()),
         ]);
+        if let Some(case) = interrupted_case(r) {
+            suite.add_test_case(case);
+        }
         suite.add_test_case(uptake_case(r));
         for e in &r.expectations {
             suite.add_test_case(test_case(r, e));
@@ -37,6 +40,27 @@ pub fn render(reports: &[Report]) -> anyhow::Result<String> {
     Ok(junit.to_string()?)
 }
 
+/// A run that stopped early: an error (the harness did not finish), named
+/// so a CI dashboard shows why.
+fn interrupted_case(r: &Report) -> Option<TestCase> {
+    let i = r.interrupted.as_ref()?;
+    let text = format!(
+        "interrupted ({}) at simulated {} of {}; the other results hold only until then",
+        i.reason,
+        human(i.at_sim_ms),
+        human(r.timing.sim_duration_ms)
+    );
+    let mut status = TestCaseStatus::non_success(NonSuccessKind::Error);
+    status
+        .set_message(text.as_str())
+        .set_type("interrupted")
+        .set_description(format!("{text}\nrepro: {}", r.repro));
+    let mut case = TestCase::new("run completed", status);
+    case.set_classname(format!("medtwin.{}", r.scenario.name))
+        .set_time(Duration::ZERO);
+    Some(case)
+}
+
 /// Whether the target took the telemetry: a run it did not cannot pass.
 fn uptake_case(r: &Report) -> TestCase {
     let t = &r.transport;
@@ -44,14 +68,25 @@ fn uptake_case(r: &Report) -> TestCase {
         .accepted_share
         .map_or("-".to_owned(), |s| format!("{:.2} %", s * 100.0));
     let summary = format!(
-        "{} of {} deliveries accepted ({share}; at least {:.0} % needed) · sent {} · rejected {} · server errors {} · failed {}",
+        "{} of {} deliveries accepted ({share}; at least {:.0} % needed) · sent {} · refused {} · failed {} · not sent {}{}",
         t.deliveries_accepted,
         t.deliveries_accepted + t.deliveries_not_accepted,
         t.min_accepted_share * 100.0,
         t.stats.sent,
-        t.stats.rejected,
-        t.stats.server_errors,
-        t.stats.failed
+        t.stats.refused,
+        t.stats.failed,
+        t.stats.not_sent,
+        if t.stats.by_cause.is_empty() {
+            String::new()
+        } else {
+            let causes: Vec<String> = t
+                .stats
+                .by_cause
+                .iter()
+                .map(|(c, n)| format!("{c} {n}"))
+                .collect();
+            format!(" ({})", causes.join(", "))
+        }
     );
     let status = match r.verdict {
         Verdict::TargetUnreachable | Verdict::TargetRefusedData => {

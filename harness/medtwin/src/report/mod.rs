@@ -27,21 +27,22 @@ pub fn schema() -> serde_json::Value {
 
 impl Report {
     /// Writes `report.json`, `junit.xml` and `index.html` into `dir`.
+    /// Each file is written whole or not at all (see [`write_atomic`]).
     pub fn write(&self, dir: &Path) -> anyhow::Result<()> {
-        std::fs::create_dir_all(dir)?;
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
         let json = serde_json::to_string_pretty(self)?;
-        std::fs::write(dir.join("report.json"), json + "\n")?;
+        write_atomic(&dir.join("report.json"), (json + "\n").as_bytes())?;
         self.render(dir)
     }
 
     /// Writes `junit.xml` and `index.html` from this report (what
     /// `medtwin report` does with a report.json).
     pub fn render(&self, dir: &Path) -> anyhow::Result<()> {
-        std::fs::write(
-            dir.join("junit.xml"),
-            junit::render(std::slice::from_ref(self))?,
+        write_atomic(
+            &dir.join("junit.xml"),
+            junit::render(std::slice::from_ref(self))?.as_bytes(),
         )?;
-        std::fs::write(dir.join("index.html"), html::render(self))?;
+        write_atomic(&dir.join("index.html"), html::render(self).as_bytes())?;
         Ok(())
     }
 
@@ -64,6 +65,30 @@ impl Report {
         );
         Ok(report)
     }
+}
+
+/// Writes `bytes` to a temporary file beside `path`, flushes it to disk,
+/// then renames it over `path`: a full disk or a crash leaves the old file
+/// (or none), never a truncated one. The temporary file is removed on
+/// failure.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = path.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
+    let written = (|| {
+        let mut file = std::fs::File::create(&tmp)?;
+        file.write_all(bytes)?;
+        file.sync_all()?;
+        std::fs::rename(&tmp, path)
+    })();
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(e).with_context(|| format!("cannot write {}", path.display()));
+    }
+    Ok(())
 }
 
 /// Text cut to `n` characters, with an ellipsis when cut.

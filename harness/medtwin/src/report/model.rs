@@ -10,7 +10,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 /// Schema tag of `report.json`.
-pub const REPORT_SCHEMA: &str = "medtwin.report.v3";
+pub const REPORT_SCHEMA: &str = "medtwin.report.v4";
 
 /// Everything a run found: `report.json` written by `medtwin run`; see
 /// docs/report.md. Times named `*_ms` are simulated milliseconds from
@@ -18,7 +18,7 @@ pub const REPORT_SCHEMA: &str = "medtwin.report.v3";
 #[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
 #[schemars(
     deny_unknown_fields,
-    title = "medtwin run report (medtwin.report.v3)",
+    title = "medtwin run report (medtwin.report.v4)",
     extend("$id" = "https://medtwin.invalid/schemas/report.schema.json")
 )]
 pub struct Report {
@@ -75,6 +75,9 @@ pub struct Report {
     /// The embedded reference backend's own counters, when it was used.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub backend: Option<BackendCounters>,
+    /// Why and where the run stopped early, when it did (verdict
+    /// `interrupted`).
+    pub interrupted: Option<Interruption>,
     /// The harness's own reliability.
     pub harness: HarnessReport,
 }
@@ -340,6 +343,25 @@ pub struct HarnessReport {
     pub cpu_cores_used: f64,
     /// Why the run is not reliable, in words.
     pub notes: Vec<String>,
+    /// The memory the run was estimated to need before it started, bytes.
+    pub memory_estimate_bytes: u64,
+    /// Peak resident memory of the medtwin process, bytes (Linux `VmHWM`;
+    /// in a suite, of every run so far).
+    pub peak_rss_bytes: Option<u64>,
+    /// The wall-time deadline, s.
+    pub max_wall_s: f64,
+}
+
+/// A run that stopped before its end.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
+pub struct Interruption {
+    /// `sigint`, `sigterm` or `deadline` (`--max-wall`).
+    pub reason: String,
+    /// Simulated time reached, ms; alerts were judged up to here.
+    pub at_sim_ms: u64,
+    /// Wall time from the start to the stop, s.
+    pub after_wall_s: f64,
 }
 
 /// The run's verdict (and each expectation's: `pass` or `fail`).
@@ -356,6 +378,9 @@ pub enum Verdict {
     /// The target answered, but refused (4xx, 5xx) too much of the
     /// telemetry to judge its alerts.
     TargetRefusedData,
+    /// The run stopped before its end (SIGINT, SIGTERM, or its wall-time
+    /// deadline): what it holds is everything counted until then.
+    Interrupted,
 }
 
 impl Verdict {
@@ -366,6 +391,7 @@ impl Verdict {
             Verdict::Fail => "fail",
             Verdict::TargetUnreachable => "target unreachable",
             Verdict::TargetRefusedData => "target refused data",
+            Verdict::Interrupted => "interrupted",
         }
     }
 }
@@ -646,23 +672,38 @@ pub struct Series {
     pub lost: Vec<u32>,
 }
 
-/// What the transport did with the delivered measurements.
+/// What the transport did with the delivered measurements: `sent =
+/// accepted + refused + failed + not_sent`.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[schemars(deny_unknown_fields)]
 pub struct TransportStats {
-    /// Messages handed to the transport.
+    /// Messages handed to the transport (every delivery, duplicates
+    /// included).
     pub sent: u64,
     /// Answered 2xx.
     pub accepted: u64,
-    /// Answered 4xx (the target refused the message).
-    pub rejected: u64,
-    /// Answered 5xx after every retry.
-    pub server_errors: u64,
-    /// No answer (connection refused, timeout) after every retry.
+    /// Answered 4xx or 5xx, after any retries.
+    pub refused: u64,
+    /// No answer, or an unreadable one, after any retries.
     pub failed: u64,
+    /// Never sent: the circuit breaker was open (`target_down`), or the run
+    /// stopped (`interrupted`).
+    pub not_sent: u64,
+    /// Every message not accepted, by final cause: `connection_refused`,
+    /// `timeout`, `reset`, `closed`, `connect`, `io`, `http_<status>`,
+    /// `malformed_answer`, `target_down`, `interrupted`.
+    pub by_cause: BTreeMap<String, u64>,
     /// Extra attempts made.
     pub retries: u64,
-    /// Up to five examples of failures.
+    /// Retries not made: the run's retry budget was spent.
+    pub retries_denied: u64,
+    /// Waits for a `Retry-After` the target asked for.
+    pub retry_after_waits: u64,
+    /// Times the circuit breaker opened.
+    pub breaker_opened: u64,
+    /// Probes the open breaker sent.
+    pub breaker_probes: u64,
+    /// Up to five examples of failures, each naming its cause.
     pub samples: Vec<String>,
 }
 
@@ -682,10 +723,22 @@ pub struct Lag {
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[schemars(deny_unknown_fields)]
 pub struct Refused {
-    /// Missing or wrong bearer token.
+    /// Missing or wrong bearer token (401; the body is not read).
     pub unauthorized: u64,
-    /// Body that is not a valid alert.
+    /// Body that is not a valid alert (400).
     pub malformed: u64,
+    /// Body over 64 KiB (413).
+    pub too_large: u64,
+    /// Body cut off part-way.
+    pub cut_off: u64,
+    /// Body slower than the body-read timeout (408).
+    pub body_timeout: u64,
+    /// Connections whose request headers were slower than the timeout.
+    pub header_timeout: u64,
+    /// Connections closed on arrival: too many were open.
+    pub too_many_connections: u64,
+    /// Connections still open at the shutdown deadline, dropped.
+    pub dropped_at_shutdown: u64,
     /// Alerts beyond the webhook's limit.
     pub overflow: u64,
     /// Up to five examples: reason and the first bytes of the body.
@@ -695,7 +748,15 @@ pub struct Refused {
 impl Refused {
     /// Total refused.
     pub fn total(&self) -> u64 {
-        self.unauthorized + self.malformed + self.overflow
+        self.unauthorized
+            + self.malformed
+            + self.too_large
+            + self.cut_off
+            + self.body_timeout
+            + self.header_timeout
+            + self.too_many_connections
+            + self.dropped_at_shutdown
+            + self.overflow
     }
 }
 
@@ -707,7 +768,8 @@ pub struct BackendCounters {
     pub accepted: u64,
     /// Refusals by reason (`bad_json`, `wrong_schema`, `unknown_vital`,
     /// `unit_mismatch`, `loinc_mismatch`, `bad_time`, `bad_patient_id`,
-    /// `too_large`, `body_unreadable`, `too_many_patients`).
+    /// `too_large`, `body_unreadable`, `too_many_patients`, `unauthorized`,
+    /// `body_timeout`).
     pub rejected: BTreeMap<String, u64>,
     /// Samples ignored as older than their parameter's newest by the
     /// smoothing span or more.

@@ -39,12 +39,25 @@ impl Report {
             self.population.devices
         );
         let wall_s = self.timing.wall_ms as f64 / 1000.0;
-        let _ = writeln!(
-            s,
-            "simulated {} in {wall_s:.1} s wall · twin {:.0} patient-steps/s",
-            format(self.timing.sim_duration_ms),
-            self.timing.twin_patient_steps_per_s
-        );
+        match &self.interrupted {
+            Some(i) => {
+                let _ = writeln!(
+                    s,
+                    "INTERRUPTED ({}) at simulated {} of {}, after {wall_s:.1} s wall: what follows is everything counted until then",
+                    i.reason,
+                    format(i.at_sim_ms),
+                    format(self.timing.sim_duration_ms)
+                );
+            }
+            None => {
+                let _ = writeln!(
+                    s,
+                    "simulated {} in {wall_s:.1} s wall · twin {:.0} patient-steps/s",
+                    format(self.timing.sim_duration_ms),
+                    self.timing.twin_patient_steps_per_s
+                );
+            }
+        }
         let a = &self.accounting.total;
         let _ = writeln!(
             s,
@@ -54,9 +67,20 @@ impl Report {
         let t = &self.transport.stats;
         let _ = write!(
             s,
-            "target {}: {} sent · {} accepted · {} rejected · {} server errors · {} failed",
-            self.target.url, t.sent, t.accepted, t.rejected, t.server_errors, t.failed
+            "target {}: {} sent · {} accepted · {} refused · {} failed · {} not sent",
+            self.target.url, t.sent, t.accepted, t.refused, t.failed, t.not_sent
         );
+        if !t.by_cause.is_empty() {
+            let causes: Vec<String> = t.by_cause.iter().map(|(c, n)| format!("{c} {n}")).collect();
+            let _ = write!(s, " ({})", causes.join(", "));
+        }
+        if t.breaker_opened > 0 {
+            let _ = write!(
+                s,
+                " · circuit breaker opened {}× ({} probes)",
+                t.breaker_opened, t.breaker_probes
+            );
+        }
         if let Some(lag) = &self.transport.send_lag_ms {
             let _ = write!(s, " · send lag p99 {:.1} ms", lag.p99);
         }

@@ -5,21 +5,31 @@
 //! out, give late alerts their grace), then judge the alerts against the
 //! truth and build the report.
 //!
+//! A run always ends and always reports: a signal or the wall-time
+//! deadline throws the run's [`Stop`]; the twin stops, the transport sends
+//! nothing more (what it held is counted as not sent), the intake and the
+//! backend get short deadlines, and the report is written marked
+//! interrupted, with everything counted so far.
+//!
 //! Codemap: [`twin`] (the twin thread: digests, accounting, encoding),
 //! [`observe`] (the checker's truth side, on what the target accepted),
 //! [`target`] (what telemetry is sent to), [`judge`] (alerts against
 //! obligations), [`report`] (the one conversion from run results to the
-//! report's model), [`digest`] (the truth and telemetry digests).
+//! report's model), [`digest`] (the truth and telemetry digests),
+//! [`progress`] (live progress on stderr), [`trust`] (whether the verdict
+//! can be trusted).
 
 pub mod digest;
 pub mod judge;
 pub mod observe;
+pub mod progress;
 pub mod report;
 pub mod target;
 pub mod trust;
 pub mod twin;
 
 use std::sync::Arc;
+use std::sync::atomic::AtomicU8;
 use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::Context as _;
@@ -30,6 +40,7 @@ use crate::intake::webhook::Webhook;
 use crate::intake::{Inbox, Intake as _};
 use crate::report::Report;
 use crate::scenario::{Clock, Scenario};
+use crate::stop::{Stop, StopReason};
 use crate::transport::Transport;
 use crate::transport::http::HttpCarrier;
 use medtwin_sim::Twin;
@@ -45,6 +56,8 @@ const VIRTUAL_SETTLE_GAP_MS: u64 = 60_000;
 /// ...first gives the target this long to post the alerts it raised
 /// asynchronously, so they are not placed at the far side of the jump.
 const VIRTUAL_SETTLE: Duration = Duration::from_millis(3);
+/// After a stop, how long late alerts and the embedded backend get.
+const STOP_GRACE: Duration = Duration::from_secs(1);
 
 /// When and how the run maps simulated time, and the webhook's token.
 pub struct Start {
@@ -60,6 +73,11 @@ pub struct Start {
     pub token: String,
     /// Where the token came from (never the token itself).
     pub token_source: &'static str,
+    /// The run's id (`<stamp>-<scenario>-s<seed>`).
+    pub run_id: String,
+    /// Sent to the target with every message (`x-medtwin-run`): the run
+    /// id and a random suffix, unique even for two runs in one second.
+    pub target_run: String,
 }
 
 impl Start {
@@ -75,7 +93,11 @@ impl Start {
         };
         let wall = Instant::now();
         let epoch = SystemTime::now() + EPOCH_LEAD;
+        let run_id = report::run_id(&s.name, s.sim.seed, epoch);
+        let target_run = format!("{run_id}.{}", &random_token()[..8]);
         Start {
+            run_id,
+            target_run,
             wall,
             epoch,
             // Whole milliseconds, so timestamps and their round trips are exact.
@@ -99,20 +121,57 @@ pub struct Started {
     pub target_url: String,
 }
 
+/// How a run is controlled from outside: its stop switch and how it shows
+/// progress.
+#[derive(Clone, Debug)]
+pub struct Controls {
+    /// Thrown by a signal (the caller's) or the run's deadline (armed by
+    /// the run from [`crate::scenario::limits::default_max_wall`]).
+    pub stop: Stop,
+    /// Live progress.
+    pub progress: progress::Progress,
+}
+
+impl Default for Controls {
+    fn default() -> Self {
+        Controls {
+            stop: Stop::new(),
+            progress: progress::Progress::Off,
+        }
+    }
+}
+
 /// Runs a validated scenario and returns its report.
 pub async fn execute(s: &Scenario) -> anyhow::Result<Report> {
-    execute_with(s, |_| {}).await
+    execute_with(s, &Controls::default(), |_| {}).await
 }
 
 /// Runs a validated scenario, telling `started` where it listens and sends
-/// as soon as it knows, and returns its report.
-pub async fn execute_with(s: &Scenario, started: impl FnOnce(&Started)) -> anyhow::Result<Report> {
+/// as soon as it knows, and returns its report (marked interrupted when
+/// `controls.stop` was thrown, or the deadline passed).
+pub async fn execute_with(
+    s: &Scenario,
+    controls: &Controls,
+    started: impl FnOnce(&Started),
+) -> anyhow::Result<Report> {
+    let estimate = crate::scenario::limits::Estimate::of(s);
+    estimate
+        .check(s.max_memory)
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let stop = controls.stop.clone();
     let start = Start::now(s);
+    let deadline = {
+        let (stop, max_wall) = (stop.clone(), crate::scenario::limits::default_max_wall(s));
+        tokio::spawn(async move {
+            tokio::time::sleep(max_wall).await;
+            stop.trigger(StopReason::Deadline);
+        })
+    };
     let inbox = Inbox::new(start.clock.clone());
     let webhook = Webhook::start(s.alerts.listen, start.token.clone(), inbox.clone())
         .await
         .with_context(|| format!("cannot listen for alerts on {}", s.alerts.listen))?;
-    let target = target::start(s, &webhook.url(), &start).await?;
+    let target = target::start(s, &webhook.url(), &start, &start.target_run).await?;
     started(&Started {
         webhook_url: webhook.url(),
         token_source: start.token_source,
@@ -128,6 +187,18 @@ pub async fn execute_with(s: &Scenario, started: impl FnOnce(&Started)) -> anyho
         target.http.connections,
         start.clock.clone(),
         Some(ack_tx),
+        stop.clone(),
+    );
+    let phase = Arc::new(AtomicU8::new(progress::Phase::Sending as u8));
+    let shown = progress::start(
+        controls.progress.clone(),
+        progress::Sources {
+            clock: start.clock.clone(),
+            duration_ms: s.sim.duration_ms,
+            transport: transport.watcher(),
+            inbox: inbox.clone(),
+            phase: phase.clone(),
+        },
     );
     let (step_tx, step_rx) = mpsc::channel(observe::STEPS_PENDING);
     let observer = {
@@ -147,15 +218,40 @@ pub async fn execute_with(s: &Scenario, started: impl FnOnce(&Started)) -> anyho
     };
     let (tx, rx) = mpsc::channel::<Batch>(STEPS_AHEAD);
     let sim_start = start.sim_start;
-    let twin_thread = spawn("medtwin-twin", move || twin::run(twin, sim_start, tx))?;
-    drive(rx, &transport, step_tx, s.clock).await;
+    let twin_thread = {
+        let (stop, credit) = (stop.clone(), twin::Credit::on_this_runtime());
+        spawn("medtwin-twin", move || {
+            twin::run(twin, sim_start, tx, &stop, &credit)
+        })?
+    };
+    drive(rx, &transport, step_tx, s.clock, &stop).await;
     let twin: TwinSummary = join(twin_thread, "twin")?;
     let (transport_stats, lag) = transport.finish().await;
     let observed = join(observer, "observer")?;
-    let backend = target::wind_down(s, &start.clock, target.backend).await;
-    let end_ms = observed_until(s, &start.clock);
+    let backend = if stop.is_stopped() {
+        progress::set_phase(&phase, progress::Phase::Stopping);
+        match target.backend {
+            Some(handle) => Some(handle.shutdown(STOP_GRACE).await),
+            None => None,
+        }
+    } else {
+        progress::set_phase(&phase, progress::Phase::Grace);
+        tokio::select! {
+            b = target::wind_down(s, &start.clock, target.backend) => b,
+            // Stopped while waiting: the backend (if any) is dropped,
+            // which stops it at once; its counters are lost.
+            _ = stop.stopped() => None,
+        }
+    };
+    deadline.abort();
+    let interrupted = stop.reason();
+    let end_ms = observed_until(s, &start.clock, interrupted.is_some());
     let webhook_url = webhook.url();
     webhook.stop().await;
+    if let Some(task) = shown {
+        task.abort();
+        let _ = task.await;
+    }
     let (received, refused) = inbox.take();
     let mut judged = judge::judge(
         s,
@@ -166,7 +262,10 @@ pub async fn execute_with(s: &Scenario, started: impl FnOnce(&Started)) -> anyho
         end_ms,
     );
     let trust = trust::assess(s, &lag, &observed, start.wall.elapsed());
-    let verdict = trust::verdict(&trust, &transport_stats, &mut judged);
+    let verdict = match interrupted {
+        Some(reason) => trust::RunVerdict::Interrupted(reason),
+        None => trust::verdict(&trust, &transport_stats, &mut judged),
+    };
     Ok(report::build(report::Parts {
         scenario: s,
         start: &start,
@@ -176,6 +275,8 @@ pub async fn execute_with(s: &Scenario, started: impl FnOnce(&Started)) -> anyho
         truth: observed.truth,
         trust,
         verdict,
+        interrupted: interrupted.map(|reason| (reason, end_ms)),
+        estimate,
         transport: (transport_stats, lag),
         received: &received,
         refused,
@@ -207,46 +308,66 @@ fn join<T>(handle: std::thread::JoinHandle<T>, what: &str) -> anyhow::Result<T> 
 /// pace the lanes, so it moves in lockstep windows: nothing from the next
 /// window is sent until the target has answered everything before it. An
 /// alert is then placed within about a window of the data that caused it,
-/// whatever the lanes' relative speeds.
+/// whatever the lanes' relative speeds. Once `stop` is thrown, deliveries
+/// still coming from the twin are counted as not sent.
 async fn drive(
     mut rx: mpsc::Receiver<Batch>,
     transport: &Transport,
     observer: mpsc::Sender<observe::Step>,
     clock: Clock,
+    stop: &Stop,
 ) {
     let lockstep = clock.speed().is_none();
     let mut next_barrier_ms = VIRTUAL_WINDOW_MS;
     let mut next_id = 0;
-    while let Some(batch) = rx.recv().await {
+    'batches: while let Some(batch) = rx.recv().await {
+        if stop.is_stopped() {
+            transport.abandon(batch.deliveries.len() as u64);
+            continue;
+        }
         let first_id = next_id;
         next_id += batch.deliveries.len() as u64;
         let step = observe::Step {
             out: batch.out,
             first_id,
+            credit: batch.credit,
         };
         if observer.send(step).await.is_err() {
             return; // the observer thread panicked; joining it says so
         }
+        let n = batch.deliveries.len();
         for (k, mut message) in batch.deliveries.into_iter().enumerate() {
             message.id = first_id + k as u64;
             if lockstep && message.delivered_ms >= next_barrier_ms {
-                transport.flush().await;
+                tokio::select! {
+                    () = transport.flush() => {}
+                    _ = stop.stopped() => {}
+                }
                 if message.delivered_ms >= next_barrier_ms + VIRTUAL_SETTLE_GAP_MS {
                     tokio::time::sleep(VIRTUAL_SETTLE).await;
                 }
                 next_barrier_ms =
                     (message.delivered_ms / VIRTUAL_WINDOW_MS + 1) * VIRTUAL_WINDOW_MS;
             }
+            if stop.is_stopped() {
+                // This message and the rest of the step were never handed
+                // over; later steps are counted as they arrive.
+                transport.abandon((n - k) as u64);
+                continue 'batches;
+            }
             transport.send(message).await;
         }
     }
 }
 
-/// The last simulated time at which an alert could have been seen.
-fn observed_until(s: &Scenario, clock: &SimClock) -> u64 {
-    match s.clock {
-        Clock::Virtual => s.sim.duration_ms,
-        _ => clock.sim_at(Instant::now()).max(s.sim.duration_ms),
+/// The last simulated time at which an alert could have been seen: the
+/// end (or later, in the grace period), or where the run stopped.
+fn observed_until(s: &Scenario, clock: &SimClock, stopped: bool) -> u64 {
+    let now = clock.sim_at(Instant::now());
+    match (s.clock, stopped) {
+        (_, true) => now.min(s.sim.duration_ms),
+        (Clock::Virtual, false) => s.sim.duration_ms,
+        (_, false) => now.max(s.sim.duration_ms),
     }
 }
 
@@ -257,7 +378,7 @@ fn truncate_to_ms(t: SystemTime) -> SystemTime {
 
 /// A 128-bit token from the OS's randomness (via the std hasher's keys)
 /// mixed with the time: the webhook token, never used by the twin.
-fn random_token() -> String {
+pub fn random_token() -> String {
     use std::hash::{BuildHasher, RandomState};
     let nanos = SystemTime::now()
         .duration_since(SystemTime::UNIX_EPOCH)

@@ -32,6 +32,9 @@ pub struct Step {
     pub out: StepOutput,
     /// Id of its first delivery; the rest follow in order.
     pub first_id: u64,
+    /// The step's share of the run's in-flight credit (see
+    /// [`super::twin::MAX_IN_FLIGHT`]), given back once it is observed.
+    pub credit: Option<tokio::sync::OwnedSemaphorePermit>,
 }
 
 /// What the target took, and the observer's findings.

@@ -17,7 +17,9 @@ use super::trust::{RunVerdict, Trust};
 use super::twin::{Counts, KindCounts, TwinSummary};
 use crate::intake::{self, ReceivedAlert};
 use crate::report::{self as r, MAX_TIMELINES, REPORT_SCHEMA, Report};
+use crate::scenario::limits::{self, Estimate};
 use crate::scenario::{Clock, Scenario, duration};
+use crate::stop::StopReason;
 use crate::transport::{Lag, TransportStats};
 
 /// Everything a report is built from.
@@ -38,6 +40,10 @@ pub struct Parts<'a> {
     pub trust: Trust,
     /// The run's verdict.
     pub verdict: RunVerdict,
+    /// Why the run stopped early and the simulated time reached, if it did.
+    pub interrupted: Option<(StopReason, u64)>,
+    /// What the run was estimated to take.
+    pub estimate: Estimate,
     /// What the transport did.
     pub transport: (TransportStats, Lag),
     /// Alerts received.
@@ -67,7 +73,7 @@ pub fn build(p: Parts<'_>) -> Report {
     Report {
         schema: REPORT_SCHEMA.to_owned(),
         synthetic_data: true,
-        run_id: run_id(&s.name, s.sim.seed, p.start.epoch),
+        run_id: p.start.run_id.clone(),
         scenario: r::ScenarioInfo {
             name: s.name.clone(),
             path: s.path.display().to_string(),
@@ -128,11 +134,16 @@ pub fn build(p: Parts<'_>) -> Report {
         metrics: summary(&p.judged.metrics),
         timelines,
         backend: p.backend.map(backend_counters),
-        harness: harness(&p.trust),
+        interrupted: p.interrupted.map(|(reason, at_sim_ms)| r::Interruption {
+            reason: reason.name().to_owned(),
+            at_sim_ms,
+            after_wall_s: p.start.wall.elapsed().as_secs_f64(),
+        }),
+        harness: harness(&p.trust, s, &p.estimate),
     }
 }
 
-fn harness(t: &Trust) -> r::HarnessReport {
+fn harness(t: &Trust, s: &Scenario, estimate: &Estimate) -> r::HarnessReport {
     r::HarnessReport {
         build: t.build.to_owned(),
         send_lag_sim_ms: t.lag_sim_ms.as_ref().map(|l| r::Lag {
@@ -145,6 +156,9 @@ fn harness(t: &Trust) -> r::HarnessReport {
         cpu_s: t.cpu_s,
         cpu_cores_used: t.cpu_cores_used,
         notes: t.notes.clone(),
+        memory_estimate_bytes: estimate.memory_bytes,
+        peak_rss_bytes: limits::peak_rss(),
+        max_wall_s: limits::default_max_wall(s).as_secs_f64(),
     }
 }
 
@@ -154,6 +168,7 @@ fn run_verdict(v: RunVerdict) -> r::Verdict {
         RunVerdict::Fail => r::Verdict::Fail,
         RunVerdict::TargetUnreachable => r::Verdict::TargetUnreachable,
         RunVerdict::TargetRefusedData => r::Verdict::TargetRefusedData,
+        RunVerdict::Interrupted(_) => r::Verdict::Interrupted,
     }
 }
 
@@ -231,10 +246,15 @@ fn transport_report(t: TransportStats) -> r::TransportStats {
     r::TransportStats {
         sent: t.sent,
         accepted: t.accepted,
-        rejected: t.rejected,
-        server_errors: t.server_errors,
+        refused: t.refused,
         failed: t.failed,
+        not_sent: t.not_sent,
+        by_cause: t.by_cause,
         retries: t.retries,
+        retries_denied: t.retries_denied,
+        retry_after_waits: t.retry_after_waits,
+        breaker_opened: t.breaker_opened,
+        breaker_probes: t.breaker_probes,
         samples: t.samples,
     }
 }
@@ -243,6 +263,12 @@ fn refused(x: intake::Refused) -> r::Refused {
     r::Refused {
         unauthorized: x.unauthorized,
         malformed: x.malformed,
+        too_large: x.too_large,
+        cut_off: x.cut_off,
+        body_timeout: x.body_timeout,
+        header_timeout: x.header_timeout,
+        too_many_connections: x.too_many_connections,
+        dropped_at_shutdown: x.dropped_at_shutdown,
         overflow: x.overflow,
         samples: x.samples,
     }
@@ -406,6 +432,8 @@ fn backend_counters(s: Stats) -> r::BackendCounters {
         ("too_large", j.too_large),
         ("body_unreadable", j.body_unreadable),
         ("too_many_patients", j.too_many_patients),
+        ("unauthorized", j.unauthorized),
+        ("body_timeout", j.body_timeout),
     ];
     r::BackendCounters {
         accepted: s.accepted,
@@ -476,7 +504,7 @@ fn timelines(
 }
 
 /// `20261124T101500Z-quickstart-s42`.
-fn run_id(name: &str, seed: u64, at: SystemTime) -> String {
+pub fn run_id(name: &str, seed: u64, at: SystemTime) -> String {
     let stamp: String = format_time(at)
         .chars()
         .take(19)

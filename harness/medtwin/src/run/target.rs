@@ -26,22 +26,36 @@ pub struct Target {
     pub backend: Option<BackendHandle>,
 }
 
-/// Starts the embedded backend when the scenario names no target.
-pub async fn start(s: &Scenario, webhook_url: &str, start: &Start) -> anyhow::Result<Target> {
+/// Starts the embedded backend when the scenario names no target. The
+/// embedded one takes a fresh random bearer token, known only to this run's
+/// transport, so no other local process can feed it telemetry or read it.
+pub async fn start(
+    s: &Scenario,
+    webhook_url: &str,
+    start: &Start,
+    run_id: &str,
+) -> anyhow::Result<Target> {
     if let Some(t) = &s.target {
         return Ok(Target {
             http: HttpConfig {
                 url: t.url.clone(),
-                token: t.token.clone(),
+                token: t.token.clone().or_else(|| {
+                    std::env::var("MEDTWIN_TARGET_TOKEN")
+                        .ok()
+                        .filter(|t| !t.is_empty())
+                }),
                 timeout: t.timeout,
                 connections: t.concurrency,
+                run_id: Some(run_id.to_owned()),
             },
             backend: None,
         });
     }
+    let token = super::random_token();
     let mut config = BackendConfig::new(webhook_url);
     config.listen = SocketAddr::from(([127, 0, 0, 1], 0));
     config.alerts_token = Some(start.token.clone());
+    config.token = Some(token.clone());
     config.faults = s.backend.faults;
     // The scenario's delay is simulated time; the backend waits on the wall.
     config.faults.delay_alerts = start.clock.wall(millis(s.backend.faults.delay_alerts));
@@ -54,9 +68,10 @@ pub async fn start(s: &Scenario, webhook_url: &str, start: &Start) -> anyhow::Re
     Ok(Target {
         http: HttpConfig {
             url: format!("http://{}/v1/measurements", handle.addr()),
-            token: None,
+            token: Some(token),
             timeout: EMBEDDED_TIMEOUT,
             connections: EMBEDDED_LANES,
+            run_id: Some(run_id.to_owned()),
         },
         backend: Some(handle),
     })

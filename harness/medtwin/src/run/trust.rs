@@ -12,6 +12,7 @@ use medtwin_check::{ExpectationResult, Verdict};
 use super::judge::Judged;
 use super::observe::Observed;
 use crate::scenario::Scenario;
+use crate::stop::StopReason;
 use crate::transport::{Lag, TransportStats};
 
 /// Share of the tightest deadline the harness's send lag p99 may reach.
@@ -28,6 +29,8 @@ pub enum RunVerdict {
     TargetUnreachable,
     /// Too little telemetry accepted, mostly refused.
     TargetRefusedData,
+    /// Stopped before its end (a signal, or the deadline).
+    Interrupted(StopReason),
 }
 
 /// What the harness found about itself and the target's uptake.
@@ -128,8 +131,9 @@ pub fn verdict(trust: &Trust, stats: &TransportStats, judged: &mut Judged) -> Ru
         .accepted_share()
         .is_some_and(|share| share < trust.min_accepted_share)
     {
-        let refused = stats.rejected + stats.server_errors;
-        return if stats.failed > refused {
+        // By what the target did with what was sent (messages the breaker
+        // held back say nothing more).
+        return if stats.failed > stats.refused {
             RunVerdict::TargetUnreachable
         } else {
             RunVerdict::TargetRefusedData

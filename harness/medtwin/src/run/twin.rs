@@ -12,14 +12,23 @@ use medtwin_sim::{Quality, StepOutput, Twin};
 use tokio::sync::mpsc;
 
 use super::digest::Digester;
+use crate::stop::Stop;
 use crate::transport::json::{JsonEncoder, Names};
 use crate::transport::{Encoder, Outgoing};
 
 /// Steps the twin may run ahead of the transport (bounded memory).
 pub const STEPS_AHEAD: usize = 64;
+/// Deliveries in flight at most, from the twin to the observer (encoded,
+/// queued, on the wire, awaiting their answer or their observation): the
+/// twin waits for credit before handing over a step, so memory does not
+/// grow with the cohort's message rate. A step larger than this takes all
+/// of it.
+pub const MAX_IN_FLIGHT: usize = 65_536;
 
 /// What the twin thread hands the driver for one step.
 pub struct Batch {
+    /// The step's credit: one permit per delivery (at most all of them).
+    pub credit: Option<tokio::sync::OwnedSemaphorePermit>,
     /// The step's records, for the observer.
     pub out: StepOutput,
     /// The step's deliveries, encoded, in the order of `out.deliveries`
@@ -82,9 +91,16 @@ pub struct TwinSummary {
     pub busy: Duration,
 }
 
-/// Runs the twin to the end, streaming each step that recorded anything to
-/// `tx`; `start` is the wall time of simulated zero.
-pub fn run(mut twin: Twin, start: SystemTime, tx: mpsc::Sender<Batch>) -> TwinSummary {
+/// Runs the twin to the end (or until `stop` is thrown), streaming each
+/// step that recorded anything to `tx`; `start` is the wall time of
+/// simulated zero.
+pub fn run(
+    mut twin: Twin,
+    start: SystemTime,
+    tx: mpsc::Sender<Batch>,
+    stop: &Stop,
+    credit: &Credit,
+) -> TwinSummary {
     let patients = twin.patient_names().to_vec();
     // Each device's model (catalogue entry) name: its kind on the wire and
     // in the report.
@@ -105,7 +121,7 @@ pub fn run(mut twin: Twin, start: SystemTime, tx: mpsc::Sender<Batch>) -> TwinSu
     let mut tally = Tally::new(models);
     let mut digester = Digester::default();
     let (mut steps, mut busy) = (0, Duration::ZERO);
-    while !twin.finished() {
+    while !twin.finished() && !stop.is_stopped() {
         let started = Instant::now();
         let out: &StepOutput = twin.step();
         busy += started.elapsed();
@@ -115,7 +131,9 @@ pub fn run(mut twin: Twin, start: SystemTime, tx: mpsc::Sender<Batch>) -> TwinSu
         if nothing_to_observe(out) {
             continue;
         }
-        if tx.blocking_send(encode(out, &encoder)).is_err() {
+        let mut batch = encode(out, &encoder);
+        batch.credit = credit.take(batch.deliveries.len());
+        if tx.blocking_send(batch).is_err() {
             break; // the driver stopped; its error is reported there
         }
     }
@@ -149,6 +167,7 @@ fn nothing_to_observe(out: &StepOutput) -> bool {
 /// A step's deliveries as outgoing messages.
 fn encode(out: &StepOutput, encoder: &impl Encoder) -> Batch {
     Batch {
+        credit: None,
         out: out.clone(),
         deliveries: out
             .deliveries
@@ -164,6 +183,35 @@ fn encode(out: &StepOutput, encoder: &impl Encoder) -> Batch {
                 }
             })
             .collect(),
+    }
+}
+
+/// The run's in-flight credit ([`MAX_IN_FLIGHT`] permits), taken by the
+/// twin's thread (which is not a runtime thread) through the runtime's
+/// handle.
+pub struct Credit {
+    permits: std::sync::Arc<tokio::sync::Semaphore>,
+    runtime: tokio::runtime::Handle,
+}
+
+impl Credit {
+    /// Credit on the current runtime (panics outside one, like
+    /// `Handle::current`).
+    pub fn on_this_runtime() -> Credit {
+        Credit {
+            permits: std::sync::Arc::new(tokio::sync::Semaphore::new(MAX_IN_FLIGHT)),
+            runtime: tokio::runtime::Handle::current(),
+        }
+    }
+
+    /// Waits for `n` permits (at most all of them); `None` for none.
+    fn take(&self, n: usize) -> Option<tokio::sync::OwnedSemaphorePermit> {
+        let n = n.min(MAX_IN_FLIGHT) as u32;
+        if n == 0 {
+            return None;
+        }
+        let permits = std::sync::Arc::clone(&self.permits);
+        self.runtime.block_on(permits.acquire_many_owned(n)).ok()
     }
 }
 

@@ -10,6 +10,7 @@ pub mod duration;
 pub mod events;
 mod expect;
 mod file;
+pub mod limits;
 mod overrides;
 
 use std::net::SocketAddr;
@@ -149,6 +150,12 @@ pub struct Scenario {
     /// Below this share of deliveries accepted by the target, the run
     /// cannot pass (percent).
     pub min_accepted_pct: f64,
+    /// Wall time after which the run stops and reports (`--max-wall`);
+    /// `None`: [`crate::scenario::limits::default_max_wall`].
+    pub max_wall: Option<Duration>,
+    /// Memory the run may take (`--max-memory`); `None`: what the machine
+    /// has available.
+    pub max_memory: Option<u64>,
 }
 
 /// Reads and validates a scenario file.
@@ -231,6 +238,8 @@ fn resolve(path: &Path, file: ScenarioFile, r: &mut Reporter<'_>, len: usize) ->
         backend,
         expectations,
         min_accepted_pct,
+        max_wall: None,
+        max_memory: None,
     }
 }
 

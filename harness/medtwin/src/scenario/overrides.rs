@@ -25,6 +25,10 @@ pub struct Overrides {
     pub alerts_listen: Option<std::net::SocketAddr>,
     /// The webhook's bearer token.
     pub alerts_token: Option<String>,
+    /// The run's wall-time deadline.
+    pub max_wall: Option<Duration>,
+    /// The run's memory limit, bytes.
+    pub max_memory: Option<u64>,
 }
 
 impl Overrides {
@@ -63,6 +67,12 @@ impl Scenario {
         if let Some(token) = &o.alerts_token {
             self.alerts.token = Some(token.clone());
             self.alerts.token_source = "--alerts-token";
+        }
+        if o.max_wall.is_some() {
+            self.max_wall = o.max_wall;
+        }
+        if o.max_memory.is_some() {
+            self.max_memory = o.max_memory;
         }
         if o.has_fault_knobs() && self.target.is_some() {
             return Err("the fault knobs (--drop-alerts-pct, --delay-alerts, ...) apply to the embedded reference backend, not to a --target".into());

@@ -1,9 +1,10 @@
 //! The HTTP carrier: one POST per message, bearer token if the target
-//! wants one, a timeout on every request.
+//! wants one, a timeout on every request, and every failure named by its
+//! cause (refused, timeout, reset, closed, a status, a cut-off answer).
 
 use std::time::Duration;
 
-use super::{Carrier, Sent};
+use super::{Carrier, Cause, Failure, Sent};
 
 /// Where and how to POST.
 #[derive(Clone, Debug)]
@@ -16,6 +17,8 @@ pub struct HttpConfig {
     pub timeout: Duration,
     /// Keep-alive connections kept per host (one per lane).
     pub connections: usize,
+    /// Sent as [`RUN_HEADER`] with every message, when set.
+    pub run_id: Option<String>,
 }
 
 /// POSTs each message to one URL.
@@ -56,25 +59,121 @@ impl Carrier for HttpCarrier {
         if let Some(token) = &self.config.token {
             request = request.bearer_auth(token);
         }
-        match request.send().await {
-            Ok(response) => {
-                let status = response.status();
-                // Read the body so the connection can be reused.
-                let text = response.text().await.unwrap_or_default();
-                let head: String = text.chars().take(120).collect();
-                if status.is_success() {
-                    Sent::Accepted
-                } else if status.is_server_error() {
-                    Sent::ServerError(format!("{status}: {head}"))
-                } else {
-                    Sent::Rejected(format!("{status}: {head}"))
-                }
-            }
-            Err(error) => Sent::Failed(error.to_string()),
+        if let Some(run) = &self.config.run_id {
+            request = request.header(RUN_HEADER, run);
         }
+        let response = match request.send().await {
+            Ok(response) => response,
+            Err(error) => return Sent::NotAccepted(failure_of(&error)),
+        };
+        let status = response.status();
+        let retry_after = response
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(parse_retry_after);
+        // Read the whole body: the connection can then be reused, and a 2xx
+        // cut off mid-way is not an acceptance.
+        let text = match response.text().await {
+            Ok(text) => text,
+            Err(error) => {
+                let f = failure_of(&error);
+                let detail = format!("{status} with a body that could not be read: {}", f.detail);
+                let cause = if status.is_success() {
+                    Cause::MalformedAnswer
+                } else {
+                    Cause::Status(status.as_u16())
+                };
+                return Sent::NotAccepted(Failure {
+                    cause,
+                    retry_after,
+                    detail,
+                });
+            }
+        };
+        if status.is_success() {
+            return Sent::Accepted;
+        }
+        let head: String = text.chars().take(120).collect();
+        Sent::NotAccepted(Failure {
+            cause: Cause::Status(status.as_u16()),
+            retry_after,
+            detail: format!("{status}: {head}"),
+        })
     }
 
     fn destination(&self) -> &str {
         &self.config.url
+    }
+}
+
+/// Header naming the run on every telemetry request, so a backend shared by
+/// several runs can keep each run's state apart (the reference backend
+/// does).
+pub const RUN_HEADER: &str = "x-medtwin-run";
+
+/// A `Retry-After` value: delay-seconds, or an HTTP date.
+pub fn parse_retry_after(text: &str) -> Option<Duration> {
+    let text = text.trim();
+    if let Ok(secs) = text.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let when = jiff::fmt::rfc2822::parse(text).ok()?.timestamp();
+    let now = jiff::Timestamp::now();
+    Some(Duration::try_from(when.duration_since(now)).unwrap_or(Duration::ZERO))
+}
+
+/// The cause of a failed request, from the error and its sources; the
+/// detail is the whole chain, so a sample says more than "error sending
+/// request".
+fn failure_of(error: &reqwest::Error) -> Failure {
+    let mut chain = vec![error.to_string()];
+    let mut io_kind = None;
+    let mut source = std::error::Error::source(error);
+    while let Some(e) = source {
+        let text = e.to_string();
+        if chain.last() != Some(&text) {
+            chain.push(text);
+        }
+        if let Some(io) = e.downcast_ref::<std::io::Error>() {
+            io_kind = io_kind.or(Some(io.kind()));
+        }
+        source = e.source();
+    }
+    let detail = chain.join(": ");
+    use std::io::ErrorKind as K;
+    let cause = if error.is_timeout() {
+        Cause::Timeout
+    } else {
+        match io_kind {
+            Some(K::ConnectionRefused) => Cause::ConnectionRefused,
+            Some(K::ConnectionReset | K::ConnectionAborted | K::BrokenPipe) => Cause::Reset,
+            Some(K::TimedOut) => Cause::Timeout,
+            Some(K::UnexpectedEof) => Cause::Closed,
+            _ if detail.contains("connection closed before message completed") => Cause::Closed,
+            _ if detail.contains("invalid HTTP") || detail.contains("parse") => {
+                Cause::MalformedAnswer
+            }
+            _ if error.is_connect() => Cause::Connect,
+            _ if error.is_body() || error.is_decode() => Cause::MalformedAnswer,
+            _ => Cause::Io,
+        }
+    };
+    Failure::new(cause, detail)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_takes_seconds_and_dates() {
+        assert_eq!(parse_retry_after("3"), Some(Duration::from_secs(3)));
+        assert_eq!(
+            parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT"),
+            Some(Duration::ZERO),
+            "a date in the past means now"
+        );
+        assert_eq!(parse_retry_after("soon"), None);
     }
 }

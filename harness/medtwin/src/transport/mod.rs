@@ -1,7 +1,8 @@
 //! Telemetry out: a seam between *wire formats* ([`Encoder`]: a pure
 //! function of the twin's record, one module each, e.g. [`json`]) and
 //! *carriers* ([`Carrier`]: how bytes reach the target, e.g. [`http`]),
-//! and the lanes, pacing, retries and lag measurement they share.
+//! and the lanes, pacing, retries, circuit breaker and lag measurement they
+//! share.
 //!
 //! Messages are spread over lanes by patient, and each lane sends in
 //! order, so a patient's messages reach the target in the order the
@@ -10,13 +11,27 @@
 //! how late it actually went out. Queues are bounded: when the target is
 //! slower than the schedule, the driver waits and the lateness shows in
 //! the send lag.
+//!
+//! Every message handed over ends in exactly one of four ways, counted by
+//! cause: accepted, refused (the target answered 4xx or 5xx), failed (no
+//! answer, or an answer that could not be read) or not sent (the
+//! [`breaker`] was open, or the run stopped): `sent = accepted + refused +
+//! failed + not_sent`. Retries are bounded per message ([`RETRIES`]) and per
+//! run ([`RETRY_BUDGET_BASE`] plus a tenth of the messages), honour the
+//! target's `Retry-After` (up to [`MAX_RETRY_AFTER`]), and wait aside (at
+//! most [`RETRY_SLOTS`] at once) so the lane goes on with other patients: a
+//! retried message may reach the target after its patient's next one, as
+//! a device's resend does.
 
+pub mod breaker;
 pub mod http;
 pub mod json;
 
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::sync::Arc;
 use std::sync::Mutex;
+use std::sync::PoisonError;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
@@ -26,11 +41,23 @@ use tokio::sync::{Notify, mpsc};
 use tokio::task::JoinSet;
 
 use crate::clock::SimClock;
+use crate::stop::Stop;
+use breaker::{Admit, Breaker};
 
 /// Messages queued per lane before the driver waits.
-const LANE_CAPACITY: usize = 4_096;
-/// Extra attempts after a connection error or a server error.
-const RETRIES: u32 = 2;
+pub const LANE_CAPACITY: usize = 4_096;
+/// Extra attempts per message after a retryable failure.
+pub const RETRIES: u32 = 2;
+/// Retries a run may always make; it may make a tenth of its messages more.
+pub const RETRY_BUDGET_BASE: u64 = 100;
+/// Messages that may wait for a retry at once (bounded memory); more
+/// failures are final.
+pub const RETRY_SLOTS: usize = 1_024;
+/// Longest `Retry-After` honoured (wall time); a longer one is cut to it.
+pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(5);
+/// After a stop, how long a message already on the wire may take to be
+/// answered before it is abandoned.
+pub const DRAIN: Duration = Duration::from_secs(2);
 /// Examples of failures kept for the report.
 const MAX_SAMPLES: usize = 5;
 
@@ -42,17 +69,129 @@ pub trait Encoder: Send {
     fn encode(&self, m: &Measurement, out: &mut Vec<u8>);
 }
 
-/// How a carrier's target took one message.
+/// Why a message was not accepted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Cause {
+    /// The connection was refused (nothing listens).
+    ConnectionRefused,
+    /// No answer within the timeout.
+    Timeout,
+    /// The connection was reset.
+    Reset,
+    /// The target closed the connection before answering.
+    Closed,
+    /// Another failure to connect (address, TLS, ...).
+    Connect,
+    /// Another I/O failure.
+    Io,
+    /// The target answered with this non-2xx status.
+    Status(u16),
+    /// A 2xx whose body was cut off, or an answer that is not HTTP.
+    MalformedAnswer,
+    /// Not sent: the circuit breaker was open.
+    TargetDown,
+    /// Not sent (or abandoned on the wire): the run stopped.
+    Interrupted,
+}
+
+/// Which of the four ends a cause is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum End {
+    /// The target answered 4xx or 5xx.
+    Refused,
+    /// No answer, or an unreadable one.
+    Failed,
+    /// Never sent.
+    NotSent,
+}
+
+impl Cause {
+    /// The cause's name in reports: `connection_refused`, `timeout`,
+    /// `reset`, `closed`, `connect`, `io`, `http_<status>`,
+    /// `malformed_answer`, `target_down`, `interrupted`.
+    pub fn name(self) -> String {
+        match self {
+            Cause::ConnectionRefused => "connection_refused".into(),
+            Cause::Timeout => "timeout".into(),
+            Cause::Reset => "reset".into(),
+            Cause::Closed => "closed".into(),
+            Cause::Connect => "connect".into(),
+            Cause::Io => "io".into(),
+            Cause::Status(code) => format!("http_{code}"),
+            Cause::MalformedAnswer => "malformed_answer".into(),
+            Cause::TargetDown => "target_down".into(),
+            Cause::Interrupted => "interrupted".into(),
+        }
+    }
+
+    /// Which end it is.
+    pub fn end(self) -> End {
+        match self {
+            Cause::Status(_) => End::Refused,
+            Cause::TargetDown | Cause::Interrupted => End::NotSent,
+            _ => End::Failed,
+        }
+    }
+
+    /// Whether another attempt may help: a connection that failed, 408,
+    /// 429 and 5xx. A timeout is not retried (the request may still be
+    /// processed, and a hanging target would hold the lane for another
+    /// timeout), nor is a malformed answer (the target may have taken it).
+    pub fn retryable(self) -> bool {
+        match self {
+            Cause::Status(code) => code == 408 || code == 429 || code >= 500,
+            Cause::ConnectionRefused
+            | Cause::Reset
+            | Cause::Closed
+            | Cause::Connect
+            | Cause::Io => true,
+            Cause::Timeout | Cause::MalformedAnswer | Cause::TargetDown | Cause::Interrupted => {
+                false
+            }
+        }
+    }
+
+    /// Whether it counts against the target's health (the breaker): no
+    /// answer, a 5xx, or a 429 (the target asks to be left alone). Other
+    /// 4xx are answers about the message, not the target.
+    pub fn is_down(self) -> bool {
+        match self {
+            Cause::Status(code) => code >= 500 || code == 429,
+            Cause::TargetDown | Cause::Interrupted => false,
+            _ => true,
+        }
+    }
+}
+
+/// Why one attempt was not accepted.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Failure {
+    /// The cause.
+    pub cause: Cause,
+    /// The target's `Retry-After`, if it gave one.
+    pub retry_after: Option<Duration>,
+    /// What happened, in words (the error chain, or the status and body).
+    pub detail: String,
+}
+
+impl Failure {
+    /// A failure with no `Retry-After`.
+    pub fn new(cause: Cause, detail: impl Into<String>) -> Failure {
+        Failure {
+            cause,
+            retry_after: None,
+            detail: detail.into(),
+        }
+    }
+}
+
+/// How a carrier's target took one attempt.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Sent {
-    /// Accepted (HTTP 2xx).
+    /// Accepted (HTTP 2xx, body read whole).
     Accepted,
-    /// Refused as bad (HTTP 4xx); not retried.
-    Rejected(String),
-    /// The target failed (HTTP 5xx); retried.
-    ServerError(String),
-    /// No answer (refused connection, timeout); retried.
-    Failed(String),
+    /// Not accepted.
+    NotAccepted(Failure),
 }
 
 /// A way to reach the target.
@@ -70,7 +209,7 @@ pub struct Ack {
     pub id: u64,
     /// Whether the target accepted it (after any retries).
     pub accepted: bool,
-    /// When it was first sent.
+    /// When it was first sent (when it was given up on, if never sent).
     pub sent_at: Instant,
 }
 
@@ -87,23 +226,41 @@ pub struct Outgoing {
     pub body: Vec<u8>,
 }
 
-/// Counts of what happened to the messages handed to the transport.
+/// Counts of what happened to the messages handed to the transport:
+/// `sent = accepted + refused + failed + not_sent`.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct TransportStats {
     /// Messages handed to the transport.
     pub sent: u64,
     /// Accepted.
     pub accepted: u64,
-    /// Refused as bad (the target's 4xx).
-    pub rejected: u64,
-    /// Server errors after every retry.
-    pub server_errors: u64,
-    /// No answer (connection refused, timeout) after every retry.
+    /// Answered 4xx or 5xx (after any retries).
+    pub refused: u64,
+    /// No answer, or an unreadable one (after any retries).
     pub failed: u64,
+    /// Never sent: the breaker was open, or the run stopped.
+    pub not_sent: u64,
+    /// Every message not accepted, by its final cause.
+    pub by_cause: BTreeMap<String, u64>,
     /// Extra attempts made.
     pub retries: u64,
-    /// Up to five examples of failures.
+    /// Retries not made because the run's retry budget was spent.
+    pub retries_denied: u64,
+    /// Waits for a `Retry-After` the target asked for.
+    pub retry_after_waits: u64,
+    /// Times the circuit breaker opened.
+    pub breaker_opened: u64,
+    /// Probes the breaker sent.
+    pub breaker_probes: u64,
+    /// Up to five examples of failures, each naming its cause.
     pub samples: Vec<String>,
+}
+
+impl TransportStats {
+    /// Messages not accepted.
+    pub fn not_accepted(&self) -> u64 {
+        self.refused + self.failed + self.not_sent
+    }
 }
 
 /// Lateness of sends against their due time, ms.
@@ -120,11 +277,44 @@ pub struct Lag {
 struct Shared {
     stats: Mutex<TransportStats>,
     lag_us: Mutex<Histogram<u64>>,
+    breaker: Breaker,
     /// Messages handed to lanes, and messages the lanes have finished with
     /// (answered, failed or given up on): `flush` waits for them to meet.
     queued: AtomicU64,
     done: AtomicU64,
+    /// Retries made so far (against the run's budget).
+    retries_used: AtomicU64,
+    /// Messages waiting to be retried at once, at most [`RETRY_SLOTS`].
+    retry_slots: Arc<tokio::sync::Semaphore>,
     progress: Notify,
+    stop: Stop,
+}
+
+impl Shared {
+    fn stats(&self) -> std::sync::MutexGuard<'_, TransportStats> {
+        self.stats.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Takes one retry from the run's budget, if any is left.
+    fn take_retry(&self) -> bool {
+        let allowed = RETRY_BUDGET_BASE + self.queued.load(Ordering::Acquire) / 10;
+        self.retries_used
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |used| {
+                (used < allowed).then_some(used + 1)
+            })
+            .is_ok()
+    }
+}
+
+/// What the transport has done so far (for live progress).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Snapshot {
+    /// Counts so far.
+    pub stats: TransportStats,
+    /// Send lag p99 so far, ms.
+    pub lag_p99_ms: f64,
+    /// Messages handed over and not yet finished with.
+    pub backlog: u64,
 }
 
 /// A running transport.
@@ -136,12 +326,15 @@ pub struct Transport {
 
 impl Transport {
     /// Starts `lanes` lanes sending through `carrier`; each message's fate
-    /// goes to `acks` when given.
+    /// goes to `acks` when given. Once `stop` is thrown, lanes send nothing
+    /// more, give messages on the wire [`DRAIN`] to be answered, and count
+    /// the rest as not sent.
     pub fn start<C: Carrier>(
         carrier: Arc<C>,
         lanes: usize,
         clock: Arc<SimClock>,
         acks: Option<mpsc::Sender<Ack>>,
+        stop: Stop,
     ) -> Transport {
         let shared = Arc::new(Shared {
             stats: Mutex::new(TransportStats::default()),
@@ -149,9 +342,13 @@ impl Transport {
             lag_us: Mutex::new(
                 Histogram::new_with_bounds(1, 3_600_000_000, 3).expect("valid histogram bounds"),
             ),
+            breaker: Breaker::default(),
             queued: AtomicU64::new(0),
             done: AtomicU64::new(0),
+            retries_used: AtomicU64::new(0),
+            retry_slots: Arc::new(tokio::sync::Semaphore::new(RETRY_SLOTS)),
             progress: Notify::new(),
+            stop,
         });
         let mut senders = Vec::new();
         let mut tasks = JoinSet::new();
@@ -178,10 +375,25 @@ impl Transport {
         let lane = message.patient_idx as usize % self.lanes.len();
         self.shared.queued.fetch_add(1, Ordering::AcqRel);
         // A closed lane only happens after a panic in it, which JoinSet
-        // reports; count the message as done so `flush` cannot hang.
+        // reports; count the message so nothing goes missing and `flush`
+        // cannot hang.
         if self.lanes[lane].send(message).await.is_err() {
+            count(
+                &self.shared,
+                Err(Failure::new(Cause::Interrupted, "lane gone")),
+                0,
+            );
             self.shared.done.fetch_add(1, Ordering::AcqRel);
         }
+    }
+
+    /// Counts `n` deliveries that were never handed over because the run
+    /// stopped first (so `sent` still equals what the twin delivered).
+    pub fn abandon(&self, n: u64) {
+        let mut stats = self.shared.stats();
+        stats.sent += n;
+        stats.not_sent += n;
+        *stats.by_cause.entry(Cause::Interrupted.name()).or_insert(0) += n;
     }
 
     /// Waits until every message queued so far has been sent and answered
@@ -203,22 +415,72 @@ impl Transport {
         }
     }
 
-    /// Waits for every queued message to be sent and returns the totals.
+    /// What the transport has done so far.
+    pub fn snapshot(&self) -> Snapshot {
+        snapshot(&self.shared)
+    }
+
+    /// A handle that reads [`Transport::snapshot`] from elsewhere.
+    pub fn watcher(&self) -> Watcher {
+        Watcher(self.shared.clone())
+    }
+
+    /// Waits for every queued message to be sent (or given up on) and
+    /// returns the totals.
     pub async fn finish(mut self) -> (TransportStats, Lag) {
         self.lanes.clear();
         while self.tasks.join_next().await.is_some() {}
-        let stats = self
+        // Messages waiting for a retry hold a slot each: all slots free
+        // means every retry has ended (they end within DRAIN of a stop).
+        let _all = self
             .shared
-            .stats
+            .retry_slots
+            .acquire_many(RETRY_SLOTS as u32)
+            .await;
+        let stats = snapshot(&self.shared).stats;
+        let lag = self
+            .shared
+            .lag_us
             .lock()
-            .map(|s| s.clone())
+            .map(|h| Lag {
+                p50: h.value_at_quantile(0.5) as f64 / 1000.0,
+                p99: h.value_at_quantile(0.99) as f64 / 1000.0,
+                max: h.max() as f64 / 1000.0,
+            })
             .unwrap_or_default();
-        let lag = self.shared.lag_us.lock().map(|h| Lag {
-            p50: h.value_at_quantile(0.5) as f64 / 1000.0,
-            p99: h.value_at_quantile(0.99) as f64 / 1000.0,
-            max: h.max() as f64 / 1000.0,
-        });
-        (stats, lag.unwrap_or_default())
+        (stats, lag)
+    }
+}
+
+/// Reads a running transport's counters (for live progress).
+#[derive(Clone)]
+pub struct Watcher(Arc<Shared>);
+
+impl Watcher {
+    /// What the transport has done so far.
+    pub fn snapshot(&self) -> Snapshot {
+        snapshot(&self.0)
+    }
+}
+
+fn snapshot(shared: &Shared) -> Snapshot {
+    let mut stats = shared.stats().clone();
+    let breaker = shared.breaker.stats();
+    stats.breaker_opened = breaker.opened;
+    stats.breaker_probes = breaker.probes;
+    let lag_p99_ms = shared
+        .lag_us
+        .lock()
+        .map(|h| h.value_at_quantile(0.99) as f64 / 1000.0)
+        .unwrap_or(0.0);
+    let backlog = shared
+        .queued
+        .load(Ordering::Acquire)
+        .saturating_sub(shared.done.load(Ordering::Acquire));
+    Snapshot {
+        stats,
+        lag_p99_ms,
+        backlog,
     }
 }
 
@@ -230,76 +492,223 @@ async fn lane<C: Carrier>(
     acks: Option<mpsc::Sender<Ack>>,
 ) {
     while let Some(message) = rx.recv().await {
-        let due = clock.due(message.delivered_ms);
-        if let Some(due) = due {
-            tokio::time::sleep_until(due.into()).await;
-            let lag = Instant::now().saturating_duration_since(due);
-            if let Ok(mut h) = shared.lag_us.lock() {
-                h.saturating_record(lag.as_micros().max(1) as u64);
+        match first_attempt(&message, &*carrier, &clock, &shared).await {
+            First::Done(outcome, sent_at, attempts) => {
+                finish(
+                    &shared,
+                    acks.as_ref(),
+                    message.id,
+                    outcome,
+                    sent_at,
+                    attempts,
+                )
+                .await;
             }
-        }
-        // The time basis of virtual time: an alert that arrives from now
-        // on, even while the target is still handling this message, is
-        // placed no earlier than this message's delivery.
-        clock.advance_frontier(message.delivered_ms);
-        let sent_at = Instant::now();
-        let mut retries = 0;
-        let outcome = loop {
-            let outcome = carrier.send(message.body.clone()).await;
-            match outcome {
-                Sent::ServerError(_) | Sent::Failed(_) if retries < RETRIES => {
-                    retries += 1;
-                    tokio::time::sleep(Duration::from_millis(20 << retries)).await;
-                }
-                other => break other,
+            First::Retry(failure, sent_at) => {
+                // The retries wait aside, so one message's back-off (or a
+                // target's `Retry-After`) never holds up the lane's other
+                // patients; the retry slot bounds how many wait at once.
+                let Ok(slot) = Arc::clone(&shared.retry_slots).try_acquire_owned() else {
+                    shared.stats().retries_denied += 1;
+                    finish(&shared, acks.as_ref(), message.id, Err(failure), sent_at, 1).await;
+                    continue;
+                };
+                let (carrier, shared, acks) =
+                    (Arc::clone(&carrier), Arc::clone(&shared), acks.clone());
+                tokio::spawn(async move {
+                    let stop = shared.stop.clone();
+                    let (outcome, attempts) = tokio::select! {
+                        r = retries(&message, &*carrier, &shared, failure) => r,
+                        () = stop.stopped_for(DRAIN) => (
+                            Err(Failure::new(Cause::Interrupted, "abandoned while retrying when the run stopped")),
+                            1,
+                        ),
+                    };
+                    finish(
+                        &shared,
+                        acks.as_ref(),
+                        message.id,
+                        outcome,
+                        sent_at,
+                        attempts,
+                    )
+                    .await;
+                    drop(slot);
+                });
             }
-        };
-        let accepted = outcome == Sent::Accepted;
-        record(&shared, outcome, retries);
-        if let Some(acks) = &acks {
-            let ack = Ack {
-                id: message.id,
-                accepted,
-                sent_at,
-            };
-            // The run stopped listening only after an error of its own.
-            let _ = acks.send(ack).await;
-        }
-        let done = shared.done.fetch_add(1, Ordering::AcqRel) + 1;
-        // Only the message that empties the pipeline can end a flush.
-        if done >= shared.queued.load(Ordering::Acquire) {
-            shared.progress.notify_waiters();
         }
     }
 }
 
-/// Counts one message's outcome (and keeps a few samples of what went wrong).
-fn record(shared: &Shared, outcome: Sent, retries: u32) {
-    let Ok(mut stats) = shared.stats.lock() else {
-        return;
+/// Counts a message's end, reports it, and wakes a flush waiting for it.
+async fn finish(
+    shared: &Shared,
+    acks: Option<&mpsc::Sender<Ack>>,
+    id: u64,
+    outcome: Result<(), Failure>,
+    sent_at: Instant,
+    attempts: u32,
+) {
+    let accepted = outcome.is_ok();
+    count(shared, outcome, attempts.saturating_sub(1));
+    if let Some(acks) = acks {
+        let ack = Ack {
+            id,
+            accepted,
+            sent_at,
+        };
+        // The run stopped listening only after an error of its own.
+        let _ = acks.send(ack).await;
+    }
+    let done = shared.done.fetch_add(1, Ordering::AcqRel) + 1;
+    // Only the message that empties the pipeline can end a flush.
+    if done >= shared.queued.load(Ordering::Acquire) {
+        shared.progress.notify_waiters();
+    }
+}
+
+/// How a message's first attempt went.
+enum First {
+    /// Its end: outcome, when it was sent, attempts made.
+    Done(Result<(), Failure>, Instant, u32),
+    /// It failed and may be tried again.
+    Retry(Failure, Instant),
+}
+
+/// Waits for the message's due time, asks the breaker, sends it once.
+async fn first_attempt<C: Carrier>(
+    message: &Outgoing,
+    carrier: &C,
+    clock: &SimClock,
+    shared: &Shared,
+) -> First {
+    let stop = &shared.stop;
+    let interrupted = || {
+        Err(Failure::new(
+            Cause::Interrupted,
+            "the run stopped before it was sent",
+        ))
     };
+    if stop.is_stopped() {
+        return First::Done(interrupted(), Instant::now(), 0);
+    }
+    if let Some(due) = clock.due(message.delivered_ms) {
+        tokio::select! {
+            () = tokio::time::sleep_until(due.into()) => {}
+            _ = stop.stopped() => return First::Done(interrupted(), Instant::now(), 0),
+        }
+        let lag = Instant::now().saturating_duration_since(due);
+        if let Ok(mut h) = shared.lag_us.lock() {
+            h.saturating_record(lag.as_micros().max(1) as u64);
+        }
+    }
+    // The time basis of virtual time: an alert that arrives from now on,
+    // even while the target is still handling this message, is placed no
+    // earlier than this message's delivery.
+    clock.advance_frontier(message.delivered_ms);
+    let sent_at = Instant::now();
+    let admit = shared.breaker.admit(sent_at);
+    if admit == Admit::Skip {
+        let why = "not sent: the target failed repeatedly and the circuit breaker is open";
+        return First::Done(Err(Failure::new(Cause::TargetDown, why)), sent_at, 0);
+    }
+    let outcome = tokio::select! {
+        o = carrier.send(message.body.clone()) => o,
+        () = stop.stopped_for(DRAIN) => {
+            let why = "abandoned on the wire when the run stopped";
+            return First::Done(Err(Failure::new(Cause::Interrupted, why)), sent_at, 1);
+        }
+    };
+    let failure = match outcome {
+        Sent::Accepted => None,
+        Sent::NotAccepted(f) => Some(f),
+    };
+    let down = failure.as_ref().is_some_and(|f| f.cause.is_down());
+    shared.breaker.record(admit, down, Instant::now());
+    match failure {
+        None => First::Done(Ok(()), sent_at, 1),
+        Some(f) if may_retry(shared, &f, 1) => First::Retry(f, sent_at),
+        Some(f) => First::Done(Err(f), sent_at, 1),
+    }
+}
+
+/// Whether a message that failed `n` times may go again: a retryable
+/// cause, retries left for it and for the run, the breaker closed, the run
+/// not stopping. Takes the retry from the run's budget when it may.
+fn may_retry(shared: &Shared, failure: &Failure, n: u32) -> bool {
+    if !(failure.cause.retryable()
+        && n <= RETRIES
+        && !shared.stop.is_stopped()
+        && shared.breaker.allows_retry())
+    {
+        return false;
+    }
+    if shared.take_retry() {
+        true
+    } else {
+        shared.stats().retries_denied += 1;
+        false
+    }
+}
+
+/// Tries a message again after `failure`, honouring `Retry-After`, until
+/// it is accepted or a failure is final. Returns the outcome and the
+/// attempts made in all.
+async fn retries<C: Carrier>(
+    message: &Outgoing,
+    carrier: &C,
+    shared: &Shared,
+    mut failure: Failure,
+) -> (Result<(), Failure>, u32) {
+    let mut n = 1;
+    loop {
+        let wait = match failure.retry_after {
+            Some(after) => {
+                shared.stats().retry_after_waits += 1;
+                after.min(MAX_RETRY_AFTER)
+            }
+            None => Duration::from_millis(20 << n),
+        };
+        tokio::time::sleep(wait).await;
+        n += 1;
+        let outcome = carrier.send(message.body.clone()).await;
+        let next = match outcome {
+            Sent::Accepted => None,
+            Sent::NotAccepted(f) => Some(f),
+        };
+        let down = next.as_ref().is_some_and(|f| f.cause.is_down());
+        shared.breaker.record(Admit::Send, down, Instant::now());
+        match next {
+            None => return (Ok(()), n),
+            Some(f) if may_retry(shared, &f, n) => failure = f,
+            Some(f) => return (Err(f), n),
+        }
+    }
+}
+
+/// Counts one message's end (and keeps a few samples of what went wrong).
+fn count(shared: &Shared, outcome: Result<(), Failure>, retries: u32) {
+    let mut stats = shared.stats();
     stats.sent += 1;
     stats.retries += u64::from(retries);
-    let sample = match outcome {
-        Sent::Accepted => {
+    let failure = match outcome {
+        Ok(()) => {
             stats.accepted += 1;
-            None
+            return;
         }
-        Sent::Rejected(why) => {
-            stats.rejected += 1;
-            Some(why)
-        }
-        Sent::ServerError(why) => {
-            stats.server_errors += 1;
-            Some(why)
-        }
-        Sent::Failed(why) => {
-            stats.failed += 1;
-            Some(why)
-        }
+        Err(f) => f,
     };
-    if let Some(why) = sample.filter(|_| stats.samples.len() < MAX_SAMPLES) {
-        stats.samples.push(why);
+    match failure.cause.end() {
+        End::Refused => stats.refused += 1,
+        End::Failed => stats.failed += 1,
+        End::NotSent => stats.not_sent += 1,
+    }
+    let name = failure.cause.name();
+    let first_of_cause = !stats.by_cause.contains_key(&name);
+    *stats.by_cause.entry(name.clone()).or_insert(0) += 1;
+    // One sample per cause first, so a mixed failure shows each kind.
+    if first_of_cause && stats.samples.len() < MAX_SAMPLES {
+        stats.samples.push(format!("{name}: {}", failure.detail));
     }
 }
 
@@ -344,11 +753,13 @@ mod tests {
                     token: None,
                     timeout: Duration::from_secs(5),
                     connections: 4,
+                    run_id: None,
                 },
                 "text/plain",
             )
             .unwrap();
-            let transport = Transport::start(Arc::new(carrier), 4, clock.clone(), None);
+            let transport =
+                Transport::start(Arc::new(carrier), 4, clock.clone(), None, Stop::new());
             for round in 0..3u64 {
                 for i in 0..40u32 {
                     transport

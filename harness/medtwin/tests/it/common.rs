@@ -76,3 +76,15 @@ pub fn run_passing(args: &[&str]) -> (tempfile::TempDir, String) {
     );
     (out, stdout)
 }
+
+/// Insists that a report.json is valid against `docs/schemas/report.schema.json`.
+pub fn assert_valid(report: &Value) {
+    let schema: Value = serde_json::from_str(
+        &std::fs::read_to_string(root().join("docs/schemas/report.schema.json"))
+            .expect("the report schema is committed"),
+    )
+    .expect("the report schema is JSON");
+    if let Err(errors) = check_schema(&schema, &schema, report, "report.json") {
+        panic!("{errors}");
+    }
+}

@@ -3,6 +3,7 @@
 //! (modules below) so the crate is linked once.
 
 mod architecture;
+mod chaos;
 mod common;
 mod compare;
 mod device_scenarios;

@@ -71,6 +71,7 @@ fn junit_and_report_json_of_a_failing_run() {
         ".alerts.webhook" => "[url]",
         ".harness.cpu_s" => "[cpu]",
         ".harness.cpu_cores_used" => "[cpu]",
+        ".harness.peak_rss_bytes" => "[rss]",
         ".harness.build" => "[build]",
         ".backend.alerts_retried" => "[count]",
         // A request timed out on a loaded machine is retried (and may

@@ -53,6 +53,7 @@ async fn quickstart_report() {
         ".alerts.webhook" => "[url]",
         ".harness.cpu_s" => "[cpu]",
         ".harness.cpu_cores_used" => "[cpu]",
+        ".harness.peak_rss_bytes" => "[rss]",
         ".harness.build" => "[build]",
         ".expectations[].latency_ms.*" => "[latency]",
         ".expectations[].outcomes[].alert_ms" => "[arrival]",
