@@ -23,11 +23,11 @@ use crate::network::{Channel, Gateway, InFlight, Link, NetRng};
 use crate::physiology::{self, Body, Course, Daytime, Episode, Given, StepFactors, Variation};
 use crate::profile::Meal;
 use crate::rng::{self, StreamRng};
-use crate::scores::CriteriaState;
+use crate::scores::{CriteriaState, CriterionEvent};
 use crate::spec::DeviceSpec;
 use crate::truth::{
-    CommandApplied, CriterionOnset, EndReason, EpisodeEnd, EpisodeOnset, InterventionGiven,
-    LossCause, Measurement, StepOutput,
+    Change, CommandApplied, CriterionOnset, EndReason, EpisodeEnd, EpisodeOnset, InterventionGiven,
+    LossCause, Measurement, StateChange, StepOutput,
 };
 use crate::vitals::{Rhythm, Vitals};
 use devices::{DeviceFault, Doses, Faulty, Memory, Models, Sensor, sample_devices};
@@ -1245,12 +1245,27 @@ fn advance_physiology(
         );
         criteria
             .0
-            .update(&vitals, body.traits.spo2_scale, now, |criterion| {
-                out.criteria.push(CriterionOnset {
-                    patient_idx: patient.idx,
-                    criterion,
-                    at_ms: now,
-                });
+            .update_states(&vitals, body.traits.spo2_scale, now, |event| {
+                let patient_idx = patient.idx;
+                match event {
+                    CriterionEvent::First(criterion) => out.criteria.push(CriterionOnset {
+                        patient_idx,
+                        criterion,
+                        at_ms: now,
+                    }),
+                    CriterionEvent::Onset(criterion) => out.states.push(StateChange {
+                        patient_idx,
+                        criterion,
+                        change: Change::Onset,
+                        at_ms: now,
+                    }),
+                    CriterionEvent::End(criterion, at_ms) => out.states.push(StateChange {
+                        patient_idx,
+                        criterion,
+                        change: Change::End,
+                        at_ms,
+                    }),
+                }
             });
     }
 }
@@ -1281,6 +1296,8 @@ fn finish_step(
     }
     out.criteria
         .sort_by_key(|c| (c.at_ms, p(c.patient_idx), c.criterion));
+    out.states
+        .sort_by_key(|c| (c.at_ms, p(c.patient_idx), c.criterion, c.change));
     out.measurements
         .sort_by_key(|m| (m.measured_ms, d(m.device_idx)));
     out.losses

@@ -11,8 +11,8 @@
 
 use medtwin_sim::glucose::Metabolism;
 use medtwin_sim::{
-    CohortConfig, Criterion, InterventionConfig, InterventionKind, Meal, NetworkConfig, Params,
-    PatientSelector, ProfileSpec, Shard, SimConfig, Spread, StepOutput, Twin,
+    Change, CohortConfig, Criterion, InterventionConfig, InterventionKind, Meal, NetworkConfig,
+    Params, PatientSelector, ProfileSpec, Shard, SimConfig, Spread, StepOutput, Twin,
 };
 
 const MIN: u64 = 60_000;
@@ -95,6 +95,7 @@ fn glucose_traces(config: &SimConfig) -> (Vec<Vec<f64>>, StepOutput) {
         log.onsets.extend_from_slice(&out.onsets);
         log.ends.extend_from_slice(&out.ends);
         log.criteria.extend_from_slice(&out.criteria);
+        log.states.extend_from_slice(&out.states);
         for (p, trace) in traces.iter_mut().enumerate() {
             trace.push(twin.vitals(p as u32).unwrap().glucose_mgdl);
         }
@@ -307,11 +308,126 @@ fn type1_over_72_h_on_its_profile_meets_the_time_below_range_targets() {
     assert!(in_range > 50.0, "time in range {in_range:.1} %");
 }
 
-/// Criterion onsets of `criterion`, by patient.
-fn onsets_of(log: &StepOutput, criterion: Criterion) -> Vec<(u32, u64)> {
-    log.criteria
+/// (onset, end) of every abnormal state of `criterion` on `patient`, in
+/// order; checks that onsets and ends alternate, starting with an onset.
+fn states_of(log: &StepOutput, patient: u32, criterion: Criterion) -> Vec<(u64, Option<u64>)> {
+    let mut out: Vec<(u64, Option<u64>)> = Vec::new();
+    for c in log
+        .states
         .iter()
-        .filter(|c| c.criterion == criterion)
-        .map(|c| (c.patient_idx, c.at_ms))
-        .collect()
+        .filter(|c| c.patient_idx == patient && c.criterion == criterion)
+    {
+        match c.change {
+            Change::Onset => {
+                assert!(out.last().is_none_or(|s| s.1.is_some()), "{out:?}");
+                out.push((c.at_ms, None));
+            }
+            Change::End => {
+                let open = out.last_mut().expect("an end after an onset");
+                assert!(open.1.is_none() && open.0 <= c.at_ms, "{out:?}");
+                open.1 = Some(c.at_ms);
+            }
+        }
+    }
+    out
+}
+
+fn minutes(ms: u64) -> f64 {
+    ms as f64 / MIN as f64
+}
+
+fn give(kind: InterventionKind, at_ms: u64, n: u32, first: f64) -> InterventionConfig {
+    let mut given = InterventionConfig {
+        at_ms,
+        who: all(n),
+        kind,
+        params: Params::defaults(kind.params()),
+        duration_ms: None,
+    };
+    given.params.0[0] = first;
+    given
+}
+
+/// An insulin overdose (an intervention, no condition) takes type 1
+/// patients into level 1 and level 2 hypoglycaemia; confusion below
+/// 54 mg/dL scores NEWS2 3 (a red score); 20 g of oral glucose brings them
+/// back. The truth log records each state's onset and end although no
+/// condition was scheduled (so no episode exists to re-arm the criteria).
+#[test]
+fn spontaneous_hypoglycaemia_and_a_news2_red_score_begin_and_end_in_the_truth_log() {
+    let n = 5;
+    let mut cfg = config(without_meals(type1_diabetes()), n, 8 * HOUR, 14);
+    let rescue = |at_ms| give(InterventionKind::Glucose, at_ms, n, 20.0);
+    let mut meal = give(InterventionKind::Meal, 3 * HOUR + 40 * MIN, n, 40.0);
+    meal.params.0[1] = 0.0;
+    cfg.interventions.extend([
+        give(InterventionKind::Insulin, HOUR, n, 4.0),
+        rescue(3 * HOUR),
+        rescue(3 * HOUR + 20 * MIN),
+        meal,
+    ]);
+    let (traces, log) = glucose_traces(&cfg);
+    assert!(log.onsets.is_empty() && log.ends.is_empty());
+    for p in 0..n {
+        let lowest = traces[p as usize].iter().copied().fold(f64::MAX, f64::min);
+        let l1 = states_of(&log, p, Criterion::HypoglycaemiaLevel1);
+        let l2 = states_of(&log, p, Criterion::HypoglycaemiaLevel2);
+        let red = states_of(&log, p, Criterion::News2Red);
+        let show = |s: &[(u64, Option<u64>)]| {
+            s.iter()
+                .map(|(a, b)| format!("{:.0}-{:.0} min", minutes(*a), b.map_or(f64::NAN, minutes)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        println!(
+            "patient {p}: lowest {lowest:.0} mg/dL; level 1 {}; level 2 {}; NEWS2 red {}",
+            show(&l1),
+            show(&l2),
+            show(&red)
+        );
+        assert_eq!(l1.len(), 1, "{l1:?}");
+        assert_eq!(l2.len(), 1, "{l2:?}");
+        let ((l1_on, l1_end), (l2_on, l2_end)) = (l1[0], l2[0]);
+        let (l1_end, l2_end) = (l1_end.expect("level 1 ends"), l2_end.expect("level 2 ends"));
+        // Level 2 lies within level 1; both end after the rescue.
+        assert!(l1_on < l2_on && l2_end <= l1_end, "{l1:?} {l2:?}");
+        assert!(l1_end > 3 * HOUR && l1_end < 5 * HOUR, "{l1:?}");
+        // The truth agrees with the true glucose: under 70 from the onset
+        // to the end, back at or above it from the end for 15 min.
+        let g = |ms: u64| at(&traces[p as usize], ms / MIN);
+        assert!(g(l1_on) < 70.0 && g(l1_end - MIN) < 70.0, "{l1:?}");
+        assert!((0..15).all(|m| g(l1_end + m * MIN) >= 70.0), "{l1:?}");
+        // Confusion under 54 mg/dL scores 3 (new confusion, RCP 2017).
+        assert!(
+            !red.is_empty() && red.iter().all(|s| s.1.is_some()),
+            "{red:?}"
+        );
+        assert!(red[0].0 >= l2_on, "{red:?}");
+    }
+}
+
+/// A healthy ward over 24 h with nothing scheduled: every abnormal state
+/// that begins also ends (or is open at the end), onsets and ends
+/// alternate, and hovering at a threshold does not flood the truth log.
+#[test]
+fn healthy_ward_states_pair_up_and_stay_few() {
+    let n = 100;
+    let mut cfg = config(ProfileSpec::healthy_adult(), n, 24 * HOUR, 0);
+    cfg.step_ms = 1_000;
+    let (_, log) = glucose_traces(&cfg);
+    let mut counts = std::collections::BTreeMap::new();
+    for c in Criterion::ALL {
+        let mut onsets = 0;
+        for p in 0..n {
+            onsets += states_of(&log, p, c).len();
+        }
+        counts.insert(c.name(), onsets);
+    }
+    let per_patient_day = log.states.len() as f64 / f64::from(n);
+    println!(
+        "healthy ward, {n} patients, 24 h: state onsets by criterion {counts:?}; {per_patient_day:.2} records per patient-day"
+    );
+    assert!(per_patient_day < 20.0, "{per_patient_day}");
+    // A healthy adult's meals never reach hyperglycaemia (> 180 mg/dL).
+    assert_eq!(counts["hyperglycaemia_level1"], 0);
 }
