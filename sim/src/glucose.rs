@@ -467,18 +467,6 @@ impl GlucoseParams {
         self.counter_max_mmol_per_min() * depth.clamp(0.0, 1.0)
     }
 
-    /// Glucose-stimulated insulin secretion relative to the fasting level at
-    /// glucose `g` mmol/L, mU/min: the Hill curve (Henquin 2006) minus its
-    /// value at the fasting glucose; negative below the fasting level.
-    #[inline]
-    fn stimulated_secretion(&self, g: f64) -> f64 {
-        let max = self.secretion_max_mu_per_min();
-        if max == 0.0 {
-            return 0.0;
-        }
-        max * (hill(g) - hill(self.fasting_mmol_l()))
-    }
-
     /// Non-insulin-dependent glucose flux at glucose `g` mmol/L, mmol/min
     /// (Hovorka 2004, eq. 5).
     #[inline]
@@ -704,6 +692,12 @@ struct Rates {
     infusion_mu_per_min: f64,
     /// Basal secretion straight into plasma, mU/min (non-diabetic).
     secretion_mu_per_min: f64,
+    /// Largest glucose-stimulated secretion, mU/min (0 in type 1).
+    secretion_max_mu_per_min: f64,
+    /// The Hill curve at the fasting glucose.
+    hill_fasting: f64,
+    /// Full counter-regulatory glucose output, mmol/min.
+    counter_max_mmol_per_min: f64,
 }
 
 /// Rate at which the stomach empties `stomach_mmol` of glucose at plasma
@@ -726,13 +720,30 @@ fn derivatives(x: &[f64; N], p: &GlucoseParams, r: &Rates) -> [f64; N] {
     let g = q1 / p.vg_l();
     // Glucose appearance from the gut (eqs. 12-14) and insulin absorption
     // (eqs. 7-9).
-    let emptying = gastric_emptying(f1, g);
+    let emptying = if f1 > 0.0 {
+        gastric_emptying(f1, g)
+    } else {
+        0.0
+    };
     let ug = d2 / TMAX_MEAL_MIN + ORAL_GLUCOSE_BIOAVAILABILITY * KABS_PER_MIN * f2;
     let ui = s2 / TMAX_INSULIN_MIN;
     // Endogenous secretion (non-diabetic only; 0 for Type 1): basal plus
-    // the Hill curve's change from the fasting level, never negative.
-    let secretion = (r.secretion_mu_per_min + p.stimulated_secretion(g)).max(0.0);
-    let egp = r.egp0 * (1.0 - x3).max(0.0) + p.counter_regulation(g);
+    // the Hill curve's (Henquin 2006) change from its value at the fasting
+    // glucose, so it falls below the fasting level too; never negative.
+    let secretion = if r.secretion_max_mu_per_min > 0.0 {
+        (r.secretion_mu_per_min + r.secretion_max_mu_per_min * (hill(g) - r.hill_fasting)).max(0.0)
+    } else {
+        r.secretion_mu_per_min
+    };
+    // Counter-regulation (`GlucoseParams::counter_regulation`).
+    let counter = if g < COUNTER_THRESHOLD_MMOL_L {
+        let depth =
+            (COUNTER_THRESHOLD_MMOL_L - g) / (COUNTER_THRESHOLD_MMOL_L - COUNTER_FULL_MMOL_L);
+        r.counter_max_mmol_per_min * depth.min(1.0)
+    } else {
+        0.0
+    };
+    let egp = r.egp0 * (1.0 - x3).max(0.0) + counter;
     let acting = insulin.min(INSULIN_ACTION_MAX_MU_L);
     [
         // eq. 1
@@ -804,6 +815,9 @@ pub fn step_minutes(state: &mut GlucoseState, p: &GlucoseParams, drive: &Drive, 
         egp0: p.egp0_mmol_per_min() * sane(drive.egp_factor, 1.0, 0.0, 100.0),
         infusion_mu_per_min: infusion,
         secretion_mu_per_min: secretion,
+        secretion_max_mu_per_min: p.secretion_max_mu_per_min(),
+        hill_fasting: hill(p.fasting_mmol_l()),
+        counter_max_mmol_per_min: p.counter_max_mmol_per_min(),
     };
     let q1_min = GLUCOSE_FLOOR_MGDL / MGDL_PER_MMOL_L * p.vg_l();
     let q1_max = GLUCOSE_CEILING_MGDL / MGDL_PER_MMOL_L * p.vg_l();

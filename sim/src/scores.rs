@@ -260,19 +260,32 @@ impl CriteriaState {
                 v.spo2_pct < if scale == 2 { 88.0 } else { 94.0 },
             ),
         ];
+        let mut holding = 0u16;
         for (criterion, holds) in holds {
+            holding |= u16::from(holds) << (criterion as u16);
+        }
+        // Nothing holds and no state is open: the common case, no work.
+        let busy = holding | self.open;
+        if busy == 0 {
+            return;
+        }
+        for criterion in Criterion::ALL {
             let (bit, k) = (criterion.bit(), criterion as usize);
-            if holds && self.met & bit == 0 {
-                self.met |= bit;
-                report(CriterionEvent::First(criterion));
+            if busy & bit == 0 {
+                continue;
             }
-            if holds {
+            if holding & bit != 0 {
+                if self.met & bit == 0 {
+                    self.met |= bit;
+                    report(CriterionEvent::First(criterion));
+                }
                 if self.open & bit == 0 {
                     self.open |= bit;
                     report(CriterionEvent::Onset(criterion));
                 }
                 self.stopped_s[k] = HOLDING;
-            } else if self.open & bit != 0 {
+            } else {
+                // Open, not holding: ends once it has not held for its clear time.
                 if self.stopped_s[k] == HOLDING {
                     self.stopped_s[k] = now_s;
                 }
