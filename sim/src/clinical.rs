@@ -182,9 +182,10 @@ impl ConditionKind {
                  self-terminates after `duration`; rate control brings the rate under 110"
             }
             ConditionKind::Hypoglycaemia => {
-                "an insulin excess (or a meal missed after its bolus) drives the glucose model \
-                 below 70 mg/dL; adrenergic HR rise, then confusion under 54 and reduced \
-                 consciousness lower; glucose reverses it"
+                "an insulin excess (or a meal missed after its bolus: under 70 mg/dL about two \
+                 hours later) drives the glucose model below 70 mg/dL; glucagon and adrenaline \
+                 slow the fall (type 1: adrenaline only); adrenergic HR rise, then confusion \
+                 under 54 and reduced consciousness lower; glucose reverses it"
             }
             ConditionKind::Hyperglycaemia => {
                 "missed insulin (basal stops) or illness (insulin resistance, more hepatic \
