@@ -182,9 +182,10 @@ impl ConditionKind {
                  self-terminates after `duration`; rate control brings the rate under 110"
             }
             ConditionKind::Hypoglycaemia => {
-                "an insulin excess (or a meal missed after its bolus) drives the glucose model \
-                 below 70 mg/dL; adrenergic HR rise, then confusion under 54 and reduced \
-                 consciousness lower; glucose reverses it"
+                "an insulin excess (or a meal missed after its bolus: under 70 mg/dL about two \
+                 hours later) drives the glucose model below 70 mg/dL; glucagon and adrenaline \
+                 slow the fall (type 1: adrenaline only); adrenergic HR rise, then confusion \
+                 under 54 and reduced consciousness lower; glucose reverses it"
             }
             ConditionKind::Hyperglycaemia => {
                 "missed insulin (basal stops) or illness (insulin resistance, more hepatic \
@@ -388,12 +389,13 @@ impl InterventionKind {
                  within minutes"
             }
             InterventionKind::Glucose => {
-                "oral glucose (absorbed in about 15 min) or i.v. dextrose (immediate); 15 g \
-                 raises glucose by about 40 mg/dL"
+                "oral glucose (the stomach empties it at about 0.8 g/min, faster in \
+                 hypoglycaemia; 20 g raises a hypoglycaemic patient's glucose by 30+ mg/dL in \
+                 20 min; 75 g is an OGTT) or i.v. dextrose (immediate)"
             }
             InterventionKind::Meal => {
-                "carbohydrate into the gut; type 1 patients get a matched bolus unless bolus_u \
-                 says otherwise"
+                "carbohydrate into the gut; type 1 patients get a matched bolus (by their \
+                 titrated carbohydrate ratio) unless bolus_u says otherwise"
             }
             InterventionKind::Naloxone => {
                 "reverses opioid respiratory depression within 2-5 min; lasts about 45 min, \

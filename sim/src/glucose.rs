@@ -1,5 +1,8 @@
-//! Blood glucose and insulin: the Hovorka 2004 model, with endogenous
-//! insulin secretion added for people without diabetes.
+//! Blood glucose and insulin: the Hovorka 2004 model, with saturable
+//! endogenous insulin secretion for people without diabetes, a
+//! counter-regulatory (glucagon, adrenaline) rise of hepatic glucose output
+//! in hypoglycaemia, and a stomach that empties oral glucose at a limited
+//! rate (docs/references.md §Glucose model).
 //!
 //! Source: R. Hovorka et al., "Nonlinear model predictive control of glucose
 //! concentration in subjects with type 1 diabetes", Physiol. Meas. 25:905-920
@@ -18,8 +21,8 @@
 //! - plasma insulin `insulin_mu_l`;
 //! - remote insulin action on transport, disposal and endogenous glucose
 //!   production: `x1_per_min`, `x2_per_min`, `x3`;
-//! - gut, mixed meal: `d1_mmol`, `d2_mmol`; gut, fast glucose (tablets or
-//!   gel): `fast1_mmol`, `fast2_mmol`.
+//! - gut, mixed meal: `d1_mmol`, `d2_mmol`; oral glucose (tablets, gel,
+//!   the OGTT drink): stomach `fast1_mmol`, gut `fast2_mmol`.
 //!
 //! Integration is classical Runge-Kutta (RK4) with a one-minute step. When
 //! insulin action becomes so large that one minute is no longer a stable
@@ -93,32 +96,101 @@ const RENAL_CLEARANCE_PER_MIN: f64 = 0.003;
 
 // ---- additions to Hovorka 2004 ----
 
-/// Time to maximum appearance of oral glucose tablets or gel, min.
-/// *Design choice*, between two published observations: ADA (Standards of
-/// Care in Diabetes, section 6, citing Brodows et al., JAMA 1984) gives
-/// 20 g oral glucose raising glucose ~60 mg/dL over 45 min, which needs
-/// absorption faster than this; a supervised study of 16 g in pump users
-/// (Rabasa-Lhoret group, inpatient, 48 episodes) measured only +0.85 mmol/L
-/// (15 mg/dL) at 15 min, which needs slower. Dextrose needs no digestion
-/// and hypoglycaemia itself speeds gastric emptying (Schvarcz et al.,
-/// Diabet. Med. 1993), so a third of the mixed-meal tmax,G is used.
-/// With it, 20 g in a hypoglycaemic Type 1 patient raises glucose by
-/// 30-45 mg/dL in 20 min (see the tests).
-const TMAX_FAST_MIN: f64 = 10.0;
+/// Largest rate at which the stomach empties glucose into the duodenum,
+/// mmol/min: 3.24 kcal/min, the caloric delivery of a glucose drink in
+/// healthy adults (46.3 cal/min/kg, Calbet & MacLean, J. Physiol. 498:553,
+/// 1997) for a 70 kg adult, at 4 kcal/g (0.81 g/min). Gastric emptying of
+/// nutrient liquids is regulated to a near-constant caloric rate whatever
+/// the volume (Hunt & Stubbs, J. Physiol. 245:209, 1975), so a 75 g load
+/// empties over about 1.5 h while a 15-20 g rescue dose is gone within
+/// half an hour (docs/references.md §Glucose model).
+const GASTRIC_EMPTYING_MAX_MMOL_PER_MIN: f64 = 46.3 * 70.0 / 4.0 / GLUCOSE_MG_PER_MMOL;
 
-/// Glucose-stimulated insulin secretion of a person without diabetes, mU/min
-/// per kg per mmol/L of glucose above the fasting level. *Design choice*,
-/// in the form of Bergman's minimal model (Bergman et al., Am. J. Physiol.
-/// 236:E667, 1979: secretion proportional to glucose above a threshold),
-/// without its time factor. Tuned so that a 75 g oral glucose load peaks
-/// below 160 mg/dL and plasma insulin peaks in the tens of mU/L, as in
-/// normal oral glucose tolerance tests.
-const SECRETION_GAIN_MU_PER_KG_MIN_PER_MMOL_L: f64 = 0.45;
+/// Stomach content at which emptying runs at half its largest rate, mmol.
+/// *Design choice*: 2 g, so emptying is near zero-order (caloric) and only
+/// the last grams leave first-order.
+const GASTRIC_HALF_RATE_MMOL: f64 = 2.0 * 1000.0 / GLUCOSE_MG_PER_MMOL;
+
+/// How much faster the stomach empties in hypoglycaemia: the half-emptying
+/// time of a liquid meal fell from 48.5 to 27.6 min in insulin-induced
+/// hypoglycaemia in type 1 diabetes (Schvarcz et al., Diabet. Med. 10:660,
+/// 1993), and from 57 to 32 min between 8 and 4 mmol/L in healthy subjects
+/// (Schvarcz et al., Gastroenterology 113:60, 1997): a factor of 1.75.
+const HYPO_EMPTYING_FACTOR: f64 = 1.75;
+
+/// Glucose below which emptying speeds up, and where the speed-up is full,
+/// mmol/L. *Design choice*: from 5.0 mmol/L (90 mg/dL) down to 3.9
+/// (70 mg/dL, ADA level 1), linearly.
+const HYPO_EMPTYING_FROM_MMOL_L: f64 = 5.0;
+const HYPO_EMPTYING_FULL_MMOL_L: f64 = 3.9;
+
+/// Rate of intestinal glucose absorption, /min (Dalla Man, Rizza & Cobelli,
+/// IEEE Trans. Biomed. Eng. 54:1740, 2007, Table 1, normal subjects: kabs).
+const KABS_PER_MIN: f64 = 0.057;
+
+/// Fraction of absorbed oral glucose that appears in plasma (Dalla Man 2007,
+/// Table 1: f).
+const ORAL_GLUCOSE_BIOAVAILABILITY: f64 = 0.9;
+
+/// Glucose-stimulated insulin secretion of a person without diabetes: a Hill
+/// function of plasma glucose, half-maximal at 6.5 mmol/L (117 mg/dL), with
+/// a threshold at 3-4 mmol/L and the maximum near 15 mmol/L, as measured in
+/// perifused normal human islets (Henquin et al., Diabetes 55:3470, 2006);
+/// a Hill coefficient of 4 puts 5 % and 95 % of the maximum at 3.3 and
+/// 13 mmol/L (docs/references.md §Glucose model).
+const SECRETION_HALF_MMOL_L: f64 = 6.5;
+
+/// Largest glucose-stimulated secretion, mU/min per kg. *Design choice*,
+/// tuned so that a 75 g OGTT peaks at 120-160 mg/dL at 30-60 min, plasma
+/// insulin peaks in the tens of mU/L and the 2-h value is normal (WHO 2006).
+/// Secretion follows the Hill curve below the fasting level as well, down
+/// to none, as insulin secretion falls first when glucose falls (the first
+/// defence against hypoglycaemia, at about 80 mg/dL: Schwartz et al.,
+/// J. Clin. Invest. 79:777, 1987).
+const SECRETION_MAX_MU_PER_KG_MIN: f64 = 2.5;
+
+/// Glucose below which glucagon and adrenaline raise hepatic glucose
+/// output, mmol/L (3.8 mmol/L, 68 mg/dL: the glycaemic threshold of the
+/// glucagon and epinephrine responses, Schwartz et al. 1987).
+const COUNTER_THRESHOLD_MMOL_L: f64 = 3.8;
+
+/// Glucose at which the counter-regulatory response is full, mmol/L
+/// (2.8 mmol/L, 50 mg/dL, near the threshold of neuroglycopenic symptoms
+/// and cognitive dysfunction, Schwartz et al. 1987; the response is
+/// linear between the two in this model, a *design choice*).
+const COUNTER_FULL_MMOL_L: f64 = 2.8;
+
+/// Full counter-regulatory glucose output of a person without diabetes, as a
+/// fraction of EGP0, added to endogenous production whatever the insulin.
+/// *Design choice* from the size of the response: glucagon and adrenaline
+/// roughly double to triple hepatic glucose output in insulin-induced
+/// hypoglycaemia (Cryer, Diabetes 43:1378, 1994).
+const COUNTER_MAX_NON_DIABETIC: f64 = 1.0;
+
+/// The same for type 1 diabetes: the glucagon response to hypoglycaemia is
+/// lost within a few years of onset (Gerich et al., Science 182:171, 1973)
+/// and only the adrenaline response remains, itself often attenuated;
+/// *design choice*: a third.
+const COUNTER_MAX_TYPE1: f64 = 0.33;
+
+/// The reference meal a type 1 patient's carbohydrate ratio is titrated on,
+/// g; the bolus test uses a measured meal of this order (design choice).
+const TITRATION_MEAL_G: f64 = 50.0;
+
+/// Hours after the reference meal over which the titrated bolus may not
+/// take glucose more than [`TITRATION_MARGIN_MGDL`] below the pre-meal
+/// value (see `GlucoseParams::titrated_carb_ratio`).
+const TITRATION_HOURS: u32 = 6;
+
+/// How far below the pre-meal value the titrated bolus may take glucose,
+/// mg/dL. *Design choice*, inside the bolus test's ±30 mg/dL
+/// (docs/references.md §Glucose model).
+const TITRATION_MARGIN_MGDL: f64 = 10.0;
 
 /// Lowest plasma glucose the model reports, mg/dL. *Design choice*: the
-/// Hovorka model has no counter-regulation (glucagon, adrenaline), so after
-/// a large overdose it would drain plasma glucose to zero, which no living
-/// patient shows; glucose is held here instead. Well below ADA level 2
+/// counter-regulatory response is bounded, so after a large overdose the
+/// model could drain plasma glucose to zero, which no living patient shows;
+/// glucose is held here instead. Well below ADA level 2
 /// hypoglycaemia (54 mg/dL) and below any CGM's reporting range (~40).
 pub const GLUCOSE_FLOOR_MGDL: f64 = 10.0;
 
@@ -189,6 +261,10 @@ pub struct GlucoseParams {
     pub basal_mu_per_min: f64,
     /// Plasma insulin at the fasting steady state, mU/L.
     pub basal_insulin_mu_l: f64,
+    /// Insulin-to-carbohydrate ratio, g per U (type 1: titrated on the
+    /// model patient, see [`GlucoseParams::carb_ratio_g_per_u`]; 0 for a
+    /// patient without diabetes).
+    pub icr_g_per_u: f64,
 }
 
 /// `value` if finite, else `default`, then clamped to `[lo, hi]`.
@@ -222,16 +298,66 @@ impl GlucoseParams {
             fasting_mgdl,
             basal_mu_per_min: 0.0,
             basal_insulin_mu_l: 0.0,
+            icr_g_per_u: 0.0,
         };
         p.basal_insulin_mu_l = p.steady_insulin_mu_l();
         // At steady state all absorbed or secreted insulin is eliminated:
         // rate = I * VI * ke (Hovorka 2004, eq. 10 with dI/dt = 0).
         p.basal_mu_per_min = p.basal_insulin_mu_l * p.vi_l() * KE_PER_MIN;
+        if metabolism == Metabolism::Type1 {
+            p.icr_g_per_u = p.titrated_carb_ratio();
+        }
         p
     }
 
+    /// The carbohydrate ratio a bolus test would settle on for this model
+    /// patient: the largest bolus for the reference meal
+    /// ([`TITRATION_MEAL_G`]) that keeps glucose within
+    /// [`TITRATION_MARGIN_MGDL`] below the pre-meal (fasting) value over the
+    /// [`TITRATION_HOURS`] after it, found by bisection. Clinically the ratio is titrated until glucose ~4 h after
+    /// a measured meal is back within ~30 mg/dL of the pre-meal value
+    /// without hypoglycaemia (docs/references.md §Glucose model); UVA/Padova
+    /// gives each virtual patient its own optimal ratio the same way.
+    fn titrated_carb_ratio(&self) -> f64 {
+        let floor = self.fasting_mgdl - TITRATION_MARGIN_MGDL;
+        let stays_up = |units: f64| {
+            let mut s = GlucoseState::steady(self);
+            s.eat(self, TITRATION_MEAL_G);
+            s.bolus_sc(self, units);
+            for _ in 0..TITRATION_HOURS * 60 / 5 {
+                step_minutes(&mut s, self, &Drive::default(), 5);
+                if s.glucose_mgdl(self) < floor {
+                    return false;
+                }
+            }
+            true
+        };
+        // A bolus of 0 U always stays up; search up to 1 U per 2 g.
+        let (mut lo, mut hi) = (0.0_f64, TITRATION_MEAL_G / 2.0);
+        if stays_up(hi) {
+            return 2.0;
+        }
+        for _ in 0..24 {
+            let mid = 0.5 * (lo + hi);
+            if stays_up(mid) {
+                lo = mid;
+            } else {
+                hi = mid;
+            }
+            if hi - lo < 0.005 {
+                break;
+            }
+        }
+        if lo > 0.0 {
+            TITRATION_MEAL_G / lo
+        } else {
+            // No bolus keeps this patient up (never for a sane patient).
+            TITRATION_MEAL_G / hi
+        }
+    }
+
     // Values derived from weight and sensitivity, recomputed on use (a
-    // multiplication each) so a patient's parameters stay at 48 bytes.
+    // multiplication each) so a patient's parameters stay at 56 bytes.
     fn vg_l(&self) -> f64 {
         VG_L_PER_KG * self.weight_kg
     }
@@ -253,11 +379,20 @@ impl GlucoseParams {
     fn kb3(&self) -> f64 {
         SIE_PER_MU_L * KA3_PER_MIN * self.insulin_sensitivity
     }
-    fn secretion_gain_mu_per_min_per_mmol_l(&self) -> f64 {
+    /// Largest glucose-stimulated insulin secretion, mU/min (0 in type 1).
+    fn secretion_max_mu_per_min(&self) -> f64 {
         match self.metabolism {
-            Metabolism::NonDiabetic => SECRETION_GAIN_MU_PER_KG_MIN_PER_MMOL_L * self.weight_kg,
+            Metabolism::NonDiabetic => SECRETION_MAX_MU_PER_KG_MIN * self.weight_kg,
             Metabolism::Type1 => 0.0,
         }
+    }
+    /// Full counter-regulatory glucose output, mmol/min.
+    fn counter_max_mmol_per_min(&self) -> f64 {
+        let fraction = match self.metabolism {
+            Metabolism::NonDiabetic => COUNTER_MAX_NON_DIABETIC,
+            Metabolism::Type1 => COUNTER_MAX_TYPE1,
+        };
+        fraction * self.egp0_mmol_per_min()
     }
     fn fasting_mmol_l(&self) -> f64 {
         self.fasting_mgdl / MGDL_PER_MMOL_L
@@ -269,18 +404,15 @@ impl GlucoseParams {
         self.basal_mu_per_min * 60.0 / 1000.0
     }
 
-    /// Insulin-to-carbohydrate ratio, g per U, by the "500 rule"
-    /// (ICR = 500 / total daily dose; Walsh & Roberts, Pumping Insulin).
-    /// The total daily dose is taken as the model patient's own basal
-    /// divided by 0.4, i.e. basal 40 % of the daily dose (pump users run
-    /// 40-60 %). The clinical rule of thumb 1 U per 10 g over-doses the
-    /// Hovorka nominal patient, whose basal is only ~0.38 U/h at 70 kg
-    /// (glucose 30 mg/dL three hours after an 80 g meal, peak at 42 min);
-    /// with a 50 % basal share (ICR ~27 g/U) the 80 g meal peaks at ~238
-    /// mg/dL. 40 % gives ICR ~22 g/U.
+    /// Insulin-to-carbohydrate ratio, g per U: for type 1, titrated on the
+    /// model patient as a bolus test titrates it (see
+    /// `titrated_carb_ratio`). Rules of thumb (1 U per 10 g, the "500 rule"
+    /// on the patient's own basal) over-dose the Hovorka patient: its
+    /// bolus insulin acts for 6-8 h (ka1 = 0.006/min) while a meal is
+    /// absorbed in 3-4, so glucose ended 30-50 mg/dL below the pre-meal
+    /// value 4-5 h after a meal. 0 for a patient without diabetes.
     pub fn carb_ratio_g_per_u(&self) -> f64 {
-        let total_daily_u = self.basal_u_per_h() * 24.0 / 0.4;
-        500.0 / total_daily_u
+        self.icr_g_per_u
     }
 
     /// Net glucose flux into the accessible compartment at the fasting
@@ -295,7 +427,7 @@ impl GlucoseParams {
         // Q2 at steady state: x1 Q1 = (k12 + x2) Q2, so the net loss from
         // Q1 through Q2 is x1 Q1 x2 / (k12 + x2).
         let uptake = x1 * q1 * x2 / (K12_PER_MIN + x2);
-        let egp = self.egp0_mmol_per_min() * (1.0 - x3).max(0.0);
+        let egp = self.egp0_mmol_per_min() * (1.0 - x3).max(0.0) + self.counter_regulation(g);
         egp - self.f01c(g) - self.renal(g) - uptake
     }
 
@@ -323,6 +455,18 @@ impl GlucoseParams {
         0.5 * (lo + hi)
     }
 
+    /// Glucose output added by glucagon and adrenaline at glucose `g`
+    /// mmol/L, mmol/min: none above [`COUNTER_THRESHOLD_MMOL_L`], rising
+    /// linearly to the full response at [`COUNTER_FULL_MMOL_L`]. It is
+    /// added to endogenous production whatever the insulin (glucagon drives
+    /// glycogenolysis even against high insulin).
+    #[inline]
+    fn counter_regulation(&self, g: f64) -> f64 {
+        let depth =
+            (COUNTER_THRESHOLD_MMOL_L - g) / (COUNTER_THRESHOLD_MMOL_L - COUNTER_FULL_MMOL_L);
+        self.counter_max_mmol_per_min() * depth.clamp(0.0, 1.0)
+    }
+
     /// Non-insulin-dependent glucose flux at glucose `g` mmol/L, mmol/min
     /// (Hovorka 2004, eq. 5).
     #[inline]
@@ -340,6 +484,16 @@ impl GlucoseParams {
     fn renal(&self, g: f64) -> f64 {
         RENAL_CLEARANCE_PER_MIN * (g - RENAL_THRESHOLD_MMOL_L).max(0.0) * self.vg_l()
     }
+}
+
+/// The Hill curve of insulin secretion (Henquin 2006): 0 at no glucose,
+/// 1/2 at [`SECRETION_HALF_MMOL_L`], towards 1 above ~15 mmol/L; Hill
+/// coefficient 4.
+#[inline]
+fn hill(g: f64) -> f64 {
+    let r = (g.max(0.0) / SECRETION_HALF_MMOL_L).powi(2);
+    let r4 = r * r;
+    r4 / (1.0 + r4)
 }
 
 /// What acts on the patient from outside this model, per step.
@@ -373,7 +527,7 @@ impl Default for Drive {
 const N: usize = 12;
 
 /// The glucose-insulin state of one patient (Hovorka 2004 compartments plus
-/// a fast-glucose gut pair).
+/// the stomach and gut of oral glucose).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct GlucoseState {
     /// Glucose in the accessible (plasma) compartment, mmol (Q1).
@@ -396,9 +550,9 @@ pub struct GlucoseState {
     pub d1_mmol: f64,
     /// Meal glucose in the second gut compartment, mmol (D2).
     pub d2_mmol: f64,
-    /// Fast oral glucose in the first gut compartment, mmol.
+    /// Oral glucose in the stomach, mmol.
     pub fast1_mmol: f64,
-    /// Fast oral glucose in the second gut compartment, mmol.
+    /// Oral glucose emptied into the gut, not yet absorbed, mmol.
     pub fast2_mmol: f64,
 }
 
@@ -467,12 +621,13 @@ impl GlucoseState {
         self.d1_mmol = bounded(self.d1_mmol + CARB_BIOAVAILABILITY * mmol);
     }
 
-    /// Oral glucose tablets or gel, `glucose_g` grams: same bioavailability
-    /// as a meal but absorbed with tmax = 10 min (see `TMAX_FAST_MIN`,
-    /// *design choice*).
+    /// Oral glucose (tablets, gel, the 75 g OGTT drink), `glucose_g` grams,
+    /// into the stomach: emptied at a near-constant caloric rate
+    /// (`GASTRIC_EMPTYING_MAX_MMOL_PER_MIN`, faster in hypoglycaemia),
+    /// absorbed from the gut with kabs and f of Dalla Man 2007.
     pub fn eat_fast(&mut self, _p: &GlucoseParams, glucose_g: f64) {
         let mmol = input_amount(glucose_g) * 1000.0 / GLUCOSE_MG_PER_MMOL;
-        self.fast1_mmol = bounded(self.fast1_mmol + CARB_BIOAVAILABILITY * mmol);
+        self.fast1_mmol = bounded(self.fast1_mmol + mmol);
     }
 
     /// Intravenous glucose, `grams` (e.g. 50 ml of 50 % dextrose is 25 g),
@@ -537,22 +692,58 @@ struct Rates {
     infusion_mu_per_min: f64,
     /// Basal secretion straight into plasma, mU/min (non-diabetic).
     secretion_mu_per_min: f64,
+    /// Largest glucose-stimulated secretion, mU/min (0 in type 1).
+    secretion_max_mu_per_min: f64,
+    /// The Hill curve at the fasting glucose.
+    hill_fasting: f64,
+    /// Full counter-regulatory glucose output, mmol/min.
+    counter_max_mmol_per_min: f64,
 }
 
-/// Time derivatives of the state (Hovorka 2004, eqs. 1-14, plus the fast
-/// gut pair and endogenous secretion).
+/// Rate at which the stomach empties `stomach_mmol` of glucose at plasma
+/// glucose `g` mmol/L, mmol/min.
+#[inline]
+fn gastric_emptying(stomach_mmol: f64, g: f64) -> f64 {
+    let low =
+        (HYPO_EMPTYING_FROM_MMOL_L - g) / (HYPO_EMPTYING_FROM_MMOL_L - HYPO_EMPTYING_FULL_MMOL_L);
+    let speed = 1.0 + (HYPO_EMPTYING_FACTOR - 1.0) * low.clamp(0.0, 1.0);
+    GASTRIC_EMPTYING_MAX_MMOL_PER_MIN * speed * stomach_mmol
+        / (GASTRIC_HALF_RATE_MMOL + stomach_mmol)
+}
+
+/// Time derivatives of the state (Hovorka 2004, eqs. 1-14, plus the
+/// stomach and gut of oral glucose, endogenous secretion and
+/// counter-regulation).
 #[inline]
 fn derivatives(x: &[f64; N], p: &GlucoseParams, r: &Rates) -> [f64; N] {
     let [q1, q2, s1, s2, insulin, x1, x2, x3, d1, d2, f1, f2] = *x;
     let g = q1 / p.vg_l();
     // Glucose appearance from the gut (eqs. 12-14) and insulin absorption
     // (eqs. 7-9).
-    let ug = d2 / TMAX_MEAL_MIN + f2 / TMAX_FAST_MIN;
+    let emptying = if f1 > 0.0 {
+        gastric_emptying(f1, g)
+    } else {
+        0.0
+    };
+    let ug = d2 / TMAX_MEAL_MIN + ORAL_GLUCOSE_BIOAVAILABILITY * KABS_PER_MIN * f2;
     let ui = s2 / TMAX_INSULIN_MIN;
-    // Endogenous secretion (non-diabetic only; the gain is 0 for Type 1).
-    let secretion = r.secretion_mu_per_min
-        + p.secretion_gain_mu_per_min_per_mmol_l() * (g - p.fasting_mmol_l()).max(0.0);
-    let egp = r.egp0 * (1.0 - x3).max(0.0);
+    // Endogenous secretion (non-diabetic only; 0 for Type 1): basal plus
+    // the Hill curve's (Henquin 2006) change from its value at the fasting
+    // glucose, so it falls below the fasting level too; never negative.
+    let secretion = if r.secretion_max_mu_per_min > 0.0 {
+        (r.secretion_mu_per_min + r.secretion_max_mu_per_min * (hill(g) - r.hill_fasting)).max(0.0)
+    } else {
+        r.secretion_mu_per_min
+    };
+    // Counter-regulation (`GlucoseParams::counter_regulation`).
+    let counter = if g < COUNTER_THRESHOLD_MMOL_L {
+        let depth =
+            (COUNTER_THRESHOLD_MMOL_L - g) / (COUNTER_THRESHOLD_MMOL_L - COUNTER_FULL_MMOL_L);
+        r.counter_max_mmol_per_min * depth.min(1.0)
+    } else {
+        0.0
+    };
+    let egp = r.egp0 * (1.0 - x3).max(0.0) + counter;
     let acting = insulin.min(INSULIN_ACTION_MAX_MU_L);
     [
         // eq. 1
@@ -568,11 +759,11 @@ fn derivatives(x: &[f64; N], p: &GlucoseParams, r: &Rates) -> [f64; N] {
         -KA1_PER_MIN * x1 + r.kb1 * acting,
         -KA2_PER_MIN * x2 + r.kb2 * acting,
         -KA3_PER_MIN * x3 + r.kb3 * acting,
-        // eqs. 12-13 (meal) and the same form for fast glucose
+        // eqs. 12-13 (meal); oral glucose: stomach, then gut
         -d1 / TMAX_MEAL_MIN,
         d1 / TMAX_MEAL_MIN - d2 / TMAX_MEAL_MIN,
-        -f1 / TMAX_FAST_MIN,
-        f1 / TMAX_FAST_MIN - f2 / TMAX_FAST_MIN,
+        -emptying,
+        emptying - KABS_PER_MIN * f2,
     ]
 }
 
@@ -624,6 +815,9 @@ pub fn step_minutes(state: &mut GlucoseState, p: &GlucoseParams, drive: &Drive, 
         egp0: p.egp0_mmol_per_min() * sane(drive.egp_factor, 1.0, 0.0, 100.0),
         infusion_mu_per_min: infusion,
         secretion_mu_per_min: secretion,
+        secretion_max_mu_per_min: p.secretion_max_mu_per_min(),
+        hill_fasting: hill(p.fasting_mmol_l()),
+        counter_max_mmol_per_min: p.counter_max_mmol_per_min(),
     };
     let q1_min = GLUCOSE_FLOOR_MGDL / MGDL_PER_MMOL_L * p.vg_l();
     let q1_max = GLUCOSE_CEILING_MGDL / MGDL_PER_MMOL_L * p.vg_l();
@@ -731,8 +925,12 @@ mod tests {
         assert!(resistant.basal_u_per_h() > p.basal_u_per_h());
     }
 
+    /// A bolus given with the meal peaks 150-250 mg/dL (80 g: ~235; the
+    /// bound was 230 while the bolus over-dosed, see
+    /// `carb_ratio_g_per_u`) and is back within ±30 mg/dL of the pre-meal
+    /// value at 4 h (the bolus test, docs/references.md §Glucose model).
     #[test]
-    fn glucose_type1_matched_bolus_meals_peak_150_to_230_at_45_to_90_min() {
+    fn glucose_type1_matched_bolus_meals_peak_150_to_250_at_45_to_90_min() {
         let p = type1();
         let ratio = p.carb_ratio_g_per_u();
         assert!((15.0..30.0).contains(&ratio), "ratio {ratio}");
@@ -743,13 +941,15 @@ mod tests {
             let t = trace(&mut s, &p, &Drive::default(), 6 * 60);
             let (peak_mgdl, peak_min) = peak(&t);
             assert!(
-                (150.0..=230.0).contains(&peak_mgdl),
+                (150.0..=250.0).contains(&peak_mgdl),
                 "{carbs_g} g: peak {peak_mgdl:.0} mg/dL"
             );
             assert!(
                 (45..=90).contains(&peak_min),
                 "{carbs_g} g: peak at {peak_min} min"
             );
+            let four_h = t[4 * 60] - p.fasting_mgdl;
+            assert!(four_h.abs() <= 30.0, "{carbs_g} g: 4 h {four_h:+.0} mg/dL");
         }
     }
 
@@ -835,7 +1035,7 @@ mod tests {
         // <70 mg/dL, recheck after 15 min. The brief asks for >= 30 mg/dL
         // within 15-20 min; 20 g at 20 min is tested (15 g at 15 min
         // gives ~+23, in line with the +15 mg/dL measured in pump users,
-        // see TMAX_FAST_MIN).
+        // see GASTRIC_EMPTYING_MAX_MMOL_PER_MIN).
         let p = type1();
         let mut s = hypoglycaemic_type1(&p);
         let before = s.glucose_mgdl(&p);

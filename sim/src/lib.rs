@@ -50,12 +50,12 @@ pub use config::{
 };
 pub use error::ConfigError;
 pub use profile::{Meal, ProfileSpec, Spread};
-pub use scores::Criterion;
+pub use scores::{Criterion, CriterionEvent};
 pub use spec::{ArtifactSpec, BatterySpec, ChannelSpec, DeviceSpec};
 pub use truth::{
-    CommandApplied, CriterionOnset, Delivery, DeviceEvent, DeviceTime, EndReason, EpisodeEnd,
-    EpisodeOnset, EventKind, InterventionGiven, Loss, LossCause, Measurement, Quality, Reading,
-    Readings, StepOutput, TechAlarm,
+    Change, CommandApplied, CriterionOnset, Delivery, DeviceEvent, DeviceTime, EndReason,
+    EpisodeEnd, EpisodeOnset, EventKind, InterventionGiven, Loss, LossCause, Measurement, Quality,
+    Reading, Readings, StateChange, StepOutput, TechAlarm,
 };
 pub use twin::{Accounting, Twin};
 pub use vitals::{Acvpu, Rhythm, Vital, Vitals};

@@ -386,6 +386,35 @@ pub struct CriterionOnset {
     pub at_ms: u64,
 }
 
+/// A clinically defined abnormal state (a [`Criterion`] holding) that
+/// began or ended on a patient, whatever caused it: a scheduled condition,
+/// a meal, the patient's own variability. Every state that begins ends with
+/// a record of its own (unless the run ends first); a relapse within the
+/// criterion's clear time ([`Criterion::clear_s`]) continues the state.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct StateChange {
+    /// The patient.
+    pub patient_idx: u32,
+    /// Which criterion.
+    pub criterion: Criterion,
+    /// `onset` or `end`.
+    pub change: Change,
+    /// For an onset, the first moment the criterion held, simulated ms; for
+    /// an end, the first moment it no longer held (to the second), recorded
+    /// once it has not held again for the clear time.
+    pub at_ms: u64,
+}
+
+/// Whether a [`StateChange`] begins or ends its state.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Change {
+    /// The state began.
+    Onset,
+    /// The state ended.
+    End,
+}
+
 /// A command applied to the twin (see [`crate::command`]): from this step
 /// on, the twin treats it as if it had been scheduled at `at_ms`.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -416,8 +445,11 @@ pub struct StepOutput {
     /// Commands applied at the start of the step, by (time, patient stable
     /// id, arrival).
     pub commands: Vec<CommandApplied>,
-    /// Criteria that first held during the step.
+    /// Criteria that first held during the step (since the start or the
+    /// patient's latest episode onset).
     pub criteria: Vec<CriterionOnset>,
+    /// Abnormal states that began or ended during the step, episode or not.
+    pub states: Vec<StateChange>,
     /// Measurements taken during the step.
     pub measurements: Vec<Measurement>,
     /// Measurements that arrived during the step.
@@ -433,6 +465,7 @@ impl StepOutput {
         self.interventions.clear();
         self.commands.clear();
         self.criteria.clear();
+        self.states.clear();
         self.measurements.clear();
         self.deliveries.clear();
         self.losses.clear();

@@ -1,6 +1,8 @@
 //! Expectations: what must hold for a run to pass. Episode expectations
-//! (each condition episode owes an alert) and rule oracles (whenever a rule
-//! holds on the delivered data, an alert is owed), with budgets. Scenario
+//! (each condition episode owes an alert), state expectations (each
+//! abnormal state of a criterion in the true physiology owes an alert,
+//! whatever caused it) and rule oracles (whenever a rule holds on the
+//! delivered data, an alert is owed), with budgets. Scenario
 //! files are resolved into these by the harness.
 
 use medtwin_sim::{ConditionKind, Criterion};
@@ -53,6 +55,13 @@ pub enum ExpectKind {
         /// The criterion named for `from = "criterion"` (default:
         /// [`default_criterion`]).
         criterion: String,
+    },
+    /// Each abnormal state of `criterion` in the true physiology (the truth
+    /// log's state onsets and ends, episode or not) owes an alert within
+    /// the deadline of the state's onset.
+    State {
+        /// The criterion.
+        criterion: Criterion,
     },
     /// Each time the rule starts to hold on the delivered data (after
     /// having stopped for `rearm`), an alert is owed.
@@ -123,7 +132,7 @@ impl Expectation {
     pub fn condition(&self) -> Option<ConditionKind> {
         match &self.kind {
             ExpectKind::Episode { condition, .. } => Some(*condition),
-            ExpectKind::Rule => None,
+            ExpectKind::State { .. } | ExpectKind::Rule => None,
         }
     }
 }

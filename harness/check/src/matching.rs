@@ -4,7 +4,7 @@
 use crate::duration::{format, human};
 use crate::metrics::Metrics;
 use crate::records::{AlertRecord, Obligation, Times};
-use crate::{ExpectKind, Expectation};
+use crate::{ExpectKind, Expectation, Reference};
 
 /// What became of one obligation or one alert.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -399,12 +399,14 @@ fn result(
             Some(condition.name().to_owned()),
             Some(from.name().to_owned()),
         ),
+        ExpectKind::State { .. } => (None, Some(Reference::Onset.name().to_owned())),
         ExpectKind::Rule => (None, None),
     };
     ExpectationResult {
         name: expectation.name.clone(),
         kind: match expectation.kind {
             ExpectKind::Episode { .. } => "episode",
+            ExpectKind::State { .. } => "state",
             ExpectKind::Rule => "rule",
         }
         .to_owned(),
@@ -430,6 +432,7 @@ fn failures(e: &Expectation, m: &Metrics) -> Vec<String> {
     let mut out = Vec::new();
     let what = match e.kind {
         ExpectKind::Episode { .. } => "episodes",
+        ExpectKind::State { .. } => "abnormal states",
         ExpectKind::Rule => "rule onsets",
     };
     if m.missed > 0 {
@@ -496,8 +499,8 @@ fn failures(e: &Expectation, m: &Metrics) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::Budgets;
     use crate::metrics::{Percentiles, summarize};
-    use crate::{Budgets, Reference};
     use medtwin_sim::ConditionKind;
 
     pub(super) fn expectation(within_ms: u64) -> Expectation {

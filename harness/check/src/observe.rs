@@ -18,8 +18,8 @@
 use std::collections::{BTreeMap, HashMap};
 
 use medtwin_sim::{
-    CriterionOnset, Delivery, EndReason, EpisodeEnd, EpisodeOnset, InterventionGiven, Loss,
-    Measurement, ParamKind, StepOutput,
+    Change, Criterion, CriterionOnset, Delivery, EndReason, EpisodeEnd, EpisodeOnset,
+    InterventionGiven, Loss, Measurement, ParamKind, StateChange, StepOutput,
 };
 
 use crate::records::{EpisodeRecord, InterventionRecord, Obligation, ParamValue, Times};
@@ -94,6 +94,14 @@ struct RuleOnset {
     until_ms: u64,
 }
 
+/// An abnormal state of a criterion a state expectation names.
+struct State {
+    patient_idx: u32,
+    criterion: Criterion,
+    onset_ms: u64,
+    end_ms: Option<u64>,
+}
+
 /// An episode with its first abnormal measurement and delivery per evaluator.
 struct Episode {
     patient_idx: u32,
@@ -122,6 +130,14 @@ pub struct Observer {
     awaiting_delivery: HashMap<(u32, u64), Vec<(usize, usize)>>,
     device_patient: Vec<u32>,
     criteria: HashMap<(u32, &'static str), Vec<u64>>,
+    /// Criteria some state expectation names: only their states are kept.
+    watched: Vec<Criterion>,
+    /// Their states, in onset order (at most [`MAX_OBLIGATIONS`]).
+    states: Vec<State>,
+    /// Open states by (patient, criterion): an index into `states`.
+    open_states: HashMap<(u32, Criterion), usize>,
+    /// States past [`MAX_OBLIGATIONS`], per criterion.
+    states_dropped: HashMap<Criterion, u64>,
     interventions: Vec<InterventionRecord>,
     interventions_dropped: u64,
     series: HashMap<u32, Series>,
@@ -216,6 +232,16 @@ impl Observer {
             awaiting_delivery: HashMap::new(),
             device_patient: Vec::new(),
             criteria: HashMap::new(),
+            watched: expectations
+                .iter()
+                .filter_map(|e| match e.kind {
+                    ExpectKind::State { criterion } => Some(criterion),
+                    _ => None,
+                })
+                .collect(),
+            states: Vec::new(),
+            open_states: HashMap::new(),
+            states_dropped: HashMap::new(),
             interventions: Vec::new(),
             interventions_dropped: 0,
             series,
@@ -253,6 +279,7 @@ impl Observer {
     pub fn step_taken(&mut self, out: &StepOutput, taken: &[Option<u64>], patients: &[String]) {
         self.onsets(&out.onsets, patients);
         self.criteria(&out.criteria);
+        self.states(&out.states);
         self.ends(&out.ends);
         self.interventions(&out.interventions, patients);
         self.measurements(&out.measurements);
@@ -307,6 +334,34 @@ impl Observer {
                     .criteria
                     .entry(c.criterion.name().to_owned())
                     .or_insert(c.at_ms);
+            }
+        }
+    }
+
+    /// Keeps the onsets and ends of the states a state expectation names
+    /// (an expectation matches only what it names).
+    fn states(&mut self, changes: &[StateChange]) {
+        for c in changes {
+            if !self.watched.contains(&c.criterion) {
+                continue;
+            }
+            let key = (c.patient_idx, c.criterion);
+            match c.change {
+                Change::Onset if self.states.len() < MAX_OBLIGATIONS => {
+                    self.open_states.insert(key, self.states.len());
+                    self.states.push(State {
+                        patient_idx: c.patient_idx,
+                        criterion: c.criterion,
+                        onset_ms: c.at_ms,
+                        end_ms: None,
+                    });
+                }
+                Change::Onset => *self.states_dropped.entry(c.criterion).or_default() += 1,
+                Change::End => {
+                    if let Some(k) = self.open_states.remove(&key) {
+                        self.states[k].end_ms = Some(c.at_ms);
+                    }
+                }
             }
         }
     }
@@ -513,6 +568,10 @@ impl Observer {
                     None => (Vec::new(), 0),
                 },
                 ExpectKind::Episode { .. } => (self.episode_obligations(i), 0),
+                ExpectKind::State { criterion } => (
+                    self.state_obligations(*criterion, patients),
+                    self.states_dropped.get(criterion).copied().unwrap_or(0),
+                ),
             };
             obligations.push(list);
             overflow.push(dropped);
@@ -571,6 +630,30 @@ impl Observer {
                         sent_ms: Some(o.sent_ms),
                     },
                 }
+            })
+            .collect()
+    }
+
+    /// A state expectation's obligations: one per abnormal state of its
+    /// criterion, due from the state's onset, held until its end.
+    fn state_obligations(&self, criterion: Criterion, patients: &[String]) -> Vec<Obligation> {
+        self.states
+            .iter()
+            .filter(|s| s.criterion == criterion)
+            .map(|s| Obligation {
+                patient: patients
+                    .get(s.patient_idx as usize)
+                    .cloned()
+                    .unwrap_or_default(),
+                from_ms: s.onset_ms,
+                reference_ms: Some(s.onset_ms),
+                unresolved: None,
+                holds_until_ms: s.end_ms,
+                times: Times {
+                    onset_ms: Some(s.onset_ms),
+                    criterion_ms: Some(s.onset_ms),
+                    ..Times::default()
+                },
             })
             .collect()
     }
@@ -851,5 +934,68 @@ mod tests {
         // 60 s rearm, not owed again; low at 300 s, long after: owed.
         let due: Vec<u64> = t.obligations[0].iter().map(|o| o.from_ms).collect();
         assert_eq!(due, vec![10_500, 300_500]);
+    }
+
+    /// A state expectation owes one alert per state of the criterion it
+    /// names, from the state's onset to its end; states of other criteria
+    /// and episodes owe it nothing.
+    #[test]
+    fn state_expectations_owe_one_alert_per_state_of_their_criterion_only() {
+        let state = ExpectKind::State {
+            criterion: Criterion::HypoglycaemiaLevel1,
+        };
+        let mut o = Observer::new(&[expect(state, "spo2 < 90")], 2, 3_600_000, 1_000);
+        let names = vec!["p".to_owned(), "q".to_owned()];
+        let change = |patient_idx, criterion, change, at_ms| StateChange {
+            patient_idx,
+            criterion,
+            change,
+            at_ms,
+        };
+        let steps = [
+            vec![
+                change(0, Criterion::HypoglycaemiaLevel1, Change::Onset, 60_000),
+                change(1, Criterion::News2Medium, Change::Onset, 60_000),
+            ],
+            vec![change(
+                0,
+                Criterion::HypoglycaemiaLevel1,
+                Change::End,
+                600_000,
+            )],
+            vec![change(
+                0,
+                Criterion::HypoglycaemiaLevel1,
+                Change::Onset,
+                900_000,
+            )],
+        ];
+        for states in steps {
+            let out = StepOutput {
+                states,
+                ..StepOutput::default()
+            };
+            o.step(&out, &names);
+        }
+        let truth = o.finish(&names);
+        let owed: Vec<(&str, u64, Option<u64>, Option<u64>)> = truth.obligations[0]
+            .iter()
+            .map(|ob| {
+                (
+                    ob.patient.as_str(),
+                    ob.from_ms,
+                    ob.reference_ms,
+                    ob.holds_until_ms,
+                )
+            })
+            .collect();
+        assert_eq!(
+            owed,
+            [
+                ("p", 60_000, Some(60_000), Some(600_000)),
+                ("p", 900_000, Some(900_000), None),
+            ]
+        );
+        assert!(truth.episodes.is_empty());
     }
 }

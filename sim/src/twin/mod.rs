@@ -23,11 +23,11 @@ use crate::network::{Channel, Gateway, InFlight, Link, NetRng};
 use crate::physiology::{self, Body, Course, Daytime, Episode, Given, StepFactors, Variation};
 use crate::profile::Meal;
 use crate::rng::{self, StreamRng};
-use crate::scores::CriteriaState;
+use crate::scores::{CriteriaState, CriterionEvent};
 use crate::spec::DeviceSpec;
 use crate::truth::{
-    CommandApplied, CriterionOnset, EndReason, EpisodeEnd, EpisodeOnset, InterventionGiven,
-    LossCause, Measurement, StepOutput,
+    Change, CommandApplied, CriterionOnset, EndReason, EpisodeEnd, EpisodeOnset, InterventionGiven,
+    LossCause, Measurement, StateChange, StepOutput,
 };
 use crate::vitals::{Rhythm, Vitals};
 use devices::{DeviceFault, Doses, Faulty, Memory, Models, Sensor, sample_devices};
@@ -60,7 +60,6 @@ impl Clock {
 struct Cohorts(Vec<CohortShared>);
 
 struct CohortShared {
-    meals: Vec<Meal>,
     hr_sd: f32,
 }
 
@@ -102,6 +101,39 @@ static NO_COURSE: Course = Course::NONE;
 struct Metabolic {
     params: GlucoseParams,
     state: GlucoseState,
+}
+
+/// The patient's own daily meals: the profile's, each at a time and of a
+/// size drawn once for the patient (see [`own_meals`]). Only on patients
+/// whose profile has meals.
+#[derive(Component)]
+struct Meals(Box<[Meal]>);
+
+/// Largest shift of a patient's meal from the profile's time, minutes
+/// (docs/references.md §Glucose model, meal variety: *design choice*).
+const MEAL_SHIFT_MAX_MIN: i64 = 30;
+
+/// A patient's meals are 80-120 % of the profile's size (docs/references.md
+/// §Glucose model, meal variety: *design choice*).
+const MEAL_SIZE_SPREAD: f64 = 0.2;
+
+/// The profile's meals as one patient eats them: each shifted by a time
+/// drawn uniformly within ±[`MEAL_SHIFT_MAX_MIN`] and scaled by a factor
+/// within 1 ± [`MEAL_SIZE_SPREAD`], from the patient's own `meals` stream
+/// (seeded per patient, so no other patient's meals depend on it).
+fn own_meals(meals: &[Meal], seed: u64, stable_id: u64) -> Box<[Meal]> {
+    let mut rng = rng::stream(seed, stable_id, "meals");
+    meals
+        .iter()
+        .map(|meal| {
+            let shift = rng.random_range(-MEAL_SHIFT_MAX_MIN..=MEAL_SHIFT_MAX_MIN);
+            let size = rng.random_range(1.0 - MEAL_SIZE_SPREAD..=1.0 + MEAL_SIZE_SPREAD);
+            Meal {
+                minute_of_day: (i64::from(meal.minute_of_day) + shift).rem_euclid(1440) as u32,
+                carbs_g: meal.carbs_g * size,
+            }
+        })
+        .collect()
 }
 
 /// Which criteria have held since the patient's last episode onset.
@@ -183,7 +215,6 @@ impl Twin {
                 .cohorts
                 .iter()
                 .map(|c| CohortShared {
-                    meals: c.profile.meals.clone(),
                     hr_sd: c.profile.hr_variability as f32,
                 })
                 .collect(),
@@ -367,6 +398,9 @@ impl Twin {
         ));
         if eventful {
             patient.insert(course);
+        }
+        if !cohort.profile.meals.is_empty() {
+            patient.insert(Meals(own_meals(&cohort.profile.meals, config.seed, stable)));
         }
         // A gateway where the cohort has one, or where an outage is
         // scheduled (then with no buffer: messages sent into it are lost).
@@ -780,6 +814,7 @@ impl Twin {
             + size_of::<Variation>()
             + size_of::<Metabolic>()
             + size_of::<Criteria>()
+            + size_of::<Meals>()
             + size_of::<PatientRng>()
             + size_of::<Entity>()
     }
@@ -1113,12 +1148,11 @@ fn end_episodes(
     }
 }
 
-/// The glucose model advances once per simulated minute; profile meals
-/// (with a matched bolus for type 1 patients) happen on their minute.
+/// The glucose model advances once per simulated minute; the patient's
+/// meals (with a matched bolus for type 1 patients) happen on their minute.
 fn advance_glucose(
     clock: Res<Clock>,
-    cohorts: Res<Cohorts>,
-    mut patients: Query<(&Patient, &mut Metabolic, Option<&mut Course>)>,
+    mut patients: Query<(&mut Metabolic, Option<&Meals>, Option<&mut Course>)>,
 ) {
     let (before, now_min) = clock.minutes();
     if now_min == before {
@@ -1126,8 +1160,8 @@ fn advance_glucose(
     }
     let minutes = (now_min - before) as u32;
     let day_min = |m: u64| ((clock.start_ms_of_day / 60_000 + m) % 1440) as u32;
-    for (patient, mut metabolic, mut course) in &mut patients {
-        let meals = &cohorts.0[usize::from(patient.cohort)].meals;
+    for (mut metabolic, meals, mut course) in &mut patients {
+        let meals = meals.map_or(&[][..], |m| &m.0[..]);
         let metabolic = &mut *metabolic;
         for m in before + 1..=now_min {
             let minute = day_min(m);
@@ -1211,12 +1245,27 @@ fn advance_physiology(
         );
         criteria
             .0
-            .update(&vitals, body.traits.spo2_scale, now, |criterion| {
-                out.criteria.push(CriterionOnset {
-                    patient_idx: patient.idx,
-                    criterion,
-                    at_ms: now,
-                });
+            .update_states(&vitals, body.traits.spo2_scale, now, |event| {
+                let patient_idx = patient.idx;
+                match event {
+                    CriterionEvent::First(criterion) => out.criteria.push(CriterionOnset {
+                        patient_idx,
+                        criterion,
+                        at_ms: now,
+                    }),
+                    CriterionEvent::Onset(criterion) => out.states.push(StateChange {
+                        patient_idx,
+                        criterion,
+                        change: Change::Onset,
+                        at_ms: now,
+                    }),
+                    CriterionEvent::End(criterion, at_ms) => out.states.push(StateChange {
+                        patient_idx,
+                        criterion,
+                        change: Change::End,
+                        at_ms,
+                    }),
+                }
             });
     }
 }
@@ -1247,6 +1296,8 @@ fn finish_step(
     }
     out.criteria
         .sort_by_key(|c| (c.at_ms, p(c.patient_idx), c.criterion));
+    out.states
+        .sort_by_key(|c| (c.at_ms, p(c.patient_idx), c.criterion, c.change));
     out.measurements
         .sort_by_key(|m| (m.measured_ms, d(m.device_idx)));
     out.losses

@@ -201,6 +201,13 @@ fn named_steps(config: &SimConfig) -> Vec<Vec<(u64, String)>> {
                 format!("criterion {name} {:?}", c.criterion),
             ));
         }
+        for c in &out.states {
+            let name = p(c.patient_idx);
+            records.push((
+                stable_id(&name),
+                format!("state {name} {:?} {:?} {}", c.criterion, c.change, c.at_ms),
+            ));
+        }
         for m in &out.measurements {
             let name = d(m.device_idx);
             records.push((

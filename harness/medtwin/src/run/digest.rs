@@ -51,6 +51,9 @@ impl Digester {
         for c in &out.criteria {
             self.truth_line("criterion", c);
         }
+        for c in &out.states {
+            self.truth_line("state", c);
+        }
         for m in &out.measurements {
             self.truth_line("measured", m);
         }

@@ -159,6 +159,7 @@ fn nothing_to_observe(out: &StepOutput) -> bool {
         && out.ends.is_empty()
         && out.interventions.is_empty()
         && out.criteria.is_empty()
+        && out.states.is_empty()
         && out.measurements.is_empty()
         && out.deliveries.is_empty()
         && out.losses.is_empty()

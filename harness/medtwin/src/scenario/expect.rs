@@ -107,6 +107,8 @@ fn resolve_expectation(
     let rule = match (&e.rule, &e.abnormal) {
         (Some(text), _) => rule_at(text, field("rule"), source, r),
         (None, Some(text)) => rule_at(text, field("abnormal"), source, r),
+        // A state is read from the truth log: no rule on the data.
+        (None, None) if e.state.is_some() => None,
         (None, None) => Rule::for_alert_kind(&alert),
     };
     let from = reference(e, &alert, rule.is_some(), &field, r);
@@ -123,12 +125,21 @@ fn resolve_expectation(
                     default_criterion(&alert, super::condition(condition)).to_owned()
                 }),
         },
-        None => {
-            if e.rule.is_some() && rule.is_none() {
-                complete = false;
+        None => match &e.state {
+            Some(name) => match criterion_named(name, &field("state"), r) {
+                Some(criterion) => ExpectKind::State { criterion },
+                None => {
+                    complete = false;
+                    ExpectKind::Rule
+                }
+            },
+            None => {
+                if e.rule.is_some() && rule.is_none() {
+                    complete = false;
+                }
+                ExpectKind::Rule
             }
-            ExpectKind::Rule
-        }
+        },
     };
     complete.then(|| Expectation {
         name: e
@@ -171,12 +182,24 @@ fn check_shape(file: &ScenarioFile, i: usize, r: &mut Reporter<'_>) -> bool {
             complete = false;
         }
     }
-    if e.episode.is_none() && e.rule.is_none() {
+    if e.episode.is_none() && e.state.is_none() && e.rule.is_none() {
         r.error(
             at.clone(),
             Some(field("episode")),
-            "an expectation needs `episode` or `rule`",
-            Some("`episode = \"sepsis\"` or `rule = \"news2 >= 7\"`".into()),
+            "an expectation needs `episode`, `state` or `rule`",
+            Some(
+                "`episode = \"sepsis\"`, `state = \"hypoglycaemia_level1\"` or `rule = \"news2 >= 7\"`"
+                    .into(),
+            ),
+        );
+        complete = false;
+    }
+    if let (true, Some(state)) = (e.episode.is_some() || e.rule.is_some(), &e.state) {
+        r.error(
+            state.span(),
+            Some(field("state")),
+            "`state` excludes `episode` and `rule`",
+            None,
         );
         complete = false;
     }
@@ -205,7 +228,7 @@ fn check_shape(file: &ScenarioFile, i: usize, r: &mut Reporter<'_>) -> bool {
             }
         }
     }
-    if let (Some(_), Some(early)) = (e.episode, &e.early) {
+    if let (true, Some(early)) = (e.episode.is_some() || e.state.is_some(), &e.early) {
         r.error(
             early.span(),
             Some(field("early")),
@@ -300,20 +323,34 @@ fn reference(
 
 /// `criterion` names one of the truth log's criteria.
 fn check_criterion(e: &ExpectSpec, field: &impl Fn(&str) -> String, r: &mut Reporter<'_>) {
-    let names: Vec<&str> = Criterion::ALL.iter().map(|c| c.name()).collect();
-    if let Some(c) = &e.criterion
-        && !names.contains(&c.get_ref().as_str())
-    {
+    if let Some(c) = &e.criterion {
+        criterion_named(c, &field("criterion"), r);
+    }
+}
+
+/// The truth log's criterion called `name`; an error (with the nearest
+/// name) when there is none.
+fn criterion_named(
+    name: &toml::Spanned<String>,
+    field: &str,
+    r: &mut Reporter<'_>,
+) -> Option<Criterion> {
+    let found = Criterion::ALL
+        .into_iter()
+        .find(|c| c.name() == name.get_ref().as_str());
+    if found.is_none() {
+        let names: Vec<&str> = Criterion::ALL.iter().map(|c| c.name()).collect();
         r.error(
-            c.span(),
-            Some(field("criterion")),
-            format!("unknown criterion `{}`", c.get_ref()),
-            Some(match super::diag::suggest(c.get_ref(), &names) {
+            name.span(),
+            Some(field.to_owned()),
+            format!("unknown criterion `{}`", name.get_ref()),
+            Some(match super::diag::suggest(name.get_ref(), &names) {
                 Some(s) => format!("did you mean `{s}`?"),
                 None => format!("expected one of {}", names.join(", ")),
             }),
         );
     }
+    found
 }
 
 fn budgets(e: &ExpectSpec) -> Budgets {

@@ -311,6 +311,7 @@ impl BackendSpec {
 pub struct ExpectSpec {
     pub name: Option<Spanned<String>>,
     pub episode: Option<ConditionName>,
+    pub state: Option<Spanned<String>>,
     pub rule: Option<Spanned<String>>,
     pub abnormal: Option<Spanned<String>>,
     pub from: Option<Spanned<ReferenceName>>,
