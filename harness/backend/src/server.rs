@@ -277,13 +277,14 @@ async fn read_limited(mut body: Body, limit: usize) -> Result<Bytes, ReadError> 
 }
 
 /// Technical alarms the wire format defines; others are ignored.
-const KNOWN_ALARMS: [&str; 6] = [
+const KNOWN_ALARMS: [&str; 7] = [
     "low_battery",
     "sensor_off",
     "lead_off",
     "low_perfusion",
     "sensor_expired",
     "occlusion",
+    "measurement_failed",
 ];
 
 /// Validates one message against the wire format.
