@@ -268,6 +268,19 @@ impl ConditionKind {
                     )]
                 }
             }
+            ConditionKind::AtrialFibrillation => {
+                const {
+                    &[number(
+                        "rate_bpm",
+                        "/min",
+                        0.0,
+                        220.0,
+                        0.0,
+                        "uncontrolled ventricular rate at severity 1; 0 = the patient's own \
+                 (drawn 120-180, mean 150)",
+                    )]
+                }
+            }
             ConditionKind::CardiacArrest => {
                 const {
                     &[choice(

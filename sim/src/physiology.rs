@@ -654,8 +654,13 @@ pub fn target(
             }
             ConditionKind::AtrialFibrillation if act > 0.0 => {
                 // docs/references.md: uncontrolled ventricular rate 110-160,
-                // up to the patient's own at severity 1.
-                let rate = 110.0 + (f64::from(body.af_rate) - 110.0) * ep.severity;
+                // up to the patient's own (or the scenario's) at severity 1.
+                let full = if ep.params.get(0) > 0.0 {
+                    ep.params.get(0)
+                } else {
+                    f64::from(body.af_rate)
+                };
+                let rate = 110.0 + (full - 110.0) * ep.severity;
                 sbp -= 10.0 * ep.severity * act; // loss of atrial kick (design choice)
                 let prev = af.map_or(0.0, |(_, a)| a);
                 if act >= prev {
