@@ -426,6 +426,23 @@ pub fn low_perfusion(spec: &DeviceSpec, truth: &Vitals) -> bool {
         && (truth.map_mmhg() < spec.low_perfusion_map_mmhg || f64::from(truth.co_lpm) < 0.5)
 }
 
+/// What a device of class `kind` does on a pulseless patient, for
+/// listings (`medtwin list devices`); `None` where nothing changes.
+pub fn pulseless_note(kind: DeviceKind) -> Option<&'static str> {
+    match kind {
+        DeviceKind::PulseOximeter => {
+            Some("no pulse (VF, asystole, PEA, CPR): no SpO2 or pulse rate, low_perfusion alarm")
+        }
+        DeviceKind::BpCuff | DeviceKind::CufflessBp => {
+            Some("no pulse (VF, asystole, PEA, CPR): the cycle fails, measurement_failed alarm")
+        }
+        DeviceKind::EcgPatch => {
+            Some("counts the rhythm: 0 in asystole, ~300/min in VF, 50/min in PEA")
+        }
+        _ => None,
+    }
+}
+
 /// What a device of model `spec` makes of a patient without a pulse (VF,
 /// asystole, PEA, on CPR or not): an oximeter finds no pleth and reports
 /// no values with its low-perfusion alarm; a cuff (or a cuffless monitor,
