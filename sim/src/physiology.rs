@@ -512,7 +512,7 @@ impl Body {
     /// 1-h transitions centred on its own sleep and wake times.
     pub fn sleep(&self, day: Daytime) -> f64 {
         // Hours since noon: falling asleep and waking lie in order.
-        let t = (day.hour + 12.0) % 24.0;
+        let t = day.since_noon_h;
         let onset = f64::from(self.sleep_at_h) - 12.0;
         let wake = f64::from(self.wake_at_h) + 12.0;
         smoothstep(t - onset + 0.5) * (1.0 - smoothstep(t - wake + 0.5))
@@ -527,8 +527,8 @@ fn smoothstep(x: f64) -> f64 {
 /// The time of day, shared by every patient in a step.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Daytime {
-    /// Local hour, 0 ≤ h < 24.
-    pub hour: f64,
+    /// Hours since local noon, 0 ≤ t < 24 (the night in one piece).
+    pub since_noon_h: f64,
     /// 1 while a typical patient is asleep (23:00-07:00), 0 awake, smooth
     /// 1-h transitions (what devices and sensors see; each patient's own
     /// is [`Body::sleep`]).
@@ -547,7 +547,7 @@ impl Daytime {
             1.0 - smoothstep(h - 6.5)
         };
         Daytime {
-            hour: h,
+            since_noon_h: if h >= 12.0 { h - 12.0 } else { h + 12.0 },
             sleep,
             temp_wave: (std::f64::consts::TAU * (h - 16.0) / 24.0).cos(),
         }
