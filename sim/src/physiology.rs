@@ -510,12 +510,21 @@ impl Body {
 
     /// How asleep the patient is at `day`: 1 asleep, 0 awake, with smooth
     /// 1-h transitions centred on its own sleep and wake times.
+    #[inline]
     pub fn sleep(&self, day: Daytime) -> f64 {
-        // Hours since noon: falling asleep and waking lie in order.
+        // Hours since noon: falling asleep and waking lie in order. Awake
+        // or asleep outright most of the day: no curve to compute (this
+        // runs for every patient every step).
         let t = day.since_noon_h;
         let onset = f64::from(self.sleep_at_h) - 12.0;
         let wake = f64::from(self.wake_at_h) + 12.0;
-        smoothstep(t - onset + 0.5) * (1.0 - smoothstep(t - wake + 0.5))
+        if t <= onset - 0.5 || t >= wake + 0.5 {
+            0.0
+        } else if t >= onset + 0.5 && t <= wake - 0.5 {
+            1.0
+        } else {
+            smoothstep(t - onset + 0.5) * (1.0 - smoothstep(t - wake + 0.5))
+        }
     }
 }
 
