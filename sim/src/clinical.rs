@@ -175,11 +175,14 @@ impl ConditionKind {
             ConditionKind::Sepsis => {
                 "HR, RR and temperature rise, SBP and SpO2 fall over the ramp (HR 80→125, RR 14→28, \
                  37→39.5 °C, SBP 120→85, SpO2 97→90 at severity 1); confusion at high severity; \
-                 untreated it keeps worsening to severity 1; antibiotics resolve it"
+                 untreated it keeps worsening at the same rate into septic shock (MAP under 65 \
+                 despite fluids by 1.5× the time full severity took; lactate not modelled); \
+                 vasopressors hold the MAP; antibiotics resolve it"
             }
             ConditionKind::AtrialFibrillation => {
-                "irregularly irregular ventricular rate 110-160/min (by severity), SBP -10; \
-                 self-terminates after `duration`; rate control brings the rate under 110"
+                "irregularly irregular ventricular rate from 110/min up to the patient's own \
+                 uncontrolled rate at severity 1 (120-180, mean 150), SBP -10; self-terminates \
+                 after `duration`; rate control brings the rate under 110"
             }
             ConditionKind::Hypoglycaemia => {
                 "an insulin excess (or a meal missed after its bolus: under 70 mg/dL about two \
@@ -204,12 +207,17 @@ impl ConditionKind {
                  in the first hour"
             }
             ConditionKind::Haemorrhage => {
-                "blood volume lost over the ramp; MAP and cardiac output follow Pulse's \
-                 haemorrhage curve, HR and RR the ATLS classes; IV fluids restore volume"
+                "blood volume lost over the ramp; one baroreflex raises HR and vascular \
+                 resistance together (CO = HR × SV, MAP = CO × SVR): HR, SBP and pulse pressure \
+                 through the ATLS classes, MAP and cardiac output along Pulse's curve; \
+                 untreated loss of half the blood volume ends in PEA arrest within 5 min; IV \
+                 fluids restore volume"
             }
             ConditionKind::CardiacArrest => {
                 "pulse, BP and breathing stop, EtCO2 under 10, unconscious within 15 s; CPR \
-                 gives partial perfusion; defibrillation may restore circulation from VF"
+                 gives partial perfusion; defibrillation may restore circulation from VF; each \
+                 CPR cycle in asystole or PEA may, less the longer CPR lasts (Goldberger 2012); \
+                 long arrests leave the patient confused or worse (hypoxic brain injury)"
             }
         }
     }
@@ -261,13 +269,27 @@ impl ConditionKind {
                     )]
                 }
             }
+            ConditionKind::AtrialFibrillation => {
+                const {
+                    &[number(
+                        "rate_bpm",
+                        "/min",
+                        0.0,
+                        220.0,
+                        0.0,
+                        "uncontrolled ventricular rate at severity 1; 0 = the patient's own \
+                 (drawn 120-180, mean 150)",
+                    )]
+                }
+            }
             ConditionKind::CardiacArrest => {
                 const {
                     &[choice(
                         "rhythm",
-                        &["vf", "asystole"],
+                        &["vf", "asystole", "pea"],
                         0,
-                        "initial rhythm: vf is shockable, asystole is not",
+                        "initial rhythm: vf is shockable, asystole and pea (pulseless electrical \
+                 activity) are not",
                     )]
                 }
             }
@@ -374,7 +396,8 @@ impl InterventionKind {
         match self {
             InterventionKind::Oxygen => {
                 "nasal cannula or mask; SpO2 rises within 1-2 min (about +4 % FiO2 per L/min); \
-                 flow 0 stops it; counts as 'on oxygen' for NEWS2"
+                 in CO2 retainers (NEWS2 scale 2) it raises CO2 too; flow 0 stops it; counts as \
+                 'on oxygen' for NEWS2"
             }
             InterventionKind::IvFluids => {
                 "crystalloid bolus over `duration` (default 30 min); a third stays intravascular \
@@ -421,7 +444,9 @@ impl InterventionKind {
             }
             InterventionKind::Cpr => {
                 "chest compressions for `duration` (default: until circulation returns): cardiac \
-                 output about 25 % of baseline, EtCO2 10-20 mmHg"
+                 output about 25 % of baseline, EtCO2 10-20 mmHg; in asystole or PEA each 2-min \
+                 cycle may restore circulation, 5 % at first, falling with CPR duration (median \
+                 successful duration ~12 min, rare after 30 min)"
             }
         }
     }

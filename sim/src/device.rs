@@ -15,7 +15,7 @@ use crate::config::DeviceKind;
 use crate::news2::Spo2Scale;
 use crate::rng::StreamRng;
 use crate::spec::{ArtifactSpec, BatterySpec, DeviceSpec};
-use crate::truth::{DeviceTime, Quality, Reading, Readings};
+use crate::truth::{DeviceTime, Quality, Reading, Readings, TechAlarm};
 use crate::vitals::{Vital, Vitals, spo2_scale_code};
 
 /// A device attached to a patient.
@@ -158,10 +158,16 @@ pub fn measure(
                 ch[1].resolution,
             ),
         ]),
+        // The patch counts the rhythm's complexes (0 in asystole: nothing
+        // to count, so no error either).
         DeviceKind::EcgPatch => Readings::new(&[
             reading(
                 Vital::Hr,
-                (truth.hr_bpm + e[0]).clamp(0.0, 350.0),
+                if truth.ecg_rate() > 0.0 {
+                    (truth.ecg_rate() + e[0]).clamp(0.0, 350.0)
+                } else {
+                    0.0
+                },
                 ch[0].resolution,
             ),
             reading(
@@ -418,6 +424,40 @@ pub struct Artifacts {
 pub fn low_perfusion(spec: &DeviceSpec, truth: &Vitals) -> bool {
     spec.low_perfusion_map_mmhg > 0.0
         && (truth.map_mmhg() < spec.low_perfusion_map_mmhg || f64::from(truth.co_lpm) < 0.5)
+}
+
+/// What a device of class `kind` does on a pulseless patient, for
+/// listings (`medtwin list devices`); `None` where nothing changes.
+pub fn pulseless_note(kind: DeviceKind) -> Option<&'static str> {
+    match kind {
+        DeviceKind::PulseOximeter => {
+            Some("no pulse (VF, asystole, PEA, CPR): no SpO2 or pulse rate, low_perfusion alarm")
+        }
+        DeviceKind::BpCuff | DeviceKind::CufflessBp => {
+            Some("no pulse (VF, asystole, PEA, CPR): the cycle fails, measurement_failed alarm")
+        }
+        DeviceKind::EcgPatch => {
+            Some("counts the rhythm: 0 in asystole, ~300/min in VF, 50/min in PEA")
+        }
+        _ => None,
+    }
+}
+
+/// What a device of model `spec` makes of a patient without a pulse (VF,
+/// asystole, PEA, on CPR or not): an oximeter finds no pleth and reports
+/// no values with its low-perfusion alarm; a cuff (or a cuffless monitor,
+/// which reads the pulse wave) finds no oscillations and fails its cycle;
+/// other classes are unaffected (docs/references.md, "Cardiac arrest":
+/// pulse, BP and pleth vanish). `None` while there is a pulse.
+pub fn pulseless(spec: &DeviceSpec, truth: &Vitals) -> Option<TechAlarm> {
+    if truth.has_pulse() {
+        return None;
+    }
+    match spec.class {
+        DeviceKind::PulseOximeter => Some(TechAlarm::LowPerfusion),
+        DeviceKind::BpCuff | DeviceKind::CufflessBp => Some(TechAlarm::MeasurementFailed),
+        _ => None,
+    }
 }
 
 /// The quality a set of readings got, for the truth record.

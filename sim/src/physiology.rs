@@ -2,13 +2,16 @@
 //! computed in closed form from its traits, the time of day, its conditions
 //! and the interventions it has had; the true state is that target plus
 //! natural variability (an Ornstein-Uhlenbeck deviation per vital). Only
-//! three things carry memory: the variability, the effective oxygen flow,
-//! and the glucose model (see [`crate::glucose`]).
+//! four things carry memory: the variability, the effective oxygen flow,
+//! the body's oxygen stores (arterial saturation follows its target with a
+//! first-order lag, [`O2Store`]) and the glucose model (see
+//! [`crate::glucose`]).
 //!
 //! The order of the couplings inside [`target`] is the model:
-//! circadian baseline → condition shifts → haemorrhage curve → fluids →
-//! fever → vasopressor → opioid → glucose → AF → gas exchange → hypoxaemic
-//! drive → perfusion → cardiac arrest.
+//! circadian baseline (the patient's own sleep times) → condition shifts →
+//! haemorrhage baroreflex → fluids → fever → vasopressor → opioid →
+//! glucose → AF → gas exchange → hypoxaemic drive → perfusion → cardiac
+//! arrest → hypoxic brain injury after return of circulation.
 
 use bevy_ecs::component::Component;
 use rand::Rng;
@@ -309,15 +312,45 @@ pub const CO_CURVE: [(f64, f64); 6] = [
     (0.4, 29.0),
     (0.6, 10.0),
 ];
-/// HR rise, /min, placing a ~73/min patient in the ATLS classes: < 15 %
-/// loss HR < 100; 15-30 % 100-120; 30-40 % 120-140; > 40 % > 140.
-const HR_CURVE: [(f64, f64); 5] = [
-    (0.0, 0.0),
-    (0.15, 22.0),
-    (0.3, 45.0),
-    (0.4, 62.0),
-    (0.5, 80.0),
+/// Stroke volume, fraction of baseline, by fraction of blood volume lost
+/// (Frank-Starling: less filling, less ejected). Fitted so that cardiac
+/// output = HR × SV, with the baroreflex's HR below, gives Pulse's cardiac
+/// output points (docs/references.md, "Haemorrhage"); beyond 40 %: design
+/// choice, falling towards nothing.
+pub const SV_CURVE: [(f64, f64); 8] = [
+    (0.0, 1.0),
+    (0.1, 0.79),
+    (0.2, 0.56),
+    (0.3, 0.32),
+    (0.4, 0.15),
+    (0.5, 0.07),
+    (0.6, 0.03),
+    (0.7, 0.01),
 ];
+/// The baroreflex's activation reaches 1 at this fraction of blood volume
+/// lost (ATLS class IV begins).
+const BARO_FULL: f64 = 0.4;
+/// HR rise at full activation, /min: with activation ∝ volume lost it
+/// places a ~73/min patient in the ATLS classes (docs/references.md): < 15 %
+/// HR < 100, 15-30 % 100-120, 30-40 % 120-140, > 40 % > 140.
+const BARO_HR: f64 = 65.0;
+/// Vascular resistance rise at full activation (fraction of baseline),
+/// applied as activation^1.2 (vasoconstriction recruited a little late): with
+/// MAP = CO × SVR it gives Pulse's MAP points (~101/98/65/41 % at
+/// 10/20/30/40 % lost) within a few points (fitted; tested).
+const BARO_SVR: f64 = 0.45;
+/// Pulse pressure follows stroke volume as SV^0.5: pulse pressure ∝ SV /
+/// arterial compliance, and vasoconstriction stiffens the arteries as SV
+/// falls (design choice; it narrows the pulse pressure in ATLS class II
+/// while SBP stays normal, as the class table says).
+const PP_SV_EXPONENT: f64 = 0.5;
+/// Untreated loss of this fraction of the blood volume ends in PEA arrest
+/// once it has held [`EXSANGUINATION_HOLD_MS`] (docs/references.md,
+/// "Exsanguination": loss beyond ~40-50 % leads to PEA/asystole).
+pub const EXSANGUINATION_LOSS: f64 = 0.5;
+/// How long the loss holds before the heart stops (design choice: minutes
+/// of MAP near 25 mmHg exhaust coronary perfusion).
+pub const EXSANGUINATION_HOLD_MS: u64 = 5 * 60_000;
 /// RR rise, /min, for the ATLS classes: 15-30 % RR 20-30; 30-40 % 30-40; > 40 % > 35.
 const RR_CURVE: [(f64, f64); 5] = [
     (0.0, 0.0),
@@ -330,6 +363,47 @@ const RR_CURVE: [(f64, f64); 5] = [
 /// Blood volume ≈ 7 % of body weight in adults (ATLS), mL.
 pub fn blood_volume_ml(weight_kg: f64) -> f64 {
     70.0 * weight_kg
+}
+
+/// Fraction of the blood volume lost at `now_ms`, net of the crystalloid
+/// that stayed intravascular, in [0, 0.7].
+pub fn net_blood_loss(body: &Body, course: &Course, now_ms: u64) -> f64 {
+    let mut lost_ml = 0.0;
+    for ep in &course.episodes {
+        if ep.kind == ConditionKind::Haemorrhage && ep.started {
+            lost_ml += ep.severity
+                * ep.params.get(0)
+                * ep.progress(now_ms)
+                * f64::from(body.blood_volume_ml)
+                / 100.0;
+        }
+    }
+    if lost_ml <= 0.0 {
+        return 0.0;
+    }
+    ((lost_ml - fluids_retained_ml(course, now_ms)) / f64::from(body.blood_volume_ml))
+        .clamp(0.0, 0.7)
+}
+
+/// Whether an untreated exsanguination stops the heart at `now_ms`: the
+/// net loss has been at least [`EXSANGUINATION_LOSS`] now and
+/// [`EXSANGUINATION_HOLD_MS`] ago (bleeding and infusions are monotone,
+/// so both ends holding means it held throughout), and no arrest is
+/// under way or due.
+pub fn exsanguinated(body: &Body, course: &Course, now_ms: u64) -> bool {
+    let Some(then) = now_ms.checked_sub(EXSANGUINATION_HOLD_MS) else {
+        return false;
+    };
+    let arrested = course.episodes.iter().any(|e| {
+        e.kind == ConditionKind::CardiacArrest && (e.end_ms.is_none() || e.active(now_ms))
+    });
+    !arrested
+        && course
+            .episodes
+            .iter()
+            .any(|e| e.kind == ConditionKind::Haemorrhage && e.started)
+        && net_blood_loss(body, course, now_ms) >= EXSANGUINATION_LOSS
+        && net_blood_loss(body, course, then) >= EXSANGUINATION_LOSS
 }
 
 /// Severinghaus (1979) oxygen dissociation curve: SO2 % from PO2 mmHg.
@@ -384,10 +458,28 @@ pub struct Body {
     pub pa_ratio: f32,
     /// Blood volume, mL.
     pub blood_volume_ml: f32,
+    /// Uncontrolled AF ventricular rate at severity 1, /min.
+    pub af_rate: f32,
+    /// Local hour the patient falls asleep (21-25, past midnight above 24).
+    pub sleep_at_h: f32,
+    /// Local hour the patient wakes (5-9).
+    pub wake_at_h: f32,
 }
 
+/// Uncontrolled AF ventricular rate at severity 1: docs/references.md
+/// ("Atrial fibrillation") gives 110-160/min; medtwin draws each patient's
+/// from N(150, 10) within 120-180 (design choice: the published range is
+/// the spread of severities and patients, the mean keeps severity 1 fast).
+const AF_RATE: (f64, f64, f64, f64) = (150.0, 10.0, 120.0, 180.0);
+/// When people sleep: 23:00-07:00 at the centre, each patient's onset and
+/// waking drawn from N(0, 0.75 h) within ±2 h of it (docs/references.md,
+/// "Sleep": the timing of sleep spreads by about an hour between people,
+/// Roenneberg 2007; a ward's lights-out narrows it, design choice).
+const SLEEP_SPREAD_H: f64 = 0.75;
+
 impl Body {
-    /// The body for `traits`.
+    /// The body for `traits`, at the population's centre for what is not
+    /// a trait (AF rate, sleep times).
     pub fn new(traits: Traits) -> Body {
         let pao2 = po2_for_saturation(f64::from(traits.spo2));
         let alveolar = alveolar_po2(0.21, f64::from(traits.etco2));
@@ -395,14 +487,60 @@ impl Body {
             traits,
             pa_ratio: (pao2 / alveolar).clamp(0.05, 1.0) as f32,
             blood_volume_ml: blood_volume_ml(f64::from(traits.weight_kg)) as f32,
+            af_rate: AF_RATE.0 as f32,
+            sleep_at_h: 23.0,
+            wake_at_h: 7.0,
         }
     }
+
+    /// The body for `traits` with its own AF rate and sleep times drawn
+    /// from `rng` (a stream of the patient's own, so the traits' draws are
+    /// unchanged).
+    pub fn drawn<R: Rng + ?Sized>(traits: Traits, rng: &mut R) -> Body {
+        let mut body = Body::new(traits);
+        let mut normal = |mean: f64, sd: f64, lo: f64, hi: f64| {
+            let z: f64 = StandardNormal.sample(rng);
+            (mean + sd * z).clamp(lo, hi) as f32
+        };
+        body.af_rate = normal(AF_RATE.0, AF_RATE.1, AF_RATE.2, AF_RATE.3);
+        body.sleep_at_h = normal(23.0, SLEEP_SPREAD_H, 21.0, 25.0);
+        body.wake_at_h = normal(7.0, SLEEP_SPREAD_H, 5.0, 9.0);
+        body
+    }
+
+    /// How asleep the patient is at `day`: 1 asleep, 0 awake, with smooth
+    /// 1-h transitions centred on its own sleep and wake times.
+    #[inline]
+    pub fn sleep(&self, day: Daytime) -> f64 {
+        // Hours since noon: falling asleep and waking lie in order. Awake
+        // or asleep outright most of the day: no curve to compute (this
+        // runs for every patient every step).
+        let t = day.since_noon_h;
+        let onset = f64::from(self.sleep_at_h) - 12.0;
+        let wake = f64::from(self.wake_at_h) + 12.0;
+        if t <= onset - 0.5 || t >= wake + 0.5 {
+            0.0
+        } else if t >= onset + 0.5 && t <= wake - 0.5 {
+            1.0
+        } else {
+            smoothstep(t - onset + 0.5) * (1.0 - smoothstep(t - wake + 0.5))
+        }
+    }
+}
+
+fn smoothstep(x: f64) -> f64 {
+    let x = x.clamp(0.0, 1.0);
+    x * x * (3.0 - 2.0 * x)
 }
 
 /// The time of day, shared by every patient in a step.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Daytime {
-    /// 1 while asleep (23:00-07:00), 0 awake, smooth 1-h transitions.
+    /// Hours since local noon, 0 ≤ t < 24 (the night in one piece).
+    pub since_noon_h: f64,
+    /// 1 while a typical patient is asleep (23:00-07:00), 0 awake, smooth
+    /// 1-h transitions (what devices and sensors see; each patient's own
+    /// is [`Body::sleep`]).
     pub sleep: f64,
     /// cos(2π (h − 16) / 24): +1 at 16:00, −1 at 04:00.
     pub temp_wave: f64,
@@ -412,16 +550,13 @@ impl Daytime {
     /// The time of day `ms_of_day` after local midnight.
     pub fn at(ms_of_day: u64) -> Daytime {
         let h = (ms_of_day % 86_400_000) as f64 / HOUR_MS;
-        let smooth = |x: f64| {
-            let x = x.clamp(0.0, 1.0);
-            x * x * (3.0 - 2.0 * x)
-        };
         let sleep = if h >= 12.0 {
-            smooth(h - 22.5)
+            smoothstep(h - 22.5)
         } else {
-            1.0 - smooth(h - 6.5)
+            1.0 - smoothstep(h - 6.5)
         };
         Daytime {
+            since_noon_h: if h >= 12.0 { h - 12.0 } else { h + 12.0 },
             sleep,
             temp_wave: (std::f64::consts::TAU * (h - 16.0) / 24.0).cos(),
         }
@@ -450,6 +585,23 @@ const SEPSIS_TEMP: f64 = 2.5;
 const SEPSIS_SBP: f64 = -35.0;
 const SEPSIS_DBP: f64 = -20.0;
 const SEPSIS_RATIO: f64 = 0.43;
+// Septic shock, reached untreated at 1.5 × the time full sepsis took
+// (BioGears: signs at ~24 h, near shock at ~36 h; docs/references.md):
+// vasoplegia takes SBP a further 25 and DBP 15 mmHg down, so MAP stays
+// under 65 mmHg despite a fluid bolus (Sepsis-3 septic shock: vasopressors
+// needed for MAP ≥ 65); HR +10, a/A ratio −0.05 (design choices).
+const SHOCK_AT_LEVEL: f64 = 1.5;
+const SHOCK_SBP: f64 = -25.0;
+const SHOCK_DBP: f64 = -15.0;
+const SHOCK_HR: f64 = 10.0;
+const SHOCK_RATIO: f64 = 0.05;
+/// Sleep lowers minute ventilation by 13-15 % (Douglas 1982); medtwin lets
+/// the rate carry half of it, the rest is tidal volume (design choice).
+const SLEEP_RR_FALL: f64 = 0.07;
+/// Oxygen in CO2 retainers (NEWS2 scale 2, hypercapnic respiratory
+/// failure) raises PaCO2: +23 mmHg on FiO2 1.0 in COPD with acute
+/// respiratory failure (Aubier 1980), so ~29 mmHg per unit FiO2 above air.
+const O2_CO2_RISE: f64 = 29.0;
 /// Fever raises HR ~8.5 /min per °C (Karjalainen & Viitasalo 1986).
 const FEVER_HR_PER_C: f64 = 8.5;
 // COPD exacerbation (docs/references.md: RR ≥ 24, HR ≥ 95, SpO2 < 92 or a drop > 3,
@@ -474,43 +626,50 @@ pub fn target(
     now_ms: u64,
 ) -> (Vitals, Shape) {
     let t = &body.traits;
-    let sleep = day.sleep;
+    let sleep = body.sleep(day);
     let mut hr = f64::from(t.hr) - f64::from(t.hr_night_drop) * sleep;
     let dip = 1.0 - f64::from(t.bp_dip) * sleep;
     let mut sbp = f64::from(t.sbp) * dip;
     let mut dbp = f64::from(t.dbp) * dip;
     let rr_base = f64::from(t.rr);
-    let mut rr = rr_base;
+    let mut rr = rr_base * (1.0 - SLEEP_RR_FALL * sleep);
     let mut fever = 0.0;
     let mut ratio = f64::from(body.pa_ratio);
     let mut co2_retention = 0.0;
     let mut co_frac = 1.0;
     let mut acvpu = Acvpu::Alert;
     let mut opioid: f64 = 0.0;
-    let mut lost_ml = 0.0;
     let mut af: Option<(f64, f64)> = None;
     let mut arrest: Option<&Episode> = None;
-    let mut post_rosc_min: Option<f64> = None;
+    let mut post_rosc: Option<(&Episode, f64)> = None;
 
     for ep in &course.episodes {
         let act = ep.activity(now_ms);
         match ep.kind {
             ConditionKind::Sepsis => {
                 let level = sepsis_level(ep, course, now_ms);
-                hr += SEPSIS_HR * level;
+                let shock = ((level - 1.0) / (SHOCK_AT_LEVEL - 1.0)).clamp(0.0, 1.0);
+                let level = level.min(1.0);
+                hr += SEPSIS_HR * level + SHOCK_HR * shock;
                 rr += SEPSIS_RR * level;
                 fever += SEPSIS_TEMP * level;
-                sbp += SEPSIS_SBP * level;
-                dbp += SEPSIS_DBP * level;
-                ratio -= SEPSIS_RATIO * level;
+                sbp += SEPSIS_SBP * level + SHOCK_SBP * shock;
+                dbp += SEPSIS_DBP * level + SHOCK_DBP * shock;
+                ratio -= SEPSIS_RATIO * level + SHOCK_RATIO * shock;
                 if level >= 0.8 {
                     // qSOFA's altered mentation at the severe end (design choice).
                     acvpu = acvpu.max(Acvpu::Confused);
                 }
             }
             ConditionKind::AtrialFibrillation if act > 0.0 => {
-                // docs/references.md: uncontrolled ventricular rate 110-160.
-                let rate = 110.0 + 50.0 * ep.severity;
+                // docs/references.md: uncontrolled ventricular rate 110-160,
+                // up to the patient's own (or the scenario's) at severity 1.
+                let full = if ep.params.get(0) > 0.0 {
+                    ep.params.get(0)
+                } else {
+                    f64::from(body.af_rate)
+                };
+                let rate = 110.0 + (full - 110.0) * ep.severity;
                 sbp -= 10.0 * ep.severity * act; // loss of atrial kick (design choice)
                 let prev = af.map_or(0.0, |(_, a)| a);
                 if act >= prev {
@@ -533,37 +692,45 @@ pub fn target(
                 dbp += CRISIS_DBP * level;
                 hr += CRISIS_HR * ep.severity * act;
             }
-            ConditionKind::Haemorrhage => {
-                let volume = ep.params.get(0) / 100.0;
-                lost_ml += ep.severity
-                    * volume
-                    * ep.progress(now_ms)
-                    * f64::from(body.blood_volume_ml)
-                    * f64::from(ep.started);
-            }
             ConditionKind::CardiacArrest => {
                 if ep.active(now_ms) {
                     arrest = Some(ep);
                 } else if let Some(end) = ep.end_ms.filter(|&end| now_ms >= end) {
-                    post_rosc_min = Some((now_ms - end) as f64 / MIN_MS);
+                    post_rosc = Some((ep, (now_ms - end) as f64 / MIN_MS));
                 }
             }
-            ConditionKind::Hypoglycaemia
+            // Blood loss is summed below, over every haemorrhage.
+            ConditionKind::Haemorrhage
+            | ConditionKind::Hypoglycaemia
             | ConditionKind::Hyperglycaemia
             | ConditionKind::AtrialFibrillation => {}
         }
     }
 
-    // Haemorrhage: MAP and CO follow the curve, HR and RR the ATLS classes.
-    if lost_ml > 0.0 {
-        let lost = ((lost_ml - fluids_retained_ml(course, now_ms))
-            / f64::from(body.blood_volume_ml))
-        .clamp(0.0, 0.7);
-        let map_ratio = interp(&MAP_CURVE, lost) / 100.0;
-        sbp *= map_ratio;
-        dbp *= map_ratio;
-        co_frac *= interp(&CO_CURVE, lost) / 100.0;
-        hr += interp(&HR_CURVE, lost);
+    // Haemorrhage: one baroreflex, activated in proportion to the volume
+    // lost, raises HR and vascular resistance together; stroke volume
+    // falls with filling (Frank-Starling). CO = HR × SV, MAP = CO × SVR
+    // (the lumped circulation of Guyton's and Ursino's models), pulse
+    // pressure follows SV: HR, SBP and pulse pressure move together
+    // through the ATLS classes, MAP and CO through Pulse's curve.
+    let lost = if course.episodes.is_empty() {
+        0.0
+    } else {
+        net_blood_loss(body, course, now_ms)
+    };
+    if lost > 0.0 {
+        let activation = lost / BARO_FULL;
+        let hr_before = hr.max(1.0);
+        hr += BARO_HR * activation;
+        let hr_ratio = hr.min(f64::from(t.hr_max)) / hr_before;
+        let sv = interp(&SV_CURVE, lost);
+        let svr = 1.0 + BARO_SVR * activation.min(1.0).powf(1.2);
+        let co_ratio = hr_ratio * sv;
+        let map = (dbp + (sbp - dbp) / 3.0) * co_ratio * svr;
+        let pulse = (sbp - dbp) * sv.powf(PP_SV_EXPONENT);
+        sbp = map + 2.0 * pulse / 3.0;
+        dbp = map - pulse / 3.0;
+        co_frac *= co_ratio;
         rr += interp(&RR_CURVE, lost);
     }
     // Fluids lift BP only as far as it has fallen below the patient's own.
@@ -635,9 +802,14 @@ pub fn target(
     }
     // Gas exchange: PaCO2 from breathing, PAO2 from FiO2, SpO2 from the
     // dissociation curve through the patient's a/A ratio.
-    let o2 = f64::from(course.o2_effective);
+    let fio2 = fio2(f64::from(course.o2_effective));
+    if t.spo2_scale == 2 {
+        // A CO2 retainer on oxygen: less hypoxic drive, worse V/Q, the
+        // Haldane effect (Aubier 1980).
+        co2_retention += O2_CO2_RISE * (fio2 - 0.21);
+    }
     let paco2 = paco2(f64::from(t.etco2), rr_base, rr) + co2_retention;
-    let pao2 = (alveolar_po2(fio2(o2), paco2) * ratio.max(0.05)).max(5.0);
+    let pao2 = (alveolar_po2(fio2, paco2) * ratio.max(0.05)).max(5.0);
     let mut spo2 = severinghaus(pao2);
     // Hypoxaemia drives breathing (0.5/min per % under 90, design choice),
     // unless an opioid has blunted the drive.
@@ -679,22 +851,25 @@ pub fn target(
         if since_s >= 15.0 {
             acvpu = Acvpu::Unresponsive;
         }
-    } else if let Some(m) = post_rosc_min {
+    } else if let Some((ep, m)) = post_rosc {
         // After return of circulation (design choice): a catecholamine
-        // tachycardia and low BP easing over ~30 min, and a slow wake-up.
+        // tachycardia and low BP easing over ~30 min, and a slow wake-up
+        // to no better than what the arrest left of the brain.
         let fade = (-m / 30.0).exp();
         hr += 30.0 * fade;
         sbp -= 25.0 * fade;
         dbp -= 15.0 * fade;
-        acvpu = acvpu.max(if m < 30.0 {
-            Acvpu::Unresponsive
-        } else if m < 60.0 {
-            Acvpu::Pain
-        } else if m < 120.0 {
-            Acvpu::Voice
-        } else {
-            Acvpu::Alert
-        });
+        acvpu = acvpu
+            .max(if m < 30.0 {
+                Acvpu::Unresponsive
+            } else if m < 60.0 {
+                Acvpu::Pain
+            } else if m < 120.0 {
+                Acvpu::Voice
+            } else {
+                Acvpu::Alert
+            })
+            .max(hypoxic_injury(ep, course));
     }
 
     let vitals = Vitals {
@@ -721,9 +896,11 @@ pub fn target(
 }
 
 /// Sepsis: `severity` reached at the end of the ramp; untreated it keeps
-/// worsening at the same rate up to full severity (docs/references.md: signs at
-/// ~24 h, near shock at ~36 h in BioGears). Antibiotics stop the course
-/// within an hour and it resolves with an 8-h time constant (design choice).
+/// worsening at the same rate, past full severity (1) to septic shock
+/// (1.5, docs/references.md: signs at ~24 h, near shock at ~36 h in
+/// BioGears), so the severity sets how soon shock comes. Antibiotics stop
+/// the course within an hour and it resolves with an 8-h time constant
+/// (design choice).
 pub fn sepsis_level(ep: &Episode, course: &Course, now_ms: u64) -> f64 {
     if !ep.started || now_ms < ep.onset_ms {
         return 0.0;
@@ -734,7 +911,7 @@ pub fn sepsis_level(ep: &Episode, course: &Course, now_ms: u64) -> f64 {
             // No ramp, no rate to progress at: straight to its severity.
             return ep.severity;
         }
-        (ep.severity * elapsed / ep.ramp_ms as f64).min(1.0)
+        (ep.severity * elapsed / ep.ramp_ms as f64).min(SHOCK_AT_LEVEL)
     };
     let antibiotics = course
         .of(InterventionKind::Antibiotics)
@@ -755,10 +932,13 @@ pub fn sepsis_level(ep: &Episode, course: &Course, now_ms: u64) -> f64 {
 
 /// VF degrades to asystole: after 10 min without CPR, 25 min with it
 /// started by then (design choice: VF amplitude decays over minutes and
-/// CPR slows the decay).
+/// CPR slows the decay). PEA stays PEA.
 pub fn arrest_rhythm(ep: &Episode, course: &Course, now_ms: u64) -> Rhythm {
-    let initial_vf = ep.params.get(0) == 0.0;
-    if !initial_vf {
+    let initial = ep.params.get(0);
+    if initial == 2.0 {
+        return Rhythm::Pea;
+    }
+    if initial != 0.0 {
         return Rhythm::Asystole;
     }
     let ten = ep.onset_ms + 10 * 60_000;
@@ -801,10 +981,55 @@ pub fn shock_success(ep: &Episode, course: &Course, now_ms: u64) -> f64 {
     (0.5 - 0.10 * before - 0.04 * during).max(0.0)
 }
 
-/// Chance per completed 2-min CPR cycle that circulation returns without
-/// a shock: 3 % (design choice; non-shockable in-hospital arrests reach
-/// ROSC in a minority, over many cycles).
-pub const CPR_CYCLE_ROSC: f64 = 0.03;
+/// Chance that a completed 2-min CPR cycle ending `cpr_min` minutes into
+/// CPR brings circulation back in a non-shockable rhythm: 5 % ×
+/// exp(−(t / 26 min)²). A hazard that falls with the duration of
+/// resuscitation, fitted to Goldberger et al. (Lancet 2012;
+/// docs/references.md, "Resuscitation duration"): over a cohort on
+/// continuous CPR, ~43 % reach ROSC, the median duration of the successful
+/// attempts is ~12 min and ~7 % of the successes come after 30 min.
+pub fn cpr_cycle_rosc(cpr_min: f64) -> f64 {
+    CPR_ROSC_PEAK * (-(cpr_min / CPR_ROSC_FALL_MIN).powi(2)).exp()
+}
+
+const CPR_ROSC_PEAK: f64 = 0.05;
+const CPR_ROSC_FALL_MIN: f64 = 26.0;
+
+/// What a cardiac arrest leaves of consciousness once circulation is back:
+/// hypoxic-ischaemic brain injury grows with the no-flow and low-flow
+/// intervals (the OHCA score, Adrie et al. 2006; docs/references.md,
+/// "Resuscitation duration"). Ischaemic minutes = no-flow + ½ low-flow
+/// (CPR gives ~25 % of normal flow); under 10 none, then confusion, voice
+/// (20), pain (30), unresponsive (45): design choices.
+pub fn hypoxic_injury(ep: &Episode, course: &Course) -> Acvpu {
+    let Some(end) = ep.end_ms else {
+        return Acvpu::Alert;
+    };
+    let total = end.saturating_sub(ep.onset_ms) as f64 / MIN_MS;
+    let low_flow: f64 = course
+        .of(InterventionKind::Cpr)
+        .map(|g| {
+            let from = g.at_ms.max(ep.onset_ms);
+            let to = g
+                .duration_ms
+                .map_or(end, |d| g.at_ms.saturating_add(d).min(end));
+            to.saturating_sub(from) as f64 / MIN_MS
+        })
+        .sum::<f64>()
+        .min(total);
+    let ischaemic = total - low_flow + 0.5 * low_flow;
+    if ischaemic < 10.0 {
+        Acvpu::Alert
+    } else if ischaemic < 20.0 {
+        Acvpu::Confused
+    } else if ischaemic < 30.0 {
+        Acvpu::Voice
+    } else if ischaemic < 45.0 {
+        Acvpu::Pain
+    } else {
+        Acvpu::Unresponsive
+    }
+}
 
 /// Natural variability of one vital: an Ornstein-Uhlenbeck process with a
 /// stationary standard deviation and a correlation time.
@@ -854,6 +1079,20 @@ const VARIABILITY: [Variability; 7] = [
 #[derive(Component, Clone, Copy, Debug, Default, PartialEq)]
 pub struct Variation(pub [f32; 7]);
 
+/// The arterial saturation the body's oxygen stores (lung volume,
+/// haemoglobin) hold, %: it follows the saturation ventilation and
+/// circulation allow with a first-order lag, so SpO2 moves over tens of
+/// seconds, not in one step, when breathing or circulation changes.
+#[derive(Component, Clone, Copy, Debug, Default, PartialEq)]
+pub struct O2Store(pub f32);
+
+/// Time constant of the oxygen stores, s: arterial saturation follows a
+/// change in ventilation or FiO2 over tens of seconds to minutes
+/// (docs/references.md, "Oxygen stores"; Farmery & Roe 1996 model the
+/// stores, lung and blood, that set it). 40 s: design choice within that
+/// range for an adult breathing air.
+pub const O2_STORE_TAU_S: f64 = 40.0;
+
 /// Precomputed exact OU update factors for one step length.
 #[derive(Clone, Copy, Debug)]
 pub struct StepFactors {
@@ -863,6 +1102,8 @@ pub struct StepFactors {
     pub step_ms: u64,
     /// Fraction of an oxygen-flow change reached in one step (1-min lag).
     pub o2_follow: f32,
+    /// Fraction of a saturation change the oxygen stores follow in one step.
+    pub o2_store_follow: f32,
 }
 
 impl StepFactors {
@@ -882,6 +1123,7 @@ impl StepFactors {
             noise,
             step_ms,
             o2_follow: (1.0 - (-dt_s / 60.0).exp()) as f32,
+            o2_store_follow: (1.0 - (-dt_s / O2_STORE_TAU_S).exp()) as f32,
         }
     }
 }
@@ -899,10 +1141,13 @@ impl Variation {
     }
 }
 
-/// Advances the variability one step and writes target + variability into `state`.
+/// Advances the variability and the oxygen stores one step and writes
+/// target + variability into `state` (SpO2: the stores + variability).
+#[allow(clippy::too_many_arguments)] // the state a step moves, and what moves it
 pub fn advance<R: Rng + ?Sized>(
     state: &mut Vitals,
     variation: &mut Variation,
+    store: &mut O2Store,
     target: &Vitals,
     shape: Shape,
     hr_sd: f32,
@@ -919,6 +1164,7 @@ pub fn advance<R: Rng + ?Sized>(
         };
         *x = *x * f.keep[i] + sd * z;
     }
+    store.0 += (target.spo2_pct as f32 - store.0) * f.o2_store_follow;
     let c = shape.circulation;
     let mut hr = target.hr_bpm + c * f64::from(v[0]);
     if shape.hr_irregular_sd > 0.0 {
@@ -930,7 +1176,7 @@ pub fn advance<R: Rng + ?Sized>(
         sbp_mmhg: target.sbp_mmhg + c * f64::from(v[1]),
         dbp_mmhg: target.dbp_mmhg + c * f64::from(v[2]),
         rr_bpm: target.rr_bpm + f64::from(v[3]) * (target.rr_bpm / 14.0).min(1.0),
-        spo2_pct: target.spo2_pct + f64::from(v[4]),
+        spo2_pct: f64::from(store.0) + f64::from(v[4]),
         temp_c: target.temp_c + f64::from(v[5]),
         etco2_mmhg: target.etco2_mmhg + f64::from(v[6]),
         ..*target
@@ -970,6 +1216,108 @@ mod tests {
         // Smooth around 23:00 and 07:00.
         let eleven = Daytime::at(23 * 3_600_000).sleep;
         assert!((eleven - 0.5).abs() < 1e-9, "{eleven}");
+    }
+
+    fn standard_body() -> Body {
+        let traits = crate::profile::ProfileSpec::healthy_adult()
+            .sample(&mut crate::rng::stream(1, 1, "vitals"))
+            .0;
+        Body::new(Traits {
+            hr: 73.0,
+            sbp: 114.0,
+            dbp: 73.0,
+            ..traits
+        })
+    }
+
+    #[test]
+    fn the_baroreflex_reproduces_the_published_haemorrhage_points() {
+        let body = standard_body();
+        let day = Daytime::at(14 * 3_600_000);
+        let (base, _) = target(&body, &Course::NONE, 90.0, day, 0);
+        for (lost, map_pub) in [(0.1, 101.0), (0.2, 98.0), (0.3, 65.0), (0.4, 41.0)] {
+            let mut course = Course::NONE;
+            let kind = ConditionKind::Haemorrhage;
+            course.episodes.push(Episode {
+                kind,
+                onset_ms: 0,
+                severity: 1.0,
+                ramp_ms: 0,
+                duration_ms: None,
+                params: Params([lost * 100.0, 0.0, 0.0]),
+                started: true,
+                end_ms: None,
+                reached: false,
+                skipped_meal: false,
+            });
+            let (v, _) = target(&body, &course, 90.0, day, 1);
+            let map = 100.0 * v.map_mmhg() / base.map_mmhg();
+            let co = 100.0 * f64::from(v.co_lpm / base.co_lpm);
+            let co_pub = interp(&CO_CURVE, lost);
+            assert!((map - map_pub).abs() <= 10.0, "{lost}: MAP {map:.0} %");
+            assert!((co - co_pub).abs() <= 10.0, "{lost}: CO {co:.0} %");
+            assert_eq!(interp(&MAP_CURVE, lost), map_pub);
+        }
+    }
+
+    #[test]
+    fn cpr_rosc_chance_falls_with_duration() {
+        assert!((cpr_cycle_rosc(0.0) - 0.05).abs() < 1e-12);
+        assert!(cpr_cycle_rosc(10.0) > cpr_cycle_rosc(20.0));
+        assert!(cpr_cycle_rosc(40.0) < 0.005);
+    }
+
+    #[test]
+    fn sleep_follows_the_patients_own_times() {
+        let mut body = standard_body();
+        body.sleep_at_h = 24.5;
+        body.wake_at_h = 5.5;
+        let at = |h: f64| Daytime::at((h * 3_600_000.0) as u64);
+        assert_eq!(body.sleep(at(23.5)), 0.0);
+        assert!((body.sleep(at(0.5)) - 0.5).abs() < 1e-9);
+        assert_eq!(body.sleep(at(3.0)), 1.0);
+        assert!((body.sleep(at(5.5)) - 0.5).abs() < 1e-9);
+        assert_eq!(body.sleep(at(7.0)), 0.0);
+        // At the centre: what every patient had before.
+        let centre = Body::new(body.traits);
+        for h in [1.0, 6.8, 12.0, 22.7, 23.2] {
+            assert!((centre.sleep(at(h)) - at(h).sleep).abs() < 1e-9, "{h}");
+        }
+    }
+
+    #[test]
+    fn long_arrests_leave_hypoxic_injury() {
+        let arrest = |minutes: u64, cpr_after: Option<u64>| {
+            let mut course = Course::NONE;
+            let ep = Episode {
+                kind: ConditionKind::CardiacArrest,
+                onset_ms: 0,
+                severity: 1.0,
+                ramp_ms: 0,
+                duration_ms: None,
+                params: Params([0.0; 3]),
+                started: true,
+                end_ms: Some(minutes * 60_000),
+                reached: false,
+                skipped_meal: false,
+            };
+            if let Some(m) = cpr_after {
+                course.given.push(Given {
+                    kind: InterventionKind::Cpr,
+                    at_ms: m * 60_000,
+                    params: Params([0.0; 3]),
+                    duration_ms: None,
+                    done: true,
+                });
+            }
+            hypoxic_injury(&ep, &course)
+        };
+        assert_eq!(arrest(5, Some(1)), Acvpu::Alert);
+        assert_eq!(arrest(15, Some(1)), Acvpu::Alert);
+        assert_eq!(arrest(25, Some(1)), Acvpu::Confused);
+        assert_eq!(arrest(15, None), Acvpu::Confused);
+        assert_eq!(arrest(70, Some(2)), Acvpu::Pain);
+        assert_eq!(arrest(50, None), Acvpu::Unresponsive);
     }
 
     #[test]

@@ -162,17 +162,20 @@ pub enum TechAlarm {
     SensorExpired,
     /// Infusion line occluded; the pump stopped.
     Occlusion,
+    /// A cuff found no pulse oscillations: no reading this cycle.
+    MeasurementFailed,
 }
 
 impl TechAlarm {
     /// Every alarm, in report order.
-    pub const ALL: [TechAlarm; 6] = [
+    pub const ALL: [TechAlarm; 7] = [
         TechAlarm::LowBattery,
         TechAlarm::SensorOff,
         TechAlarm::LeadOff,
         TechAlarm::LowPerfusion,
         TechAlarm::SensorExpired,
         TechAlarm::Occlusion,
+        TechAlarm::MeasurementFailed,
     ];
 
     /// The name used on the wire and in reports.
@@ -184,6 +187,7 @@ impl TechAlarm {
             TechAlarm::LowPerfusion => "low_perfusion",
             TechAlarm::SensorExpired => "sensor_expired",
             TechAlarm::Occlusion => "occlusion",
+            TechAlarm::MeasurementFailed => "measurement_failed",
         }
     }
 }

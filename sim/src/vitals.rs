@@ -216,6 +216,25 @@ pub enum Rhythm {
     Vf,
     /// Asystole.
     Asystole,
+    /// Pulseless electrical activity: organised complexes, no pulse (the
+    /// arrest of exsanguination).
+    Pea,
+}
+
+/// The rate an ECG counts in ventricular fibrillation, /min: the
+/// fibrillatory waves run at 4-10 Hz (docs/references.md, "Cardiac arrest");
+/// a QRS detector counting them reads ~300/min (design choice, 5 Hz).
+pub const VF_COUNTED_RATE: f64 = 300.0;
+/// The rate of the complexes in PEA, /min (design choice: the slow,
+/// wide-complex PEA of a heart failing for lack of volume).
+pub const PEA_RATE: f64 = 50.0;
+
+impl Rhythm {
+    /// Whether the heart ejects blood (a pulse to feel, a pleth to see,
+    /// oscillations for a cuff).
+    pub fn perfusing(self) -> bool {
+        matches!(self, Rhythm::Sinus | Rhythm::Af)
+    }
 }
 
 /// True physiological state of one patient (not what a device reports).
@@ -267,6 +286,22 @@ impl Vitals {
     /// Mean arterial pressure by the usual one-third pulse-pressure rule.
     pub fn map_mmhg(&self) -> f64 {
         self.dbp_mmhg + (self.sbp_mmhg - self.dbp_mmhg) / 3.0
+    }
+
+    /// Whether the patient has a pulse (a perfusing rhythm).
+    pub fn has_pulse(&self) -> bool {
+        self.rhythm.perfusing()
+    }
+
+    /// The rate an ECG counts: the pulse rate in a perfusing rhythm, the
+    /// fibrillatory waves in VF, the complexes in PEA, none in asystole.
+    pub fn ecg_rate(&self) -> f64 {
+        match self.rhythm {
+            Rhythm::Sinus | Rhythm::Af => self.hr_bpm,
+            Rhythm::Vf => VF_COUNTED_RATE,
+            Rhythm::Pea => PEA_RATE,
+            Rhythm::Asystole => 0.0,
+        }
     }
 
     /// Whether the patient is on supplemental oxygen.

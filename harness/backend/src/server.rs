@@ -367,13 +367,14 @@ async fn read_messages(headers: &HeaderMap, body: Body) -> Result<Vec<TelemetryM
 }
 
 /// Technical alarms the wire format defines; others are ignored.
-const KNOWN_ALARMS: [&str; 6] = [
+const KNOWN_ALARMS: [&str; 7] = [
     "low_battery",
     "sensor_off",
     "lead_off",
     "low_perfusion",
     "sensor_expired",
     "occlusion",
+    "measurement_failed",
 ];
 
 /// Validates one message against the wire format.

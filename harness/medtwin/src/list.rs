@@ -263,6 +263,9 @@ fn device(out: &mut String, d: &medtwin_sim::DeviceSpec) {
             d.low_perfusion_map_mmhg
         ));
     }
+    if let Some(note) = medtwin_sim::device::pulseless_note(d.class) {
+        quirks.push(note.into());
+    }
     if d.duplicate_pct > 0.0 {
         quirks.push(format!("{}% duplicates", d.duplicate_pct));
     }
@@ -319,5 +322,7 @@ mod tests {
         );
         assert!(text.contains("every 4h"), "{text}");
         assert!(text.contains("charts acvpu"), "{text}");
+        assert!(text.contains("measurement_failed alarm"), "{text}");
+        assert!(text.contains("0 in asystole"), "{text}");
     }
 }

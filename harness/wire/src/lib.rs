@@ -96,12 +96,12 @@ pub struct TelemetryMessage {
     #[schemars(extend("format" = "date-time"))]
     pub measured_at: String,
     /// The measured values; empty when the message only carries an alarm
-    /// (sensor off, lead off, low perfusion) or an event.
+    /// (sensor off, lead off, low perfusion, a failed cuff cycle) or an event.
     #[schemars(length(max = 3))]
     pub values: Vec<WireValue>,
     /// A device technical alarm raised with this message.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(extend("enum" = ["low_battery", "sensor_off", "lead_off", "low_perfusion", "sensor_expired", "occlusion", null]))]
+    #[schemars(extend("enum" = ["low_battery", "sensor_off", "lead_off", "low_perfusion", "sensor_expired", "occlusion", "measurement_failed", null]))]
     pub alarm: Option<String>,
     /// A device event (dispenser, smart pill).
     #[serde(default, skip_serializing_if = "Option::is_none")]

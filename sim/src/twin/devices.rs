@@ -376,7 +376,11 @@ fn sample(
                 ),
                 None => (false, false),
             };
-            if device::low_perfusion(spec, truth) {
+            if let Some(alarm) = device::pulseless(spec, truth) {
+                m.readings = Readings::new(&[]);
+                m.quality = Quality::LowPerfusion;
+                m.alarm = m.alarm.or(Some(alarm));
+            } else if device::low_perfusion(spec, truth) {
                 m.readings = Readings::new(&[]);
                 m.quality = Quality::LowPerfusion;
                 m.alarm = m.alarm.or(Some(TechAlarm::LowPerfusion));

@@ -20,7 +20,9 @@ use crate::device::{Artifacts, Device, DeviceClock, DeviceError, NoiseRng, Power
 use crate::error::ConfigError;
 use crate::glucose::{self, Drive, GlucoseParams, GlucoseState, Metabolism};
 use crate::network::{Channel, Gateway, InFlight, Link, NetRng};
-use crate::physiology::{self, Body, Course, Daytime, Episode, Given, StepFactors, Variation};
+use crate::physiology::{
+    self, Body, Course, Daytime, Episode, Given, O2Store, StepFactors, Variation,
+};
 use crate::profile::Meal;
 use crate::rng::{self, StreamRng};
 use crate::scores::{CriteriaState, CriterionEvent};
@@ -347,7 +349,9 @@ impl Twin {
         let patient_idx = self.patients.len() as u32;
         let mut rng = rng::stream(config.seed, stable, "vitals");
         let (traits, draw) = cohort.profile.sample(&mut rng);
-        let body = Body::new(traits);
+        // What is not a profile trait (AF rate, sleep times) comes from a
+        // stream of its own: the traits' draws stay as they were.
+        let body = Body::drawn(traits, &mut rng::stream(config.seed, stable, "variety"));
         let params = GlucoseParams::new(
             f64::from(traits.weight_kg),
             cohort.profile.metabolism,
@@ -368,9 +372,12 @@ impl Twin {
         );
         let factors = clock.factors;
         let mut state = target;
+        // The stores start full at the target saturation.
+        let mut store = O2Store(target.spo2_pct as f32);
         physiology::advance(
             &mut state,
             &mut variation,
+            &mut store,
             &target,
             shape,
             hr_sd as f32,
@@ -389,6 +396,7 @@ impl Twin {
             body,
             state,
             variation,
+            store,
             Metabolic {
                 params,
                 state: glucose,
@@ -812,6 +820,7 @@ impl Twin {
             + size_of::<Body>()
             + size_of::<Vitals>()
             + size_of::<Variation>()
+            + size_of::<O2Store>()
             + size_of::<Metabolic>()
             + size_of::<Criteria>()
             + size_of::<Meals>()
@@ -935,6 +944,7 @@ fn run_courses(
     clock: Res<Clock>,
     mut patients: Query<(
         &Patient,
+        &Body,
         &Vitals,
         &mut Course,
         &mut Metabolic,
@@ -943,10 +953,29 @@ fn run_courses(
     mut out: ResMut<Outbox>,
 ) {
     let now = clock.now_ms;
-    for (patient, vitals, mut course, mut metabolic, mut criteria) in &mut patients {
+    for (patient, body, vitals, mut course, mut metabolic, mut criteria) in &mut patients {
         let course = &mut *course;
         let metabolic = &mut *metabolic;
         let out = &mut out.0;
+        if physiology::exsanguinated(body, course, now) {
+            // Untreated exsanguination: the heart stops in PEA, an episode
+            // of its own (logged as an onset below).
+            let kind = ConditionKind::CardiacArrest;
+            let mut params = crate::clinical::Params::defaults(kind.params());
+            params.0[0] = 2.0;
+            course.episodes.push(Episode {
+                kind,
+                onset_ms: now,
+                severity: 1.0,
+                ramp_ms: 0,
+                duration_ms: None,
+                params,
+                started: false,
+                end_ms: None,
+                reached: false,
+                skipped_meal: false,
+            });
+        }
         start_episodes(patient, course, metabolic, &mut criteria.0, now, out);
         give_interventions(patient, course, metabolic, clock.seed, now, out);
         end_episodes(patient, course, vitals, clock.seed, now, clock.step_ms, out);
@@ -1132,9 +1161,10 @@ fn end_episodes(
                 let done_now = (now - start) / cycle;
                 let done_before = (now - step_ms).saturating_sub(start) / cycle;
                 let rhythm = physiology::arrest_rhythm(e, course, now);
-                if done_now > done_before && rhythm == Rhythm::Asystole {
+                if done_now > done_before && matches!(rhythm, Rhythm::Asystole | Rhythm::Pea) {
                     let mut rng = rng::stream(seed, patient.stable_id, &format!("cpr/{now}"));
-                    rng.random_bool(physiology::CPR_CYCLE_ROSC)
+                    let cpr_min = (now - start) as f64 / 60_000.0;
+                    rng.random_bool(physiology::cpr_cycle_rosc(cpr_min))
                         .then_some(EndReason::Treated)
                 } else {
                     None
@@ -1219,6 +1249,7 @@ fn advance_physiology(
         &Metabolic,
         &mut Vitals,
         &mut Variation,
+        &mut O2Store,
         &mut Criteria,
         &mut PatientRng,
     )>,
@@ -1227,8 +1258,17 @@ fn advance_physiology(
     let now = clock.now_ms;
     let day = clock.daytime();
     let out = &mut out.0;
-    for (patient, body, course, metabolic, mut vitals, mut variation, mut criteria, mut rng) in
-        &mut patients
+    for (
+        patient,
+        body,
+        course,
+        metabolic,
+        mut vitals,
+        mut variation,
+        mut store,
+        mut criteria,
+        mut rng,
+    ) in &mut patients
     {
         let glucose = metabolic.state.glucose_mgdl(&metabolic.params);
         let course = course.unwrap_or(&NO_COURSE);
@@ -1237,6 +1277,7 @@ fn advance_physiology(
         physiology::advance(
             &mut vitals,
             &mut variation,
+            &mut store,
             &target,
             shape,
             hr_sd,

@@ -3,6 +3,7 @@
 //! networks, physiology and the glucose model against published ranges, and
 //! the NEWS2 chart against a table model. One test binary (modules below).
 
+mod circulation_validation;
 mod commands;
 mod determinism;
 mod devices;

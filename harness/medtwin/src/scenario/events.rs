@@ -44,7 +44,7 @@ fn text<'a>(name: &'static str, v: &'a Option<Spanned<String>>) -> Present<'a> {
 }
 
 /// Parameter keys an `[[event]]` accepts (each condition takes some of them).
-pub const EVENT_PARAM_KEYS: [&str; 4] = ["cause", "insulin_u", "volume_pct", "rhythm"];
+pub const EVENT_PARAM_KEYS: [&str; 5] = ["cause", "insulin_u", "volume_pct", "rhythm", "rate_bpm"];
 /// Parameter keys an `[[intervention]]` accepts.
 pub const INTERVENTION_PARAM_KEYS: [&str; 9] = [
     "flow_lpm",
@@ -58,12 +58,13 @@ pub const INTERVENTION_PARAM_KEYS: [&str; 9] = [
     "dose_mg",
 ];
 
-fn event_params(e: &EventSpec) -> [Present<'_>; 4] {
+fn event_params(e: &EventSpec) -> [Present<'_>; 5] {
     [
         text("cause", &e.cause),
         number("insulin_u", &e.insulin_u),
         number("volume_pct", &e.volume_pct),
         text("rhythm", &e.rhythm),
+        number("rate_bpm", &e.rate_bpm),
     ]
 }
 

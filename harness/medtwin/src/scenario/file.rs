@@ -199,6 +199,7 @@ pub struct EventSpec {
     pub insulin_u: Option<Spanned<f64>>,
     pub volume_pct: Option<Spanned<f64>>,
     pub rhythm: Option<Spanned<String>>,
+    pub rate_bpm: Option<Spanned<f64>>,
 }
 
 /// Condition names.

@@ -42,12 +42,14 @@ who = "bay[0..6]"
 condition = "atrial_fibrillation"
 ramp = "30s"
 duration = "6m"
+rate_bpm = 160                     # well clear of 110: one onset each
 [[event]]
 at = "15m"
 who = "bay[0..6]"
 condition = "atrial_fibrillation"
 ramp = "30s"
 duration = "6m"
+rate_bpm = 160                     # well clear of 110: one onset each
 [alerts]
 kinds = ["hr-high"]
 grace = "1s"
