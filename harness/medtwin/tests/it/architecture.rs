@@ -98,6 +98,7 @@ fn crate_dependencies_point_the_right_way() {
         "medtwin-check",
         "medtwin-wire",
         "medtwin-backend",
+        "medtwin-listen",
         "medtwin",
     ];
     let of = |name: &str| -> BTreeSet<String> { closure(&g, name) };
@@ -126,11 +127,22 @@ fn crate_dependencies_point_the_right_way() {
     let wire = of("medtwin-wire");
     assert!(ours(&wire).is_empty(), "wire depends on {:?}", ours(&wire));
 
+    let listen = of("medtwin-listen");
+    assert!(
+        ours(&listen).is_empty(),
+        "listen depends on {:?}",
+        ours(&listen)
+    );
+
     let backend = of("medtwin-backend");
     assert_eq!(
         ours(&backend),
-        BTreeSet::from(["medtwin-sim".to_owned(), "medtwin-wire".to_owned()]),
-        "the backend depends on the twin and the wire types, never on the judge"
+        BTreeSet::from([
+            "medtwin-sim".to_owned(),
+            "medtwin-wire".to_owned(),
+            "medtwin-listen".to_owned()
+        ]),
+        "the backend depends on the twin, the wire types and the listener, never on the judge"
     );
 
     for (name, deps) in &g {

@@ -485,3 +485,66 @@ fn an_oversize_scenario_is_refused_at_once() {
         text(&validate.stdout).contains("memory ~") || text(&validate.stderr).contains("too big")
     );
 }
+
+/// A large cohort that fits runs within its memory estimate (+25 %): the
+/// estimate `validate` prints and `run` checks is one a user can plan by.
+#[test]
+fn a_large_cohort_stays_within_its_memory_estimate() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("large.toml");
+    let scenario = r#"
+name = "large-cohort"
+seed = 11
+duration = "3m"
+step = "1s"
+
+[clock]
+mode = "virtual"
+
+[[cohort]]
+name = "ward"
+count = 4000
+network = "hospital_wifi"
+devices = [
+  { kind = "pulse_oximeter", every = "10s" },
+  { kind = "resp_monitor", every = "1m" },
+  { kind = "bp_cuff", every = "15m" },
+  { kind = "thermometer", every = "5m" },
+]
+
+[[event]]
+at = "1m"
+who = "ward"
+pick = 10
+condition = "sepsis"
+
+[[expect]]
+name = "sepsis raises news2-medium"
+episode = "sepsis"
+alert = "news2-medium"
+within = "2h"
+"#;
+    std::fs::write(&file, scenario).unwrap();
+    let out = dir.path().join("out");
+    let done = crate::common::medtwin(&[
+        "run",
+        file.to_str().unwrap(),
+        "--quiet",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(done.status.code().is_some(), "{}", text(&done.stderr));
+    let r = report(&out);
+    let h = &r["harness"];
+    let (estimate, peak) = (n(&h["memory_estimate_bytes"]), n(&h["peak_rss_bytes"]));
+    println!(
+        "4000 patients, 16000 devices: peak RSS {} MiB, estimate {} MiB",
+        peak >> 20,
+        estimate >> 20
+    );
+    assert!(
+        peak as f64 <= estimate as f64 * 1.25,
+        "peak {peak} over the estimate {estimate} by more than 25 %"
+    );
+    assert!(n(&r["transport"]["sent"]) > 50_000, "{}", r["transport"]);
+}
