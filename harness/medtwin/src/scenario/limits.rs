@@ -10,16 +10,20 @@ use std::time::Duration;
 use super::Scenario;
 
 /// Memory of the harness with nothing simulated: the runtime, the twin's
-/// schedule, the embedded backend, buffers (measured: peak RSS of a
-/// one-patient run, rounded up).
+/// schedule, the embedded backend, buffers (peak RSS of a small run is
+/// 15–20 MiB; rounded up generously).
 pub const BASE_BYTES: u64 = 48 << 20;
 /// Memory per patient over a run: the twin's components, the harness's
-/// name, truth and checker state, the embedded backend's windows (measured
-/// with the large-cohort test, rounded up).
-pub const BYTES_PER_PATIENT: u64 = 6 * 1024;
-/// Memory per device: the twin's device and network state, its name, its
-/// slot in the accounting (measured, rounded up).
-pub const BYTES_PER_DEVICE: u64 = 2 * 1024;
+/// name, truth and checker state, the embedded backend's windows. With
+/// the per-device cost below, a quickstart patient (four devices) is
+/// estimated at 11 KiB; measured peak RSS per such patient: 10.4 KiB at
+/// 20,000 patients on 1 Hz oximeters, 5.9 KiB at 200,000 on one reading a
+/// minute (release build, `medtwin run`, `report.json` `harness`).
+pub const BYTES_PER_PATIENT: u64 = 5 * 1024;
+/// Memory per device: the twin's device and network state (`medtwin
+/// bench net` measures ~860 B resident per device), its name, its slot in
+/// the accounting and the backend's windows for what it measures.
+pub const BYTES_PER_DEVICE: u64 = 1536;
 /// Messages in flight at most (the run's in-flight credit,
 /// `run::twin::MAX_IN_FLIGHT`), plus the twin's one step being encoded.
 pub const MAX_IN_FLIGHT: u64 = 64 * 1024;
