@@ -145,6 +145,19 @@ pub enum CompareError {
         /// Scenarios only B ran.
         only_b: Vec<String>,
     },
+    /// A run on one side stopped before its end: its counts cover only
+    /// part of the scenario, so no comparison would be fair.
+    #[error(
+        "error: {side} holds an interrupted run ({run_id}: {reason}); rerun it to the end before comparing"
+    )]
+    Interrupted {
+        /// `A` or `B`.
+        side: &'static str,
+        /// The interrupted run.
+        run_id: String,
+        /// Why it stopped.
+        reason: String,
+    },
 }
 
 fn list(items: &[String]) -> String {
@@ -345,6 +358,18 @@ pub fn compare(
     gate: &Gate,
     allow_different: bool,
 ) -> Result<Comparison, CompareError> {
+    for (side, name) in [(a, "A"), (b, "B")] {
+        if let Some(r) = side.runs.iter().find(|r| r.interrupted.is_some()) {
+            return Err(CompareError::Interrupted {
+                side: name,
+                run_id: r.run_id.clone(),
+                reason: r
+                    .interrupted
+                    .as_ref()
+                    .map_or_else(String::new, |i| i.reason.clone()),
+            });
+        }
+    }
     let (ga, gb) = (a.groups(), b.groups());
     let only_a: Vec<String> = ga
         .keys()
@@ -1168,5 +1193,22 @@ mod tests {
         assert_eq!((both.false_rate, both.false_alerts), (Some(1.0), Some(3)));
         assert_eq!(parse_pct("10%"), Ok(0.1));
         assert!(parse_rate("-1").is_err() && parse_fraction("1.5").is_err());
+    }
+
+    #[test]
+    fn an_interrupted_run_is_not_compared() {
+        let a = single("virtual", metrics(4, 0, 0, 0, 100));
+        let mut stopped = run("ward", "virtual", metrics(4, 0, 0, 0, 100));
+        stopped.interrupted = Some(crate::report::Interruption {
+            reason: "sigint".into(),
+            at_sim_ms: 1_000,
+            after_wall_s: 1.0,
+        });
+        let b = Side::of_run(stopped);
+        let err = compare(&a, &b, &Gate::default(), false).unwrap_err();
+        assert!(
+            err.to_string().contains("B holds an interrupted run"),
+            "{err}"
+        );
     }
 }

@@ -127,6 +127,23 @@ mod tests {
     }
 
     #[test]
+    fn an_atomic_write_replaces_whole_or_leaves_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("report.json");
+        write_atomic(&path, b"first").unwrap();
+        write_atomic(&path, b"second, longer").unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"second, longer");
+        // A write that cannot happen leaves neither a file nor a temporary.
+        let missing = dir.path().join("no-such-dir").join("report.json");
+        assert!(write_atomic(&missing, b"x").is_err());
+        let names: Vec<String> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(names, ["report.json"]);
+    }
+
+    #[test]
     fn the_schema_refuses_what_the_model_cannot_hold() {
         let validator = jsonschema::validator_for(&schema()).unwrap();
         // Reports are checked whole in the end-to-end tests; here, that the

@@ -261,7 +261,7 @@ pub async fn execute_with(
         start.sim_start,
         end_ms,
     );
-    let trust = trust::assess(s, &lag, &observed, start.wall.elapsed());
+    let trust = trust::assess(s, &lag, &transport_stats, &observed, start.wall.elapsed());
     let verdict = match interrupted {
         Some(reason) => trust::RunVerdict::Interrupted(reason),
         None => trust::verdict(&trust, &transport_stats, &mut judged),

@@ -67,7 +67,13 @@ impl Trust {
 }
 
 /// Assesses a run from its send lag, CPU and the target's uptake.
-pub fn assess(s: &Scenario, lag: &Lag, observed: &Observed, wall: Duration) -> Trust {
+pub fn assess(
+    s: &Scenario,
+    lag: &Lag,
+    stats: &TransportStats,
+    observed: &Observed,
+    wall: Duration,
+) -> Trust {
     let speed = s.clock.speed();
     let lag_sim_ms = speed.map(|x| Lag {
         p50: lag.p50 * x,
@@ -86,7 +92,9 @@ pub fn assess(s: &Scenario, lag: &Lag, observed: &Observed, wall: Duration) -> T
                 medtwin_check::duration::human(lag.p99 as u64),
                 lag.p99 / speed.unwrap_or(1.0),
                 medtwin_check::duration::human(tightest.unwrap_or(0)),
-                if cfg!(debug_assertions) {
+                if stats.failed + stats.not_sent > 0 {
+                    " (the target failed or hung while messages waited behind it: see transport.by_cause)"
+                } else if cfg!(debug_assertions) {
                     " (this is a debug build: use `cargo run --release`)"
                 } else {
                     " (lower --speed, or use a bigger machine)"
