@@ -619,17 +619,23 @@ async fn first_attempt<C: Carrier>(
             return First::Done(Err(Failure::new(Cause::Interrupted, why)), sent_at, 1);
         }
     };
+    match judged(shared, admit, outcome) {
+        None => First::Done(Ok(()), sent_at, 1),
+        Some(f) if may_retry(shared, &f, 1) => First::Retry(f, sent_at),
+        Some(f) => First::Done(Err(f), sent_at, 1),
+    }
+}
+
+/// One attempt's failure, if any, after telling the breaker how the
+/// target did (a retry always speaks as `Admit::Send`, never as a probe).
+fn judged(shared: &Shared, admit: Admit, outcome: Sent) -> Option<Failure> {
     let failure = match outcome {
         Sent::Accepted => None,
         Sent::NotAccepted(f) => Some(f),
     };
     let down = failure.as_ref().is_some_and(|f| f.cause.is_down());
     shared.breaker.record(admit, down, Instant::now());
-    match failure {
-        None => First::Done(Ok(()), sent_at, 1),
-        Some(f) if may_retry(shared, &f, 1) => First::Retry(f, sent_at),
-        Some(f) => First::Done(Err(f), sent_at, 1),
-    }
+    failure
 }
 
 /// Whether a message that failed `n` times may go again: a retryable
@@ -672,13 +678,7 @@ async fn retries<C: Carrier>(
         tokio::time::sleep(wait).await;
         n += 1;
         let outcome = carrier.send(message.body.clone()).await;
-        let next = match outcome {
-            Sent::Accepted => None,
-            Sent::NotAccepted(f) => Some(f),
-        };
-        let down = next.as_ref().is_some_and(|f| f.cause.is_down());
-        shared.breaker.record(Admit::Send, down, Instant::now());
-        match next {
+        match judged(shared, Admit::Send, outcome) {
             None => return (Ok(()), n),
             Some(f) if may_retry(shared, &f, n) => failure = f,
             Some(f) => return (Err(f), n),
