@@ -31,6 +31,36 @@ if ! command -v chromium >/dev/null 2>&1 && ! command -v chromium-browser >/dev/
   fi
 fi
 
+# The interop tests talk to a real MQTT broker (Debian's mosquitto) and
+# run what medtwin emits through independent validators (Python FHIR and
+# HL7 v2 libraries, in a virtualenv under target/). Install what is
+# missing, the same way as chromium; without root the tests that need them
+# skip, and say so (on CI they are required).
+if ! command -v mosquitto >/dev/null 2>&1 || ! command -v mosquitto_pub >/dev/null 2>&1; then
+  echo "== installing mosquitto (for the MQTT interop tests)"
+  if [ "$(id -u)" = "0" ]; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mosquitto mosquitto-clients
+  elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
+    sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mosquitto mosquitto-clients
+  elif [ -n "${CI:-}" ]; then
+    echo "error: CI must test against mosquitto, but it is missing and cannot be installed" >&2
+    exit 1
+  else
+    echo "warning: mosquitto is missing and cannot be installed: its interop tests will be SKIPPED" >&2
+    export MEDTWIN_NO_MOSQUITTO=1
+  fi
+fi
+venv=target/validators-venv
+if [ ! -x "$venv/bin/python" ] || ! cmp -s scripts/validators/requirements.txt "$venv/requirements.txt"; then
+  echo "== installing the Python validators (fhir.resources, hl7apy) into $venv"
+  rm -rf "$venv"
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install -q --disable-pip-version-check -r scripts/validators/requirements.txt
+  cp scripts/validators/requirements.txt "$venv/requirements.txt"
+fi
+MEDTWIN_PYTHON="$(pwd)/$venv/bin/python"
+export MEDTWIN_PYTHON
+
 echo "== format"
 cargo fmt --all --check
 
