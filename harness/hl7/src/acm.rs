@@ -251,7 +251,8 @@ impl AlertReport {
             phase,
             state,
             inactivation: InactivationState::Enabled,
-            time: time.to_owned(),
+            time: medtwin_wire::parse_time(time)
+                .map_or_else(|| time.to_owned(), medtwin_wire::format_time),
             trigger,
             score: alert.score,
         }
@@ -330,7 +331,11 @@ impl AlertReport {
                     None => (String::new(), t.value.code.as_str()),
                 };
                 let trigger_time = to_dtm(&t.time).unwrap_or_default();
-                obx_head(&mut w, 2, "NM", &[&code, name, mdc::MDC], 2).number(t.value.value);
+                let mut id = vec![code.as_str(), name, mdc::MDC];
+                if let Some(loinc) = t.value.loinc.as_deref() {
+                    id.extend([loinc, "", mdc::LOINC]);
+                }
+                obx_head(&mut w, 2, "NM", &id, 2).number(t.value.value);
                 match metric
                     .and_then(|m| m.unit)
                     .filter(|u| mdc::ucum_of(u.code) == Some(t.value.unit.as_str()))
