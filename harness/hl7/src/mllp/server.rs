@@ -102,7 +102,17 @@ pub struct Server {
     addr: std::net::SocketAddr,
     counters: Arc<Counters>,
     stop: watch::Sender<bool>,
-    task: tokio::task::JoinHandle<()>,
+    /// The accept loop (it owns the connections: aborting it drops them).
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Drop for Server {
+    /// Dropping a server stops it at once.
+    fn drop(&mut self) {
+        if let Some(task) = self.task.take() {
+            task.abort();
+        }
+    }
 }
 
 impl std::fmt::Debug for Server {
@@ -127,9 +137,11 @@ impl Server {
     /// Stops accepting, lets open connections finish the message in hand
     /// for at most the shutdown deadline, drops the rest; returns the
     /// final counts.
-    pub async fn shutdown(self) -> ServerStats {
+    pub async fn shutdown(mut self) -> ServerStats {
         let _ = self.stop.send(true);
-        let _ = self.task.await;
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
         snapshot(&self.counters)
     }
 }
@@ -158,7 +170,7 @@ where
         addr,
         counters,
         stop,
-        task,
+        task: Some(task),
     }
 }
 

@@ -389,6 +389,8 @@ pub struct TargetInfo {
 pub enum AnyIntake {
     /// The webhook.
     Webhook(webhook::Webhook),
+    /// IHE ACM over MLLP.
+    Acm(acm::AcmIntake),
 }
 
 impl AnyIntake {
@@ -396,6 +398,7 @@ impl AnyIntake {
     pub fn kind(&self) -> IntakeKind {
         match self {
             AnyIntake::Webhook(_) => IntakeKind::Webhook,
+            AnyIntake::Acm(_) => IntakeKind::Acm,
         }
     }
 
@@ -403,6 +406,7 @@ impl AnyIntake {
     pub fn address(&self) -> String {
         match self {
             AnyIntake::Webhook(i) => i.address(),
+            AnyIntake::Acm(i) => i.address(),
         }
     }
 
@@ -410,7 +414,7 @@ impl AnyIntake {
     /// its subscription or starts polling); the others do nothing.
     pub async fn attach(&mut self, _target: &TargetInfo) -> anyhow::Result<()> {
         match self {
-            AnyIntake::Webhook(_) => Ok(()),
+            AnyIntake::Webhook(_) | AnyIntake::Acm(_) => Ok(()),
         }
     }
 
@@ -418,6 +422,7 @@ impl AnyIntake {
     pub async fn stop(self) {
         match self {
             AnyIntake::Webhook(i) => i.stop().await,
+            AnyIntake::Acm(i) => i.stop().await,
         }
     }
 }
@@ -479,8 +484,12 @@ mod tests {
         let clock = Arc::new(SimClock::new(Clock::Virtual, Instant::now()));
         clock.advance_frontier(42_000);
         let inbox = Inbox::new(clock);
-        inbox.accept(alert("a"), inbox.arrival(), "webhook").unwrap();
-        inbox.accept(alert("b"), inbox.arrival(), "webhook").unwrap();
+        inbox
+            .accept(alert("a"), inbox.arrival(), "webhook")
+            .unwrap();
+        inbox
+            .accept(alert("b"), inbox.arrival(), "webhook")
+            .unwrap();
         inbox.refuse(&Refusal::Unauthorized, b"{}");
         inbox.refuse(&Refusal::Malformed("expected value".into()), &[b'x'; 500]);
         let (alerts, refused) = inbox.take();
