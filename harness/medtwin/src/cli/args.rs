@@ -51,6 +51,31 @@ pub enum Command {
     },
     /// Measure the twin on this machine.
     Bench(BenchArgs),
+    /// Send a recording made by the file transport to a target.
+    Replay(ReplayArgs),
+}
+
+/// `medtwin replay`.
+#[derive(Debug, Args)]
+pub struct ReplayArgs {
+    /// The NDJSON recording (`[target] transport = "file"`).
+    pub file: PathBuf,
+    /// Where to send it (as `[target] url` for the transport).
+    #[arg(long, value_name = "URL")]
+    pub target: String,
+    /// The transport: http-json, fhir, mqtt or hl7-mllp; it must carry the
+    /// recording's encoding.
+    #[arg(long, value_name = "NAME", value_parser = protocol, default_value = "http-json")]
+    pub transport: scenario::interop::Protocol,
+    /// Bearer token (default: `MEDTWIN_TARGET_TOKEN`).
+    #[arg(long, value_name = "TOKEN")]
+    pub token: Option<String>,
+    /// Per request or acknowledgement, e.g. `5s`.
+    #[arg(long, value_name = "DURATION", value_parser = duration_ms, default_value = "5s")]
+    pub timeout: u64,
+    /// Lanes (connections); each patient's messages stay in order on one.
+    #[arg(long, value_name = "N", default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=1024))]
+    pub concurrency: u16,
 }
 
 /// `--clock` modes.
