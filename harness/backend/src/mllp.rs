@@ -14,6 +14,7 @@ use medtwin_hl7::time::dtm_of;
 use medtwin_hl7::{
     AckCode, AckErrorInfo, DecodeError, Message, build_ack, control_id, decode_oru_r01,
 };
+use medtwin_sim::Vital;
 use tokio::net::TcpListener;
 
 use crate::server::Shared;
@@ -72,7 +73,20 @@ fn answer(shared: &Shared, raw: &[u8]) -> Vec<u8> {
             return ack(Some(&msg), code, Some(error));
         }
     };
-    match shared.ingest_message(RUN, decoded.message) {
+    let mut message = decoded.message;
+    // PCD-01 names each vital by its MDC term; LOINC beside it is optional
+    // (medtwin writes it, monitors mostly do not). Fill in the one the
+    // wire format expects so only a contradicting LOINC is refused.
+    for v in &mut message.values {
+        if v.loinc.is_none() {
+            v.loinc = Vital::ALL
+                .into_iter()
+                .find(|vital| vital.code() == v.code)
+                .and_then(Vital::loinc)
+                .map(str::to_owned);
+        }
+    }
+    match shared.ingest_message(RUN, message) {
         Ok(()) => ack(Some(&msg), AckCode::AA, None),
         Err(refused) => {
             // The backend is full: an application error (207), not the
