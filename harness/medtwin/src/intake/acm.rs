@@ -2,9 +2,11 @@
 //!
 //! An MLLP listener, as an alarm manager's alert consumer: each `ORU^R40`
 //! is read (through the scenario's `[alerts.mapping]` HL7 paths when there
-//! is one, as a PCD-04 report otherwise) and answered: `AA` once taken,
-//! `AE` with an ERR naming what could not be read, `AR` for a message that
-//! is not an `ORU^R40` (or not HL7). An alarm's `start` is the alert the
+//! is one, as a PCD-04 report otherwise) and answered: accepted once
+//! taken, an error with an ERR naming what could not be read, a reject for
+//! a message that is not an `ORU^R40` (or not HL7); in enhanced mode
+//! (`CA`/`CE`/`CR`) when the report asks for it, as PCD-04's MSH-15 `AL`
+//! does, in original mode (`AA`/`AE`/`AR`) otherwise. An alarm's `start` is the alert the
 //! checker judges ([`Inbox::accept`]); its other phases (`continue`,
 //! `update`, `escalate`, `end`, ...) go to the alert history. Nothing is
 //! dropped: every refusal is counted with a sample. Bounded like the
@@ -18,7 +20,9 @@ use std::time::{Duration, SystemTime};
 use anyhow::Context as _;
 use medtwin_hl7::mllp::{Server, ServerLimits, serve};
 use medtwin_hl7::time::dtm_of;
-use medtwin_hl7::{AckCode, AckErrorInfo, AlertReport, EventPhase, Message, build_ack, control_id};
+use medtwin_hl7::{
+    AckCode, AckErrorInfo, AlertReport, EventPhase, Message, ack_code_for, build_ack, control_id,
+};
 use medtwin_wire::MAX_BODY_BYTES;
 
 use super::mapping::AlertParser;
@@ -127,7 +131,7 @@ fn receive(inbox: &Inbox, parser: &AlertParser, raw: &[u8]) -> Vec<u8> {
     let ack_id = format!("ACK-{id}");
     let ack = |msg: Option<&Message>, code: AckCode, error: Option<(u16, &str)>| {
         let error = error.map(|(code, text)| AckErrorInfo { code, text });
-        build_ack(msg, &id, code, error, &now, &ack_id).into_bytes()
+        build_ack(msg, &id, ack_code_for(msg, code), error, &now, &ack_id).into_bytes()
     };
     let msg = match Message::parse_bytes(raw) {
         Ok(m) => m,
@@ -259,15 +263,15 @@ mod tests {
             .send(report(EventPhase::End, "C2").as_bytes())
             .await
             .unwrap();
-        use medtwin_hl7::AckCode::{AE, AR};
+        use medtwin_hl7::AckCode::{AR, CE, CR};
         // Unusable delimiters (two the same): not HL7, though its control
         // id can still be answered.
         let not_hl7 = "MSH|^^\\&|||||||ORU^R40|N1|P|2.6\r";
         assert_eq!(nak(&client, not_hl7).await.0, AR);
         let r01 = report(EventPhase::Start, "C3").replace("ORU^R40^ORU_R40", "ORU^R01^ORU_R01");
-        assert_eq!(nak(&client, &r01).await, (AR, Some("200".into())));
+        assert_eq!(nak(&client, &r01).await, (CR, Some("200".into())));
         let no_patient = report(EventPhase::Start, "C4").replace("bed-1^^^MEDTWIN^PI", "");
-        assert_eq!(nak(&client, &no_patient).await, (AE, Some("101".into())));
+        assert_eq!(nak(&client, &no_patient).await, (CE, Some("101".into())));
         client.close().await;
         intake.stop().await;
         let (alerts, refused, heard) = ctx.inbox.take_all();
@@ -313,7 +317,7 @@ mod tests {
             .await
             .unwrap();
         let unreadable = report(EventPhase::Start, "M2").replace("|PH|", "|P?|");
-        assert_eq!(nak(&client, &unreadable).await.0, AckCode::AE);
+        assert_eq!(nak(&client, &unreadable).await.0, AckCode::CE);
         client.close().await;
         intake.stop().await;
         let (alerts, refused, _) = ctx.inbox.take_all();
