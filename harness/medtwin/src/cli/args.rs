@@ -78,6 +78,15 @@ pub struct ReplayArgs {
     pub concurrency: u16,
 }
 
+/// How the reference backend signs its webhook requests.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum SignatureStyle {
+    /// `X-Hub-Signature-256: sha256=<hex>`.
+    Github,
+    /// `Stripe-Signature: t=<unix>,v1=<hex>`.
+    Stripe,
+}
+
 /// `--clock` modes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum ClockMode {
@@ -265,12 +274,24 @@ pub struct BackendArgs {
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
-    /// Webhook URL alerts are POSTed to.
+    /// Webhook URL alerts are POSTed to (none: alerts go only to the other
+    /// sinks named, and to the FHIR store).
     #[arg(long, value_name = "URL", value_parser = http_url)]
-    pub alerts: String,
+    pub alerts: Option<String>,
     /// Bearer token for the webhook (default: `MEDTWIN_ALERT_TOKEN`).
     #[arg(long)]
     pub alerts_token: Option<String>,
+    /// Sign each webhook request with an HMAC-SHA256 of its body, GitHub
+    /// or Stripe style (secret: `--alerts-secret`, else
+    /// `MEDTWIN_ALERT_SECRET`).
+    #[arg(long, value_name = "STYLE")]
+    pub alerts_signature: Option<SignatureStyle>,
+    /// The HMAC secret for `--alerts-signature`.
+    #[arg(long, value_name = "SECRET")]
+    pub alerts_secret: Option<String>,
+    /// Also take HL7 v2 ORU^R01 (IHE PCD-01) over MLLP on this address.
+    #[arg(long, value_name = "ADDR")]
+    pub mllp_listen: Option<SocketAddr>,
     /// Bearer token every request must carry (default:
     /// `MEDTWIN_BACKEND_TOKEN`, else a random one, printed at start). Point
     /// `medtwin run --target` at it with `MEDTWIN_TARGET_TOKEN`.
