@@ -24,6 +24,7 @@
 
 mod alerts;
 mod escalation;
+mod mllp;
 mod patient;
 mod server;
 pub mod sink;
@@ -37,10 +38,10 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 pub use alerts::{Faults, PctKnob};
-pub use sink::{Signing, Sink};
 pub use escalation::{HIGH_TOTAL, Level, MEDIUM_TOTAL};
 pub use patient::{ParameterView, PatientView};
 pub use server::{MAX_RUNS, RUN_HEADER};
+pub use sink::{Signing, Sink};
 pub use stats::{Rejected, Stats};
 pub use window::MAX_WINDOW_SAMPLES;
 
@@ -131,6 +132,8 @@ pub struct BackendHandle {
     addr: SocketAddr,
     shared: Arc<server::Shared>,
     server: Option<medtwin_listen::Server>,
+    /// The MLLP listener (`ingest.mllp`) and its address.
+    mllp: Option<(SocketAddr, medtwin_hl7::mllp::Server)>,
     lanes: Option<alerts::Lanes>,
 }
 
@@ -174,10 +177,20 @@ pub async fn start(config: BackendConfig) -> Result<BackendHandle, BackendError>
     let app = server::router(Arc::clone(&shared));
     let server =
         medtwin_listen::serve(listener, app, medtwin_listen::Limits::default()).map_err(bind)?;
+    let mllp = match config.ingest.mllp {
+        Some(at) => {
+            let bind = |source| BackendError::Bind { addr: at, source };
+            let listener = tokio::net::TcpListener::bind(at).await.map_err(bind)?;
+            let bound = listener.local_addr().map_err(bind)?;
+            Some((bound, mllp::start(listener, Arc::clone(&shared))))
+        }
+        None => None,
+    };
     Ok(BackendHandle {
         addr,
         shared,
         server: Some(server),
+        mllp,
         lanes: Some(lanes),
     })
 }
@@ -225,6 +238,11 @@ impl BackendHandle {
         self.addr
     }
 
+    /// The MLLP listener's address, when `ingest.mllp` asked for one.
+    pub fn mllp_addr(&self) -> Option<SocketAddr> {
+        self.mllp.as_ref().map(|(addr, _)| *addr)
+    }
+
     /// A snapshot of the counters.
     pub fn stats(&self) -> Stats {
         self.shared.counters.snapshot()
@@ -247,6 +265,9 @@ impl BackendHandle {
         if let Some(server) = self.server.take() {
             let _ = tokio::time::timeout_at(deadline, server.shutdown()).await;
         }
+        if let Some((_, server)) = self.mllp.take() {
+            let _ = tokio::time::timeout_at(deadline, server.shutdown()).await;
+        }
         // No request can raise an alert any more: drain the lanes.
         if let Some(lanes) = self.lanes.take() {
             let _ = lanes.drain.send(true);
@@ -262,8 +283,9 @@ impl BackendHandle {
 
 impl Drop for BackendHandle {
     fn drop(&mut self) {
-        // Dropping the server aborts it.
+        // Dropping the servers aborts them.
         self.server.take();
+        self.mllp.take();
         if let Some(lanes) = self.lanes.take() {
             for task in lanes.tasks {
                 task.abort();

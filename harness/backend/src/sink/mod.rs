@@ -8,10 +8,12 @@
 //! re-arms (the score stayed below the threshold for `reset_after`). Sinks
 //! that have no place for an end (the webhook) ignore it.
 
+pub mod acm;
 pub mod webhook;
 
 use medtwin_wire::AlertMessage;
 
+pub use acm::AcmSink;
 pub use webhook::{Signing, WebhookSink};
 
 /// A phase of an alert's life.
@@ -34,7 +36,13 @@ pub struct Outbound {
 
 /// A configured destination for alerts, besides the webhook.
 #[derive(Clone, Debug, PartialEq)]
-pub enum Sink {}
+pub enum Sink {
+    /// IHE ACM: PCD-04 `ORU^R40` over MLLP to `addr` (`host:port`).
+    Acm {
+        /// Where the alert consumer listens.
+        addr: String,
+    },
+}
 
 /// Why a sink did not take an alert.
 #[derive(Debug)]
@@ -49,6 +57,7 @@ pub struct Undelivered {
 #[derive(Debug)]
 pub(crate) struct Sinks {
     pub(crate) webhook: Option<WebhookSink>,
+    pub(crate) acm: Option<AcmSink>,
 }
 
 impl Sinks {
@@ -57,10 +66,13 @@ impl Sinks {
         webhook: Option<WebhookSink>,
         others: &[Sink],
     ) -> Result<Sinks, crate::BackendError> {
-        if let Some(sink) = others.first() {
-            match *sink {}
+        let mut acm = None;
+        for sink in others {
+            match sink {
+                Sink::Acm { addr } => acm = Some(AcmSink::new(addr)),
+            }
         }
-        Ok(Sinks { webhook })
+        Ok(Sinks { webhook, acm })
     }
 
     /// Every sink, by name.
@@ -68,6 +80,9 @@ impl Sinks {
         let mut names = Vec::new();
         if self.webhook.is_some() {
             names.push("webhook");
+        }
+        if self.acm.is_some() {
+            names.push("acm");
         }
         names
     }
@@ -79,6 +94,10 @@ impl Sinks {
             "webhook" => match &self.webhook {
                 Some(w) if out.phase == Phase::Start => w.deliver(&out.message).await,
                 _ => Ok(()),
+            },
+            "acm" => match &self.acm {
+                Some(a) => a.deliver(out).await,
+                None => Ok(()),
             },
             _ => Ok(()),
         }

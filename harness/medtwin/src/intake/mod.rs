@@ -389,6 +389,8 @@ pub struct TargetInfo {
 pub enum AnyIntake {
     /// The webhook.
     Webhook(webhook::Webhook),
+    /// IHE ACM over MLLP.
+    Acm(acm::AcmIntake),
 }
 
 impl AnyIntake {
@@ -396,6 +398,7 @@ impl AnyIntake {
     pub fn kind(&self) -> IntakeKind {
         match self {
             AnyIntake::Webhook(_) => IntakeKind::Webhook,
+            AnyIntake::Acm(_) => IntakeKind::Acm,
         }
     }
 
@@ -403,6 +406,7 @@ impl AnyIntake {
     pub fn address(&self) -> String {
         match self {
             AnyIntake::Webhook(i) => i.address(),
+            AnyIntake::Acm(i) => i.address(),
         }
     }
 
@@ -410,7 +414,7 @@ impl AnyIntake {
     /// its subscription or starts polling); the others do nothing.
     pub async fn attach(&mut self, _target: &TargetInfo) -> anyhow::Result<()> {
         match self {
-            AnyIntake::Webhook(_) => Ok(()),
+            AnyIntake::Webhook(_) | AnyIntake::Acm(_) => Ok(()),
         }
     }
 
@@ -429,6 +433,7 @@ impl AnyIntake {
     pub async fn stop(self) {
         match self {
             AnyIntake::Webhook(i) => i.stop().await,
+            AnyIntake::Acm(i) => i.stop().await,
         }
     }
 }

@@ -117,6 +117,11 @@ pub async fn start(
     if choice.protocol == Protocol::Hl7Mllp {
         config.ingest.mllp = Some(SocketAddr::from(([127, 0, 0, 1], 0)));
     }
+    if let Some(addr) = listening.address(IntakeKind::Acm) {
+        config.sinks.push(medtwin_backend::sink::Sink::Acm {
+            addr: addr.to_owned(),
+        });
+    }
     let handle = medtwin_backend::start(config)
         .await
         .context("cannot start the embedded reference backend")?;
@@ -124,7 +129,11 @@ pub async fn start(
     let url = match choice.protocol {
         Protocol::HttpJson => format!("{http}/v1/measurements"),
         Protocol::Fhir => format!("{http}/fhir"),
-        Protocol::Mqtt | Protocol::Hl7Mllp | Protocol::File => anyhow::bail!(
+        Protocol::Hl7Mllp => match handle.mllp_addr() {
+            Some(addr) => format!("mllp://{addr}"),
+            None => anyhow::bail!("the embedded reference backend opened no MLLP listener"),
+        },
+        Protocol::Mqtt | Protocol::File => anyhow::bail!(
             "the embedded reference backend cannot take telemetry over {} in this build",
             choice.protocol.name()
         ),

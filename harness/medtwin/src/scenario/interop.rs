@@ -133,6 +133,12 @@ pub struct MqttOptions {
 pub struct Hl7Options {
     /// MSH-3, the sending application (default `MEDTWIN`).
     pub sending_application: Option<String>,
+    /// MSH-4, the sending facility (default `MEDTWIN`).
+    pub sending_facility: Option<String>,
+    /// MSH-5, the receiving application (default: none).
+    pub receiving_application: Option<String>,
+    /// MSH-6, the receiving facility (default: none).
+    pub receiving_facility: Option<String>,
 }
 
 /// `[target.file]`.

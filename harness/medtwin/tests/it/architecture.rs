@@ -99,6 +99,7 @@ fn crate_dependencies_point_the_right_way() {
         "medtwin-wire",
         "medtwin-backend",
         "medtwin-listen",
+        "medtwin-hl7",
         "medtwin",
     ];
     let of = |name: &str| -> BTreeSet<String> { closure(&g, name) };
@@ -134,13 +135,22 @@ fn crate_dependencies_point_the_right_way() {
         ours(&listen)
     );
 
+    // Format crates depend on no medtwin crate but the wire types.
+    let hl7 = of("medtwin-hl7");
+    assert_eq!(
+        ours(&hl7),
+        BTreeSet::from(["medtwin-wire".to_owned()]),
+        "the HL7 format crate depends on the wire types only"
+    );
+
     let backend = of("medtwin-backend");
     assert_eq!(
         ours(&backend),
         BTreeSet::from([
             "medtwin-sim".to_owned(),
             "medtwin-wire".to_owned(),
-            "medtwin-listen".to_owned()
+            "medtwin-listen".to_owned(),
+            "medtwin-hl7".to_owned()
         ]),
         "the backend depends on the twin, the wire types and the listener, never on the judge"
     );
