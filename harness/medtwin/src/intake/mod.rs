@@ -425,7 +425,7 @@ impl AnyIntake {
     /// time has run to by its next wall-clock poll. The others do nothing.
     pub async fn settle(&self) {
         match self {
-            AnyIntake::Webhook(_) => {}
+            AnyIntake::Webhook(_) | AnyIntake::Acm(_) => {}
         }
     }
 
