@@ -168,6 +168,10 @@ pub struct RunArgs {
     /// http-json, fhir, mqtt, hl7-mllp or file.
     #[arg(long, value_name = "NAME", value_parser = protocol)]
     pub transport: Option<scenario::interop::Protocol>,
+    /// Encode telemetry so (json, fhir or hl7), where the transport can
+    /// carry several (mqtt, file).
+    #[arg(long, value_name = "NAME", value_parser = encoding)]
+    pub encoding: Option<scenario::interop::Encoding>,
     /// Receive alerts through this intake instead of the scenario's
     /// (repeat for several): webhook, acm, mqtt, fhir-subscription,
     /// fhir-poll.
@@ -213,6 +217,7 @@ impl RunArgs {
             seed: self.seed,
             target: self.target.clone(),
             transport: self.transport,
+            encoding: self.encoding,
             intakes: self.intakes.clone(),
             clock: clock(self.clock, self.speed)?,
             pct: self.faults.pcts(),
@@ -232,6 +237,17 @@ fn protocol(text: &str) -> Result<scenario::interop::Protocol, String> {
         format!(
             "unknown transport \"{text}\" (one of: {})",
             Protocol::ALL.map(Protocol::name).join(", ")
+        )
+    })
+}
+
+/// An encoding's name.
+fn encoding(text: &str) -> Result<scenario::interop::Encoding, String> {
+    use scenario::interop::Encoding;
+    Encoding::parse(text).ok_or_else(|| {
+        format!(
+            "unknown encoding \"{text}\" (one of: {})",
+            Encoding::ALL.map(Encoding::name).join(", ")
         )
     })
 }
