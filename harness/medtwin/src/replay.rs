@@ -228,12 +228,13 @@ pub async fn replay(path: &Path, config: &ReplayConfig) -> Result<Replayed, Stri
 /// The replay's summary, for the terminal.
 pub fn human(r: &Replayed, config: &ReplayConfig) -> String {
     let s = &r.stats;
+    let secs = r.wall.as_secs_f64();
     let mut out = format!(
-        "replayed {} messages to {} over {} in {:.1} s: {} accepted · {} refused · {} failed · {} not sent\n",
+        "replayed {} messages to {} over {} in {secs:.1} s ({:.0} messages/s): {} accepted · {} refused · {} failed · {} not sent\n",
         r.lines,
         config.url,
         config.protocol.name(),
-        r.wall.as_secs_f64(),
+        if secs > 0.0 { r.lines as f64 / secs } else { 0.0 },
         s.accepted,
         s.refused,
         s.failed,

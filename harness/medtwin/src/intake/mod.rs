@@ -418,6 +418,17 @@ impl AnyIntake {
         }
     }
 
+    /// In virtual time, called at every lockstep barrier once the target
+    /// has answered everything sent so far: an intake that must ask for
+    /// alerts (FHIR polling) asks now, so its alerts are placed within a
+    /// window of the data that raised them rather than wherever simulated
+    /// time has run to by its next wall-clock poll. The others do nothing.
+    pub async fn settle(&self) {
+        match self {
+            AnyIntake::Webhook(_) | AnyIntake::Acm(_) => {}
+        }
+    }
+
     /// Stops receiving.
     pub async fn stop(self) {
         match self {
