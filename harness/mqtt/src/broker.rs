@@ -121,9 +121,10 @@ impl Shared {
             } else if router.retained.len() < self.options.max_retained
                 || router.retained.contains_key(&message.topic)
             {
-                router
-                    .retained
-                    .insert(message.topic.clone(), (message.payload.clone(), message.qos));
+                router.retained.insert(
+                    message.topic.clone(),
+                    (message.payload.clone(), message.qos),
+                );
             } else {
                 self.counters.add("retained_dropped_full", 1);
             }
@@ -172,19 +173,22 @@ pub struct Broker {
 
 impl std::fmt::Debug for Broker {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Broker").field("addr", &self.addr).finish_non_exhaustive()
+        f.debug_struct("Broker")
+            .field("addr", &self.addr)
+            .finish_non_exhaustive()
     }
 }
 
 impl Broker {
     /// Binds and starts serving on the current tokio runtime.
     pub async fn start(options: BrokerOptions) -> Result<Broker, BrokerError> {
-        let listener = TcpListener::bind(options.addr)
-            .await
-            .map_err(|source| BrokerError::Bind {
-                addr: options.addr,
-                source,
-            })?;
+        let listener =
+            TcpListener::bind(options.addr)
+                .await
+                .map_err(|source| BrokerError::Bind {
+                    addr: options.addr,
+                    source,
+                })?;
         let addr = listener.local_addr().map_err(|source| BrokerError::Bind {
             addr: options.addr,
             source,
@@ -213,7 +217,12 @@ impl Broker {
     /// `delivered`, `dropped_queue_full`, `wills`, `takeovers`,
     /// `keepalive_timeouts`, `malformed`, ...
     pub fn counters(&self) -> BTreeMap<String, u64> {
-        let map = self.shared.counters.0.lock().unwrap_or_else(|p| p.into_inner());
+        let map = self
+            .shared
+            .counters
+            .0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
         map.iter().map(|(k, v)| ((*k).to_owned(), *v)).collect()
     }
 
@@ -363,7 +372,11 @@ async fn serve(stream: TcpStream, shared: Arc<Shared>, mut stopped: watch::Recei
             // MQTT 3.1.1 §3.1.2.2: CONNACK return code 0x01 (unacceptable
             // protocol level), then close.
             shared.counters.add("refused_protocol_level", 1);
-            let _ = timeout(Duration::from_secs(1), write.write_all(&[0x20, 0x02, 0x00, 0x01])).await;
+            let _ = timeout(
+                Duration::from_secs(1),
+                write.write_all(&[0x20, 0x02, 0x00, 0x01]),
+            )
+            .await;
             return;
         }
     };
@@ -389,7 +402,10 @@ async fn serve(stream: TcpStream, shared: Arc<Shared>, mut stopped: watch::Recei
     let (client_id, assigned) = if connect.client_id.is_empty() {
         if version == Version::V311 && !connect.clean {
             // §3.1.3.1: a zero-byte id needs a clean session; code 0x02.
-            let ack = ConnAck { code: 2, ..ConnAck::default() };
+            let ack = ConnAck {
+                code: 2,
+                ..ConnAck::default()
+            };
             let _ = codec::encode(version, &Packet::ConnAck(ack), &mut out);
             write_all(&mut write, &mut out).await;
             return;
@@ -442,7 +458,13 @@ async fn serve(stream: TcpStream, shared: Arc<Shared>, mut stopped: watch::Recei
         last_pkid: 0,
         // MQTT 5 §3.1.2.11.3/4: the client's Receive Maximum and Maximum
         // Packet Size bound what we send it.
-        max_in_flight: usize::from(connect.receive_max.unwrap_or(u16::MAX).min(shared.options.max_in_flight).max(1)),
+        max_in_flight: usize::from(
+            connect
+                .receive_max
+                .unwrap_or(u16::MAX)
+                .min(shared.options.max_in_flight)
+                .max(1),
+        ),
         client_max_packet: connect.max_packet_bytes.map_or(usize::MAX, |m| m as usize),
     };
     let keep_alive = Duration::from_secs(u64::from(connect.keep_alive_s));
@@ -484,26 +506,29 @@ async fn serve(stream: TcpStream, shared: Arc<Shared>, mut stopped: watch::Recei
             },
         }
     };
-    if version == Version::V5 {
-        if let Some(code) = end.server_reason() {
-            let _ = codec::encode(version, &Packet::Disconnect { code }, &mut session.out);
-            write_all(&mut write, &mut session.out).await;
-        }
+    if version == Version::V5
+        && let Some(code) = end.server_reason()
+    {
+        let _ = codec::encode(version, &Packet::Disconnect { code }, &mut session.out);
+        write_all(&mut write, &mut session.out).await;
     }
     let _ = timeout(Duration::from_secs(1), write.shutdown()).await;
     {
         let mut router = shared.router();
-        if router.clients.get(&client_id).is_some_and(|c| c.connection == connection) {
+        if router
+            .clients
+            .get(&client_id)
+            .is_some_and(|c| c.connection == connection)
+        {
             router.clients.remove(&client_id);
         }
     }
-    if end.publishes_will() {
-        if let Some(will) = connect.will {
-            if valid_topic(&will.topic) {
-                shared.counters.add("wills", 1);
-                shared.route(&will, &client_id);
-            }
-        }
+    if end.publishes_will()
+        && let Some(will) = connect.will
+        && valid_topic(&will.topic)
+    {
+        shared.counters.add("wills", 1);
+        shared.route(&will, &client_id);
     }
 }
 
@@ -587,7 +612,10 @@ impl Session<'_> {
                         let queued = self.shared.route(&publish, self.client_id);
                         // MQTT 5 §3.4.2.1: 0x10 No matching subscribers.
                         let code = if v5 && queued == 0 { 0x10 } else { 0 };
-                        self.encode(&Packet::PubAck { pkid: publish.pkid, code })?;
+                        self.encode(&Packet::PubAck {
+                            pkid: publish.pkid,
+                            code,
+                        })?;
                     }
                     Qos::ExactlyOnce => {
                         // §4.3.3 method B: route once, on first receipt.
@@ -596,7 +624,10 @@ impl Session<'_> {
                             queued = self.shared.route(&publish, self.client_id);
                         }
                         let code = if v5 && queued == 0 { 0x10 } else { 0 };
-                        self.encode(&Packet::PubRec { pkid: publish.pkid, code })?;
+                        self.encode(&Packet::PubRec {
+                            pkid: publish.pkid,
+                            code,
+                        })?;
                     }
                 }
             }
@@ -612,7 +643,11 @@ impl Session<'_> {
                 if code >= 0x80 {
                     self.sent.remove(&pkid);
                 } else {
-                    let code = if self.sent.contains_key(&pkid) || !v5 { 0 } else { 0x92 };
+                    let code = if self.sent.contains_key(&pkid) || !v5 {
+                        0
+                    } else {
+                        0x92
+                    };
                     self.encode(&Packet::PubRel { pkid, code })?;
                 }
             }

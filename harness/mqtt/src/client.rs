@@ -193,7 +193,9 @@ impl Connection {
         let link = match open(&options).await {
             Ok(link) => link,
             Err(error) => {
-                shared.counters.add(&format!("connect_failures_{}", error.cause.name()), 1);
+                shared
+                    .counters
+                    .add(&format!("connect_failures_{}", error.cause.name()), 1);
                 return Err(error);
             }
         };
@@ -245,7 +247,10 @@ impl Connection {
         let result = self.publish_message(message).await;
         match &result {
             Ok(()) => self.shared.counters.add("published", 1),
-            Err(error) => self.shared.counters.add(&format!("publish_failed_{}", error.name()), 1),
+            Err(error) => self
+                .shared
+                .counters
+                .add(&format!("publish_failed_{}", error.name()), 1),
         }
         result
     }
@@ -275,7 +280,11 @@ impl Connection {
     /// Subscribes to `filter` at `qos` and waits for the SUBACK; returns the
     /// granted QoS. The subscription is renewed after every reconnect;
     /// messages go to `ConnectOptions::deliveries`.
-    pub async fn subscribe(&self, filter: impl Into<String>, qos: Qos) -> Result<Qos, SubscribeError> {
+    pub async fn subscribe(
+        &self,
+        filter: impl Into<String>,
+        qos: Qos,
+    ) -> Result<Qos, SubscribeError> {
         let (done, rx) = oneshot::channel();
         let command = Command::Subscribe {
             filter: filter.into(),
@@ -307,7 +316,12 @@ impl Connection {
     /// closes the socket.
     pub async fn disconnect(&self) {
         let (done, rx) = oneshot::channel();
-        if self.commands.send(Command::Disconnect { done }).await.is_ok() {
+        if self
+            .commands
+            .send(Command::Disconnect { done })
+            .await
+            .is_ok()
+        {
             let _ = timeout(self.ack_timeout + Duration::from_secs(1), rx).await;
         }
         self.join().await;
@@ -355,7 +369,11 @@ impl Connections {
     }
 
     /// Connects `name` (replacing and disconnecting an older one).
-    pub async fn connect(&mut self, name: &str, options: ConnectOptions) -> Result<&Connection, ConnectError> {
+    pub async fn connect(
+        &mut self,
+        name: &str,
+        options: ConnectOptions,
+    ) -> Result<&Connection, ConnectError> {
         let connection = Connection::connect(options).await?;
         if let Some(old) = self.by_name.insert(name.to_owned(), connection) {
             old.disconnect().await;
@@ -425,7 +443,11 @@ struct Link {
     broker_max_packet: usize,
 }
 
-fn connect_error(options: &ConnectOptions, cause: DownCause, detail: impl Into<String>) -> ConnectError {
+fn connect_error(
+    options: &ConnectOptions,
+    cause: DownCause,
+    detail: impl Into<String>,
+) -> ConnectError {
     ConnectError {
         addr: options.addr.clone(),
         cause,
@@ -438,7 +460,9 @@ async fn open(options: &ConnectOptions) -> Result<Link, ConnectError> {
         Err(_) => return Err(connect_error(options, DownCause::ConnectTimeout, "")),
         Ok(Err(error)) => {
             let cause = match error.kind() {
-                std::io::ErrorKind::InvalidInput | std::io::ErrorKind::NotFound => DownCause::NotResolved,
+                std::io::ErrorKind::InvalidInput | std::io::ErrorKind::NotFound => {
+                    DownCause::NotResolved
+                }
                 _ => DownCause::from_io(&error),
             };
             return Err(connect_error(options, cause, error.to_string()));
@@ -470,8 +494,20 @@ async fn open(options: &ConnectOptions) -> Result<Link, ConnectError> {
         .map_err(|e| connect_error(options, DownCause::Protocol, e.to_string()))?;
     let deadline = Instant::now() + options.connect_timeout;
     match timeout_at(deadline, write.write_all(&out)).await {
-        Err(_) => return Err(connect_error(options, DownCause::ConnAckTimeout, "writing CONNECT")),
-        Ok(Err(error)) => return Err(connect_error(options, DownCause::from_io(&error), error.to_string())),
+        Err(_) => {
+            return Err(connect_error(
+                options,
+                DownCause::ConnAckTimeout,
+                "writing CONNECT",
+            ));
+        }
+        Ok(Err(error)) => {
+            return Err(connect_error(
+                options,
+                DownCause::from_io(&error),
+                error.to_string(),
+            ));
+        }
         Ok(Ok(())) => {}
     }
     let mut buffer = BytesMut::with_capacity(4096);
@@ -480,20 +516,46 @@ async fn open(options: &ConnectOptions) -> Result<Link, ConnectError> {
         match codec::decode(options.version, &mut buffer, max) {
             Ok(Some(Packet::ConnAck(ack))) => break ack,
             Ok(Some(other)) => {
-                return Err(connect_error(options, DownCause::Protocol, format!("expected CONNACK, got {other:?}")));
+                return Err(connect_error(
+                    options,
+                    DownCause::Protocol,
+                    format!("expected CONNACK, got {other:?}"),
+                ));
             }
             Ok(None) => {}
-            Err(error) => return Err(connect_error(options, DownCause::Protocol, error.to_string())),
+            Err(error) => {
+                return Err(connect_error(
+                    options,
+                    DownCause::Protocol,
+                    error.to_string(),
+                ));
+            }
         }
         match timeout_at(deadline, read.read_buf(&mut buffer)).await {
             Err(_) => return Err(connect_error(options, DownCause::ConnAckTimeout, "")),
-            Ok(Ok(0)) => return Err(connect_error(options, DownCause::ClosedByBroker, "before CONNACK")),
+            Ok(Ok(0)) => {
+                return Err(connect_error(
+                    options,
+                    DownCause::ClosedByBroker,
+                    "before CONNACK",
+                ));
+            }
             Ok(Ok(_)) => {}
-            Ok(Err(error)) => return Err(connect_error(options, DownCause::from_io(&error), error.to_string())),
+            Ok(Err(error)) => {
+                return Err(connect_error(
+                    options,
+                    DownCause::from_io(&error),
+                    error.to_string(),
+                ));
+            }
         }
     };
     if ack.code != 0 {
-        return Err(connect_error(options, DownCause::Rejected(ack.code), "CONNACK"));
+        return Err(connect_error(
+            options,
+            DownCause::Rejected(ack.code),
+            "CONNACK",
+        ));
     }
     let keep_alive = match ack.server_keep_alive_s {
         // MQTT 5 §3.2.2.3.14: the broker's Server Keep Alive replaces ours.
@@ -527,7 +589,12 @@ enum End {
 }
 
 /// The task: one session after another until disconnected or killed.
-async fn drive(first: Link, mut rx: mpsc::Receiver<Command>, options: ConnectOptions, shared: Arc<Shared>) {
+async fn drive(
+    first: Link,
+    mut rx: mpsc::Receiver<Command>,
+    options: ConnectOptions,
+    shared: Arc<Shared>,
+) {
     let mut subscriptions: Vec<(String, Qos)> = Vec::new();
     let mut link = Some(first);
     let mut backoff = options.backoff_initial;
@@ -535,12 +602,16 @@ async fn drive(first: Link, mut rx: mpsc::Receiver<Command>, options: ConnectOpt
     loop {
         if let Some(current) = link.take() {
             shared.connected.store(true, Ordering::Relaxed);
-            let end = Session::new(current, &options, &shared).run(&mut rx, &mut subscriptions).await;
+            let end = Session::new(current, &options, &shared)
+                .run(&mut rx, &mut subscriptions)
+                .await;
             shared.connected.store(false, Ordering::Relaxed);
             match end {
                 End::Closed => return,
                 End::Lost(cause) => {
-                    shared.counters.add(&format!("disconnects_{}", cause.name()), 1);
+                    shared
+                        .counters
+                        .add(&format!("disconnects_{}", cause.name()), 1);
                     if cause == DownCause::Killed {
                         return;
                     }
@@ -584,9 +655,13 @@ async fn drive(first: Link, mut rx: mpsc::Receiver<Command>, options: ConnectOpt
                 link = Some(new);
             }
             Err(error) => {
-                shared.counters.add(&format!("connect_failures_{}", error.cause.name()), 1);
+                shared
+                    .counters
+                    .add(&format!("connect_failures_{}", error.cause.name()), 1);
                 last_cause = error.cause;
-                backoff = (backoff * 2).min(options.backoff_max).max(options.backoff_initial);
+                backoff = (backoff * 2)
+                    .min(options.backoff_max)
+                    .max(options.backoff_initial);
             }
         }
     }
@@ -650,13 +725,21 @@ impl<'a> Session<'a> {
         }
     }
 
-    async fn run(mut self, rx: &mut mpsc::Receiver<Command>, subscriptions: &mut Vec<(String, Qos)>) -> End {
+    async fn run(
+        mut self,
+        rx: &mut mpsc::Receiver<Command>,
+        subscriptions: &mut Vec<(String, Qos)>,
+    ) -> End {
         let end = self.serve(rx, subscriptions).await;
         self.fail_all(&end);
         end
     }
 
-    async fn serve(&mut self, rx: &mut mpsc::Receiver<Command>, subscriptions: &mut Vec<(String, Qos)>) -> End {
+    async fn serve(
+        &mut self,
+        rx: &mut mpsc::Receiver<Command>,
+        subscriptions: &mut Vec<(String, Qos)>,
+    ) -> End {
         for (filter, qos) in subscriptions.iter() {
             self.shared.counters.add("resubscribes", 1);
             if let Err(end) = self.send_subscribe(filter.clone(), *qos, None) {
@@ -712,9 +795,17 @@ impl<'a> Session<'a> {
         }
     }
 
-    fn command(&mut self, command: Command, subscriptions: &mut Vec<(String, Qos)>) -> Result<(), End> {
+    fn command(
+        &mut self,
+        command: Command,
+        subscriptions: &mut Vec<(String, Qos)>,
+    ) -> Result<(), End> {
         match command {
-            Command::Publish { message, done, deadline } => {
+            Command::Publish {
+                message,
+                done,
+                deadline,
+            } => {
                 self.start_publish(message, done, deadline);
                 Ok(())
             }
@@ -747,10 +838,16 @@ impl<'a> Session<'a> {
     }
 
     fn encode(&mut self, packet: &Packet) -> Result<(), End> {
-        codec::encode(self.options.version, packet, &mut self.out).map_err(|_| End::Lost(DownCause::Protocol))
+        codec::encode(self.options.version, packet, &mut self.out)
+            .map_err(|_| End::Lost(DownCause::Protocol))
     }
 
-    fn send_subscribe(&mut self, filter: String, qos: Qos, done: Option<SubscribeDone>) -> Result<(), End> {
+    fn send_subscribe(
+        &mut self,
+        filter: String,
+        qos: Qos,
+        done: Option<SubscribeDone>,
+    ) -> Result<(), End> {
         let pkid = self.next_pkid();
         let packet = Packet::Subscribe {
             pkid,
@@ -788,11 +885,21 @@ impl<'a> Session<'a> {
         if message.retain && !self.link.retain_available {
             return refuse(done, PublishError::RetainNotSupported);
         }
-        if message.qos != Qos::AtMostOnce && self.in_flight.len() >= usize::from(self.link.receive_max) {
-            self.waiting.push_back(Waiting { message, done, deadline });
+        if message.qos != Qos::AtMostOnce
+            && self.in_flight.len() >= usize::from(self.link.receive_max)
+        {
+            self.waiting.push_back(Waiting {
+                message,
+                done,
+                deadline,
+            });
             return;
         }
-        let pkid = if message.qos == Qos::AtMostOnce { 0 } else { self.next_pkid() };
+        let pkid = if message.qos == Qos::AtMostOnce {
+            0
+        } else {
+            self.next_pkid()
+        };
         let before = self.out.len();
         let packet = Packet::Publish(Publish {
             topic: message.topic,
@@ -808,7 +915,10 @@ impl<'a> Session<'a> {
             return refuse(done, PublishError::InvalidTopic(String::new()));
         }
         let bytes = self.out.len() - before;
-        let max = self.link.broker_max_packet.min(self.options.max_packet_bytes as usize);
+        let max = self
+            .link
+            .broker_max_packet
+            .min(self.options.max_packet_bytes as usize);
         if bytes > max {
             self.out.truncate(before);
             return refuse(done, PublishError::TooLarge { bytes, max });
@@ -820,7 +930,14 @@ impl<'a> Session<'a> {
                 }
             }
             qos => {
-                self.in_flight.insert(pkid, InFlight { done, deadline, qos });
+                self.in_flight.insert(
+                    pkid,
+                    InFlight {
+                        done,
+                        deadline,
+                        qos,
+                    },
+                );
             }
         }
     }
@@ -829,7 +946,12 @@ impl<'a> Session<'a> {
         if self.out.is_empty() {
             return Ok(());
         }
-        match timeout(self.options.ack_timeout, self.link.write.write_all(&self.out)).await {
+        match timeout(
+            self.options.ack_timeout,
+            self.link.write.write_all(&self.out),
+        )
+        .await
+        {
             Err(_) => return Err(End::Lost(DownCause::Io(std::io::ErrorKind::TimedOut))),
             Ok(Err(error)) => return Err(End::Lost(DownCause::from_io(&error))),
             Ok(Ok(())) => {}
@@ -865,7 +987,9 @@ impl<'a> Session<'a> {
                     self.shared.counters.add("birth_failed", 1);
                 }
                 while self.in_flight.len() < usize::from(self.link.receive_max) {
-                    let Some(next) = self.waiting.pop_front() else { break };
+                    let Some(next) = self.waiting.pop_front() else {
+                        break;
+                    };
                     self.start_publish(next.message, next.done, next.deadline);
                 }
             }
@@ -876,8 +1000,16 @@ impl<'a> Session<'a> {
     fn incoming(&mut self, packet: Packet) -> Result<(), End> {
         match packet {
             Packet::PubAck { pkid, code } => {
-                let result = if code >= 0x80 { Err(PublishError::Refused { code }) } else { Ok(()) };
-                if self.in_flight.get(&pkid).is_some_and(|e| e.qos != Qos::AtLeastOnce) {
+                let result = if code >= 0x80 {
+                    Err(PublishError::Refused { code })
+                } else {
+                    Ok(())
+                };
+                if self
+                    .in_flight
+                    .get(&pkid)
+                    .is_some_and(|e| e.qos != Qos::AtLeastOnce)
+                {
                     return Err(End::Lost(DownCause::Protocol));
                 }
                 self.finish(pkid, result);
@@ -889,7 +1021,11 @@ impl<'a> Session<'a> {
                 } else {
                     let known = self.in_flight.contains_key(&pkid);
                     // §3.6.2.1: 0x92 if we hold no such packet id.
-                    let code = if known || self.options.version == Version::V311 { 0 } else { 0x92 };
+                    let code = if known || self.options.version == Version::V311 {
+                        0
+                    } else {
+                        0x92
+                    };
                     self.encode(&Packet::PubRel { pkid, code })?;
                     if !known {
                         self.shared.counters.add("unknown_acks", 1);
@@ -897,16 +1033,21 @@ impl<'a> Session<'a> {
                 }
             }
             Packet::PubComp { pkid, code } => {
-                let result = if code >= 0x80 { Err(PublishError::Refused { code }) } else { Ok(()) };
+                let result = if code >= 0x80 {
+                    Err(PublishError::Refused { code })
+                } else {
+                    Ok(())
+                };
                 self.finish(pkid, result);
             }
             Packet::Publish(publish) => self.received(publish)?,
             Packet::PubRel { pkid, .. } => {
-                let code = if self.received_qos2.remove(&pkid) || self.options.version == Version::V311 {
-                    0
-                } else {
-                    0x92
-                };
+                let code =
+                    if self.received_qos2.remove(&pkid) || self.options.version == Version::V311 {
+                        0
+                    } else {
+                        0x92
+                    };
                 self.encode(&Packet::PubComp { pkid, code })?;
             }
             Packet::SubAck { pkid, codes } => {
@@ -914,7 +1055,9 @@ impl<'a> Session<'a> {
                 let result = match Qos::try_from(code) {
                     Ok(granted) => Ok(granted),
                     Err(_) => {
-                        self.shared.counters.add(&format!("subscribe_refused_rc_{code}"), 1);
+                        self.shared
+                            .counters
+                            .add(&format!("subscribe_refused_rc_{code}"), 1);
                         Err(SubscribeError::Refused { code })
                     }
                 };
@@ -928,7 +1071,9 @@ impl<'a> Session<'a> {
             }
             Packet::UnsubAck { .. } => {}
             Packet::PingResp => self.ping_sent = None,
-            Packet::Disconnect { code } => return Err(End::Lost(DownCause::ServerDisconnect(code))),
+            Packet::Disconnect { code } => {
+                return Err(End::Lost(DownCause::ServerDisconnect(code)));
+            }
             Packet::Connect(_)
             | Packet::ConnAck(_)
             | Packet::Subscribe { .. }
@@ -979,14 +1124,25 @@ impl<'a> Session<'a> {
         };
         match deliveries.try_send(delivery) {
             Ok(()) => self.shared.counters.add("deliveries", 1),
-            Err(mpsc::error::TrySendError::Full(_)) => self.shared.counters.add("deliveries_dropped_full", 1),
-            Err(mpsc::error::TrySendError::Closed(_)) => self.shared.counters.add("deliveries_dropped_closed", 1),
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                self.shared.counters.add("deliveries_dropped_full", 1)
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => {
+                self.shared.counters.add("deliveries_dropped_closed", 1)
+            }
         }
         Ok(())
     }
 
     fn on_tick(&mut self) -> Result<(), End> {
         let now = Instant::now();
+        while self.waiting.front().is_some_and(|w| w.deadline <= now) {
+            if let Some(waiting) = self.waiting.pop_front()
+                && let Some(done) = waiting.done
+            {
+                let _ = done.send(Err(PublishError::Timeout));
+            }
+        }
         let expired: Vec<u16> = self
             .in_flight
             .iter()
@@ -995,25 +1151,26 @@ impl<'a> Session<'a> {
             .collect();
         if !expired.is_empty() {
             for pkid in expired {
-                if let Some(entry) = self.in_flight.remove(&pkid) {
-                    if let Some(done) = entry.done {
-                        let _ = done.send(Err(PublishError::Timeout));
-                    }
-                }
-            }
-            return Err(End::Lost(DownCause::AckTimeout));
-        }
-        while self.waiting.front().is_some_and(|w| w.deadline <= now) {
-            if let Some(waiting) = self.waiting.pop_front() {
-                if let Some(done) = waiting.done {
+                if let Some(entry) = self.in_flight.remove(&pkid)
+                    && let Some(done) = entry.done
+                {
                     let _ = done.send(Err(PublishError::Timeout));
                 }
             }
-        }
-        if self.subscribing.values().any(|(_, deadline)| *deadline <= now) {
             return Err(End::Lost(DownCause::AckTimeout));
         }
-        if self.draining.as_ref().is_some_and(|(_, deadline)| *deadline <= now) {
+        if self
+            .subscribing
+            .values()
+            .any(|(_, deadline)| *deadline <= now)
+        {
+            return Err(End::Lost(DownCause::AckTimeout));
+        }
+        if self
+            .draining
+            .as_ref()
+            .is_some_and(|(_, deadline)| *deadline <= now)
+        {
             // In flight too long: give up on it; `close` runs next loop.
             let pkids: Vec<u16> = self.in_flight.keys().copied().collect();
             for pkid in pkids {
@@ -1060,7 +1217,9 @@ impl<'a> Session<'a> {
             End::Closed => None,
         };
         let publish_error = || match &cause {
-            Some(cause) => PublishError::Disconnected { cause: cause.clone() },
+            Some(cause) => PublishError::Disconnected {
+                cause: cause.clone(),
+            },
             None => PublishError::Closed,
         };
         for done in self.written.drain(..) {
@@ -1071,15 +1230,23 @@ impl<'a> Session<'a> {
                 let _ = done.send(Err(publish_error()));
             }
         }
+        // Never sent: not "disconnected" (the broker cannot have them).
         for waiting in self.waiting.drain(..) {
             if let Some(done) = waiting.done {
-                let _ = done.send(Err(publish_error()));
+                let _ = done.send(Err(match &cause {
+                    Some(cause) => PublishError::NotConnected {
+                        cause: cause.clone(),
+                    },
+                    None => PublishError::Closed,
+                }));
             }
         }
         for (_, (done, _)) in self.subscribing.drain() {
             if let Some(done) = done {
                 let _ = done.send(Err(match &cause {
-                    Some(cause) => SubscribeError::NotConnected { cause: cause.clone() },
+                    Some(cause) => SubscribeError::NotConnected {
+                        cause: cause.clone(),
+                    },
                     None => SubscribeError::Closed,
                 }));
             }

@@ -153,7 +153,10 @@ fn fixed_header(buf: &[u8], max_bytes: usize) -> Result<Option<(usize, usize)>, 
 /// MQTT 5 DISCONNECT (§3.14): rumqttc 0.25 cannot read one whose Remaining
 /// Length is 1 (reason code, properties absent), nor reason codes it does
 /// not list, so we read it here; the properties are skipped.
-fn decode_disconnect_v5(buf: &mut BytesMut, max_bytes: usize) -> Result<Option<Packet>, CodecError> {
+fn decode_disconnect_v5(
+    buf: &mut BytesMut,
+    max_bytes: usize,
+) -> Result<Option<Packet>, CodecError> {
     let Some((header, remaining)) = fixed_header(buf, max_bytes)? else {
         return Ok(None);
     };
@@ -187,7 +190,11 @@ pub(crate) fn connect_level(buf: &[u8], max_bytes: usize) -> Result<Option<u8>, 
 }
 
 /// Appends `packet` to `buf`.
-pub(crate) fn encode(version: Version, packet: &Packet, buf: &mut BytesMut) -> Result<(), CodecError> {
+pub(crate) fn encode(
+    version: Version,
+    packet: &Packet,
+    buf: &mut BytesMut,
+) -> Result<(), CodecError> {
     match version {
         Version::V311 => {
             to_v4(packet)?.write(buf, usize::MAX)?;
@@ -276,10 +283,22 @@ fn from_v4(packet: v4::Packet) -> Packet {
             dup: p.dup,
             pkid: p.pkid,
         }),
-        v4::Packet::PubAck(a) => Packet::PubAck { pkid: a.pkid, code: 0 },
-        v4::Packet::PubRec(a) => Packet::PubRec { pkid: a.pkid, code: 0 },
-        v4::Packet::PubRel(a) => Packet::PubRel { pkid: a.pkid, code: 0 },
-        v4::Packet::PubComp(a) => Packet::PubComp { pkid: a.pkid, code: 0 },
+        v4::Packet::PubAck(a) => Packet::PubAck {
+            pkid: a.pkid,
+            code: 0,
+        },
+        v4::Packet::PubRec(a) => Packet::PubRec {
+            pkid: a.pkid,
+            code: 0,
+        },
+        v4::Packet::PubRel(a) => Packet::PubRel {
+            pkid: a.pkid,
+            code: 0,
+        },
+        v4::Packet::PubComp(a) => Packet::PubComp {
+            pkid: a.pkid,
+            code: 0,
+        },
         v4::Packet::Subscribe(s) => Packet::Subscribe {
             pkid: s.pkid,
             filters: s
@@ -423,7 +442,10 @@ fn from_v5(packet: v5::Packet) -> Result<Packet, CodecError> {
             Packet::ConnAck(ack)
         }
         v5::Packet::Publish(p) => {
-            if p.properties.as_ref().is_some_and(|p| p.topic_alias.is_some()) {
+            if p.properties
+                .as_ref()
+                .is_some_and(|p| p.topic_alias.is_some())
+            {
                 // We never allow topic aliases (Topic Alias Maximum absent
                 // = 0, §3.1.2.11.5 / §3.2.2.3.8), so one is a protocol error.
                 return Err(m5::Error::MalformedPacket.into());
@@ -854,7 +876,13 @@ mod tests {
                 }),
             );
             round_trip(version, Packet::PubAck { pkid: 3, code: 0 });
-            round_trip(version, Packet::PubComp { pkid: 65535, code: 0 });
+            round_trip(
+                version,
+                Packet::PubComp {
+                    pkid: 65535,
+                    code: 0,
+                },
+            );
             round_trip(
                 version,
                 Packet::SubAck {
@@ -863,8 +891,20 @@ mod tests {
                 },
             );
         }
-        round_trip(Version::V5, Packet::PubAck { pkid: 3, code: 0x97 });
-        round_trip(Version::V5, Packet::PubRec { pkid: 4, code: 0x87 });
+        round_trip(
+            Version::V5,
+            Packet::PubAck {
+                pkid: 3,
+                code: 0x97,
+            },
+        );
+        round_trip(
+            Version::V5,
+            Packet::PubRec {
+                pkid: 4,
+                code: 0x87,
+            },
+        );
         round_trip(Version::V5, Packet::Disconnect { code: 0x8E });
         round_trip(Version::V5, Packet::Disconnect { code: 0 });
         // Reason code and an empty property block, as other brokers send.
@@ -873,7 +913,10 @@ mod tests {
             decode(Version::V5, &mut buf, 1024).unwrap(),
             Some(Packet::Disconnect { code: 0x8B })
         );
-        assert_eq!(decode(Version::V5, &mut buf, 1024).unwrap(), Some(Packet::PingReq));
+        assert_eq!(
+            decode(Version::V5, &mut buf, 1024).unwrap(),
+            Some(Packet::PingReq)
+        );
     }
 
     #[test]

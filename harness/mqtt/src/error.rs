@@ -181,7 +181,9 @@ pub enum SubscribeError {
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum TemplateError {
     /// `{name}` where name is not `patient`, `device` or `kind`.
-    #[error("topic template {template:?}: unknown placeholder {{{name}}} (known: {{patient}}, {{device}}, {{kind}})")]
+    #[error(
+        "topic template {template:?}: unknown placeholder {{{name}}} (known: {{patient}}, {{device}}, {{kind}})"
+    )]
     UnknownPlaceholder {
         /// The template.
         template: String,

@@ -36,7 +36,9 @@ use std::str::FromStr;
 
 pub use broker::{Broker, BrokerOptions};
 pub use client::{ConnectOptions, Connection, Connections, Delivery, Message};
-pub use error::{BrokerError, ConnectError, DownCause, PublishError, SubscribeError, TemplateError};
+pub use error::{
+    BrokerError, ConnectError, DownCause, PublishError, SubscribeError, TemplateError,
+};
 pub use topic::{TopicNames, TopicTemplate};
 
 /// The protocol version a connection speaks.

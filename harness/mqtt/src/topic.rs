@@ -100,7 +100,9 @@ impl TopicTemplate {
                         at,
                     });
                 }
-                '+' | '#' => return Err(invalid("wildcards '+' and '#' are not allowed in a topic")),
+                '+' | '#' => {
+                    return Err(invalid("wildcards '+' and '#' are not allowed in a topic"));
+                }
                 c if c.is_control() => return Err(invalid("control characters are not allowed")),
                 c => literal.push(c),
             }
@@ -195,9 +197,7 @@ pub fn sanitise(name: &str) -> String {
 /// A topic name a client may publish to (MQTT §4.7.3): not empty, no
 /// wildcards, no NUL, at most 65,535 bytes.
 pub fn valid_topic(topic: &str) -> bool {
-    !topic.is_empty()
-        && topic.len() <= MAX_TOPIC_BYTES
-        && !topic.contains(['+', '#', '\0'])
+    !topic.is_empty() && topic.len() <= MAX_TOPIC_BYTES && !topic.contains(['+', '#', '\0'])
 }
 
 /// A valid topic filter (MQTT §4.7.1): `#` alone and last, `+` a whole
@@ -209,9 +209,7 @@ pub fn valid_filter(filter: &str) -> bool {
     let levels: Vec<&str> = filter.split('/').collect();
     let last = levels.len() - 1;
     levels.iter().enumerate().all(|(i, level)| {
-        (*level == "#" && i == last)
-            || *level == "+"
-            || !level.contains(['+', '#'])
+        (*level == "#" && i == last) || *level == "+" || !level.contains(['+', '#'])
     })
 }
 
@@ -240,13 +238,20 @@ mod tests {
     use super::*;
 
     fn names<'a>(patient: &'a str, device: &'a str, kind: &'a str) -> TopicNames<'a> {
-        TopicNames { patient, device, kind }
+        TopicNames {
+            patient,
+            device,
+            kind,
+        }
     }
 
     #[test]
     fn renders_and_filters() {
         let t = TopicTemplate::parse("medtwin/{patient}/{device}/{kind}").unwrap();
-        assert_eq!(t.render(&names("p-1", "spo2-a", "vitals")), "medtwin/p-1/spo2-a/vitals");
+        assert_eq!(
+            t.render(&names("p-1", "spo2-a", "vitals")),
+            "medtwin/p-1/spo2-a/vitals"
+        );
         assert_eq!(t.filter(), "medtwin/+/+/+");
         assert_eq!(t.filter_for_kind("status"), "medtwin/+/+/status");
         let t = TopicTemplate::parse("ward/bed-{patient}/x").unwrap();
@@ -285,7 +290,10 @@ mod tests {
     fn filter_matching_follows_the_standard() {
         // MQTT 3.1.1 §4.7.1.2 and §4.7.1.3 examples.
         assert!(matches("sport/tennis/player1/#", "sport/tennis/player1"));
-        assert!(matches("sport/tennis/player1/#", "sport/tennis/player1/ranking"));
+        assert!(matches(
+            "sport/tennis/player1/#",
+            "sport/tennis/player1/ranking"
+        ));
         assert!(matches("sport/#", "sport"));
         assert!(matches("sport/tennis/+", "sport/tennis/player1"));
         assert!(!matches("sport/tennis/+", "sport/tennis/player1/ranking"));
