@@ -389,6 +389,8 @@ pub struct TargetInfo {
 pub enum AnyIntake {
     /// The webhook.
     Webhook(webhook::Webhook),
+    /// An MQTT subscription.
+    Mqtt(mqtt::MqttIntake),
 }
 
 impl AnyIntake {
@@ -396,6 +398,7 @@ impl AnyIntake {
     pub fn kind(&self) -> IntakeKind {
         match self {
             AnyIntake::Webhook(_) => IntakeKind::Webhook,
+            AnyIntake::Mqtt(_) => IntakeKind::Mqtt,
         }
     }
 
@@ -403,6 +406,7 @@ impl AnyIntake {
     pub fn address(&self) -> String {
         match self {
             AnyIntake::Webhook(i) => i.address(),
+            AnyIntake::Mqtt(i) => i.address(),
         }
     }
 
@@ -410,7 +414,7 @@ impl AnyIntake {
     /// its subscription or starts polling); the others do nothing.
     pub async fn attach(&mut self, _target: &TargetInfo) -> anyhow::Result<()> {
         match self {
-            AnyIntake::Webhook(_) => Ok(()),
+            AnyIntake::Webhook(_) | AnyIntake::Mqtt(_) => Ok(()),
         }
     }
 
@@ -418,6 +422,7 @@ impl AnyIntake {
     pub async fn stop(self) {
         match self {
             AnyIntake::Webhook(i) => i.stop().await,
+            AnyIntake::Mqtt(i) => i.stop().await,
         }
     }
 }
