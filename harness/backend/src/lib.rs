@@ -24,6 +24,7 @@
 
 mod alerts;
 mod escalation;
+mod mqtt;
 mod patient;
 mod server;
 pub mod sink;
@@ -37,10 +38,11 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 pub use alerts::{Faults, PctKnob};
-pub use sink::{Signing, Sink};
 pub use escalation::{HIGH_TOTAL, Level, MEDIUM_TOTAL};
+pub use mqtt::MqttIngest;
 pub use patient::{ParameterView, PatientView};
 pub use server::{MAX_RUNS, RUN_HEADER};
+pub use sink::{Signing, Sink};
 pub use stats::{Rejected, Stats};
 pub use window::MAX_WINDOW_SAMPLES;
 
@@ -122,6 +124,8 @@ impl BackendConfig {
 pub struct Ingest {
     /// Listen for HL7 v2 ORU^R01 (IHE PCD-01) over MLLP here.
     pub mllp: Option<SocketAddr>,
+    /// Subscribe to medtwin JSON telemetry on an MQTT broker.
+    pub mqtt: Option<MqttIngest>,
 }
 
 /// A running reference backend. Dropping it stops everything at once;
@@ -132,6 +136,7 @@ pub struct BackendHandle {
     shared: Arc<server::Shared>,
     server: Option<medtwin_listen::Server>,
     lanes: Option<alerts::Lanes>,
+    mqtt: Option<mqtt::Ingestor>,
 }
 
 /// Starts the backend on the current tokio runtime and returns once it is
@@ -174,11 +179,16 @@ pub async fn start(config: BackendConfig) -> Result<BackendHandle, BackendError>
     let app = server::router(Arc::clone(&shared));
     let server =
         medtwin_listen::serve(listener, app, medtwin_listen::Limits::default()).map_err(bind)?;
+    let mqtt = match &config.ingest.mqtt {
+        Some(ingest) => Some(mqtt::start(ingest, Arc::clone(&shared)).await?),
+        None => None,
+    };
     Ok(BackendHandle {
         addr,
         shared,
         server: Some(server),
         lanes: Some(lanes),
+        mqtt,
     })
 }
 
@@ -204,6 +214,14 @@ pub enum BackendError {
     /// The HTTP client for alert delivery could not be built.
     #[error("cannot build the alert delivery client")]
     Client(#[source] reqwest::Error),
+    /// The MQTT ingest or sink could not be set up.
+    #[error("mqtt broker {broker}: {detail}")]
+    Mqtt {
+        /// The broker.
+        broker: String,
+        /// What went wrong.
+        detail: String,
+    },
     /// The listening socket could not be opened.
     #[error("cannot listen on {addr}")]
     Bind {
@@ -247,6 +265,10 @@ impl BackendHandle {
         if let Some(server) = self.server.take() {
             let _ = tokio::time::timeout_at(deadline, server.shutdown()).await;
         }
+        if let Some(ingest) = self.mqtt.take() {
+            let left = deadline.saturating_duration_since(Instant::now());
+            ingest.stop(left).await;
+        }
         // No request can raise an alert any more: drain the lanes.
         if let Some(lanes) = self.lanes.take() {
             let _ = lanes.drain.send(true);
@@ -264,6 +286,9 @@ impl Drop for BackendHandle {
     fn drop(&mut self) {
         // Dropping the server aborts it.
         self.server.take();
+        if let Some(ingest) = self.mqtt.take() {
+            ingest.abort();
+        }
         if let Some(lanes) = self.lanes.take() {
             for task in lanes.tasks {
                 task.abort();

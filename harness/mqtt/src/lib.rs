@@ -118,3 +118,19 @@ impl fmt::Display for Qos {
         write!(f, "{}", self.level())
     }
 }
+
+/// medtwin's defaults, shared by the harness's carrier and intake and the
+/// reference backend's ingest and sink, so the two ends agree.
+pub mod defaults {
+    /// Telemetry topic template.
+    pub const TELEMETRY_TOPIC: &str = "medtwin/{patient}/{device}/{kind}";
+    /// Each connection's retained `online`/`offline` status.
+    pub const STATUS_TOPIC: &str = "medtwin/{patient}/{device}/status";
+    /// The filter the alert intake subscribes to.
+    pub const ALERT_FILTER: &str = "medtwin/alerts/#";
+    /// The topic template alerts are published to.
+    pub const ALERT_TOPIC: &str = "medtwin/alerts/{patient}";
+    /// QoS of telemetry and alerts: at least once, as clinical data is
+    /// sent in IoMT practice (docs/references.md, "MQTT").
+    pub const QOS: u8 = 1;
+}

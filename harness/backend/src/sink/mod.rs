@@ -8,10 +8,12 @@
 //! re-arms (the score stayed below the threshold for `reset_after`). Sinks
 //! that have no place for an end (the webhook) ignore it.
 
+pub mod mqtt;
 pub mod webhook;
 
 use medtwin_wire::AlertMessage;
 
+pub use mqtt::{MqttSink, MqttSinkConfig};
 pub use webhook::{Signing, WebhookSink};
 
 /// A phase of an alert's life.
@@ -34,7 +36,10 @@ pub struct Outbound {
 
 /// A configured destination for alerts, besides the webhook.
 #[derive(Clone, Debug, PartialEq)]
-pub enum Sink {}
+pub enum Sink {
+    /// Publish each alert's start to an MQTT broker.
+    Mqtt(MqttSinkConfig),
+}
 
 /// Why a sink did not take an alert.
 #[derive(Debug)]
@@ -49,6 +54,7 @@ pub struct Undelivered {
 #[derive(Debug)]
 pub(crate) struct Sinks {
     pub(crate) webhook: Option<WebhookSink>,
+    pub(crate) mqtt: Option<MqttSink>,
 }
 
 impl Sinks {
@@ -57,10 +63,13 @@ impl Sinks {
         webhook: Option<WebhookSink>,
         others: &[Sink],
     ) -> Result<Sinks, crate::BackendError> {
-        if let Some(sink) = others.first() {
-            match *sink {}
+        let mut mqtt = None;
+        for sink in others {
+            match sink {
+                Sink::Mqtt(config) => mqtt = Some(MqttSink::new(config.clone())?),
+            }
         }
-        Ok(Sinks { webhook })
+        Ok(Sinks { webhook, mqtt })
     }
 
     /// Every sink, by name.
@@ -68,6 +77,9 @@ impl Sinks {
         let mut names = Vec::new();
         if self.webhook.is_some() {
             names.push("webhook");
+        }
+        if self.mqtt.is_some() {
+            names.push("mqtt");
         }
         names
     }
@@ -78,6 +90,10 @@ impl Sinks {
         match name {
             "webhook" => match &self.webhook {
                 Some(w) if out.phase == Phase::Start => w.deliver(&out.message).await,
+                _ => Ok(()),
+            },
+            "mqtt" => match &self.mqtt {
+                Some(m) if out.phase == Phase::Start => m.deliver(&out.message).await,
                 _ => Ok(()),
             },
             _ => Ok(()),

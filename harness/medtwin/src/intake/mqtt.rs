@@ -19,13 +19,10 @@ use medtwin_mqtt::topic::valid_filter;
 use medtwin_mqtt::{ConnectOptions, Connection, Delivery, Qos, Version};
 use tokio::sync::mpsc;
 
-use super::{AnyIntake, Inbox, IntakeContext, Intake, mapping::AlertParser};
+use super::{AnyIntake, Inbox, Intake, IntakeContext, mapping::AlertParser};
 use crate::scenario::interop::{MqttIntakeOptions, host_port};
 
-/// Default topic filter.
-pub const DEFAULT_FILTER: &str = "medtwin/alerts/#";
-/// Default QoS of the subscription.
-pub const DEFAULT_QOS: u8 = 1;
+pub use medtwin_mqtt::defaults::{ALERT_FILTER as DEFAULT_FILTER, QOS as DEFAULT_QOS};
 /// Messages queued between the connection and the inbox.
 pub const QUEUE: usize = 1_024;
 /// Largest alert payload taken, bytes (larger packets are refused by the
@@ -47,15 +44,24 @@ pub async fn open(options: &MqttIntakeOptions, ctx: &IntakeContext) -> anyhow::R
         .broker
         .clone()
         .or_else(|| ctx.mqtt_broker.clone())
-        .context("the MQTT intake needs a broker: set [alerts.mqtt] broker = \"mqtt://host:port\"")?;
-    let (host, port) = host_port(&broker, "mqtt").map_err(|e| anyhow::anyhow!("alerts.mqtt.broker: {e}"))?;
+        .context(
+            "the MQTT intake needs a broker: set [alerts.mqtt] broker = \"mqtt://host:port\"",
+        )?;
+    let (host, port) =
+        host_port(&broker, "mqtt").map_err(|e| anyhow::anyhow!("alerts.mqtt.broker: {e}"))?;
     let version: Version = match options.version.as_deref() {
         None => Version::V311,
         Some(v) => v.parse().map_err(|e: String| anyhow::anyhow!(e))?,
     };
     let qos = Qos::try_from(options.qos.unwrap_or(DEFAULT_QOS)).map_err(|e| anyhow::anyhow!(e))?;
-    let filter = options.topic.clone().unwrap_or_else(|| DEFAULT_FILTER.to_owned());
-    anyhow::ensure!(valid_filter(&filter), "alerts.mqtt.topic: \"{filter}\" is not a valid MQTT topic filter");
+    let filter = options
+        .topic
+        .clone()
+        .unwrap_or_else(|| DEFAULT_FILTER.to_owned());
+    anyhow::ensure!(
+        valid_filter(&filter),
+        "alerts.mqtt.topic: \"{filter}\" is not a valid MQTT topic filter"
+    );
     let (tx, rx) = mpsc::channel(QUEUE);
     let addr = format!("{host}:{port}");
     let mut connect = ConnectOptions::new(&addr, client_id(), version);
@@ -121,7 +127,8 @@ impl Intake for MqttIntake {
         let counters = self.connection.counters();
         let get = |key: &str| counters.get(key).copied().unwrap_or(0);
         self.inbox.count(VIA, "reconnects", get("reconnects"));
-        self.inbox.count(VIA, "dropped_full", get("deliveries_dropped_full"));
+        self.inbox
+            .count(VIA, "dropped_full", get("deliveries_dropped_full"));
         let lost: u64 = counters
             .iter()
             .filter(|(k, _)| k.starts_with("disconnects_"))
@@ -130,7 +137,10 @@ impl Intake for MqttIntake {
         self.inbox.count(VIA, "connection_losses", lost);
         // The reader ends when the connection's sender is gone.
         let abort = self.reader.abort_handle();
-        if tokio::time::timeout(Duration::from_secs(2), self.reader).await.is_err() {
+        if tokio::time::timeout(Duration::from_secs(2), self.reader)
+            .await
+            .is_err()
+        {
             abort.abort();
         }
     }

@@ -28,13 +28,9 @@ use super::select::{AnyCarrier, EncodeContext, TargetConfig, Wired};
 use super::{Carrier, Cause, Failure, Nak, Outgoing, Sent};
 use crate::scenario::interop::host_port;
 
-/// Default topic template for telemetry.
-pub const DEFAULT_TOPIC: &str = "medtwin/{patient}/{device}/{kind}";
-/// Default topic template of each connection's retained status.
-pub const DEFAULT_STATUS_TOPIC: &str = "medtwin/{patient}/{device}/status";
-/// Default QoS: at least once, as clinical data is sent in IoMT practice
-/// (docs/references.md, "MQTT").
-pub const DEFAULT_QOS: u8 = 1;
+pub use medtwin_mqtt::defaults::{
+    QOS as DEFAULT_QOS, STATUS_TOPIC as DEFAULT_STATUS_TOPIC, TELEMETRY_TOPIC as DEFAULT_TOPIC,
+};
 /// Most connections `connection = "device"` opens; more devices must share
 /// gateway connections.
 pub const MAX_DEVICE_CONNECTIONS: usize = 2_000;
@@ -63,6 +59,79 @@ pub async fn embedded_broker() -> anyhow::Result<Broker> {
         .context("cannot start the embedded MQTT broker")
 }
 
+/// Points the embedded reference backend at the run's broker (`broker`,
+/// `mqtt://host:port`): it subscribes to the telemetry template's filter
+/// when telemetry goes over MQTT, and publishes alerts for an open MQTT
+/// intake to a topic its filter matches (see [`alert_topic_for`]). Returns
+/// the telemetry URL, `mqtt://host:port`, when there is a broker.
+pub fn wire_embedded_backend(
+    config: &mut medtwin_backend::BackendConfig,
+    s: &crate::scenario::Scenario,
+    broker: Option<&str>,
+    mqtt_intake: bool,
+    run_id: &str,
+) -> anyhow::Result<Option<String>> {
+    let addr_of = |url: &str| -> anyhow::Result<String> {
+        let (host, port) = host_port(url, "mqtt").map_err(|e| anyhow::anyhow!(e))?;
+        Ok(format!("{host}:{port}"))
+    };
+    let run_broker = broker.map(addr_of).transpose()?;
+    if s.transport.protocol == crate::scenario::interop::Protocol::Mqtt
+        && let Some(addr) = &run_broker
+    {
+        let r = Resolved::of(&s.transport.mqtt)?;
+        config.ingest.mqtt = Some(medtwin_backend::MqttIngest {
+            broker: addr.clone(),
+            filter: r.topic.filter(),
+            qos: r.qos,
+            version: r.version,
+            run: run_id.to_owned(),
+        });
+    }
+    if mqtt_intake {
+        let intake = &s.alerts.intake.mqtt;
+        let sink_broker = match &intake.broker {
+            Some(url) => Some(addr_of(url)?),
+            None => run_broker.clone(),
+        };
+        if let Some(addr) = sink_broker {
+            let version = match intake.version.as_deref() {
+                None => Version::V311,
+                Some(v) => v.parse().map_err(|e: String| anyhow::anyhow!(e))?,
+            };
+            let filter = intake
+                .topic
+                .as_deref()
+                .unwrap_or(medtwin_mqtt::defaults::ALERT_FILTER);
+            config.sinks.push(medtwin_backend::Sink::Mqtt(
+                medtwin_backend::sink::MqttSinkConfig {
+                    broker: addr,
+                    topic: alert_topic_for(filter),
+                    qos: Qos::try_from(intake.qos.unwrap_or(medtwin_mqtt::defaults::QOS))
+                        .map_err(|e| anyhow::anyhow!(e))?,
+                    version,
+                },
+            ));
+        }
+    }
+    Ok(run_broker.map(|addr| format!("mqtt://{addr}")))
+}
+
+/// A topic template that `filter` matches: the first wildcard level holds
+/// `{patient}`, a second one `{kind}` (`medtwin/alerts/#` →
+/// `medtwin/alerts/{patient}`).
+pub fn alert_topic_for(filter: &str) -> String {
+    let mut fillers = ["{patient}", "{kind}"].into_iter();
+    filter
+        .split('/')
+        .map(|level| match level {
+            "+" | "#" => fillers.next().unwrap_or("_"),
+            other => other,
+        })
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
 /// The settings resolved from `[target.mqtt]`.
 #[derive(Clone, Debug)]
 pub struct Resolved {
@@ -85,10 +154,15 @@ impl Resolved {
             None => Version::V311,
             Some(v) => v.parse().map_err(|e: String| anyhow::anyhow!(e))?,
         };
-        let qos = Qos::try_from(options.qos.unwrap_or(DEFAULT_QOS)).map_err(|e| anyhow::anyhow!(e))?;
+        let qos =
+            Qos::try_from(options.qos.unwrap_or(DEFAULT_QOS)).map_err(|e| anyhow::anyhow!(e))?;
         let topic = TopicTemplate::parse(options.topic.as_deref().unwrap_or(DEFAULT_TOPIC))?;
-        let status_topic =
-            TopicTemplate::parse(options.status_topic.as_deref().unwrap_or(DEFAULT_STATUS_TOPIC))?;
+        let status_topic = TopicTemplate::parse(
+            options
+                .status_topic
+                .as_deref()
+                .unwrap_or(DEFAULT_STATUS_TOPIC),
+        )?;
         let per_device = match options.connection.as_deref() {
             None | Some("gateway") => false,
             Some("device") => true,
@@ -132,7 +206,10 @@ pub async fn connect(cfg: &TargetConfig, ctx: &EncodeContext) -> anyhow::Result<
     let resolved = Resolved::of(&cfg.mqtt)?;
     let (host, port) = host_port(&cfg.url, "mqtt").map_err(|e| anyhow::anyhow!(e))?;
     let addr = format!("{host}:{port}");
-    let run = cfg.run_id.clone().unwrap_or_else(|| format!("p{}", std::process::id()));
+    let run = cfg
+        .run_id
+        .clone()
+        .unwrap_or_else(|| format!("p{}", std::process::id()));
     let names = &ctx.names;
     // (client id, status topic) per connection.
     let plan: Vec<(String, String)> = if resolved.per_device {
@@ -174,7 +251,8 @@ pub async fn connect(cfg: &TargetConfig, ctx: &EncodeContext) -> anyhow::Result<
         }
         let mut opened: Vec<(usize, Connection)> = Vec::with_capacity(chunk.len());
         for (i, result) in set.join_all().await {
-            let connection = result.with_context(|| format!("cannot connect to the MQTT broker at {addr}"))?;
+            let connection =
+                result.with_context(|| format!("cannot connect to the MQTT broker at {addr}"))?;
             opened.push((i, connection));
         }
         opened.sort_by_key(|(i, _)| *i);
@@ -201,7 +279,13 @@ fn split_device(name: &str) -> (&str, &str) {
     name.split_once('/').unwrap_or((name, name))
 }
 
-fn connect_options(addr: &str, id: &str, status: &str, resolved: &Resolved, timeout: Duration) -> ConnectOptions {
+fn connect_options(
+    addr: &str,
+    id: &str,
+    status: &str,
+    resolved: &Resolved,
+    timeout: Duration,
+) -> ConnectOptions {
     let mut options = ConnectOptions::new(addr, id, resolved.version);
     let offline = Message {
         topic: status.to_owned(),
@@ -252,7 +336,10 @@ pub fn failure_of(error: &PublishError) -> Failure {
     let detail = error.to_string();
     // Limits the client checks before sending are the broker's refusals
     // with MQTT 5's codes (docs/references.md, "MQTT").
-    let nak = |code: u8| Failure::new(Cause::Nak(Nak::Mqtt(code)), detail.clone()).with_reason(format!("{code:#04x}"));
+    let nak = |code: u8| {
+        Failure::new(Cause::Nak(Nak::Mqtt(code)), detail.clone())
+            .with_reason(format!("{code:#04x}"))
+    };
     match error {
         PublishError::Refused { code } => nak(*code),
         PublishError::InvalidTopic(_) => nak(0x90),
@@ -260,7 +347,9 @@ pub fn failure_of(error: &PublishError) -> Failure {
         PublishError::RetainNotSupported => nak(0x9A),
         PublishError::QosNotSupported { .. } => nak(0x9B),
         PublishError::Timeout => Failure::new(Cause::Timeout, detail),
-        PublishError::Disconnected { cause } => Failure::new(Cause::Reset, detail).with_reason(cause.name()),
+        PublishError::Disconnected { cause } => {
+            Failure::new(Cause::Reset, detail).with_reason(cause.name())
+        }
         PublishError::NotConnected { cause } => {
             let main = match cause {
                 DownCause::ConnectionRefused => Cause::ConnectionRefused,
@@ -298,11 +387,13 @@ impl Carrier for MqttCarrier {
     }
 
     async fn close(&self) {
-        let closing = self.connections.iter().zip(&self.status_topics).map(|(connection, status)| async move {
-            let offline = connection.publish(status.clone(), "offline", Qos::AtLeastOnce, true);
-            let _ = tokio::time::timeout(CLOSE_TIMEOUT, offline).await;
-            connection.disconnect().await;
-        });
+        let closing = self.connections.iter().zip(&self.status_topics).map(
+            |(connection, status)| async move {
+                let offline = connection.publish(status.clone(), "offline", Qos::AtLeastOnce, true);
+                let _ = tokio::time::timeout(CLOSE_TIMEOUT, offline).await;
+                connection.disconnect().await;
+            },
+        );
         for close in closing {
             close.await;
         }
@@ -327,19 +418,50 @@ mod tests {
     #[test]
     fn options_resolve_with_defaults_and_refuse_nonsense() {
         let r = Resolved::of(&MqttOptions::default()).unwrap();
-        assert_eq!((r.version, r.qos, r.per_device), (Version::V311, Qos::AtLeastOnce, false));
+        assert_eq!(
+            (r.version, r.qos, r.per_device),
+            (Version::V311, Qos::AtLeastOnce, false)
+        );
         assert_eq!(r.topic.filter(), "medtwin/+/+/+");
         let bad = MqttOptions {
             topic: Some("m/{ward}".into()),
             ..MqttOptions::default()
         };
-        assert!(Resolved::of(&bad).unwrap_err().to_string().contains("{ward}"));
+        assert!(
+            Resolved::of(&bad)
+                .unwrap_err()
+                .to_string()
+                .contains("{ward}")
+        );
+    }
+
+    #[test]
+    fn alert_topics_match_their_filter() {
+        for filter in ["medtwin/alerts/#", "a/+/b/#", "x/+", "fixed/topic"] {
+            let topic = alert_topic_for(filter);
+            let rendered = TopicTemplate::parse(&topic).unwrap().render(&TopicNames {
+                patient: "p/1",
+                device: "d",
+                kind: "news2-high",
+            });
+            assert!(
+                medtwin_mqtt::topic::matches(filter, &rendered),
+                "{filter} vs {rendered}"
+            );
+        }
+        assert_eq!(
+            alert_topic_for("medtwin/alerts/#"),
+            "medtwin/alerts/{patient}"
+        );
     }
 
     #[test]
     fn client_ids_are_short_and_plain() {
         let id = client_id("run-2026-12-01T05:00:00Z-abcdef", 'g', 7);
-        assert!(id.len() <= 23 && id.chars().all(|c| c.is_ascii_alphanumeric()), "{id}");
+        assert!(
+            id.len() <= 23 && id.chars().all(|c| c.is_ascii_alphanumeric()),
+            "{id}"
+        );
     }
 
     #[test]
@@ -357,6 +479,9 @@ mod tests {
         let lost = failure_of(&PublishError::Disconnected {
             cause: DownCause::KeepAliveTimeout,
         });
-        assert_eq!((lost.cause, lost.reason.as_deref()), (Cause::Reset, Some("keepalive_timeout")));
+        assert_eq!(
+            (lost.cause, lost.reason.as_deref()),
+            (Cause::Reset, Some("keepalive_timeout"))
+        );
     }
 }
