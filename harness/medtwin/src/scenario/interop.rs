@@ -423,8 +423,7 @@ pub fn check_transport(choice: &TransportChoice) -> Result<(), (String, String)>
         check_topic_template(topic).map_err(|e| ("target.mqtt.topic".to_owned(), e))?;
     }
     if let Some(topic) = &mqtt.status_topic {
-        check_topic_template(topic)
-            .map_err(|e| ("target.mqtt.status_topic".to_owned(), e))?;
+        check_topic_template(topic).map_err(|e| ("target.mqtt.status_topic".to_owned(), e))?;
     }
     Ok(())
 }
