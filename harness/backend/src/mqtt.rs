@@ -4,12 +4,13 @@
 //! `POST /v1/measurements` takes) and ingests it exactly as the HTTP route
 //! does, counted the same way (`bad_json` for what it cannot read).
 //! Retained messages delivered on subscribing predate this backend's run
-//! and are skipped. The queue between the connection and the ingest is
+//! and are skipped, as are topics of the senders' status (`ignore`). The queue between the connection and the ingest is
 //! bounded; the connection reconnects and re-subscribes by itself.
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use medtwin_mqtt::topic::matches;
 use medtwin_mqtt::{ConnectOptions, Connection, Delivery, Qos, Version};
 use medtwin_wire::TelemetryMessage;
 use tokio::sync::mpsc;
@@ -35,6 +36,9 @@ pub struct MqttIngest {
     /// The run the messages belong to (what HTTP senders put in
     /// `x-medtwin-run`).
     pub run: String,
+    /// Topics matching these filters are not telemetry (the senders'
+    /// retained `online`/`offline` status) and are skipped.
+    pub ignore: Vec<String>,
 }
 
 /// A running subscription.
@@ -65,7 +69,12 @@ pub(crate) async fn start(
         .subscribe(config.filter.clone(), config.qos)
         .await
         .map_err(|e| mqtt(format!("subscribing to {}: {e}", config.filter)))?;
-    let task = tokio::spawn(ingest(rx, shared, config.run.clone()));
+    let task = tokio::spawn(ingest(
+        rx,
+        shared,
+        config.run.clone(),
+        config.ignore.clone(),
+    ));
     Ok(Ingestor { connection, task })
 }
 
@@ -75,9 +84,14 @@ fn unique() -> u32 {
     NEXT.fetch_add(1, Ordering::Relaxed)
 }
 
-async fn ingest(mut rx: mpsc::Receiver<Delivery>, shared: Arc<Shared>, run: String) {
+async fn ingest(
+    mut rx: mpsc::Receiver<Delivery>,
+    shared: Arc<Shared>,
+    run: String,
+    ignore: Vec<String>,
+) {
     while let Some(delivery) = rx.recv().await {
-        if delivery.retain {
+        if delivery.retain || ignore.iter().any(|f| matches(f, &delivery.topic)) {
             continue;
         }
         let payload = &delivery.payload[..];

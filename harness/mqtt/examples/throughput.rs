@@ -5,7 +5,8 @@
 //! cargo run --release -p medtwin-mqtt --example throughput -- [messages] [host:port]
 //! ```
 //!
-//! Without an address it starts Debian's `mosquitto` on a free loopback
+//! With `embedded` as the address it runs against medtwin's embedded
+//! broker in the same process. Without an address it starts Debian's `mosquitto` on a free loopback
 //! port with a generated config. Every message is a 180-byte medtwin-like
 //! JSON line; `mosquitto_pub -l` reads them from stdin (one message per
 //! line, its default in-flight window of 20 for QoS 1). medtwin publishes
@@ -143,7 +144,17 @@ async fn main() {
         .map_or(20_000, |a| a.parse().expect("a message count"));
     let mut broker = None;
     let dir = tempfile::tempdir().expect("temp dir");
+    let mut embedded = None;
     let addr = match args.next() {
+        // The embedded broker, in this process.
+        Some(addr) if addr == "embedded" => {
+            let b = medtwin_mqtt::Broker::start(medtwin_mqtt::BrokerOptions::local())
+                .await
+                .expect("the embedded broker starts");
+            let addr = b.addr().to_string();
+            embedded = Some(b);
+            addr
+        }
         Some(addr) => addr,
         None => {
             let port = free_port();
@@ -181,6 +192,9 @@ async fn main() {
             one_rate / pub_rate,
             win_rate / pub_rate,
         );
+    }
+    if let Some(b) = embedded {
+        b.stop().await;
     }
     if let Some(mut broker) = broker {
         let _ = broker.kill();

@@ -83,9 +83,13 @@ pub fn wire_embedded_backend(
         config.ingest.mqtt = Some(medtwin_backend::MqttIngest {
             broker: addr.clone(),
             filter: r.topic.filter(),
-            qos: r.qos,
+            // Broker and backend share this process: the last hop needs
+            // no acknowledgement (the publisher's QoS is between medtwin
+            // and the broker), and skipping it halves the broker's work.
+            qos: Qos::AtMostOnce,
             version: r.version,
             run: run_id.to_owned(),
+            ignore: vec![r.status_topic.filter()],
         });
     }
     if mqtt_intake {
