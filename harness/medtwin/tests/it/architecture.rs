@@ -99,6 +99,7 @@ fn crate_dependencies_point_the_right_way() {
         "medtwin-wire",
         "medtwin-backend",
         "medtwin-listen",
+        "medtwin-mqtt",
         "medtwin",
     ];
     let of = |name: &str| -> BTreeSet<String> { closure(&g, name) };
@@ -134,15 +135,27 @@ fn crate_dependencies_point_the_right_way() {
         ours(&listen)
     );
 
+    // A format crate: nothing of ours but the wire types and the listener.
+    let mqtt = of("medtwin-mqtt");
+    assert!(
+        ours(&mqtt).is_subset(&BTreeSet::from([
+            "medtwin-wire".to_owned(),
+            "medtwin-listen".to_owned()
+        ])),
+        "mqtt depends on {:?}",
+        ours(&mqtt)
+    );
+
     let backend = of("medtwin-backend");
     assert_eq!(
         ours(&backend),
         BTreeSet::from([
             "medtwin-sim".to_owned(),
             "medtwin-wire".to_owned(),
-            "medtwin-listen".to_owned()
+            "medtwin-listen".to_owned(),
+            "medtwin-mqtt".to_owned()
         ]),
-        "the backend depends on the twin, the wire types and the listener, never on the judge"
+        "the backend depends on the twin, the wire types, the listener and the format crates, never on the judge"
     );
 
     for (name, deps) in &g {
