@@ -103,10 +103,19 @@ pub(crate) fn decode(
     buf: &mut BytesMut,
     max_bytes: usize,
 ) -> Result<Option<Packet>, CodecError> {
+    // Whole frames only: rumqttc reports a frame whose inside is short as
+    // "insufficient bytes" after taking it off the buffer, which must be a
+    // malformed packet, not a wait for more.
+    let Some((header, remaining)) = fixed_header(buf, max_bytes)? else {
+        return Ok(None);
+    };
+    if buf.len() < header + remaining {
+        return Ok(None);
+    }
     match version {
         Version::V311 => match v4::Packet::read(buf, max_bytes) {
             Ok(packet) => Ok(Some(from_v4(packet))),
-            Err(m4::Error::InsufficientBytes(_)) => Ok(None),
+            Err(m4::Error::InsufficientBytes(_)) => Err(m4::Error::MalformedPacket.into()),
             Err(error) => Err(error.into()),
         },
         Version::V5 => {
@@ -116,7 +125,7 @@ pub(crate) fn decode(
             let max = u32::try_from(max_bytes).unwrap_or(u32::MAX);
             match v5::Packet::read(buf, Some(max)) {
                 Ok(packet) => from_v5(packet).map(Some),
-                Err(m5::Error::InsufficientBytes(_)) => Ok(None),
+                Err(m5::Error::InsufficientBytes(_)) => Err(m5::Error::MalformedPacket.into()),
                 Err(error) => Err(error.into()),
             }
         }
