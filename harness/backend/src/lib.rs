@@ -25,6 +25,7 @@
 mod alerts;
 mod escalation;
 mod mqtt;
+mod mllp;
 mod patient;
 mod server;
 pub mod sink;
@@ -135,6 +136,8 @@ pub struct BackendHandle {
     addr: SocketAddr,
     shared: Arc<server::Shared>,
     server: Option<medtwin_listen::Server>,
+    /// The MLLP listener (`ingest.mllp`) and its address.
+    mllp: Option<(SocketAddr, medtwin_hl7::mllp::Server)>,
     lanes: Option<alerts::Lanes>,
     mqtt: Option<mqtt::Ingestor>,
 }
@@ -183,10 +186,20 @@ pub async fn start(config: BackendConfig) -> Result<BackendHandle, BackendError>
         Some(ingest) => Some(mqtt::start(ingest, Arc::clone(&shared)).await?),
         None => None,
     };
+    let mllp = match config.ingest.mllp {
+        Some(at) => {
+            let bind = |source| BackendError::Bind { addr: at, source };
+            let listener = tokio::net::TcpListener::bind(at).await.map_err(bind)?;
+            let bound = listener.local_addr().map_err(bind)?;
+            Some((bound, mllp::start(listener, Arc::clone(&shared))))
+        }
+        None => None,
+    };
     Ok(BackendHandle {
         addr,
         shared,
         server: Some(server),
+        mllp,
         lanes: Some(lanes),
         mqtt,
     })
@@ -243,6 +256,11 @@ impl BackendHandle {
         self.addr
     }
 
+    /// The MLLP listener's address, when `ingest.mllp` asked for one.
+    pub fn mllp_addr(&self) -> Option<SocketAddr> {
+        self.mllp.as_ref().map(|(addr, _)| *addr)
+    }
+
     /// A snapshot of the counters.
     pub fn stats(&self) -> Stats {
         self.shared.counters.snapshot()
@@ -269,6 +287,9 @@ impl BackendHandle {
             let left = deadline.saturating_duration_since(Instant::now());
             ingest.stop(left).await;
         }
+        if let Some((_, server)) = self.mllp.take() {
+            let _ = tokio::time::timeout_at(deadline, server.shutdown()).await;
+        }
         // No request can raise an alert any more: drain the lanes.
         if let Some(lanes) = self.lanes.take() {
             let _ = lanes.drain.send(true);
@@ -284,11 +305,12 @@ impl BackendHandle {
 
 impl Drop for BackendHandle {
     fn drop(&mut self) {
-        // Dropping the server aborts it.
+        // Dropping the servers aborts them.
         self.server.take();
         if let Some(ingest) = self.mqtt.take() {
             ingest.abort();
         }
+        self.mllp.take();
         if let Some(lanes) = self.lanes.take() {
             for task in lanes.tasks {
                 task.abort();

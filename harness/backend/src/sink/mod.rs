@@ -9,11 +9,13 @@
 //! that have no place for an end (the webhook) ignore it.
 
 pub mod mqtt;
+pub mod acm;
 pub mod webhook;
 
 use medtwin_wire::AlertMessage;
 
 pub use mqtt::{MqttSink, MqttSinkConfig};
+pub use acm::AcmSink;
 pub use webhook::{Signing, WebhookSink};
 
 /// A phase of an alert's life.
@@ -39,6 +41,11 @@ pub struct Outbound {
 pub enum Sink {
     /// Publish each alert's start to an MQTT broker.
     Mqtt(MqttSinkConfig),
+    /// IHE ACM: PCD-04 `ORU^R40` over MLLP to `addr` (`host:port`).
+    Acm {
+        /// Where the alert consumer listens.
+        addr: String,
+    },
 }
 
 /// Why a sink did not take an alert.
@@ -55,6 +62,7 @@ pub struct Undelivered {
 pub(crate) struct Sinks {
     pub(crate) webhook: Option<WebhookSink>,
     pub(crate) mqtt: Option<MqttSink>,
+    pub(crate) acm: Option<AcmSink>,
 }
 
 impl Sinks {
@@ -64,12 +72,14 @@ impl Sinks {
         others: &[Sink],
     ) -> Result<Sinks, crate::BackendError> {
         let mut mqtt = None;
+        let mut acm = None;
         for sink in others {
             match sink {
+                Sink::Acm { addr } => acm = Some(AcmSink::new(addr)),
                 Sink::Mqtt(config) => mqtt = Some(MqttSink::new(config.clone())?),
             }
         }
-        Ok(Sinks { webhook, mqtt })
+        Ok(Sinks { webhook, mqtt, acm })
     }
 
     /// Every sink, by name.
@@ -80,6 +90,9 @@ impl Sinks {
         }
         if self.mqtt.is_some() {
             names.push("mqtt");
+        }
+        if self.acm.is_some() {
+            names.push("acm");
         }
         names
     }
@@ -95,6 +108,10 @@ impl Sinks {
             "mqtt" => match &self.mqtt {
                 Some(m) if out.phase == Phase::Start => m.deliver(&out.message).await,
                 _ => Ok(()),
+            },
+            "acm" => match &self.acm {
+                Some(a) => a.deliver(out).await,
+                None => Ok(()),
             },
             _ => Ok(()),
         }

@@ -391,6 +391,8 @@ pub enum AnyIntake {
     Webhook(webhook::Webhook),
     /// An MQTT subscription.
     Mqtt(mqtt::MqttIntake),
+    /// IHE ACM over MLLP.
+    Acm(acm::AcmIntake),
 }
 
 impl AnyIntake {
@@ -399,6 +401,7 @@ impl AnyIntake {
         match self {
             AnyIntake::Webhook(_) => IntakeKind::Webhook,
             AnyIntake::Mqtt(_) => IntakeKind::Mqtt,
+            AnyIntake::Acm(_) => IntakeKind::Acm,
         }
     }
 
@@ -407,6 +410,7 @@ impl AnyIntake {
         match self {
             AnyIntake::Webhook(i) => i.address(),
             AnyIntake::Mqtt(i) => i.address(),
+            AnyIntake::Acm(i) => i.address(),
         }
     }
 
@@ -414,7 +418,18 @@ impl AnyIntake {
     /// its subscription or starts polling); the others do nothing.
     pub async fn attach(&mut self, _target: &TargetInfo) -> anyhow::Result<()> {
         match self {
-            AnyIntake::Webhook(_) | AnyIntake::Mqtt(_) => Ok(()),
+            AnyIntake::Webhook(_) | AnyIntake::Mqtt(_) | AnyIntake::Acm(_) => Ok(()),
+        }
+    }
+
+    /// In virtual time, called at every lockstep barrier once the target
+    /// has answered everything sent so far: an intake that must ask for
+    /// alerts (FHIR polling) asks now, so its alerts are placed within a
+    /// window of the data that raised them rather than wherever simulated
+    /// time has run to by its next wall-clock poll. The others do nothing.
+    pub async fn settle(&self) {
+        match self {
+            AnyIntake::Webhook(_) | AnyIntake::Mqtt(_) | AnyIntake::Acm(_) => {}
         }
     }
 
@@ -423,6 +438,7 @@ impl AnyIntake {
         match self {
             AnyIntake::Webhook(i) => i.stop().await,
             AnyIntake::Mqtt(i) => i.stop().await,
+            AnyIntake::Acm(i) => i.stop().await,
         }
     }
 }
@@ -496,5 +512,28 @@ mod tests {
         assert!(refused.samples[1].len() < 160, "{}", refused.samples[1]);
         assert_eq!(count_by_kind(&alerts).get("a"), Some(&1));
         assert!(inbox.is_empty());
+    }
+
+    #[test]
+    fn an_alert_through_a_second_intake_is_history_not_a_second_alert() {
+        let clock = Arc::new(SimClock::new(Clock::Virtual, Instant::now()));
+        let inbox = Inbox::new(clock);
+        let with_id = |id: &str| AlertMessage {
+            alert_id: Some(id.into()),
+            ..alert("news2-high")
+        };
+        inbox.accept(with_id("a1"), inbox.arrival(), "acm").unwrap();
+        inbox.accept(with_id("a1"), inbox.arrival(), "webhook").unwrap();
+        // The same intake twice is the target's duplicate: judged as such.
+        inbox.accept(with_id("a1"), inbox.arrival(), "acm").unwrap();
+        inbox.accept(with_id("a2"), inbox.arrival(), "webhook").unwrap();
+        inbox.count("acm", "naks", 2);
+        let (alerts, _, heard) = inbox.take_all();
+        let vias: Vec<_> = alerts.iter().map(|a| a.via).collect();
+        assert_eq!(vias, ["acm", "acm", "webhook"]);
+        assert_eq!(heard.history.len(), 1);
+        assert_eq!(heard.history[0].phase, "seen-again");
+        assert_eq!(heard.history[0].via, "webhook");
+        assert_eq!(heard.counters["acm"]["naks"], 2);
     }
 }

@@ -304,7 +304,7 @@ pub async fn execute_with(
             twin::run(twin, &encoder, tx, &stop, &credit)
         })?
     };
-    drive(rx, &transport, step_tx, s.clock, &stop).await;
+    drive(rx, &transport, step_tx, s.clock, &stop, &intakes).await;
     let twin: TwinSummary = join(twin_thread, "twin")?;
     let (mut transport_stats, lag) = transport.finish().await;
     carrier.close().await;
@@ -401,6 +401,7 @@ async fn drive(
     observer: mpsc::Sender<observe::Step>,
     clock: Clock,
     stop: &Stop,
+    intakes: &[crate::intake::AnyIntake],
 ) {
     let lockstep = clock.speed().is_none();
     let mut next_barrier_ms = VIRTUAL_WINDOW_MS;
@@ -427,6 +428,9 @@ async fn drive(
                 tokio::select! {
                     () = transport.flush() => {}
                     _ = stop.stopped() => {}
+                }
+                for intake in intakes {
+                    intake.settle().await;
                 }
                 if message.delivered_ms >= next_barrier_ms + VIRTUAL_SETTLE_GAP_MS {
                     tokio::time::sleep(VIRTUAL_SETTLE).await;

@@ -169,6 +169,11 @@ pub async fn start(
         listening.address(IntakeKind::Mqtt).is_some(),
         run_id,
     )?;
+    if let Some(addr) = listening.address(IntakeKind::Acm) {
+        config.sinks.push(medtwin_backend::sink::Sink::Acm {
+            addr: addr.to_owned(),
+        });
+    }
     let handle = medtwin_backend::start(config)
         .await
         .context("cannot start the embedded reference backend")?;
@@ -177,7 +182,11 @@ pub async fn start(
         Protocol::HttpJson => format!("{http}/v1/measurements"),
         Protocol::Fhir => format!("{http}/fhir"),
         Protocol::Mqtt => mqtt_url.context("no MQTT broker for the embedded backend")?,
-        Protocol::Hl7Mllp | Protocol::File => anyhow::bail!(
+        Protocol::Hl7Mllp => match handle.mllp_addr() {
+            Some(addr) => format!("mllp://{addr}"),
+            None => anyhow::bail!("the embedded reference backend opened no MLLP listener"),
+        },
+        Protocol::File => anyhow::bail!(
             "the embedded reference backend cannot take telemetry over {} in this build",
             choice.protocol.name()
         ),

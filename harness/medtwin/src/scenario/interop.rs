@@ -136,6 +136,12 @@ pub struct MqttOptions {
 pub struct Hl7Options {
     /// MSH-3, the sending application (default `MEDTWIN`).
     pub sending_application: Option<String>,
+    /// MSH-4, the sending facility (default `MEDTWIN`).
+    pub sending_facility: Option<String>,
+    /// MSH-5, the receiving application (default: none).
+    pub receiving_application: Option<String>,
+    /// MSH-6, the receiving facility (default: none).
+    pub receiving_facility: Option<String>,
 }
 
 /// `[target.file]`.
@@ -350,6 +356,20 @@ pub fn host_port(text: &str, scheme: &str) -> Result<(String, u16), String> {
         return Err(format!("\"{text}\" has no host"));
     }
     Ok((host.to_owned(), port))
+}
+
+/// Checks a target address for its protocol: an http(s) URL for HTTP JSON
+/// and FHIR, `mqtt://host:port`, `mllp://host:port`, or a file path.
+pub fn check_target_address(text: &str, protocol: Protocol) -> Result<(), String> {
+    match protocol {
+        Protocol::HttpJson | Protocol::Fhir => super::check_http_url(text),
+        Protocol::File if text.trim().is_empty() => {
+            Err("the file to record to cannot be empty".into())
+        }
+        Protocol::File => Ok(()),
+        Protocol::Mqtt => host_port(text, "mqtt").map(|_| ()),
+        Protocol::Hl7Mllp => host_port(text, "mllp").map(|_| ()),
+    }
 }
 
 /// The placeholders a topic template may use.

@@ -985,32 +985,18 @@ fn resolve_target(file: &ScenarioFile, r: &mut Reporter<'_>) -> Option<Target> {
     })
 }
 
-/// Checks `[target] url` for its protocol: an http(s) URL for HTTP JSON
-/// and FHIR, `mqtt://host:port`, `mllp://host:port`, or a file path.
+/// Checks `[target] url` for its protocol.
 fn check_target_url(url: &Spanned<String>, protocol: interop::Protocol, r: &mut Reporter<'_>) {
-    use interop::Protocol as P;
-    let text = url.get_ref();
-    let scheme = match protocol {
-        P::HttpJson | P::Fhir => return check_url(url, "target.url", r),
-        P::File => {
-            if text.trim().is_empty() {
-                r.error(url.span(), Some("target.url".into()), "the file to record to cannot be empty", None);
-            }
-            return;
-        }
-        P::Mqtt => "mqtt",
-        P::Hl7Mllp => "mllp",
-    };
-    if let Err(why) = interop::host_port(text, scheme) {
-        r.error(url.span(), Some("target.url".into()), why, Some(format!("write {scheme}://host:port, e.g. \"{scheme}://127.0.0.1:{}\"", if scheme == "mqtt" { 1883 } else { 2575 })));
+    if let Err(why) = interop::check_target_address(url.get_ref(), protocol) {
+        let help = match protocol {
+            interop::Protocol::Mqtt => Some("write mqtt://host:port, e.g. \"mqtt://127.0.0.1:1883\"".to_owned()),
+            interop::Protocol::Hl7Mllp => Some("write mllp://host:port, e.g. \"mllp://127.0.0.1:2575\"".to_owned()),
+            _ => None,
+        };
+        r.error(url.span(), Some("target.url".into()), why, help);
     }
 }
 
-fn check_url(url: &Spanned<String>, field: &str, r: &mut Reporter<'_>) {
-    if let Err(why) = check_http_url(url.get_ref()) {
-        r.error(url.span(), Some(field.into()), why, None);
-    }
-}
 
 /// `[target] transport`, `encoding` and the protocol tables.
 fn resolve_transport(

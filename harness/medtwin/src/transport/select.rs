@@ -140,6 +140,8 @@ pub enum AnyCarrier {
     File(FileCarrier),
     /// MQTT publishes.
     Mqtt(MqttCarrier),
+    /// HL7 v2 over MLLP, waiting for each ACK.
+    Mllp(super::hl7::MllpCarrier),
 }
 
 impl Carrier for AnyCarrier {
@@ -148,6 +150,7 @@ impl Carrier for AnyCarrier {
             AnyCarrier::Http(c) => c.batch_limit(),
             AnyCarrier::File(c) => c.batch_limit(),
             AnyCarrier::Mqtt(c) => c.batch_limit(),
+            AnyCarrier::Mllp(c) => c.batch_limit(),
         }
     }
 
@@ -156,6 +159,7 @@ impl Carrier for AnyCarrier {
             AnyCarrier::Http(c) => c.send(batch).await,
             AnyCarrier::File(c) => c.send(batch).await,
             AnyCarrier::Mqtt(c) => c.send(batch).await,
+            AnyCarrier::Mllp(c) => c.send(batch).await,
         }
     }
 
@@ -164,6 +168,7 @@ impl Carrier for AnyCarrier {
             AnyCarrier::Http(c) => c.destination(),
             AnyCarrier::File(c) => c.destination(),
             AnyCarrier::Mqtt(c) => c.destination(),
+            AnyCarrier::Mllp(c) => c.destination(),
         }
     }
 
@@ -172,6 +177,7 @@ impl Carrier for AnyCarrier {
             AnyCarrier::Http(c) => c.close().await,
             AnyCarrier::File(c) => c.close().await,
             AnyCarrier::Mqtt(c) => c.close().await,
+            AnyCarrier::Mllp(c) => c.close().await,
         }
     }
 
@@ -180,6 +186,7 @@ impl Carrier for AnyCarrier {
             AnyCarrier::Http(c) => c.counters(),
             AnyCarrier::File(c) => c.counters(),
             AnyCarrier::Mqtt(c) => c.counters(),
+            AnyCarrier::Mllp(c) => c.counters(),
         }
     }
 }
@@ -188,18 +195,22 @@ impl Carrier for AnyCarrier {
 pub enum AnyEncoder {
     /// medtwin's JSON.
     Json(JsonEncoder),
+    /// HL7 v2 ORU^R01 (IHE PCD-01).
+    Hl7(super::hl7::Hl7Encoder),
 }
 
 impl Encoder for AnyEncoder {
     fn content_type(&self) -> &'static str {
         match self {
             AnyEncoder::Json(e) => e.content_type(),
+            AnyEncoder::Hl7(e) => e.content_type(),
         }
     }
 
     fn encode(&self, m: &Measurement, out: &mut Vec<u8>) {
         match self {
             AnyEncoder::Json(e) => e.encode(m, out),
+            AnyEncoder::Hl7(e) => e.encode(m, out),
         }
     }
 }

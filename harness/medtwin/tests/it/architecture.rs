@@ -100,6 +100,7 @@ fn crate_dependencies_point_the_right_way() {
         "medtwin-backend",
         "medtwin-listen",
         "medtwin-mqtt",
+        "medtwin-hl7",
         "medtwin",
     ];
     let of = |name: &str| -> BTreeSet<String> { closure(&g, name) };
@@ -146,6 +147,14 @@ fn crate_dependencies_point_the_right_way() {
         ours(&mqtt)
     );
 
+    // Format crates depend on no medtwin crate but the wire types.
+    let hl7 = of("medtwin-hl7");
+    assert_eq!(
+        ours(&hl7),
+        BTreeSet::from(["medtwin-wire".to_owned()]),
+        "the HL7 format crate depends on the wire types only"
+    );
+
     let backend = of("medtwin-backend");
     assert_eq!(
         ours(&backend),
@@ -153,7 +162,8 @@ fn crate_dependencies_point_the_right_way() {
             "medtwin-sim".to_owned(),
             "medtwin-wire".to_owned(),
             "medtwin-listen".to_owned(),
-            "medtwin-mqtt".to_owned()
+            "medtwin-mqtt".to_owned(),
+            "medtwin-hl7".to_owned()
         ]),
         "the backend depends on the twin, the wire types, the listener and the format crates, never on the judge"
     );

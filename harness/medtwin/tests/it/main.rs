@@ -11,6 +11,8 @@ mod digests;
 mod e2e;
 mod faults;
 mod interop_mqtt;
+mod interop;
+mod interop_hl7;
 mod ledger;
 mod network_scenarios;
 mod physiology_scenarios;
