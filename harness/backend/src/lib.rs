@@ -24,6 +24,7 @@
 
 mod alerts;
 mod escalation;
+mod mqtt;
 mod mllp;
 mod patient;
 mod server;
@@ -39,6 +40,7 @@ use tokio::time::Instant;
 
 pub use alerts::{Faults, PctKnob};
 pub use escalation::{HIGH_TOTAL, Level, MEDIUM_TOTAL};
+pub use mqtt::MqttIngest;
 pub use patient::{ParameterView, PatientView};
 pub use server::{MAX_RUNS, RUN_HEADER};
 pub use sink::{Signing, Sink};
@@ -123,6 +125,8 @@ impl BackendConfig {
 pub struct Ingest {
     /// Listen for HL7 v2 ORU^R01 (IHE PCD-01) over MLLP here.
     pub mllp: Option<SocketAddr>,
+    /// Subscribe to medtwin JSON telemetry on an MQTT broker.
+    pub mqtt: Option<MqttIngest>,
 }
 
 /// A running reference backend. Dropping it stops everything at once;
@@ -135,6 +139,7 @@ pub struct BackendHandle {
     /// The MLLP listener (`ingest.mllp`) and its address.
     mllp: Option<(SocketAddr, medtwin_hl7::mllp::Server)>,
     lanes: Option<alerts::Lanes>,
+    mqtt: Option<mqtt::Ingestor>,
 }
 
 /// Starts the backend on the current tokio runtime and returns once it is
@@ -177,6 +182,10 @@ pub async fn start(config: BackendConfig) -> Result<BackendHandle, BackendError>
     let app = server::router(Arc::clone(&shared));
     let server =
         medtwin_listen::serve(listener, app, medtwin_listen::Limits::default()).map_err(bind)?;
+    let mqtt = match &config.ingest.mqtt {
+        Some(ingest) => Some(mqtt::start(ingest, Arc::clone(&shared)).await?),
+        None => None,
+    };
     let mllp = match config.ingest.mllp {
         Some(at) => {
             let bind = |source| BackendError::Bind { addr: at, source };
@@ -192,6 +201,7 @@ pub async fn start(config: BackendConfig) -> Result<BackendHandle, BackendError>
         server: Some(server),
         mllp,
         lanes: Some(lanes),
+        mqtt,
     })
 }
 
@@ -217,6 +227,14 @@ pub enum BackendError {
     /// The HTTP client for alert delivery could not be built.
     #[error("cannot build the alert delivery client")]
     Client(#[source] reqwest::Error),
+    /// The MQTT ingest or sink could not be set up.
+    #[error("mqtt broker {broker}: {detail}")]
+    Mqtt {
+        /// The broker.
+        broker: String,
+        /// What went wrong.
+        detail: String,
+    },
     /// The listening socket could not be opened.
     #[error("cannot listen on {addr}")]
     Bind {
@@ -265,6 +283,10 @@ impl BackendHandle {
         if let Some(server) = self.server.take() {
             let _ = tokio::time::timeout_at(deadline, server.shutdown()).await;
         }
+        if let Some(ingest) = self.mqtt.take() {
+            let left = deadline.saturating_duration_since(Instant::now());
+            ingest.stop(left).await;
+        }
         if let Some((_, server)) = self.mllp.take() {
             let _ = tokio::time::timeout_at(deadline, server.shutdown()).await;
         }
@@ -285,6 +307,9 @@ impl Drop for BackendHandle {
     fn drop(&mut self) {
         // Dropping the servers aborts them.
         self.server.take();
+        if let Some(ingest) = self.mqtt.take() {
+            ingest.abort();
+        }
         self.mllp.take();
         if let Some(lanes) = self.lanes.take() {
             for task in lanes.tasks {

@@ -8,11 +8,13 @@
 //! re-arms (the score stayed below the threshold for `reset_after`). Sinks
 //! that have no place for an end (the webhook) ignore it.
 
+pub mod mqtt;
 pub mod acm;
 pub mod webhook;
 
 use medtwin_wire::AlertMessage;
 
+pub use mqtt::{MqttSink, MqttSinkConfig};
 pub use acm::AcmSink;
 pub use webhook::{Signing, WebhookSink};
 
@@ -37,6 +39,8 @@ pub struct Outbound {
 /// A configured destination for alerts, besides the webhook.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Sink {
+    /// Publish each alert's start to an MQTT broker.
+    Mqtt(MqttSinkConfig),
     /// IHE ACM: PCD-04 `ORU^R40` over MLLP to `addr` (`host:port`).
     Acm {
         /// Where the alert consumer listens.
@@ -57,6 +61,7 @@ pub struct Undelivered {
 #[derive(Debug)]
 pub(crate) struct Sinks {
     pub(crate) webhook: Option<WebhookSink>,
+    pub(crate) mqtt: Option<MqttSink>,
     pub(crate) acm: Option<AcmSink>,
 }
 
@@ -66,13 +71,15 @@ impl Sinks {
         webhook: Option<WebhookSink>,
         others: &[Sink],
     ) -> Result<Sinks, crate::BackendError> {
+        let mut mqtt = None;
         let mut acm = None;
         for sink in others {
             match sink {
                 Sink::Acm { addr } => acm = Some(AcmSink::new(addr)),
+                Sink::Mqtt(config) => mqtt = Some(MqttSink::new(config.clone())?),
             }
         }
-        Ok(Sinks { webhook, acm })
+        Ok(Sinks { webhook, mqtt, acm })
     }
 
     /// Every sink, by name.
@@ -80,6 +87,9 @@ impl Sinks {
         let mut names = Vec::new();
         if self.webhook.is_some() {
             names.push("webhook");
+        }
+        if self.mqtt.is_some() {
+            names.push("mqtt");
         }
         if self.acm.is_some() {
             names.push("acm");
@@ -93,6 +103,10 @@ impl Sinks {
         match name {
             "webhook" => match &self.webhook {
                 Some(w) if out.phase == Phase::Start => w.deliver(&out.message).await,
+                _ => Ok(()),
+            },
+            "mqtt" => match &self.mqtt {
+                Some(m) if out.phase == Phase::Start => m.deliver(&out.message).await,
                 _ => Ok(()),
             },
             "acm" => match &self.acm {

@@ -389,6 +389,8 @@ pub struct TargetInfo {
 pub enum AnyIntake {
     /// The webhook.
     Webhook(webhook::Webhook),
+    /// An MQTT subscription.
+    Mqtt(mqtt::MqttIntake),
     /// IHE ACM over MLLP.
     Acm(acm::AcmIntake),
 }
@@ -398,6 +400,7 @@ impl AnyIntake {
     pub fn kind(&self) -> IntakeKind {
         match self {
             AnyIntake::Webhook(_) => IntakeKind::Webhook,
+            AnyIntake::Mqtt(_) => IntakeKind::Mqtt,
             AnyIntake::Acm(_) => IntakeKind::Acm,
         }
     }
@@ -406,6 +409,7 @@ impl AnyIntake {
     pub fn address(&self) -> String {
         match self {
             AnyIntake::Webhook(i) => i.address(),
+            AnyIntake::Mqtt(i) => i.address(),
             AnyIntake::Acm(i) => i.address(),
         }
     }
@@ -414,7 +418,7 @@ impl AnyIntake {
     /// its subscription or starts polling); the others do nothing.
     pub async fn attach(&mut self, _target: &TargetInfo) -> anyhow::Result<()> {
         match self {
-            AnyIntake::Webhook(_) | AnyIntake::Acm(_) => Ok(()),
+            AnyIntake::Webhook(_) | AnyIntake::Mqtt(_) | AnyIntake::Acm(_) => Ok(()),
         }
     }
 
@@ -425,7 +429,7 @@ impl AnyIntake {
     /// time has run to by its next wall-clock poll. The others do nothing.
     pub async fn settle(&self) {
         match self {
-            AnyIntake::Webhook(_) | AnyIntake::Acm(_) => {}
+            AnyIntake::Webhook(_) | AnyIntake::Mqtt(_) | AnyIntake::Acm(_) => {}
         }
     }
 
@@ -433,6 +437,7 @@ impl AnyIntake {
     pub async fn stop(self) {
         match self {
             AnyIntake::Webhook(i) => i.stop().await,
+            AnyIntake::Mqtt(i) => i.stop().await,
             AnyIntake::Acm(i) => i.stop().await,
         }
     }

@@ -194,12 +194,13 @@ pub async fn execute_with(
         })
     };
     let inbox = Inbox::new(start.clock.clone());
+    let mqtt_broker = target::mqtt_broker(s).await?;
     let ctx = IntakeContext {
         inbox: inbox.clone(),
         parser: Arc::new(AlertParser::new(s.alerts.intake.mapping.as_ref())),
         token: start.token.clone(),
         secret: Some(start.secret.clone()),
-        mqtt_broker: None,
+        mqtt_broker: mqtt_broker.address(),
     };
     let mut intakes = crate::intake::open_all(&s.alerts.intake, s.alerts.listen, &ctx).await?;
     let addresses: Vec<(IntakeKind, String)> =
@@ -207,6 +208,7 @@ pub async fn execute_with(
     let listening = target::Listening {
         intakes: &addresses,
         secret: &start.secret,
+        mqtt_broker: mqtt_broker.address(),
     };
     let target = target::start(s, &listening, &start, &start.target_run).await?;
     for intake in &mut intakes {

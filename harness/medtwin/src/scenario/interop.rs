@@ -125,6 +125,9 @@ pub struct MqttOptions {
     pub version: Option<String>,
     /// One connection per `device`, or per `gateway` (lane).
     pub connection: Option<String>,
+    /// Topic template of each connection's retained `online`/`offline`
+    /// status (its last will).
+    pub status_topic: Option<String>,
 }
 
 /// `[target.hl7]`.
@@ -438,6 +441,9 @@ pub fn check_transport(choice: &TransportChoice) -> Result<(), (String, String)>
     }
     if let Some(topic) = &mqtt.topic {
         check_topic_template(topic).map_err(|e| ("target.mqtt.topic".to_owned(), e))?;
+    }
+    if let Some(topic) = &mqtt.status_topic {
+        check_topic_template(topic).map_err(|e| ("target.mqtt.status_topic".to_owned(), e))?;
     }
     Ok(())
 }

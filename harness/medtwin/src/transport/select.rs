@@ -12,6 +12,7 @@ use medtwin_sim::Measurement;
 use super::file::FileCarrier;
 use super::http::{HttpCarrier, HttpConfig};
 use super::json::{JsonEncoder, Names};
+use super::mqtt::MqttCarrier;
 use super::{Carrier, Encoder, Outgoing, Sent};
 pub use crate::scenario::interop::{
     Encoding, FhirOptions, FileOptions, Hl7Options, MqttOptions, Protocol,
@@ -137,6 +138,8 @@ pub enum AnyCarrier {
     Http(HttpCarrier),
     /// NDJSON lines to a file.
     File(FileCarrier),
+    /// MQTT publishes.
+    Mqtt(MqttCarrier),
     /// HL7 v2 over MLLP, waiting for each ACK.
     Mllp(super::hl7::MllpCarrier),
 }
@@ -146,6 +149,7 @@ impl Carrier for AnyCarrier {
         match self {
             AnyCarrier::Http(c) => c.batch_limit(),
             AnyCarrier::File(c) => c.batch_limit(),
+            AnyCarrier::Mqtt(c) => c.batch_limit(),
             AnyCarrier::Mllp(c) => c.batch_limit(),
         }
     }
@@ -154,6 +158,7 @@ impl Carrier for AnyCarrier {
         match self {
             AnyCarrier::Http(c) => c.send(batch).await,
             AnyCarrier::File(c) => c.send(batch).await,
+            AnyCarrier::Mqtt(c) => c.send(batch).await,
             AnyCarrier::Mllp(c) => c.send(batch).await,
         }
     }
@@ -162,6 +167,7 @@ impl Carrier for AnyCarrier {
         match self {
             AnyCarrier::Http(c) => c.destination(),
             AnyCarrier::File(c) => c.destination(),
+            AnyCarrier::Mqtt(c) => c.destination(),
             AnyCarrier::Mllp(c) => c.destination(),
         }
     }
@@ -170,6 +176,7 @@ impl Carrier for AnyCarrier {
         match self {
             AnyCarrier::Http(c) => c.close().await,
             AnyCarrier::File(c) => c.close().await,
+            AnyCarrier::Mqtt(c) => c.close().await,
             AnyCarrier::Mllp(c) => c.close().await,
         }
     }
@@ -178,6 +185,7 @@ impl Carrier for AnyCarrier {
         match self {
             AnyCarrier::Http(c) => c.counters(),
             AnyCarrier::File(c) => c.counters(),
+            AnyCarrier::Mqtt(c) => c.counters(),
             AnyCarrier::Mllp(c) => c.counters(),
         }
     }

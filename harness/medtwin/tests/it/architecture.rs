@@ -99,6 +99,7 @@ fn crate_dependencies_point_the_right_way() {
         "medtwin-wire",
         "medtwin-backend",
         "medtwin-listen",
+        "medtwin-mqtt",
         "medtwin-hl7",
         "medtwin",
     ];
@@ -135,6 +136,17 @@ fn crate_dependencies_point_the_right_way() {
         ours(&listen)
     );
 
+    // A format crate: nothing of ours but the wire types and the listener.
+    let mqtt = of("medtwin-mqtt");
+    assert!(
+        ours(&mqtt).is_subset(&BTreeSet::from([
+            "medtwin-wire".to_owned(),
+            "medtwin-listen".to_owned()
+        ])),
+        "mqtt depends on {:?}",
+        ours(&mqtt)
+    );
+
     // Format crates depend on no medtwin crate but the wire types.
     let hl7 = of("medtwin-hl7");
     assert_eq!(
@@ -150,9 +162,10 @@ fn crate_dependencies_point_the_right_way() {
             "medtwin-sim".to_owned(),
             "medtwin-wire".to_owned(),
             "medtwin-listen".to_owned(),
+            "medtwin-mqtt".to_owned(),
             "medtwin-hl7".to_owned()
         ]),
-        "the backend depends on the twin, the wire types and the listener, never on the judge"
+        "the backend depends on the twin, the wire types, the listener and the format crates, never on the judge"
     );
 
     for (name, deps) in &g {

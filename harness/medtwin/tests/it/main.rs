@@ -10,6 +10,7 @@ mod device_scenarios;
 mod digests;
 mod e2e;
 mod faults;
+mod interop_mqtt;
 mod interop;
 mod interop_hl7;
 mod ledger;
