@@ -99,6 +99,7 @@ fn crate_dependencies_point_the_right_way() {
         "medtwin-wire",
         "medtwin-backend",
         "medtwin-listen",
+        "medtwin-fhir",
         "medtwin",
     ];
     let of = |name: &str| -> BTreeSet<String> { closure(&g, name) };
@@ -132,6 +133,14 @@ fn crate_dependencies_point_the_right_way() {
         ours(&listen).is_empty(),
         "listen depends on {:?}",
         ours(&listen)
+    );
+
+    // Format crates depend on medtwin's wire types only.
+    let fhir = of("medtwin-fhir");
+    assert_eq!(
+        ours(&fhir),
+        BTreeSet::from(["medtwin-wire".to_owned()]),
+        "the FHIR format crate depends on the wire types only"
     );
 
     let backend = of("medtwin-backend");
