@@ -8,6 +8,7 @@
 //! that followed it. Each lane is one task: it waits until the alert is due
 //! (the delay fault), then posts it with a timeout and a few retries.
 
+use std::collections::HashMap;
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -24,6 +25,7 @@ use super::stats::{Counters, add, bump};
 use medtwin_wire::{ALERT_SCHEMA, AlertMessage, Priority};
 
 use crate::BackendError;
+use crate::sink::{Outbound, Phase, Sinks};
 
 /// Faults the backend can inject into its own alerting, to check that the
 /// harness notices. All off by default.
@@ -147,8 +149,6 @@ const WRONG_KIND_STREAM: u64 = 0x7772_6f6e_675f_6b64; // "wrong_kd"
 /// Patients remembered for the wrong-patient knob (bounded).
 const MAX_KNOWN_PATIENTS: usize = 4096;
 
-/// Per-request timeout of an alert delivery.
-const DELIVERY_TIMEOUT: Duration = Duration::from_secs(5);
 /// Attempts per alert: the first and up to three retries.
 const DELIVERY_ATTEMPTS: u32 = 4;
 /// Wait before the first retry; doubles each time (100, 200, 400 ms).
@@ -257,19 +257,15 @@ impl FaultInjector {
     }
 }
 
-/// An alert waiting in a lane.
+/// An alert phase waiting in a lane.
 #[derive(Debug)]
 struct Queued {
-    alert: AlertMessage,
+    out: Outbound,
     due: Instant,
 }
 
-/// Where alerts go to the webhook.
-#[derive(Clone, Debug)]
-pub(crate) struct Webhook {
-    pub(crate) url: reqwest::Url,
-    pub(crate) token: Option<String>,
-}
+/// Most alarms remembered as active (for their `End`), per backend.
+const MAX_ACTIVE: usize = 1 << 20;
 
 /// Raises alerts: the scorer's side of the lanes.
 #[derive(Debug)]
@@ -278,6 +274,9 @@ pub(crate) struct Dispatcher {
     injector: Mutex<FaultInjector>,
     next_id: AtomicU64,
     counters: Arc<Counters>,
+    /// The alert id of each active alarm, by (patient, kind): its `End`
+    /// names the alert that started.
+    active: Mutex<HashMap<(String, String), AlertMessage>>,
 }
 
 /// The delivery side: lane tasks and the switch that tells them to drain.
@@ -289,16 +288,13 @@ pub(crate) struct Lanes {
 
 /// Starts the lane tasks (on the current tokio runtime).
 pub(crate) fn start(
-    webhook: Webhook,
+    sinks: Sinks,
     faults: Faults,
     seed: u64,
     queue_capacity: usize,
     counters: Arc<Counters>,
 ) -> Result<(Dispatcher, Lanes), BackendError> {
-    let client = reqwest::Client::builder()
-        .timeout(DELIVERY_TIMEOUT)
-        .build()
-        .map_err(BackendError::Client)?;
+    let sinks = Arc::new(sinks);
     let (drain, drain_rx) = watch::channel(false);
     let per_lane = queue_capacity.div_ceil(LANES).max(1);
     let mut senders = Vec::with_capacity(LANES);
@@ -309,8 +305,7 @@ pub(crate) fn start(
         let lane = Lane {
             rx,
             drain: drain_rx.clone(),
-            client: client.clone(),
-            webhook: webhook.clone(),
+            sinks: Arc::clone(&sinks),
             counters: Arc::clone(&counters),
         };
         tasks.push(tokio::spawn(lane.run()));
@@ -320,6 +315,7 @@ pub(crate) fn start(
         injector: Mutex::new(FaultInjector::new(faults, seed)),
         next_id: AtomicU64::new(1),
         counters,
+        active: Mutex::new(HashMap::new()),
     };
     Ok((dispatcher, Lanes { tasks, drain }))
 }
@@ -370,6 +366,39 @@ impl Dispatcher {
         self.send(patient_id, &kind, priority, measurement_time, None);
     }
 
+    /// Ends the alarm announcing `level` for a patient (its level
+    /// re-armed). Never waits. Fault injection does not touch ends.
+    pub(crate) fn end(&self, patient_id: &str, level: Level) {
+        let Some(kind) = level.alert_kind() else {
+            return;
+        };
+        let started = self
+            .active
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&(patient_id.to_owned(), kind.to_owned()));
+        if let Some(message) = started {
+            self.enqueue(
+                patient_id,
+                Outbound {
+                    message,
+                    phase: Phase::End,
+                },
+                Duration::ZERO,
+            );
+        }
+    }
+
+    fn enqueue(&self, patient_id: &str, out: Outbound, delay: Duration) {
+        let queued = Queued {
+            out,
+            due: Instant::now() + delay,
+        };
+        if self.lanes[lane_of(patient_id)].try_send(queued).is_err() {
+            bump(&self.counters.alerts_queue_overflow);
+        }
+    }
+
     fn send(
         &self,
         patient_id: &str,
@@ -391,6 +420,12 @@ impl Dispatcher {
             score: score.map(i64::from),
         };
         bump(&self.counters.alerts_emitted);
+        {
+            let mut active = self.active.lock().unwrap_or_else(PoisonError::into_inner);
+            if active.len() < MAX_ACTIVE {
+                active.insert((patient_id.to_owned(), kind.to_owned()), alert.clone());
+            }
+        }
         let planned = self
             .injector
             .lock()
@@ -401,16 +436,12 @@ impl Dispatcher {
             1 => {}
             n => add(&self.counters.alerts_duplicated_by_fault, n as u64 - 1),
         }
-        let lane = &self.lanes[lane_of(patient_id)];
-        let now = Instant::now();
         for Planned { alert, delay } in planned {
-            let queued = Queued {
-                alert,
-                due: now + delay,
+            let out = Outbound {
+                message: alert,
+                phase: Phase::Start,
             };
-            if lane.try_send(queued).is_err() {
-                bump(&self.counters.alerts_queue_overflow);
-            }
+            self.enqueue(patient_id, out, delay);
         }
     }
 }
@@ -427,8 +458,7 @@ fn lane_of(patient_id: &str) -> usize {
 struct Lane {
     rx: mpsc::Receiver<Queued>,
     drain: watch::Receiver<bool>,
-    client: reqwest::Client,
-    webhook: Webhook,
+    sinks: Arc<Sinks>,
     counters: Arc<Counters>,
 }
 
@@ -452,36 +482,38 @@ impl Lane {
         }
     }
 
+    /// Delivers one phase to every sink, each with a few retries; an
+    /// alert counts as delivered when every sink took it.
     async fn deliver(&self, queued: Queued) {
         tokio::time::sleep_until(queued.due).await;
-        let mut backoff = FIRST_BACKOFF;
-        for attempt in 1..=DELIVERY_ATTEMPTS {
-            let mut request = self
-                .client
-                .post(self.webhook.url.clone())
-                .json(&queued.alert);
-            if let Some(token) = &self.webhook.token {
-                request = request.bearer_auth(token);
-            }
-            let retry = match request.send().await {
-                Ok(response) if response.status().is_success() => {
-                    bump(&self.counters.alerts_delivered);
-                    return;
+        let mut all = true;
+        for name in self.sinks.names() {
+            let mut backoff = FIRST_BACKOFF;
+            let mut delivered = false;
+            for attempt in 1..=DELIVERY_ATTEMPTS {
+                match self.sinks.deliver(name, &queued.out).await {
+                    Ok(()) => {
+                        delivered = true;
+                        break;
+                    }
+                    Err(e) if !e.retry || attempt == DELIVERY_ATTEMPTS => break,
+                    Err(_) => {
+                        bump(&self.counters.alerts_retried);
+                        tokio::time::sleep(backoff).await;
+                        backoff *= 2;
+                    }
                 }
-                Ok(response) => response.status().is_server_error(),
-                // Connection refused, reset, timed out: worth another try.
-                // A timed-out alert may have arrived; the alert id lets the
-                // receiver see the repeat.
-                Err(_) => true,
-            };
-            if !retry || attempt == DELIVERY_ATTEMPTS {
-                break;
             }
-            bump(&self.counters.alerts_retried);
-            tokio::time::sleep(backoff).await;
-            backoff *= 2;
+            all &= delivered;
         }
-        bump(&self.counters.alerts_failed);
+        if queued.out.phase != Phase::Start {
+            return;
+        }
+        if all {
+            bump(&self.counters.alerts_delivered);
+        } else {
+            bump(&self.counters.alerts_failed);
+        }
     }
 }
 

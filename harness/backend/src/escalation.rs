@@ -81,12 +81,21 @@ pub(crate) struct Escalation {
     /// medium and the high threshold; `None` while at or above it.
     below_medium_since_ms: Option<u64>,
     below_high_since_ms: Option<u64>,
+    /// Levels left since the last [`Escalation::take_cleared`] (their
+    /// alarms ended), highest first.
+    cleared: Vec<Level>,
 }
 
 impl Escalation {
     /// Current level.
     pub(crate) fn level(&self) -> Level {
         self.level
+    }
+
+    /// The levels left (re-armed) since the last call: each one's alarm has
+    /// ended.
+    pub(crate) fn take_cleared(&mut self) -> Vec<Level> {
+        std::mem::take(&mut self.cleared)
     }
 
     /// Takes a new score, measured at `measured_ms`, and returns the levels
@@ -121,6 +130,7 @@ impl Escalation {
             };
             match below_since_ms {
                 Some(since_ms) if now_ms - since_ms >= reset_after_ms => {
+                    self.cleared.push(self.level);
                     self.level = self.level.below();
                 }
                 _ => break,

@@ -26,6 +26,7 @@ mod alerts;
 mod escalation;
 mod patient;
 mod server;
+pub mod sink;
 mod stats;
 mod window;
 
@@ -36,6 +37,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 pub use alerts::{Faults, PctKnob};
+pub use sink::{Signing, Sink};
 pub use escalation::{HIGH_TOTAL, Level, MEDIUM_TOTAL};
 pub use patient::{ParameterView, PatientView};
 pub use server::{MAX_RUNS, RUN_HEADER};
@@ -61,10 +63,19 @@ pub struct BackendConfig {
     /// Address to listen on. Only this is bound; the default is
     /// `127.0.0.1:0` (loopback, any free port: see [`BackendHandle::addr`]).
     pub listen: SocketAddr,
-    /// Webhook that receives alerts, e.g. `http://127.0.0.1:7000/alerts`.
+    /// Webhook that receives alerts, e.g. `http://127.0.0.1:7000/alerts`;
+    /// empty: no webhook (alerts go to `sinks` only).
     pub alerts_url: String,
     /// Sent as `Authorization: Bearer <token>` with every alert, if set.
     pub alerts_token: Option<String>,
+    /// Signs every webhook request with an HMAC, if set.
+    pub alerts_signing: Option<Signing>,
+    /// Further destinations for alerts (ACM, MQTT, ...): each gets every
+    /// alert.
+    pub sinks: Vec<Sink>,
+    /// Telemetry taken besides HTTP (JSON and FHIR are always served on
+    /// the HTTP port).
+    pub ingest: Ingest,
     /// Required as `Authorization: Bearer <token>` on every route but
     /// `/healthz`, when set (401 otherwise, counted as `unauthorized`).
     pub token: Option<String>,
@@ -92,6 +103,9 @@ impl BackendConfig {
             listen: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
             alerts_url: alerts_url.into(),
             alerts_token: None,
+            alerts_signing: None,
+            sinks: Vec::new(),
+            ingest: Ingest::default(),
             token: None,
             faults: Faults::default(),
             smoothing: DEFAULT_SMOOTHING,
@@ -101,6 +115,13 @@ impl BackendConfig {
             alert_queue_capacity: DEFAULT_ALERT_QUEUE_CAPACITY,
         }
     }
+}
+
+/// Telemetry the backend takes besides HTTP.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Ingest {
+    /// Listen for HL7 v2 ORU^R01 (IHE PCD-01) over MLLP here.
+    pub mllp: Option<SocketAddr>,
 }
 
 /// A running reference backend. Dropping it stops everything at once;
@@ -117,23 +138,19 @@ pub struct BackendHandle {
 /// listening.
 pub async fn start(config: BackendConfig) -> Result<BackendHandle, BackendError> {
     config.faults.validate()?;
-    let url = reqwest::Url::parse(&config.alerts_url).map_err(|error| BackendError::AlertsUrl {
-        url: config.alerts_url.clone(),
-        why: error.to_string(),
-    })?;
-    if url.scheme() != "http" {
-        return Err(BackendError::AlertsUrl {
-            url: config.alerts_url.clone(),
-            why: "only http is supported (medtwin is built without TLS)".into(),
-        });
-    }
-    let counters = Arc::new(stats::Counters::default());
-    let webhook = alerts::Webhook {
-        url,
-        token: config.alerts_token.clone(),
+    let webhook = if config.alerts_url.is_empty() {
+        None
+    } else {
+        Some(sink::WebhookSink::new(
+            &config.alerts_url,
+            config.alerts_token.clone(),
+            config.alerts_signing.clone(),
+        )?)
     };
+    let sinks = sink::Sinks::start(webhook, &config.sinks)?;
+    let counters = Arc::new(stats::Counters::default());
     let (dispatcher, lanes) = alerts::start(
-        webhook,
+        sinks,
         config.faults,
         config.seed,
         config.alert_queue_capacity,

@@ -86,6 +86,11 @@ impl Patient {
             .update(&self.news2, measured_ms, reset_after_ms)
     }
 
+    /// The levels that re-armed since the last call (their alarms ended).
+    pub(crate) fn take_cleared(&mut self) -> Vec<Level> {
+        self.escalation.take_cleared()
+    }
+
     /// Current NEWS2 score.
     pub(crate) fn news2(&self) -> &News2 {
         &self.news2

@@ -99,6 +99,21 @@ struct Checked {
 /// A new patient would exceed `max_patients`.
 struct Full;
 
+/// Why a message taken by another ingest path (MLLP, MQTT, FHIR) was not
+/// scored; already counted in the backend's rejections.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[allow(dead_code, reason = "built by the MLLP, MQTT and FHIR ingest paths")]
+pub(crate) struct NotIngested {
+    /// The rejection's name in the stats (`bad_time`, `too_many_patients`,
+    /// ...).
+    pub(crate) reason: &'static str,
+    /// What is wrong, for the sender.
+    pub(crate) detail: String,
+    /// The backend is full (a new patient beyond `max_patients`): a
+    /// condition of the backend, not of the message.
+    pub(crate) full: bool,
+}
+
 impl Shared {
     pub(crate) fn new(limits: Limits, counters: Arc<Counters>, dispatcher: Dispatcher) -> Self {
         Self {
@@ -171,6 +186,45 @@ impl Shared {
         }
     }
 
+    /// Validates, scores and alerts on one message taken by another ingest
+    /// path (MLLP, MQTT, FHIR), exactly as `POST /v1/measurements` does, counted the same way.
+    #[allow(dead_code, reason = "called by the MLLP, MQTT and FHIR ingest paths")]
+    pub(crate) fn ingest_message(
+        &self,
+        run: &str,
+        message: TelemetryMessage,
+    ) -> Result<(), NotIngested> {
+        let checked = check(run, message).map_err(|r| {
+            self.counters.reject(r.reason, 1);
+            NotIngested {
+                reason: r.reason.name(),
+                detail: r.detail,
+                full: false,
+            }
+        })?;
+        self.touch_run(run);
+        match self.ingest(&checked) {
+            Ok(()) => {
+                super::stats::add(&self.counters.accepted, 1);
+                Ok(())
+            }
+            Err(Full) => {
+                self.counters.reject(Reason::TooManyPatients, 1);
+                Err(NotIngested {
+                    reason: Reason::TooManyPatients.name(),
+                    detail: format!("a new patient beyond max_patients = {}", self.max_patients),
+                    full: true,
+                })
+            }
+        }
+    }
+
+    /// Counts a message another ingest path could not even decode.
+    #[allow(dead_code, reason = "called by the MLLP, MQTT and FHIR ingest paths")]
+    pub(crate) fn reject_undecodable(&self, reason: Reason) {
+        self.counters.reject(reason, 1);
+    }
+
     /// Records one message, re-scores its patient and raises any alert.
     fn ingest(&self, message: &Checked) -> Result<(), Full> {
         let mut patients = self.shard(&message.key);
@@ -200,6 +254,9 @@ impl Shared {
         if reached.is_empty() {
             self.dispatcher
                 .maybe_spurious(&message.patient_id, &message.measured_at, total);
+        }
+        for level in patient.take_cleared() {
+            self.dispatcher.end(&message.patient_id, level);
         }
         for level in reached {
             self.dispatcher

@@ -31,11 +31,16 @@ pub(crate) enum Reason {
     Unauthorized,
     /// The body was slower than the body-read timeout (HTTP 408).
     BodyTimeout,
+    /// An HL7 v2 message that could not be read as an ORU^R01 (IHE PCD-01).
+    BadHl7,
+    /// A FHIR resource that could not be read as a vital-signs Observation
+    /// (or a transaction Bundle of them).
+    BadFhir,
 }
 
 impl Reason {
     /// Number of reasons (the last variant's index + 1).
-    const COUNT: usize = Reason::BodyTimeout as usize + 1;
+    const COUNT: usize = Reason::BadFhir as usize + 1;
 
     /// The snake-case name used in error bodies and stats.
     pub(crate) fn name(self) -> &'static str {
@@ -52,6 +57,8 @@ impl Reason {
             Reason::TooManyPatients => "too_many_patients",
             Reason::Unauthorized => "unauthorized",
             Reason::BodyTimeout => "body_timeout",
+            Reason::BadHl7 => "bad_hl7",
+            Reason::BadFhir => "bad_fhir",
         }
     }
 }
@@ -86,6 +93,12 @@ pub struct Rejected {
     /// Bodies slower than the body-read timeout (HTTP 408).
     #[serde(default)]
     pub body_timeout: u64,
+    /// HL7 v2 messages that are not a readable ORU^R01 (NAKed).
+    #[serde(default)]
+    pub bad_hl7: u64,
+    /// FHIR resources that are not a readable vital-signs Observation.
+    #[serde(default)]
+    pub bad_fhir: u64,
 }
 
 /// A snapshot of the backend's counters (`GET /v1/stats`).
@@ -185,6 +198,8 @@ impl Counters {
                 too_many_patients: r(Reason::TooManyPatients),
                 unauthorized: r(Reason::Unauthorized),
                 body_timeout: r(Reason::BodyTimeout),
+                bad_hl7: r(Reason::BadHl7),
+                bad_fhir: r(Reason::BadFhir),
             },
             out_of_order: get(&self.out_of_order),
             patients: get(&self.patients),

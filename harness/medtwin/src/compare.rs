@@ -887,6 +887,8 @@ mod tests {
             target: TargetInfo {
                 kind: "embedded-reference-backend".into(),
                 url: String::new(),
+                transport: "http-json".into(),
+                encoding: "json".into(),
                 faults: None,
             },
             timing: Timing {
@@ -926,6 +928,9 @@ mod tests {
                 unknown_patients: 0,
                 refused: Refused::default(),
                 webhook: String::new(),
+                intakes: Vec::new(),
+                history: Vec::new(),
+                history_dropped: 0,
                 token_source: "generated".into(),
             },
             episodes: Vec::new(),

@@ -8,12 +8,13 @@
 //! messages is the harness's job (its JSON encoder); this crate knows
 //! nothing of the twin.
 
+pub mod signature;
 pub mod time;
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-pub use time::{DEVICE_EPOCH_TEXT, device_epoch, format_time, parse_time};
+pub use time::{DEVICE_EPOCH_TEXT, device_epoch, format_time, parse_hl7_time, parse_time};
 
 /// Schema tag of a telemetry message.
 pub const TELEMETRY_SCHEMA: &str = "medtwin.telemetry.v1";

@@ -41,9 +41,76 @@ pub fn parse_time(text: &str) -> Option<SystemTime> {
     SystemTime::try_from(ts).ok()
 }
 
+/// Parses an HL7 v2 `DTM` (`YYYY[MM[DD[HH[MM[SS[.S[S[S[S]]]]]]]]][+/-ZZZZ]`).
+/// Without an offset the time is read as UTC (HL7 leaves it to the
+/// sender's local time, which medtwin cannot know).
+pub fn parse_hl7_time(text: &str) -> Option<SystemTime> {
+    let text = text.trim();
+    let (stamp, offset) = match text.find(['+', '-']) {
+        Some(i) => (&text[..i], Some(&text[i..])),
+        None => (text, None),
+    };
+    let (digits, fraction) = match stamp.split_once('.') {
+        Some((d, f)) => (d, Some(f)),
+        None => (stamp, None),
+    };
+    if !digits.bytes().all(|b| b.is_ascii_digit())
+        || !matches!(digits.len(), 4 | 6 | 8 | 10 | 12 | 14)
+        || (fraction.is_some() && digits.len() != 14)
+    {
+        return None;
+    }
+    let field = |from: usize, to: usize, default: i64| -> i64 {
+        digits.get(from..to).and_then(|d| d.parse().ok()).unwrap_or(default)
+    };
+    let nanos: i64 = match fraction {
+        Some(f) if (1..=4).contains(&f.len()) && f.bytes().all(|b| b.is_ascii_digit()) => {
+            format!("{f:0<9}").parse().ok()?
+        }
+        Some(_) => return None,
+        None => 0,
+    };
+    let civil = DateTime::new(
+        i16::try_from(field(0, 4, 0)).ok()?,
+        i8::try_from(field(4, 6, 1)).ok()?,
+        i8::try_from(field(6, 8, 1)).ok()?,
+        i8::try_from(field(8, 10, 0)).ok()?,
+        i8::try_from(field(10, 12, 0)).ok()?,
+        i8::try_from(field(12, 14, 0)).ok()?,
+        i32::try_from(nanos).ok()?,
+    )
+    .ok()?;
+    let offset_secs = match offset {
+        None => 0,
+        Some(o) if o.len() == 5 && o[1..].bytes().all(|b| b.is_ascii_digit()) => {
+            let hours: i32 = o[1..3].parse().ok()?;
+            let minutes: i32 = o[3..5].parse().ok()?;
+            let secs = hours * 3600 + minutes * 60;
+            if o.starts_with('-') { -secs } else { secs }
+        }
+        Some(_) => return None,
+    };
+    let tz = TimeZone::fixed(jiff::tz::Offset::from_seconds(offset_secs).ok()?);
+    let ts = tz.to_timestamp(civil).ok()?;
+    SystemTime::try_from(ts).ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn hl7_times_read_with_and_without_offsets() {
+        let t = |s| parse_hl7_time(s).map(format_time);
+        assert_eq!(t("20260101083000"), Some("2026-01-01T08:30:00.000Z".into()));
+        assert_eq!(t("20260101083000.25+0100"), Some("2026-01-01T07:30:00.250Z".into()));
+        assert_eq!(t("202601010830-0530"), Some("2026-01-01T14:00:00.000Z".into()));
+        assert_eq!(t("2026"), Some("2026-01-01T00:00:00.000Z".into()));
+        assert_eq!(t("2026013"), None);
+        assert_eq!(t("20261301"), None);
+        assert_eq!(t("20260101083000+01"), None);
+        assert_eq!(t("202601010830.5"), None);
+    }
 
     #[test]
     fn times_round_trip_at_millisecond_precision() {

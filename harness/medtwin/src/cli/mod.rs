@@ -255,11 +255,17 @@ fn run(args: &RunArgs) -> Result<Outcome, Failure> {
             };
             crate::run::execute_with(&scenario, &controls, |started| {
                 if !quiet {
-                    println!(
-                        "alerts webhook: {} (bearer token from {})",
-                        started.webhook_url, started.token_source
-                    );
-                    println!("telemetry to: {}", started.target_url);
+                    for (kind, address) in &started.intakes {
+                        if *kind == "webhook" {
+                            println!("alerts webhook: {address} ({})", started.webhook_auth);
+                        } else {
+                            println!("alerts {kind}: {address}");
+                        }
+                    }
+                    match started.transport {
+                        "http-json" => println!("telemetry to: {}", started.target_url),
+                        other => println!("telemetry to: {} over {other}", started.target_url),
+                    }
                 }
             })
             .await

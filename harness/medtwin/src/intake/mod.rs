@@ -1,8 +1,17 @@
-//! Alerts in: every intake (today the webhook, [`webhook`]) delivers into
-//! one bounded [`Inbox`], which places each alert in simulated time as it
-//! arrives and counts everything it refuses by reason. Nothing is dropped
-//! silently.
+//! Alerts in: every intake ([`webhook`], [`acm`], [`mqtt`], [`fhir`])
+//! delivers into one bounded [`Inbox`], which places each alert in
+//! simulated time as it arrives and counts everything it refuses by reason.
+//! Nothing is dropped silently. Payloads are read by medtwin's own alert
+//! format or by the scenario's declarative [`mapping`].
+//!
+//! Several intakes may run at once. An alert that arrives through a second
+//! intake with an id already received through another is the same alert
+//! seen twice: it is recorded in the history, not judged again.
 
+pub mod acm;
+pub mod fhir;
+pub mod mapping;
+pub mod mqtt;
 pub mod webhook;
 
 use std::collections::BTreeMap;
@@ -13,6 +22,7 @@ use std::time::Instant;
 use medtwin_wire::AlertMessage;
 
 use crate::clock::SimClock;
+use crate::scenario::interop::{IntakeChoice, IntakeKind};
 
 /// Most alerts one run keeps; further ones are counted, not stored.
 pub const MAX_ALERTS: usize = 1_000_000;
@@ -30,6 +40,30 @@ pub struct ReceivedAlert {
     pub received_sim_ms: u64,
     /// Wall instant it arrived.
     pub received_at: Instant,
+    /// The intake it came through (`webhook`, `acm`, ...).
+    pub via: &'static str,
+}
+
+/// Something an intake heard about an alert besides its start: a later
+/// phase (an ACM alarm's update or end), or the same alert through a
+/// second intake.
+#[derive(Clone, Debug, PartialEq)]
+pub struct HistoryEntry {
+    /// The intake it came through.
+    pub via: &'static str,
+    /// The alert's id, when it has one.
+    pub alert_id: Option<String>,
+    /// The patient.
+    pub patient_id: String,
+    /// The alert's kind.
+    pub kind: String,
+    /// `start`, `continue`, `update`, `escalate`, `end`, or `seen-again`.
+    pub phase: String,
+    /// The alarm's state when the protocol says (`active`, `inactive`,
+    /// `latched`, ...).
+    pub state: Option<String>,
+    /// Simulated time it arrived.
+    pub sim_ms: u64,
 }
 
 /// What the intakes refused, by reason, with a few examples.
@@ -39,6 +73,8 @@ pub struct Refused {
     pub unauthorized: u64,
     /// A payload that is not a valid alert (400).
     pub malformed: u64,
+    /// A payload the scenario's mapping could not read.
+    pub unmapped: u64,
     /// A body over the size limit (413).
     pub too_large: u64,
     /// A body the client stopped sending part-way.
@@ -62,6 +98,7 @@ impl Refused {
     pub fn total(&self) -> u64 {
         self.unauthorized
             + self.malformed
+            + self.unmapped
             + self.too_large
             + self.cut_off
             + self.body_timeout
@@ -86,6 +123,8 @@ pub enum Refusal {
     Unauthorized,
     /// Not a valid alert; the parser's reason.
     Malformed(String),
+    /// The scenario's mapping could not read it; why.
+    Unmapped(String),
     /// Over the size limit.
     TooLarge,
     /// Cut off part-way; the reason.
@@ -105,10 +144,31 @@ pub struct Arrival {
     pub sim_ms: u64,
 }
 
+/// Most history entries one run keeps; further ones are counted.
+pub const MAX_HISTORY: usize = 100_000;
+
 #[derive(Default)]
 struct Held {
     alerts: Vec<ReceivedAlert>,
     refused: Refused,
+    /// Ids of the alerts received, with the intake that first brought each.
+    ids: std::collections::HashMap<String, &'static str>,
+    history: Vec<HistoryEntry>,
+    history_dropped: u64,
+    counters: BTreeMap<(&'static str, &'static str), u64>,
+}
+
+/// What the intakes saw besides the alerts: later phases, repeats across
+/// intakes, and each intake's own counters.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Heard {
+    /// Later phases and repeats, in arrival order (at most
+    /// [`MAX_HISTORY`]).
+    pub history: Vec<HistoryEntry>,
+    /// History entries beyond the bound, counted.
+    pub history_dropped: u64,
+    /// Each intake's counters (`heartbeats`, `gaps`, `silences`, ...).
+    pub counters: BTreeMap<String, BTreeMap<String, u64>>,
 }
 
 /// The bounded inbox every intake delivers into.
@@ -142,9 +202,39 @@ impl Inbox {
         }
     }
 
-    /// Takes one alert; refuses it when the inbox is full.
-    pub fn accept(&self, message: AlertMessage, arrival: Arrival) -> Result<(), Refusal> {
+    /// Takes one alert that came through `via`; refuses it when the inbox
+    /// is full. An alert whose id already came through *another* intake is
+    /// recorded as `seen-again` in the history instead (a backend sending
+    /// each alert on two channels raised it once).
+    pub fn accept(
+        &self,
+        message: AlertMessage,
+        arrival: Arrival,
+        via: &'static str,
+    ) -> Result<(), Refusal> {
         let mut held = self.held();
+        if let Some(id) = &message.alert_id {
+            match held.ids.get(id) {
+                Some(&first) if first != via => {
+                    let entry = HistoryEntry {
+                        via,
+                        alert_id: Some(id.clone()),
+                        patient_id: message.patient_id,
+                        kind: message.kind,
+                        phase: "seen-again".into(),
+                        state: None,
+                        sim_ms: arrival.sim_ms,
+                    };
+                    push_history(&mut held, entry);
+                    return Ok(());
+                }
+                Some(_) => {}
+                None if held.ids.len() < MAX_ALERTS => {
+                    held.ids.insert(id.clone(), via);
+                }
+                None => {}
+            }
+        }
         if held.alerts.len() >= MAX_ALERTS {
             held.refused.overflow += 1;
             return Err(Refusal::Overflow);
@@ -153,8 +243,20 @@ impl Inbox {
             message,
             received_sim_ms: arrival.sim_ms,
             received_at: arrival.at,
+            via,
         });
         Ok(())
+    }
+
+    /// Records a later phase of an alert (or anything else an intake
+    /// heard about one that is not a new alert).
+    pub fn history(&self, entry: HistoryEntry) {
+        push_history(&mut self.held(), entry);
+    }
+
+    /// Adds `n` to an intake's counter (`heartbeats`, `gaps`, ...).
+    pub fn count(&self, via: &'static str, counter: &'static str, n: u64) {
+        *self.held().counters.entry((via, counter)).or_insert(0) += n;
     }
 
     /// Counts a refused payload, keeping its first bytes as an example.
@@ -168,6 +270,10 @@ impl Inbox {
             Refusal::Malformed(error) => {
                 held.refused.malformed += 1;
                 format!("malformed ({error})")
+            }
+            Refusal::Unmapped(error) => {
+                held.refused.unmapped += 1;
+                format!("unmapped ({error})")
             }
             Refusal::TooLarge => {
                 held.refused.too_large += 1;
@@ -214,8 +320,35 @@ impl Inbox {
 
     /// Everything received and refused; the inbox is empty afterwards.
     pub fn take(&self) -> (Vec<ReceivedAlert>, Refused) {
+        let (alerts, refused, _) = self.take_all();
+        (alerts, refused)
+    }
+
+    /// Everything received, refused and heard; the inbox is empty
+    /// afterwards.
+    pub fn take_all(&self) -> (Vec<ReceivedAlert>, Refused, Heard) {
         let held = std::mem::take(&mut *self.held());
-        (held.alerts, held.refused)
+        let mut counters: BTreeMap<String, BTreeMap<String, u64>> = BTreeMap::new();
+        for ((via, name), n) in held.counters {
+            counters
+                .entry(via.to_owned())
+                .or_default()
+                .insert(name.to_owned(), n);
+        }
+        let heard = Heard {
+            history: held.history,
+            history_dropped: held.history_dropped,
+            counters,
+        };
+        (held.alerts, held.refused, heard)
+    }
+}
+
+fn push_history(held: &mut Held, entry: HistoryEntry) {
+    if held.history.len() < MAX_HISTORY {
+        held.history.push(entry);
+    } else {
+        held.history_dropped += 1;
     }
 }
 
@@ -225,6 +358,93 @@ pub trait Intake: Send {
     fn address(&self) -> String;
     /// Stops receiving; whatever arrived stays in the inbox.
     fn stop(self) -> impl Future<Output = ()> + Send;
+}
+
+/// What every intake is opened with.
+#[derive(Clone)]
+pub struct IntakeContext {
+    /// Where alerts go.
+    pub inbox: Arc<Inbox>,
+    /// How payloads are read.
+    pub parser: Arc<mapping::AlertParser>,
+    /// The bearer token senders must present (webhook, FHIR rest-hook).
+    pub token: String,
+    /// The HMAC secret for signed webhooks.
+    pub secret: Option<String>,
+    /// The run's MQTT broker (`mqtt://host:port`), when it has one.
+    pub mqtt_broker: Option<String>,
+}
+
+/// The target, as intakes that talk to it need it (FHIR subscription and
+/// polling).
+#[derive(Clone, Debug, Default)]
+pub struct TargetInfo {
+    /// The target's FHIR base URL, when it has one.
+    pub fhir_base: Option<String>,
+    /// The bearer token for the target.
+    pub token: Option<String>,
+}
+
+/// Every intake, so the run holds them in one list.
+pub enum AnyIntake {
+    /// The webhook.
+    Webhook(webhook::Webhook),
+}
+
+impl AnyIntake {
+    /// Its kind.
+    pub fn kind(&self) -> IntakeKind {
+        match self {
+            AnyIntake::Webhook(_) => IntakeKind::Webhook,
+        }
+    }
+
+    /// Where the target sends (URL, MLLP address, topic filter).
+    pub fn address(&self) -> String {
+        match self {
+            AnyIntake::Webhook(i) => i.address(),
+        }
+    }
+
+    /// Starts talking to the target, for intakes that must (FHIR creates
+    /// its subscription or starts polling); the others do nothing.
+    pub async fn attach(&mut self, _target: &TargetInfo) -> anyhow::Result<()> {
+        match self {
+            AnyIntake::Webhook(_) => Ok(()),
+        }
+    }
+
+    /// Stops receiving.
+    pub async fn stop(self) {
+        match self {
+            AnyIntake::Webhook(i) => i.stop().await,
+        }
+    }
+}
+
+/// Opens every intake the scenario names, in its order.
+pub async fn open_all(
+    choice: &IntakeChoice,
+    listen: std::net::SocketAddr,
+    ctx: &IntakeContext,
+) -> anyhow::Result<Vec<AnyIntake>> {
+    use anyhow::Context as _;
+    let mut out = Vec::new();
+    for kind in &choice.kinds {
+        let intake = match kind {
+            IntakeKind::Webhook => AnyIntake::Webhook(
+                webhook::Webhook::start(listen, webhook::Auth::of(&choice.webhook, ctx), ctx)
+                    .await
+                    .with_context(|| format!("cannot listen for alerts on {listen}"))?,
+            ),
+            IntakeKind::Acm => acm::open(&choice.acm, ctx).await?,
+            IntakeKind::Mqtt => mqtt::open(&choice.mqtt, ctx).await?,
+            IntakeKind::FhirSubscription => fhir::open(&choice.fhir, true, ctx).await?,
+            IntakeKind::FhirPoll => fhir::open(&choice.fhir, false, ctx).await?,
+        };
+        out.push(intake);
+    }
+    Ok(out)
 }
 
 /// Alerts received, by kind (for summaries).
@@ -259,8 +479,8 @@ mod tests {
         let clock = Arc::new(SimClock::new(Clock::Virtual, Instant::now()));
         clock.advance_frontier(42_000);
         let inbox = Inbox::new(clock);
-        inbox.accept(alert("a"), inbox.arrival()).unwrap();
-        inbox.accept(alert("b"), inbox.arrival()).unwrap();
+        inbox.accept(alert("a"), inbox.arrival(), "webhook").unwrap();
+        inbox.accept(alert("b"), inbox.arrival(), "webhook").unwrap();
         inbox.refuse(&Refusal::Unauthorized, b"{}");
         inbox.refuse(&Refusal::Malformed("expected value".into()), &[b'x'; 500]);
         let (alerts, refused) = inbox.take();

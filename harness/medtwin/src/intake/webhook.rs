@@ -1,6 +1,9 @@
 //! The alert webhook: where the target POSTs its alerts (medtwin's alert
-//! format, `docs/schemas/alert.schema.json`, validated strictly). It
-//! checks the bearer token (in constant time) before reading the body,
+//! format, `docs/schemas/alert.schema.json`, validated strictly, or a
+//! foreign payload read through the scenario's mapping). It authenticates
+//! the sender by a bearer token (checked in constant time before the body
+//! is read) or by an HMAC-SHA256 signature of the body (GitHub or Stripe
+//! style, checked once the body is read),
 //! reads the body with a size limit and a timeout, serves within the
 //! listener's limits (`medtwin-listen`: header timeout, connection cap,
 //! shutdown deadline), and hands everything, refusals included, to the
@@ -15,17 +18,56 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::routing::post;
 use medtwin_listen::{BodyError, Limits, Server};
-use medtwin_wire::MAX_BODY_BYTES;
+use medtwin_wire::{MAX_BODY_BYTES, signature};
 use subtle::ConstantTimeEq as _;
 
-use super::{Inbox, Intake, Refusal};
+use super::mapping::AlertParser;
+use super::{Inbox, Intake, IntakeContext, Refusal};
+use crate::scenario::interop::{Signature, WebhookOptions};
+
+/// Default tolerance of a Stripe-style signature's timestamp.
+pub const DEFAULT_TOLERANCE: std::time::Duration = std::time::Duration::from_secs(300);
+
+/// How the webhook authenticates its sender.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Auth {
+    /// `Authorization: Bearer <token>`.
+    Bearer(String),
+    /// GitHub-style HMAC signature with this secret.
+    Github(String),
+    /// Stripe-style HMAC signature with this secret and timestamp
+    /// tolerance.
+    Stripe(String, std::time::Duration),
+}
+
+impl Auth {
+    /// The scenario's choice, with the run's token or secret.
+    pub fn of(options: &WebhookOptions, ctx: &IntakeContext) -> Auth {
+        let secret = || {
+            options
+                .secret
+                .clone()
+                .or_else(|| ctx.secret.clone())
+                .unwrap_or_else(|| ctx.token.clone())
+        };
+        match options.signature.unwrap_or_default() {
+            Signature::Bearer => Auth::Bearer(ctx.token.clone()),
+            Signature::Github => Auth::Github(secret()),
+            Signature::Stripe => Auth::Stripe(
+                secret(),
+                options.tolerance.map_or(DEFAULT_TOLERANCE, |d| d.std()),
+            ),
+        }
+    }
+}
 
 /// Path the webhook listens on.
 pub const ALERTS_PATH: &str = "/alerts";
 
 struct Shared {
-    token: String,
+    auth: Auth,
     inbox: Arc<Inbox>,
+    parser: Arc<AlertParser>,
 }
 
 /// A running webhook.
@@ -35,16 +77,17 @@ pub struct Webhook {
 }
 
 impl Webhook {
-    /// Starts listening on `listen`; alerts must carry
-    /// `Authorization: Bearer <token>`.
+    /// Starts listening on `listen`; alerts must authenticate by `auth`.
     pub async fn start(
         listen: SocketAddr,
-        token: String,
-        inbox: Arc<Inbox>,
+        auth: Auth,
+        ctx: &IntakeContext,
     ) -> std::io::Result<Webhook> {
+        let inbox = Arc::clone(&ctx.inbox);
         let shared = Arc::new(Shared {
-            token,
+            auth,
             inbox: Arc::clone(&inbox),
+            parser: Arc::clone(&ctx.parser),
         });
         let app = Router::new()
             .route(ALERTS_PATH, post(receive))
@@ -81,8 +124,10 @@ fn authorized(headers: &HeaderMap, token: &str) -> bool {
 
 async fn receive(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Body) -> StatusCode {
     let arrival = shared.inbox.arrival();
-    // The token first: an unauthenticated client's body is never read.
-    if !authorized(&headers, &shared.token) {
+    // A bearer token first: an unauthenticated client's body is never read.
+    if let Auth::Bearer(token) = &shared.auth
+        && !authorized(&headers, token)
+    {
         shared.inbox.refuse(&Refusal::Unauthorized, b"");
         return StatusCode::UNAUTHORIZED;
     }
@@ -105,12 +150,31 @@ async fn receive(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Bo
                 return status;
             }
         };
-    match medtwin_wire::parse_alert(&body) {
-        Err(error) => {
-            shared.inbox.refuse(&Refusal::Malformed(error), &body);
+    // A signature covers the body, so it is checked once the body is read.
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let signed = match &shared.auth {
+        Auth::Bearer(_) => Ok(()),
+        Auth::Github(secret) => {
+            signature::verify_github(secret.as_bytes(), &body, header(signature::GITHUB_HEADER))
+        }
+        Auth::Stripe(secret, tolerance) => signature::verify_stripe(
+            secret.as_bytes(),
+            &body,
+            header(signature::STRIPE_HEADER),
+            std::time::SystemTime::now(),
+            *tolerance,
+        ),
+    };
+    if signed.is_err() {
+        shared.inbox.refuse(&Refusal::Unauthorized, b"");
+        return StatusCode::UNAUTHORIZED;
+    }
+    match shared.parser.parse_json(&body) {
+        Err(refusal) => {
+            shared.inbox.refuse(&refusal, &body);
             StatusCode::BAD_REQUEST
         }
-        Ok(message) => match shared.inbox.accept(message, arrival) {
+        Ok(message) => match shared.inbox.accept(message, arrival, "webhook") {
             Ok(()) => StatusCode::ACCEPTED,
             Err(_) => StatusCode::SERVICE_UNAVAILABLE,
         },

@@ -10,7 +10,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 /// Schema tag of `report.json`.
-pub const REPORT_SCHEMA: &str = "medtwin.report.v4";
+pub const REPORT_SCHEMA: &str = "medtwin.report.v5";
 
 /// Everything a run found: `report.json` written by `medtwin run`; see
 /// docs/report.md. Times named `*_ms` are simulated milliseconds from
@@ -18,7 +18,7 @@ pub const REPORT_SCHEMA: &str = "medtwin.report.v4";
 #[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
 #[schemars(
     deny_unknown_fields,
-    title = "medtwin run report (medtwin.report.v4)",
+    title = "medtwin run report (medtwin.report.v5)",
     extend("$id" = "https://medtwin.invalid/schemas/report.schema.json")
 )]
 pub struct Report {
@@ -120,6 +120,10 @@ pub struct TargetInfo {
     pub kind: String,
     /// Where telemetry went.
     pub url: String,
+    /// The transport: `http-json`, `fhir`, `mqtt`, `hl7-mllp` or `file`.
+    pub transport: String,
+    /// The body encoding: `json`, `fhir` or `hl7`.
+    pub encoding: String,
     /// Fault knobs of the embedded backend.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub faults: Option<Faults>,
@@ -315,12 +319,54 @@ pub struct AlertsReport {
     pub unknown_patients: u64,
     /// Refused by the webhook.
     pub refused: Refused,
-    /// Where the target was told to post alerts.
+    /// Where the target was told to post alerts (the webhook's URL; empty
+    /// when no webhook was open).
     pub webhook: String,
+    /// Every intake that was open, with what it received.
+    pub intakes: Vec<IntakeReport>,
+    /// Later phases of alarms (ACM update, end, ...) and alerts seen again
+    /// through a second intake, in arrival order.
+    pub history: Vec<HistoryRecord>,
+    /// History entries beyond the bound, counted.
+    pub history_dropped: u64,
     /// Where the webhook's token came from: `scenario`, `--alerts-token`,
     /// `MEDTWIN_ALERT_TOKEN` or `generated` (the token itself is never
     /// written down).
     pub token_source: String,
+}
+
+/// One intake.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
+pub struct IntakeReport {
+    /// `webhook`, `acm`, `mqtt`, `fhir-subscription` or `fhir-poll`.
+    pub kind: String,
+    /// Where the target sends to it (URL, MLLP address, topic filter).
+    pub address: String,
+    /// Alerts it received (and the inbox accepted).
+    pub received: u64,
+    /// Its own counters (`heartbeats`, `gaps`, `silences`, ...).
+    pub counters: BTreeMap<String, u64>,
+}
+
+/// A later phase of an alarm, or an alert seen again.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
+pub struct HistoryRecord {
+    /// The intake it came through.
+    pub via: String,
+    /// The alert's id, when it has one.
+    pub alert_id: Option<String>,
+    /// The patient.
+    pub patient_id: String,
+    /// The alert's kind.
+    pub kind: String,
+    /// `continue`, `update`, `escalate`, `end`, or `seen-again`.
+    pub phase: String,
+    /// The alarm's state, when the protocol says.
+    pub state: Option<String>,
+    /// When it arrived, simulated ms.
+    pub at_ms: u64,
 }
 
 /// How far the harness itself can be trusted on this machine: its build,
@@ -691,8 +737,15 @@ pub struct TransportStats {
     pub not_sent: u64,
     /// Every message not accepted, by final cause: `connection_refused`,
     /// `timeout`, `reset`, `closed`, `connect`, `io`, `http_<status>`,
-    /// `malformed_answer`, `target_down`, `interrupted`.
+    /// `malformed_answer`, `target_down`, `interrupted`, `hl7_ae`,
+    /// `hl7_ar`, `hl7_ce`, `hl7_cr`, `mqtt_rc_<code>`.
     pub by_cause: BTreeMap<String, u64>,
+    /// Messages not accepted whose refusal named the protocol's own
+    /// sub-cause, by `<cause>: <reason>` (a FHIR `OperationOutcome` issue
+    /// code, an HL7 ERR code, an MQTT reason code).
+    pub by_reason: BTreeMap<String, u64>,
+    /// The carrier's own counters (reconnects, connections, ...).
+    pub carrier: BTreeMap<String, u64>,
     /// Extra attempts made.
     pub retries: u64,
     /// Retries not made: the run's retry budget was spent.
@@ -727,6 +780,9 @@ pub struct Refused {
     pub unauthorized: u64,
     /// Body that is not a valid alert (400).
     pub malformed: u64,
+    /// Payload the scenario's mapping could not read.
+    #[serde(default)]
+    pub unmapped: u64,
     /// Body over 64 KiB (413).
     pub too_large: u64,
     /// Body cut off part-way.

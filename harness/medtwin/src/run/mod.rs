@@ -36,13 +36,15 @@ use anyhow::Context as _;
 use tokio::sync::mpsc;
 
 use crate::clock::SimClock;
-use crate::intake::webhook::Webhook;
-use crate::intake::{Inbox, Intake as _};
+use crate::intake::mapping::AlertParser;
+use crate::intake::{Inbox, IntakeContext};
 use crate::report::Report;
+use crate::scenario::interop::IntakeKind;
 use crate::scenario::{Clock, Scenario};
 use crate::stop::{Stop, StopReason};
-use crate::transport::Transport;
-use crate::transport::http::HttpCarrier;
+use crate::transport::json::Names;
+use crate::transport::select::{self, EncodeContext};
+use crate::transport::{Carrier as _, Transport};
 use medtwin_sim::Twin;
 use twin::{Batch, STEPS_AHEAD, TwinSummary};
 
@@ -73,6 +75,9 @@ pub struct Start {
     pub token: String,
     /// Where the token came from (never the token itself).
     pub token_source: &'static str,
+    /// The HMAC secret of a signed webhook: the scenario's, or
+    /// `MEDTWIN_ALERT_SECRET`, or the token.
+    pub secret: String,
     /// The run's id (`<stamp>-<scenario>-s<seed>`).
     pub run_id: String,
     /// Sent to the target with every message (`x-medtwin-run`): the run
@@ -95,7 +100,20 @@ impl Start {
         let epoch = SystemTime::now() + EPOCH_LEAD;
         let run_id = report::run_id(&s.name, s.sim.seed, epoch);
         let target_run = format!("{run_id}.{}", &random_token()[..8]);
+        let secret = s
+            .alerts
+            .intake
+            .webhook
+            .secret
+            .clone()
+            .or_else(|| {
+                std::env::var("MEDTWIN_ALERT_SECRET")
+                    .ok()
+                    .filter(|t| !t.is_empty())
+            })
+            .unwrap_or_else(|| token.clone());
         Start {
+            secret,
             run_id,
             target_run,
             wall,
@@ -113,8 +131,13 @@ impl Start {
 /// backend at it.
 #[derive(Clone, Debug)]
 pub struct Started {
-    /// The webhook URL the target must post alerts to.
+    /// The webhook URL the target must post alerts to (empty when the
+    /// scenario opens no webhook).
     pub webhook_url: String,
+    /// Every open intake: its name and where the target sends to it.
+    pub intakes: Vec<(&'static str, String)>,
+    /// The transport's name.
+    pub transport: &'static str,
     /// Where the webhook's token came from (never the token itself).
     pub token_source: &'static str,
     /// Where telemetry goes.
@@ -168,23 +191,76 @@ pub async fn execute_with(
         })
     };
     let inbox = Inbox::new(start.clock.clone());
-    let webhook = Webhook::start(s.alerts.listen, start.token.clone(), inbox.clone())
-        .await
-        .with_context(|| format!("cannot listen for alerts on {}", s.alerts.listen))?;
-    let target = target::start(s, &webhook.url(), &start, &start.target_run).await?;
+    let ctx = IntakeContext {
+        inbox: inbox.clone(),
+        parser: Arc::new(AlertParser::new(s.alerts.intake.mapping.as_ref())),
+        token: start.token.clone(),
+        secret: Some(start.secret.clone()),
+        mqtt_broker: None,
+    };
+    let mut intakes = crate::intake::open_all(&s.alerts.intake, s.alerts.listen, &ctx).await?;
+    let addresses: Vec<(IntakeKind, String)> =
+        intakes.iter().map(|i| (i.kind(), i.address())).collect();
+    let listening = target::Listening {
+        intakes: &addresses,
+        secret: &start.secret,
+    };
+    let target = target::start(s, &listening, &start, &start.target_run).await?;
+    for intake in &mut intakes {
+        let kind = intake.kind();
+        intake
+            .attach(&target.info)
+            .await
+            .with_context(|| format!("the {} intake cannot reach the target", kind.name()))?;
+    }
+    let webhook_url = addresses
+        .iter()
+        .find(|(k, _)| *k == IntakeKind::Webhook)
+        .map(|(_, a)| a.clone())
+        .unwrap_or_default();
+    let intake_list: Vec<(&'static str, String)> = addresses
+        .iter()
+        .map(|(k, a)| (k.name(), a.clone()))
+        .collect();
     started(&Started {
-        webhook_url: webhook.url(),
+        webhook_url: webhook_url.clone(),
+        intakes: intake_list.clone(),
+        transport: s.transport.protocol.name(),
         token_source: start.token_source,
-        target_url: target.http.url.clone(),
+        webhook_auth: match s.alerts.intake.webhook.signature.unwrap_or_default() {
+            crate::scenario::interop::Signature::Bearer => {
+                format!("bearer token from {}", start.token_source)
+            }
+            crate::scenario::interop::Signature::Github => {
+                "GitHub-style HMAC-SHA256 signature".to_owned()
+            }
+            crate::scenario::interop::Signature::Stripe => {
+                "Stripe-style HMAC-SHA256 signature".to_owned()
+            }
+        },
+        target_url: target.config.url.clone(),
     });
     let twin = Twin::new(&s.sim).context("the twin refused its configuration")?;
     let patients = twin.patient_names().to_vec();
+    let encode_ctx = EncodeContext {
+        names: Names::of(&twin),
+        start: start.sim_start,
+    };
+    let wired = select::connect(&target.config, &encode_ctx)
+        .await
+        .with_context(|| {
+            format!(
+                "cannot set up the {} transport to {}",
+                s.transport.protocol.name(),
+                target.config.url
+            )
+        })?;
+    let carrier = Arc::new(wired.carrier);
+    let encoder = wired.encoder;
     let (ack_tx, ack_rx) = mpsc::channel(observe::ACKS_PENDING);
-    let carrier = HttpCarrier::new(target.http.clone(), "application/json")
-        .context("cannot build the HTTP client")?;
     let transport = Transport::start(
-        Arc::new(carrier),
-        target.http.connections,
+        carrier.clone(),
+        target.config.lanes,
         start.clock.clone(),
         Some(ack_tx),
         stop.clone(),
@@ -217,16 +293,17 @@ pub async fn execute_with(
         })?
     };
     let (tx, rx) = mpsc::channel::<Batch>(STEPS_AHEAD);
-    let sim_start = start.sim_start;
     let twin_thread = {
         let (stop, credit) = (stop.clone(), twin::Credit::on_this_runtime());
         spawn("medtwin-twin", move || {
-            twin::run(twin, sim_start, tx, &stop, &credit)
+            twin::run(twin, &encoder, tx, &stop, &credit)
         })?
     };
     drive(rx, &transport, step_tx, s.clock, &stop).await;
     let twin: TwinSummary = join(twin_thread, "twin")?;
-    let (transport_stats, lag) = transport.finish().await;
+    let (mut transport_stats, lag) = transport.finish().await;
+    carrier.close().await;
+    transport_stats.carrier = carrier.counters();
     let observed = join(observer, "observer")?;
     let backend = if stop.is_stopped() {
         progress::set_phase(&phase, progress::Phase::Stopping);
@@ -246,13 +323,14 @@ pub async fn execute_with(
     deadline.abort();
     let interrupted = stop.reason();
     let end_ms = observed_until(s, &start.clock, interrupted.is_some());
-    let webhook_url = webhook.url();
-    webhook.stop().await;
+    for intake in intakes {
+        intake.stop().await;
+    }
     if let Some(task) = shown {
         task.abort();
         let _ = task.await;
     }
-    let (received, refused) = inbox.take();
+    let (received, refused, heard) = inbox.take_all();
     let mut judged = judge::judge(
         s,
         &twin,
@@ -269,7 +347,7 @@ pub async fn execute_with(
     Ok(report::build(report::Parts {
         scenario: s,
         start: &start,
-        target_url: &target.http.url,
+        target_url: &target.config.url,
         webhook_url: &webhook_url,
         twin,
         truth: observed.truth,
@@ -280,6 +358,8 @@ pub async fn execute_with(
         transport: (transport_stats, lag),
         received: &received,
         refused,
+        heard,
+        intakes: intake_list,
         judged,
         backend,
     }))

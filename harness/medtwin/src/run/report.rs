@@ -50,6 +50,10 @@ pub struct Parts<'a> {
     pub received: &'a [ReceivedAlert],
     /// Payloads refused.
     pub refused: intake::Refused,
+    /// Later phases, repeats and the intakes' counters.
+    pub heard: intake::Heard,
+    /// Each open intake: its kind and address.
+    pub intakes: Vec<(&'static str, String)>,
     /// The checker's results.
     pub judged: Judged,
     /// The embedded backend's counters, when it was used.
@@ -125,6 +129,31 @@ pub fn build(p: Parts<'_>) -> Report {
             unknown_patients: p.judged.unknown_patients,
             refused: refused(p.refused),
             webhook: p.webhook_url.to_owned(),
+            intakes: p
+                .intakes
+                .iter()
+                .map(|(kind, address)| r::IntakeReport {
+                    kind: (*kind).to_owned(),
+                    address: address.clone(),
+                    received: p.received.iter().filter(|a| a.via == *kind).count() as u64,
+                    counters: p.heard.counters.get(*kind).cloned().unwrap_or_default(),
+                })
+                .collect(),
+            history: p
+                .heard
+                .history
+                .iter()
+                .map(|h| r::HistoryRecord {
+                    via: h.via.to_owned(),
+                    alert_id: h.alert_id.clone(),
+                    patient_id: h.patient_id.clone(),
+                    kind: h.kind.clone(),
+                    phase: h.phase.clone(),
+                    state: h.state.clone(),
+                    at_ms: h.sim_ms,
+                })
+                .collect(),
+            history_dropped: p.heard.history_dropped,
             token_source: p.start.token_source.to_owned(),
         },
         episodes: truth.episodes.iter().map(episode).collect(),
@@ -198,6 +227,8 @@ fn target_info(s: &Scenario, url: &str) -> r::TargetInfo {
         }
         .to_owned(),
         url: url.to_owned(),
+        transport: s.transport.protocol.name().to_owned(),
+        encoding: s.transport.encoding.name().to_owned(),
         faults: s.target.is_none().then_some(r::Faults {
             drop_alerts_pct: f.drop_alerts_pct,
             delay_alerts_ms: f.delay_alerts.as_millis() as u64,
@@ -250,6 +281,8 @@ fn transport_report(t: TransportStats) -> r::TransportStats {
         failed: t.failed,
         not_sent: t.not_sent,
         by_cause: t.by_cause,
+        by_reason: t.by_reason,
+        carrier: t.carrier,
         retries: t.retries,
         retries_denied: t.retries_denied,
         retry_after_waits: t.retry_after_waits,
@@ -263,6 +296,7 @@ fn refused(x: intake::Refused) -> r::Refused {
     r::Refused {
         unauthorized: x.unauthorized,
         malformed: x.malformed,
+        unmapped: x.unmapped,
         too_large: x.too_large,
         cut_off: x.cut_off,
         body_timeout: x.body_timeout,

@@ -1,17 +1,20 @@
 //! What telemetry is sent to: the scenario's external target, or the
-//! embedded reference backend started for the run (wired to the run's
-//! webhook, with the scenario's fault knobs), and how the run winds down.
+//! embedded reference backend started for the run (fed over the scenario's
+//! transport, sending its alerts to every intake the run opened, with the
+//! scenario's fault knobs), and how the run winds down.
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use medtwin_backend::{BackendConfig, BackendHandle, Stats};
+use medtwin_backend::{BackendConfig, BackendHandle, Signing, Stats};
 
 use super::Start;
 use crate::clock::SimClock;
+use crate::intake::TargetInfo;
 use crate::scenario::Scenario;
-use crate::transport::http::HttpConfig;
+use crate::scenario::interop::{IntakeKind, Protocol, Signature};
+use crate::transport::select::TargetConfig;
 
 /// Lanes (and keep-alive connections) towards the embedded backend.
 const EMBEDDED_LANES: usize = 8;
@@ -21,40 +24,89 @@ const EMBEDDED_TIMEOUT: Duration = Duration::from_secs(5);
 /// The run's target.
 pub struct Target {
     /// Where and how to send.
-    pub http: HttpConfig,
+    pub config: TargetConfig,
     /// The embedded backend, when it is the target.
     pub backend: Option<BackendHandle>,
+    /// What intakes that talk to the target need (FHIR base, token).
+    pub info: TargetInfo,
 }
 
-/// Starts the embedded backend when the scenario names no target. The
-/// embedded one takes a fresh random bearer token, known only to this run's
-/// transport, so no other local process can feed it telemetry or read it.
+/// Where the run's intakes listen, for the embedded backend to send to.
+pub struct Listening<'a> {
+    /// Each open intake's kind and address.
+    pub intakes: &'a [(IntakeKind, String)],
+    /// The webhook's HMAC secret (signed webhooks).
+    pub secret: &'a str,
+}
+
+impl Listening<'_> {
+    fn address(&self, kind: IntakeKind) -> Option<&str> {
+        self.intakes
+            .iter()
+            .find(|(k, _)| *k == kind)
+            .map(|(_, a)| a.as_str())
+    }
+}
+
+/// The scenario's external target, or the embedded backend started now.
+/// The embedded one takes a fresh random bearer token, known only to this
+/// run's transport, so no other local process can feed it telemetry or
+/// read it.
 pub async fn start(
     s: &Scenario,
-    webhook_url: &str,
+    listening: &Listening<'_>,
     start: &Start,
     run_id: &str,
 ) -> anyhow::Result<Target> {
+    let choice = &s.transport;
     if let Some(t) = &s.target {
+        let token = t.token.clone().or_else(|| {
+            std::env::var("MEDTWIN_TARGET_TOKEN")
+                .ok()
+                .filter(|t| !t.is_empty())
+        });
+        let config = TargetConfig {
+            protocol: choice.protocol,
+            encoding: choice.encoding,
+            url: t.url.clone(),
+            token: token.clone(),
+            timeout: t.timeout,
+            lanes: t.concurrency,
+            run_id: Some(run_id.to_owned()),
+            fhir: choice.fhir.clone(),
+            mqtt: choice.mqtt.clone(),
+            hl7: choice.hl7.clone(),
+            file: choice.file.clone(),
+        };
+        let fhir_base = s
+            .alerts
+            .intake
+            .fhir
+            .base
+            .clone()
+            .or_else(|| (choice.protocol == Protocol::Fhir).then(|| t.url.clone()));
         return Ok(Target {
-            http: HttpConfig {
-                url: t.url.clone(),
-                token: t.token.clone().or_else(|| {
-                    std::env::var("MEDTWIN_TARGET_TOKEN")
-                        .ok()
-                        .filter(|t| !t.is_empty())
-                }),
-                timeout: t.timeout,
-                connections: t.concurrency,
-                run_id: Some(run_id.to_owned()),
-            },
+            config,
             backend: None,
+            info: TargetInfo { fhir_base, token },
         });
     }
     let token = super::random_token();
-    let mut config = BackendConfig::new(webhook_url);
+    let mut config = BackendConfig::new(listening.address(IntakeKind::Webhook).unwrap_or(""));
     config.listen = SocketAddr::from(([127, 0, 0, 1], 0));
-    config.alerts_token = Some(start.token.clone());
+    match s.alerts.intake.webhook.signature.unwrap_or_default() {
+        Signature::Bearer => config.alerts_token = Some(start.token.clone()),
+        Signature::Github => {
+            config.alerts_signing = Some(Signing::Github {
+                secret: listening.secret.to_owned(),
+            });
+        }
+        Signature::Stripe => {
+            config.alerts_signing = Some(Signing::Stripe {
+                secret: listening.secret.to_owned(),
+            });
+        }
+    }
     config.token = Some(token.clone());
     config.faults = s.backend.faults;
     // The scenario's delay is simulated time; the backend waits on the wall.
@@ -62,18 +114,48 @@ pub async fn start(
     config.smoothing = Duration::from_millis(s.backend.smoothing_ms);
     config.reset_after = Duration::from_millis(s.backend.reset_after_ms);
     config.seed = s.sim.seed;
+    if choice.protocol == Protocol::Hl7Mllp {
+        config.ingest.mllp = Some(SocketAddr::from(([127, 0, 0, 1], 0)));
+    }
     let handle = medtwin_backend::start(config)
         .await
         .context("cannot start the embedded reference backend")?;
+    let http = format!("http://{}", handle.addr());
+    let url = match choice.protocol {
+        Protocol::HttpJson => format!("{http}/v1/measurements"),
+        Protocol::Fhir => format!("{http}/fhir"),
+        Protocol::Mqtt | Protocol::Hl7Mllp | Protocol::File => anyhow::bail!(
+            "the embedded reference backend cannot take telemetry over {} in this build",
+            choice.protocol.name()
+        ),
+    };
+    let fhir_base = Some(
+        s.alerts
+            .intake
+            .fhir
+            .base
+            .clone()
+            .unwrap_or_else(|| format!("{http}/fhir")),
+    );
     Ok(Target {
-        http: HttpConfig {
-            url: format!("http://{}/v1/measurements", handle.addr()),
-            token: Some(token),
+        config: TargetConfig {
+            protocol: choice.protocol,
+            encoding: choice.encoding,
+            url,
+            token: Some(token.clone()),
             timeout: EMBEDDED_TIMEOUT,
-            connections: EMBEDDED_LANES,
+            lanes: EMBEDDED_LANES,
             run_id: Some(run_id.to_owned()),
+            fhir: choice.fhir.clone(),
+            mqtt: choice.mqtt.clone(),
+            hl7: choice.hl7.clone(),
+            file: choice.file.clone(),
         },
         backend: Some(handle),
+        info: TargetInfo {
+            fhir_base,
+            token: Some(token),
+        },
     })
 }
 

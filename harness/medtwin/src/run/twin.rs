@@ -6,14 +6,13 @@
 //! the target has answered for the step's deliveries (`run::observe`).
 
 use std::collections::BTreeMap;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use medtwin_sim::{Quality, StepOutput, Twin};
 use tokio::sync::mpsc;
 
 use super::digest::Digester;
 use crate::stop::Stop;
-use crate::transport::json::{JsonEncoder, Names};
 use crate::transport::{Encoder, Outgoing};
 
 /// Steps the twin may run ahead of the transport (bounded memory).
@@ -96,7 +95,7 @@ pub struct TwinSummary {
 /// simulated zero.
 pub fn run(
     mut twin: Twin,
-    start: SystemTime,
+    encoder: &impl Encoder,
     tx: mpsc::Sender<Batch>,
     stop: &Stop,
     credit: &Credit,
@@ -110,14 +109,6 @@ pub fn run(
                 .map_or_else(String::new, |m| m.name.clone())
         })
         .collect();
-    let encoder = JsonEncoder::new(
-        Names {
-            patients: patients.clone(),
-            devices: twin.device_names().to_vec(),
-            models: models.clone(),
-        },
-        start,
-    );
     let mut tally = Tally::new(models);
     let mut digester = Digester::default();
     let (mut steps, mut busy) = (0, Duration::ZERO);
@@ -131,7 +122,7 @@ pub fn run(
         if nothing_to_observe(out) {
             continue;
         }
-        let mut batch = encode(out, &encoder);
+        let mut batch = encode(out, encoder);
         batch.credit = credit.take(batch.deliveries.len());
         if tx.blocking_send(batch).is_err() {
             break; // the driver stopped; its error is reported there
@@ -179,6 +170,7 @@ fn encode(out: &StepOutput, encoder: &impl Encoder) -> Batch {
                 Outgoing {
                     id: 0,
                     patient_idx: d.measurement.patient_idx,
+                    device_idx: d.measurement.device_idx,
                     delivered_ms: d.delivered_ms,
                     body,
                 }

@@ -262,6 +262,12 @@ pub enum InterventionName {
 #[serde(deny_unknown_fields)]
 pub struct TargetSpec {
     pub url: Option<Spanned<String>>,
+    pub transport: Option<Spanned<String>>,
+    pub encoding: Option<Spanned<String>>,
+    pub fhir: Option<super::interop::FhirOptions>,
+    pub mqtt: Option<super::interop::MqttOptions>,
+    pub hl7: Option<super::interop::Hl7Options>,
+    pub file: Option<super::interop::FileOptions>,
     pub token: Option<String>,
     pub timeout: Option<Spanned<Dur>>,
     pub concurrency: Option<Spanned<u32>>,
@@ -276,6 +282,20 @@ pub struct AlertsSpec {
     pub token: Option<String>,
     pub grace: Option<Dur>,
     pub kinds: Option<Vec<Spanned<String>>>,
+    pub intake: Option<Spanned<OneOrMany>>,
+    pub webhook: Option<super::interop::WebhookOptions>,
+    pub acm: Option<super::interop::AcmOptions>,
+    pub mqtt: Option<super::interop::MqttIntakeOptions>,
+    pub fhir: Option<super::interop::FhirIntakeOptions>,
+    pub mapping: Option<super::interop::MappingSpec>,
+}
+
+/// One name or a list of names.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
 }
 
 /// `[backend]`: knobs of the embedded reference backend.

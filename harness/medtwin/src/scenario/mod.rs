@@ -8,6 +8,7 @@ pub(crate) mod devices;
 pub mod diag;
 pub mod duration;
 pub mod events;
+pub mod interop;
 mod expect;
 mod file;
 pub mod limits;
@@ -100,6 +101,8 @@ pub struct AlertIntake {
     /// The alert kinds the target emits, when the scenario declares them
     /// (expectations must then name one of them).
     pub kinds: Option<Vec<String>>,
+    /// Which intakes receive alerts, and their settings.
+    pub intake: interop::IntakeChoice,
 }
 
 /// Knobs of the embedded reference backend.
@@ -141,6 +144,8 @@ pub struct Scenario {
     pub clock: Clock,
     /// External target; `None`: the embedded reference backend.
     pub target: Option<Target>,
+    /// How telemetry is carried and encoded (to either).
+    pub transport: interop::TransportChoice,
     /// Alert webhook.
     pub alerts: AlertIntake,
     /// Reference-backend knobs.
@@ -212,6 +217,7 @@ fn resolve(path: &Path, file: ScenarioFile, r: &mut Reporter<'_>, len: usize) ->
     let interventions = events::resolve_interventions(&file.intervention, duration, &cohorts, r);
     let faults = events::resolve_faults(&file.fault, duration, &cohorts, r);
     let target = resolve_target(&file, r);
+    let transport = resolve_transport(&file, target.is_some(), r);
     let alerts = resolve_alerts(&file, r);
     let backend = resolve_backend(&file, target.is_some(), r);
     let expectations = resolve_expectations(&file, r.source(), alerts.kinds.as_deref(), r);
@@ -234,6 +240,7 @@ fn resolve(path: &Path, file: ScenarioFile, r: &mut Reporter<'_>, len: usize) ->
         start,
         clock,
         target,
+        transport,
         alerts,
         backend,
         expectations,
@@ -919,11 +926,31 @@ pub(super) fn resolve_who(
 fn resolve_target(file: &ScenarioFile, r: &mut Reporter<'_>) -> Option<Target> {
     let spanned = file.target.as_ref()?;
     let spec = spanned.get_ref();
+    // Without a URL, [target] only chooses how to talk to the embedded
+    // reference backend (its transport and options).
     let Some(url) = &spec.url else {
-        r.missing(spanned.span(), "target.url".into());
+        for (given, field) in [
+            (spec.token.is_some(), "target.token"),
+            (spec.timeout.is_some(), "target.timeout"),
+            (spec.concurrency.is_some(), "target.concurrency"),
+        ] {
+            if given {
+                r.error(
+                    spanned.span(),
+                    Some(field.into()),
+                    format!("{field} needs target.url (without a URL the embedded reference backend is the target)"),
+                    Some("add url = \"...\", or remove the setting".into()),
+                );
+            }
+        }
         return None;
     };
-    check_url(url, "target.url", r);
+    let protocol = spec
+        .transport
+        .as_ref()
+        .and_then(|p| interop::Protocol::parse(p.get_ref()))
+        .unwrap_or_default();
+    check_target_url(url, protocol, r);
     let concurrency = match &spec.concurrency {
         Some(c) if !(1..=1024).contains(c.get_ref()) => {
             r.error(
@@ -958,10 +985,111 @@ fn resolve_target(file: &ScenarioFile, r: &mut Reporter<'_>) -> Option<Target> {
     })
 }
 
+/// Checks `[target] url` for its protocol: an http(s) URL for HTTP JSON
+/// and FHIR, `mqtt://host:port`, `mllp://host:port`, or a file path.
+fn check_target_url(url: &Spanned<String>, protocol: interop::Protocol, r: &mut Reporter<'_>) {
+    use interop::Protocol as P;
+    let text = url.get_ref();
+    let scheme = match protocol {
+        P::HttpJson | P::Fhir => return check_url(url, "target.url", r),
+        P::File => {
+            if text.trim().is_empty() {
+                r.error(url.span(), Some("target.url".into()), "the file to record to cannot be empty", None);
+            }
+            return;
+        }
+        P::Mqtt => "mqtt",
+        P::Hl7Mllp => "mllp",
+    };
+    if let Err(why) = interop::host_port(text, scheme) {
+        r.error(url.span(), Some("target.url".into()), why, Some(format!("write {scheme}://host:port, e.g. \"{scheme}://127.0.0.1:{}\"", if scheme == "mqtt" { 1883 } else { 2575 })));
+    }
+}
+
 fn check_url(url: &Spanned<String>, field: &str, r: &mut Reporter<'_>) {
     if let Err(why) = check_http_url(url.get_ref()) {
         r.error(url.span(), Some(field.into()), why, None);
     }
+}
+
+/// `[target] transport`, `encoding` and the protocol tables.
+fn resolve_transport(
+    file: &ScenarioFile,
+    has_url: bool,
+    r: &mut Reporter<'_>,
+) -> interop::TransportChoice {
+    use interop::{Encoding, Protocol};
+    let mut choice = interop::TransportChoice::default();
+    let Some(spanned) = &file.target else {
+        return choice;
+    };
+    let spec = spanned.get_ref();
+    if let Some(name) = &spec.transport {
+        match Protocol::parse(name.get_ref()) {
+            Some(p) => choice.protocol = p,
+            None => r.error(
+                name.span(),
+                Some("target.transport".into()),
+                format!("unknown transport \"{}\"", name.get_ref()),
+                Some(format!(
+                    "one of: {}",
+                    Protocol::ALL.map(Protocol::name).join(", ")
+                )),
+            ),
+        }
+    }
+    choice.encoding = choice.protocol.default_encoding();
+    if let Some(name) = &spec.encoding {
+        match Encoding::parse(name.get_ref()) {
+            Some(e) if choice.protocol.encodings().contains(&e) => choice.encoding = e,
+            Some(e) => r.error(
+                name.span(),
+                Some("target.encoding".into()),
+                format!("transport {} cannot carry the {} encoding", choice.protocol.name(), e.name()),
+                Some(format!(
+                    "it carries: {}",
+                    choice.protocol.encodings().iter().map(|e| e.name()).collect::<Vec<_>>().join(", ")
+                )),
+            ),
+            None => r.error(
+                name.span(),
+                Some("target.encoding".into()),
+                format!("unknown encoding \"{}\"", name.get_ref()),
+                Some(format!("one of: {}", Encoding::ALL.map(Encoding::name).join(", "))),
+            ),
+        }
+    }
+    if choice.protocol == Protocol::File && !has_url {
+        r.error(
+            spanned.span(),
+            Some("target.url".into()),
+            "transport \"file\" needs target.url: the file to record to",
+            None,
+        );
+    }
+    choice.fhir = spec.fhir.clone().unwrap_or_default();
+    choice.mqtt = spec.mqtt.clone().unwrap_or_default();
+    choice.hl7 = spec.hl7.clone().unwrap_or_default();
+    choice.file = spec.file.clone().unwrap_or_default();
+    for (given, table, protocol) in [
+        (spec.fhir.is_some(), "target.fhir", Protocol::Fhir),
+        (spec.mqtt.is_some(), "target.mqtt", Protocol::Mqtt),
+        (spec.hl7.is_some(), "target.hl7", Protocol::Hl7Mllp),
+        (spec.file.is_some(), "target.file", Protocol::File),
+    ] {
+        if given && choice.protocol != protocol {
+            r.error(
+                spanned.span(),
+                Some(table.into()),
+                format!("[{table}] configures the {} transport, but the transport is {}", protocol.name(), choice.protocol.name()),
+                Some(format!("set transport = \"{}\", or remove [{table}]", protocol.name())),
+            );
+        }
+    }
+    if let Err(why) = interop::check_transport(&choice) {
+        r.error(spanned.span(), Some(why.0), why.1, None);
+    }
+    choice
 }
 
 /// Checks that `text` is an absolute http(s) URL with a host: the one URL
@@ -985,6 +1113,10 @@ fn resolve_alerts(file: &ScenarioFile, r: &mut Reporter<'_>) -> AlertIntake {
             token_source: "scenario",
             grace: Duration::from_secs(5),
             kinds: None,
+            intake: interop::IntakeChoice {
+                kinds: vec![interop::IntakeKind::Webhook],
+                ..interop::IntakeChoice::default()
+            },
         };
     };
     let listen = match &spec.listen {
@@ -1012,13 +1144,69 @@ fn resolve_alerts(file: &ScenarioFile, r: &mut Reporter<'_>) -> AlertIntake {
         }
         kinds.iter().map(|k| k.get_ref().clone()).collect()
     });
+    let intake = resolve_intakes(spec, r);
     AlertIntake {
         listen,
         token: spec.token.clone(),
         token_source: "scenario",
         grace: spec.grace.map_or(Duration::from_secs(5), Dur::std),
         kinds,
+        intake,
     }
+}
+
+/// `[alerts] intake` and the intake tables.
+fn resolve_intakes(spec: &file::AlertsSpec, r: &mut Reporter<'_>) -> interop::IntakeChoice {
+    use interop::IntakeKind;
+    let mut choice = interop::IntakeChoice {
+        kinds: vec![IntakeKind::Webhook],
+        webhook: spec.webhook.clone().unwrap_or_default(),
+        acm: spec.acm.clone().unwrap_or_default(),
+        mqtt: spec.mqtt.clone().unwrap_or_default(),
+        fhir: spec.fhir.clone().unwrap_or_default(),
+        mapping: spec.mapping.clone(),
+    };
+    if let Some(given) = &spec.intake {
+        let names: Vec<String> = match given.get_ref() {
+            file::OneOrMany::One(name) => vec![name.clone()],
+            file::OneOrMany::Many(names) => names.clone(),
+        };
+        let mut kinds = Vec::new();
+        for name in &names {
+            match IntakeKind::parse(name) {
+                Some(k) if kinds.contains(&k) => r.error(
+                    given.span(),
+                    Some("alerts.intake".into()),
+                    format!("intake \"{name}\" is named twice"),
+                    None,
+                ),
+                Some(k) => kinds.push(k),
+                None => r.error(
+                    given.span(),
+                    Some("alerts.intake".into()),
+                    format!("unknown intake \"{name}\""),
+                    Some(format!(
+                        "one of: {}",
+                        IntakeKind::ALL.map(IntakeKind::name).join(", ")
+                    )),
+                ),
+            }
+        }
+        if names.is_empty() {
+            r.error(
+                given.span(),
+                Some("alerts.intake".into()),
+                "name at least one intake",
+                Some("e.g. intake = [\"webhook\"]".into()),
+            );
+        }
+        choice.kinds = kinds;
+    }
+    if let Err((field, why)) = interop::check_intakes(&choice) {
+        let span = spec.intake.as_ref().map_or(0..0, |s| s.span());
+        r.error(span, Some(field), why, None);
+    }
+    choice
 }
 
 fn resolve_backend(file: &ScenarioFile, has_target: bool, r: &mut Reporter<'_>) -> BackendKnobs {

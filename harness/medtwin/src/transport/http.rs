@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use super::{Carrier, Cause, Failure, Sent};
+use super::{Carrier, Cause, Failure, Outgoing, Sent};
 
 /// Where and how to POST.
 #[derive(Clone, Debug)]
@@ -21,7 +21,8 @@ pub struct HttpConfig {
     pub run_id: Option<String>,
 }
 
-/// POSTs each message to one URL.
+/// POSTs each message to one URL (medtwin's JSON, or any single-body
+/// format).
 #[derive(Clone, Debug)]
 pub struct HttpCarrier {
     client: reqwest::Client,
@@ -50,7 +51,9 @@ impl HttpCarrier {
 }
 
 impl Carrier for HttpCarrier {
-    async fn send(&self, body: Vec<u8>) -> Sent {
+    async fn send(&self, batch: &[Outgoing]) -> Sent {
+        // One message per request (batch_limit is 1).
+        let body = batch.first().map(|m| m.body.clone()).unwrap_or_default();
         let mut request = self
             .client
             .post(&self.config.url)
@@ -88,6 +91,7 @@ impl Carrier for HttpCarrier {
                     cause,
                     retry_after,
                     detail,
+                    reason: None,
                 });
             }
         };
@@ -99,6 +103,7 @@ impl Carrier for HttpCarrier {
             cause: Cause::Status(status.as_u16()),
             retry_after,
             detail: format!("{status}: {head}"),
+            reason: None,
         })
     }
 

@@ -22,6 +22,20 @@ pub struct Names {
     pub models: Vec<String>,
 }
 
+impl Names {
+    /// The twin's names: patients, devices, and each device's model
+    /// (catalogue entry) name, its kind on the wire and in the report.
+    pub fn of(twin: &medtwin_sim::Twin) -> Names {
+        Names {
+            patients: twin.patient_names().to_vec(),
+            devices: twin.device_names().to_vec(),
+            models: (0..twin.device_names().len() as u32)
+                .map(|i| twin.device_model(i).map_or_else(String::new, |m| m.name.clone()))
+                .collect(),
+        }
+    }
+}
+
 /// Encodes measurements as [`TelemetryMessage`] JSON.
 #[derive(Clone, Debug)]
 pub struct JsonEncoder {

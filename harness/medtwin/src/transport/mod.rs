@@ -24,8 +24,13 @@
 //! a device's resend does.
 
 pub mod breaker;
+pub mod fhir;
+pub mod file;
+pub mod hl7;
 pub mod http;
 pub mod json;
+pub mod mqtt;
+pub mod select;
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -92,6 +97,50 @@ pub enum Cause {
     TargetDown,
     /// Not sent (or abandoned on the wire): the run stopped.
     Interrupted,
+    /// Refused in the protocol's own terms (an HL7 NAK, an MQTT reason
+    /// code); the target answered about the message.
+    Nak(Nak),
+}
+
+/// A refusal in a protocol's own terms.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Nak {
+    /// An HL7 v2 acknowledgement other than AA/CA (MSA-1).
+    Hl7(AckCode),
+    /// An MQTT 5 reason code of 0x80 or more (PUBACK, PUBREC).
+    Mqtt(u8),
+}
+
+/// HL7 v2 acknowledgement codes (MSA-1): original mode AA/AE/AR, enhanced
+/// mode CA/CE/CR.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum AckCode {
+    /// Application accept.
+    AA,
+    /// Application error.
+    AE,
+    /// Application reject.
+    AR,
+    /// Commit accept.
+    CA,
+    /// Commit error.
+    CE,
+    /// Commit reject.
+    CR,
+}
+
+impl AckCode {
+    /// The code as written in MSA-1.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AckCode::AA => "AA",
+            AckCode::AE => "AE",
+            AckCode::AR => "AR",
+            AckCode::CA => "CA",
+            AckCode::CE => "CE",
+            AckCode::CR => "CR",
+        }
+    }
 }
 
 /// Which of the four ends a cause is.
@@ -121,13 +170,15 @@ impl Cause {
             Cause::MalformedAnswer => "malformed_answer".into(),
             Cause::TargetDown => "target_down".into(),
             Cause::Interrupted => "interrupted".into(),
+            Cause::Nak(Nak::Hl7(code)) => format!("hl7_{}", code.as_str().to_ascii_lowercase()),
+            Cause::Nak(Nak::Mqtt(code)) => format!("mqtt_rc_{code}"),
         }
     }
 
     /// Which end it is.
     pub fn end(self) -> End {
         match self {
-            Cause::Status(_) => End::Refused,
+            Cause::Status(_) | Cause::Nak(_) => End::Refused,
             Cause::TargetDown | Cause::Interrupted => End::NotSent,
             _ => End::Failed,
         }
@@ -145,9 +196,11 @@ impl Cause {
             | Cause::Closed
             | Cause::Connect
             | Cause::Io => true,
-            Cause::Timeout | Cause::MalformedAnswer | Cause::TargetDown | Cause::Interrupted => {
-                false
-            }
+            Cause::Timeout
+            | Cause::MalformedAnswer
+            | Cause::TargetDown
+            | Cause::Interrupted
+            | Cause::Nak(_) => false,
         }
     }
 
@@ -157,7 +210,7 @@ impl Cause {
     pub fn is_down(self) -> bool {
         match self {
             Cause::Status(code) => code >= 500 || code == 429,
-            Cause::TargetDown | Cause::Interrupted => false,
+            Cause::TargetDown | Cause::Interrupted | Cause::Nak(_) => false,
             _ => true,
         }
     }
@@ -172,16 +225,27 @@ pub struct Failure {
     pub retry_after: Option<Duration>,
     /// What happened, in words (the error chain, or the status and body).
     pub detail: String,
+    /// The protocol's own sub-cause, when it gave one: a FHIR
+    /// `OperationOutcome` issue code, an HL7 ERR code, an MQTT reason
+    /// code. Counted in [`TransportStats::by_reason`].
+    pub reason: Option<String>,
 }
 
 impl Failure {
-    /// A failure with no `Retry-After`.
+    /// A failure with no `Retry-After` and no sub-cause.
     pub fn new(cause: Cause, detail: impl Into<String>) -> Failure {
         Failure {
             cause,
             retry_after: None,
             detail: detail.into(),
+            reason: None,
         }
+    }
+
+    /// The same failure with the protocol's sub-cause.
+    pub fn with_reason(mut self, reason: impl Into<String>) -> Failure {
+        self.reason = Some(reason.into());
+        self
     }
 }
 
@@ -196,10 +260,24 @@ pub enum Sent {
 
 /// A way to reach the target.
 pub trait Carrier: Send + Sync + 'static {
-    /// Sends one message body and says how it was taken.
-    fn send(&self, body: Vec<u8>) -> impl Future<Output = Sent> + Send;
+    /// Most messages one send may carry (a FHIR transaction `Bundle` of N);
+    /// 1 for carriers that send one message at a time.
+    fn batch_limit(&self) -> usize {
+        1
+    }
+    /// Sends 1 to [`Carrier::batch_limit`] messages of one lane, in order,
+    /// and says how the target took them; the outcome applies to each.
+    fn send(&self, batch: &[Outgoing]) -> impl Future<Output = Sent> + Send;
     /// Where messages go, for the report.
     fn destination(&self) -> &str;
+    /// After the last message: publish an offline status, disconnect.
+    fn close(&self) -> impl Future<Output = ()> + Send {
+        async {}
+    }
+    /// The carrier's own counters for the report (reconnects, ...).
+    fn counters(&self) -> BTreeMap<String, u64> {
+        BTreeMap::new()
+    }
 }
 
 /// How the target took one message, reported as it happens.
@@ -220,6 +298,9 @@ pub struct Outgoing {
     pub id: u64,
     /// Which lane (patient index modulo lanes keeps patients in order).
     pub patient_idx: u32,
+    /// The device that sent it (carriers that route by device: MQTT
+    /// topics, per-device connections).
+    pub device_idx: u32,
     /// Simulated delivery time.
     pub delivered_ms: u64,
     /// Encoded body.
@@ -242,6 +323,11 @@ pub struct TransportStats {
     pub not_sent: u64,
     /// Every message not accepted, by its final cause.
     pub by_cause: BTreeMap<String, u64>,
+    /// Messages not accepted whose refusal named a protocol sub-cause, by
+    /// `<cause>: <reason>` (e.g. `http_422: invalid`, `hl7_ae: 207`).
+    pub by_reason: BTreeMap<String, u64>,
+    /// The carrier's own counters (reconnects, connections, ...).
+    pub carrier: BTreeMap<String, u64>,
     /// Extra attempts made.
     pub retries: u64,
     /// Retries not made because the run's retry budget was spent.
@@ -381,6 +467,7 @@ impl Transport {
             count(
                 &self.shared,
                 Err(Failure::new(Cause::Interrupted, "lane gone")),
+                1,
                 0,
             );
             self.shared.done.fetch_add(1, Ordering::AcqRel);
@@ -491,18 +578,22 @@ async fn lane<C: Carrier>(
     shared: Arc<Shared>,
     acks: Option<mpsc::Sender<Ack>>,
 ) {
-    while let Some(message) = rx.recv().await {
-        match first_attempt(&message, &*carrier, &clock, &shared).await {
+    let limit = carrier.batch_limit().max(1);
+    // A message taken while filling a batch but not yet due.
+    let mut carried: Option<Outgoing> = None;
+    loop {
+        let first = match carried.take() {
+            Some(message) => message,
+            None => match rx.recv().await {
+                Some(message) => message,
+                None => break,
+            },
+        };
+        let mut batch = vec![first];
+        let first = attempt_first(&mut batch, &mut rx, &mut carried, limit, &*carrier, &clock, &shared).await;
+        match first {
             First::Done(outcome, sent_at, attempts) => {
-                finish(
-                    &shared,
-                    acks.as_ref(),
-                    message.id,
-                    outcome,
-                    sent_at,
-                    attempts,
-                )
-                .await;
+                finish(&shared, acks.as_ref(), &batch, outcome, sent_at, attempts).await;
             }
             First::Retry(failure, sent_at) => {
                 // The retries wait aside, so one message's back-off (or a
@@ -510,7 +601,7 @@ async fn lane<C: Carrier>(
                 // patients; the retry slot bounds how many wait at once.
                 let Ok(slot) = Arc::clone(&shared.retry_slots).try_acquire_owned() else {
                     shared.stats().retries_denied += 1;
-                    finish(&shared, acks.as_ref(), message.id, Err(failure), sent_at, 1).await;
+                    finish(&shared, acks.as_ref(), &batch, Err(failure), sent_at, 1).await;
                     continue;
                 };
                 let (carrier, shared, acks) =
@@ -518,21 +609,13 @@ async fn lane<C: Carrier>(
                 tokio::spawn(async move {
                     let stop = shared.stop.clone();
                     let (outcome, attempts) = tokio::select! {
-                        r = retries(&message, &*carrier, &shared, failure) => r,
+                        r = retries(&batch, &*carrier, &shared, failure) => r,
                         () = stop.stopped_for(DRAIN) => (
                             Err(Failure::new(Cause::Interrupted, "abandoned while retrying when the run stopped")),
                             1,
                         ),
                     };
-                    finish(
-                        &shared,
-                        acks.as_ref(),
-                        message.id,
-                        outcome,
-                        sent_at,
-                        attempts,
-                    )
-                    .await;
+                    finish(&shared, acks.as_ref(), &batch, outcome, sent_at, attempts).await;
                     drop(slot);
                 });
             }
@@ -540,34 +623,37 @@ async fn lane<C: Carrier>(
     }
 }
 
-/// Counts a message's end, reports it, and wakes a flush waiting for it.
+/// Counts a batch's end (each message in it), reports each message's fate,
+/// and wakes a flush waiting for them.
 async fn finish(
     shared: &Shared,
     acks: Option<&mpsc::Sender<Ack>>,
-    id: u64,
+    batch: &[Outgoing],
     outcome: Result<(), Failure>,
     sent_at: Instant,
     attempts: u32,
 ) {
     let accepted = outcome.is_ok();
-    count(shared, outcome, attempts.saturating_sub(1));
+    count(shared, outcome, batch.len() as u64, attempts.saturating_sub(1));
     if let Some(acks) = acks {
-        let ack = Ack {
-            id,
-            accepted,
-            sent_at,
-        };
-        // The run stopped listening only after an error of its own.
-        let _ = acks.send(ack).await;
+        for message in batch {
+            let ack = Ack {
+                id: message.id,
+                accepted,
+                sent_at,
+            };
+            // The run stopped listening only after an error of its own.
+            let _ = acks.send(ack).await;
+        }
     }
-    let done = shared.done.fetch_add(1, Ordering::AcqRel) + 1;
+    let done = shared.done.fetch_add(batch.len() as u64, Ordering::AcqRel) + batch.len() as u64;
     // Only the message that empties the pipeline can end a flush.
     if done >= shared.queued.load(Ordering::Acquire) {
         shared.progress.notify_waiters();
     }
 }
 
-/// How a message's first attempt went.
+/// How a batch's first attempt went.
 enum First {
     /// Its end: outcome, when it was sent, attempts made.
     Done(Result<(), Failure>, Instant, u32),
@@ -575,9 +661,14 @@ enum First {
     Retry(Failure, Instant),
 }
 
-/// Waits for the message's due time, asks the breaker, sends it once.
-async fn first_attempt<C: Carrier>(
-    message: &Outgoing,
+/// Waits for the batch's first message to be due, fills the batch with
+/// messages already due (up to `limit`; a message not yet due is carried
+/// to the next batch), asks the breaker, sends it once.
+async fn attempt_first<C: Carrier>(
+    batch: &mut Vec<Outgoing>,
+    rx: &mut mpsc::Receiver<Outgoing>,
+    carried: &mut Option<Outgoing>,
+    limit: usize,
     carrier: &C,
     clock: &SimClock,
     shared: &Shared,
@@ -592,20 +683,33 @@ async fn first_attempt<C: Carrier>(
     if stop.is_stopped() {
         return First::Done(interrupted(), Instant::now(), 0);
     }
-    if let Some(due) = clock.due(message.delivered_ms) {
+    if let Some(due) = clock.due(batch[0].delivered_ms) {
         tokio::select! {
             () = tokio::time::sleep_until(due.into()) => {}
             _ = stop.stopped() => return First::Done(interrupted(), Instant::now(), 0),
         }
-        let lag = Instant::now().saturating_duration_since(due);
-        if let Ok(mut h) = shared.lag_us.lock() {
-            h.saturating_record(lag.as_micros().max(1) as u64);
+        record_lag(shared, due);
+    }
+    while batch.len() < limit {
+        let Ok(next) = rx.try_recv() else { break };
+        match clock.due(next.delivered_ms) {
+            Some(due) if due > Instant::now() => {
+                *carried = Some(next);
+                break;
+            }
+            Some(due) => {
+                record_lag(shared, due);
+                batch.push(next);
+            }
+            None => batch.push(next),
         }
     }
     // The time basis of virtual time: an alert that arrives from now on,
     // even while the target is still handling this message, is placed no
     // earlier than this message's delivery.
-    clock.advance_frontier(message.delivered_ms);
+    if let Some(last) = batch.last() {
+        clock.advance_frontier(last.delivered_ms);
+    }
     let sent_at = Instant::now();
     let admit = shared.breaker.admit(sent_at);
     if admit == Admit::Skip {
@@ -613,7 +717,7 @@ async fn first_attempt<C: Carrier>(
         return First::Done(Err(Failure::new(Cause::TargetDown, why)), sent_at, 0);
     }
     let outcome = tokio::select! {
-        o = carrier.send(message.body.clone()) => o,
+        o = carrier.send(batch) => o,
         () = stop.stopped_for(DRAIN) => {
             let why = "abandoned on the wire when the run stopped";
             return First::Done(Err(Failure::new(Cause::Interrupted, why)), sent_at, 1);
@@ -623,6 +727,14 @@ async fn first_attempt<C: Carrier>(
         None => First::Done(Ok(()), sent_at, 1),
         Some(f) if may_retry(shared, &f, 1) => First::Retry(f, sent_at),
         Some(f) => First::Done(Err(f), sent_at, 1),
+    }
+}
+
+/// Records how late a message went out against its due time.
+fn record_lag(shared: &Shared, due: Instant) {
+    let lag = Instant::now().saturating_duration_since(due);
+    if let Ok(mut h) = shared.lag_us.lock() {
+        h.saturating_record(lag.as_micros().max(1) as u64);
     }
 }
 
@@ -657,11 +769,11 @@ fn may_retry(shared: &Shared, failure: &Failure, n: u32) -> bool {
     }
 }
 
-/// Tries a message again after `failure`, honouring `Retry-After`, until
+/// Tries a batch again after `failure`, honouring `Retry-After`, until
 /// it is accepted or a failure is final. Returns the outcome and the
 /// attempts made in all.
 async fn retries<C: Carrier>(
-    message: &Outgoing,
+    batch: &[Outgoing],
     carrier: &C,
     shared: &Shared,
     mut failure: Failure,
@@ -677,7 +789,7 @@ async fn retries<C: Carrier>(
         };
         tokio::time::sleep(wait).await;
         n += 1;
-        let outcome = carrier.send(message.body.clone()).await;
+        let outcome = carrier.send(batch).await;
         match judged(shared, Admit::Send, outcome) {
             None => return (Ok(()), n),
             Some(f) if may_retry(shared, &f, n) => failure = f,
@@ -686,26 +798,30 @@ async fn retries<C: Carrier>(
     }
 }
 
-/// Counts one message's end (and keeps a few samples of what went wrong).
-fn count(shared: &Shared, outcome: Result<(), Failure>, retries: u32) {
+/// Counts the end of `n` messages that shared one fate (a batch), and
+/// keeps a few samples of what went wrong.
+fn count(shared: &Shared, outcome: Result<(), Failure>, n: u64, retries: u32) {
     let mut stats = shared.stats();
-    stats.sent += 1;
+    stats.sent += n;
     stats.retries += u64::from(retries);
     let failure = match outcome {
         Ok(()) => {
-            stats.accepted += 1;
+            stats.accepted += n;
             return;
         }
         Err(f) => f,
     };
     match failure.cause.end() {
-        End::Refused => stats.refused += 1,
-        End::Failed => stats.failed += 1,
-        End::NotSent => stats.not_sent += 1,
+        End::Refused => stats.refused += n,
+        End::Failed => stats.failed += n,
+        End::NotSent => stats.not_sent += n,
     }
     let name = failure.cause.name();
     let first_of_cause = !stats.by_cause.contains_key(&name);
-    *stats.by_cause.entry(name.clone()).or_insert(0) += 1;
+    *stats.by_cause.entry(name.clone()).or_insert(0) += n;
+    if let Some(reason) = &failure.reason {
+        *stats.by_reason.entry(format!("{name}: {reason}")).or_insert(0) += n;
+    }
     // One sample per cause first, so a mixed failure shows each kind.
     if first_of_cause && stats.samples.len() < MAX_SAMPLES {
         stats.samples.push(format!("{name}: {}", failure.detail));
@@ -766,6 +882,7 @@ mod tests {
                         .send(Outgoing {
                             id: round * 40 + u64::from(i),
                             patient_idx: i,
+                            device_idx: i,
                             delivered_ms: round * 1_000 + u64::from(i),
                             body: format!("{round}-{}", i % 2).into_bytes(),
                         })

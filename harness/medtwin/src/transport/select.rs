@@ -1,0 +1,197 @@
+//! Which protocol carries the telemetry, and wiring it up: the scenario's
+//! `[target] transport` (or `--transport`) picks a [`Protocol`]; [`connect`]
+//! runs the protocol's setup (FHIR creates the patients and devices, MQTT
+//! opens its connections, MLLP its sockets) before the twin starts, and
+//! returns the carrier and the encoder that feed the lanes.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, SystemTime};
+
+use medtwin_sim::Measurement;
+
+use super::file::FileCarrier;
+use super::http::{HttpCarrier, HttpConfig};
+use super::json::{JsonEncoder, Names};
+use super::{Carrier, Encoder, Outgoing, Sent};
+pub use crate::scenario::interop::{
+    Encoding, FhirOptions, FileOptions, Hl7Options, MqttOptions, Protocol,
+};
+
+/// Where and how to send telemetry, resolved from the scenario (or the
+/// embedded backend's addresses).
+#[derive(Clone, Debug)]
+pub struct TargetConfig {
+    /// The protocol.
+    pub protocol: Protocol,
+    /// The body encoding (the protocol's default unless the scenario says).
+    pub encoding: Encoding,
+    /// Where: an `http://` URL (HTTP JSON), a FHIR base URL, `mqtt://host:port`,
+    /// `mllp://host:port`, or a file path.
+    pub url: String,
+    /// Bearer token (HTTP and FHIR), or the MQTT password.
+    pub token: Option<String>,
+    /// Timeout of each request or acknowledgement.
+    pub timeout: Duration,
+    /// Lanes, and connections where the protocol keeps one per lane.
+    pub lanes: usize,
+    /// The run's id, sent where the protocol has a place for it.
+    pub run_id: Option<String>,
+    /// `[target.fhir]`.
+    pub fhir: FhirOptions,
+    /// `[target.mqtt]`.
+    pub mqtt: MqttOptions,
+    /// `[target.hl7]`.
+    pub hl7: Hl7Options,
+    /// `[target.file]`.
+    pub file: FileOptions,
+}
+
+impl TargetConfig {
+    /// An HTTP JSON target at `url` with default options.
+    pub fn http(url: impl Into<String>, timeout: Duration, lanes: usize) -> TargetConfig {
+        TargetConfig {
+            protocol: Protocol::HttpJson,
+            encoding: Encoding::Json,
+            url: url.into(),
+            token: None,
+            timeout,
+            lanes,
+            run_id: None,
+            fhir: FhirOptions::default(),
+            mqtt: MqttOptions::default(),
+            hl7: Hl7Options::default(),
+            file: FileOptions::default(),
+        }
+    }
+
+    /// The HTTP settings, for the protocols that speak HTTP.
+    pub fn http_config(&self) -> HttpConfig {
+        HttpConfig {
+            url: self.url.clone(),
+            token: self.token.clone(),
+            timeout: self.timeout,
+            connections: self.lanes,
+            run_id: self.run_id.clone(),
+        }
+    }
+}
+
+/// What encoders need beside the measurement: names by index and the run's
+/// time zero.
+#[derive(Clone, Debug)]
+pub struct EncodeContext {
+    /// Patient, device and model names by index.
+    pub names: Names,
+    /// Wall-clock time of simulated zero.
+    pub start: SystemTime,
+}
+
+/// A connected transport's two halves.
+pub struct Wired {
+    /// Takes the bodies to the target.
+    pub carrier: AnyCarrier,
+    /// Makes the bodies (runs on the twin's thread).
+    pub encoder: AnyEncoder,
+}
+
+/// Runs the protocol's setup and returns its carrier and encoder.
+pub async fn connect(cfg: &TargetConfig, ctx: &EncodeContext) -> anyhow::Result<Wired> {
+    match cfg.protocol {
+        Protocol::HttpJson => {
+            let carrier = HttpCarrier::new(cfg.http_config(), "application/json")
+                .map_err(|e| anyhow::anyhow!("cannot build the HTTP client: {e}"))?;
+            Ok(Wired {
+                carrier: AnyCarrier::Http(carrier),
+                encoder: encoder(cfg.encoding, ctx)?,
+            })
+        }
+        Protocol::Fhir => super::fhir::connect(cfg, ctx).await,
+        Protocol::Mqtt => super::mqtt::connect(cfg, ctx).await,
+        Protocol::Hl7Mllp => super::hl7::connect(cfg, ctx).await,
+        Protocol::File => {
+            let encoder = encoder(cfg.encoding, ctx)?;
+            let carrier = FileCarrier::create(&cfg.url, &cfg.file, encoder.content_type(), ctx)?;
+            Ok(Wired {
+                carrier: AnyCarrier::File(carrier),
+                encoder,
+            })
+        }
+    }
+}
+
+/// The encoder of an encoding, for carriers that take any (MQTT, file).
+pub fn encoder(encoding: Encoding, ctx: &EncodeContext) -> anyhow::Result<AnyEncoder> {
+    match encoding {
+        Encoding::Json => Ok(AnyEncoder::Json(JsonEncoder::new(
+            ctx.names.clone(),
+            ctx.start,
+        ))),
+        Encoding::Fhir => super::fhir::encoder(ctx),
+        Encoding::Hl7 => super::hl7::encoder(ctx),
+    }
+}
+
+/// Every carrier, so the lanes stay monomorphic.
+pub enum AnyCarrier {
+    /// HTTP POST of each body.
+    Http(HttpCarrier),
+    /// NDJSON lines to a file.
+    File(FileCarrier),
+}
+
+impl Carrier for AnyCarrier {
+    fn batch_limit(&self) -> usize {
+        match self {
+            AnyCarrier::Http(c) => c.batch_limit(),
+            AnyCarrier::File(c) => c.batch_limit(),
+        }
+    }
+
+    async fn send(&self, batch: &[Outgoing]) -> Sent {
+        match self {
+            AnyCarrier::Http(c) => c.send(batch).await,
+            AnyCarrier::File(c) => c.send(batch).await,
+        }
+    }
+
+    fn destination(&self) -> &str {
+        match self {
+            AnyCarrier::Http(c) => c.destination(),
+            AnyCarrier::File(c) => c.destination(),
+        }
+    }
+
+    async fn close(&self) {
+        match self {
+            AnyCarrier::Http(c) => c.close().await,
+            AnyCarrier::File(c) => c.close().await,
+        }
+    }
+
+    fn counters(&self) -> BTreeMap<String, u64> {
+        match self {
+            AnyCarrier::Http(c) => c.counters(),
+            AnyCarrier::File(c) => c.counters(),
+        }
+    }
+}
+
+/// Every encoder.
+pub enum AnyEncoder {
+    /// medtwin's JSON.
+    Json(JsonEncoder),
+}
+
+impl Encoder for AnyEncoder {
+    fn content_type(&self) -> &'static str {
+        match self {
+            AnyEncoder::Json(e) => e.content_type(),
+        }
+    }
+
+    fn encode(&self, m: &Measurement, out: &mut Vec<u8>) {
+        match self {
+            AnyEncoder::Json(e) => e.encode(m, out),
+        }
+    }
+}
