@@ -49,6 +49,9 @@ pub struct Undelivered {
 #[derive(Debug)]
 pub(crate) struct Sinks {
     pub(crate) webhook: Option<WebhookSink>,
+    /// The FHIR store (always on: every alert is stored for FHIR search
+    /// and subscriptions).
+    pub(crate) fhir: Option<std::sync::Arc<crate::fhir::FhirStore>>,
 }
 
 impl Sinks {
@@ -60,7 +63,16 @@ impl Sinks {
         if let Some(sink) = others.first() {
             match *sink {}
         }
-        Ok(Sinks { webhook })
+        Ok(Sinks {
+            webhook,
+            fhir: None,
+        })
+    }
+
+    /// The same sinks, storing every alert in the FHIR store too.
+    pub(crate) fn with_fhir(mut self, store: std::sync::Arc<crate::fhir::FhirStore>) -> Sinks {
+        self.fhir = Some(store);
+        self
     }
 
     /// Every sink, by name.
@@ -68,6 +80,9 @@ impl Sinks {
         let mut names = Vec::new();
         if self.webhook.is_some() {
             names.push("webhook");
+        }
+        if self.fhir.is_some() {
+            names.push("fhir");
         }
         names
     }
@@ -80,6 +95,12 @@ impl Sinks {
                 Some(w) if out.phase == Phase::Start => w.deliver(&out.message).await,
                 _ => Ok(()),
             },
+            "fhir" => {
+                if let Some(store) = &self.fhir {
+                    store.record_alert(&out.message, out.phase);
+                }
+                Ok(())
+            }
             _ => Ok(()),
         }
     }

@@ -479,8 +479,12 @@ mod tests {
         let clock = Arc::new(SimClock::new(Clock::Virtual, Instant::now()));
         clock.advance_frontier(42_000);
         let inbox = Inbox::new(clock);
-        inbox.accept(alert("a"), inbox.arrival(), "webhook").unwrap();
-        inbox.accept(alert("b"), inbox.arrival(), "webhook").unwrap();
+        inbox
+            .accept(alert("a"), inbox.arrival(), "webhook")
+            .unwrap();
+        inbox
+            .accept(alert("b"), inbox.arrival(), "webhook")
+            .unwrap();
         inbox.refuse(&Refusal::Unauthorized, b"{}");
         inbox.refuse(&Refusal::Malformed("expected value".into()), &[b'x'; 500]);
         let (alerts, refused) = inbox.take();

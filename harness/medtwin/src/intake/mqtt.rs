@@ -4,9 +4,6 @@ use super::{AnyIntake, IntakeContext};
 use crate::scenario::interop::MqttIntakeOptions;
 
 /// Connects and subscribes.
-pub async fn open(
-    _options: &MqttIntakeOptions,
-    _ctx: &IntakeContext,
-) -> anyhow::Result<AnyIntake> {
+pub async fn open(_options: &MqttIntakeOptions, _ctx: &IntakeContext) -> anyhow::Result<AnyIntake> {
     anyhow::bail!("the MQTT intake is not available in this build")
 }

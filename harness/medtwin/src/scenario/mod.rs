@@ -8,9 +8,9 @@ pub(crate) mod devices;
 pub mod diag;
 pub mod duration;
 pub mod events;
-pub mod interop;
 mod expect;
 mod file;
+pub mod interop;
 pub mod limits;
 mod overrides;
 
@@ -994,7 +994,12 @@ fn check_target_url(url: &Spanned<String>, protocol: interop::Protocol, r: &mut 
         P::HttpJson | P::Fhir => return check_url(url, "target.url", r),
         P::File => {
             if text.trim().is_empty() {
-                r.error(url.span(), Some("target.url".into()), "the file to record to cannot be empty", None);
+                r.error(
+                    url.span(),
+                    Some("target.url".into()),
+                    "the file to record to cannot be empty",
+                    None,
+                );
             }
             return;
         }
@@ -1002,7 +1007,15 @@ fn check_target_url(url: &Spanned<String>, protocol: interop::Protocol, r: &mut 
         P::Hl7Mllp => "mllp",
     };
     if let Err(why) = interop::host_port(text, scheme) {
-        r.error(url.span(), Some("target.url".into()), why, Some(format!("write {scheme}://host:port, e.g. \"{scheme}://127.0.0.1:{}\"", if scheme == "mqtt" { 1883 } else { 2575 })));
+        r.error(
+            url.span(),
+            Some("target.url".into()),
+            why,
+            Some(format!(
+                "write {scheme}://host:port, e.g. \"{scheme}://127.0.0.1:{}\"",
+                if scheme == "mqtt" { 1883 } else { 2575 }
+            )),
+        );
     }
 }
 
@@ -1045,17 +1058,30 @@ fn resolve_transport(
             Some(e) => r.error(
                 name.span(),
                 Some("target.encoding".into()),
-                format!("transport {} cannot carry the {} encoding", choice.protocol.name(), e.name()),
+                format!(
+                    "transport {} cannot carry the {} encoding",
+                    choice.protocol.name(),
+                    e.name()
+                ),
                 Some(format!(
                     "it carries: {}",
-                    choice.protocol.encodings().iter().map(|e| e.name()).collect::<Vec<_>>().join(", ")
+                    choice
+                        .protocol
+                        .encodings()
+                        .iter()
+                        .map(|e| e.name())
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 )),
             ),
             None => r.error(
                 name.span(),
                 Some("target.encoding".into()),
                 format!("unknown encoding \"{}\"", name.get_ref()),
-                Some(format!("one of: {}", Encoding::ALL.map(Encoding::name).join(", "))),
+                Some(format!(
+                    "one of: {}",
+                    Encoding::ALL.map(Encoding::name).join(", ")
+                )),
             ),
         }
     }
@@ -1081,8 +1107,15 @@ fn resolve_transport(
             r.error(
                 spanned.span(),
                 Some(table.into()),
-                format!("[{table}] configures the {} transport, but the transport is {}", protocol.name(), choice.protocol.name()),
-                Some(format!("set transport = \"{}\", or remove [{table}]", protocol.name())),
+                format!(
+                    "[{table}] configures the {} transport, but the transport is {}",
+                    protocol.name(),
+                    choice.protocol.name()
+                ),
+                Some(format!(
+                    "set transport = \"{}\", or remove [{table}]",
+                    protocol.name()
+                )),
             );
         }
     }

@@ -137,6 +137,8 @@ pub enum AnyCarrier {
     Http(HttpCarrier),
     /// NDJSON lines to a file.
     File(FileCarrier),
+    /// FHIR R4 Observations and transaction Bundles.
+    Fhir(super::fhir::FhirCarrier),
 }
 
 impl Carrier for AnyCarrier {
@@ -144,6 +146,7 @@ impl Carrier for AnyCarrier {
         match self {
             AnyCarrier::Http(c) => c.batch_limit(),
             AnyCarrier::File(c) => c.batch_limit(),
+            AnyCarrier::Fhir(c) => c.batch_limit(),
         }
     }
 
@@ -151,6 +154,7 @@ impl Carrier for AnyCarrier {
         match self {
             AnyCarrier::Http(c) => c.send(batch).await,
             AnyCarrier::File(c) => c.send(batch).await,
+            AnyCarrier::Fhir(c) => c.send(batch).await,
         }
     }
 
@@ -158,6 +162,7 @@ impl Carrier for AnyCarrier {
         match self {
             AnyCarrier::Http(c) => c.destination(),
             AnyCarrier::File(c) => c.destination(),
+            AnyCarrier::Fhir(c) => c.destination(),
         }
     }
 
@@ -165,6 +170,7 @@ impl Carrier for AnyCarrier {
         match self {
             AnyCarrier::Http(c) => c.close().await,
             AnyCarrier::File(c) => c.close().await,
+            AnyCarrier::Fhir(c) => c.close().await,
         }
     }
 
@@ -172,6 +178,7 @@ impl Carrier for AnyCarrier {
         match self {
             AnyCarrier::Http(c) => c.counters(),
             AnyCarrier::File(c) => c.counters(),
+            AnyCarrier::Fhir(c) => c.counters(),
         }
     }
 }
@@ -180,18 +187,22 @@ impl Carrier for AnyCarrier {
 pub enum AnyEncoder {
     /// medtwin's JSON.
     Json(JsonEncoder),
+    /// FHIR R4 Observations, one per line.
+    Fhir(super::fhir::FhirEncoder),
 }
 
 impl Encoder for AnyEncoder {
     fn content_type(&self) -> &'static str {
         match self {
             AnyEncoder::Json(e) => e.content_type(),
+            AnyEncoder::Fhir(e) => e.content_type(),
         }
     }
 
     fn encode(&self, m: &Measurement, out: &mut Vec<u8>) {
         match self {
             AnyEncoder::Json(e) => e.encode(m, out),
+            AnyEncoder::Fhir(e) => e.encode(m, out),
         }
     }
 }
