@@ -188,6 +188,20 @@ mod tests {
     }
 
     #[test]
+    fn a_sustained_recovery_ends_each_level_highest_first_and_once() {
+        let mut e = Escalation::default();
+        e.update(&news(8), 0, RESET_MS);
+        assert_eq!(e.take_cleared(), vec![], "nothing ended yet");
+        e.update(&news(1), 1_000, RESET_MS);
+        e.update(&news(1), 1_000 + RESET_MS - 1, RESET_MS);
+        assert_eq!(e.take_cleared(), vec![], "not clear for long enough");
+        e.update(&news(1), 1_000 + RESET_MS, RESET_MS);
+        assert_eq!(e.take_cleared(), vec![Level::High, Level::Medium]);
+        assert_eq!(e.take_cleared(), vec![], "taken once");
+        assert_eq!(e.level(), Level::None);
+    }
+
+    #[test]
     fn a_red_score_alone_is_medium() {
         let mut red = news(3);
         red.red = true;

@@ -126,9 +126,19 @@ pub struct RunArgs {
     #[arg(long)]
     pub seed: Option<u64>,
     /// Send telemetry to this URL instead of the scenario's target or the
-    /// embedded reference backend.
-    #[arg(long, value_name = "URL", value_parser = http_url)]
+    /// embedded reference backend (`http://...` for http-json and fhir,
+    /// `mqtt://host:port`, `mllp://host:port`, or a file path for file).
+    #[arg(long, value_name = "URL")]
     pub target: Option<String>,
+    /// Carry telemetry over this transport instead of the scenario's:
+    /// http-json, fhir, mqtt, hl7-mllp or file.
+    #[arg(long, value_name = "NAME", value_parser = protocol)]
+    pub transport: Option<scenario::interop::Protocol>,
+    /// Receive alerts through this intake instead of the scenario's
+    /// (repeat for several): webhook, acm, mqtt, fhir-subscription,
+    /// fhir-poll.
+    #[arg(long = "intake", value_name = "NAME", value_parser = intake)]
+    pub intakes: Vec<scenario::interop::IntakeKind>,
     /// Override the clock mode.
     #[arg(long, value_name = "MODE")]
     pub clock: Option<ClockMode>,
@@ -168,6 +178,8 @@ impl RunArgs {
         Ok(Overrides {
             seed: self.seed,
             target: self.target.clone(),
+            transport: self.transport,
+            intakes: self.intakes.clone(),
             clock: clock(self.clock, self.speed)?,
             pct: self.faults.pcts(),
             delay_alerts_ms: self.faults.delay_alerts,
@@ -177,6 +189,28 @@ impl RunArgs {
             max_memory: self.max_memory,
         })
     }
+}
+
+/// A transport's name.
+fn protocol(text: &str) -> Result<scenario::interop::Protocol, String> {
+    use scenario::interop::Protocol;
+    Protocol::parse(text).ok_or_else(|| {
+        format!(
+            "unknown transport \"{text}\" (one of: {})",
+            Protocol::ALL.map(Protocol::name).join(", ")
+        )
+    })
+}
+
+/// An intake's name.
+fn intake(text: &str) -> Result<scenario::interop::IntakeKind, String> {
+    use scenario::interop::IntakeKind;
+    IntakeKind::parse(text).ok_or_else(|| {
+        format!(
+            "unknown intake \"{text}\" (one of: {})",
+            IntakeKind::ALL.map(IntakeKind::name).join(", ")
+        )
+    })
 }
 
 /// The clock `--clock` and `--speed` ask for, if any.

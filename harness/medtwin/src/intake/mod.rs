@@ -496,4 +496,27 @@ mod tests {
         assert_eq!(count_by_kind(&alerts).get("a"), Some(&1));
         assert!(inbox.is_empty());
     }
+
+    #[test]
+    fn an_alert_through_a_second_intake_is_history_not_a_second_alert() {
+        let clock = Arc::new(SimClock::new(Clock::Virtual, Instant::now()));
+        let inbox = Inbox::new(clock);
+        let with_id = |id: &str| AlertMessage {
+            alert_id: Some(id.into()),
+            ..alert("news2-high")
+        };
+        inbox.accept(with_id("a1"), inbox.arrival(), "acm").unwrap();
+        inbox.accept(with_id("a1"), inbox.arrival(), "webhook").unwrap();
+        // The same intake twice is the target's duplicate: judged as such.
+        inbox.accept(with_id("a1"), inbox.arrival(), "acm").unwrap();
+        inbox.accept(with_id("a2"), inbox.arrival(), "webhook").unwrap();
+        inbox.count("acm", "naks", 2);
+        let (alerts, _, heard) = inbox.take_all();
+        let vias: Vec<_> = alerts.iter().map(|a| a.via).collect();
+        assert_eq!(vias, ["acm", "acm", "webhook"]);
+        assert_eq!(heard.history.len(), 1);
+        assert_eq!(heard.history[0].phase, "seen-again");
+        assert_eq!(heard.history[0].via, "webhook");
+        assert_eq!(heard.counters["acm"]["naks"], 2);
+    }
 }

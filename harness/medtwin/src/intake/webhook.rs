@@ -180,3 +180,67 @@ async fn receive(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Bo
         },
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, Instant, SystemTime};
+
+    use super::*;
+    use crate::clock::SimClock;
+    use crate::scenario::Clock;
+
+    const ALERT: &[u8] = br#"{"patient_id":"p","kind":"news2-high","priority":"high"}"#;
+
+    async fn post(url: &str, header: Option<(&str, String)>) -> u16 {
+        let mut request = reqwest::Client::new()
+            .post(url)
+            .header("content-type", "application/json")
+            .body(ALERT);
+        if let Some((name, value)) = header {
+            request = request.header(name, value);
+        }
+        request.send().await.unwrap().status().as_u16()
+    }
+
+    #[test]
+    fn signed_webhooks_take_good_signatures_and_count_the_rest() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let inbox = Inbox::new(Arc::new(SimClock::new(Clock::Virtual, Instant::now())));
+            let ctx = IntakeContext {
+                inbox: inbox.clone(),
+                parser: Arc::new(AlertParser::default()),
+                token: "t".into(),
+                secret: Some("k".into()),
+                mqtt_broker: None,
+            };
+            let listen = SocketAddr::from(([127, 0, 0, 1], 0));
+            let github = Webhook::start(listen, Auth::Github("k".into()), &ctx).await.unwrap();
+            let good = signature::github(b"k", ALERT);
+            let url = github.url();
+            assert_eq!(post(&url, Some((signature::GITHUB_HEADER, good))).await, 202);
+            assert_eq!(post(&url, None).await, 401, "unsigned");
+            let forged = signature::github(b"guess", ALERT);
+            assert_eq!(post(&url, Some((signature::GITHUB_HEADER, forged))).await, 401);
+            github.stop().await;
+            let tolerance = Duration::from_secs(300);
+            let stripe = Webhook::start(listen, Auth::Stripe("k".into(), tolerance), &ctx)
+                .await
+                .unwrap();
+            let url = stripe.url();
+            let now = signature::stripe(b"k", ALERT, SystemTime::now());
+            assert_eq!(post(&url, Some((signature::STRIPE_HEADER, now))).await, 202);
+            let old = SystemTime::now() - Duration::from_secs(3600);
+            let replayed = signature::stripe(b"k", ALERT, old);
+            assert_eq!(post(&url, Some((signature::STRIPE_HEADER, replayed))).await, 401);
+            stripe.stop().await;
+            let (alerts, refused) = inbox.take();
+            assert_eq!(alerts.len(), 2);
+            assert!(alerts.iter().all(|a| a.via == "webhook"));
+            assert_eq!(refused.unauthorized, 3);
+        });
+    }
+}

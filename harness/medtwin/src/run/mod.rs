@@ -140,6 +140,9 @@ pub struct Started {
     pub transport: &'static str,
     /// Where the webhook's token came from (never the token itself).
     pub token_source: &'static str,
+    /// How the webhook authenticates its sender, in words (never the
+    /// token or secret itself).
+    pub webhook_auth: String,
     /// Where telemetry goes.
     pub target_url: String,
 }

@@ -349,6 +349,20 @@ pub fn host_port(text: &str, scheme: &str) -> Result<(String, u16), String> {
     Ok((host.to_owned(), port))
 }
 
+/// Checks a target address for its protocol: an http(s) URL for HTTP JSON
+/// and FHIR, `mqtt://host:port`, `mllp://host:port`, or a file path.
+pub fn check_target_address(text: &str, protocol: Protocol) -> Result<(), String> {
+    match protocol {
+        Protocol::HttpJson | Protocol::Fhir => super::check_http_url(text),
+        Protocol::File if text.trim().is_empty() => {
+            Err("the file to record to cannot be empty".into())
+        }
+        Protocol::File => Ok(()),
+        Protocol::Mqtt => host_port(text, "mqtt").map(|_| ()),
+        Protocol::Hl7Mllp => host_port(text, "mllp").map(|_| ()),
+    }
+}
+
 /// The placeholders a topic template may use.
 pub const TOPIC_PLACEHOLDERS: [&str; 3] = ["patient", "device", "kind"];
 

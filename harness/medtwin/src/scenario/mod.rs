@@ -8,9 +8,9 @@ pub(crate) mod devices;
 pub mod diag;
 pub mod duration;
 pub mod events;
+pub mod interop;
 mod expect;
 mod file;
-pub mod interop;
 pub mod limits;
 mod overrides;
 
@@ -985,45 +985,18 @@ fn resolve_target(file: &ScenarioFile, r: &mut Reporter<'_>) -> Option<Target> {
     })
 }
 
-/// Checks `[target] url` for its protocol: an http(s) URL for HTTP JSON
-/// and FHIR, `mqtt://host:port`, `mllp://host:port`, or a file path.
+/// Checks `[target] url` for its protocol.
 fn check_target_url(url: &Spanned<String>, protocol: interop::Protocol, r: &mut Reporter<'_>) {
-    use interop::Protocol as P;
-    let text = url.get_ref();
-    let scheme = match protocol {
-        P::HttpJson | P::Fhir => return check_url(url, "target.url", r),
-        P::File => {
-            if text.trim().is_empty() {
-                r.error(
-                    url.span(),
-                    Some("target.url".into()),
-                    "the file to record to cannot be empty",
-                    None,
-                );
-            }
-            return;
-        }
-        P::Mqtt => "mqtt",
-        P::Hl7Mllp => "mllp",
-    };
-    if let Err(why) = interop::host_port(text, scheme) {
-        r.error(
-            url.span(),
-            Some("target.url".into()),
-            why,
-            Some(format!(
-                "write {scheme}://host:port, e.g. \"{scheme}://127.0.0.1:{}\"",
-                if scheme == "mqtt" { 1883 } else { 2575 }
-            )),
-        );
+    if let Err(why) = interop::check_target_address(url.get_ref(), protocol) {
+        let help = match protocol {
+            interop::Protocol::Mqtt => Some("write mqtt://host:port, e.g. \"mqtt://127.0.0.1:1883\"".to_owned()),
+            interop::Protocol::Hl7Mllp => Some("write mllp://host:port, e.g. \"mllp://127.0.0.1:2575\"".to_owned()),
+            _ => None,
+        };
+        r.error(url.span(), Some("target.url".into()), why, help);
     }
 }
 
-fn check_url(url: &Spanned<String>, field: &str, r: &mut Reporter<'_>) {
-    if let Err(why) = check_http_url(url.get_ref()) {
-        r.error(url.span(), Some(field.into()), why, None);
-    }
-}
 
 /// `[target] transport`, `encoding` and the protocol tables.
 fn resolve_transport(
@@ -1058,30 +1031,17 @@ fn resolve_transport(
             Some(e) => r.error(
                 name.span(),
                 Some("target.encoding".into()),
-                format!(
-                    "transport {} cannot carry the {} encoding",
-                    choice.protocol.name(),
-                    e.name()
-                ),
+                format!("transport {} cannot carry the {} encoding", choice.protocol.name(), e.name()),
                 Some(format!(
                     "it carries: {}",
-                    choice
-                        .protocol
-                        .encodings()
-                        .iter()
-                        .map(|e| e.name())
-                        .collect::<Vec<_>>()
-                        .join(", ")
+                    choice.protocol.encodings().iter().map(|e| e.name()).collect::<Vec<_>>().join(", ")
                 )),
             ),
             None => r.error(
                 name.span(),
                 Some("target.encoding".into()),
                 format!("unknown encoding \"{}\"", name.get_ref()),
-                Some(format!(
-                    "one of: {}",
-                    Encoding::ALL.map(Encoding::name).join(", ")
-                )),
+                Some(format!("one of: {}", Encoding::ALL.map(Encoding::name).join(", "))),
             ),
         }
     }
@@ -1107,15 +1067,8 @@ fn resolve_transport(
             r.error(
                 spanned.span(),
                 Some(table.into()),
-                format!(
-                    "[{table}] configures the {} transport, but the transport is {}",
-                    protocol.name(),
-                    choice.protocol.name()
-                ),
-                Some(format!(
-                    "set transport = \"{}\", or remove [{table}]",
-                    protocol.name()
-                )),
+                format!("[{table}] configures the {} transport, but the transport is {}", protocol.name(), choice.protocol.name()),
+                Some(format!("set transport = \"{}\", or remove [{table}]", protocol.name())),
             );
         }
     }

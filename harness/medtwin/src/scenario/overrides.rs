@@ -15,6 +15,10 @@ pub struct Overrides {
     /// Drive this URL instead of the scenario's target or the embedded
     /// backend.
     pub target: Option<String>,
+    /// Another transport.
+    pub transport: Option<super::interop::Protocol>,
+    /// Other intakes (none: the scenario's).
+    pub intakes: Vec<super::interop::IntakeKind>,
     /// Another clock.
     pub clock: Option<Clock>,
     /// Reference-backend percentage knobs.
@@ -57,6 +61,33 @@ impl Scenario {
                 timeout,
                 concurrency,
             });
+        }
+        if let Some(protocol) = o.transport {
+            let t = &mut self.transport;
+            t.protocol = protocol;
+            if !protocol.encodings().contains(&t.encoding) {
+                t.encoding = protocol.default_encoding();
+            }
+        }
+        if o.transport.is_some() || o.target.is_some() {
+            let protocol = self.transport.protocol;
+            match &self.target {
+                Some(t) => super::interop::check_target_address(&t.url, protocol)
+                    .map_err(|e| format!("--target: {e}"))?,
+                None if protocol == super::interop::Protocol::File => {
+                    return Err("--transport file needs --target <file>: the file to record to".into());
+                }
+                None => {}
+            }
+        }
+        if !o.intakes.is_empty() {
+            let mut kinds = Vec::new();
+            for k in &o.intakes {
+                if !kinds.contains(k) {
+                    kinds.push(*k);
+                }
+            }
+            self.alerts.intake.kinds = kinds;
         }
         if let Some(clock) = o.clock {
             self.clock = clock;

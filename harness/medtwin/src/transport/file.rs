@@ -58,6 +58,9 @@ pub struct FileCarrier {
     content_type: &'static str,
     patients: Vec<String>,
     devices: Vec<String>,
+    /// Messages whose lines could not be written (a full disk), counted
+    /// in the report's `carrier` counters besides their cause.
+    lost_at_close: std::sync::atomic::AtomicU64,
 }
 
 impl FileCarrier {
@@ -78,6 +81,7 @@ impl FileCarrier {
             content_type,
             patients: ctx.names.patients.clone(),
             devices: ctx.names.devices.clone(),
+            lost_at_close: std::sync::atomic::AtomicU64::new(0),
         })
     }
 
@@ -144,14 +148,22 @@ impl Carrier for FileCarrier {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .take();
         if let Some(mut writer) = writer {
-            // A failed final flush loses the buffered tail: say so.
-            if let Err(e) = writer.flush() {
-                eprintln!("medtwin: could not finish writing {}: {e}", self.path);
+            // A failed final flush loses the buffered tail: count its
+            // lines (the messages were counted accepted when buffered).
+            if writer.flush().is_err() {
+                let tail = writer.buffer().iter().filter(|&&b| b == b'\n').count();
+                self.lost_at_close
+                    .store(tail.max(1) as u64, std::sync::atomic::Ordering::Relaxed);
             }
         }
     }
 
     fn counters(&self) -> BTreeMap<String, u64> {
-        BTreeMap::new()
+        let lost = self.lost_at_close.load(std::sync::atomic::Ordering::Relaxed);
+        let mut out = BTreeMap::new();
+        if lost > 0 {
+            out.insert("lines_lost_at_close".to_owned(), lost);
+        }
+        out
     }
 }

@@ -173,6 +173,7 @@ fn without_wall_clock(mut r: Value) -> Value {
         "/target/url",
         "/transport/send_lag_ms",
         "/alerts/webhook",
+        "/alerts/intakes/0/address",
         "/harness/cpu_s",
         "/harness/cpu_cores_used",
         "/harness/send_lag_sim_ms",

@@ -10,6 +10,7 @@ mod device_scenarios;
 mod digests;
 mod e2e;
 mod faults;
+mod interop;
 mod ledger;
 mod network_scenarios;
 mod physiology_scenarios;

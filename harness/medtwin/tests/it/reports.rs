@@ -69,6 +69,7 @@ fn junit_and_report_json_of_a_failing_run() {
         ".timing.twin_patient_steps_per_s" => "[rate]",
         ".target.url" => "[url]",
         ".alerts.webhook" => "[url]",
+        ".alerts.intakes[].address" => "[url]",
         ".harness.cpu_s" => "[cpu]",
         ".harness.cpu_cores_used" => "[cpu]",
         ".harness.peak_rss_bytes" => "[rss]",

@@ -51,6 +51,7 @@ async fn quickstart_report() {
         ".timing.twin_patient_steps_per_s" => "[rate]",
         ".target.url" => "[url]",
         ".alerts.webhook" => "[url]",
+        ".alerts.intakes[].address" => "[url]",
         ".harness.cpu_s" => "[cpu]",
         ".harness.cpu_cores_used" => "[cpu]",
         ".harness.peak_rss_bytes" => "[rss]",

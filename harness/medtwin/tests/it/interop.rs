@@ -1,0 +1,141 @@
+//! The protocol-independent parts of interop, end to end: choosing a
+//! transport and intakes (and refusing nonsense with the field named), the
+//! file transport's NDJSON record, and signed webhooks.
+
+use serde_json::Value;
+
+use crate::common::{assert_valid, medtwin, report, root, run_passing, text};
+
+#[test]
+fn the_file_transport_records_every_delivery_as_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("telemetry.ndjson");
+    let out = dir.path().join("report");
+    let run = medtwin(&[
+        "run",
+        "fixtures/scenarios/small-sepsis.toml",
+        "--clock",
+        "virtual",
+        "--transport",
+        "file",
+        "--target",
+        file.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    // Nothing reads the file and raises alerts: the expectation fails (exit
+    // 1), but the run itself is sound.
+    assert_eq!(
+        run.status.code(),
+        Some(1),
+        "{}\n{}",
+        text(&run.stdout),
+        text(&run.stderr)
+    );
+    assert!(text(&run.stdout).contains("over file"), "{}", text(&run.stdout));
+    let r = report(&out);
+    assert_valid(&r);
+    assert_eq!(r["target"]["transport"], "file");
+    assert_eq!(r["target"]["encoding"], "json");
+    let delivered = r["accounting"]["delivered"].as_u64().unwrap();
+    assert_eq!(r["transport"]["accepted"].as_u64(), Some(delivered));
+    let schema: Value = serde_json::from_str(
+        &std::fs::read_to_string(root().join("docs/schemas/telemetry.schema.json")).unwrap(),
+    )
+    .unwrap();
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    let recorded = std::fs::read_to_string(&file).unwrap();
+    let mut ids = Vec::new();
+    let mut last_per_patient = std::collections::HashMap::new();
+    for line in recorded.lines() {
+        let l: Value = serde_json::from_str(line).unwrap();
+        let message = &l["message"];
+        assert!(validator.is_valid(message), "{line}");
+        assert_eq!(l["patient"], message["patient_id"], "{line}");
+        assert_eq!(l["device"], message["device_id"], "{line}");
+        assert_eq!(l["content_type"], "application/json");
+        // Each patient's messages are recorded in delivery order.
+        let at = l["delivered_ms"].as_u64().unwrap();
+        let previous = last_per_patient.insert(l["patient"].to_string(), at);
+        assert!(previous.is_none_or(|p| p <= at), "{line}");
+        ids.push(l["id"].as_u64().unwrap());
+    }
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len() as u64, delivered, "one line per delivery, none twice");
+}
+
+#[test]
+fn a_signed_webhook_takes_the_backends_signed_alerts() {
+    let (out, stdout) = run_passing(&["fixtures/scenarios/signed-webhook.toml"]);
+    assert!(
+        stdout.contains("(GitHub-style HMAC-SHA256 signature)"),
+        "{stdout}"
+    );
+    let r = report(out.path());
+    assert_eq!(r["alerts"]["refused"]["unauthorized"], 0);
+    assert!(r["alerts"]["received"].as_u64().unwrap() >= 2);
+    assert_eq!(r["alerts"]["intakes"][0]["kind"], "webhook");
+}
+
+fn invalid(toml: &str, args: &[&str]) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bad.toml");
+    std::fs::write(&path, toml).unwrap();
+    let mut all = vec!["run", path.to_str().unwrap()];
+    all.extend_from_slice(args);
+    let run = medtwin(&all);
+    let stderr = text(&run.stderr);
+    assert_eq!(run.status.code(), Some(2), "{}\n{stderr}", text(&run.stdout));
+    stderr
+}
+
+const BASE: &str = r#"name = "x"
+duration = "1m"
+[[cohort]]
+name = "bay"
+count = 1
+network = "hospital_wifi"
+devices = [{ kind = "pulse_oximeter", every = "5s" }]
+"#;
+
+#[test]
+fn transports_and_intakes_that_make_no_sense_are_refused_with_the_field() {
+    let unknown = invalid(&format!("{BASE}[target]\ntransport = \"pigeon\"\n"), &[]);
+    assert!(unknown.contains("target.transport") && unknown.contains("hl7-mllp"), "{unknown}");
+    let table = invalid(
+        &format!("{BASE}[target]\ntransport = \"fhir\"\n[target.mqtt]\nqos = 1\n"),
+        &[],
+    );
+    assert!(table.contains("target.mqtt") && table.contains("transport = \"mqtt\""), "{table}");
+    let qos = invalid(
+        &format!("{BASE}[target]\ntransport = \"mqtt\"\n[target.mqtt]\nqos = 3\n"),
+        &[],
+    );
+    assert!(qos.contains("target.mqtt.qos"), "{qos}");
+    let topic = invalid(
+        &format!("{BASE}[target]\ntransport = \"mqtt\"\n[target.mqtt]\ntopic = \"a/{{ward}}\"\n"),
+        &[],
+    );
+    assert!(topic.contains("{ward}"), "{topic}");
+    let url = invalid(
+        &format!("{BASE}[target]\ntransport = \"hl7-mllp\"\nurl = \"http://x:1\"\n"),
+        &[],
+    );
+    assert!(url.contains("target.url") && url.contains("mllp://"), "{url}");
+    let encoding = invalid(
+        &format!("{BASE}[target]\ntransport = \"fhir\"\nencoding = \"hl7\"\n"),
+        &[],
+    );
+    assert!(encoding.contains("target.encoding"), "{encoding}");
+    let intake = invalid(&format!("{BASE}[alerts]\nintake = [\"webhook\", \"pager\"]\n"), &[]);
+    assert!(intake.contains("alerts.intake") && intake.contains("fhir-poll"), "{intake}");
+    let mapping = invalid(&format!("{BASE}[alerts.mapping]\nkind = \"/k\"\n"), &[]);
+    assert!(mapping.contains("alerts.mapping.patient"), "{mapping}");
+    let flag = invalid(BASE, &["--transport", "mqtt", "--target", "http://127.0.0.1:1"]);
+    assert!(flag.contains("--target") && flag.contains("scheme"), "{flag}");
+    let file = invalid(BASE, &["--transport", "file"]);
+    assert!(file.contains("--target"), "{file}");
+    let name = invalid(BASE, &["--intake", "pager"]);
+    assert!(name.contains("unknown intake"), "{name}");
+}
