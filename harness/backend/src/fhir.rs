@@ -25,7 +25,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use medtwin_fhir::admin::{decode, parse_identifier_search};
 use medtwin_fhir::alert::{communication, detected_issue, flag};
-use medtwin_fhir::bundle::{from_value, outcome, parse};
+use medtwin_fhir::bundle::{RawEntry, from_value, outcome, parse_observation, parse_transaction};
 use medtwin_fhir::codes::{FHIR_JSON, SID_OBSERVATION, TOPIC_ALERT};
 use medtwin_fhir::model::{
     Bundle, BundleEntry, BundleResponse, Identifier, Meta, Observation, OperationOutcome,
@@ -642,74 +642,54 @@ fn create_admin(
     })
 }
 
-/// Observations to ingest: decoded all first (a bad one fails the lot),
-/// then the ones not seen before ingested.
+/// Observations to ingest: those already seen (same run and identifier,
+/// by conditional create) are answered 200; the others are all decoded
+/// before any is ingested, so a bad one fails the lot.
 fn create_observations(
     f: &Fhir,
     run: &str,
     items: Vec<(Observation, Option<String>)>,
 ) -> Result<Vec<Created>, Failed> {
-    let resolve = |r: &str| f.store.inner().patient_of(r);
-    let mut plan = Vec::with_capacity(items.len());
-    for (obs, if_none_exist) in items {
-        // Each one decodes alone first, so an error names it.
-        let messages = telemetry(std::slice::from_ref(&obs), &resolve).map_err(|e| {
-            f.shared.reject_undecodable(Reason::BadFhir);
-            Failed::of(&e)
-        })?;
-        for m in &messages {
-            if m.patient_id.is_empty() || m.patient_id.len() > 256 {
-                f.shared.reject_undecodable(Reason::BadPatientId);
-                return Err(Failed::new(
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    "invalid",
-                    "the patient id must be 1–256 bytes",
-                    Some("Observation.subject"),
-                ));
-            }
-        }
-        let key = if_none_exist.as_deref().and_then(|q| {
-            let (system, value) = parse_identifier_search(q)?;
+    let keys: Vec<Option<String>> = items
+        .iter()
+        .map(|(_, ine)| {
+            let (system, value) = parse_identifier_search(ine.as_deref()?)?;
             (system.as_deref().is_none_or(|s| s == SID_OBSERVATION)).then_some(value)
-        });
-        plan.push((obs, key));
+        })
+        .collect();
+    let seen: Vec<Option<String>> = {
+        let inner = f.store.inner();
+        keys.iter()
+            .map(|k| {
+                k.as_ref()
+                    .and_then(|k| inner.seen.get(&(run.to_owned(), k.clone())).cloned())
+            })
+            .collect()
+    };
+    let fresh: Vec<Observation> = items
+        .iter()
+        .zip(&seen)
+        .filter(|(_, s)| s.is_none())
+        .map(|((o, _), _)| o.clone())
+        .collect();
+    let resolve = |r: &str| f.store.inner().patient_of(r);
+    // Observations of one message (SpO2 and pulse rate) are scored as one.
+    let messages = telemetry(&fresh, &resolve).map_err(|e| {
+        f.shared.reject_undecodable(Reason::BadFhir);
+        Failed::of(&e)
+    })?;
+    if messages
+        .iter()
+        .any(|m| m.patient_id.is_empty() || m.patient_id.len() > 256)
+    {
+        f.shared.reject_undecodable(Reason::BadPatientId);
+        return Err(Failed::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid",
+            "the patient id must be 1–256 bytes",
+            Some("Observation.subject"),
+        ));
     }
-    let mut out = Vec::with_capacity(plan.len());
-    let mut fresh = Vec::new();
-    for (obs, key) in plan {
-        let seen = key.as_ref().and_then(|k| {
-            f.store
-                .inner()
-                .seen
-                .get(&(run.to_owned(), k.clone()))
-                .cloned()
-        });
-        match seen {
-            Some(id) => out.push(Created {
-                status: StatusCode::OK,
-                id,
-                kind: "Observation".into(),
-                resource: None,
-            }),
-            None => {
-                let id = f.store.inner().new_id("ob");
-                if let Some(k) = key {
-                    f.store.inner().remember((run.to_owned(), k), id.clone());
-                }
-                fresh.push(obs.clone());
-                let mut resource = to_value(&obs);
-                resource["id"] = json!(id);
-                out.push(Created {
-                    status: StatusCode::CREATED,
-                    id,
-                    kind: "Observation".into(),
-                    resource: Some(resource),
-                });
-            }
-        }
-    }
-    // Observations of one message (spo2 and pulse rate) are scored as one.
-    let messages = telemetry(&fresh, &resolve).map_err(|e| Failed::of(&e))?;
     for m in messages {
         if let Err(NotIngested {
             reason,
@@ -729,6 +709,31 @@ fn create_observations(
             });
         }
     }
+    let mut inner = f.store.inner();
+    let out = keys
+        .into_iter()
+        .zip(seen)
+        .map(|(key, seen)| match seen {
+            Some(id) => Created {
+                status: StatusCode::OK,
+                id,
+                kind: "Observation".into(),
+                resource: None,
+            },
+            None => {
+                let id = inner.new_id("ob");
+                if let Some(k) = key {
+                    inner.remember((run.to_owned(), k), id.clone());
+                }
+                Created {
+                    status: StatusCode::CREATED,
+                    id,
+                    kind: "Observation".into(),
+                    resource: None,
+                }
+            }
+        })
+        .collect();
     Ok(out)
 }
 
@@ -752,6 +757,35 @@ async fn post_resource(
     let base = base_url(&headers);
     let run = header_text(&headers, RUN_HEADER).unwrap_or("").to_owned();
     let if_none_exist = header_text(&headers, "if-none-exist").map(str::to_owned);
+    let minimal = header_text(&headers, "prefer").is_some_and(|p| p.contains("return=minimal"));
+    if kind == "Observation" {
+        let obs = match parse_observation(&bytes) {
+            Ok(obs) => obs,
+            Err(e) => {
+                f.shared.reject_undecodable(Reason::BadFhir);
+                return oo_of(StatusCode::BAD_REQUEST, &e);
+            }
+        };
+        let echo = (!minimal).then(|| to_value(&obs));
+        return match create_observations(&f, &run, vec![(obs, if_none_exist)]) {
+            Ok(mut created) => {
+                let c = created.remove(0);
+                let location = format!("{base}/Observation/{}/_history/1", c.id);
+                match echo {
+                    Some(mut body) => {
+                        body["id"] = json!(c.id);
+                        fhir_json(c.status, &body, Some(location))
+                    }
+                    None => fhir_json(
+                        c.status,
+                        &outcome("information", "informational", "created", None),
+                        Some(location),
+                    ),
+                }
+            }
+            Err(failed) => failed.into_response(),
+        };
+    }
     let value: Value = match serde_json::from_slice(&bytes) {
         Ok(v) => v,
         Err(e) => {
@@ -776,15 +810,6 @@ async fn post_resource(
     }
     let created = match kind.as_str() {
         "Patient" | "Device" => create_admin(&f.store, &kind, value, if_none_exist.as_deref()),
-        "Observation" => match from_value::<Observation>(value, "Observation") {
-            Ok(obs) => {
-                create_observations(&f, &run, vec![(obs, if_none_exist)]).map(|mut v| v.remove(0))
-            }
-            Err(e) => {
-                f.shared.reject_undecodable(Reason::BadFhir);
-                Err(Failed::of(&e))
-            }
-        },
         "Subscription" => return create_subscription(&f, value, &base),
         _ => {
             return oo(
@@ -816,24 +841,21 @@ async fn post_bundle(State(f): State<Fhir>, headers: HeaderMap, body: Body) -> R
     };
     let base = base_url(&headers);
     let run = header_text(&headers, RUN_HEADER).unwrap_or("").to_owned();
-    let bundle: Bundle = match parse(&bytes, "Bundle") {
+    let (kind, entries) = match parse_transaction(&bytes) {
         Ok(b) => b,
         Err(e) => {
             f.shared.reject_undecodable(Reason::BadFhir);
             return oo_of(StatusCode::BAD_REQUEST, &e);
         }
     };
-    if bundle.kind != "transaction" {
+    if kind != "transaction" {
         return oo(
             StatusCode::UNPROCESSABLE_ENTITY,
             "not-supported",
-            format!(
-                "Bundle.type {:?}: this server takes transactions",
-                bundle.kind
-            ),
+            format!("Bundle.type {kind:?}: this server takes transactions"),
         );
     }
-    match transaction(&f, &run, &base, bundle) {
+    match transaction(&f, &run, &base, entries) {
         Ok(response) => fhir_json(StatusCode::OK, &response, None),
         Err(failed) => failed.into_response(),
     }
@@ -841,41 +863,43 @@ async fn post_bundle(State(f): State<Fhir>, headers: HeaderMap, body: Body) -> R
 
 /// A transaction: Patients and Devices first (conditional creates), then
 /// the Observations, all decoded before anything is ingested.
-fn transaction(f: &Fhir, run: &str, base: &str, bundle: Bundle) -> Result<Bundle, Failed> {
-    let mut responses: Vec<Option<BundleResponse>> = vec![None; bundle.entry.len()];
+fn transaction(f: &Fhir, run: &str, base: &str, entries: Vec<RawEntry>) -> Result<Bundle, Failed> {
+    let mut responses: Vec<Option<BundleResponse>> = vec![None; entries.len()];
     let mut observations = Vec::new();
     let mut obs_index = Vec::new();
     let mut admin = Vec::new();
-    for (i, entry) in bundle.entry.into_iter().enumerate() {
-        let at = |text: String| {
+    for (i, entry) in entries.into_iter().enumerate() {
+        let refuse = |text: String| {
             f.shared.reject_undecodable(Reason::BadFhir);
             Failed::new(
                 StatusCode::BAD_REQUEST,
                 "invalid",
                 format!("entry {i}: {text}"),
-                Some("Bundle.entry"),
+                Some("Bundle.entry.request"),
             )
         };
-        let request = entry.request.ok_or_else(|| at("no request".into()))?;
-        let resource = entry.resource.ok_or_else(|| at("no resource".into()))?;
-        let kind = model::resource_type(&resource).unwrap_or("").to_owned();
-        if request.method != "POST" || request.url != kind {
-            return Err(at(format!(
+        let kind = entry.resource_type.clone();
+        if entry.method != "POST" || entry.url != kind {
+            return Err(refuse(format!(
                 "{} {} of a {kind}: only POST [type] is supported",
-                request.method, request.url
+                entry.method, entry.url
             )));
         }
         match kind.as_str() {
             "Observation" => {
-                let obs: Observation = from_value(resource, "Observation").map_err(|e| {
+                let obs = parse_observation(entry.resource.get().as_bytes()).map_err(|e| {
                     f.shared.reject_undecodable(Reason::BadFhir);
                     Failed::of(&e)
                 })?;
-                observations.push((obs, request.if_none_exist));
+                observations.push((obs, entry.if_none_exist));
                 obs_index.push(i);
             }
-            "Patient" | "Device" => admin.push((i, kind, resource, request.if_none_exist)),
-            other => return Err(at(format!("{other:?} is not taken here"))),
+            "Patient" | "Device" => {
+                let value: Value = serde_json::from_str(entry.resource.get())
+                    .map_err(|e| refuse(format!("not JSON: {e}")))?;
+                admin.push((i, kind, value, entry.if_none_exist));
+            }
+            other => return Err(refuse(format!("{other:?} is not taken here"))),
         }
     }
     for (i, kind, resource, ine) in admin {

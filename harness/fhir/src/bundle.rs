@@ -220,3 +220,135 @@ pub fn parse_location(location: &str) -> Option<(String, String)> {
     let is_type = kind.chars().next().is_some_and(|c| c.is_ascii_uppercase());
     (is_type && !id.is_empty()).then(|| (kind.to_owned(), id.to_owned()))
 }
+
+/// One entry of a transaction as read: the request, and the resource left
+/// as raw JSON to be parsed once, into its own type.
+#[derive(Debug)]
+pub struct RawEntry {
+    /// `request.method`.
+    pub method: String,
+    /// `request.url`.
+    pub url: String,
+    /// `request.ifNoneExist`.
+    pub if_none_exist: Option<String>,
+    /// The resource's `resourceType`.
+    pub resource_type: String,
+    /// The resource.
+    pub resource: Box<serde_json::value::RawValue>,
+}
+
+#[derive(serde::Deserialize)]
+struct RawBundle {
+    #[serde(rename = "resourceType")]
+    _resource_type: crate::model::BundleType,
+    #[serde(rename = "type")]
+    kind: String,
+    #[serde(default)]
+    entry: Vec<RawBundleEntry>,
+}
+
+#[derive(serde::Deserialize)]
+struct RawBundleEntry {
+    #[serde(default)]
+    resource: Option<Box<serde_json::value::RawValue>>,
+    #[serde(default)]
+    request: Option<BundleRequest>,
+}
+
+#[derive(serde::Deserialize)]
+struct Typed {
+    #[serde(rename = "resourceType")]
+    resource_type: String,
+}
+
+#[derive(serde::Deserialize)]
+struct Identified {
+    #[serde(default)]
+    identifier: Vec<crate::model::Identifier>,
+}
+
+/// Reads a Bundle's type and entries without building a JSON tree: each
+/// entry's resource stays raw for [`parse_observation`] (or any type).
+pub fn parse_transaction(body: &[u8]) -> Result<(String, Vec<RawEntry>), FhirError> {
+    let bundle: RawBundle = serde_json::from_slice(body).map_err(|source| FhirError::Json {
+        expected: "Bundle",
+        source,
+    })?;
+    let mut out = Vec::with_capacity(bundle.entry.len());
+    for (i, e) in bundle.entry.into_iter().enumerate() {
+        let request = e.request.ok_or_else(|| {
+            FhirError::element("Bundle.entry.request", format!("entry {i} has no request"))
+        })?;
+        let resource = e.resource.ok_or_else(|| {
+            FhirError::element(
+                "Bundle.entry.resource",
+                format!("entry {i} has no resource"),
+            )
+        })?;
+        let typed: Typed =
+            serde_json::from_str(resource.get()).map_err(|source| FhirError::Json {
+                expected: "resource",
+                source,
+            })?;
+        out.push(RawEntry {
+            method: request.method,
+            url: request.url,
+            if_none_exist: request.if_none_exist,
+            resource_type: typed.resource_type,
+            resource,
+        });
+    }
+    Ok((bundle.kind, out))
+}
+
+/// Reads an Observation in one pass (its `resourceType` checked).
+pub fn parse_observation(body: &[u8]) -> Result<Observation, FhirError> {
+    serde_json::from_slice(body).map_err(|source| FhirError::Json {
+        expected: "Observation",
+        source,
+    })
+}
+
+/// The `If-None-Exist` search of a raw Observation: its medtwin
+/// identifier, if it has one.
+pub fn observation_if_none_exist(resource: &[u8]) -> Option<String> {
+    let ided: Identified = serde_json::from_slice(resource).ok()?;
+    ided.identifier
+        .into_iter()
+        .find(|i| i.system.as_deref() == Some(SID_OBSERVATION))
+        .and_then(|i| i.value)
+        .map(|v| if_none_exist(SID_OBSERVATION, &v))
+}
+
+/// A transaction Bundle of conditional creates of raw Observations (each
+/// one compact JSON resource), written without re-parsing them: the same
+/// Bundle [`transaction`] builds from typed ones.
+pub fn transaction_raw(resources: &[&[u8]]) -> Vec<u8> {
+    let size: usize = resources.iter().map(|r| r.len() + 200).sum();
+    let mut out = Vec::with_capacity(size + 64);
+    out.extend_from_slice(br#"{"resourceType":"Bundle","type":"transaction","entry":["#);
+    for (i, r) in resources.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        let ine = observation_if_none_exist(r);
+        let name = ine
+            .as_deref()
+            .map_or("", |s| s.rsplit('|').next().unwrap_or(""));
+        let name = crate::admin::decode(name);
+        let full_url = format!("urn:uuid:{}", uuid_for(&format!("Observation#{i}#{name}")));
+        out.extend_from_slice(br#"{"fullUrl":"#);
+        // Writing a string into memory cannot fail.
+        let _ = serde_json::to_writer(&mut out, &full_url);
+        out.extend_from_slice(br#","resource":"#);
+        out.extend_from_slice(r);
+        out.extend_from_slice(br#","request":{"method":"POST","url":"Observation""#);
+        if let Some(ine) = &ine {
+            out.extend_from_slice(br#","ifNoneExist":"#);
+            let _ = serde_json::to_writer(&mut out, ine);
+        }
+        out.extend_from_slice(b"}}");
+    }
+    out.extend_from_slice(b"]}");
+    out
+}

@@ -459,3 +459,282 @@ pub fn parse_key(value: &str) -> Option<(String, u64)> {
     let device = parts.next()?;
     Some((device.to_owned(), seq))
 }
+
+/// The same Observations as [`observations`], written straight to `out`
+/// as compact JSON, one per line, without building them first: the
+/// encoder's hot path (the twin's thread encodes every delivery). A test
+/// holds the two equal.
+pub fn write_observations(message: &TelemetryMessage, refs: Refs<'_>, out: &mut Vec<u8>) {
+    let mut w = Writer { out, first: true };
+    let has_spo2 = message.values.iter().any(|v| v.code == "spo2");
+    let mut bp_done = false;
+    for value in &message.values {
+        if BP_PARTS.contains(&value.code.as_str()) {
+            if !bp_done {
+                w.line();
+                w.bp_panel(message, refs);
+                bp_done = true;
+            }
+            continue;
+        }
+        w.line();
+        w.single(message, refs, value, has_spo2);
+    }
+    if let Some(alarm) = &message.alarm {
+        w.line();
+        w.alarm(message, refs, alarm);
+    }
+    if let Some(event) = &message.event {
+        w.line();
+        w.event(message, refs, event);
+    }
+}
+
+struct Writer<'a> {
+    out: &'a mut Vec<u8>,
+    first: bool,
+}
+
+impl Writer<'_> {
+    fn line(&mut self) {
+        if !self.first {
+            self.out.push(b'\n');
+        }
+        self.first = false;
+    }
+
+    fn raw(&mut self, s: &str) {
+        self.out.extend_from_slice(s.as_bytes());
+    }
+
+    fn string(&mut self, s: &str) {
+        // Writing a string into memory cannot fail.
+        let _ = serde_json::to_writer(&mut *self.out, s);
+    }
+
+    fn number(&mut self, v: f64) {
+        let _ = serde_json::to_writer(&mut *self.out, &v);
+    }
+
+    fn coding(&mut self, system: &str, code: &str, display: &str) {
+        self.raw(r#"{"system":"#);
+        self.string(system);
+        self.raw(r#","code":"#);
+        self.string(code);
+        if !display.is_empty() {
+            self.raw(r#","display":"#);
+            self.string(display);
+        }
+        self.raw("}");
+    }
+
+    fn identifier(&mut self, system: &str, value: &str) {
+        self.raw(r#"{"system":"#);
+        self.string(system);
+        self.raw(r#","value":"#);
+        self.string(value);
+        self.raw("}");
+    }
+
+    /// `resourceType`, `meta`, `identifier` and `status`.
+    fn head(&mut self, message: &TelemetryMessage, profile: Option<&str>, key: &str) {
+        self.raw(r#"{"resourceType":"Observation""#);
+        if let Some(p) = profile {
+            self.raw(r#","meta":{"profile":["#);
+            self.string(p);
+            self.raw("]}");
+        }
+        self.raw(r#","identifier":["#);
+        self.raw(r#"{"system":"#);
+        self.string(SID_OBSERVATION);
+        self.raw(r#","value":"#);
+        let _ = serde_json::to_writer(
+            &mut *self.out,
+            &format_args!("{}/{}/{key}", message.device_id, message.seq).to_string(),
+        );
+        self.raw(r#"}],"status":"final""#);
+    }
+
+    fn category(&mut self, c: Category) {
+        self.raw(r#","category":[{"coding":["#);
+        self.coding(OBSERVATION_CATEGORY, c.code(), c.display());
+        self.raw("]}]");
+    }
+
+    fn concept(&mut self, v: &VitalCode, pulse_rate: bool) {
+        self.raw(r#"{"coding":["#);
+        let mut first = true;
+        let mut sep = |w: &mut Self| {
+            if !first {
+                w.raw(",");
+            }
+            first = false;
+        };
+        if let Some(also) = v.loinc_also {
+            sep(self);
+            self.coding(LOINC, also.code, also.display);
+        }
+        if let Some(loinc) = v.loinc {
+            sep(self);
+            self.coding(LOINC, loinc.code, loinc.display);
+        }
+        let mdc = if pulse_rate {
+            Some(MDC_PULSE_RATE)
+        } else {
+            v.mdc
+        };
+        if let Some(mdc) = mdc {
+            sep(self);
+            self.coding(MDC, mdc.code, mdc.display);
+        }
+        if v.loinc.is_none() && mdc.is_none() {
+            sep(self);
+            self.coding(CS_VITAL, v.wire, v.text);
+        }
+        self.raw(r#"],"text":"#);
+        self.string(v.text);
+        self.raw("}");
+    }
+
+    /// `subject` and `effectiveDateTime`.
+    fn subject(&mut self, message: &TelemetryMessage, refs: Refs<'_>) {
+        self.raw(r#","subject":{"#);
+        if let Some(r) = refs.patient {
+            self.raw(r#""reference":"#);
+            self.string(r);
+            self.raw(",");
+        }
+        self.raw(r#""identifier":"#);
+        self.identifier(SID_PATIENT, &message.patient_id);
+        self.raw(r#"},"effectiveDateTime":"#);
+        self.string(&message.measured_at);
+    }
+
+    /// `device`, and the closing brace.
+    fn tail(&mut self, message: &TelemetryMessage, refs: Refs<'_>) {
+        self.raw(r#","device":{"#);
+        if let Some(r) = refs.device {
+            self.raw(r#""reference":"#);
+            self.string(r);
+            self.raw(",");
+        }
+        self.raw(r#""identifier":"#);
+        self.identifier(SID_DEVICE, &message.device_id);
+        if !message.device_kind.is_empty() {
+            self.raw(r#","display":"#);
+            self.string(&message.device_kind);
+        }
+        self.raw("}");
+    }
+
+    fn quantity(&mut self, value: f64, v: &VitalCode) {
+        self.raw(r#"{"value":"#);
+        self.number(value);
+        self.raw(r#","unit":"#);
+        self.string(v.unit_display);
+        self.raw(r#","system":"#);
+        self.string(UCUM);
+        self.raw(r#","code":"#);
+        self.string(v.unit);
+        self.raw("}");
+    }
+
+    fn single(
+        &mut self,
+        message: &TelemetryMessage,
+        refs: Refs<'_>,
+        value: &WireValue,
+        has_spo2: bool,
+    ) {
+        let Some(v) = codes::vital(&value.code) else {
+            // Rare (a code this crate does not know): the typed path.
+            let obs = single(message, refs, value, has_spo2);
+            let _ = serde_json::to_writer(&mut *self.out, &obs);
+            return;
+        };
+        self.head(message, v.profile, &value.code);
+        self.category(v.category);
+        self.raw(r#","code":"#);
+        self.concept(v, v.wire == "hr" && has_spo2);
+        self.subject(message, refs);
+        let whole = (value.value.fract() == 0.0).then_some(value.value as i64);
+        match (v.value, whole) {
+            (ValueKind::Acvpu, Some(level)) if (0..5).contains(&level) => {
+                let code = ACVPU[level as usize];
+                self.raw(r#","valueCodeableConcept":{"coding":["#);
+                self.coding(CS_ACVPU, code.code, code.display);
+                self.raw("]}");
+            }
+            (ValueKind::Integer, Some(n)) => {
+                self.raw(r#","valueInteger":"#);
+                self.raw(&n.to_string());
+            }
+            _ => {
+                self.raw(r#","valueQuantity":"#);
+                self.quantity(value.value, v);
+            }
+        }
+        self.tail(message, refs);
+        self.raw("}");
+    }
+
+    fn bp_panel(&mut self, message: &TelemetryMessage, refs: Refs<'_>) {
+        self.head(message, Some(PROFILE_BP), BP_CODE);
+        self.category(Category::VitalSigns);
+        self.raw(r#","code":{"coding":["#);
+        self.coding(LOINC, LOINC_BP_PANEL.code, LOINC_BP_PANEL.display);
+        self.raw(",");
+        self.coding(MDC, MDC_BP.code, MDC_BP.display);
+        self.raw(r#"],"text":"Blood pressure"}"#);
+        self.subject(message, refs);
+        self.tail(message, refs);
+        self.raw(r#","component":["#);
+        let mut first = true;
+        for value in message
+            .values
+            .iter()
+            .filter(|v| BP_PARTS.contains(&v.code.as_str()))
+        {
+            let Some(v) = codes::vital(&value.code) else {
+                continue;
+            };
+            if !first {
+                self.raw(",");
+            }
+            first = false;
+            self.raw(r#"{"code":"#);
+            self.concept(v, false);
+            self.raw(r#","valueQuantity":"#);
+            self.quantity(value.value, v);
+            self.raw("}");
+        }
+        for code in ["sbp", "dbp"] {
+            if message.values.iter().any(|v| v.code == code) {
+                continue;
+            }
+            let Some(v) = codes::vital(code) else {
+                continue;
+            };
+            if !first {
+                self.raw(",");
+            }
+            first = false;
+            self.raw(r#"{"code":"#);
+            self.concept(v, false);
+            self.raw(r#","dataAbsentReason":{"coding":["#);
+            self.coding(DATA_ABSENT_REASON, "not-performed", "Not Performed");
+            self.raw("]}}");
+        }
+        self.raw("]}");
+    }
+
+    fn alarm(&mut self, message: &TelemetryMessage, refs: Refs<'_>, alarm: &str) {
+        let obs = alarm_observation(message, refs, alarm);
+        let _ = serde_json::to_writer(&mut *self.out, &obs);
+    }
+
+    fn event(&mut self, message: &TelemetryMessage, refs: Refs<'_>, event: &WireEvent) {
+        let obs = event_observation(message, refs, event);
+        let _ = serde_json::to_writer(&mut *self.out, &obs);
+    }
+}

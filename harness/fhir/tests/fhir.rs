@@ -719,3 +719,62 @@ fn a_bundle_of_everything_reads_back_as_bundle() {
     assert_eq!(obs_back, obs);
     assert!(bundle::parse::<Bundle>(&body, "Patient").is_err());
 }
+
+#[test]
+fn raw_transactions_equal_typed_ones_and_parse_back() {
+    let obs: Vec<Observation> = messages().iter().flat_map(encode).collect();
+    let lines: Vec<Vec<u8>> = obs.iter().map(bundle::to_json).collect();
+    let raw = bundle::transaction_raw(&lines.iter().map(Vec::as_slice).collect::<Vec<_>>());
+    let typed = bundle::to_json(&transaction(obs.iter().map(create_observation).collect()));
+    let a: Value = serde_json::from_slice(&raw).unwrap();
+    let b: Value = serde_json::from_slice(&typed).unwrap();
+    assert_eq!(a, b);
+    let (kind, entries) = bundle::parse_transaction(&raw).unwrap();
+    assert_eq!(kind, "transaction");
+    assert_eq!(entries.len(), obs.len());
+    for (e, o) in entries.iter().zip(&obs) {
+        assert_eq!(
+            (e.method.as_str(), e.resource_type.as_str()),
+            ("POST", "Observation")
+        );
+        assert_eq!(
+            &bundle::parse_observation(e.resource.get().as_bytes()).unwrap(),
+            o
+        );
+    }
+    assert!(bundle::parse_observation(br#"{"resourceType":"Patient"}"#).is_err());
+}
+
+#[test]
+fn the_direct_writer_writes_what_the_typed_resources_serialise_to() {
+    for m in messages() {
+        for refs in [REFS, Refs::default()] {
+            let mut typed = Vec::new();
+            observations(&m, refs, &mut typed);
+            let mut out = Vec::new();
+            medtwin_fhir::observation::write_observations(&m, refs, &mut out);
+            let lines: Vec<Value> = if out.is_empty() {
+                Vec::new()
+            } else {
+                out.split(|b| *b == b'\n')
+                    .map(|l| serde_json::from_slice(l).unwrap())
+                    .collect()
+            };
+            let expected: Vec<Value> = typed
+                .iter()
+                .map(|o| serde_json::to_value(o).unwrap())
+                .collect();
+            assert_eq!(lines, expected, "{m:?}");
+            // Same bytes, field order included.
+            let joined: Vec<u8> = typed
+                .iter()
+                .map(bundle::to_json)
+                .collect::<Vec<_>>()
+                .join(&b'\n');
+            assert_eq!(
+                String::from_utf8(out).unwrap(),
+                String::from_utf8(joined).unwrap()
+            );
+        }
+    }
+}

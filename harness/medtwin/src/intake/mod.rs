@@ -389,6 +389,8 @@ pub struct TargetInfo {
 pub enum AnyIntake {
     /// The webhook.
     Webhook(webhook::Webhook),
+    /// FHIR subscription or polling.
+    Fhir(fhir::FhirIntake),
 }
 
 impl AnyIntake {
@@ -396,6 +398,7 @@ impl AnyIntake {
     pub fn kind(&self) -> IntakeKind {
         match self {
             AnyIntake::Webhook(_) => IntakeKind::Webhook,
+            AnyIntake::Fhir(i) => i.kind(),
         }
     }
 
@@ -403,14 +406,16 @@ impl AnyIntake {
     pub fn address(&self) -> String {
         match self {
             AnyIntake::Webhook(i) => i.address(),
+            AnyIntake::Fhir(i) => i.address(),
         }
     }
 
     /// Starts talking to the target, for intakes that must (FHIR creates
     /// its subscription or starts polling); the others do nothing.
-    pub async fn attach(&mut self, _target: &TargetInfo) -> anyhow::Result<()> {
+    pub async fn attach(&mut self, target: &TargetInfo) -> anyhow::Result<()> {
         match self {
             AnyIntake::Webhook(_) => Ok(()),
+            AnyIntake::Fhir(i) => i.attach(target).await,
         }
     }
 
@@ -418,6 +423,7 @@ impl AnyIntake {
     pub async fn stop(self) {
         match self {
             AnyIntake::Webhook(i) => i.stop().await,
+            AnyIntake::Fhir(i) => i.stop().await,
         }
     }
 }
@@ -506,10 +512,14 @@ mod tests {
             ..alert("news2-high")
         };
         inbox.accept(with_id("a1"), inbox.arrival(), "acm").unwrap();
-        inbox.accept(with_id("a1"), inbox.arrival(), "webhook").unwrap();
+        inbox
+            .accept(with_id("a1"), inbox.arrival(), "webhook")
+            .unwrap();
         // The same intake twice is the target's duplicate: judged as such.
         inbox.accept(with_id("a1"), inbox.arrival(), "acm").unwrap();
-        inbox.accept(with_id("a2"), inbox.arrival(), "webhook").unwrap();
+        inbox
+            .accept(with_id("a2"), inbox.arrival(), "webhook")
+            .unwrap();
         inbox.count("acm", "naks", 2);
         let (alerts, _, heard) = inbox.take_all();
         let vias: Vec<_> = alerts.iter().map(|a| a.via).collect();

@@ -23,12 +23,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use anyhow::Context as _;
 use medtwin_fhir::admin::{self, if_none_exist};
 use medtwin_fhir::bundle::{
-    TransactionOutcome, create_observation, first_issue, parse_location, to_json, transaction,
-    transaction_outcome,
+    TransactionOutcome, first_issue, observation_if_none_exist, parse_location, to_json,
+    transaction_outcome, transaction_raw,
 };
-use medtwin_fhir::codes::{FHIR_JSON, SID_DEVICE, SID_OBSERVATION, SID_PATIENT};
+use medtwin_fhir::codes::{FHIR_JSON, SID_DEVICE, SID_PATIENT};
 use medtwin_fhir::model::Observation;
-use medtwin_fhir::observation::{Refs, observations};
+use medtwin_fhir::observation::{Refs, observations, write_observations};
 use medtwin_sim::Measurement;
 use reqwest::header::{ACCEPT, CONTENT_TYPE, LOCATION, RETRY_AFTER};
 use tokio::task::JoinSet;
@@ -73,17 +73,20 @@ impl FhirEncoder {
         }
     }
 
-    /// The Observations of a measurement.
+    fn patient_ref(&self, idx: u32) -> Option<&str> {
+        self.patients.get(idx as usize)?.as_deref()
+    }
+
+    fn device_ref(&self, idx: u32) -> Option<&str> {
+        self.devices.get(idx as usize)?.as_deref()
+    }
+
+    /// The Observations of a measurement (what [`Encoder::encode`] writes).
     pub fn resources(&self, m: &Measurement) -> Vec<Observation> {
         let message = self.json.message(m);
-        let lookup = |list: &[Option<String>], idx: u32| -> Option<String> {
-            list.get(idx as usize).cloned().flatten()
-        };
-        let patient = lookup(&self.patients, m.patient_idx);
-        let device = lookup(&self.devices, m.device_idx);
         let refs = Refs {
-            patient: patient.as_deref(),
-            device: device.as_deref(),
+            patient: self.patient_ref(m.patient_idx),
+            device: self.device_ref(m.device_idx),
         };
         let mut out = Vec::with_capacity(message.values.len() + 1);
         observations(&message, refs, &mut out);
@@ -98,12 +101,12 @@ impl Encoder for FhirEncoder {
     }
 
     fn encode(&self, m: &Measurement, out: &mut Vec<u8>) {
-        for (i, obs) in self.resources(m).iter().enumerate() {
-            if i > 0 {
-                out.push(b'\n');
-            }
-            out.extend_from_slice(&to_json(obs));
-        }
+        let message = self.json.message(m);
+        let refs = Refs {
+            patient: self.patient_ref(m.patient_idx),
+            device: self.device_ref(m.device_idx),
+        };
+        write_observations(&message, refs, out);
     }
 }
 
@@ -219,6 +222,8 @@ impl FhirCarrier {
             .post(url)
             .header(CONTENT_TYPE, FHIR_JSON)
             .header(ACCEPT, FHIR_JSON)
+            // The server's copy of what was just sent is not needed.
+            .header("Prefer", "return=minimal")
             .body(body);
         if let Some(token) = &self.token {
             request = request.bearer_auth(token);
@@ -260,15 +265,10 @@ impl FhirCarrier {
         Ok(ids)
     }
 
-    async fn send_one(&self, obs: &Observation) -> Sent {
-        let key = obs
-            .identifier
-            .iter()
-            .find(|i| i.system.as_deref() == Some(SID_OBSERVATION))
-            .and_then(|i| i.value.clone());
-        let mut request = self.post(&format!("{}/Observation", self.base), to_json(obs));
-        if let Some(key) = key {
-            request = request.header("If-None-Exist", if_none_exist(SID_OBSERVATION, &key));
+    async fn send_one(&self, resource: &[u8]) -> Sent {
+        let mut request = self.post(&format!("{}/Observation", self.base), resource.to_vec());
+        if let Some(search) = observation_if_none_exist(resource) {
+            request = request.header("If-None-Exist", search);
         }
         match answer(request).await {
             Ok((status, _)) if status == 201 => {
@@ -283,15 +283,14 @@ impl FhirCarrier {
         }
     }
 
-    async fn send_transaction(&self, resources: Vec<Observation>) -> Sent {
-        let n = resources.len();
-        let bundle = transaction(resources.iter().map(create_observation).collect());
+    async fn send_transaction(&self, resources: &[&[u8]]) -> Sent {
+        let bundle = transaction_raw(resources);
         self.transactions.fetch_add(1, Ordering::Relaxed);
-        let body = match answer(self.post(&self.base, to_json(&bundle))).await {
+        let body = match answer(self.post(&self.base, bundle)).await {
             Ok((_, body)) => body,
             Err(f) => return Sent::NotAccepted(f),
         };
-        match transaction_outcome(&body, n) {
+        match transaction_outcome(&body, resources.len()) {
             Ok(TransactionOutcome::Done(_)) => Sent::Accepted,
             Ok(TransactionOutcome::Failed {
                 index,
@@ -406,28 +405,21 @@ impl Carrier for FhirCarrier {
     }
 
     async fn send(&self, batch: &[Outgoing]) -> Sent {
-        let mut resources = Vec::new();
-        for m in batch {
-            for line in m.body.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
-                match serde_json::from_slice::<Observation>(line) {
-                    Ok(obs) => resources.push(obs),
-                    Err(e) => {
-                        return Sent::NotAccepted(Failure::new(
-                            Cause::Io,
-                            format!("message {} is not FHIR (encoder mismatch): {e}", m.id),
-                        ));
-                    }
-                }
-            }
-        }
-        match resources.len() {
+        // The encoder wrote one compact resource per line: sent as they
+        // are, never parsed and written again.
+        let resources: Vec<&[u8]> = batch
+            .iter()
+            .flat_map(|m| m.body.split(|b| *b == b'\n'))
+            .filter(|l| !l.is_empty())
+            .collect();
+        match resources.as_slice() {
             // A message with nothing to say (no value, alarm or event).
-            0 => {
+            [] => {
                 self.empty.fetch_add(batch.len() as u64, Ordering::Relaxed);
                 Sent::Accepted
             }
-            1 if self.bundle == 1 => self.send_one(&resources[0]).await,
-            _ => self.send_transaction(resources).await,
+            [one] if self.bundle == 1 => self.send_one(one).await,
+            _ => self.send_transaction(&resources).await,
         }
     }
 

@@ -159,7 +159,9 @@ impl Carrier for FileCarrier {
     }
 
     fn counters(&self) -> BTreeMap<String, u64> {
-        let lost = self.lost_at_close.load(std::sync::atomic::Ordering::Relaxed);
+        let lost = self
+            .lost_at_close
+            .load(std::sync::atomic::Ordering::Relaxed);
         let mut out = BTreeMap::new();
         if lost > 0 {
             out.insert("lines_lost_at_close".to_owned(), lost);
