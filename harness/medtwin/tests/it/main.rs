@@ -11,6 +11,7 @@ mod digests;
 mod e2e;
 mod faults;
 mod interop;
+mod interop_fhir;
 mod ledger;
 mod network_scenarios;
 mod physiology_scenarios;
