@@ -194,6 +194,11 @@ impl FhirStore {
                     if *kind == "Flag"
                         && let Some(a) = &alert.alert_id
                     {
+                        // Bounded like the resources: the oldest alerts'
+                        // ends are then no longer marked on their Flags.
+                        if inner.flags.len() >= MAX_ALERT_RESOURCES {
+                            inner.flags.clear();
+                        }
                         inner.flags.insert(a.clone(), id.clone());
                     }
                     ids.push((*kind, id, stored));

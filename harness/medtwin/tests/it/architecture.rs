@@ -149,9 +149,10 @@ fn crate_dependencies_point_the_right_way() {
         BTreeSet::from([
             "medtwin-sim".to_owned(),
             "medtwin-wire".to_owned(),
-            "medtwin-listen".to_owned()
+            "medtwin-listen".to_owned(),
+            "medtwin-fhir".to_owned()
         ]),
-        "the backend depends on the twin, the wire types and the listener, never on the judge"
+        "the backend depends on the twin, the wire types, the listener and the format crates, never on the judge"
     );
 
     for (name, deps) in &g {
