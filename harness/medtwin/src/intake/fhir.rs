@@ -143,7 +143,7 @@ pub async fn open(
     } else {
         intake.address = "fhir-poll (not attached)".to_owned();
     }
-    Ok(AnyIntake::Fhir(intake))
+    Ok(AnyIntake::Fhir(Box::new(intake)))
 }
 
 impl FhirIntake {
@@ -274,7 +274,7 @@ impl FhirIntake {
 
     /// Deletes the subscription (best effort) and stops listening or
     /// polling.
-    pub async fn stop(self) {
+    pub async fn stop(self: Box<Self>) {
         for task in &self.tasks {
             task.abort();
         }

@@ -389,8 +389,9 @@ pub struct TargetInfo {
 pub enum AnyIntake {
     /// The webhook.
     Webhook(webhook::Webhook),
-    /// FHIR subscription or polling.
-    Fhir(fhir::FhirIntake),
+    /// FHIR subscription or polling (boxed: it holds its options and
+    /// client).
+    Fhir(Box<fhir::FhirIntake>),
 }
 
 impl AnyIntake {

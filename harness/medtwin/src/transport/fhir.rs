@@ -271,7 +271,7 @@ impl FhirCarrier {
             request = request.header("If-None-Exist", search);
         }
         match answer(request).await {
-            Ok((status, _)) if status == 201 => {
+            Ok((201, _)) => {
                 self.created.fetch_add(1, Ordering::Relaxed);
                 Sent::Accepted
             }
