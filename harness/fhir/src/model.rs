@@ -663,6 +663,12 @@ pub struct Parameter {
     /// `valueInstant`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub value_instant: Option<String>,
+    /// `valueInteger` (some servers write counts so).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value_integer: Option<i64>,
+    /// `valueUnsignedInt` (some servers write counts so).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value_unsigned_int: Option<u64>,
     /// Parts.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub part: Vec<Parameter>,

@@ -356,10 +356,15 @@ pub fn notification_bundle(n: &Notification, timestamp: &str) -> Bundle {
     }
 }
 
+/// A count: a valueString of digits, as the IG's R4 profile writes it
+/// (R4 has no 64-bit integer); valueInteger or valueUnsignedInt are read
+/// too, as some servers write them.
 fn number(p: &Parameter, element: &'static str) -> Result<u64, FhirError> {
     p.value_string
         .as_deref()
         .and_then(|s| s.trim().parse().ok())
+        .or(p.value_unsigned_int)
+        .or(p.value_integer.and_then(|n| u64::try_from(n).ok()))
         .ok_or_else(|| FhirError::element(element, "must be a valueString of digits"))
 }
 

@@ -151,6 +151,39 @@ fn entries(bundle: &Value) -> Vec<Value> {
         .unwrap_or_default()
 }
 
+fn send(rt: &tokio::runtime::Runtime, url: &str, body: Value) -> (u16, Value) {
+    rt.block_on(async {
+        let r = reqwest::Client::new()
+            .post(url)
+            .bearer_auth(TOKEN)
+            .header("content-type", "application/fhir+json")
+            .body(body.to_string())
+            .send()
+            .await
+            .unwrap();
+        let status = r.status().as_u16();
+        (status, r.json::<Value>().await.unwrap())
+    })
+}
+
+/// A transaction of one new Patient and one Observation about it.
+fn one_transaction() -> Value {
+    let patient = medtwin_fhir::admin::patient("tx-patient");
+    json!({"resourceType": "Bundle", "type": "transaction", "entry": [
+        {"fullUrl": "urn:uuid:6f0c1b6e-6d2a-4c8e-9a51-0d6a1c3e2b10",
+         "resource": serde_json::to_value(patient).unwrap(),
+         "request": {"method": "POST", "url": "Patient",
+                     "ifNoneExist": "identifier=https://medtwin.invalid/fhir/sid/patient|tx-patient"}},
+        {"fullUrl": "urn:uuid:0b7d3e9a-2f41-4c1d-8e6b-5a9c7d2e4f31",
+         "resource": {"resourceType": "Observation", "status": "final",
+            "category": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/observation-category", "code": "vital-signs"}]}],
+            "code": {"coding": [{"system": "http://loinc.org", "code": "9279-1"}]},
+            "subject": {"identifier": {"system": "https://medtwin.invalid/fhir/sid/patient", "value": "tx-patient"}},
+            "effectiveDateTime": "2026-01-01T08:00:00Z",
+            "valueQuantity": {"value": 18, "unit": "breaths/minute", "system": "http://unitsofmeasure.org", "code": "/min"}},
+         "request": {"method": "POST", "url": "Observation"}}]})
+}
+
 /// The validator script and its Python; `None` (skip) when
 /// `MEDTWIN_PYTHON` is unset, unless `CI` is set.
 fn validator() -> Option<(String, PathBuf)> {
@@ -259,6 +292,28 @@ fn every_resource_a_run_emits_is_valid_and_reruns_do_not_duplicate() {
         assert!(!found.is_empty(), "no {kind}");
         resources.extend(found.into_iter().map(|r| (kind.to_owned(), r)));
     }
+    // The server's own answers: its CapabilityStatement, a searchset, a
+    // transaction-response, and the OperationOutcome of a refusal.
+    resources.push(("metadata".into(), get(&rt, &format!("{base}/metadata"))));
+    resources.push((
+        "searchset".into(),
+        get(&rt, &format!("{base}/Flag?_count=3")),
+    ));
+    let (tx_status, tx_answer) = send(&rt, &base, one_transaction());
+    assert_eq!(tx_status, 200, "{tx_answer}");
+    assert_eq!(tx_answer["type"], "transaction-response");
+    resources.push(("transaction-response".into(), tx_answer));
+    let (status, refusal) = send(
+        &rt,
+        &format!("{base}/Observation"),
+        json!({"resourceType": "Observation", "status": "final",
+               "code": {"coding": [{"system": "http://loinc.org", "code": "8867-4"}]},
+               "effectiveDateTime": "2026-01-01T08:00:00Z",
+               "valueQuantity": {"value": 80, "system": "http://unitsofmeasure.org", "code": "/min"}}),
+    );
+    assert_eq!(status, 422, "{refusal}");
+    assert_eq!(refusal["issue"][0]["expression"][0], "Observation.subject");
+    resources.push(("operation-outcome".into(), refusal));
     // Alerts read back as what the backend raised.
     for (_, r) in resources.iter().filter(|(k, _)| k == "DetectedIssue") {
         let a = medtwin_fhir::alert::alert_from(r.clone()).unwrap();
