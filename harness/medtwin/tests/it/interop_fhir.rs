@@ -518,3 +518,159 @@ fn server_errors_are_retried_until_accepted() {
     );
     assert_eq!(*served.lock().unwrap(), 2 * sent);
 }
+
+/// A FHIR server whose subscription notifications lose one event and then
+/// fall silent: the intake counts the gap, the heartbeat and the silence.
+#[test]
+fn a_subscription_that_loses_an_event_and_falls_silent_is_reported() {
+    use medtwin_fhir::subscription::{
+        Event, Focus, Notification, NotificationType, notification_bundle,
+    };
+    let rt = runtime();
+    let subscribe = |body: String| async move {
+        let sub: Value = serde_json::from_str(&body).unwrap();
+        let endpoint = sub["channel"]["endpoint"].as_str().unwrap().to_owned();
+        let auth = sub["channel"]["header"][0].as_str().unwrap().to_owned();
+        tokio::spawn(async move {
+            let client = reqwest::Client::new();
+            let alert = medtwin_wire::AlertMessage {
+                schema: None,
+                alert_id: None,
+                patient_id: "bed-000".into(),
+                kind: "news2-high".into(),
+                priority: medtwin_wire::Priority::High,
+                measurement_time: None,
+                score: Some(7),
+            };
+            let flag = |n: u64| {
+                let mut f = medtwin_fhir::alert::flag(
+                    &medtwin_wire::AlertMessage {
+                        alert_id: Some(format!("a{n}")),
+                        ..alert.clone()
+                    },
+                    None,
+                );
+                f.id = Some(format!("f{n}"));
+                serde_json::to_value(f).unwrap()
+            };
+            let note = |kind, since, events: Vec<u64>| Notification {
+                kind,
+                subscription: "http://fake/fhir/Subscription/1".into(),
+                topic: None,
+                status: "active".into(),
+                events_since_start: Some(since),
+                events: events
+                    .into_iter()
+                    .map(|n| Event {
+                        number: n,
+                        timestamp: "2026-01-01T08:00:00Z".into(),
+                        focus: Some(Focus {
+                            full_url: format!("http://fake/fhir/Flag/f{n}"),
+                            resource_type: "Flag".into(),
+                            resource: Some(flag(n)),
+                        }),
+                    })
+                    .collect(),
+            };
+            let (name, value) = auth.split_once(": ").unwrap();
+            for n in [
+                note(NotificationType::Handshake, 0, vec![]),
+                note(NotificationType::EventNotification, 1, vec![1]),
+                // Event 2 is lost on the way.
+                note(NotificationType::EventNotification, 3, vec![3]),
+                note(NotificationType::Heartbeat, 3, vec![]),
+            ] {
+                tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+                let body =
+                    serde_json::to_vec(&notification_bundle(&n, "2026-01-01T08:00:00Z")).unwrap();
+                let sent = client
+                    .post(&endpoint)
+                    .header(name, value)
+                    .header("content-type", "application/fhir+json")
+                    .body(body)
+                    .send()
+                    .await
+                    .unwrap();
+                assert!(sent.status().is_success());
+            }
+            // Then nothing: the intake must notice the silence.
+        });
+        (
+            StatusCode::CREATED,
+            [("location", "/fhir/Subscription/1/_history/1")],
+            "",
+        )
+    };
+    let created = |kind: &'static str| {
+        move || async move {
+            (
+                StatusCode::CREATED,
+                [("location", format!("/fhir/{kind}/1/_history/1"))],
+                "",
+            )
+        }
+    };
+    let app = Router::new()
+        .route("/fhir/Patient", post(created("Patient")))
+        .route("/fhir/Device", post(created("Device")))
+        .route("/fhir/Observation", post(created("Observation")))
+        .route("/fhir/Subscription", post(subscribe))
+        .route(
+            "/fhir/Subscription/1",
+            axum::routing::delete(|| async { StatusCode::NO_CONTENT }),
+        );
+    let listener = rt
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .unwrap();
+    let addr = listener.local_addr().unwrap();
+    rt.spawn(async move { axum::serve(listener, app).await });
+    let dir = tempfile::tempdir().unwrap();
+    let toml = format!(
+        r#"# A FHIR server that loses a notification, then falls silent.
+name = "fhir-gaps"
+seed = 5
+duration = "12m"
+step = "1s"
+[clock]
+mode = "accelerated"
+speed = 120
+[[cohort]]
+name = "bed"
+count = 1
+network = "hospital_wifi"
+devices = [{{ kind = "resp_monitor", every = "1m" }}]
+[target]
+url = "http://{addr}/fhir"
+transport = "fhir"
+[alerts]
+intake = "fhir-subscription"
+[alerts.fhir]
+heartbeat = "1s"
+"#
+    );
+    let path = write(dir.path(), "gaps.toml", &toml);
+    let out = dir.path().join("out");
+    let done = medtwin(&[
+        "run",
+        path.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(
+        matches!(done.status.code(), Some(0 | 1)),
+        "{}\n{}",
+        text(&done.stdout),
+        text(&done.stderr)
+    );
+    let r = report(&out);
+    let intake = &r["alerts"]["intakes"][0];
+    assert_eq!(intake["kind"], "fhir-subscription");
+    assert_eq!(intake["received"], 2, "{intake}");
+    let c = &intake["counters"];
+    assert_eq!(c["handshakes"], 1, "{c}");
+    assert_eq!(c["event_notifications"], 2, "{c}");
+    assert_eq!(c["heartbeats"], 1, "{c}");
+    assert_eq!(c["gaps"], 1, "{c}");
+    assert_eq!(c["missed_events"], 1, "{c}");
+    assert!(c["silences"].as_u64().unwrap() >= 1, "{c}");
+}
