@@ -1,9 +1,10 @@
 //! Cost of the FHIR encoder per message: a pulse-oximeter message (SpO2
-//! and pulse rate) to two Observations, and to compact JSON.
+//! and pulse rate) to two Observations, to compact JSON through them, and
+//! straight to JSON (the encoder's path).
 //! `cargo bench -p medtwin-fhir`.
 
 use medtwin_fhir::bundle::to_json;
-use medtwin_fhir::observation::{Refs, observations};
+use medtwin_fhir::observation::{Refs, observations, write_observations};
 use medtwin_wire::{TELEMETRY_SCHEMA, TelemetryMessage, WireValue};
 
 fn main() {
@@ -59,5 +60,20 @@ fn observations_to_json(b: divan::Bencher) {
         let mut out = Vec::with_capacity(2);
         observations(divan::black_box(&m), refs, &mut out);
         out.iter().map(to_json).collect::<Vec<_>>()
+    });
+}
+
+#[divan::bench]
+fn written_straight_to_json(b: divan::Bencher) {
+    let m = message();
+    let refs = Refs {
+        patient: Some("Patient/1"),
+        device: Some("Device/2"),
+    };
+    let mut out = Vec::with_capacity(4096);
+    b.bench_local(|| {
+        out.clear();
+        write_observations(divan::black_box(&m), refs, &mut out);
+        out.len()
     });
 }

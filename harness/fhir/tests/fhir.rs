@@ -778,3 +778,23 @@ fn the_direct_writer_writes_what_the_typed_resources_serialise_to() {
         }
     }
 }
+
+#[test]
+fn counts_written_as_integers_are_read_too() {
+    let n = &notifications()[2];
+    let mut json: Value =
+        serde_json::to_value(notification_bundle(n, "2026-01-01T08:00:03Z")).unwrap();
+    let params = &mut json["entry"][0]["resource"]["parameter"];
+    params[4] = json!({"name": "events-since-subscription-start", "valueInteger": 4});
+    params[5]["part"][0] = json!({"name": "event-number", "valueUnsignedInt": 4});
+    let back = parse_notification(&serde_json::to_vec(&json).unwrap()).unwrap();
+    assert_eq!(back.events_since_start, Some(4));
+    assert_eq!(back.events[0].number, 4);
+    params_bad(&mut json);
+    assert!(parse_notification(&serde_json::to_vec(&json).unwrap()).is_err());
+}
+
+fn params_bad(json: &mut Value) {
+    json["entry"][0]["resource"]["parameter"][5]["part"][0] =
+        json!({"name": "event-number", "valueString": "four"});
+}
