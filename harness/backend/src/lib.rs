@@ -27,6 +27,8 @@
 mod alerts;
 mod escalation;
 mod fhir;
+mod mllp;
+mod mqtt;
 mod patient;
 mod server;
 pub mod sink;
@@ -41,6 +43,7 @@ use tokio::time::Instant;
 
 pub use alerts::{Faults, PctKnob};
 pub use escalation::{HIGH_TOTAL, Level, MEDIUM_TOTAL};
+pub use mqtt::MqttIngest;
 pub use patient::{ParameterView, PatientView};
 pub use server::{MAX_RUNS, RUN_HEADER};
 pub use sink::{Signing, Sink};
@@ -125,6 +128,8 @@ impl BackendConfig {
 pub struct Ingest {
     /// Listen for HL7 v2 ORU^R01 (IHE PCD-01) over MLLP here.
     pub mllp: Option<SocketAddr>,
+    /// Subscribe to medtwin JSON telemetry on an MQTT broker.
+    pub mqtt: Option<MqttIngest>,
 }
 
 /// A running reference backend. Dropping it stops everything at once;
@@ -134,7 +139,10 @@ pub struct BackendHandle {
     addr: SocketAddr,
     shared: Arc<server::Shared>,
     server: Option<medtwin_listen::Server>,
+    /// The MLLP listener (`ingest.mllp`) and its address.
+    mllp: Option<(SocketAddr, medtwin_hl7::mllp::Server)>,
     lanes: Option<alerts::Lanes>,
+    mqtt: Option<mqtt::Ingestor>,
 }
 
 /// Starts the backend on the current tokio runtime and returns once it is
@@ -179,11 +187,26 @@ pub async fn start(config: BackendConfig) -> Result<BackendHandle, BackendError>
         server::router(Arc::clone(&shared)).nest("/fhir", fhir::router(Arc::clone(&shared), fhir));
     let server =
         medtwin_listen::serve(listener, app, medtwin_listen::Limits::default()).map_err(bind)?;
+    let mqtt = match &config.ingest.mqtt {
+        Some(ingest) => Some(mqtt::start(ingest, Arc::clone(&shared)).await?),
+        None => None,
+    };
+    let mllp = match config.ingest.mllp {
+        Some(at) => {
+            let bind = |source| BackendError::Bind { addr: at, source };
+            let listener = tokio::net::TcpListener::bind(at).await.map_err(bind)?;
+            let bound = listener.local_addr().map_err(bind)?;
+            Some((bound, mllp::start(listener, Arc::clone(&shared))))
+        }
+        None => None,
+    };
     Ok(BackendHandle {
         addr,
         shared,
         server: Some(server),
+        mllp,
         lanes: Some(lanes),
+        mqtt,
     })
 }
 
@@ -209,6 +232,14 @@ pub enum BackendError {
     /// The HTTP client for alert delivery could not be built.
     #[error("cannot build the alert delivery client")]
     Client(#[source] reqwest::Error),
+    /// The MQTT ingest or sink could not be set up.
+    #[error("mqtt broker {broker}: {detail}")]
+    Mqtt {
+        /// The broker.
+        broker: String,
+        /// What went wrong.
+        detail: String,
+    },
     /// The listening socket could not be opened.
     #[error("cannot listen on {addr}")]
     Bind {
@@ -228,6 +259,11 @@ impl BackendHandle {
     /// The address actually bound (with the real port when asked for 0).
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// The MLLP listener's address, when `ingest.mllp` asked for one.
+    pub fn mllp_addr(&self) -> Option<SocketAddr> {
+        self.mllp.as_ref().map(|(addr, _)| *addr)
     }
 
     /// A snapshot of the counters.
@@ -252,6 +288,13 @@ impl BackendHandle {
         if let Some(server) = self.server.take() {
             let _ = tokio::time::timeout_at(deadline, server.shutdown()).await;
         }
+        if let Some(ingest) = self.mqtt.take() {
+            let left = deadline.saturating_duration_since(Instant::now());
+            ingest.stop(left).await;
+        }
+        if let Some((_, server)) = self.mllp.take() {
+            let _ = tokio::time::timeout_at(deadline, server.shutdown()).await;
+        }
         // No request can raise an alert any more: drain the lanes.
         if let Some(lanes) = self.lanes.take() {
             let _ = lanes.drain.send(true);
@@ -267,8 +310,12 @@ impl BackendHandle {
 
 impl Drop for BackendHandle {
     fn drop(&mut self) {
-        // Dropping the server aborts it.
+        // Dropping the servers aborts them.
         self.server.take();
+        if let Some(ingest) = self.mqtt.take() {
+            ingest.abort();
+        }
+        self.mllp.take();
         if let Some(lanes) = self.lanes.take() {
             for task in lanes.tasks {
                 task.abort();

@@ -8,10 +8,14 @@
 //! re-arms (the score stayed below the threshold for `reset_after`). Sinks
 //! that have no place for an end (the webhook) ignore it.
 
+pub mod acm;
+pub mod mqtt;
 pub mod webhook;
 
 use medtwin_wire::AlertMessage;
 
+pub use acm::AcmSink;
+pub use mqtt::{MqttSink, MqttSinkConfig};
 pub use webhook::{Signing, WebhookSink};
 
 /// A phase of an alert's life.
@@ -34,7 +38,15 @@ pub struct Outbound {
 
 /// A configured destination for alerts, besides the webhook.
 #[derive(Clone, Debug, PartialEq)]
-pub enum Sink {}
+pub enum Sink {
+    /// Publish each alert's start to an MQTT broker.
+    Mqtt(MqttSinkConfig),
+    /// IHE ACM: PCD-04 `ORU^R40` over MLLP to `addr` (`host:port`).
+    Acm {
+        /// Where the alert consumer listens.
+        addr: String,
+    },
+}
 
 /// Why a sink did not take an alert.
 #[derive(Debug)]
@@ -52,6 +64,8 @@ pub(crate) struct Sinks {
     /// The FHIR store (always on: every alert is stored for FHIR search
     /// and subscriptions).
     pub(crate) fhir: Option<std::sync::Arc<crate::fhir::FhirStore>>,
+    pub(crate) mqtt: Option<MqttSink>,
+    pub(crate) acm: Option<AcmSink>,
 }
 
 impl Sinks {
@@ -60,12 +74,19 @@ impl Sinks {
         webhook: Option<WebhookSink>,
         others: &[Sink],
     ) -> Result<Sinks, crate::BackendError> {
-        if let Some(sink) = others.first() {
-            match *sink {}
+        let mut mqtt = None;
+        let mut acm = None;
+        for sink in others {
+            match sink {
+                Sink::Acm { addr } => acm = Some(AcmSink::new(addr)),
+                Sink::Mqtt(config) => mqtt = Some(MqttSink::new(config.clone())?),
+            }
         }
         Ok(Sinks {
             webhook,
             fhir: None,
+            mqtt,
+            acm,
         })
     }
 
@@ -84,6 +105,12 @@ impl Sinks {
         if self.fhir.is_some() {
             names.push("fhir");
         }
+        if self.mqtt.is_some() {
+            names.push("mqtt");
+        }
+        if self.acm.is_some() {
+            names.push("acm");
+        }
         names
     }
 
@@ -101,6 +128,14 @@ impl Sinks {
                 }
                 Ok(())
             }
+            "mqtt" => match &self.mqtt {
+                Some(m) if out.phase == Phase::Start => m.deliver(&out.message).await,
+                _ => Ok(()),
+            },
+            "acm" => match &self.acm {
+                Some(a) => a.deliver(out).await,
+                None => Ok(()),
+            },
             _ => Ok(()),
         }
     }

@@ -51,6 +51,40 @@ pub enum Command {
     },
     /// Measure the twin on this machine.
     Bench(BenchArgs),
+    /// Send a recording made by the file transport to a target.
+    Replay(ReplayArgs),
+}
+
+/// `medtwin replay`.
+#[derive(Debug, Args)]
+pub struct ReplayArgs {
+    /// The NDJSON recording (`[target] transport = "file"`).
+    pub file: PathBuf,
+    /// Where to send it (as `[target] url` for the transport).
+    #[arg(long, value_name = "URL")]
+    pub target: String,
+    /// The transport: http-json, fhir, mqtt or hl7-mllp; it must carry the
+    /// recording's encoding.
+    #[arg(long, value_name = "NAME", value_parser = protocol, default_value = "http-json")]
+    pub transport: scenario::interop::Protocol,
+    /// Bearer token (default: `MEDTWIN_TARGET_TOKEN`).
+    #[arg(long, value_name = "TOKEN")]
+    pub token: Option<String>,
+    /// Per request or acknowledgement, e.g. `5s`.
+    #[arg(long, value_name = "DURATION", value_parser = duration_ms, default_value = "5s")]
+    pub timeout: u64,
+    /// Lanes (connections); each patient's messages stay in order on one.
+    #[arg(long, value_name = "N", default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=1024))]
+    pub concurrency: u16,
+}
+
+/// How the reference backend signs its webhook requests.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum SignatureStyle {
+    /// `X-Hub-Signature-256: sha256=<hex>`.
+    Github,
+    /// `Stripe-Signature: t=<unix>,v1=<hex>`.
+    Stripe,
 }
 
 /// `--clock` modes.
@@ -134,6 +168,10 @@ pub struct RunArgs {
     /// http-json, fhir, mqtt, hl7-mllp or file.
     #[arg(long, value_name = "NAME", value_parser = protocol)]
     pub transport: Option<scenario::interop::Protocol>,
+    /// Encode telemetry so (json, fhir or hl7), where the transport can
+    /// carry several (mqtt, file).
+    #[arg(long, value_name = "NAME", value_parser = encoding)]
+    pub encoding: Option<scenario::interop::Encoding>,
     /// Receive alerts through this intake instead of the scenario's
     /// (repeat for several): webhook, acm, mqtt, fhir-subscription,
     /// fhir-poll.
@@ -179,6 +217,7 @@ impl RunArgs {
             seed: self.seed,
             target: self.target.clone(),
             transport: self.transport,
+            encoding: self.encoding,
             intakes: self.intakes.clone(),
             clock: clock(self.clock, self.speed)?,
             pct: self.faults.pcts(),
@@ -198,6 +237,17 @@ fn protocol(text: &str) -> Result<scenario::interop::Protocol, String> {
         format!(
             "unknown transport \"{text}\" (one of: {})",
             Protocol::ALL.map(Protocol::name).join(", ")
+        )
+    })
+}
+
+/// An encoding's name.
+fn encoding(text: &str) -> Result<scenario::interop::Encoding, String> {
+    use scenario::interop::Encoding;
+    Encoding::parse(text).ok_or_else(|| {
+        format!(
+            "unknown encoding \"{text}\" (one of: {})",
+            Encoding::ALL.map(Encoding::name).join(", ")
         )
     })
 }
@@ -240,12 +290,24 @@ pub struct BackendArgs {
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
-    /// Webhook URL alerts are POSTed to.
+    /// Webhook URL alerts are POSTed to (none: alerts go only to the other
+    /// sinks named, and to the FHIR store).
     #[arg(long, value_name = "URL", value_parser = http_url)]
-    pub alerts: String,
+    pub alerts: Option<String>,
     /// Bearer token for the webhook (default: `MEDTWIN_ALERT_TOKEN`).
     #[arg(long)]
     pub alerts_token: Option<String>,
+    /// Sign each webhook request with an HMAC-SHA256 of its body, GitHub
+    /// or Stripe style (secret: `--alerts-secret`, else
+    /// `MEDTWIN_ALERT_SECRET`).
+    #[arg(long, value_name = "STYLE")]
+    pub alerts_signature: Option<SignatureStyle>,
+    /// The HMAC secret for `--alerts-signature`.
+    #[arg(long, value_name = "SECRET")]
+    pub alerts_secret: Option<String>,
+    /// Also take HL7 v2 ORU^R01 (IHE PCD-01) over MLLP on this address.
+    #[arg(long, value_name = "ADDR")]
+    pub mllp_listen: Option<SocketAddr>,
     /// Bearer token every request must carry (default:
     /// `MEDTWIN_BACKEND_TOKEN`, else a random one, printed at start). Point
     /// `medtwin run --target` at it with `MEDTWIN_TARGET_TOKEN`.

@@ -14,8 +14,29 @@ pub fn run(args: &BackendArgs) -> Result<Outcome, Failure> {
         *faults.pct_mut(knob) = pct;
     }
     faults.delay_alerts = Duration::from_millis(args.faults.delay_alerts.unwrap_or(0));
-    let mut config = BackendConfig::new(args.alerts.clone());
+    let mut config = BackendConfig::new(args.alerts.clone().unwrap_or_default());
     config.listen = args.listen;
+    config.ingest.mllp = args.mllp_listen;
+    if let Some(style) = args.alerts_signature {
+        let secret = args
+            .alerts_secret
+            .clone()
+            .or_else(|| {
+                std::env::var("MEDTWIN_ALERT_SECRET")
+                    .ok()
+                    .filter(|s| !s.is_empty())
+            })
+            .ok_or_else(|| {
+                Failure::Input(
+                    "error: --alerts-signature needs --alerts-secret or MEDTWIN_ALERT_SECRET"
+                        .into(),
+                )
+            })?;
+        config.alerts_signing = Some(match style {
+            super::args::SignatureStyle::Github => medtwin_backend::Signing::Github { secret },
+            super::args::SignatureStyle::Stripe => medtwin_backend::Signing::Stripe { secret },
+        });
+    }
     config.alerts_token = args
         .alerts_token
         .clone()

@@ -109,7 +109,43 @@ pub fn execute(cli: Cli) -> Result<Outcome, Failure> {
             Ok(Outcome::Pass)
         }
         Command::Bench(args) => bench(&args),
+        Command::Replay(args) => replay(&args),
     }
+}
+
+/// `medtwin replay`: exit 0 when the target accepted every message, 4
+/// when it did not.
+fn replay(args: &args::ReplayArgs) -> Result<Outcome, Failure> {
+    use crate::scenario::interop::{Protocol, check_target_address};
+    if args.transport == Protocol::File {
+        return Err(Failure::Input(
+            "error: --transport file would record the recording again; name a target's transport"
+                .into(),
+        ));
+    }
+    check_target_address(&args.target, args.transport)
+        .map_err(|e| Failure::Input(format!("error: --target: {e}")))?;
+    let config = crate::replay::ReplayConfig {
+        protocol: args.transport,
+        url: args.target.clone(),
+        token: args.token.clone().or_else(|| {
+            std::env::var("MEDTWIN_TARGET_TOKEN")
+                .ok()
+                .filter(|t| !t.is_empty())
+        }),
+        timeout: std::time::Duration::from_millis(args.timeout),
+        lanes: usize::from(args.concurrency),
+    };
+    let rt = runtime()?;
+    let replayed = rt
+        .block_on(crate::replay::replay(&args.file, &config))
+        .map_err(|e| Failure::Input(format!("error: {e}")))?;
+    print!("{}", crate::replay::human(&replayed, &config));
+    Ok(if replayed.stats.accepted == replayed.lines {
+        Outcome::Pass
+    } else {
+        Outcome::Target
+    })
 }
 
 /// The async runtime for the edge: two workers, the size of the machine.

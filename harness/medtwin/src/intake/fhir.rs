@@ -78,6 +78,7 @@ pub struct FhirIntake {
     /// The subscription's URL on the server, deleted at stop.
     created: Option<(String, Option<String>)>,
     tasks: Vec<JoinHandle<()>>,
+    poller: Option<Arc<Poller>>,
     address: String,
 }
 
@@ -115,6 +116,7 @@ pub async fn open(
         hook: None,
         created: None,
         tasks: Vec::new(),
+        poller: None,
         address: String::new(),
     };
     if subscription {
@@ -190,14 +192,20 @@ impl FhirIntake {
                 .options
                 .poll_every
                 .map_or(DEFAULT_POLL_EVERY, |d| d.std());
-            let poller = Poller {
+            let poller = Arc::new(Poller {
                 client: self.client.clone(),
                 url: format!("{base}/{resource}"),
                 token: target.token.clone(),
                 inbox: Arc::clone(&self.ctx.inbox),
                 parser: Arc::clone(&self.ctx.parser),
-            };
-            self.tasks.push(tokio::spawn(poller.run(every)));
+                state: tokio::sync::Mutex::new(PollState {
+                    since: SystemTime::now() - POLL_OVERLAP,
+                    seen: HashSet::new(),
+                }),
+            });
+            self.tasks
+                .push(tokio::spawn(Arc::clone(&poller).run(every)));
+            self.poller = Some(poller);
             Ok(())
         }
     }
@@ -270,6 +278,15 @@ impl FhirIntake {
                 .push(tokio::spawn(watch_silence(Arc::clone(hook), heartbeat)));
         }
         Ok(())
+    }
+
+    /// In virtual time, at each lockstep barrier: a poller asks now, so
+    /// its alerts are placed near the data that raised them (a
+    /// subscription is told; it has nothing to do).
+    pub async fn settle(&self) {
+        if let Some(poller) = &self.poller {
+            poller.poll_once().await;
+        }
     }
 
     /// Deletes the subscription (best effort) and stops listening or
@@ -435,28 +452,43 @@ struct Poller {
     token: Option<String>,
     inbox: Arc<Inbox>,
     parser: Arc<AlertParser>,
+    /// One poll at a time (the timer's and a lockstep barrier's).
+    state: tokio::sync::Mutex<PollState>,
+}
+
+/// Where polling has got to.
+struct PollState {
+    /// Resources updated after this are asked for.
+    since: SystemTime,
+    /// Ids already taken.
+    seen: HashSet<String>,
 }
 
 impl Poller {
-    async fn run(self, every: Duration) {
-        let mut since = SystemTime::now() - POLL_OVERLAP;
-        let mut seen: HashSet<String> = HashSet::new();
+    async fn run(self: Arc<Self>, every: Duration) {
         let mut ticker = tokio::time::interval(every.max(Duration::from_millis(50)));
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             ticker.tick().await;
-            match self.poll(since, &mut seen).await {
-                Ok(newest) => {
-                    self.inbox.count(VIA_POLL, "polls", 1);
-                    if let Some(t) = newest {
-                        since = since.max(t - POLL_OVERLAP);
-                    }
+            self.poll_once().await;
+        }
+    }
+
+    /// One search, counted; new resources into the inbox.
+    async fn poll_once(&self) {
+        let mut state = self.state.lock().await;
+        let since = state.since;
+        match self.poll(since, &mut state.seen).await {
+            Ok(newest) => {
+                self.inbox.count(VIA_POLL, "polls", 1);
+                if let Some(t) = newest {
+                    state.since = since.max(t - POLL_OVERLAP);
                 }
-                Err(e) => {
-                    self.inbox.count(VIA_POLL, "poll_errors", 1);
-                    self.inbox
-                        .refuse(&Refusal::Malformed(format!("poll: {e:#}")), b"");
-                }
+            }
+            Err(e) => {
+                self.inbox.count(VIA_POLL, "poll_errors", 1);
+                self.inbox
+                    .refuse(&Refusal::Malformed(format!("poll: {e:#}")), b"");
             }
         }
     }

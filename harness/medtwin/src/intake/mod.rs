@@ -392,6 +392,10 @@ pub enum AnyIntake {
     /// FHIR subscription or polling (boxed: it holds its options and
     /// client).
     Fhir(Box<fhir::FhirIntake>),
+    /// An MQTT subscription.
+    Mqtt(mqtt::MqttIntake),
+    /// IHE ACM over MLLP.
+    Acm(acm::AcmIntake),
 }
 
 impl AnyIntake {
@@ -400,6 +404,8 @@ impl AnyIntake {
         match self {
             AnyIntake::Webhook(_) => IntakeKind::Webhook,
             AnyIntake::Fhir(i) => i.kind(),
+            AnyIntake::Mqtt(_) => IntakeKind::Mqtt,
+            AnyIntake::Acm(_) => IntakeKind::Acm,
         }
     }
 
@@ -408,6 +414,8 @@ impl AnyIntake {
         match self {
             AnyIntake::Webhook(i) => i.address(),
             AnyIntake::Fhir(i) => i.address(),
+            AnyIntake::Mqtt(i) => i.address(),
+            AnyIntake::Acm(i) => i.address(),
         }
     }
 
@@ -415,8 +423,20 @@ impl AnyIntake {
     /// its subscription or starts polling); the others do nothing.
     pub async fn attach(&mut self, target: &TargetInfo) -> anyhow::Result<()> {
         match self {
-            AnyIntake::Webhook(_) => Ok(()),
+            AnyIntake::Webhook(_) | AnyIntake::Mqtt(_) | AnyIntake::Acm(_) => Ok(()),
             AnyIntake::Fhir(i) => i.attach(target).await,
+        }
+    }
+
+    /// In virtual time, called at every lockstep barrier once the target
+    /// has answered everything sent so far: an intake that must ask for
+    /// alerts (FHIR polling) asks now, so its alerts are placed within a
+    /// window of the data that raised them rather than wherever simulated
+    /// time has run to by its next wall-clock poll. The others do nothing.
+    pub async fn settle(&self) {
+        match self {
+            AnyIntake::Webhook(_) | AnyIntake::Mqtt(_) | AnyIntake::Acm(_) => {}
+            AnyIntake::Fhir(i) => i.settle().await,
         }
     }
 
@@ -425,6 +445,8 @@ impl AnyIntake {
         match self {
             AnyIntake::Webhook(i) => i.stop().await,
             AnyIntake::Fhir(i) => i.stop().await,
+            AnyIntake::Mqtt(i) => i.stop().await,
+            AnyIntake::Acm(i) => i.stop().await,
         }
     }
 }

@@ -194,12 +194,13 @@ pub async fn execute_with(
         })
     };
     let inbox = Inbox::new(start.clock.clone());
+    let mqtt_broker = target::mqtt_broker(s).await?;
     let ctx = IntakeContext {
         inbox: inbox.clone(),
         parser: Arc::new(AlertParser::new(s.alerts.intake.mapping.as_ref())),
         token: start.token.clone(),
         secret: Some(start.secret.clone()),
-        mqtt_broker: None,
+        mqtt_broker: mqtt_broker.address(),
     };
     let mut intakes = crate::intake::open_all(&s.alerts.intake, s.alerts.listen, &ctx).await?;
     let addresses: Vec<(IntakeKind, String)> =
@@ -207,6 +208,7 @@ pub async fn execute_with(
     let listening = target::Listening {
         intakes: &addresses,
         secret: &start.secret,
+        mqtt_broker: mqtt_broker.address(),
     };
     let target = target::start(s, &listening, &start, &start.target_run).await?;
     for intake in &mut intakes {
@@ -302,7 +304,7 @@ pub async fn execute_with(
             twin::run(twin, &encoder, tx, &stop, &credit)
         })?
     };
-    drive(rx, &transport, step_tx, s.clock, &stop).await;
+    drive(rx, &transport, step_tx, s.clock, &stop, &intakes).await;
     let twin: TwinSummary = join(twin_thread, "twin")?;
     let (mut transport_stats, lag) = transport.finish().await;
     carrier.close().await;
@@ -399,6 +401,7 @@ async fn drive(
     observer: mpsc::Sender<observe::Step>,
     clock: Clock,
     stop: &Stop,
+    intakes: &[crate::intake::AnyIntake],
 ) {
     let lockstep = clock.speed().is_none();
     let mut next_barrier_ms = VIRTUAL_WINDOW_MS;
@@ -425,6 +428,9 @@ async fn drive(
                 tokio::select! {
                     () = transport.flush() => {}
                     _ = stop.stopped() => {}
+                }
+                for intake in intakes {
+                    intake.settle().await;
                 }
                 if message.delivered_ms >= next_barrier_ms + VIRTUAL_SETTLE_GAP_MS {
                     tokio::time::sleep(VIRTUAL_SETTLE).await;

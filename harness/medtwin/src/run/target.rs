@@ -37,6 +37,51 @@ pub struct Listening<'a> {
     pub intakes: &'a [(IntakeKind, String)],
     /// The webhook's HMAC secret (signed webhooks).
     pub secret: &'a str,
+    /// The run's MQTT broker (`mqtt://host:port`), when it has one.
+    pub mqtt_broker: Option<String>,
+}
+
+/// The run's MQTT broker: the embedded one (started here, stopped when
+/// dropped) when the embedded backend takes telemetry over MQTT or sends
+/// alerts to an MQTT intake that names no broker; the target itself when
+/// an external target speaks MQTT.
+pub enum MqttBroker {
+    /// None needed.
+    None,
+    /// The external target's.
+    External(String),
+    /// Started for this run.
+    Embedded(medtwin_mqtt::Broker),
+}
+
+impl MqttBroker {
+    /// `mqtt://host:port`, when there is one.
+    pub fn address(&self) -> Option<String> {
+        match self {
+            MqttBroker::None => None,
+            MqttBroker::External(url) => Some(url.clone()),
+            MqttBroker::Embedded(b) => Some(format!("mqtt://{}", b.addr())),
+        }
+    }
+}
+
+/// Starts the run's MQTT broker when it needs one (see [`MqttBroker`]).
+pub async fn mqtt_broker(s: &Scenario) -> anyhow::Result<MqttBroker> {
+    let mqtt_telemetry = s.transport.protocol == Protocol::Mqtt;
+    if let Some(t) = &s.target {
+        return Ok(if mqtt_telemetry {
+            MqttBroker::External(t.url.clone())
+        } else {
+            MqttBroker::None
+        });
+    }
+    let mqtt_alerts =
+        s.alerts.intake.kinds.contains(&IntakeKind::Mqtt) && s.alerts.intake.mqtt.broker.is_none();
+    if mqtt_telemetry || mqtt_alerts {
+        let broker = crate::transport::mqtt::embedded_broker().await?;
+        return Ok(MqttBroker::Embedded(broker));
+    }
+    Ok(MqttBroker::None)
 }
 
 impl Listening<'_> {
@@ -117,6 +162,18 @@ pub async fn start(
     if choice.protocol == Protocol::Hl7Mllp {
         config.ingest.mllp = Some(SocketAddr::from(([127, 0, 0, 1], 0)));
     }
+    let mqtt_url = crate::transport::mqtt::wire_embedded_backend(
+        &mut config,
+        s,
+        listening.mqtt_broker.as_deref(),
+        listening.address(IntakeKind::Mqtt).is_some(),
+        run_id,
+    )?;
+    if let Some(addr) = listening.address(IntakeKind::Acm) {
+        config.sinks.push(medtwin_backend::sink::Sink::Acm {
+            addr: addr.to_owned(),
+        });
+    }
     let handle = medtwin_backend::start(config)
         .await
         .context("cannot start the embedded reference backend")?;
@@ -124,7 +181,12 @@ pub async fn start(
     let url = match choice.protocol {
         Protocol::HttpJson => format!("{http}/v1/measurements"),
         Protocol::Fhir => format!("{http}/fhir"),
-        Protocol::Mqtt | Protocol::Hl7Mllp | Protocol::File => anyhow::bail!(
+        Protocol::Mqtt => mqtt_url.context("no MQTT broker for the embedded backend")?,
+        Protocol::Hl7Mllp => match handle.mllp_addr() {
+            Some(addr) => format!("mllp://{addr}"),
+            None => anyhow::bail!("the embedded reference backend opened no MLLP listener"),
+        },
+        Protocol::File => anyhow::bail!(
             "the embedded reference backend cannot take telemetry over {} in this build",
             choice.protocol.name()
         ),

@@ -125,6 +125,9 @@ pub struct MqttOptions {
     pub version: Option<String>,
     /// One connection per `device`, or per `gateway` (lane).
     pub connection: Option<String>,
+    /// Topic template of each connection's retained `online`/`offline`
+    /// status (its last will).
+    pub status_topic: Option<String>,
 }
 
 /// `[target.hl7]`.
@@ -133,6 +136,12 @@ pub struct MqttOptions {
 pub struct Hl7Options {
     /// MSH-3, the sending application (default `MEDTWIN`).
     pub sending_application: Option<String>,
+    /// MSH-4, the sending facility (default `MEDTWIN`).
+    pub sending_facility: Option<String>,
+    /// MSH-5, the receiving application (default: none).
+    pub receiving_application: Option<String>,
+    /// MSH-6, the receiving facility (default: none).
+    pub receiving_facility: Option<String>,
 }
 
 /// `[target.file]`.
@@ -432,6 +441,9 @@ pub fn check_transport(choice: &TransportChoice) -> Result<(), (String, String)>
     }
     if let Some(topic) = &mqtt.topic {
         check_topic_template(topic).map_err(|e| ("target.mqtt.topic".to_owned(), e))?;
+    }
+    if let Some(topic) = &mqtt.status_topic {
+        check_topic_template(topic).map_err(|e| ("target.mqtt.status_topic".to_owned(), e))?;
     }
     Ok(())
 }

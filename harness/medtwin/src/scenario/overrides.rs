@@ -17,6 +17,8 @@ pub struct Overrides {
     pub target: Option<String>,
     /// Another transport.
     pub transport: Option<super::interop::Protocol>,
+    /// Another encoding.
+    pub encoding: Option<super::interop::Encoding>,
     /// Other intakes (none: the scenario's).
     pub intakes: Vec<super::interop::IntakeKind>,
     /// Another clock.
@@ -68,6 +70,23 @@ impl Scenario {
             if !protocol.encodings().contains(&t.encoding) {
                 t.encoding = protocol.default_encoding();
             }
+        }
+        if let Some(encoding) = o.encoding {
+            let protocol = self.transport.protocol;
+            if !protocol.encodings().contains(&encoding) {
+                return Err(format!(
+                    "--encoding {}: the {} transport carries {}",
+                    encoding.name(),
+                    protocol.name(),
+                    protocol
+                        .encodings()
+                        .iter()
+                        .map(|e| e.name())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ));
+            }
+            self.transport.encoding = encoding;
         }
         if o.transport.is_some() || o.target.is_some() {
             let protocol = self.transport.protocol;

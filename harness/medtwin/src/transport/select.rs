@@ -12,6 +12,7 @@ use medtwin_sim::Measurement;
 use super::file::FileCarrier;
 use super::http::{HttpCarrier, HttpConfig};
 use super::json::{JsonEncoder, Names};
+use super::mqtt::MqttCarrier;
 use super::{Carrier, Encoder, Outgoing, Sent};
 pub use crate::scenario::interop::{
     Encoding, FhirOptions, FileOptions, Hl7Options, MqttOptions, Protocol,
@@ -139,6 +140,10 @@ pub enum AnyCarrier {
     File(FileCarrier),
     /// FHIR R4 Observations and transaction Bundles.
     Fhir(super::fhir::FhirCarrier),
+    /// MQTT publishes.
+    Mqtt(MqttCarrier),
+    /// HL7 v2 over MLLP, waiting for each ACK.
+    Mllp(super::hl7::MllpCarrier),
 }
 
 impl Carrier for AnyCarrier {
@@ -147,6 +152,8 @@ impl Carrier for AnyCarrier {
             AnyCarrier::Http(c) => c.batch_limit(),
             AnyCarrier::File(c) => c.batch_limit(),
             AnyCarrier::Fhir(c) => c.batch_limit(),
+            AnyCarrier::Mqtt(c) => c.batch_limit(),
+            AnyCarrier::Mllp(c) => c.batch_limit(),
         }
     }
 
@@ -155,6 +162,8 @@ impl Carrier for AnyCarrier {
             AnyCarrier::Http(c) => c.send(batch).await,
             AnyCarrier::File(c) => c.send(batch).await,
             AnyCarrier::Fhir(c) => c.send(batch).await,
+            AnyCarrier::Mqtt(c) => c.send(batch).await,
+            AnyCarrier::Mllp(c) => c.send(batch).await,
         }
     }
 
@@ -163,6 +172,8 @@ impl Carrier for AnyCarrier {
             AnyCarrier::Http(c) => c.destination(),
             AnyCarrier::File(c) => c.destination(),
             AnyCarrier::Fhir(c) => c.destination(),
+            AnyCarrier::Mqtt(c) => c.destination(),
+            AnyCarrier::Mllp(c) => c.destination(),
         }
     }
 
@@ -171,6 +182,8 @@ impl Carrier for AnyCarrier {
             AnyCarrier::Http(c) => c.close().await,
             AnyCarrier::File(c) => c.close().await,
             AnyCarrier::Fhir(c) => c.close().await,
+            AnyCarrier::Mqtt(c) => c.close().await,
+            AnyCarrier::Mllp(c) => c.close().await,
         }
     }
 
@@ -179,6 +192,8 @@ impl Carrier for AnyCarrier {
             AnyCarrier::Http(c) => c.counters(),
             AnyCarrier::File(c) => c.counters(),
             AnyCarrier::Fhir(c) => c.counters(),
+            AnyCarrier::Mqtt(c) => c.counters(),
+            AnyCarrier::Mllp(c) => c.counters(),
         }
     }
 }
@@ -189,6 +204,8 @@ pub enum AnyEncoder {
     Json(JsonEncoder),
     /// FHIR R4 Observations, one per line.
     Fhir(super::fhir::FhirEncoder),
+    /// HL7 v2 ORU^R01 (IHE PCD-01).
+    Hl7(super::hl7::Hl7Encoder),
 }
 
 impl Encoder for AnyEncoder {
@@ -196,6 +213,7 @@ impl Encoder for AnyEncoder {
         match self {
             AnyEncoder::Json(e) => e.content_type(),
             AnyEncoder::Fhir(e) => e.content_type(),
+            AnyEncoder::Hl7(e) => e.content_type(),
         }
     }
 
@@ -203,6 +221,7 @@ impl Encoder for AnyEncoder {
         match self {
             AnyEncoder::Json(e) => e.encode(m, out),
             AnyEncoder::Fhir(e) => e.encode(m, out),
+            AnyEncoder::Hl7(e) => e.encode(m, out),
         }
     }
 }

@@ -100,6 +100,8 @@ fn crate_dependencies_point_the_right_way() {
         "medtwin-backend",
         "medtwin-listen",
         "medtwin-fhir",
+        "medtwin-mqtt",
+        "medtwin-hl7",
         "medtwin",
     ];
     let of = |name: &str| -> BTreeSet<String> { closure(&g, name) };
@@ -143,6 +145,25 @@ fn crate_dependencies_point_the_right_way() {
         "the FHIR format crate depends on the wire types only"
     );
 
+    // A format crate: nothing of ours but the wire types and the listener.
+    let mqtt = of("medtwin-mqtt");
+    assert!(
+        ours(&mqtt).is_subset(&BTreeSet::from([
+            "medtwin-wire".to_owned(),
+            "medtwin-listen".to_owned()
+        ])),
+        "mqtt depends on {:?}",
+        ours(&mqtt)
+    );
+
+    // Format crates depend on no medtwin crate but the wire types.
+    let hl7 = of("medtwin-hl7");
+    assert_eq!(
+        ours(&hl7),
+        BTreeSet::from(["medtwin-wire".to_owned()]),
+        "the HL7 format crate depends on the wire types only"
+    );
+
     let backend = of("medtwin-backend");
     assert_eq!(
         ours(&backend),
@@ -150,7 +171,9 @@ fn crate_dependencies_point_the_right_way() {
             "medtwin-sim".to_owned(),
             "medtwin-wire".to_owned(),
             "medtwin-listen".to_owned(),
-            "medtwin-fhir".to_owned()
+            "medtwin-fhir".to_owned(),
+            "medtwin-mqtt".to_owned(),
+            "medtwin-hl7".to_owned()
         ]),
         "the backend depends on the twin, the wire types, the listener and the format crates, never on the judge"
     );

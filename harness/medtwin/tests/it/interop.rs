@@ -173,3 +173,88 @@ fn transports_and_intakes_that_make_no_sense_are_refused_with_the_field() {
     let name = invalid(BASE, &["--intake", "pager"]);
     assert!(name.contains("unknown intake"), "{name}");
 }
+
+#[test]
+fn a_recording_replays_into_a_backend_and_bad_recordings_name_their_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("t.ndjson");
+    let out = dir.path().join("report");
+    let record = medtwin(&[
+        "run",
+        "fixtures/scenarios/small-sepsis.toml",
+        "--clock",
+        "virtual",
+        "--transport",
+        "file",
+        "--target",
+        file.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(record.status.code(), Some(1), "{}", text(&record.stderr));
+    let lines = std::fs::read_to_string(&file).unwrap().lines().count() as u64;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let backend = rt.block_on(async {
+        let mut config = medtwin_backend::BackendConfig::new("");
+        config.token = Some("replay-token".into());
+        medtwin_backend::start(config).await.unwrap()
+    });
+    let url = format!("http://{}/v1/measurements", backend.addr());
+    let replay = medtwin(&[
+        "replay",
+        file.to_str().unwrap(),
+        "--target",
+        &url,
+        "--token",
+        "replay-token",
+    ]);
+    let stdout = text(&replay.stdout);
+    assert_eq!(
+        replay.status.code(),
+        Some(0),
+        "{stdout}\n{}",
+        text(&replay.stderr)
+    );
+    assert!(
+        stdout.contains(&format!("replayed {lines} messages")),
+        "{stdout}"
+    );
+    assert_eq!(
+        backend.stats().accepted,
+        lines,
+        "every recorded message scored"
+    );
+    assert_eq!(
+        backend.patient("bay-000").map(|p| p.patient_id),
+        Some("bay-000".into())
+    );
+    // A wrong token: every message refused, counted by cause, exit 4.
+    let refused = medtwin(&["replay", file.to_str().unwrap(), "--target", &url]);
+    assert_eq!(refused.status.code(), Some(4));
+    assert!(
+        text(&refused.stdout).contains("http_401"),
+        "{}",
+        text(&refused.stdout)
+    );
+    // A broken line is an input error naming the file and line.
+    let bad = dir.path().join("bad.ndjson");
+    let first = std::fs::read_to_string(&file)
+        .unwrap()
+        .lines()
+        .next()
+        .unwrap()
+        .to_owned();
+    std::fs::write(&bad, format!("{first}\n{{\"id\": \"x\"}}\n")).unwrap();
+    let broken = medtwin(&["replay", bad.to_str().unwrap(), "--target", &url]);
+    assert_eq!(broken.status.code(), Some(2));
+    assert!(
+        text(&broken.stderr).contains("bad.ndjson:2:"),
+        "{}",
+        text(&broken.stderr)
+    );
+    drop(backend);
+}

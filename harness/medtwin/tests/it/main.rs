@@ -12,6 +12,8 @@ mod e2e;
 mod faults;
 mod interop;
 mod interop_fhir;
+mod interop_hl7;
+mod interop_mqtt;
 mod ledger;
 mod network_scenarios;
 mod physiology_scenarios;

@@ -1,0 +1,615 @@
+//! The client against real brokers over loopback: the embedded one, and
+//! Debian's mosquitto started by the test (skipped with
+//! `MEDTWIN_NO_MOSQUITTO` set, unless `CI` is set too), plus fake peers
+//! that never answer, never acknowledge or refuse with MQTT 5 reason codes.
+
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use bytes::BytesMut;
+use medtwin_mqtt::{
+    Broker, BrokerOptions, ConnectOptions, Connection, Delivery, DownCause, Message, PublishError,
+    Qos, Version,
+};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+use tokio::sync::mpsc;
+use tokio::time::timeout;
+
+const QOS: [Qos; 3] = [Qos::AtMostOnce, Qos::AtLeastOnce, Qos::ExactlyOnce];
+const VERSIONS: [Version; 2] = [Version::V311, Version::V5];
+
+/// A broker the test can stop and start again on the same port.
+enum Server {
+    Embedded {
+        broker: Option<Broker>,
+        addr: SocketAddr,
+    },
+    Mosquitto(Mosquitto),
+}
+
+impl Server {
+    async fn embedded() -> Server {
+        let broker = Broker::start(BrokerOptions::local()).await.unwrap();
+        let addr = broker.addr();
+        Server::Embedded {
+            broker: Some(broker),
+            addr,
+        }
+    }
+
+    fn mosquitto() -> Option<Server> {
+        if std::env::var_os("MEDTWIN_NO_MOSQUITTO").is_some() {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "CI must test against mosquitto, but MEDTWIN_NO_MOSQUITTO is set"
+            );
+            println!("skipped: MEDTWIN_NO_MOSQUITTO is set");
+            return None;
+        }
+        Some(Server::Mosquitto(Mosquitto::start(free_port())))
+    }
+
+    fn addr(&self) -> String {
+        match self {
+            Server::Embedded { addr, .. } => addr.to_string(),
+            Server::Mosquitto(m) => format!("127.0.0.1:{}", m.port),
+        }
+    }
+
+    async fn stop(&mut self) {
+        match self {
+            Server::Embedded { broker, .. } => {
+                if let Some(broker) = broker.take() {
+                    broker.stop().await;
+                }
+            }
+            Server::Mosquitto(m) => m.stop(),
+        }
+    }
+
+    async fn start_again(&mut self) {
+        match self {
+            Server::Embedded { broker, addr } => {
+                *broker = Some(Broker::start(BrokerOptions::at(*addr)).await.unwrap());
+            }
+            Server::Mosquitto(m) => *m = Mosquitto::start(m.port),
+        }
+    }
+}
+
+/// Debian's mosquitto on 127.0.0.1:`port`, with a generated config; killed
+/// on drop.
+struct Mosquitto {
+    child: Option<Child>,
+    port: u16,
+    _dir: tempfile::TempDir,
+}
+
+impl Mosquitto {
+    fn start(port: u16) -> Mosquitto {
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("mosquitto.conf");
+        std::fs::write(
+            &config,
+            format!("listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\nlog_dest none\n"),
+        )
+        .unwrap();
+        let mut child = Command::new("mosquitto")
+            .arg("-c")
+            .arg(&config)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("mosquitto must be installed (scripts/test.sh installs it), or set MEDTWIN_NO_MOSQUITTO");
+        for _ in 0..100 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return Mosquitto {
+                    child: Some(child),
+                    port,
+                    _dir: dir,
+                };
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("mosquitto did not listen on 127.0.0.1:{port} within 5 s");
+    }
+
+    fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for Mosquitto {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn free_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap().port()
+}
+
+fn options(addr: &str, id: &str, version: Version) -> ConnectOptions {
+    let mut options = ConnectOptions::new(addr, id, version);
+    options.ack_timeout = Duration::from_secs(3);
+    options.connect_timeout = Duration::from_secs(2);
+    options.backoff_initial = Duration::from_millis(50);
+    options.backoff_max = Duration::from_millis(400);
+    options
+}
+
+async fn subscriber(
+    addr: &str,
+    id: &str,
+    version: Version,
+    filter: &str,
+) -> (Connection, mpsc::Receiver<Delivery>) {
+    let (tx, rx) = mpsc::channel(1000);
+    let mut o = options(addr, id, version);
+    o.deliveries = Some(tx);
+    let connection = Connection::connect(o).await.unwrap();
+    let granted = connection
+        .subscribe(filter, Qos::ExactlyOnce)
+        .await
+        .unwrap();
+    assert_eq!(granted, Qos::ExactlyOnce);
+    (connection, rx)
+}
+
+async fn next(rx: &mut mpsc::Receiver<Delivery>) -> Delivery {
+    timeout(Duration::from_secs(5), rx.recv())
+        .await
+        .expect("a delivery within 5 s")
+        .expect("the channel is open")
+}
+
+async fn nothing_within(rx: &mut mpsc::Receiver<Delivery>, wait: Duration) {
+    if let Ok(Some(d)) = timeout(wait, rx.recv()).await {
+        panic!("expected nothing, got {d:?}");
+    }
+}
+
+async fn round_trips(server: &Server) {
+    let addr = server.addr();
+    for version in VERSIONS {
+        let filter = format!("rt/{}/#", version.name());
+        let (sub, mut rx) = subscriber(&addr, &format!("rt-sub-{version}"), version, &filter).await;
+        let publisher = Connection::connect(options(&addr, &format!("rt-pub-{version}"), version))
+            .await
+            .unwrap();
+        for qos in QOS {
+            let topic = format!("rt/{}/q{}/dev", version.name(), qos.level());
+            for i in 0..20 {
+                publisher
+                    .publish(&topic, format!("{{\"i\":{i}}}"), qos, false)
+                    .await
+                    .unwrap_or_else(|e| panic!("{version} qos {qos} message {i}: {e}"));
+            }
+            for i in 0..20 {
+                let d = next(&mut rx).await;
+                assert_eq!(d.topic, topic);
+                assert_eq!(
+                    &d.payload[..],
+                    format!("{{\"i\":{i}}}").as_bytes(),
+                    "{version} qos {qos}: in order"
+                );
+                assert_eq!(
+                    d.qos, qos,
+                    "delivered at the publish's QoS (subscribed at 2)"
+                );
+                assert!(!d.retain);
+            }
+        }
+        let counters = publisher.counters();
+        assert_eq!(counters.get("published"), Some(&60), "{counters:?}");
+        assert_eq!(counters.get("connects"), Some(&1));
+        assert_eq!(sub.counters().get("deliveries"), Some(&60));
+        // Concurrent publishes share the in-flight window and all complete.
+        let topic = format!("rt/{}/burst", version.name());
+        let publisher = Arc::new(publisher);
+        let results = concurrently(&publisher, &topic, 200).await;
+        assert!(results.iter().all(Result::is_ok), "{results:?}");
+        let mut payloads: Vec<usize> = Vec::new();
+        for _ in 0..200 {
+            payloads.push(
+                String::from_utf8_lossy(&next(&mut rx).await.payload)
+                    .parse()
+                    .unwrap(),
+            );
+        }
+        payloads.sort_unstable();
+        assert_eq!(payloads, (0..200).collect::<Vec<_>>());
+        publisher.disconnect().await;
+        sub.disconnect().await;
+    }
+}
+
+/// `n` QoS 1 publishes at once, each on its own task.
+async fn concurrently(
+    connection: &Arc<Connection>,
+    topic: &str,
+    n: usize,
+) -> Vec<Result<(), PublishError>> {
+    let mut set = tokio::task::JoinSet::new();
+    for i in 0..n {
+        let connection = Arc::clone(connection);
+        let topic = topic.to_owned();
+        set.spawn(async move {
+            connection
+                .publish(topic, format!("{i}"), Qos::AtLeastOnce, false)
+                .await
+        });
+    }
+    set.join_all().await
+}
+
+async fn will_and_retained(server: &Server) {
+    let addr = server.addr();
+    for version in VERSIONS {
+        let status = format!("status/{}/dev-1", version.name());
+        let (watcher, mut rx) = subscriber(
+            &addr,
+            &format!("w-{version}"),
+            version,
+            &format!("status/{}/#", version.name()),
+        )
+        .await;
+        let offline = Message {
+            topic: status.clone(),
+            payload: "offline".into(),
+            qos: Qos::AtLeastOnce,
+            retain: true,
+        };
+        let mut o = options(&addr, &format!("dev-1-{version}"), version);
+        o.will = Some(offline.clone());
+        o.birth = Some(Message {
+            payload: "online".into(),
+            ..offline.clone()
+        });
+        let device = Connection::connect(o.clone()).await.unwrap();
+        let d = next(&mut rx).await;
+        assert_eq!(
+            (d.topic.as_str(), &d.payload[..]),
+            (status.as_str(), &b"online"[..])
+        );
+        // Dropping the socket without DISCONNECT: the broker sends the will.
+        device.kill().await;
+        let d = next(&mut rx).await;
+        assert_eq!(
+            &d.payload[..],
+            b"offline",
+            "{version}: will on an unclean end"
+        );
+        // A late subscriber sees the retained will, flagged retained.
+        let (late, mut late_rx) =
+            subscriber(&addr, &format!("late-{version}"), version, &status).await;
+        let d = next(&mut late_rx).await;
+        assert_eq!((&d.payload[..], d.retain), (&b"offline"[..], true));
+        // A clean DISCONNECT discards the will.
+        let device = Connection::connect(o).await.unwrap();
+        assert_eq!(&next(&mut rx).await.payload[..], b"online");
+        assert_eq!(&next(&mut late_rx).await.payload[..], b"online");
+        device.disconnect().await;
+        nothing_within(&mut rx, Duration::from_millis(400)).await;
+        // An empty retained message clears the topic (§3.3.1.3).
+        let cleaner = Connection::connect(options(&addr, &format!("clean-{version}"), version))
+            .await
+            .unwrap();
+        cleaner
+            .publish(&status, "", Qos::AtLeastOnce, true)
+            .await
+            .unwrap();
+        let (again, mut again_rx) =
+            subscriber(&addr, &format!("again-{version}"), version, &status).await;
+        nothing_within(&mut again_rx, Duration::from_millis(400)).await;
+        for c in [watcher, late, cleaner, again] {
+            c.disconnect().await;
+        }
+    }
+}
+
+async fn reconnects_after_restart(server: &mut Server) {
+    let addr = server.addr();
+    let version = Version::V5;
+    let (sub, mut rx) = subscriber(&addr, "rs-sub", version, "rs/#").await;
+    let mut o = options(&addr, "rs-pub", version);
+    o.birth = Some(Message {
+        topic: "rs/status".into(),
+        payload: "online".into(),
+        qos: Qos::AtLeastOnce,
+        retain: true,
+    });
+    let publisher = Connection::connect(o).await.unwrap();
+    assert_eq!(&next(&mut rx).await.payload[..], b"online");
+    server.stop().await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Down: fails at once with the cause, or with the lost connection.
+    let error = publisher
+        .publish("rs/x", "down", Qos::AtLeastOnce, false)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            error,
+            PublishError::NotConnected {
+                cause: DownCause::ConnectionRefused
+            } | PublishError::NotConnected {
+                cause: DownCause::ClosedByBroker
+            } | PublishError::NotConnected {
+                cause: DownCause::ServerDisconnect(0x8B)
+            }
+        ),
+        "{error:?}"
+    );
+    assert!(!publisher.is_connected());
+    server.start_again().await;
+    // Back: the client reconnects by itself, re-subscribes, re-announces.
+    let mut ok = false;
+    for _ in 0..60 {
+        if publisher
+            .publish("rs/x", "back", Qos::AtLeastOnce, false)
+            .await
+            .is_ok()
+        {
+            ok = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        ok,
+        "publish works again after the restart: {:?}",
+        publisher.counters()
+    );
+    let mut seen = Vec::new();
+    while seen.iter().all(|p: &String| p != "back") {
+        seen.push(String::from_utf8_lossy(&next(&mut rx).await.payload).into_owned());
+    }
+    assert!(
+        seen.contains(&"online".to_owned()),
+        "birth after reconnect: {seen:?}"
+    );
+    let counters = publisher.counters();
+    assert!(
+        counters.get("reconnects").copied().unwrap_or(0) >= 1,
+        "{counters:?}"
+    );
+    assert!(
+        counters.keys().any(|k| k.starts_with("disconnects_")),
+        "the loss is counted by cause: {counters:?}"
+    );
+    assert!(
+        counters
+            .get("connect_failures_connection_refused")
+            .copied()
+            .unwrap_or(0)
+            >= 1,
+        "{counters:?}"
+    );
+    assert!(sub.counters().get("resubscribes").copied().unwrap_or(0) >= 1);
+    publisher.disconnect().await;
+    sub.disconnect().await;
+}
+
+#[tokio::test]
+async fn embedded_round_trips_each_qos_and_version() {
+    round_trips(&Server::embedded().await).await;
+}
+
+#[tokio::test]
+async fn embedded_will_and_retained_status() {
+    will_and_retained(&Server::embedded().await).await;
+}
+
+#[tokio::test]
+async fn embedded_reconnect_after_restart_is_counted() {
+    let mut server = Server::embedded().await;
+    reconnects_after_restart(&mut server).await;
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn mosquitto_round_trips_each_qos_and_version() {
+    let Some(server) = Server::mosquitto() else {
+        return;
+    };
+    round_trips(&server).await;
+}
+
+#[tokio::test]
+async fn mosquitto_will_and_retained_status() {
+    let Some(server) = Server::mosquitto() else {
+        return;
+    };
+    will_and_retained(&server).await;
+}
+
+#[tokio::test]
+async fn mosquitto_reconnect_after_restart_is_counted() {
+    let Some(mut server) = Server::mosquitto() else {
+        return;
+    };
+    reconnects_after_restart(&mut server).await;
+}
+
+#[tokio::test]
+async fn connecting_to_nothing_is_refused_with_its_cause() {
+    let port = free_port();
+    let error = Connection::connect(options(&format!("127.0.0.1:{port}"), "x", Version::V311))
+        .await
+        .unwrap_err();
+    assert_eq!(error.cause, DownCause::ConnectionRefused, "{error}");
+}
+
+/// How a fake MQTT 5 peer misbehaves.
+#[derive(Clone, Copy)]
+enum Peer {
+    /// Reads CONNECT, never answers.
+    NoConnAck,
+    /// CONNACK, then never acknowledges a PUBLISH.
+    NeverAck,
+    /// CONNACK, then PUBACK / PUBREC with this reason code.
+    Refuse(u8),
+    /// CONNACK with this reason code.
+    Reject(u8),
+}
+
+/// A fake MQTT 5 broker built from rumqttc's codec; counts PUBLISHes.
+async fn fake_peer(peer: Peer) -> (String, Arc<AtomicUsize>) {
+    use rumqttc::v5::mqttbytes::v5::Packet;
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let seen = Arc::new(AtomicUsize::new(0));
+    let counter = Arc::clone(&seen);
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            let counter = Arc::clone(&counter);
+            tokio::spawn(async move {
+                let mut buf = BytesMut::new();
+                loop {
+                    match stream.read_buf(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(_) => {}
+                    }
+                    while let Ok(packet) = Packet::read(&mut buf, None) {
+                        let answer: Vec<u8> = match (packet, peer) {
+                            (Packet::Connect(..), Peer::NoConnAck) => vec![],
+                            // CONNACK: flags, reason code, empty properties.
+                            (Packet::Connect(..), Peer::Reject(code)) => {
+                                vec![0x20, 0x03, 0x00, code, 0x00]
+                            }
+                            (Packet::Connect(..), _) => vec![0x20, 0x03, 0x00, 0x00, 0x00],
+                            (Packet::Publish(p), peer) => {
+                                counter.fetch_add(1, Ordering::SeqCst);
+                                let [hi, lo] = p.pkid.to_be_bytes();
+                                match (peer, p.qos as u8) {
+                                    (Peer::Refuse(code), 1) => vec![0x40, 0x03, hi, lo, code],
+                                    (Peer::Refuse(code), 2) => vec![0x50, 0x03, hi, lo, code],
+                                    _ => vec![],
+                                }
+                            }
+                            // PINGREQ → PINGRESP.
+                            (Packet::PingReq(_), _) => vec![0xD0, 0x00],
+                            _ => vec![],
+                        };
+                        if !answer.is_empty() && stream.write_all(&answer).await.is_err() {
+                            return;
+                        }
+                    }
+                }
+            });
+        }
+    });
+    (addr, seen)
+}
+
+#[tokio::test]
+async fn a_peer_that_never_sends_connack_times_out() {
+    let (addr, _) = fake_peer(Peer::NoConnAck).await;
+    let mut o = options(&addr, "x", Version::V5);
+    o.connect_timeout = Duration::from_millis(300);
+    let error = Connection::connect(o).await.unwrap_err();
+    assert_eq!(error.cause, DownCause::ConnAckTimeout, "{error}");
+}
+
+#[tokio::test]
+async fn a_connack_refusal_carries_its_code() {
+    let (addr, _) = fake_peer(Peer::Reject(0x87)).await;
+    let error = Connection::connect(options(&addr, "x", Version::V5))
+        .await
+        .unwrap_err();
+    assert_eq!(error.cause, DownCause::Rejected(0x87), "{error}");
+}
+
+#[tokio::test]
+async fn unacknowledged_publishes_time_out_and_in_flight_is_bounded() {
+    let (addr, seen) = fake_peer(Peer::NeverAck).await;
+    let mut o = options(&addr, "x", Version::V5);
+    o.ack_timeout = Duration::from_millis(600);
+    o.max_in_flight = 3;
+    let connection = Arc::new(Connection::connect(o).await.unwrap());
+    let results = timeout(Duration::from_secs(5), concurrently(&connection, "a/b", 10))
+        .await
+        .unwrap();
+    assert!(
+        results.iter().all(|r| *r == Err(PublishError::Timeout)),
+        "{results:?}"
+    );
+    // Only the window went out before the connection was taken as stalled.
+    assert_eq!(
+        seen.load(Ordering::SeqCst),
+        3,
+        "in flight is bounded by max_in_flight"
+    );
+    let counters = connection.counters();
+    assert_eq!(
+        counters.get("publish_failed_timeout"),
+        Some(&10),
+        "{counters:?}"
+    );
+    connection.kill().await;
+}
+
+#[tokio::test]
+async fn mqtt5_refusals_carry_the_reason_code() {
+    let (addr, seen) = fake_peer(Peer::Refuse(0x97)).await;
+    let connection = Connection::connect(options(&addr, "x", Version::V5))
+        .await
+        .unwrap();
+    for qos in [Qos::AtLeastOnce, Qos::ExactlyOnce] {
+        let error = connection
+            .publish("a/b", "x", qos, false)
+            .await
+            .unwrap_err();
+        assert_eq!(error, PublishError::Refused { code: 0x97 }, "qos {qos}");
+    }
+    // QoS 0 has no acknowledgement: done once written.
+    connection
+        .publish("a/b", "x", Qos::AtMostOnce, false)
+        .await
+        .unwrap();
+    assert_eq!(
+        connection.counters().get("publish_failed_refused_rc_151"),
+        Some(&2)
+    );
+    // The connection stays up after a refusal.
+    assert!(connection.is_connected());
+    connection.disconnect().await;
+    assert_eq!(seen.load(Ordering::SeqCst), 3);
+}
+
+#[tokio::test]
+async fn invalid_topics_are_refused_before_sending() {
+    let server = Server::embedded().await;
+    let connection = Connection::connect(options(&server.addr(), "x", Version::V311))
+        .await
+        .unwrap();
+    for topic in ["", "a/+", "a/#"] {
+        let error = connection
+            .publish(topic, "x", Qos::AtLeastOnce, false)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(error, PublishError::InvalidTopic(_)),
+            "{topic:?}: {error:?}"
+        );
+    }
+    assert!(
+        connection
+            .subscribe("a/#/b", Qos::AtMostOnce)
+            .await
+            .is_err()
+    );
+    connection.disconnect().await;
+}
