@@ -24,8 +24,8 @@
 
 mod alerts;
 mod escalation;
-mod mqtt;
 mod mllp;
+mod mqtt;
 mod patient;
 mod server;
 pub mod sink;

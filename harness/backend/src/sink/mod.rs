@@ -8,14 +8,14 @@
 //! re-arms (the score stayed below the threshold for `reset_after`). Sinks
 //! that have no place for an end (the webhook) ignore it.
 
-pub mod mqtt;
 pub mod acm;
+pub mod mqtt;
 pub mod webhook;
 
 use medtwin_wire::AlertMessage;
 
-pub use mqtt::{MqttSink, MqttSinkConfig};
 pub use acm::AcmSink;
+pub use mqtt::{MqttSink, MqttSinkConfig};
 pub use webhook::{Signing, WebhookSink};
 
 /// A phase of an alert's life.
