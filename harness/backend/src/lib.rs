@@ -15,6 +15,8 @@
 //! - `server`: routes, validation, ingestion.
 //! - `alerts`: fault injection and bounded, ordered delivery.
 //! - `stats`: counters.
+//! - `fhir`: FHIR R4 under `/fhir` (Observations in, alerts as
+//!   resources and Backport subscriptions out).
 //!
 //! Everything is bounded: request bodies ([`medtwin_wire::MAX_BODY_BYTES`]),
 //! samples per window ([`MAX_WINDOW_SAMPLES`]), patients
@@ -24,6 +26,7 @@
 
 mod alerts;
 mod escalation;
+mod fhir;
 mod mllp;
 mod mqtt;
 mod patient;
@@ -155,7 +158,8 @@ pub async fn start(config: BackendConfig) -> Result<BackendHandle, BackendError>
             config.alerts_signing.clone(),
         )?)
     };
-    let sinks = sink::Sinks::start(webhook, &config.sinks)?;
+    let fhir = fhir::FhirStore::new(config.token.clone()).map_err(BackendError::Client)?;
+    let sinks = sink::Sinks::start(webhook, &config.sinks)?.with_fhir(Arc::clone(&fhir));
     let counters = Arc::new(stats::Counters::default());
     let (dispatcher, lanes) = alerts::start(
         sinks,
@@ -179,7 +183,8 @@ pub async fn start(config: BackendConfig) -> Result<BackendHandle, BackendError>
         .await
         .map_err(bind)?;
     let addr = listener.local_addr().map_err(bind)?;
-    let app = server::router(Arc::clone(&shared));
+    let app =
+        server::router(Arc::clone(&shared)).nest("/fhir", fhir::router(Arc::clone(&shared), fhir));
     let server =
         medtwin_listen::serve(listener, app, medtwin_listen::Limits::default()).map_err(bind)?;
     let mqtt = match &config.ingest.mqtt {

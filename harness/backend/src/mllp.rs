@@ -1,8 +1,10 @@
 //! HL7 v2 telemetry in: ORU^R01 (IHE PCD-01) over MLLP, each message
 //! decoded into a telemetry message and ingested exactly as
-//! `POST /v1/measurements` ingests one, then answered: `AA` when taken,
-//! `AE` with an ERR (the HL7 error code and the reason) when it was read
-//! but refused, `AR` when it is not a PCD-01 `ORU^R01` at all. Every
+//! `POST /v1/measurements` ingests one, then answered: accepted when
+//! taken, an error with an ERR (the HL7 error code and the reason) when it
+//! was read but refused, a reject when it is not a PCD-01 `ORU^R01` at
+//! all: `CA`/`CE`/`CR` for a message asking for enhanced-mode
+//! acknowledgement (PCD-01's MSH-15 `AL`), `AA`/`AE`/`AR` otherwise. Every
 //! refusal is counted in the backend's rejections (`bad_hl7` for
 //! messages that cannot be decoded, the usual reasons otherwise).
 
@@ -12,7 +14,8 @@ use std::time::SystemTime;
 use medtwin_hl7::mllp::{Server, ServerLimits, serve};
 use medtwin_hl7::time::dtm_of;
 use medtwin_hl7::{
-    AckCode, AckErrorInfo, DecodeError, Message, build_ack, control_id, decode_oru_r01,
+    AckCode, AckErrorInfo, DecodeError, Message, ack_code_for, build_ack, control_id,
+    decode_oru_r01,
 };
 use medtwin_sim::Vital;
 use tokio::net::TcpListener;
@@ -39,7 +42,7 @@ fn answer(shared: &Shared, raw: &[u8]) -> Vec<u8> {
     let id = control_id(raw).unwrap_or_default();
     let ack_id = format!("ACK-{id}");
     let ack = |msg: Option<&Message>, code, error: Option<AckErrorInfo<'_>>| {
-        build_ack(msg, &id, code, error, &now, &ack_id).into_bytes()
+        build_ack(msg, &id, ack_code_for(msg, code), error, &now, &ack_id).into_bytes()
     };
     let msg = match Message::parse_bytes(raw) {
         Ok(m) => m,
@@ -73,6 +76,12 @@ fn answer(shared: &Shared, raw: &[u8]) -> Vec<u8> {
             return ack(Some(&msg), code, Some(error));
         }
     };
+    if !decoded.unknown_metrics.is_empty() {
+        super::stats::add(
+            &shared.counters.unknown_metrics,
+            decoded.unknown_metrics.len() as u64,
+        );
+    }
     let mut message = decoded.message;
     // PCD-01 names each vital by its MDC term; LOINC beside it is optional
     // (medtwin writes it, monitors mostly do not). Fill in the one the

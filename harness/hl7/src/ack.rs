@@ -108,6 +108,25 @@ pub struct AckErrorInfo<'a> {
     pub text: &'a str,
 }
 
+/// The code an answer to `original` uses for the outcome `code` (given in
+/// original-mode terms): a message that values MSH-15 or MSH-16 asks for
+/// enhanced-mode acknowledgement, whose accept (commit) acknowledgement is
+/// `CA`/`CE`/`CR` (IHE PCD-01 and PCD-04 messages send `AL`/`NE`: one
+/// commit acknowledgement, no application one); otherwise original mode,
+/// `AA`/`AE`/`AR` (refs: HL7, "ACK").
+pub fn ack_code_for(original: Option<&Message>, code: AckCode) -> AckCode {
+    let enhanced = original.is_some_and(|m| m.get("MSH-15").is_some() || m.get("MSH-16").is_some());
+    match (enhanced, code) {
+        (true, AckCode::AA) => AckCode::CA,
+        (true, AckCode::AE) => AckCode::CE,
+        (true, AckCode::AR) => AckCode::CR,
+        (false, AckCode::CA) => AckCode::AA,
+        (false, AckCode::CE) => AckCode::AE,
+        (false, AckCode::CR) => AckCode::AR,
+        (_, c) => c,
+    }
+}
+
 /// The text table 0357 gives an HL7 error code.
 pub fn error_code_text(code: u16) -> &'static str {
     match code {
@@ -256,6 +275,14 @@ mod tests {
             parse_ack(b"MSH|^~\\&|\rMSA|OK|1\r"),
             Err(AckError::BadCode(_))
         ));
+        // PCD messages (MSH-15 AL, MSH-16 NE) get commit acknowledgements.
+        let pcd =
+            Message::parse("MSH|^~\\&|A||||20260101||ORU^R01^ORU_R01|1|P|2.6|||AL|NE\r").unwrap();
+        assert_eq!(ack_code_for(Some(&pcd), AckCode::AA), AckCode::CA);
+        assert_eq!(ack_code_for(Some(&pcd), AckCode::AE), AckCode::CE);
+        assert_eq!(ack_code_for(Some(&pcd), AckCode::AR), AckCode::CR);
+        assert_eq!(ack_code_for(Some(&orig), AckCode::AE), AckCode::AE);
+        assert_eq!(ack_code_for(None, AckCode::CR), AckCode::AR);
         for c in ["AA", "AE", "AR", "CA", "CE", "CR"] {
             assert_eq!(c.parse::<AckCode>().unwrap().as_str(), c);
         }

@@ -211,6 +211,10 @@ pub struct AlertReport {
     pub time: String,
     /// The triggering measurement (facet 2), if any.
     pub trigger: Option<Trigger>,
+    /// When the measurement that raised the alert was taken, RFC 3339:
+    /// the trigger's time, or the source row's OBX-14 when the report
+    /// names no triggering value.
+    pub measurement_time: Option<String>,
     /// A score behind the alert (NEWS2 total), if any.
     pub score: Option<i64>,
 }
@@ -253,6 +257,13 @@ impl AlertReport {
             inactivation: InactivationState::Enabled,
             time: medtwin_wire::parse_time(time)
                 .map_or_else(|| time.to_owned(), medtwin_wire::format_time),
+            measurement_time: trigger.as_ref().map(|t| t.time.clone()).or_else(|| {
+                let t = alert.measurement_time.as_deref()?;
+                Some(
+                    medtwin_wire::parse_time(t)
+                        .map_or_else(|| t.to_owned(), medtwin_wire::format_time),
+                )
+            }),
             trigger,
             score: alert.score,
         }
@@ -267,7 +278,7 @@ impl AlertReport {
             patient_id: self.patient_id.clone(),
             kind: self.kind.clone(),
             priority: self.priority.to_priority(),
-            measurement_time: self.trigger.as_ref().map(|t| t.time.clone()),
+            measurement_time: self.measurement_time.clone(),
             score: self.score,
         }
     }
@@ -368,6 +379,9 @@ impl AlertReport {
                 .comps(&[&mds, mdc::MDS_PHYSIO_MONITOR.name, mdc::MDC])
                 .empty(5)
                 .field("F");
+                if let Some(t) = self.measurement_time.as_deref().and_then(to_dtm) {
+                    w.empty(2).field(&t);
+                }
             }
         }
         let facets = [
@@ -434,6 +448,7 @@ impl AlertReport {
             inactivation: InactivationState::Enabled,
             time: String::new(),
             trigger: None,
+            measurement_time: None,
             score: None,
         };
         let mut event_text = None;
@@ -498,6 +513,7 @@ impl AlertReport {
                         .filter(|f| f.component(6) == Some(mdc::LOINC))
                         .and_then(|f| f.component(4))
                         .map(str::to_owned);
+                    r.measurement_time.clone_from(&time);
                     r.trigger = Some(Trigger {
                         value: WireValue {
                             code: wire_code,
@@ -508,7 +524,14 @@ impl AlertReport {
                         time: time.unwrap_or_default(),
                     });
                 }
-                Facet::Source => {}
+                Facet::Source => {
+                    if let Some(t) = obx.get(14, 1) {
+                        r.measurement_time =
+                            Some(from_dtm(t).ok_or_else(|| {
+                                DecodeError::invalid(path(14), t, "not an HL7 DTM")
+                            })?);
+                    }
+                }
                 Facet::Phase => r.phase = EventPhase::parse(value),
                 Facet::State => r.state = AlarmState::parse(value),
                 Facet::Inactivation => r.inactivation = InactivationState::parse(value),

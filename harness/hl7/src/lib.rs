@@ -22,7 +22,7 @@ pub mod mllp;
 pub mod pcd01;
 pub mod time;
 
-pub use ack::{Ack, AckCode, AckError, AckErrorInfo, build_ack, parse_ack};
+pub use ack::{Ack, AckCode, AckError, AckErrorInfo, ack_code_for, build_ack, parse_ack};
 pub use acm::{
     AlarmPriority, AlarmState, AlertReport, AlertType, EventPhase, InactivationState, Trigger,
 };

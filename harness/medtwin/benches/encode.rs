@@ -64,7 +64,11 @@ fn context() -> EncodeContext {
                 "ward-000/bp_cuff".into(),
                 "ward-000/thermometer".into(),
             ],
-            models: vec!["pulse_oximeter".into(), "bp_cuff".into(), "thermometer".into()],
+            models: vec![
+                "pulse_oximeter".into(),
+                "bp_cuff".into(),
+                "thermometer".into(),
+            ],
         },
         start: SystemTime::UNIX_EPOCH + Duration::from_secs(1_798_790_400),
     }

@@ -183,9 +183,12 @@ pub async fn replay(path: &Path, config: &ReplayConfig) -> Result<Replayed, Stri
         names,
         start: SystemTime::now(),
     };
-    let wired = select::connect(&target, &ctx)
-        .await
-        .map_err(|e| format!("cannot set up the {} transport: {e:#}", config.protocol.name()))?;
+    let wired = select::connect(&target, &ctx).await.map_err(|e| {
+        format!(
+            "cannot set up the {} transport: {e:#}",
+            config.protocol.name()
+        )
+    })?;
     let carrier = Arc::new(wired.carrier);
     let clock = Arc::new(SimClock::new(Clock::Virtual, Instant::now()));
     let transport = Transport::start(carrier.clone(), config.lanes, clock, None, Stop::new());
@@ -234,7 +237,11 @@ pub fn human(r: &Replayed, config: &ReplayConfig) -> String {
         r.lines,
         config.url,
         config.protocol.name(),
-        if secs > 0.0 { r.lines as f64 / secs } else { 0.0 },
+        if secs > 0.0 {
+            r.lines as f64 / secs
+        } else {
+            0.0
+        },
         s.accepted,
         s.refused,
         s.failed,

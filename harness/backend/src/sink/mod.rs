@@ -61,6 +61,9 @@ pub struct Undelivered {
 #[derive(Debug)]
 pub(crate) struct Sinks {
     pub(crate) webhook: Option<WebhookSink>,
+    /// The FHIR store (always on: every alert is stored for FHIR search
+    /// and subscriptions).
+    pub(crate) fhir: Option<std::sync::Arc<crate::fhir::FhirStore>>,
     pub(crate) mqtt: Option<MqttSink>,
     pub(crate) acm: Option<AcmSink>,
 }
@@ -79,7 +82,18 @@ impl Sinks {
                 Sink::Mqtt(config) => mqtt = Some(MqttSink::new(config.clone())?),
             }
         }
-        Ok(Sinks { webhook, mqtt, acm })
+        Ok(Sinks {
+            webhook,
+            fhir: None,
+            mqtt,
+            acm,
+        })
+    }
+
+    /// The same sinks, storing every alert in the FHIR store too.
+    pub(crate) fn with_fhir(mut self, store: std::sync::Arc<crate::fhir::FhirStore>) -> Sinks {
+        self.fhir = Some(store);
+        self
     }
 
     /// Every sink, by name.
@@ -87,6 +101,9 @@ impl Sinks {
         let mut names = Vec::new();
         if self.webhook.is_some() {
             names.push("webhook");
+        }
+        if self.fhir.is_some() {
+            names.push("fhir");
         }
         if self.mqtt.is_some() {
             names.push("mqtt");
@@ -105,6 +122,12 @@ impl Sinks {
                 Some(w) if out.phase == Phase::Start => w.deliver(&out.message).await,
                 _ => Ok(()),
             },
+            "fhir" => {
+                if let Some(store) = &self.fhir {
+                    store.record_alert(&out.message, out.phase);
+                }
+                Ok(())
+            }
             "mqtt" => match &self.mqtt {
                 Some(m) if out.phase == Phase::Start => m.deliver(&out.message).await,
                 _ => Ok(()),

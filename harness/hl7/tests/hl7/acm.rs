@@ -106,6 +106,16 @@ fn phases_states_and_kinds_map_as_medtwin_sends_them() {
         ("ward-003", "spo2-low", Priority::High)
     );
     assert_eq!(m.alert_id.as_deref(), Some("ward-003/spo2-low/1"));
+    // Without a triggering value the measurement time rides on the
+    // source row (OBX-14) and comes back.
+    let m =
+        AlertReport::decode(&Message::parse(&lead.encode(&Pcd01Options::default(), "L")).unwrap())
+            .unwrap()
+            .to_alert_message();
+    assert_eq!(
+        m.measurement_time.as_deref(),
+        Some("2026-01-01T08:00:01.250Z")
+    );
     let m = every_report()[0].to_alert_message();
     assert_eq!(
         m.measurement_time.as_deref(),

@@ -6,4 +6,5 @@ mod acm;
 mod common;
 mod mllp;
 mod pcd01;
+mod robust;
 mod validator;

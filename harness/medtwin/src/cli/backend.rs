@@ -21,10 +21,15 @@ pub fn run(args: &BackendArgs) -> Result<Outcome, Failure> {
         let secret = args
             .alerts_secret
             .clone()
-            .or_else(|| std::env::var("MEDTWIN_ALERT_SECRET").ok().filter(|s| !s.is_empty()))
+            .or_else(|| {
+                std::env::var("MEDTWIN_ALERT_SECRET")
+                    .ok()
+                    .filter(|s| !s.is_empty())
+            })
             .ok_or_else(|| {
                 Failure::Input(
-                    "error: --alerts-signature needs --alerts-secret or MEDTWIN_ALERT_SECRET".into(),
+                    "error: --alerts-signature needs --alerts-secret or MEDTWIN_ALERT_SECRET"
+                        .into(),
                 )
             })?;
         config.alerts_signing = Some(match style {

@@ -119,7 +119,8 @@ fn replay(args: &args::ReplayArgs) -> Result<Outcome, Failure> {
     use crate::scenario::interop::{Protocol, check_target_address};
     if args.transport == Protocol::File {
         return Err(Failure::Input(
-            "error: --transport file would record the recording again; name a target's transport".into(),
+            "error: --transport file would record the recording again; name a target's transport"
+                .into(),
         ));
     }
     check_target_address(&args.target, args.transport)

@@ -2,9 +2,11 @@
 //!
 //! An MLLP listener, as an alarm manager's alert consumer: each `ORU^R40`
 //! is read (through the scenario's `[alerts.mapping]` HL7 paths when there
-//! is one, as a PCD-04 report otherwise) and answered: `AA` once taken,
-//! `AE` with an ERR naming what could not be read, `AR` for a message that
-//! is not an `ORU^R40` (or not HL7). An alarm's `start` is the alert the
+//! is one, as a PCD-04 report otherwise) and answered: accepted once
+//! taken, an error with an ERR naming what could not be read, a reject for
+//! a message that is not an `ORU^R40` (or not HL7); in enhanced mode
+//! (`CA`/`CE`/`CR`) when the report asks for it, as PCD-04's MSH-15 `AL`
+//! does, in original mode (`AA`/`AE`/`AR`) otherwise. An alarm's `start` is the alert the
 //! checker judges ([`Inbox::accept`]); its other phases (`continue`,
 //! `update`, `escalate`, `end`, ...) go to the alert history. Nothing is
 //! dropped: every refusal is counted with a sample. Bounded like the
@@ -18,7 +20,9 @@ use std::time::{Duration, SystemTime};
 use anyhow::Context as _;
 use medtwin_hl7::mllp::{Server, ServerLimits, serve};
 use medtwin_hl7::time::dtm_of;
-use medtwin_hl7::{AckCode, AckErrorInfo, AlertReport, EventPhase, Message, build_ack, control_id};
+use medtwin_hl7::{
+    AckCode, AckErrorInfo, AlertReport, EventPhase, Message, ack_code_for, build_ack, control_id,
+};
 use medtwin_wire::MAX_BODY_BYTES;
 
 use super::mapping::AlertParser;
@@ -127,7 +131,7 @@ fn receive(inbox: &Inbox, parser: &AlertParser, raw: &[u8]) -> Vec<u8> {
     let ack_id = format!("ACK-{id}");
     let ack = |msg: Option<&Message>, code: AckCode, error: Option<(u16, &str)>| {
         let error = error.map(|(code, text)| AckErrorInfo { code, text });
-        build_ack(msg, &id, code, error, &now, &ack_id).into_bytes()
+        build_ack(msg, &id, ack_code_for(msg, code), error, &now, &ack_id).into_bytes()
     };
     let msg = match Message::parse_bytes(raw) {
         Ok(m) => m,
@@ -192,4 +196,133 @@ fn receive(inbox: &Inbox, parser: &AlertParser, raw: &[u8]) -> Vec<u8> {
         });
     }
     ack(Some(&msg), AckCode::AA, None)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Instant;
+
+    use medtwin_hl7::mllp::{ClientConfig, MllpClient, SendError};
+    use medtwin_hl7::{AlertReport, EventPhase, Pcd01Options};
+    use medtwin_wire::{AlertMessage, Priority};
+
+    use super::*;
+    use crate::clock::SimClock;
+    use crate::scenario::Clock;
+    use crate::scenario::interop::MappingSpec;
+
+    fn context(mapping: Option<&MappingSpec>) -> IntakeContext {
+        let clock = Arc::new(SimClock::new(Clock::Virtual, Instant::now()));
+        IntakeContext {
+            inbox: Inbox::new(clock),
+            parser: Arc::new(AlertParser::new(mapping)),
+            token: "t".into(),
+            secret: None,
+            mqtt_broker: None,
+        }
+    }
+
+    fn report(phase: EventPhase, control_id: &str) -> String {
+        let alert = AlertMessage {
+            schema: None,
+            alert_id: Some("bed-1/news2-high/1".into()),
+            patient_id: "bed-1".into(),
+            kind: "news2-high".into(),
+            priority: Priority::High,
+            measurement_time: Some("2026-01-01T08:00:00Z".into()),
+            score: Some(7),
+        };
+        AlertReport::from_alert(&alert, phase, "2026-01-01T08:00:01Z", None)
+            .encode(&Pcd01Options::default(), control_id)
+    }
+
+    async fn nak(client: &MllpClient, text: &str) -> (AckCode, Option<String>) {
+        match client.send(text.as_bytes()).await {
+            Err(SendError::Nak {
+                code, error_code, ..
+            }) => (code, error_code),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn starts_are_judged_later_phases_recorded_and_refusals_counted() {
+        let ctx = context(None);
+        let intake = AcmIntake::start(SocketAddr::from(([127, 0, 0, 1], 0)), &ctx)
+            .await
+            .unwrap();
+        let client = MllpClient::new(
+            intake.url().trim_start_matches("mllp://"),
+            ClientConfig::default(),
+        );
+        client
+            .send(report(EventPhase::Start, "C1").as_bytes())
+            .await
+            .unwrap();
+        client
+            .send(report(EventPhase::End, "C2").as_bytes())
+            .await
+            .unwrap();
+        use medtwin_hl7::AckCode::{AR, CE, CR};
+        // Unusable delimiters (two the same): not HL7, though its control
+        // id can still be answered.
+        let not_hl7 = "MSH|^^\\&|||||||ORU^R40|N1|P|2.6\r";
+        assert_eq!(nak(&client, not_hl7).await.0, AR);
+        let r01 = report(EventPhase::Start, "C3").replace("ORU^R40^ORU_R40", "ORU^R01^ORU_R01");
+        assert_eq!(nak(&client, &r01).await, (CR, Some("200".into())));
+        let no_patient = report(EventPhase::Start, "C4").replace("bed-1^^^MEDTWIN^PI", "");
+        assert_eq!(nak(&client, &no_patient).await, (CE, Some("101".into())));
+        client.close().await;
+        intake.stop().await;
+        let (alerts, refused, heard) = ctx.inbox.take_all();
+        assert_eq!(alerts.len(), 1);
+        let a = &alerts[0];
+        assert_eq!(
+            (a.via, a.message.kind.as_str(), a.message.priority),
+            ("acm", "news2-high", Priority::High)
+        );
+        assert_eq!(
+            a.message.measurement_time.as_deref(),
+            Some("2026-01-01T08:00:00.000Z")
+        );
+        assert_eq!(a.message.score, Some(7));
+        assert_eq!(heard.history.len(), 1);
+        assert_eq!(heard.history[0].phase, "end");
+        assert_eq!(heard.history[0].state.as_deref(), Some("inactive"));
+        assert_eq!(refused.malformed, 3, "{refused:?}");
+        assert_eq!(refused.samples.len(), 3);
+        assert_eq!(heard.counters["acm"]["start"], 1);
+        assert_eq!(heard.counters["acm"]["end"], 1);
+    }
+
+    #[tokio::test]
+    async fn a_mapping_reads_foreign_reports_and_what_it_cannot_read_is_unmapped() {
+        let mapping = MappingSpec {
+            patient: Some("PID-3-1".into()),
+            kind: Some("OBX[1]-5-2".into()),
+            priority: Some("OBX[6]-5".into()),
+            priorities: [("PH".to_owned(), "high".to_owned())].into(),
+            ..MappingSpec::default()
+        };
+        let ctx = context(Some(&mapping));
+        let intake = AcmIntake::start(SocketAddr::from(([127, 0, 0, 1], 0)), &ctx)
+            .await
+            .unwrap();
+        let client = MllpClient::new(
+            intake.url().trim_start_matches("mllp://"),
+            ClientConfig::default(),
+        );
+        client
+            .send(report(EventPhase::Start, "M1").as_bytes())
+            .await
+            .unwrap();
+        let unreadable = report(EventPhase::Start, "M2").replace("|PH|", "|P?|");
+        assert_eq!(nak(&client, &unreadable).await.0, AckCode::CE);
+        client.close().await;
+        intake.stop().await;
+        let (alerts, refused, _) = ctx.inbox.take_all();
+        assert_eq!(alerts.len(), 1);
+        assert_eq!(alerts[0].message.kind, "MDCX_EVT_MEDTWIN_NEWS2_HIGH");
+        assert_eq!(refused.unmapped, 1, "{refused:?}");
+    }
 }

@@ -88,8 +88,7 @@ fn read(
 ) -> Result<AlertMessage, Refusal> {
     let required = |field: &str, at: &Option<String>| -> Result<String, Refusal> {
         let at = at.as_deref().unwrap_or_default();
-        let value = get(at)
-            .ok_or_else(|| Refusal::Unmapped(format!("no {field} at \"{at}\"")))?;
+        let value = get(at).ok_or_else(|| Refusal::Unmapped(format!("no {field} at \"{at}\"")))?;
         let value = value.trim().to_owned();
         if value.is_empty() || value.len() > MAX_FIELD_BYTES {
             return Err(Refusal::Unmapped(format!(
@@ -208,8 +207,14 @@ mod tests {
         let body = br#"{"subject":{"identifier":{"value":"p"}},"code":{"coding":[{"code":"k"}]},
             "priority":"whenever","authoredOn":"2026-01-01T09:00:00Z","id":"x"}"#;
         let bad = parser.parse_json(body).unwrap_err();
-        assert!(matches!(&bad, Refusal::Unmapped(why) if why.contains("whenever")), "{bad:?}");
-        assert!(matches!(parser.parse_json(b"<xml/>"), Err(Refusal::Unmapped(_))));
+        assert!(
+            matches!(&bad, Refusal::Unmapped(why) if why.contains("whenever")),
+            "{bad:?}"
+        );
+        assert!(matches!(
+            parser.parse_json(b"<xml/>"),
+            Err(Refusal::Unmapped(_))
+        ));
     }
 
     #[test]
@@ -239,8 +244,14 @@ mod tests {
             _ => None,
         };
         let alert = parser.parse_hl7(fields).unwrap().unwrap();
-        assert_eq!((alert.patient_id.as_str(), alert.kind.as_str()), ("ward-007", "news2-high"));
+        assert_eq!(
+            (alert.patient_id.as_str(), alert.kind.as_str()),
+            ("ward-007", "news2-high")
+        );
         assert_eq!(alert.priority, Priority::Medium, "no priority path: medium");
-        assert_eq!(alert.measurement_time.as_deref(), Some("2026-01-01T09:00:00.000Z"));
+        assert_eq!(
+            alert.measurement_time.as_deref(),
+            Some("2026-01-01T09:00:00.000Z")
+        );
     }
 }

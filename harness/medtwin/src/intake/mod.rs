@@ -389,6 +389,9 @@ pub struct TargetInfo {
 pub enum AnyIntake {
     /// The webhook.
     Webhook(webhook::Webhook),
+    /// FHIR subscription or polling (boxed: it holds its options and
+    /// client).
+    Fhir(Box<fhir::FhirIntake>),
     /// An MQTT subscription.
     Mqtt(mqtt::MqttIntake),
     /// IHE ACM over MLLP.
@@ -400,6 +403,7 @@ impl AnyIntake {
     pub fn kind(&self) -> IntakeKind {
         match self {
             AnyIntake::Webhook(_) => IntakeKind::Webhook,
+            AnyIntake::Fhir(i) => i.kind(),
             AnyIntake::Mqtt(_) => IntakeKind::Mqtt,
             AnyIntake::Acm(_) => IntakeKind::Acm,
         }
@@ -409,6 +413,7 @@ impl AnyIntake {
     pub fn address(&self) -> String {
         match self {
             AnyIntake::Webhook(i) => i.address(),
+            AnyIntake::Fhir(i) => i.address(),
             AnyIntake::Mqtt(i) => i.address(),
             AnyIntake::Acm(i) => i.address(),
         }
@@ -416,9 +421,10 @@ impl AnyIntake {
 
     /// Starts talking to the target, for intakes that must (FHIR creates
     /// its subscription or starts polling); the others do nothing.
-    pub async fn attach(&mut self, _target: &TargetInfo) -> anyhow::Result<()> {
+    pub async fn attach(&mut self, target: &TargetInfo) -> anyhow::Result<()> {
         match self {
             AnyIntake::Webhook(_) | AnyIntake::Mqtt(_) | AnyIntake::Acm(_) => Ok(()),
+            AnyIntake::Fhir(i) => i.attach(target).await,
         }
     }
 
@@ -430,6 +436,7 @@ impl AnyIntake {
     pub async fn settle(&self) {
         match self {
             AnyIntake::Webhook(_) | AnyIntake::Mqtt(_) | AnyIntake::Acm(_) => {}
+            AnyIntake::Fhir(i) => i.settle().await,
         }
     }
 
@@ -437,6 +444,7 @@ impl AnyIntake {
     pub async fn stop(self) {
         match self {
             AnyIntake::Webhook(i) => i.stop().await,
+            AnyIntake::Fhir(i) => i.stop().await,
             AnyIntake::Mqtt(i) => i.stop().await,
             AnyIntake::Acm(i) => i.stop().await,
         }
@@ -500,8 +508,12 @@ mod tests {
         let clock = Arc::new(SimClock::new(Clock::Virtual, Instant::now()));
         clock.advance_frontier(42_000);
         let inbox = Inbox::new(clock);
-        inbox.accept(alert("a"), inbox.arrival(), "webhook").unwrap();
-        inbox.accept(alert("b"), inbox.arrival(), "webhook").unwrap();
+        inbox
+            .accept(alert("a"), inbox.arrival(), "webhook")
+            .unwrap();
+        inbox
+            .accept(alert("b"), inbox.arrival(), "webhook")
+            .unwrap();
         inbox.refuse(&Refusal::Unauthorized, b"{}");
         inbox.refuse(&Refusal::Malformed("expected value".into()), &[b'x'; 500]);
         let (alerts, refused) = inbox.take();
@@ -523,10 +535,14 @@ mod tests {
             ..alert("news2-high")
         };
         inbox.accept(with_id("a1"), inbox.arrival(), "acm").unwrap();
-        inbox.accept(with_id("a1"), inbox.arrival(), "webhook").unwrap();
+        inbox
+            .accept(with_id("a1"), inbox.arrival(), "webhook")
+            .unwrap();
         // The same intake twice is the target's duplicate: judged as such.
         inbox.accept(with_id("a1"), inbox.arrival(), "acm").unwrap();
-        inbox.accept(with_id("a2"), inbox.arrival(), "webhook").unwrap();
+        inbox
+            .accept(with_id("a2"), inbox.arrival(), "webhook")
+            .unwrap();
         inbox.count("acm", "naks", 2);
         let (alerts, _, heard) = inbox.take_all();
         let vias: Vec<_> = alerts.iter().map(|a| a.via).collect();

@@ -218,13 +218,21 @@ mod tests {
                 mqtt_broker: None,
             };
             let listen = SocketAddr::from(([127, 0, 0, 1], 0));
-            let github = Webhook::start(listen, Auth::Github("k".into()), &ctx).await.unwrap();
+            let github = Webhook::start(listen, Auth::Github("k".into()), &ctx)
+                .await
+                .unwrap();
             let good = signature::github(b"k", ALERT);
             let url = github.url();
-            assert_eq!(post(&url, Some((signature::GITHUB_HEADER, good))).await, 202);
+            assert_eq!(
+                post(&url, Some((signature::GITHUB_HEADER, good))).await,
+                202
+            );
             assert_eq!(post(&url, None).await, 401, "unsigned");
             let forged = signature::github(b"guess", ALERT);
-            assert_eq!(post(&url, Some((signature::GITHUB_HEADER, forged))).await, 401);
+            assert_eq!(
+                post(&url, Some((signature::GITHUB_HEADER, forged))).await,
+                401
+            );
             github.stop().await;
             let tolerance = Duration::from_secs(300);
             let stripe = Webhook::start(listen, Auth::Stripe("k".into(), tolerance), &ctx)
@@ -235,7 +243,10 @@ mod tests {
             assert_eq!(post(&url, Some((signature::STRIPE_HEADER, now))).await, 202);
             let old = SystemTime::now() - Duration::from_secs(3600);
             let replayed = signature::stripe(b"k", ALERT, old);
-            assert_eq!(post(&url, Some((signature::STRIPE_HEADER, replayed))).await, 401);
+            assert_eq!(
+                post(&url, Some((signature::STRIPE_HEADER, replayed))).await,
+                401
+            );
             stripe.stop().await;
             let (alerts, refused) = inbox.take();
             assert_eq!(alerts.len(), 2);

@@ -474,7 +474,10 @@ pub fn check_intakes(choice: &IntakeChoice) -> Result<(), (String, String)> {
             format!("poll_every = {every}: at least 50ms"),
         ));
     }
-    if choice.webhook.signature.is_some_and(|s| s != Signature::Bearer)
+    if choice
+        .webhook
+        .signature
+        .is_some_and(|s| s != Signature::Bearer)
         && choice.webhook.secret.as_deref() == Some("")
     {
         return Err((
@@ -518,10 +521,22 @@ mod tests {
             Ok(("127.0.0.1".into(), 1883))
         );
         assert_eq!(host_port("[::1]:2575", "mllp"), Ok(("::1".into(), 2575)));
-        assert!(host_port("http://x:1", "mqtt").unwrap_err().contains("scheme"));
-        assert!(host_port("mqtt://x", "mqtt").unwrap_err().contains("no port"));
+        assert!(
+            host_port("http://x:1", "mqtt")
+                .unwrap_err()
+                .contains("scheme")
+        );
+        assert!(
+            host_port("mqtt://x", "mqtt")
+                .unwrap_err()
+                .contains("no port")
+        );
         assert!(check_topic_template("medtwin/{patient}/{kind}").is_ok());
-        assert!(check_topic_template("a/{ward}").unwrap_err().contains("{ward}"));
+        assert!(
+            check_topic_template("a/{ward}")
+                .unwrap_err()
+                .contains("{ward}")
+        );
         assert!(check_topic_template("a/+/b").is_err());
         assert!(check_topic_template("a/{patient").is_err());
     }

@@ -8,9 +8,9 @@ pub(crate) mod devices;
 pub mod diag;
 pub mod duration;
 pub mod events;
-pub mod interop;
 mod expect;
 mod file;
+pub mod interop;
 pub mod limits;
 mod overrides;
 
@@ -989,14 +989,17 @@ fn resolve_target(file: &ScenarioFile, r: &mut Reporter<'_>) -> Option<Target> {
 fn check_target_url(url: &Spanned<String>, protocol: interop::Protocol, r: &mut Reporter<'_>) {
     if let Err(why) = interop::check_target_address(url.get_ref(), protocol) {
         let help = match protocol {
-            interop::Protocol::Mqtt => Some("write mqtt://host:port, e.g. \"mqtt://127.0.0.1:1883\"".to_owned()),
-            interop::Protocol::Hl7Mllp => Some("write mllp://host:port, e.g. \"mllp://127.0.0.1:2575\"".to_owned()),
+            interop::Protocol::Mqtt => {
+                Some("write mqtt://host:port, e.g. \"mqtt://127.0.0.1:1883\"".to_owned())
+            }
+            interop::Protocol::Hl7Mllp => {
+                Some("write mllp://host:port, e.g. \"mllp://127.0.0.1:2575\"".to_owned())
+            }
             _ => None,
         };
         r.error(url.span(), Some("target.url".into()), why, help);
     }
 }
-
 
 /// `[target] transport`, `encoding` and the protocol tables.
 fn resolve_transport(
@@ -1031,17 +1034,30 @@ fn resolve_transport(
             Some(e) => r.error(
                 name.span(),
                 Some("target.encoding".into()),
-                format!("transport {} cannot carry the {} encoding", choice.protocol.name(), e.name()),
+                format!(
+                    "transport {} cannot carry the {} encoding",
+                    choice.protocol.name(),
+                    e.name()
+                ),
                 Some(format!(
                     "it carries: {}",
-                    choice.protocol.encodings().iter().map(|e| e.name()).collect::<Vec<_>>().join(", ")
+                    choice
+                        .protocol
+                        .encodings()
+                        .iter()
+                        .map(|e| e.name())
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 )),
             ),
             None => r.error(
                 name.span(),
                 Some("target.encoding".into()),
                 format!("unknown encoding \"{}\"", name.get_ref()),
-                Some(format!("one of: {}", Encoding::ALL.map(Encoding::name).join(", "))),
+                Some(format!(
+                    "one of: {}",
+                    Encoding::ALL.map(Encoding::name).join(", ")
+                )),
             ),
         }
     }
@@ -1067,8 +1083,15 @@ fn resolve_transport(
             r.error(
                 spanned.span(),
                 Some(table.into()),
-                format!("[{table}] configures the {} transport, but the transport is {}", protocol.name(), choice.protocol.name()),
-                Some(format!("set transport = \"{}\", or remove [{table}]", protocol.name())),
+                format!(
+                    "[{table}] configures the {} transport, but the transport is {}",
+                    protocol.name(),
+                    choice.protocol.name()
+                ),
+                Some(format!(
+                    "set transport = \"{}\", or remove [{table}]",
+                    protocol.name()
+                )),
             );
         }
     }

@@ -94,7 +94,9 @@ impl Scenario {
                 Some(t) => super::interop::check_target_address(&t.url, protocol)
                     .map_err(|e| format!("--target: {e}"))?,
                 None if protocol == super::interop::Protocol::File => {
-                    return Err("--transport file needs --target <file>: the file to record to".into());
+                    return Err(
+                        "--transport file needs --target <file>: the file to record to".into(),
+                    );
                 }
                 None => {}
             }

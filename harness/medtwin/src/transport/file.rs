@@ -14,8 +14,8 @@ use anyhow::Context as _;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
-pub use super::select::FileOptions;
 use super::select::EncodeContext;
+pub use super::select::FileOptions;
 use super::{Carrier, Cause, Failure, Outgoing, Sent};
 
 /// One recorded message.
@@ -124,7 +124,10 @@ impl Carrier for FileCarrier {
                 Err(why) => return Sent::NotAccepted(Failure::new(Cause::MalformedAnswer, why)),
             }
         }
-        let mut out = self.out.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut out = self
+            .out
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let Some(writer) = out.as_mut() else {
             return Sent::NotAccepted(Failure::new(Cause::Closed, "the file is closed"));
         };
@@ -156,7 +159,9 @@ impl Carrier for FileCarrier {
     }
 
     fn counters(&self) -> BTreeMap<String, u64> {
-        let lost = self.lost_at_close.load(std::sync::atomic::Ordering::Relaxed);
+        let lost = self
+            .lost_at_close
+            .load(std::sync::atomic::Ordering::Relaxed);
         let mut out = BTreeMap::new();
         if lost > 0 {
             out.insert("lines_lost_at_close".to_owned(), lost);

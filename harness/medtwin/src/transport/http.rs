@@ -131,7 +131,7 @@ pub fn parse_retry_after(text: &str) -> Option<Duration> {
 /// The cause of a failed request, from the error and its sources; the
 /// detail is the whole chain, so a sample says more than "error sending
 /// request".
-fn failure_of(error: &reqwest::Error) -> Failure {
+pub(crate) fn failure_of(error: &reqwest::Error) -> Failure {
     let mut chain = vec![error.to_string()];
     let mut io_kind = None;
     let mut source = std::error::Error::source(error);

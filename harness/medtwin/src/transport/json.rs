@@ -30,7 +30,10 @@ impl Names {
             patients: twin.patient_names().to_vec(),
             devices: twin.device_names().to_vec(),
             models: (0..twin.device_names().len() as u32)
-                .map(|i| twin.device_model(i).map_or_else(String::new, |m| m.name.clone()))
+                .map(|i| {
+                    twin.device_model(i)
+                        .map_or_else(String::new, |m| m.name.clone())
+                })
                 .collect(),
         }
     }

@@ -590,7 +590,16 @@ async fn lane<C: Carrier>(
             },
         };
         let mut batch = vec![first];
-        let first = attempt_first(&mut batch, &mut rx, &mut carried, limit, &*carrier, &clock, &shared).await;
+        let first = attempt_first(
+            &mut batch,
+            &mut rx,
+            &mut carried,
+            limit,
+            &*carrier,
+            &clock,
+            &shared,
+        )
+        .await;
         match first {
             First::Done(outcome, sent_at, attempts) => {
                 finish(&shared, acks.as_ref(), &batch, outcome, sent_at, attempts).await;
@@ -634,7 +643,12 @@ async fn finish(
     attempts: u32,
 ) {
     let accepted = outcome.is_ok();
-    count(shared, outcome, batch.len() as u64, attempts.saturating_sub(1));
+    count(
+        shared,
+        outcome,
+        batch.len() as u64,
+        attempts.saturating_sub(1),
+    );
     if let Some(acks) = acks {
         for message in batch {
             let ack = Ack {
@@ -820,7 +834,10 @@ fn count(shared: &Shared, outcome: Result<(), Failure>, n: u64, retries: u32) {
     let first_of_cause = !stats.by_cause.contains_key(&name);
     *stats.by_cause.entry(name.clone()).or_insert(0) += n;
     if let Some(reason) = &failure.reason {
-        *stats.by_reason.entry(format!("{name}: {reason}")).or_insert(0) += n;
+        *stats
+            .by_reason
+            .entry(format!("{name}: {reason}"))
+            .or_insert(0) += n;
     }
     // One sample per cause first, so a mixed failure shows each kind.
     if first_of_cause && stats.samples.len() < MAX_SAMPLES {

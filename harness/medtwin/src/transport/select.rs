@@ -138,6 +138,8 @@ pub enum AnyCarrier {
     Http(HttpCarrier),
     /// NDJSON lines to a file.
     File(FileCarrier),
+    /// FHIR R4 Observations and transaction Bundles.
+    Fhir(super::fhir::FhirCarrier),
     /// MQTT publishes.
     Mqtt(MqttCarrier),
     /// HL7 v2 over MLLP, waiting for each ACK.
@@ -149,6 +151,7 @@ impl Carrier for AnyCarrier {
         match self {
             AnyCarrier::Http(c) => c.batch_limit(),
             AnyCarrier::File(c) => c.batch_limit(),
+            AnyCarrier::Fhir(c) => c.batch_limit(),
             AnyCarrier::Mqtt(c) => c.batch_limit(),
             AnyCarrier::Mllp(c) => c.batch_limit(),
         }
@@ -158,6 +161,7 @@ impl Carrier for AnyCarrier {
         match self {
             AnyCarrier::Http(c) => c.send(batch).await,
             AnyCarrier::File(c) => c.send(batch).await,
+            AnyCarrier::Fhir(c) => c.send(batch).await,
             AnyCarrier::Mqtt(c) => c.send(batch).await,
             AnyCarrier::Mllp(c) => c.send(batch).await,
         }
@@ -167,6 +171,7 @@ impl Carrier for AnyCarrier {
         match self {
             AnyCarrier::Http(c) => c.destination(),
             AnyCarrier::File(c) => c.destination(),
+            AnyCarrier::Fhir(c) => c.destination(),
             AnyCarrier::Mqtt(c) => c.destination(),
             AnyCarrier::Mllp(c) => c.destination(),
         }
@@ -176,6 +181,7 @@ impl Carrier for AnyCarrier {
         match self {
             AnyCarrier::Http(c) => c.close().await,
             AnyCarrier::File(c) => c.close().await,
+            AnyCarrier::Fhir(c) => c.close().await,
             AnyCarrier::Mqtt(c) => c.close().await,
             AnyCarrier::Mllp(c) => c.close().await,
         }
@@ -185,6 +191,7 @@ impl Carrier for AnyCarrier {
         match self {
             AnyCarrier::Http(c) => c.counters(),
             AnyCarrier::File(c) => c.counters(),
+            AnyCarrier::Fhir(c) => c.counters(),
             AnyCarrier::Mqtt(c) => c.counters(),
             AnyCarrier::Mllp(c) => c.counters(),
         }
@@ -195,6 +202,8 @@ impl Carrier for AnyCarrier {
 pub enum AnyEncoder {
     /// medtwin's JSON.
     Json(JsonEncoder),
+    /// FHIR R4 Observations, one per line.
+    Fhir(super::fhir::FhirEncoder),
     /// HL7 v2 ORU^R01 (IHE PCD-01).
     Hl7(super::hl7::Hl7Encoder),
 }
@@ -203,6 +212,7 @@ impl Encoder for AnyEncoder {
     fn content_type(&self) -> &'static str {
         match self {
             AnyEncoder::Json(e) => e.content_type(),
+            AnyEncoder::Fhir(e) => e.content_type(),
             AnyEncoder::Hl7(e) => e.content_type(),
         }
     }
@@ -210,6 +220,7 @@ impl Encoder for AnyEncoder {
     fn encode(&self, m: &Measurement, out: &mut Vec<u8>) {
         match self {
             AnyEncoder::Json(e) => e.encode(m, out),
+            AnyEncoder::Fhir(e) => e.encode(m, out),
             AnyEncoder::Hl7(e) => e.encode(m, out),
         }
     }

@@ -99,6 +99,7 @@ fn crate_dependencies_point_the_right_way() {
         "medtwin-wire",
         "medtwin-backend",
         "medtwin-listen",
+        "medtwin-fhir",
         "medtwin-mqtt",
         "medtwin-hl7",
         "medtwin",
@@ -136,6 +137,14 @@ fn crate_dependencies_point_the_right_way() {
         ours(&listen)
     );
 
+    // Format crates depend on medtwin's wire types only.
+    let fhir = of("medtwin-fhir");
+    assert_eq!(
+        ours(&fhir),
+        BTreeSet::from(["medtwin-wire".to_owned()]),
+        "the FHIR format crate depends on the wire types only"
+    );
+
     // A format crate: nothing of ours but the wire types and the listener.
     let mqtt = of("medtwin-mqtt");
     assert!(
@@ -162,6 +171,7 @@ fn crate_dependencies_point_the_right_way() {
             "medtwin-sim".to_owned(),
             "medtwin-wire".to_owned(),
             "medtwin-listen".to_owned(),
+            "medtwin-fhir".to_owned(),
             "medtwin-mqtt".to_owned(),
             "medtwin-hl7".to_owned()
         ]),

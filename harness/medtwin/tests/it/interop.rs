@@ -32,7 +32,11 @@ fn the_file_transport_records_every_delivery_as_one_line() {
         text(&run.stdout),
         text(&run.stderr)
     );
-    assert!(text(&run.stdout).contains("over file"), "{}", text(&run.stdout));
+    assert!(
+        text(&run.stdout).contains("over file"),
+        "{}",
+        text(&run.stdout)
+    );
     let r = report(&out);
     assert_valid(&r);
     assert_eq!(r["target"]["transport"], "file");
@@ -62,7 +66,11 @@ fn the_file_transport_records_every_delivery_as_one_line() {
     }
     ids.sort_unstable();
     ids.dedup();
-    assert_eq!(ids.len() as u64, delivered, "one line per delivery, none twice");
+    assert_eq!(
+        ids.len() as u64,
+        delivered,
+        "one line per delivery, none twice"
+    );
 }
 
 #[test]
@@ -86,7 +94,12 @@ fn invalid(toml: &str, args: &[&str]) -> String {
     all.extend_from_slice(args);
     let run = medtwin(&all);
     let stderr = text(&run.stderr);
-    assert_eq!(run.status.code(), Some(2), "{}\n{stderr}", text(&run.stdout));
+    assert_eq!(
+        run.status.code(),
+        Some(2),
+        "{}\n{stderr}",
+        text(&run.stdout)
+    );
     stderr
 }
 
@@ -102,12 +115,18 @@ devices = [{ kind = "pulse_oximeter", every = "5s" }]
 #[test]
 fn transports_and_intakes_that_make_no_sense_are_refused_with_the_field() {
     let unknown = invalid(&format!("{BASE}[target]\ntransport = \"pigeon\"\n"), &[]);
-    assert!(unknown.contains("target.transport") && unknown.contains("hl7-mllp"), "{unknown}");
+    assert!(
+        unknown.contains("target.transport") && unknown.contains("hl7-mllp"),
+        "{unknown}"
+    );
     let table = invalid(
         &format!("{BASE}[target]\ntransport = \"fhir\"\n[target.mqtt]\nqos = 1\n"),
         &[],
     );
-    assert!(table.contains("target.mqtt") && table.contains("transport = \"mqtt\""), "{table}");
+    assert!(
+        table.contains("target.mqtt") && table.contains("transport = \"mqtt\""),
+        "{table}"
+    );
     let qos = invalid(
         &format!("{BASE}[target]\ntransport = \"mqtt\"\n[target.mqtt]\nqos = 3\n"),
         &[],
@@ -122,18 +141,33 @@ fn transports_and_intakes_that_make_no_sense_are_refused_with_the_field() {
         &format!("{BASE}[target]\ntransport = \"hl7-mllp\"\nurl = \"http://x:1\"\n"),
         &[],
     );
-    assert!(url.contains("target.url") && url.contains("mllp://"), "{url}");
+    assert!(
+        url.contains("target.url") && url.contains("mllp://"),
+        "{url}"
+    );
     let encoding = invalid(
         &format!("{BASE}[target]\ntransport = \"fhir\"\nencoding = \"hl7\"\n"),
         &[],
     );
     assert!(encoding.contains("target.encoding"), "{encoding}");
-    let intake = invalid(&format!("{BASE}[alerts]\nintake = [\"webhook\", \"pager\"]\n"), &[]);
-    assert!(intake.contains("alerts.intake") && intake.contains("fhir-poll"), "{intake}");
+    let intake = invalid(
+        &format!("{BASE}[alerts]\nintake = [\"webhook\", \"pager\"]\n"),
+        &[],
+    );
+    assert!(
+        intake.contains("alerts.intake") && intake.contains("fhir-poll"),
+        "{intake}"
+    );
     let mapping = invalid(&format!("{BASE}[alerts.mapping]\nkind = \"/k\"\n"), &[]);
     assert!(mapping.contains("alerts.mapping.patient"), "{mapping}");
-    let flag = invalid(BASE, &["--transport", "mqtt", "--target", "http://127.0.0.1:1"]);
-    assert!(flag.contains("--target") && flag.contains("scheme"), "{flag}");
+    let flag = invalid(
+        BASE,
+        &["--transport", "mqtt", "--target", "http://127.0.0.1:1"],
+    );
+    assert!(
+        flag.contains("--target") && flag.contains("scheme"),
+        "{flag}"
+    );
     let file = invalid(BASE, &["--transport", "file"]);
     assert!(file.contains("--target"), "{file}");
     let name = invalid(BASE, &["--intake", "pager"]);
@@ -179,20 +213,48 @@ fn a_recording_replays_into_a_backend_and_bad_recordings_name_their_line() {
         "replay-token",
     ]);
     let stdout = text(&replay.stdout);
-    assert_eq!(replay.status.code(), Some(0), "{stdout}\n{}", text(&replay.stderr));
-    assert!(stdout.contains(&format!("replayed {lines} messages")), "{stdout}");
-    assert_eq!(backend.stats().accepted, lines, "every recorded message scored");
-    assert_eq!(backend.patient("bay-000").map(|p| p.patient_id), Some("bay-000".into()));
+    assert_eq!(
+        replay.status.code(),
+        Some(0),
+        "{stdout}\n{}",
+        text(&replay.stderr)
+    );
+    assert!(
+        stdout.contains(&format!("replayed {lines} messages")),
+        "{stdout}"
+    );
+    assert_eq!(
+        backend.stats().accepted,
+        lines,
+        "every recorded message scored"
+    );
+    assert_eq!(
+        backend.patient("bay-000").map(|p| p.patient_id),
+        Some("bay-000".into())
+    );
     // A wrong token: every message refused, counted by cause, exit 4.
     let refused = medtwin(&["replay", file.to_str().unwrap(), "--target", &url]);
     assert_eq!(refused.status.code(), Some(4));
-    assert!(text(&refused.stdout).contains("http_401"), "{}", text(&refused.stdout));
+    assert!(
+        text(&refused.stdout).contains("http_401"),
+        "{}",
+        text(&refused.stdout)
+    );
     // A broken line is an input error naming the file and line.
     let bad = dir.path().join("bad.ndjson");
-    let first = std::fs::read_to_string(&file).unwrap().lines().next().unwrap().to_owned();
+    let first = std::fs::read_to_string(&file)
+        .unwrap()
+        .lines()
+        .next()
+        .unwrap()
+        .to_owned();
     std::fs::write(&bad, format!("{first}\n{{\"id\": \"x\"}}\n")).unwrap();
     let broken = medtwin(&["replay", bad.to_str().unwrap(), "--target", &url]);
     assert_eq!(broken.status.code(), Some(2));
-    assert!(text(&broken.stderr).contains("bad.ndjson:2:"), "{}", text(&broken.stderr));
+    assert!(
+        text(&broken.stderr).contains("bad.ndjson:2:"),
+        "{}",
+        text(&broken.stderr)
+    );
     drop(backend);
 }

@@ -280,7 +280,11 @@ async fn the_backend_ingests_pcd01_naks_bad_messages_and_emits_valid_pcd04() {
             .send(encode_oru_r01(&m, &opts).as_bytes())
             .await
             .unwrap();
-        assert_eq!(ack.code, AckCode::AA);
+        assert_eq!(
+            ack.code,
+            AckCode::CA,
+            "commit accept: PCD-01 asks for enhanced mode"
+        );
     }
     // A message the backend cannot read is NAKed with an ERR, and counted.
     let good = encode_oru_r01(&telemetry(99, 30, false), &opts);
@@ -291,7 +295,8 @@ async fn the_backend_ingests_pcd01_naks_bad_messages_and_emits_valid_pcd04() {
             error_code,
             text,
         }) => {
-            assert_eq!(code, AckCode::AE);
+            // PCD-01 asks for enhanced mode (MSH-15 AL): a commit error.
+            assert_eq!(code, AckCode::CE);
             assert_eq!(error_code.as_deref(), Some("101"));
             assert!(text.unwrap().contains("PID-3-1"));
         }
@@ -301,7 +306,7 @@ async fn the_backend_ingests_pcd01_naks_bad_messages_and_emits_valid_pcd04() {
     assert!(matches!(
         client.send(adt.as_bytes()).await,
         Err(SendError::Nak {
-            code: AckCode::AR,
+            code: AckCode::CR,
             ..
         })
     ));

@@ -11,6 +11,7 @@ mod digests;
 mod e2e;
 mod faults;
 mod interop;
+mod interop_fhir;
 mod interop_hl7;
 mod interop_mqtt;
 mod ledger;
