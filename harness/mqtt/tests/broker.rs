@@ -716,7 +716,17 @@ async fn a_second_connection_with_the_same_id_takes_over_and_the_first_will_goes
     let second = Connection::connect(options(&addr, "same", Version::V311))
         .await
         .unwrap();
-    let d = next(&mut rx).await;
+    let Server::Embedded {
+        broker: Some(broker),
+        ..
+    } = &server
+    else {
+        unreachable!()
+    };
+    let d = match timeout(Duration::from_secs(5), rx.recv()).await {
+        Ok(Some(d)) => d,
+        other => panic!("{other:?} {:?} {:?}", broker.counters(), watcher.counters()),
+    };
     assert_eq!(
         (d.topic.as_str(), &d.payload[..]),
         ("to/first", &b"gone"[..])
