@@ -489,8 +489,10 @@ async fn serve(stream: TcpStream, shared: Arc<Shared>, mut stopped: watch::Recei
                 }
             },
             message = queued.recv(), if room => {
-                // The sender lives in the router until we unregister.
-                let Some(message) = message else { break End::Shutdown };
+                // The router drops our sender only when a new connection
+                // with our client id replaced us (it kicks us too; this
+                // may be seen first).
+                let Some(message) = message else { break End::TakenOver };
                 session.send(message);
                 while session.sent.len() < session.max_in_flight {
                     let Ok(message) = queued.try_recv() else { break };

@@ -91,6 +91,9 @@ pub struct ConnectOptions {
     pub backoff_max: Duration,
     /// Largest packet we accept (and announce, MQTT 5).
     pub max_packet_bytes: u32,
+    /// User name and password, when the broker wants them (MQTT 3.1.1
+    /// §3.1.2.9: a password needs a user name).
+    pub login: Option<(String, String)>,
     /// Where received messages go (subscribers). When the channel is full,
     /// a message is counted as `deliveries_dropped_full` and dropped.
     pub deliveries: Option<mpsc::Sender<Delivery>>,
@@ -115,6 +118,7 @@ impl ConnectOptions {
             backoff_initial: Duration::from_millis(100),
             backoff_max: Duration::from_secs(5),
             max_packet_bytes: 1 << 20,
+            login: None,
             deliveries: None,
         }
     }
@@ -488,6 +492,7 @@ async fn open(options: &ConnectOptions) -> Result<Link, ConnectError> {
         }),
         receive_max: (options.version == Version::V5).then_some(u16::MAX),
         max_packet_bytes: (options.version == Version::V5).then_some(options.max_packet_bytes),
+        login: options.login.clone(),
     });
     let mut out = BytesMut::new();
     codec::encode(options.version, &connect, &mut out)

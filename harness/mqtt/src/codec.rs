@@ -37,6 +37,8 @@ pub(crate) struct Connect {
     pub receive_max: Option<u16>,
     /// MQTT 5: Maximum Packet Size (§3.1.2.11.4).
     pub max_packet_bytes: Option<u32>,
+    /// User name and password (§3.1.3.5, §3.1.3.6).
+    pub login: Option<(String, String)>,
 }
 
 /// CONNACK, as far as we use it.
@@ -271,6 +273,7 @@ fn from_v4(packet: v4::Packet) -> Packet {
             }),
             receive_max: None,
             max_packet_bytes: None,
+            login: c.login.map(|l| (l.username, l.password)),
         }),
         v4::Packet::ConnAck(a) => Packet::ConnAck(ConnAck {
             session_present: a.session_present,
@@ -359,7 +362,10 @@ fn to_v4(packet: &Packet) -> Result<v4::Packet, CodecError> {
                 qos: qos4(w.qos),
                 retain: w.retain,
             }),
-            login: None,
+            login: c.login.as_ref().map(|(u, p)| v4::Login {
+                username: u.clone(),
+                password: p.clone(),
+            }),
         }),
         Packet::ConnAck(a) => v4::Packet::ConnAck(v4::ConnAck {
             session_present: a.session_present,
@@ -416,7 +422,7 @@ fn to_v4(packet: &Packet) -> Result<v4::Packet, CodecError> {
 
 fn from_v5(packet: v5::Packet) -> Result<Packet, CodecError> {
     Ok(match packet {
-        v5::Packet::Connect(c, will, _login) => {
+        v5::Packet::Connect(c, will, login) => {
             let properties = c.properties.unwrap_or_default();
             Packet::Connect(Connect {
                 client_id: c.client_id,
@@ -432,6 +438,7 @@ fn from_v5(packet: v5::Packet) -> Result<Packet, CodecError> {
                 }),
                 receive_max: properties.receive_maximum,
                 max_packet_bytes: properties.max_packet_size,
+                login: login.map(|l| (l.username, l.password)),
             })
         }
         v5::Packet::ConnAck(a) => {
@@ -563,7 +570,9 @@ fn to_v5(packet: &Packet) -> Result<v5::Packet, CodecError> {
                     properties: Some(properties),
                 },
                 will,
-                None,
+                c.login
+                    .as_ref()
+                    .map(|(u, p)| v5::Login::new(u.clone(), p.clone())),
             )
         }
         Packet::ConnAck(a) => {
@@ -871,6 +880,7 @@ mod tests {
                     will: Some(will),
                     receive_max: (version == Version::V5).then_some(10),
                     max_packet_bytes: (version == Version::V5).then_some(4096),
+                    login: Some(("medtwin".into(), "s3cret".into())),
                 }),
             );
             round_trip(
@@ -939,6 +949,7 @@ mod tests {
                 will: None,
                 receive_max: None,
                 max_packet_bytes: None,
+                login: None,
             };
             encode(version, &Packet::Connect(connect), &mut buf).unwrap();
             assert_eq!(connect_level(&buf, 1024).unwrap(), Some(level));

@@ -42,12 +42,7 @@ impl Server {
     }
 
     fn mosquitto() -> Option<Server> {
-        if std::env::var_os("MEDTWIN_NO_MOSQUITTO").is_some() {
-            assert!(
-                std::env::var_os("CI").is_none(),
-                "CI must test against mosquitto, but MEDTWIN_NO_MOSQUITTO is set"
-            );
-            println!("skipped: MEDTWIN_NO_MOSQUITTO is set");
+        if skip_mosquitto() {
             return None;
         }
         Some(Server::Mosquitto(Mosquitto::start(free_port())))
@@ -81,6 +76,19 @@ impl Server {
     }
 }
 
+/// `MEDTWIN_NO_MOSQUITTO` set: say so and skip, unless `CI` is set too.
+fn skip_mosquitto() -> bool {
+    if std::env::var_os("MEDTWIN_NO_MOSQUITTO").is_none() {
+        return false;
+    }
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "CI must test against mosquitto, but MEDTWIN_NO_MOSQUITTO is set"
+    );
+    println!("skipped: MEDTWIN_NO_MOSQUITTO is set");
+    true
+}
+
 /// Debian's mosquitto on 127.0.0.1:`port`, with a generated config; killed
 /// on drop.
 struct Mosquitto {
@@ -91,11 +99,19 @@ struct Mosquitto {
 
 impl Mosquitto {
     fn start(port: u16) -> Mosquitto {
+        Mosquitto::start_with(port, |_| "allow_anonymous true\n".to_owned())
+    }
+
+    /// With more configuration, made from the config folder.
+    fn start_with(port: u16, extra: impl FnOnce(&std::path::Path) -> String) -> Mosquitto {
         let dir = tempfile::tempdir().unwrap();
         let config = dir.path().join("mosquitto.conf");
         std::fs::write(
             &config,
-            format!("listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\nlog_dest none\n"),
+            format!(
+                "listener {port} 127.0.0.1\npersistence false\nlog_dest none\n{}",
+                extra(dir.path())
+            ),
         )
         .unwrap();
         let mut child = Command::new("mosquitto")
@@ -700,7 +716,17 @@ async fn a_second_connection_with_the_same_id_takes_over_and_the_first_will_goes
     let second = Connection::connect(options(&addr, "same", Version::V311))
         .await
         .unwrap();
-    let d = next(&mut rx).await;
+    let Server::Embedded {
+        broker: Some(broker),
+        ..
+    } = &server
+    else {
+        unreachable!()
+    };
+    let d = match timeout(Duration::from_secs(5), rx.recv()).await {
+        Ok(Some(d)) => d,
+        other => panic!("{other:?} {:?} {:?}", broker.counters(), watcher.counters()),
+    };
     assert_eq!(
         (d.topic.as_str(), &d.payload[..]),
         ("to/first", &b"gone"[..])
@@ -718,4 +744,43 @@ async fn a_second_connection_with_the_same_id_takes_over_and_the_first_will_goes
     assert_eq!(&next(&mut rx).await.payload[..], b"here");
     second.disconnect().await;
     watcher.disconnect().await;
+}
+
+#[tokio::test]
+async fn mosquitto_with_passwords_takes_the_login_and_refuses_without() {
+    if skip_mosquitto() {
+        return;
+    }
+    let port = free_port();
+    let _broker = Mosquitto::start_with(port, |dir| {
+        let file = dir.join("passwords");
+        let made = Command::new("mosquitto_passwd")
+            .args(["-b", "-c"])
+            .arg(&file)
+            .args(["medtwin", "s3cret"])
+            .status()
+            .expect("mosquitto_passwd comes with mosquitto");
+        assert!(made.success());
+        format!("allow_anonymous false\npassword_file {}\n", file.display())
+    });
+    let addr = format!("127.0.0.1:{port}");
+    for (version, refused) in [(Version::V311, 5), (Version::V5, 0x87)] {
+        // MQTT 3.1.1 §3.2.2.3: 5 not authorized; MQTT 5 §3.2.2.2: 0x87.
+        let error = Connection::connect(options(&addr, "anon", version))
+            .await
+            .unwrap_err();
+        assert_eq!(
+            error.cause,
+            DownCause::Rejected(refused),
+            "{version}: {error}"
+        );
+        let mut o = options(&addr, "auth", version);
+        o.login = Some(("medtwin".into(), "s3cret".into()));
+        let connection = Connection::connect(o).await.unwrap();
+        connection
+            .publish("a/b", "x", Qos::AtLeastOnce, false)
+            .await
+            .unwrap();
+        connection.disconnect().await;
+    }
 }

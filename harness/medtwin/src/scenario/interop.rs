@@ -128,6 +128,9 @@ pub struct MqttOptions {
     /// Topic template of each connection's retained `online`/`offline`
     /// status (its last will).
     pub status_topic: Option<String>,
+    /// User name sent with `[target] token` as the password (default
+    /// `medtwin`).
+    pub username: Option<String>,
 }
 
 /// `[target.hl7]`.

@@ -246,11 +246,21 @@ pub async fn connect(cfg: &TargetConfig, ctx: &EncodeContext) -> anyhow::Result<
             })
             .collect()
     };
+    // MQTT 3.1.1 §3.1.2.9: a password needs a user name.
+    let login = cfg.token.as_ref().map(|password| {
+        let user = cfg
+            .mqtt
+            .username
+            .clone()
+            .unwrap_or_else(|| "medtwin".to_owned());
+        (user, password.clone())
+    });
     let mut connections = Vec::with_capacity(plan.len());
     for chunk in plan.chunks(CONNECT_PARALLEL) {
         let mut set = tokio::task::JoinSet::new();
         for (i, (id, status)) in chunk.iter().enumerate() {
-            let options = connect_options(&addr, id, status, &resolved, cfg.timeout);
+            let mut options = connect_options(&addr, id, status, &resolved, cfg.timeout);
+            options.login = login.clone();
             set.spawn(async move { (i, Connection::connect(options).await) });
         }
         let mut opened: Vec<(usize, Connection)> = Vec::with_capacity(chunk.len());
