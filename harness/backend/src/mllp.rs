@@ -76,6 +76,12 @@ fn answer(shared: &Shared, raw: &[u8]) -> Vec<u8> {
             return ack(Some(&msg), code, Some(error));
         }
     };
+    if !decoded.unknown_metrics.is_empty() {
+        super::stats::add(
+            &shared.counters.unknown_metrics,
+            decoded.unknown_metrics.len() as u64,
+        );
+    }
     let mut message = decoded.message;
     // PCD-01 names each vital by its MDC term; LOINC beside it is optional
     // (medtwin writes it, monitors mostly do not). Fill in the one the

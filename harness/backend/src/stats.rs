@@ -111,6 +111,11 @@ pub struct Stats {
     /// Samples ignored because they were older than their parameter's newest
     /// sample by the smoothing span or more (late, out-of-order arrival).
     pub out_of_order: u64,
+    /// Observations in an otherwise readable message that the backend has
+    /// no vital for (an HL7 OBX with an MDC code it does not score),
+    /// skipped and counted.
+    #[serde(default)]
+    pub unknown_metrics: u64,
     /// Patients known (over the runs kept).
     pub patients: u64,
     /// Runs whose state is kept (each run's patients apart, by the
@@ -147,6 +152,7 @@ pub(crate) struct Counters {
     pub(crate) accepted: AtomicU64,
     rejected: [AtomicU64; Reason::COUNT],
     pub(crate) out_of_order: AtomicU64,
+    pub(crate) unknown_metrics: AtomicU64,
     pub(crate) patients: AtomicU64,
     pub(crate) runs: AtomicU64,
     pub(crate) alerts_emitted: AtomicU64,
@@ -202,6 +208,7 @@ impl Counters {
                 bad_fhir: r(Reason::BadFhir),
             },
             out_of_order: get(&self.out_of_order),
+            unknown_metrics: get(&self.unknown_metrics),
             patients: get(&self.patients),
             runs: get(&self.runs),
             alerts_emitted: emitted,

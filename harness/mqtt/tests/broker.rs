@@ -613,3 +613,109 @@ async fn invalid_topics_are_refused_before_sending() {
     );
     connection.disconnect().await;
 }
+
+/// CONNECT bytes for MQTT 3.1.1 with a will, from rumqttc's codec.
+fn raw_connect(id: &str, keep_alive_s: u16, will_topic: &str) -> Vec<u8> {
+    use rumqttc::mqttbytes::v4::{Connect, LastWill, Packet};
+    let mut connect = Connect::new(id);
+    connect.keep_alive = keep_alive_s;
+    connect.last_will = Some(LastWill::new(
+        will_topic,
+        "gone",
+        rumqttc::mqttbytes::QoS::AtLeastOnce,
+        false,
+    ));
+    let mut buf = BytesMut::new();
+    Packet::Connect(connect).write(&mut buf, 1 << 20).unwrap();
+    buf.to_vec()
+}
+
+#[tokio::test]
+async fn the_embedded_broker_closes_a_silent_client_after_one_and_a_half_keep_alives() {
+    let server = Server::embedded().await;
+    let addr = server.addr();
+    let (watcher, mut rx) = subscriber(&addr, "ka-watch", Version::V311, "ka/#").await;
+    let mut stream = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    stream
+        .write_all(&raw_connect("ka-dev", 1, "ka/dev"))
+        .await
+        .unwrap();
+    let mut connack = [0u8; 4];
+    stream.read_exact(&mut connack).await.unwrap();
+    assert_eq!(connack, [0x20, 0x02, 0x00, 0x00], "CONNACK, accepted");
+    let started = std::time::Instant::now();
+    // Silent: no PINGREQ. §3.1.2.10: closed after 1.5 x 1 s, will published.
+    let d = next(&mut rx).await;
+    assert_eq!((d.topic.as_str(), &d.payload[..]), ("ka/dev", &b"gone"[..]));
+    let waited = started.elapsed();
+    assert!(waited >= Duration::from_millis(1400), "{waited:?}");
+    let mut rest = Vec::new();
+    let n = timeout(Duration::from_secs(2), stream.read_to_end(&mut rest))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(n, 0, "the broker closed the socket");
+    let Server::Embedded {
+        broker: Some(broker),
+        ..
+    } = &server
+    else {
+        unreachable!()
+    };
+    assert_eq!(broker.counters().get("keepalive_timeouts"), Some(&1));
+    assert_eq!(broker.counters().get("wills"), Some(&1));
+    watcher.disconnect().await;
+}
+
+#[tokio::test]
+async fn the_embedded_broker_refuses_an_unknown_protocol_level() {
+    let server = Server::embedded().await;
+    let mut stream = tokio::net::TcpStream::connect(server.addr()).await.unwrap();
+    // MQTT 3.1 ("MQIsdp", level 3) CONNECT, id "x", keep-alive 10.
+    let mut connect = vec![0x10, 17, 0x00, 0x06];
+    connect.extend_from_slice(b"MQIsdp");
+    connect.extend_from_slice(&[0x03, 0x02, 0x00, 0x0A, 0x00, 0x01, b'x']);
+    stream.write_all(&connect).await.unwrap();
+    let mut answer = Vec::new();
+    timeout(Duration::from_secs(2), stream.read_to_end(&mut answer))
+        .await
+        .unwrap()
+        .unwrap();
+    // MQTT 3.1.1 §3.1.2.2: CONNACK 0x01, unacceptable protocol level.
+    assert_eq!(answer, [0x20, 0x02, 0x00, 0x01]);
+}
+
+#[tokio::test]
+async fn a_second_connection_with_the_same_id_takes_over_and_the_first_will_goes_out() {
+    let server = Server::embedded().await;
+    let addr = server.addr();
+    let (watcher, mut rx) = subscriber(&addr, "to-watch", Version::V5, "to/#").await;
+    let mut first = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    first
+        .write_all(&raw_connect("same", 30, "to/first"))
+        .await
+        .unwrap();
+    let mut connack = [0u8; 4];
+    first.read_exact(&mut connack).await.unwrap();
+    let second = Connection::connect(options(&addr, "same", Version::V311))
+        .await
+        .unwrap();
+    let d = next(&mut rx).await;
+    assert_eq!(
+        (d.topic.as_str(), &d.payload[..]),
+        ("to/first", &b"gone"[..])
+    );
+    let mut rest = Vec::new();
+    timeout(Duration::from_secs(2), first.read_to_end(&mut rest))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(second.is_connected());
+    second
+        .publish("to/second", "here", Qos::AtLeastOnce, false)
+        .await
+        .unwrap();
+    assert_eq!(&next(&mut rx).await.payload[..], b"here");
+    second.disconnect().await;
+    watcher.disconnect().await;
+}

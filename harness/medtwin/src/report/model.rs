@@ -825,11 +825,15 @@ pub struct BackendCounters {
     /// Refusals by reason (`bad_json`, `wrong_schema`, `unknown_vital`,
     /// `unit_mismatch`, `loinc_mismatch`, `bad_time`, `bad_patient_id`,
     /// `too_large`, `body_unreadable`, `too_many_patients`, `unauthorized`,
-    /// `body_timeout`).
+    /// `body_timeout`, `bad_hl7`, `bad_fhir`).
     pub rejected: BTreeMap<String, u64>,
     /// Samples ignored as older than their parameter's newest by the
     /// smoothing span or more.
     pub out_of_order: u64,
+    /// Observations it has no vital for (an HL7 OBX with an MDC code it
+    /// does not score), skipped and counted.
+    #[serde(default)]
+    pub unknown_metrics: u64,
     /// Patients known.
     pub patients: u64,
     /// Alerts raised by the scorer (before fault injection).

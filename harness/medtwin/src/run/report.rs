@@ -468,6 +468,8 @@ fn backend_counters(s: Stats) -> r::BackendCounters {
         ("too_many_patients", j.too_many_patients),
         ("unauthorized", j.unauthorized),
         ("body_timeout", j.body_timeout),
+        ("bad_hl7", j.bad_hl7),
+        ("bad_fhir", j.bad_fhir),
     ];
     r::BackendCounters {
         accepted: s.accepted,
@@ -476,6 +478,7 @@ fn backend_counters(s: Stats) -> r::BackendCounters {
             .map(|(k, n)| ((*k).to_owned(), *n))
             .collect(),
         out_of_order: s.out_of_order,
+        unknown_metrics: s.unknown_metrics,
         patients: s.patients,
         alerts_emitted: s.alerts_emitted,
         alerts_dropped_by_fault: s.alerts_dropped_by_fault,

@@ -26,11 +26,19 @@ fn scenario(dir: &Path, base: &str, extra: &str) -> String {
     path.to_str().unwrap().to_owned()
 }
 
-/// Runs `medtwin run FILE --out DIR/out`; returns the exit code, stdout and
-/// the report.
+/// Runs `medtwin run FILE --out DIR/out` on the virtual clock (lockstep:
+/// the verdict does not depend on how busy the machine is); returns the
+/// exit code, stdout and the report.
 fn run(file: &str, dir: &Path) -> (Option<i32>, String, Value) {
+    run_with(file, dir, &["--clock", "virtual"])
+}
+
+/// [`run`] with other arguments instead of `--clock virtual`.
+fn run_with(file: &str, dir: &Path, args: &[&str]) -> (Option<i32>, String, Value) {
     let out = dir.join("out");
-    let output = medtwin(&["run", file, "--out", out.to_str().unwrap()]);
+    let mut all = vec!["run", file, "--out", out.to_str().unwrap()];
+    all.extend_from_slice(args);
+    let output = medtwin(&all);
     let stdout = text(&output.stdout);
     let stderr = text(&output.stderr);
     assert!(
@@ -306,7 +314,7 @@ async fn a_broker_killed_mid_run_is_survived_and_counted() {
         .replace("speed = 1200", "speed = 600");
     std::fs::write(&file, text).unwrap();
     let path = dir.path().to_owned();
-    let running = tokio::task::spawn_blocking(move || run(&file, &path));
+    let running = tokio::task::spawn_blocking(move || run_with(&file, &path, &[]));
     tokio::time::sleep(Duration::from_secs(3)).await;
     broker.kill();
     tokio::time::sleep(Duration::from_millis(1500)).await;
