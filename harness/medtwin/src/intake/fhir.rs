@@ -456,6 +456,14 @@ struct Poller {
     state: tokio::sync::Mutex<PollState>,
 }
 
+/// Why a poll found nothing.
+enum PollError {
+    /// No answer (connection, timeout).
+    NoAnswer,
+    /// An answer that is not a searchset (a 4xx/5xx, or not a Bundle).
+    Unreadable(anyhow::Error),
+}
+
 /// Where polling has got to.
 struct PollState {
     /// Resources updated after this are asked for.
@@ -485,7 +493,12 @@ impl Poller {
                     state.since = since.max(t - POLL_OVERLAP);
                 }
             }
-            Err(e) => {
+            Err(PollError::NoAnswer) => {
+                // The server is down or slow (at the end of a run, it
+                // stops first): no payload was refused.
+                self.inbox.count(VIA_POLL, "poll_errors", 1);
+            }
+            Err(PollError::Unreadable(e)) => {
                 self.inbox.count(VIA_POLL, "poll_errors", 1);
                 self.inbox
                     .refuse(&Refusal::Malformed(format!("poll: {e:#}")), b"");
@@ -498,7 +511,7 @@ impl Poller {
         &self,
         since: SystemTime,
         seen: &mut HashSet<String>,
-    ) -> anyhow::Result<Option<SystemTime>> {
+    ) -> Result<Option<SystemTime>, PollError> {
         let since_text = format_time(since);
         let url = format!(
             "{}?_lastUpdated=gt{}&_count={POLL_COUNT}",
@@ -509,17 +522,20 @@ impl Poller {
         if let Some(t) = &self.token {
             request = request.bearer_auth(t);
         }
-        let response = request.send().await.context("search")?;
+        let response = request.send().await.map_err(|_| PollError::NoAnswer)?;
         let status = response.status();
-        let body = response.bytes().await.context("reading the searchset")?;
+        let body = response.bytes().await.map_err(|_| PollError::NoAnswer)?;
         let arrival = self.inbox.arrival();
         if !status.is_success() {
             let why = first_issue(&body)
                 .map(|i| format!("{}: {}", i.code, i.diagnostics.unwrap_or_default()))
                 .unwrap_or_default();
-            anyhow::bail!("the server answered {status} {why}");
+            return Err(PollError::Unreadable(anyhow::anyhow!(
+                "the server answered {status} {why}"
+            )));
         }
-        let bundle: Bundle = parse(&body, "Bundle").context("not a searchset Bundle")?;
+        let bundle: Bundle = parse(&body, "Bundle")
+            .map_err(|e| PollError::Unreadable(anyhow::Error::new(e).context("not a Bundle")))?;
         let mut newest = None;
         for resource in bundle.entry.into_iter().filter_map(|e| e.resource) {
             let updated = resource["meta"]["lastUpdated"]
