@@ -139,17 +139,38 @@ mod tests {
         let body = br#"{"patient_id":"p"}"#;
         let h = github(b"s3cret", body);
         assert_eq!(verify_github(b"s3cret", body, Some(&h)), Ok(()));
-        assert_eq!(verify_github(b"other", body, Some(&h)), Err(BadSignature::Mismatch));
-        assert_eq!(verify_github(b"s3cret", b"{}", Some(&h)), Err(BadSignature::Mismatch));
-        assert_eq!(verify_github(b"s3cret", body, None), Err(BadSignature::Missing));
-        assert_eq!(verify_github(b"s3cret", body, Some("md5=x")), Err(BadSignature::Malformed));
+        assert_eq!(
+            verify_github(b"other", body, Some(&h)),
+            Err(BadSignature::Mismatch)
+        );
+        assert_eq!(
+            verify_github(b"s3cret", b"{}", Some(&h)),
+            Err(BadSignature::Mismatch)
+        );
+        assert_eq!(
+            verify_github(b"s3cret", body, None),
+            Err(BadSignature::Missing)
+        );
+        assert_eq!(
+            verify_github(b"s3cret", body, Some("md5=x")),
+            Err(BadSignature::Malformed)
+        );
         let now = UNIX_EPOCH + Duration::from_secs(1_800_000_000);
         let s = stripe(b"k", body, now);
         let tol = Duration::from_secs(300);
         assert_eq!(verify_stripe(b"k", body, Some(&s), now, tol), Ok(()));
         let later = now + Duration::from_secs(301);
-        assert_eq!(verify_stripe(b"k", body, Some(&s), later, tol), Err(BadSignature::Stale));
-        assert_eq!(verify_stripe(b"x", body, Some(&s), now, tol), Err(BadSignature::Mismatch));
-        assert_eq!(verify_stripe(b"k", body, Some("v1=ab"), now, tol), Err(BadSignature::Malformed));
+        assert_eq!(
+            verify_stripe(b"k", body, Some(&s), later, tol),
+            Err(BadSignature::Stale)
+        );
+        assert_eq!(
+            verify_stripe(b"x", body, Some(&s), now, tol),
+            Err(BadSignature::Mismatch)
+        );
+        assert_eq!(
+            verify_stripe(b"k", body, Some("v1=ab"), now, tol),
+            Err(BadSignature::Malformed)
+        );
     }
 }

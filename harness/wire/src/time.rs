@@ -61,7 +61,10 @@ pub fn parse_hl7_time(text: &str) -> Option<SystemTime> {
         return None;
     }
     let field = |from: usize, to: usize, default: i64| -> i64 {
-        digits.get(from..to).and_then(|d| d.parse().ok()).unwrap_or(default)
+        digits
+            .get(from..to)
+            .and_then(|d| d.parse().ok())
+            .unwrap_or(default)
     };
     let nanos: i64 = match fraction {
         Some(f) if (1..=4).contains(&f.len()) && f.bytes().all(|b| b.is_ascii_digit()) => {
@@ -103,8 +106,14 @@ mod tests {
     fn hl7_times_read_with_and_without_offsets() {
         let t = |s| parse_hl7_time(s).map(format_time);
         assert_eq!(t("20260101083000"), Some("2026-01-01T08:30:00.000Z".into()));
-        assert_eq!(t("20260101083000.25+0100"), Some("2026-01-01T07:30:00.250Z".into()));
-        assert_eq!(t("202601010830-0530"), Some("2026-01-01T14:00:00.000Z".into()));
+        assert_eq!(
+            t("20260101083000.25+0100"),
+            Some("2026-01-01T07:30:00.250Z".into())
+        );
+        assert_eq!(
+            t("202601010830-0530"),
+            Some("2026-01-01T14:00:00.000Z".into())
+        );
         assert_eq!(t("2026"), Some("2026-01-01T00:00:00.000Z".into()));
         assert_eq!(t("2026013"), None);
         assert_eq!(t("20261301"), None);

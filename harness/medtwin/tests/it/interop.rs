@@ -258,3 +258,20 @@ fn a_recording_replays_into_a_backend_and_bad_recordings_name_their_line() {
     );
     drop(backend);
 }
+
+#[test]
+fn every_interop_qa_scenario_passes_against_the_reference_backend() {
+    let mut names: Vec<String> = std::fs::read_dir(root().join("scenarios/qa"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("interop-") && n.ends_with(".toml"))
+        .collect();
+    names.sort();
+    assert!(names.len() >= 6, "{names:?}");
+    for name in names {
+        let file = format!("scenarios/qa/{name}");
+        let (out, stdout) = run_passing(&[&file, "--clock", "virtual"]);
+        assert!(stdout.contains("verdict: PASS"), "{file}\n{stdout}");
+        assert_valid(&report(out.path()));
+    }
+}
