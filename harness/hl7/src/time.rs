@@ -33,48 +33,9 @@ pub fn dtm_of(t: SystemTime) -> String {
 /// The time an HL7 DTM names. Precision may stop at any unit (`2026`,
 /// `202601011200`); fractions of a second have up to 4 digits (more are
 /// accepted and cut); a missing offset is read as UTC (medtwin's own
-/// convention for text without one).
+/// convention for text without one). The reader is the wire crate's.
 pub fn parse_dtm(dtm: &str) -> Option<SystemTime> {
-    let dtm = dtm.trim();
-    let (body, offset) = match dtm.find(['+', '-']) {
-        Some(i) => (&dtm[..i], Some(&dtm[i..])),
-        None => (dtm, None),
-    };
-    let (digits, fraction) = match body.split_once('.') {
-        Some((d, f)) => (d, Some(f)),
-        None => (body, None),
-    };
-    let all_digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
-    if !all_digits(digits) || ![4, 6, 8, 10, 12, 14].contains(&digits.len()) {
-        return None;
-    }
-    let part = |from: usize, default: &'static str| digits.get(from..from + 2).unwrap_or(default);
-    let mut text = format!(
-        "{}-{}-{}T{}:{}:{}",
-        &digits[..4],
-        part(4, "01"),
-        part(6, "01"),
-        part(8, "00"),
-        part(10, "00"),
-        part(12, "00"),
-    );
-    if let Some(f) = fraction {
-        if f.is_empty() || !all_digits(f) || digits.len() != 14 {
-            return None;
-        }
-        text.push('.');
-        text.push_str(&f[..f.len().min(9)]);
-    }
-    match offset {
-        Some(o) if o.len() == 5 && all_digits(&o[1..]) => {
-            text.push_str(&o[..3]);
-            text.push(':');
-            text.push_str(&o[3..]);
-        }
-        Some(_) => return None,
-        None => text.push('Z'),
-    }
-    parse_time(&text)
+    medtwin_wire::parse_hl7_time(dtm)
 }
 
 /// RFC 3339 text (UTC, milliseconds) of an HL7 DTM.

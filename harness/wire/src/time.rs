@@ -41,7 +41,8 @@ pub fn parse_time(text: &str) -> Option<SystemTime> {
     SystemTime::try_from(ts).ok()
 }
 
-/// Parses an HL7 v2 `DTM` (`YYYY[MM[DD[HH[MM[SS[.S[S[S[S]]]]]]]]][+/-ZZZZ]`).
+/// Parses an HL7 v2 `DTM` (`YYYY[MM[DD[HH[MM[SS[.S[S[S[S]]]]]]]]][+/-ZZZZ]`),
+/// the one DTM reader (the HL7 crate and the alert mappings use it).
 /// Without an offset the time is read as UTC (HL7 leaves it to the
 /// sender's local time, which medtwin cannot know).
 pub fn parse_hl7_time(text: &str) -> Option<SystemTime> {
@@ -66,9 +67,11 @@ pub fn parse_hl7_time(text: &str) -> Option<SystemTime> {
             .and_then(|d| d.parse().ok())
             .unwrap_or(default)
     };
+    // HL7 allows four fraction digits; more are read and cut at the
+    // nanosecond, as senders do write them.
     let nanos: i64 = match fraction {
-        Some(f) if (1..=4).contains(&f.len()) && f.bytes().all(|b| b.is_ascii_digit()) => {
-            format!("{f:0<9}").parse().ok()?
+        Some(f) if !f.is_empty() && f.bytes().all(|b| b.is_ascii_digit()) => {
+            format!("{:0<9}", &f[..f.len().min(9)]).parse().ok()?
         }
         Some(_) => return None,
         None => 0,

@@ -111,17 +111,9 @@ pub async fn start(
                 .filter(|t| !t.is_empty())
         });
         let config = TargetConfig {
-            protocol: choice.protocol,
-            encoding: choice.encoding,
-            url: t.url.clone(),
             token: token.clone(),
-            timeout: t.timeout,
-            lanes: t.concurrency,
             run_id: Some(run_id.to_owned()),
-            fhir: choice.fhir.clone(),
-            mqtt: choice.mqtt.clone(),
-            hl7: choice.hl7.clone(),
-            file: choice.file.clone(),
+            ..TargetConfig::new(choice, t.url.clone(), t.timeout, t.concurrency)
         };
         let fhir_base = s
             .alerts
@@ -201,17 +193,9 @@ pub async fn start(
     );
     Ok(Target {
         config: TargetConfig {
-            protocol: choice.protocol,
-            encoding: choice.encoding,
-            url,
             token: Some(token.clone()),
-            timeout: EMBEDDED_TIMEOUT,
-            lanes: EMBEDDED_LANES,
             run_id: Some(run_id.to_owned()),
-            fhir: choice.fhir.clone(),
-            mqtt: choice.mqtt.clone(),
-            hl7: choice.hl7.clone(),
-            file: choice.file.clone(),
+            ..TargetConfig::new(choice, url, EMBEDDED_TIMEOUT, EMBEDDED_LANES)
         },
         backend: Some(handle),
         info: TargetInfo {

@@ -14,13 +14,13 @@ use std::collections::BTreeMap;
 use std::time::SystemTime;
 
 use medtwin_hl7::mllp::{ClientConfig, MllpClient, SendError};
-use medtwin_hl7::{AckCode as Hl7AckCode, Pcd01Options, encode_oru_r01};
+use medtwin_hl7::{Pcd01Options, encode_oru_r01};
 use medtwin_sim::Measurement;
 
 use super::json::{JsonEncoder, Names};
 pub use super::select::Hl7Options;
 use super::select::{AnyCarrier, AnyEncoder, EncodeContext, TargetConfig, Wired};
-use super::{AckCode, Carrier, Cause, Encoder, Failure, Nak, Outgoing, Sent};
+use super::{Carrier, Cause, Encoder, Failure, Nak, Outgoing, Sent};
 use crate::scenario::interop::host_port;
 
 /// MIME type of ER7 bodies (what the file carrier records).
@@ -121,7 +121,7 @@ pub fn failure_of(e: &SendError) -> Failure {
             error_code,
             text,
         } => {
-            let failure = Failure::new(Cause::Nak(Nak::Hl7(ack_code(*code))), e.to_string());
+            let failure = Failure::new(Cause::Nak(Nak::Hl7(*code)), e.to_string());
             // The ERR code names the reason (few values, as the report's
             // by-reason counts need); its text is in the detail.
             let reason = match (error_code, text) {
@@ -136,17 +136,6 @@ pub fn failure_of(e: &SendError) -> Failure {
         }
     };
     Failure::new(cause, e.to_string())
-}
-
-fn ack_code(code: Hl7AckCode) -> AckCode {
-    match code {
-        Hl7AckCode::AA => AckCode::AA,
-        Hl7AckCode::AE => AckCode::AE,
-        Hl7AckCode::AR => AckCode::AR,
-        Hl7AckCode::CA => AckCode::CA,
-        Hl7AckCode::CE => AckCode::CE,
-        Hl7AckCode::CR => AckCode::CR,
-    }
 }
 
 impl Carrier for MllpCarrier {

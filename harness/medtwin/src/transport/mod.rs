@@ -111,37 +111,8 @@ pub enum Nak {
     Mqtt(u8),
 }
 
-/// HL7 v2 acknowledgement codes (MSA-1): original mode AA/AE/AR, enhanced
-/// mode CA/CE/CR.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum AckCode {
-    /// Application accept.
-    AA,
-    /// Application error.
-    AE,
-    /// Application reject.
-    AR,
-    /// Commit accept.
-    CA,
-    /// Commit error.
-    CE,
-    /// Commit reject.
-    CR,
-}
-
-impl AckCode {
-    /// The code as written in MSA-1.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            AckCode::AA => "AA",
-            AckCode::AE => "AE",
-            AckCode::AR => "AR",
-            AckCode::CA => "CA",
-            AckCode::CE => "CE",
-            AckCode::CR => "CR",
-        }
-    }
-}
+/// HL7 v2 acknowledgement codes (MSA-1): the HL7 crate's.
+pub use medtwin_hl7::AckCode;
 
 /// Which of the four ends a cause is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

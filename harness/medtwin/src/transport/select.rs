@@ -15,7 +15,7 @@ use super::json::{JsonEncoder, Names};
 use super::mqtt::MqttCarrier;
 use super::{Carrier, Encoder, Outgoing, Sent};
 pub use crate::scenario::interop::{
-    Encoding, FhirOptions, FileOptions, Hl7Options, MqttOptions, Protocol,
+    Encoding, FhirOptions, FileOptions, Hl7Options, MqttOptions, Protocol, TransportChoice,
 };
 
 /// Where and how to send telemetry, resolved from the scenario (or the
@@ -50,18 +50,29 @@ pub struct TargetConfig {
 impl TargetConfig {
     /// An HTTP JSON target at `url` with default options.
     pub fn http(url: impl Into<String>, timeout: Duration, lanes: usize) -> TargetConfig {
+        TargetConfig::new(&TransportChoice::default(), url, timeout, lanes)
+    }
+
+    /// A target at `url` over the scenario's transport choice, with no
+    /// token and no run id.
+    pub fn new(
+        choice: &TransportChoice,
+        url: impl Into<String>,
+        timeout: Duration,
+        lanes: usize,
+    ) -> TargetConfig {
         TargetConfig {
-            protocol: Protocol::HttpJson,
-            encoding: Encoding::Json,
+            protocol: choice.protocol,
+            encoding: choice.encoding,
             url: url.into(),
             token: None,
             timeout,
             lanes,
             run_id: None,
-            fhir: FhirOptions::default(),
-            mqtt: MqttOptions::default(),
-            hl7: Hl7Options::default(),
-            file: FileOptions::default(),
+            fhir: choice.fhir.clone(),
+            mqtt: choice.mqtt.clone(),
+            hl7: choice.hl7.clone(),
+            file: choice.file.clone(),
         }
     }
 
