@@ -134,7 +134,7 @@ fn heading(r: &Report) -> Markup {
         }
         p class="sub" {
             (failing) " of " (r.expectations.len()) " expectations failed · seed " (r.seed)
-            " · medtwin " (r.version) " · run " code { (r.run_id) } " · " (r.clock.mode) " · synthetic data"
+            " · medtwin " (r.version) " · run " code { (r.run_id) } " · " (r.clock.mode) " · " (r.target.transport) " · synthetic data"
         }
         @if let Some(d) = &r.scenario.description {
             p class="sub" { (d) }
