@@ -50,14 +50,18 @@ pub struct Replayed {
     pub wall: Duration,
 }
 
-/// The encoding a recorded content type is.
-fn encoding_of(content_type: &str) -> Option<Encoding> {
-    match content_type {
-        "application/json" => Some(Encoding::Json),
-        "application/fhir+json" => Some(Encoding::Fhir),
-        "application/hl7-v2" | "x-application/hl7-v2+er7" => Some(Encoding::Hl7),
-        _ => None,
-    }
+/// Each encoding's content type, asked of the encoders themselves (so the
+/// recording and the replay cannot drift apart).
+fn content_types() -> Vec<(&'static str, Encoding)> {
+    use crate::transport::Encoder as _;
+    let ctx = EncodeContext {
+        names: Names::default(),
+        start: SystemTime::UNIX_EPOCH,
+    };
+    Encoding::ALL
+        .into_iter()
+        .filter_map(|e| Some((select::encoder(e, &ctx).ok()?.content_type(), e)))
+        .collect()
 }
 
 /// One pass over the file: the names in order of first appearance, and
@@ -66,6 +70,7 @@ fn survey(path: &Path) -> Result<(Names, Encoding, u64), String> {
     let mut names = Names::default();
     let mut seen_p = HashMap::new();
     let mut seen_d = HashMap::new();
+    let known = content_types();
     let mut encoding = None;
     let mut n = 0;
     for_each_line(path, |number, line| {
@@ -79,13 +84,17 @@ fn survey(path: &Path) -> Result<(Names, Encoding, u64), String> {
             names.devices.push(line.device.clone());
             names.models.push(String::new());
         }
-        let e = encoding_of(&line.content_type).ok_or_else(|| {
-            format!(
-                "{}:{number}: content_type \"{}\" is not one medtwin records",
-                path.display(),
-                line.content_type
-            )
-        })?;
+        let e = known
+            .iter()
+            .find(|(ct, _)| *ct == line.content_type)
+            .map(|&(_, e)| e)
+            .ok_or_else(|| {
+                format!(
+                    "{}:{number}: content_type \"{}\" is not one medtwin records",
+                    path.display(),
+                    line.content_type
+                )
+            })?;
         match encoding {
             None => encoding = Some(e),
             Some(first) if first != e => {

@@ -232,6 +232,46 @@ fn a_recording_replays_into_a_backend_and_bad_recordings_name_their_line() {
         backend.patient("bay-000").map(|p| p.patient_id),
         Some("bay-000".into())
     );
+    // A FHIR recording replays over the FHIR transport (its content type
+    // is the FHIR encoder's own).
+    let fhir = dir.path().join("f.ndjson");
+    let record = medtwin(&[
+        "run",
+        "fixtures/scenarios/small-sepsis.toml",
+        "--clock",
+        "virtual",
+        "--transport",
+        "file",
+        "--encoding",
+        "fhir",
+        "--target",
+        fhir.to_str().unwrap(),
+        "--out",
+        dir.path().join("report-fhir").to_str().unwrap(),
+    ]);
+    assert_eq!(record.status.code(), Some(1), "{}", text(&record.stderr));
+    let fhir_url = format!("http://{}/fhir", backend.addr());
+    let replay = medtwin(&[
+        "replay",
+        fhir.to_str().unwrap(),
+        "--transport",
+        "fhir",
+        "--target",
+        &fhir_url,
+        "--token",
+        "replay-token",
+    ]);
+    let stdout = text(&replay.stdout);
+    assert_eq!(
+        replay.status.code(),
+        Some(0),
+        "{stdout}\n{}",
+        text(&replay.stderr)
+    );
+    assert!(
+        stdout.contains(&format!("replayed {lines} messages")),
+        "{stdout}"
+    );
     // A wrong token: every message refused, counted by cause, exit 4.
     let refused = medtwin(&["replay", file.to_str().unwrap(), "--target", &url]);
     assert_eq!(refused.status.code(), Some(4));
