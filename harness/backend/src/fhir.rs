@@ -132,6 +132,7 @@ pub(crate) struct FhirStore {
 impl FhirStore {
     /// An empty store requiring `token` (when set) on every request.
     pub(crate) fn new(token: Option<String>) -> Result<Arc<FhirStore>, reqwest::Error> {
+        medtwin_tls::install_default_provider();
         let client = reqwest::Client::builder()
             .timeout(MAX_NOTIFY_TIMEOUT)
             .connect_timeout(NOTIFY_TIMEOUT)

@@ -206,7 +206,10 @@ struct Client {
 impl Client {
     fn new(addr: SocketAddr) -> Client {
         Client {
-            http: reqwest::Client::builder()
+            http: {
+                medtwin_tls::install_default_provider();
+                reqwest::Client::builder()
+            }
                 .timeout(Duration::from_secs(10))
                 .build()
                 .unwrap(),

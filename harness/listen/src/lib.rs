@@ -382,6 +382,7 @@ mod tests {
         assert_eq!(stats.too_many_connections, 1, "{stats:?}");
         assert_eq!(stats.header_timeouts, 2, "{stats:?}");
         // The slots are free again: a real request is served.
+        medtwin_tls::install_default_provider();
         let answer = reqwest::get(format!("http://{}/", server.addr()))
             .await
             .unwrap();
@@ -396,6 +397,7 @@ mod tests {
             ..Limits::default()
         };
         let server = server(limits).await;
+        medtwin_tls::install_default_provider();
         let client = reqwest::Client::new();
         let answer = client
             .get(format!("http://{}/", server.addr()))

@@ -890,6 +890,7 @@ mod tests {
                 transport: "http-json".into(),
                 encoding: "json".into(),
                 faults: None,
+                security: Default::default(),
             },
             timing: Timing {
                 sim_duration_ms: 0,

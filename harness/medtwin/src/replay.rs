@@ -37,6 +37,8 @@ pub struct ReplayConfig {
     pub timeout: Duration,
     /// Lanes.
     pub lanes: usize,
+    /// TLS towards the target (for `https://`, `mqtts://`, `mllps://`).
+    pub tls: medtwin_tls::ClientOptions,
 }
 
 /// What a replay did.
@@ -176,6 +178,7 @@ pub async fn replay(path: &Path, config: &ReplayConfig) -> Result<Replayed, Stri
     target.protocol = config.protocol;
     target.encoding = encoding;
     target.token = config.token.clone();
+    target.tls = config.tls.clone();
     let index_p: HashMap<String, u32> = names
         .patients
         .iter()

@@ -194,6 +194,18 @@ impl ClientTls {
                     TlsError::Options(format!("cannot build the certificate verifier: {e}"))
                 })?
         };
+        let verifier = match &options.server_name {
+            Some(name) if !options.insecure_skip_verify => {
+                let name = ServerName::try_from(name.clone()).map_err(|e| {
+                    TlsError::Options(format!("server_name {name:?} is not a valid TLS name: {e}"))
+                })?;
+                Arc::new(NameOverride {
+                    inner: verifier,
+                    name,
+                }) as Arc<dyn ServerCertVerifier>
+            }
+            _ => verifier,
+        };
         let default_identity = match (&options.client_cert, &options.client_key) {
             (Some(cert), Some(key)) => Some(Identity::load(cert, key)?),
             (None, None) => None,
@@ -274,10 +286,10 @@ impl ClientTls {
         Ok(config)
     }
 
-    /// The server name to verify for `host` (the override, if set).
+    /// The server name to send (SNI) for `host`; the certificate is
+    /// checked against [`ClientOptions::server_name`] when it is set.
     pub fn server_name(&self, host: &str) -> Result<ServerName<'static>, TlsError> {
-        let name = self.options.server_name.as_deref().unwrap_or(host);
-        let name = name.trim_start_matches('[').trim_end_matches(']');
+        let name = host.trim_start_matches('[').trim_end_matches(']');
         ServerName::try_from(name.to_string())
             .map_err(|e| TlsError::Options(format!("{name:?} is not a valid TLS server name: {e}")))
     }
@@ -441,5 +453,47 @@ impl ServerCertVerifier for AnyCertificate {
     }
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
         schemes()
+    }
+}
+
+/// Checks the server's certificate against a configured name instead of
+/// the one connected to (a target reached by address whose certificate
+/// names its service).
+#[derive(Debug)]
+struct NameOverride {
+    inner: Arc<dyn ServerCertVerifier>,
+    name: ServerName<'static>,
+}
+
+impl ServerCertVerifier for NameOverride {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        _: &ServerName<'_>,
+        ocsp: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        self.inner
+            .verify_server_cert(end_entity, intermediates, &self.name, ocsp, now)
+    }
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls12_signature(message, cert, dss)
+    }
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls13_signature(message, cert, dss)
+    }
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.inner.supported_verify_schemes()
     }
 }

@@ -165,6 +165,21 @@ async fn unknown_ca_expired_not_yet_valid_and_wrong_name_are_told_apart() {
         assert_eq!(c, Err(expected), "client side of {expected:?}");
         assert!(s.is_err(), "the server saw the client give up: {s:?}");
     }
+    // A certificate for another name is accepted when that name is the
+    // configured server name.
+    let f = files(&ca, &ca.issue_server(&["elsewhere.example"], Validity::Current).unwrap());
+    let server = ServerTls::new(&ServerOptions {
+        cert: Some(f.server_cert.clone()),
+        key: Some(f.server_key.clone()),
+        ..ServerOptions::default()
+    })
+    .unwrap();
+    let client = ClientTls::new(&ClientOptions {
+        server_name: Some("elsewhere.example".into()),
+        ..trusting(&f.ca)
+    })
+    .unwrap();
+    assert_eq!(exchange(&server, &client, "localhost").await, (Ok(()), Ok(())));
 }
 
 #[tokio::test]

@@ -69,6 +69,7 @@ impl WebhookSink {
                 why: "only http is supported (medtwin is built without TLS)".into(),
             });
         }
+        medtwin_tls::install_default_provider();
         let client = reqwest::Client::builder()
             .timeout(DELIVERY_TIMEOUT)
             .no_proxy()

@@ -76,6 +76,55 @@ pub struct ReplayArgs {
     /// Lanes (connections); each patient's messages stay in order on one.
     #[arg(long, value_name = "N", default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=1024))]
     pub concurrency: u16,
+    /// TLS towards the target.
+    #[command(flatten)]
+    pub tls: TlsArgs,
+}
+
+/// TLS towards the target (`[target.tls]` in a scenario; see
+/// docs/security.md). Each flag given replaces the scenario's field.
+#[derive(Clone, Debug, Default, Args)]
+pub struct TlsArgs {
+    /// Trust only the CAs in this PEM bundle (instead of the system's).
+    #[arg(long, value_name = "FILE")]
+    pub ca_cert: Option<PathBuf>,
+    /// Trust exactly the server certificate with this SHA-256 fingerprint
+    /// (as a self-signed medtwin listener prints it).
+    #[arg(long, value_name = "HEX")]
+    pub pin_sha256: Option<String>,
+    /// The client certificate (PEM chain) for mutual TLS.
+    #[arg(long, value_name = "FILE", requires = "client_key")]
+    pub client_cert: Option<PathBuf>,
+    /// The client certificate's key (PEM).
+    #[arg(long, value_name = "FILE", requires = "client_cert")]
+    pub client_key: Option<PathBuf>,
+    /// A folder of per-device or per-gateway identities (`<name>.crt`,
+    /// `<name>.key`), for a connection per device (MQTT).
+    #[arg(long, value_name = "DIR")]
+    pub identities: Option<PathBuf>,
+    /// Check the target's certificate against this name instead of the
+    /// URL's host.
+    #[arg(long, value_name = "NAME")]
+    pub tls_server_name: Option<String>,
+    /// Accept any certificate from the target. Insecure: the run says so on
+    /// the terminal and in its report.
+    #[arg(long)]
+    pub insecure_skip_verify: bool,
+}
+
+impl TlsArgs {
+    /// The options these flags give.
+    pub fn options(&self) -> medtwin_tls::ClientOptions {
+        medtwin_tls::ClientOptions {
+            ca_cert: self.ca_cert.clone(),
+            pin_sha256: self.pin_sha256.clone(),
+            client_cert: self.client_cert.clone(),
+            client_key: self.client_key.clone(),
+            identities: self.identities.clone(),
+            insecure_skip_verify: self.insecure_skip_verify,
+            server_name: self.tls_server_name.clone(),
+        }
+    }
 }
 
 /// How the reference backend signs its webhook requests.
@@ -195,6 +244,9 @@ pub struct RunArgs {
     /// Fault knobs of the embedded reference backend.
     #[command(flatten)]
     pub faults: FaultArgs,
+    /// TLS towards the target.
+    #[command(flatten)]
+    pub tls: TlsArgs,
     /// Stop the run after this much wall time and report what it has, e.g.
     /// `10m` (default: twice the scheduled wall time plus a minute on a
     /// timed clock; 30 min plus 2 s per million patient-steps on the
@@ -226,6 +278,7 @@ impl RunArgs {
             alerts_token: self.alerts_token.clone(),
             max_wall: self.max_wall.map(std::time::Duration::from_millis),
             max_memory: self.max_memory,
+            tls: self.tls.options(),
         })
     }
 }

@@ -69,6 +69,7 @@ pub enum Failure {
 /// Parses the command line, runs it, prints any error and returns the
 /// exit code.
 pub fn main() -> ExitCode {
+    medtwin_tls::install_default_provider();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(error) => {
@@ -135,6 +136,7 @@ fn replay(args: &args::ReplayArgs) -> Result<Outcome, Failure> {
         }),
         timeout: std::time::Duration::from_millis(args.timeout),
         lanes: usize::from(args.concurrency),
+        tls: args.tls.options(),
     };
     let rt = runtime()?;
     let replayed = rt
@@ -282,6 +284,12 @@ fn run(args: &RunArgs) -> Result<Outcome, Failure> {
             ))
         })?;
     let quiet = args.quiet;
+    if scenario.transport.tls.insecure_skip_verify {
+        // Loud even with --quiet: numbers taken over an unverified link.
+        eprintln!(
+            "WARNING: --insecure-skip-verify: the target's TLS certificate will NOT be checked; anyone on the path could answer for it"
+        );
+    }
     let rt = runtime()?;
     let report = rt
         .block_on(async {

@@ -102,11 +102,7 @@ pub async fn open(
     subscription: bool,
     ctx: &IntakeContext,
 ) -> anyhow::Result<AnyIntake> {
-    let client = reqwest::Client::builder()
-        .timeout(REQUEST_TIMEOUT)
-        .connect_timeout(REQUEST_TIMEOUT)
-        .no_proxy()
-        .build()
+    let client = crate::transport::http::client(REQUEST_TIMEOUT, 4, None)
         .context("cannot build the HTTP client")?;
     let mut intake = FhirIntake {
         subscription,
@@ -183,6 +179,13 @@ impl FhirIntake {
             .or_else(|| target.fhir_base.clone())
             .context("no FHIR base URL: set [alerts.fhir] base (or a FHIR target)")?;
         let base = base.trim_end_matches('/').to_owned();
+        if crate::scenario::interop::uses_tls(&base)
+            && let Some(tls) = &target.tls
+        {
+            // The target's FHIR server, over the target's TLS.
+            self.client = crate::transport::http::client(REQUEST_TIMEOUT, 4, Some(tls))
+                .context("cannot build the HTTP client")?;
+        }
         let resource = self.resource()?;
         if self.subscription {
             self.subscribe(&base, resource, target.token.clone()).await

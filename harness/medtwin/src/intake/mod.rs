@@ -383,6 +383,8 @@ pub struct TargetInfo {
     pub fhir_base: Option<String>,
     /// The bearer token for the target.
     pub token: Option<String>,
+    /// The target's TLS, when it has one.
+    pub tls: Option<Arc<medtwin_tls::ClientTls>>,
 }
 
 /// Every intake, so the run holds them in one list.

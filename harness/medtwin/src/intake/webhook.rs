@@ -192,6 +192,7 @@ mod tests {
     const ALERT: &[u8] = br#"{"patient_id":"p","kind":"news2-high","priority":"high"}"#;
 
     async fn post(url: &str, header: Option<(&str, String)>) -> u16 {
+        medtwin_tls::install_default_provider();
         let mut request = reqwest::Client::new()
             .post(url)
             .header("content-type", "application/json")

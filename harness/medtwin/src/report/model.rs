@@ -127,6 +127,25 @@ pub struct TargetInfo {
     /// Fault knobs of the embedded backend.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub faults: Option<Faults>,
+    /// How the connection to the target was secured and authenticated.
+    pub security: Security,
+}
+
+/// The mechanisms used towards the target (never a secret).
+#[derive(Clone, Debug, Default, Serialize, Deserialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
+pub struct Security {
+    /// `none` (a plain address), or the trust used: `system-roots`,
+    /// `ca-bundle`, `pinned` or `insecure-skip-verify`, with
+    /// `+client-cert` or `+device-certs` for mutual TLS.
+    pub tls: String,
+    /// Whether the target's certificate went unchecked (the explicit
+    /// opt-in): the run's numbers were taken over an unverified connection.
+    pub insecure_skip_verify: bool,
+    /// How medtwin authenticated: `none`, `bearer`, `basic`,
+    /// `oauth2-client-secret`, `oauth2-private-key-jwt` (SMART Backend
+    /// Services), or `mqtt-password`.
+    pub auth: String,
 }
 
 /// Reference-backend fault knobs as run.

@@ -85,6 +85,21 @@ impl Report {
             let _ = write!(s, " · send lag p99 {:.1} ms", lag.p99);
         }
         let _ = writeln!(s);
+        let sec = &self.target.security;
+        if sec.tls != "none" {
+            let _ = writeln!(s, "security: TLS {} · auth {}", sec.tls, sec.auth);
+        }
+        if sec.insecure_skip_verify {
+            let _ = writeln!(
+                s,
+                "WARNING: the target's certificate was NOT verified (--insecure-skip-verify): anyone on the path could have answered"
+            );
+        }
+        for cause in t.by_cause.keys() {
+            if let Some(tls) = medtwin_tls::HandshakeCause::from_name(cause) {
+                let _ = writeln!(s, "hint: {cause}: {}", tls.hint());
+            }
+        }
         let kinds: Vec<String> = self
             .alerts
             .by_kind

@@ -237,6 +237,7 @@ fn target_info(s: &Scenario, url: &str) -> r::TargetInfo {
             wrong_patient_pct: f.wrong_patient_pct,
             wrong_kind_pct: f.wrong_kind_pct,
         }),
+        security: security(s, url),
     }
 }
 
@@ -608,5 +609,25 @@ mod tests {
             run_id("Quickstart: a ward", 42, at),
             "20261124T101500Z-quickstart-a-ward-s42"
         );
+    }
+}
+
+/// The security mechanisms of the run's target, from its scenario.
+fn security(s: &Scenario, url: &str) -> r::Security {
+    let tls = &s.transport.tls;
+    let uses_tls = crate::scenario::interop::uses_tls(url);
+    r::Security {
+        tls: if uses_tls {
+            tls.describe()
+        } else {
+            "none".to_owned()
+        },
+        insecure_skip_verify: uses_tls && tls.insecure_skip_verify,
+        auth: match &s.target {
+            None => "bearer".to_owned(),
+            Some(t) if t.token.is_some() => "bearer".to_owned(),
+            Some(_) if std::env::var_os("MEDTWIN_TARGET_TOKEN").is_some() => "bearer".to_owned(),
+            Some(_) => "none".to_owned(),
+        },
     }
 }

@@ -122,10 +122,15 @@ pub async fn start(
             .base
             .clone()
             .or_else(|| (choice.protocol == Protocol::Fhir).then(|| t.url.clone()));
+        let tls = config.client_tls()?;
         return Ok(Target {
             config,
             backend: None,
-            info: TargetInfo { fhir_base, token },
+            info: TargetInfo {
+                fhir_base,
+                token,
+                tls,
+            },
         });
     }
     let token = super::random_token();
@@ -201,6 +206,7 @@ pub async fn start(
         info: TargetInfo {
             fhir_base,
             token: Some(token),
+            tls: None,
         },
     })
 }

@@ -93,6 +93,11 @@ impl<'a> Reporter<'a> {
         }
     }
 
+    /// The file being checked.
+    pub fn path(&self) -> &'a Path {
+        self.file
+    }
+
     /// The text being checked.
     pub fn source(&self) -> &'a str {
         self.text

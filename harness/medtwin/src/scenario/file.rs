@@ -268,6 +268,7 @@ pub struct TargetSpec {
     pub mqtt: Option<super::interop::MqttOptions>,
     pub hl7: Option<super::interop::Hl7Options>,
     pub file: Option<super::interop::FileOptions>,
+    pub tls: Option<super::interop::TlsSpec>,
     pub token: Option<String>,
     pub timeout: Option<Spanned<Dur>>,
     pub concurrency: Option<Spanned<u32>>,

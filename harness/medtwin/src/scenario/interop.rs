@@ -155,6 +155,30 @@ pub struct FileOptions {
     pub append: Option<bool>,
 }
 
+/// `[target.tls]`: whom the carrier trusts and which certificate it shows
+/// (`docs/security.md`). Relative paths are read from the scenario file's
+/// folder.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct TlsSpec {
+    /// Trust only the CAs in this PEM bundle (instead of the system's).
+    pub ca_cert: Option<String>,
+    /// Trust exactly the server certificate with this SHA-256 fingerprint.
+    pub pin_sha256: Option<String>,
+    /// The client certificate (PEM chain) shown to the target...
+    pub client_cert: Option<String>,
+    /// ...and its key (PEM).
+    pub client_key: Option<String>,
+    /// A folder of per-device (or per-gateway) identities, `<name>.crt`
+    /// and `<name>.key`, for carriers with a connection per device.
+    pub identities: Option<String>,
+    /// Accept any server certificate: reported loudly, never the default.
+    pub insecure_skip_verify: Option<bool>,
+    /// Check the server's certificate against this name instead of the
+    /// URL's host.
+    pub server_name: Option<String>,
+}
+
 /// The transport a run uses, whether the target is external or the
 /// embedded reference backend.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -171,6 +195,8 @@ pub struct TransportChoice {
     pub hl7: Hl7Options,
     /// `[target.file]`.
     pub file: FileOptions,
+    /// `[target.tls]`, with paths resolved, and the `--ca-cert` family.
+    pub tls: medtwin_tls::ClientOptions,
 }
 
 /// A way of receiving alerts.
@@ -343,8 +369,12 @@ pub const MAX_BUNDLE: u32 = 1_000;
 /// too); the error says what is wrong.
 pub fn host_port(text: &str, scheme: &str) -> Result<(String, u16), String> {
     let rest = match text.split_once("://") {
-        Some((s, rest)) if s == scheme => rest,
-        Some((s, _)) => return Err(format!("\"{text}\": the scheme is {s}, not {scheme}")),
+        Some((s, rest)) if s == scheme || s.strip_suffix('s') == Some(scheme) => rest,
+        Some((s, _)) => {
+            return Err(format!(
+                "\"{text}\": the scheme is {s}, not {scheme} (or {scheme}s, over TLS)"
+            ));
+        }
         None => text,
     };
     let rest = rest.trim_end_matches('/');
@@ -359,6 +389,14 @@ pub fn host_port(text: &str, scheme: &str) -> Result<(String, u16), String> {
         return Err(format!("\"{text}\" has no host"));
     }
     Ok((host.to_owned(), port))
+}
+
+/// Whether an address asks for TLS: `https://`, `mqtts://` or `mllps://`.
+pub fn uses_tls(text: &str) -> bool {
+    matches!(
+        text.split_once("://").map(|(s, _)| s.to_ascii_lowercase()).as_deref(),
+        Some("https" | "mqtts" | "mllps")
+    )
 }
 
 /// Checks a target address for its protocol: an http(s) URL for HTTP JSON
@@ -531,6 +569,11 @@ mod tests {
                 .unwrap_err()
                 .contains("no port")
         );
+        assert_eq!(
+            host_port("mqtts://broker:8883", "mqtt"),
+            Ok(("broker".into(), 8883))
+        );
+        assert!(uses_tls("mllps://h:1") && uses_tls("https://h") && !uses_tls("mqtt://h:1"));
         assert!(check_topic_template("medtwin/{patient}/{kind}").is_ok());
         assert!(
             check_topic_template("a/{ward}")

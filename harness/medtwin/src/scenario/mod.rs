@@ -1098,7 +1098,41 @@ fn resolve_transport(
     if let Err(why) = interop::check_transport(&choice) {
         r.error(spanned.span(), Some(why.0), why.1, None);
     }
+    if let Some(tls) = &spec.tls {
+        choice.tls = resolve_tls(tls, r.path());
+        let plain = spec.url.as_ref().map(|u| u.get_ref().as_str());
+        match plain {
+            None => r.error(
+                spanned.span(),
+                Some("target.tls".into()),
+                "[target.tls] needs target.url: the embedded reference backend is reached without TLS",
+                Some("add url = \"https://...\" (or mqtts://, mllps://), or remove [target.tls]".into()),
+            ),
+            Some(url) if !interop::uses_tls(url) && choice.protocol != Protocol::File => r.error(
+                spanned.span(),
+                Some("target.tls".into()),
+                format!("[target.tls] is set, but target.url \"{url}\" does not use TLS"),
+                Some("use https://, mqtts:// or mllps://, or remove [target.tls]".into()),
+            ),
+            _ => {}
+        }
+    }
     choice
+}
+
+/// `[target.tls]` with its paths read from the scenario's folder.
+fn resolve_tls(spec: &interop::TlsSpec, scenario: &Path) -> medtwin_tls::ClientOptions {
+    let base = scenario.parent().unwrap_or(Path::new("."));
+    let path = |p: &Option<String>| p.as_ref().map(|p| base.join(p));
+    medtwin_tls::ClientOptions {
+        ca_cert: path(&spec.ca_cert),
+        pin_sha256: spec.pin_sha256.clone(),
+        client_cert: path(&spec.client_cert),
+        client_key: path(&spec.client_key),
+        identities: path(&spec.identities),
+        insecure_skip_verify: spec.insecure_skip_verify.unwrap_or(false),
+        server_name: spec.server_name.clone(),
+    }
 }
 
 /// Checks that `text` is an absolute http(s) URL with a host: the one URL

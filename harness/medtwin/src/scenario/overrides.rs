@@ -35,6 +35,9 @@ pub struct Overrides {
     pub max_wall: Option<Duration>,
     /// The run's memory limit, bytes.
     pub max_memory: Option<u64>,
+    /// TLS options from the command line (`--ca-cert`, ...): each one set
+    /// replaces the scenario's `[target.tls]` field.
+    pub tls: medtwin_tls::ClientOptions,
 }
 
 impl Overrides {
@@ -119,6 +122,38 @@ impl Scenario {
         if let Some(token) = &o.alerts_token {
             self.alerts.token = Some(token.clone());
             self.alerts.token_source = "--alerts-token";
+        }
+        let tls = &mut self.transport.tls;
+        let cli = &o.tls;
+        for (field, given) in [
+            (&mut tls.ca_cert, &cli.ca_cert),
+            (&mut tls.client_cert, &cli.client_cert),
+            (&mut tls.client_key, &cli.client_key),
+            (&mut tls.identities, &cli.identities),
+        ] {
+            if given.is_some() {
+                field.clone_from(given);
+            }
+        }
+        if cli.pin_sha256.is_some() {
+            tls.pin_sha256.clone_from(&cli.pin_sha256);
+        }
+        if cli.server_name.is_some() {
+            tls.server_name.clone_from(&cli.server_name);
+        }
+        tls.insecure_skip_verify |= cli.insecure_skip_verify;
+        if !cli.is_default() {
+            match self.target.as_ref().map(|t| t.url.as_str()) {
+                Some(url) if super::interop::uses_tls(url) => {}
+                Some(url) => {
+                    return Err(format!(
+                        "--ca-cert, --client-cert and the other TLS options need a TLS target; {url} is not one (use https://, mqtts:// or mllps://)"
+                    ));
+                }
+                None => {
+                    return Err("--ca-cert, --client-cert and the other TLS options need a --target (the embedded reference backend is reached without TLS)".into());
+                }
+            }
         }
         if o.max_wall.is_some() {
             self.max_wall = o.max_wall;

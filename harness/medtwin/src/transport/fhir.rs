@@ -191,13 +191,13 @@ pub struct FhirCarrier {
 impl FhirCarrier {
     /// A carrier for the FHIR base URL `cfg.url`.
     pub fn new(cfg: &TargetConfig) -> anyhow::Result<FhirCarrier> {
-        let client = reqwest::Client::builder()
-            .timeout(cfg.timeout)
-            .connect_timeout(cfg.timeout)
-            .pool_max_idle_per_host(cfg.lanes.max(SETUP_CONCURRENCY))
-            .no_proxy()
-            .build()
-            .context("cannot build the HTTP client")?;
+        let tls = cfg.client_tls()?;
+        let client = super::http::client(
+            cfg.timeout,
+            cfg.lanes.max(SETUP_CONCURRENCY),
+            tls.as_deref(),
+        )
+        .context("cannot build the HTTP client")?;
         let bundle = cfg
             .fhir
             .bundle

@@ -2,7 +2,10 @@
 //! wants one, a timeout on every request, and every failure named by its
 //! cause (refused, timeout, reset, closed, a status, a cut-off answer).
 
+use std::sync::Arc;
 use std::time::Duration;
+
+use medtwin_tls::ClientTls;
 
 use super::{Carrier, Cause, Failure, Outgoing, Sent};
 
@@ -19,6 +22,31 @@ pub struct HttpConfig {
     pub connections: usize,
     /// Sent as [`RUN_HEADER`] with every message, when set.
     pub run_id: Option<String>,
+    /// TLS, for an `https://` URL.
+    pub tls: Option<Arc<ClientTls>>,
+}
+
+/// An HTTP client with medtwin's settings: timeouts on connecting and on
+/// each request, `connections` idle keep-alive connections kept per host,
+/// no proxy, and the target's TLS (one rustls configuration for the
+/// client, so its session cache resumes sessions across reconnections).
+pub fn client(
+    timeout: Duration,
+    connections: usize,
+    tls: Option<&ClientTls>,
+) -> Result<reqwest::Client, reqwest::Error> {
+    medtwin_tls::install_default_provider();
+    let mut builder = reqwest::Client::builder()
+        .timeout(timeout)
+        .connect_timeout(timeout)
+        .pool_max_idle_per_host(connections)
+        .no_proxy();
+    if let Some(tls) = tls {
+        let mut config = tls.config_owned();
+        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        builder = builder.tls_backend_preconfigured(config);
+    }
+    builder.build()
 }
 
 /// POSTs each message to one URL (medtwin's JSON, or any single-body
@@ -36,12 +64,7 @@ impl HttpCarrier {
         config: HttpConfig,
         content_type: &'static str,
     ) -> Result<HttpCarrier, reqwest::Error> {
-        let client = reqwest::Client::builder()
-            .timeout(config.timeout)
-            .connect_timeout(config.timeout)
-            .pool_max_idle_per_host(config.connections)
-            .no_proxy()
-            .build()?;
+        let client = client(config.timeout, config.connections, config.tls.as_deref())?;
         Ok(HttpCarrier {
             client,
             config,
@@ -146,6 +169,9 @@ pub(crate) fn failure_of(error: &reqwest::Error) -> Failure {
         source = e.source();
     }
     let detail = chain.join(": ");
+    if let Some(tls) = medtwin_tls::classify(error) {
+        return Failure::new(Cause::Tls(tls), detail);
+    }
     use std::io::ErrorKind as K;
     let cause = if error.is_timeout() {
         Cause::Timeout

@@ -100,7 +100,12 @@ pub enum Cause {
     /// Refused in the protocol's own terms (an HL7 NAK, an MQTT reason
     /// code); the target answered about the message.
     Nak(Nak),
+    /// The TLS connection failed, for this reason (unknown CA, expired,
+    /// name mismatch, client certificate required or refused, ...).
+    Tls(HandshakeCause),
 }
+
+pub use medtwin_tls::HandshakeCause;
 
 /// A refusal in a protocol's own terms.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -143,6 +148,7 @@ impl Cause {
             Cause::Interrupted => "interrupted".into(),
             Cause::Nak(Nak::Hl7(code)) => format!("hl7_{}", code.as_str().to_ascii_lowercase()),
             Cause::Nak(Nak::Mqtt(code)) => format!("mqtt_rc_{code}"),
+            Cause::Tls(tls) => tls.name().into(),
         }
     }
 
@@ -166,7 +172,10 @@ impl Cause {
             | Cause::Reset
             | Cause::Closed
             | Cause::Connect
-            | Cause::Io => true,
+            | Cause::Io
+            | Cause::Tls(HandshakeCause::HandshakeTimeout) => true,
+            // A certificate does not fix itself between attempts.
+            Cause::Tls(_) => false,
             Cause::Timeout
             | Cause::MalformedAnswer
             | Cause::TargetDown
@@ -858,6 +867,7 @@ mod tests {
                     timeout: Duration::from_secs(5),
                     connections: 4,
                     run_id: None,
+                    tls: None,
                 },
                 "text/plain",
             )

@@ -45,6 +45,9 @@ pub struct TargetConfig {
     pub hl7: Hl7Options,
     /// `[target.file]`.
     pub file: FileOptions,
+    /// `[target.tls]` and the `--ca-cert` family; used when the address
+    /// asks for TLS (`https://`, `mqtts://`, `mllps://`).
+    pub tls: medtwin_tls::ClientOptions,
 }
 
 impl TargetConfig {
@@ -73,18 +76,31 @@ impl TargetConfig {
             mqtt: choice.mqtt.clone(),
             hl7: choice.hl7.clone(),
             file: choice.file.clone(),
+            tls: choice.tls.clone(),
         }
     }
 
+    /// The client TLS for this target: `None` for a plain address; an error
+    /// naming the file or option that is wrong.
+    pub fn client_tls(&self) -> anyhow::Result<Option<std::sync::Arc<medtwin_tls::ClientTls>>> {
+        if !crate::scenario::interop::uses_tls(&self.url) {
+            return Ok(None);
+        }
+        let tls = medtwin_tls::ClientTls::new(&self.tls)
+            .map_err(|e| anyhow::anyhow!("TLS towards {}: {e}", self.url))?;
+        Ok(Some(std::sync::Arc::new(tls)))
+    }
+
     /// The HTTP settings, for the protocols that speak HTTP.
-    pub fn http_config(&self) -> HttpConfig {
-        HttpConfig {
+    pub fn http_config(&self) -> anyhow::Result<HttpConfig> {
+        Ok(HttpConfig {
             url: self.url.clone(),
             token: self.token.clone(),
             timeout: self.timeout,
             connections: self.lanes,
             run_id: self.run_id.clone(),
-        }
+            tls: self.client_tls()?,
+        })
     }
 }
 
@@ -110,7 +126,7 @@ pub struct Wired {
 pub async fn connect(cfg: &TargetConfig, ctx: &EncodeContext) -> anyhow::Result<Wired> {
     match cfg.protocol {
         Protocol::HttpJson => {
-            let carrier = HttpCarrier::new(cfg.http_config(), "application/json")
+            let carrier = HttpCarrier::new(cfg.http_config()?, "application/json")
                 .map_err(|e| anyhow::anyhow!("cannot build the HTTP client: {e}"))?;
             Ok(Wired {
                 carrier: AnyCarrier::Http(carrier),

@@ -333,7 +333,10 @@ fn run(
         patients: Mutex::default(),
         ledger: Mutex::default(),
         webhook: format!("http://127.0.0.1:{alerts_port}/alerts"),
-        client: reqwest::Client::new(),
+        client: {
+            medtwin_tls::install_default_provider();
+            reqwest::Client::new()
+        },
         start: medtwin_wire::parse_time("2026-01-01T00:00:00Z").unwrap(),
     });
     let listener = rt
