@@ -5,7 +5,9 @@
 //! once, and counted), and [`Server::shutdown`] gives connections a
 //! deadline, after which they are dropped (and counted). [`read_body`]
 //! reads a request body with a size limit and a timeout, telling a body
-//! that was too large, cut off, or too slow apart.
+//! that was too large, cut off, or too slow apart. [`serve_tls`] serves
+//! the same way over TLS: the handshake must finish within the header
+//! timeout, and each failed handshake is counted by its cause.
 
 use std::net::SocketAddr;
 use std::pin::Pin;
@@ -21,6 +23,8 @@ use http_body_util::BodyExt as _;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
+use medtwin_tls::HandshakeCause;
+use medtwin_tls::rustls::ServerConfig;
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, oneshot};
 use tokio::task::{JoinHandle, JoinSet};
@@ -72,6 +76,21 @@ pub struct ConnectionStats {
     pub errors: u64,
     /// Connections still open at the shutdown deadline, dropped.
     pub dropped_at_shutdown: u64,
+    /// TLS handshakes that failed, by cause, in [`HandshakeCause::ALL`]
+    /// order (see [`ConnectionStats::tls_failures`]).
+    pub tls_failed: [u64; HandshakeCause::ALL.len()],
+}
+
+impl ConnectionStats {
+    /// The failed TLS handshakes by cause name (`tls_unknown_ca`, ...),
+    /// only the causes seen.
+    pub fn tls_failures(&self) -> impl Iterator<Item = (&'static str, u64)> + '_ {
+        HandshakeCause::ALL
+            .iter()
+            .zip(self.tls_failed)
+            .filter(|(_, n)| *n > 0)
+            .map(|(c, n)| (c.name(), n))
+    }
 }
 
 #[derive(Debug, Default)]
@@ -82,6 +101,7 @@ struct Counters {
     idle_closed: AtomicU64,
     errors: AtomicU64,
     dropped_at_shutdown: AtomicU64,
+    tls_failed: [AtomicU64; HandshakeCause::ALL.len()],
 }
 
 impl Counters {
@@ -94,6 +114,7 @@ impl Counters {
             idle_closed: get(&self.idle_closed),
             errors: get(&self.errors),
             dropped_at_shutdown: get(&self.dropped_at_shutdown),
+            tls_failed: std::array::from_fn(|i| get(&self.tls_failed[i])),
         }
     }
 }
@@ -113,6 +134,18 @@ pub struct Server {
 
 /// Serves `app` on `listener` within `limits`, on the current runtime.
 pub fn serve(listener: TcpListener, app: Router, limits: Limits) -> std::io::Result<Server> {
+    serve_tls(listener, app, limits, None)
+}
+
+/// Serves `app` like [`serve`], over TLS when `tls` is given: the
+/// handshake counts against the header timeout, and a failed one closes
+/// the connection and is counted by cause.
+pub fn serve_tls(
+    listener: TcpListener,
+    app: Router,
+    limits: Limits,
+    tls: Option<Arc<ServerConfig>>,
+) -> std::io::Result<Server> {
     let addr = listener.local_addr()?;
     let counters = Arc::new(Counters::default());
     let (stop, stopped) = oneshot::channel();
@@ -120,6 +153,7 @@ pub fn serve(listener: TcpListener, app: Router, limits: Limits) -> std::io::Res
         listener,
         app,
         limits,
+        tls,
         Arc::clone(&counters),
         stopped,
     ));
@@ -135,6 +169,7 @@ async fn accept_loop(
     listener: TcpListener,
     app: Router,
     limits: Limits,
+    tls: Option<Arc<ServerConfig>>,
     counters: Arc<Counters>,
     mut stopped: oneshot::Receiver<()>,
 ) {
@@ -164,21 +199,47 @@ async fn accept_loop(
                 bump(&counters.accepted);
                 let _ = stream.set_nodelay(true);
                 let service = TowerToHyperService::new(app.clone());
-                let (stream, unanswered) = Counted::new(stream);
-                let connection = hyper::server::conn::http1::Builder::new()
-                    .timer(TokioTimer::new())
-                    .header_read_timeout(limits.header_timeout)
-                    .serve_connection(TokioIo::new(stream), service);
-                let connection = graceful.watch(connection);
                 let counters = Arc::clone(&counters);
+                let Some(tls) = &tls else {
+                    let (stream, unanswered) = Counted::new(stream);
+                    let connection = hyper::server::conn::http1::Builder::new()
+                        .timer(TokioTimer::new())
+                        .header_read_timeout(limits.header_timeout)
+                        .serve_connection(TokioIo::new(stream), service);
+                    let connection = graceful.watch(connection);
+                    connections.spawn(async move {
+                        if let Err(error) = connection.await {
+                            count_end(&counters, &error, &unanswered);
+                        }
+                        drop(slot);
+                    });
+                    continue;
+                };
+                // Over TLS the handshake runs in the connection's task (a
+                // slow one holds only its own slot); the connection joins
+                // the graceful shutdown once it speaks HTTP.
+                let tls = Arc::clone(tls);
+                let watcher = graceful.watcher();
                 connections.spawn(async move {
-                    if let Err(error) = connection.await {
-                        if error.is_timeout() && unanswered.load(Ordering::Relaxed) == 0 {
-                            bump(&counters.idle_closed);
-                        } else if error.is_timeout() {
-                            bump(&counters.header_timeouts);
-                        } else if !error.is_incomplete_message() && !error.is_closed() {
-                            bump(&counters.errors);
+                    match medtwin_tls::accept(tls, stream, limits.header_timeout).await {
+                        Ok(stream) => {
+                            let (stream, unanswered) = Counted::new(stream);
+                            let connection = hyper::server::conn::http1::Builder::new()
+                                .timer(TokioTimer::new())
+                                .header_read_timeout(limits.header_timeout)
+                                .serve_connection(TokioIo::new(stream), service);
+                            if let Err(error) = watcher.watch(connection).await {
+                                count_end(&counters, &error, &unanswered);
+                            }
+                        }
+                        Err(error) => {
+                            let cause = medtwin_tls::classify_server(&error)
+                                .unwrap_or(HandshakeCause::Protocol);
+                            let i = HandshakeCause::ALL
+                                .iter()
+                                .position(|c| *c == cause)
+                                .unwrap_or(0);
+                            bump(&counters.tls_failed[i]);
                         }
                     }
                     drop(slot);
@@ -198,17 +259,27 @@ async fn accept_loop(
     while connections.join_next().await.is_some() {}
 }
 
+fn count_end(counters: &Counters, error: &hyper::Error, unanswered: &AtomicU64) {
+    if error.is_timeout() && unanswered.load(Ordering::Relaxed) == 0 {
+        bump(&counters.idle_closed);
+    } else if error.is_timeout() {
+        bump(&counters.header_timeouts);
+    } else if !error.is_incomplete_message() && !error.is_closed() {
+        bump(&counters.errors);
+    }
+}
+
 /// A stream that counts the bytes read since it last wrote: after an
 /// answer, anything read belongs to the next request, so a header timeout
 /// with nothing read since is an idle keep-alive connection, not a slow
 /// client.
-struct Counted {
-    inner: tokio::net::TcpStream,
+struct Counted<S> {
+    inner: S,
     unanswered: Arc<AtomicU64>,
 }
 
-impl Counted {
-    fn new(inner: tokio::net::TcpStream) -> (Counted, Arc<AtomicU64>) {
+impl<S> Counted<S> {
+    fn new(inner: S) -> (Counted<S>, Arc<AtomicU64>) {
         let unanswered = Arc::new(AtomicU64::new(0));
         let counted = Counted {
             inner,
@@ -218,7 +289,7 @@ impl Counted {
     }
 }
 
-impl tokio::io::AsyncRead for Counted {
+impl<S: tokio::io::AsyncRead + Unpin> tokio::io::AsyncRead for Counted<S> {
     fn poll_read(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -232,7 +303,7 @@ impl tokio::io::AsyncRead for Counted {
     }
 }
 
-impl tokio::io::AsyncWrite for Counted {
+impl<S: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for Counted<S> {
     fn poll_write(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -414,6 +485,52 @@ mod tests {
             "{stats:?}"
         );
         server.shutdown().await;
+    }
+
+    #[tokio::test]
+    async fn over_tls_a_pinned_client_is_served_and_failed_handshakes_are_counted_by_cause() {
+        let tls = medtwin_tls::ServerTls::new(&medtwin_tls::ServerOptions::default()).unwrap();
+        let app = Router::new().route("/", get(|| async { "ok" }));
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let server = serve_tls(listener, app, Limits::default(), Some(tls.config())).unwrap();
+        let pinned = medtwin_tls::ClientTls::new(&medtwin_tls::ClientOptions {
+            pin_sha256: Some(tls.fingerprint().to_owned()),
+            ..Default::default()
+        })
+        .unwrap();
+        medtwin_tls::install_default_provider();
+        let client = reqwest::Client::builder()
+            .tls_backend_preconfigured(pinned.config_owned())
+            .build()
+            .unwrap();
+        let url = format!("https://127.0.0.1:{}/", server.addr().port());
+        let answer = client.get(&url).send().await.unwrap();
+        assert_eq!(answer.text().await.unwrap(), "ok");
+
+        // A client that does not trust the self-signed certificate.
+        let stranger = reqwest::Client::builder()
+            .tls_backend_preconfigured(
+                medtwin_tls::ClientTls::new(&medtwin_tls::ClientOptions {
+                    pin_sha256: Some("00".repeat(32)),
+                    ..Default::default()
+                })
+                .unwrap()
+                .config_owned(),
+            )
+            .build()
+            .unwrap();
+        assert!(stranger.get(&url).send().await.is_err());
+        // Plain HTTP to the TLS port.
+        let plain = format!("http://127.0.0.1:{}/", server.addr().port());
+        assert!(reqwest::get(&plain).await.is_err());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let stats = server.shutdown().await;
+        let failures: Vec<_> = stats.tls_failures().collect();
+        assert_eq!(
+            failures,
+            vec![("tls_server_cert_refused", 1), ("tls_not_tls", 1)],
+            "{stats:?}"
+        );
     }
 
     #[tokio::test]

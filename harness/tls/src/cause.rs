@@ -32,6 +32,9 @@ pub enum HandshakeCause {
     /// The server refused the client certificate presented (unknown CA,
     /// revoked, expired, denied).
     ClientCertRefused,
+    /// A client refused this listener's certificate (seen from a
+    /// listener: [`classify_server`]).
+    ServerCertRefused,
     /// The handshake did not finish in time.
     HandshakeTimeout,
     /// The peer does not speak TLS on this port.
@@ -43,7 +46,7 @@ pub enum HandshakeCause {
 
 impl HandshakeCause {
     /// Every cause, in report order.
-    pub const ALL: [HandshakeCause; 12] = [
+    pub const ALL: [HandshakeCause; 13] = [
         HandshakeCause::UnknownCa,
         HandshakeCause::Expired,
         HandshakeCause::NotYetValid,
@@ -53,6 +56,7 @@ impl HandshakeCause {
         HandshakeCause::BadCertificate,
         HandshakeCause::ClientCertRequired,
         HandshakeCause::ClientCertRefused,
+        HandshakeCause::ServerCertRefused,
         HandshakeCause::HandshakeTimeout,
         HandshakeCause::NotTls,
         HandshakeCause::Protocol,
@@ -70,6 +74,7 @@ impl HandshakeCause {
             HandshakeCause::BadCertificate => "tls_bad_certificate",
             HandshakeCause::ClientCertRequired => "tls_client_cert_required",
             HandshakeCause::ClientCertRefused => "tls_client_cert_refused",
+            HandshakeCause::ServerCertRefused => "tls_server_cert_refused",
             HandshakeCause::HandshakeTimeout => "tls_handshake_timeout",
             HandshakeCause::NotTls => "tls_not_tls",
             HandshakeCause::Protocol => "tls_protocol",
@@ -109,6 +114,9 @@ impl HandshakeCause {
             }
             HandshakeCause::ClientCertRefused => {
                 "the target refused the client certificate (unknown CA, revoked or expired on its side); check which CA the target trusts"
+            }
+            HandshakeCause::ServerCertRefused => {
+                "a client refused this listener's certificate; give the client its CA (or the printed SHA-256 fingerprint to pin)"
             }
             HandshakeCause::HandshakeTimeout => {
                 "the TLS handshake did not finish in time; is the port a TLS port, and is the target overloaded?"
@@ -166,6 +174,15 @@ fn direct(e: &(dyn Error + 'static)) -> Option<HandshakeCause> {
         return Some(HandshakeCause::HandshakeTimeout);
     }
     e.downcast_ref::<rustls::Error>().map(of_rustls)
+}
+
+/// The TLS cause of `error` seen from a listener: a certificate alert
+/// from the client means it refused *this* side's certificate.
+pub fn classify_server(error: &(dyn Error + 'static)) -> Option<HandshakeCause> {
+    classify(error).map(|cause| match cause {
+        HandshakeCause::ClientCertRefused => HandshakeCause::ServerCertRefused,
+        other => other,
+    })
 }
 
 /// The cause of a rustls error.
