@@ -131,13 +131,19 @@ pub(crate) struct FhirStore {
 
 impl FhirStore {
     /// An empty store requiring `token` (when set) on every request.
-    pub(crate) fn new(token: Option<String>) -> Result<Arc<FhirStore>, reqwest::Error> {
+    pub(crate) fn new(
+        token: Option<String>,
+        tls: Option<&medtwin_tls::ClientTls>,
+    ) -> Result<Arc<FhirStore>, reqwest::Error> {
         medtwin_tls::install_default_provider();
-        let client = reqwest::Client::builder()
+        let mut builder = reqwest::Client::builder()
             .timeout(MAX_NOTIFY_TIMEOUT)
             .connect_timeout(NOTIFY_TIMEOUT)
-            .no_proxy()
-            .build()?;
+            .no_proxy();
+        if let Some(tls) = tls {
+            builder = builder.tls_backend_preconfigured(tls.config_owned());
+        }
+        let client = builder.build()?;
         Ok(Arc::new(FhirStore {
             token,
             inner: Mutex::new(Inner::default()),
@@ -1307,7 +1313,7 @@ mod tests {
 
     #[test]
     fn alerts_are_bounded_and_last_updated_increases() {
-        let store = FhirStore::new(None).unwrap();
+        let store = FhirStore::new(None, None).unwrap();
         let alert = AlertMessage {
             schema: None,
             alert_id: Some("a".into()),

@@ -99,6 +99,12 @@ pub struct BackendConfig {
     pub max_patients: usize,
     /// Most alerts waiting for delivery; more are counted as overflow.
     pub alert_queue_capacity: usize,
+    /// TLS on the listeners (HTTP and MLLP), when set: a certificate from
+    /// files or a generated self-signed one ([`BackendHandle::tls`]).
+    pub tls: Option<medtwin_tls::ServerOptions>,
+    /// Whom alert deliveries over TLS trust (an `https://` webhook, an
+    /// `mllps://` ACM intake, an `https://` FHIR rest-hook).
+    pub alerts_tls: medtwin_tls::ClientOptions,
 }
 
 impl BackendConfig {
@@ -119,6 +125,8 @@ impl BackendConfig {
             seed: 0,
             max_patients: DEFAULT_MAX_PATIENTS,
             alert_queue_capacity: DEFAULT_ALERT_QUEUE_CAPACITY,
+            tls: None,
+            alerts_tls: medtwin_tls::ClientOptions::default(),
         }
     }
 }
@@ -137,6 +145,7 @@ pub struct Ingest {
 #[derive(Debug)]
 pub struct BackendHandle {
     addr: SocketAddr,
+    tls: Option<medtwin_tls::ServerTls>,
     shared: Arc<server::Shared>,
     server: Option<medtwin_listen::Server>,
     /// The MLLP listener (`ingest.mllp`) and its address.
@@ -149,6 +158,20 @@ pub struct BackendHandle {
 /// listening.
 pub async fn start(config: BackendConfig) -> Result<BackendHandle, BackendError> {
     config.faults.validate()?;
+    let tls_error = |e: medtwin_tls::TlsError| BackendError::Tls(e.to_string());
+    // Alert deliveries over TLS (https webhook, mllps ACM) trust what
+    // `alerts_tls` says; plain deliveries need no TLS configuration.
+    let secure_alerts = config.alerts_url.starts_with("https://")
+        || config
+            .sinks
+            .iter()
+            .any(|s| matches!(s, Sink::Acm { addr } if addr.starts_with("mllps://")))
+        || !config.alerts_tls.is_default();
+    let alerts_tls = if secure_alerts {
+        Some(medtwin_tls::ClientTls::new(&config.alerts_tls).map_err(tls_error)?)
+    } else {
+        None
+    };
     let webhook = if config.alerts_url.is_empty() {
         None
     } else {
@@ -156,10 +179,17 @@ pub async fn start(config: BackendConfig) -> Result<BackendHandle, BackendError>
             &config.alerts_url,
             config.alerts_token.clone(),
             config.alerts_signing.clone(),
+            alerts_tls.as_ref(),
         )?)
     };
-    let fhir = fhir::FhirStore::new(config.token.clone()).map_err(BackendError::Client)?;
-    let sinks = sink::Sinks::start(webhook, &config.sinks)?.with_fhir(Arc::clone(&fhir));
+    let fhir = fhir::FhirStore::new(config.token.clone(), alerts_tls.as_ref())
+        .map_err(BackendError::Client)?;
+    let sinks = sink::Sinks::start(webhook, &config.sinks, alerts_tls.as_ref())?
+        .with_fhir(Arc::clone(&fhir));
+    let server_tls = match &config.tls {
+        Some(options) => Some(medtwin_tls::ServerTls::new(options).map_err(tls_error)?),
+        None => None,
+    };
     let counters = Arc::new(stats::Counters::default());
     let (dispatcher, lanes) = alerts::start(
         sinks,
@@ -185,8 +215,13 @@ pub async fn start(config: BackendConfig) -> Result<BackendHandle, BackendError>
     let addr = listener.local_addr().map_err(bind)?;
     let app =
         server::router(Arc::clone(&shared)).nest("/fhir", fhir::router(Arc::clone(&shared), fhir));
-    let server =
-        medtwin_listen::serve(listener, app, medtwin_listen::Limits::default()).map_err(bind)?;
+    let server = medtwin_listen::serve_tls(
+        listener,
+        app,
+        medtwin_listen::Limits::default(),
+        server_tls.as_ref().map(|t| t.config()),
+    )
+    .map_err(bind)?;
     let mqtt = match &config.ingest.mqtt {
         Some(ingest) => Some(mqtt::start(ingest, Arc::clone(&shared)).await?),
         None => None,
@@ -196,12 +231,20 @@ pub async fn start(config: BackendConfig) -> Result<BackendHandle, BackendError>
             let bind = |source| BackendError::Bind { addr: at, source };
             let listener = tokio::net::TcpListener::bind(at).await.map_err(bind)?;
             let bound = listener.local_addr().map_err(bind)?;
-            Some((bound, mllp::start(listener, Arc::clone(&shared))))
+            Some((
+                bound,
+                mllp::start(
+                    listener,
+                    Arc::clone(&shared),
+                    server_tls.as_ref().map(|t| t.config()),
+                ),
+            ))
         }
         None => None,
     };
     Ok(BackendHandle {
         addr,
+        tls: server_tls,
         shared,
         server: Some(server),
         mllp,
@@ -240,6 +283,9 @@ pub enum BackendError {
         /// What went wrong.
         detail: String,
     },
+    /// A TLS certificate, key or CA could not be used.
+    #[error("TLS: {0}")]
+    Tls(String),
     /// The listening socket could not be opened.
     #[error("cannot listen on {addr}")]
     Bind {
@@ -259,6 +305,17 @@ impl BackendHandle {
     /// The address actually bound (with the real port when asked for 0).
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// The listeners' TLS (its certificate's fingerprint), when
+    /// [`BackendConfig::tls`] asked for it.
+    pub fn tls(&self) -> Option<&medtwin_tls::ServerTls> {
+        self.tls.as_ref()
+    }
+
+    /// `https` or `http`: the scheme of [`BackendHandle::addr`].
+    pub fn scheme(&self) -> &'static str {
+        if self.tls.is_some() { "https" } else { "http" }
     }
 
     /// The MLLP listener's address, when `ingest.mllp` asked for one.

@@ -11,7 +11,7 @@
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use medtwin_hl7::mllp::{Server, ServerLimits, serve};
+use medtwin_hl7::mllp::{Server, ServerLimits, serve_tls};
 use medtwin_hl7::time::dtm_of;
 use medtwin_hl7::{
     AckCode, AckErrorInfo, DecodeError, Message, ack_code_for, build_ack, control_id,
@@ -28,11 +28,16 @@ use crate::stats::Reason;
 const RUN: &str = "";
 
 /// Serves MLLP on `listener`, ingesting into `shared`.
-pub(crate) fn start(listener: TcpListener, shared: Arc<Shared>) -> Server {
-    serve(
+pub(crate) fn start(
+    listener: TcpListener,
+    shared: Arc<Shared>,
+    tls: Option<Arc<medtwin_tls::rustls::ServerConfig>>,
+) -> Server {
+    serve_tls(
         listener,
         move |raw: &[u8]| Some(answer(&shared, raw)),
         ServerLimits::default(),
+        tls,
     )
 }
 

@@ -147,8 +147,10 @@ impl ServerTls {
         self.requires_client_cert
     }
 
-    /// The line a listener prints when it starts.
-    pub fn describe(&self, what: &str, addr: impl std::fmt::Display) -> String {
+    /// What a listener prints when it starts: `TLS, self-signed
+    /// certificate sha256 AB:CD:...` (and whether client certificates are
+    /// required), so a client can pin or check it.
+    pub fn describe(&self) -> String {
         let source = if self.cert_pem.is_some() {
             "self-signed"
         } else {
@@ -160,7 +162,7 @@ impl ServerTls {
             ""
         };
         format!(
-            "{what} on https://{addr} (TLS, {source} certificate sha256 {}{mtls})",
+            "TLS, {source} certificate sha256 {}{mtls}",
             self.fingerprint
         )
     }

@@ -13,6 +13,7 @@ use medtwin_hl7::{AlertReport, EventPhase, Pcd01Options};
 use medtwin_wire::format_time;
 
 use super::{Outbound, Phase, Undelivered};
+use crate::BackendError;
 
 /// How long the sink waits for each ACK (and a connection).
 pub const ACK_TIMEOUT: Duration = Duration::from_secs(5);
@@ -27,7 +28,7 @@ pub struct AcmSink {
 
 impl AcmSink {
     /// A sink to `addr` (`host:port`); it connects on first use.
-    pub fn new(addr: &str) -> AcmSink {
+    pub fn new(addr: &str, tls: Option<&medtwin_tls::ClientTls>) -> Result<AcmSink, BackendError> {
         let options = Pcd01Options {
             sending_application: "MEDTWIN_BACKEND".into(),
             receiving_application: "MEDTWIN_ACM".into(),
@@ -38,11 +39,33 @@ impl AcmSink {
             ack_timeout: ACK_TIMEOUT,
             ..ClientConfig::default()
         };
-        AcmSink {
-            client: MllpClient::new(addr.strip_prefix("mllp://").unwrap_or(addr), cfg),
+        let client = match addr.strip_prefix("mllps://") {
+            Some(hostport) => {
+                let tls = tls.ok_or_else(|| BackendError::Tls(format!("{addr}: no TLS configuration")))?;
+                let host = hostport
+                    .rsplit_once(':')
+                    .map_or(hostport, |(h, _)| h)
+                    .trim_start_matches('[')
+                    .trim_end_matches(']');
+                let server_name = tls
+                    .server_name(host)
+                    .map_err(|e| BackendError::Tls(e.to_string()))?;
+                MllpClient::with_tls(
+                    hostport,
+                    cfg,
+                    medtwin_hl7::mllp::ClientTls {
+                        config: tls.config(),
+                        server_name,
+                    },
+                )
+            }
+            None => MllpClient::new(addr.strip_prefix("mllp://").unwrap_or(addr), cfg),
+        };
+        Ok(AcmSink {
+            client,
             options,
             next_id: AtomicU64::new(1),
-        }
+        })
     }
 
     /// The report of one phase, stamped now, as ER7.

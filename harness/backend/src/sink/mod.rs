@@ -73,12 +73,13 @@ impl Sinks {
     pub(crate) fn start(
         webhook: Option<WebhookSink>,
         others: &[Sink],
+        tls: Option<&medtwin_tls::ClientTls>,
     ) -> Result<Sinks, crate::BackendError> {
         let mut mqtt = None;
         let mut acm = None;
         for sink in others {
             match sink {
-                Sink::Acm { addr } => acm = Some(AcmSink::new(addr)),
+                Sink::Acm { addr } => acm = Some(AcmSink::new(addr, tls)?),
                 Sink::Mqtt(config) => mqtt = Some(MqttSink::new(config.clone())?),
             }
         }

@@ -58,23 +58,26 @@ impl WebhookSink {
         url: &str,
         token: Option<String>,
         signing: Option<Signing>,
+        tls: Option<&medtwin_tls::ClientTls>,
     ) -> Result<WebhookSink, BackendError> {
         let parsed = reqwest::Url::parse(url).map_err(|error| BackendError::AlertsUrl {
             url: url.to_owned(),
             why: error.to_string(),
         })?;
-        if parsed.scheme() != "http" {
+        if !matches!(parsed.scheme(), "http" | "https") {
             return Err(BackendError::AlertsUrl {
                 url: url.to_owned(),
-                why: "only http is supported (medtwin is built without TLS)".into(),
+                why: "only http and https are supported".into(),
             });
         }
         medtwin_tls::install_default_provider();
-        let client = reqwest::Client::builder()
+        let mut builder = reqwest::Client::builder()
             .timeout(DELIVERY_TIMEOUT)
-            .no_proxy()
-            .build()
-            .map_err(BackendError::Client)?;
+            .no_proxy();
+        if let Some(tls) = tls {
+            builder = builder.tls_backend_preconfigured(tls.config_owned());
+        }
+        let client = builder.build().map_err(BackendError::Client)?;
         Ok(WebhookSink {
             client,
             url: parsed,

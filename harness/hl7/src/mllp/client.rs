@@ -2,6 +2,7 @@
 //! by the ACK whose MSA-2 names it.
 
 use std::io;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
@@ -60,6 +61,15 @@ pub enum SendError {
         /// The address.
         addr: String,
         /// Why.
+        #[source]
+        source: io::Error,
+    },
+    /// The TLS handshake failed (`medtwin_tls::classify` names why).
+    #[error("TLS with {addr} failed: {source}")]
+    Tls {
+        /// The address.
+        addr: String,
+        /// The handshake's error.
         #[source]
         source: io::Error,
     },
@@ -144,7 +154,20 @@ struct Counters {
     timeouts: AtomicU64,
 }
 
-type Conn = Framed<TcpStream, MllpCodec>;
+/// A connection's byte stream: plain TCP, or TLS over it.
+trait Io: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin {}
+impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin> Io for T {}
+
+type Conn = Framed<Box<dyn Io>, MllpCodec>;
+
+/// TLS towards the peer: the client configuration and the name to send.
+#[derive(Clone, Debug)]
+pub struct ClientTls {
+    /// The rustls configuration (trust, client certificate).
+    pub config: Arc<medtwin_tls::rustls::ClientConfig>,
+    /// The server name sent (SNI) and checked.
+    pub server_name: medtwin_tls::rustls::pki_types::ServerName<'static>,
+}
 
 /// An MLLP client for one peer. Sends are serialised (one message
 /// awaiting its ACK at a time, as MLLP's original mode requires); a
@@ -152,6 +175,7 @@ type Conn = Framed<TcpStream, MllpCodec>;
 pub struct MllpClient {
     addr: String,
     cfg: ClientConfig,
+    tls: Option<ClientTls>,
     conn: Mutex<Option<Conn>>,
     counters: Counters,
 }
@@ -171,8 +195,18 @@ impl MllpClient {
         MllpClient {
             addr: addr.into(),
             cfg,
+            tls: None,
             conn: Mutex::new(None),
             counters: Counters::default(),
+        }
+    }
+
+    /// A client for `addr` that speaks MLLP over TLS (as an IHE ATNA
+    /// secure node does); the handshake shares the connect timeout.
+    pub fn with_tls(addr: impl Into<String>, cfg: ClientConfig, tls: ClientTls) -> Self {
+        MllpClient {
+            tls: Some(tls),
+            ..MllpClient::new(addr, cfg)
         }
     }
 
@@ -286,6 +320,24 @@ impl MllpClient {
         };
         // Latency matters more than packet count: one small frame each way.
         let _ = stream.set_nodelay(true);
+        let stream: Box<dyn Io> = match &self.tls {
+            None => Box::new(stream),
+            Some(tls) => {
+                let left = limit.max(Duration::from_millis(1));
+                let secured = medtwin_tls::connect(
+                    Arc::clone(&tls.config),
+                    tls.server_name.clone(),
+                    stream,
+                    left,
+                )
+                .await
+                .map_err(|source| SendError::Tls {
+                    addr: self.addr.clone(),
+                    source,
+                })?;
+                Box::new(secured)
+            }
+        };
         if self.counters.connects.fetch_add(1, Ordering::Relaxed) > 0 {
             self.counters.reconnects.fetch_add(1, Ordering::Relaxed);
         }

@@ -8,6 +8,6 @@ mod client;
 mod codec;
 mod server;
 
-pub use client::{ClientConfig, ClientCounters, MllpClient, SendError};
+pub use client::{ClientConfig, ClientCounters, ClientTls, MllpClient, SendError};
 pub use codec::{END_BLOCK, FrameError, MllpCodec, START_BLOCK};
-pub use server::{Server, ServerLimits, ServerStats, serve};
+pub use server::{Server, ServerLimits, ServerStats, serve, serve_tls};

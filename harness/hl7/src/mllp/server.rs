@@ -7,6 +7,8 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
+use medtwin_tls::HandshakeCause;
+use medtwin_tls::rustls::ServerConfig;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
@@ -63,6 +65,20 @@ pub struct ServerStats {
     pub unanswered: u64,
     /// Connections still open at the shutdown deadline, dropped.
     pub dropped_at_shutdown: u64,
+    /// TLS handshakes that failed, by cause, in
+    /// [`medtwin_tls::HandshakeCause::ALL`] order.
+    pub tls_failed: [u64; HandshakeCause::ALL.len()],
+}
+
+impl ServerStats {
+    /// The failed TLS handshakes by cause name, only the causes seen.
+    pub fn tls_failures(&self) -> impl Iterator<Item = (&'static str, u64)> + '_ {
+        HandshakeCause::ALL
+            .iter()
+            .zip(self.tls_failed)
+            .filter(|(_, n)| *n > 0)
+            .map(|(c, n)| (c.name(), n))
+    }
 }
 
 #[derive(Default)]
@@ -76,6 +92,7 @@ struct Counters {
     write_failures: AtomicU64,
     unanswered: AtomicU64,
     dropped_at_shutdown: AtomicU64,
+    tls_failed: [AtomicU64; HandshakeCause::ALL.len()],
 }
 
 fn snapshot(c: &Counters) -> ServerStats {
@@ -90,6 +107,7 @@ fn snapshot(c: &Counters) -> ServerStats {
         write_failures: l(&c.write_failures),
         unanswered: l(&c.unanswered),
         dropped_at_shutdown: l(&c.dropped_at_shutdown),
+        tls_failed: std::array::from_fn(|i| l(&c.tls_failed[i])),
     }
 }
 
@@ -154,6 +172,21 @@ pub fn serve<H>(listener: TcpListener, handler: H, limits: ServerLimits) -> Serv
 where
     H: Fn(&[u8]) -> Option<Vec<u8>> + Send + Sync + 'static,
 {
+    serve_tls(listener, handler, limits, None)
+}
+
+/// Serves like [`serve`], over TLS when `tls` is given: the handshake must
+/// finish within the read timeout; a failed one closes the connection and
+/// is counted by cause ([`ServerStats::tls_failures`]).
+pub fn serve_tls<H>(
+    listener: TcpListener,
+    handler: H,
+    limits: ServerLimits,
+    tls: Option<Arc<ServerConfig>>,
+) -> Server
+where
+    H: Fn(&[u8]) -> Option<Vec<u8>> + Send + Sync + 'static,
+{
     let addr = listener
         .local_addr()
         .unwrap_or_else(|_| std::net::SocketAddr::from(([0, 0, 0, 0], 0)));
@@ -163,6 +196,7 @@ where
         listener,
         Arc::new(handler),
         limits,
+        tls,
         counters.clone(),
         stopped,
     ));
@@ -178,6 +212,7 @@ async fn accept_loop<H>(
     listener: TcpListener,
     handler: Arc<H>,
     limits: ServerLimits,
+    tls: Option<Arc<ServerConfig>>,
     counters: Arc<Counters>,
     mut stopped: watch::Receiver<bool>,
 ) where
@@ -211,8 +246,23 @@ async fn accept_loop<H>(
             open.clone(),
             stopped.clone(),
         );
+        let tls = tls.clone();
         conns.spawn(async move {
-            connection(stream, &*handler, limits, &counters, stopped).await;
+            match tls {
+                None => connection(stream, &*handler, limits, &counters, stopped).await,
+                Some(tls) => match medtwin_tls::accept(tls, stream, limits.read_timeout).await {
+                    Ok(stream) => connection(stream, &*handler, limits, &counters, stopped).await,
+                    Err(error) => {
+                        let cause = medtwin_tls::classify_server(&error)
+                            .unwrap_or(HandshakeCause::Protocol);
+                        let i = HandshakeCause::ALL
+                            .iter()
+                            .position(|c| *c == cause)
+                            .unwrap_or(0);
+                        bump(&counters.tls_failed[i]);
+                    }
+                },
+            }
             open.fetch_sub(1, Ordering::Relaxed);
         });
     }
@@ -226,14 +276,15 @@ async fn accept_loop<H>(
     }
 }
 
-async fn connection<H>(
-    stream: tokio::net::TcpStream,
+async fn connection<H, S>(
+    stream: S,
     handler: &H,
     limits: ServerLimits,
     counters: &Counters,
     mut stopped: watch::Receiver<bool>,
 ) where
     H: Fn(&[u8]) -> Option<Vec<u8>>,
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
 {
     let mut framed = Framed::new(stream, MllpCodec::new(limits.max_frame_bytes));
     loop {

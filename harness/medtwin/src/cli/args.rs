@@ -127,6 +127,41 @@ impl TlsArgs {
     }
 }
 
+/// TLS on a listener medtwin runs (`[alerts.tls]` for a run's intakes).
+#[derive(Clone, Debug, Default, Args)]
+pub struct ListenerTlsArgs {
+    /// Serve over TLS with a generated self-signed certificate (its SHA-256
+    /// fingerprint is printed, for clients to pin).
+    #[arg(long = "tls-self-signed", conflicts_with = "tls_cert")]
+    pub self_signed: bool,
+    /// Serve over TLS with this certificate chain (PEM).
+    #[arg(long = "tls-cert", value_name = "FILE", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The certificate's key (PEM).
+    #[arg(long = "tls-key", value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Require client certificates signed by a CA in this bundle (PEM).
+    #[arg(long = "tls-client-ca", value_name = "FILE")]
+    pub client_ca: Option<PathBuf>,
+    /// Refuse client certificates on this CRL (PEM).
+    #[arg(long = "tls-client-crl", value_name = "FILE", requires = "client_ca")]
+    pub client_crl: Option<PathBuf>,
+}
+
+impl ListenerTlsArgs {
+    /// The listener's TLS, when any flag asks for it.
+    pub fn options(&self) -> Option<medtwin_tls::ServerOptions> {
+        let wanted = self.self_signed || self.tls_cert.is_some() || self.client_ca.is_some();
+        wanted.then(|| medtwin_tls::ServerOptions {
+            cert: self.tls_cert.clone(),
+            key: self.tls_key.clone(),
+            names: Vec::new(),
+            client_ca: self.client_ca.clone(),
+            client_crl: self.client_crl.clone(),
+        })
+    }
+}
+
 /// How the reference backend signs its webhook requests.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum SignatureStyle {
@@ -237,6 +272,21 @@ pub struct RunArgs {
     /// `[alerts] listen`, else loopback on a free port).
     #[arg(long, value_name = "ADDR")]
     pub alerts_listen: Option<SocketAddr>,
+    /// Serve the intakes (webhook, ACM, FHIR rest-hook) over TLS; without
+    /// `--alerts-tls-cert`, with a generated self-signed certificate whose
+    /// fingerprint is printed (as `[alerts.tls]`).
+    #[arg(long)]
+    pub alerts_tls: bool,
+    /// The intakes' certificate chain (PEM); implies `--alerts-tls`.
+    #[arg(long, value_name = "FILE", requires = "alerts_tls_key")]
+    pub alerts_tls_cert: Option<PathBuf>,
+    /// The intakes' certificate key (PEM).
+    #[arg(long, value_name = "FILE", requires = "alerts_tls_cert")]
+    pub alerts_tls_key: Option<PathBuf>,
+    /// Require the target's alert senders to present a certificate signed
+    /// by a CA in this bundle; implies `--alerts-tls`.
+    #[arg(long, value_name = "FILE")]
+    pub alerts_tls_client_ca: Option<PathBuf>,
     /// Bearer token the target must send with its alerts (default: the
     /// scenario's, else `MEDTWIN_ALERT_TOKEN`, else a random one).
     #[arg(long, value_name = "TOKEN")]
@@ -275,6 +325,16 @@ impl RunArgs {
             pct: self.faults.pcts(),
             delay_alerts_ms: self.faults.delay_alerts,
             alerts_listen: self.alerts_listen,
+            alerts_tls: (self.alerts_tls
+                || self.alerts_tls_cert.is_some()
+                || self.alerts_tls_client_ca.is_some())
+            .then(|| medtwin_tls::ServerOptions {
+                cert: self.alerts_tls_cert.clone(),
+                key: self.alerts_tls_key.clone(),
+                names: Vec::new(),
+                client_ca: self.alerts_tls_client_ca.clone(),
+                client_crl: None,
+            }),
             alerts_token: self.alerts_token.clone(),
             max_wall: self.max_wall.map(std::time::Duration::from_millis),
             max_memory: self.max_memory,
@@ -381,6 +441,17 @@ pub struct BackendArgs {
     /// Stop after this much wall time (default: run until interrupted).
     #[arg(long, value_name = "DURATION", value_parser = duration_ms)]
     pub stop_after: Option<u64>,
+    /// TLS on the backend's listeners (HTTP and MLLP).
+    #[command(flatten)]
+    pub tls: ListenerTlsArgs,
+    /// Trust only the CAs in this bundle when delivering alerts over TLS
+    /// (an https webhook, an mllps ACM intake).
+    #[arg(long, value_name = "FILE")]
+    pub alerts_ca_cert: Option<PathBuf>,
+    /// Trust exactly the alert receiver's certificate with this SHA-256
+    /// fingerprint (as a medtwin run prints it for its intakes).
+    #[arg(long, value_name = "HEX")]
+    pub alerts_pin_sha256: Option<String>,
 }
 
 /// `medtwin compare`: B against A. Gates on correctness by default (any

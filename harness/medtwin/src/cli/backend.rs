@@ -17,6 +17,9 @@ pub fn run(args: &BackendArgs) -> Result<Outcome, Failure> {
     let mut config = BackendConfig::new(args.alerts.clone().unwrap_or_default());
     config.listen = args.listen;
     config.ingest.mllp = args.mllp_listen;
+    config.tls = args.tls.options();
+    config.alerts_tls.ca_cert = args.alerts_ca_cert.clone();
+    config.alerts_tls.pin_sha256 = args.alerts_pin_sha256.clone();
     if let Some(style) = args.alerts_signature {
         let secret = args
             .alerts_secret
@@ -65,13 +68,22 @@ pub fn run(args: &BackendArgs) -> Result<Outcome, Failure> {
             ))
         })?;
         println!(
-            "reference backend: POST telemetry to http://{}/v1/measurements",
+            "reference backend: POST telemetry to {}://{}/v1/measurements",
+            handle.scheme(),
             handle.addr()
         );
+        if let Some(addr) = handle.mllp_addr() {
+            let scheme = if handle.tls().is_some() { "mllps" } else { "mllp" };
+            println!("reference backend: HL7 v2 (PCD-01) over MLLP at {scheme}://{addr}");
+        }
+        if let Some(tls) = handle.tls() {
+            println!("reference backend: {}", tls.describe());
+        }
         if source == "generated" {
             // A generated token must be shown, or nothing could use it.
             println!(
-                "bearer token (generated): {token}\n  e.g. MEDTWIN_TARGET_TOKEN={token} medtwin run SCENARIO --target http://{}/v1/measurements",
+                "bearer token (generated): {token}\n  e.g. MEDTWIN_TARGET_TOKEN={token} medtwin run SCENARIO --target {}://{}/v1/measurements",
+                handle.scheme(),
                 handle.addr()
             );
         } else {

@@ -306,6 +306,9 @@ fn run(args: &RunArgs) -> Result<Outcome, Failure> {
                             println!("alerts {kind}: {address}");
                         }
                     }
+                    if let Some(tls) = &started.intake_tls {
+                        println!("{tls}");
+                    }
                     match started.transport {
                         "http-json" => println!("telemetry to: {}", started.target_url),
                         other => println!("telemetry to: {} over {other}", started.target_url),

@@ -18,7 +18,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use anyhow::Context as _;
-use medtwin_hl7::mllp::{Server, ServerLimits, serve};
+use medtwin_hl7::mllp::{Server, ServerLimits, serve_tls};
 use medtwin_hl7::time::dtm_of;
 use medtwin_hl7::{
     AckCode, AckErrorInfo, AlertReport, EventPhase, Message, ack_code_for, build_ack, control_id,
@@ -48,6 +48,7 @@ pub fn limits() -> ServerLimits {
 pub struct AcmIntake {
     server: Server,
     inbox: Arc<Inbox>,
+    scheme: &'static str,
 }
 
 impl AcmIntake {
@@ -55,20 +56,24 @@ impl AcmIntake {
     pub async fn start(listen: SocketAddr, ctx: &IntakeContext) -> std::io::Result<AcmIntake> {
         let listener = tokio::net::TcpListener::bind(listen).await?;
         let (inbox, parser) = (Arc::clone(&ctx.inbox), Arc::clone(&ctx.parser));
-        let server = serve(
+        let tls = ctx.server_tls.as_ref().map(|t| t.config());
+        let scheme = if tls.is_some() { "mllps" } else { "mllp" };
+        let server = serve_tls(
             listener,
             move |raw: &[u8]| Some(receive(&inbox, &parser, raw)),
             limits(),
+            tls,
         );
         Ok(AcmIntake {
             server,
             inbox: Arc::clone(&ctx.inbox),
+            scheme,
         })
     }
 
-    /// The `mllp://host:port` alarm sources send to.
+    /// The `mllp://host:port` (or `mllps://`) alarm sources send to.
     pub fn url(&self) -> String {
-        format!("mllp://{}", self.server.local_addr())
+        format!("{}://{}", self.scheme, self.server.local_addr())
     }
 }
 
@@ -79,6 +84,9 @@ impl Intake for AcmIntake {
 
     async fn stop(self) {
         let stats = self.server.shutdown().await;
+        for (cause, n) in stats.tls_failures() {
+            self.inbox.count("acm", cause, n);
+        }
         for _ in 0..stats.too_large {
             self.inbox
                 .refuse(&Refusal::TooLarge, b"(MLLP frame over 64 KiB)");

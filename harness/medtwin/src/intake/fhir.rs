@@ -134,9 +134,11 @@ pub async fn open(
         let listener = tokio::net::TcpListener::bind(listen)
             .await
             .with_context(|| format!("cannot listen for FHIR notifications on {listen}"))?;
-        let server = medtwin_listen::serve(listener, app, Limits::default())
+        let tls = ctx.server_tls.as_ref().map(|t| t.config());
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        let server = medtwin_listen::serve_tls(listener, app, Limits::default(), tls)
             .with_context(|| format!("cannot serve FHIR notifications on {listen}"))?;
-        intake.address = format!("http://{}{HOOK_PATH}", server.addr());
+        intake.address = format!("{scheme}://{}{HOOK_PATH}", server.addr());
         intake.hook = Some((server, hook));
     } else {
         intake.address = "fhir-poll (not attached)".to_owned();
@@ -310,6 +312,9 @@ impl FhirIntake {
         if let Some((server, _)) = self.hook {
             let connections = server.shutdown().await;
             self.ctx.inbox.add_connections(&connections);
+            for (cause, n) in connections.tls_failures() {
+                self.ctx.inbox.count("fhir-subscription", cause, n);
+            }
         }
     }
 }

@@ -373,6 +373,9 @@ pub struct IntakeContext {
     pub secret: Option<String>,
     /// The run's MQTT broker (`mqtt://host:port`), when it has one.
     pub mqtt_broker: Option<String>,
+    /// TLS for the listeners (webhook, ACM, FHIR rest-hook), when
+    /// `[alerts.tls]` asks for it.
+    pub server_tls: Option<Arc<medtwin_tls::ServerTls>>,
 }
 
 /// The target, as intakes that talk to it need it (FHIR subscription and

@@ -74,6 +74,7 @@ struct Shared {
 pub struct Webhook {
     server: Server,
     inbox: Arc<Inbox>,
+    scheme: &'static str,
 }
 
 impl Webhook {
@@ -93,13 +94,19 @@ impl Webhook {
             .route(ALERTS_PATH, post(receive))
             .with_state(shared);
         let listener = tokio::net::TcpListener::bind(listen).await?;
-        let server = medtwin_listen::serve(listener, app, Limits::default())?;
-        Ok(Webhook { server, inbox })
+        let tls = ctx.server_tls.as_ref().map(|t| t.config());
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        let server = medtwin_listen::serve_tls(listener, app, Limits::default(), tls)?;
+        Ok(Webhook {
+            server,
+            inbox,
+            scheme,
+        })
     }
 
     /// The URL a target should post alerts to.
     pub fn url(&self) -> String {
-        format!("http://{}{ALERTS_PATH}", self.server.addr())
+        format!("{}://{}{ALERTS_PATH}", self.scheme, self.server.addr())
     }
 }
 
@@ -111,6 +118,9 @@ impl Intake for Webhook {
     async fn stop(self) {
         let connections = self.server.shutdown().await;
         self.inbox.add_connections(&connections);
+        for (cause, n) in connections.tls_failures() {
+            self.inbox.count("webhook", cause, n);
+        }
     }
 }
 

@@ -145,6 +145,8 @@ pub struct Started {
     pub webhook_auth: String,
     /// Where telemetry goes.
     pub target_url: String,
+    /// The intakes' TLS, described (with the certificate's fingerprint).
+    pub intake_tls: Option<String>,
 }
 
 /// How a run is controlled from outside: its stop switch and how it shows
@@ -195,12 +197,20 @@ pub async fn execute_with(
     };
     let inbox = Inbox::new(start.clock.clone());
     let mqtt_broker = target::mqtt_broker(s).await?;
+    let server_tls = match &s.alerts.tls {
+        Some(options) => Some(Arc::new(
+            medtwin_tls::ServerTls::new(options)
+                .map_err(|e| anyhow::anyhow!("[alerts.tls]: {e}"))?,
+        )),
+        None => None,
+    };
     let ctx = IntakeContext {
         inbox: inbox.clone(),
         parser: Arc::new(AlertParser::new(s.alerts.intake.mapping.as_ref())),
         token: start.token.clone(),
         secret: Some(start.secret.clone()),
         mqtt_broker: mqtt_broker.address(),
+        server_tls: server_tls.clone(),
     };
     let mut intakes = crate::intake::open_all(&s.alerts.intake, s.alerts.listen, &ctx).await?;
     let addresses: Vec<(IntakeKind, String)> =
@@ -209,6 +219,7 @@ pub async fn execute_with(
         intakes: &addresses,
         secret: &start.secret,
         mqtt_broker: mqtt_broker.address(),
+        tls_fingerprint: server_tls.as_ref().map(|t| t.fingerprint().to_owned()),
     };
     let target = target::start(s, &listening, &start, &start.target_run).await?;
     for intake in &mut intakes {
@@ -244,6 +255,9 @@ pub async fn execute_with(
             }
         },
         target_url: target.config.url.clone(),
+        intake_tls: server_tls
+            .as_ref()
+            .map(|t| format!("alerts intakes: {}", t.describe())),
     });
     let twin = Twin::new(&s.sim).context("the twin refused its configuration")?;
     let patients = twin.patient_names().to_vec();

@@ -39,6 +39,9 @@ pub struct Listening<'a> {
     pub secret: &'a str,
     /// The run's MQTT broker (`mqtt://host:port`), when it has one.
     pub mqtt_broker: Option<String>,
+    /// The intakes' TLS certificate fingerprint, when they speak TLS: the
+    /// embedded backend pins it.
+    pub tls_fingerprint: Option<String>,
 }
 
 /// The run's MQTT broker: the embedded one (started here, stopped when
@@ -148,6 +151,9 @@ pub async fn start(
                 secret: listening.secret.to_owned(),
             });
         }
+    }
+    if let Some(pin) = &listening.tls_fingerprint {
+        config.alerts_tls.pin_sha256 = Some(pin.clone());
     }
     config.token = Some(token.clone());
     config.faults = s.backend.faults;

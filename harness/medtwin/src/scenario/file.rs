@@ -289,6 +289,7 @@ pub struct AlertsSpec {
     pub mqtt: Option<super::interop::MqttIntakeOptions>,
     pub fhir: Option<super::interop::FhirIntakeOptions>,
     pub mapping: Option<super::interop::MappingSpec>,
+    pub tls: Option<super::interop::ListenerTlsSpec>,
 }
 
 /// One name or a list of names.

@@ -179,6 +179,23 @@ pub struct TlsSpec {
     pub server_name: Option<String>,
 }
 
+/// `[alerts.tls]`: the intakes' listeners (webhook, ACM, FHIR rest-hook)
+/// speak TLS. Without `cert` and `key` a self-signed certificate is made
+/// and its SHA-256 fingerprint printed. Relative paths are read from the
+/// scenario file's folder.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ListenerTlsSpec {
+    /// The listener's certificate chain (PEM)...
+    pub cert: Option<String>,
+    /// ...and its key (PEM).
+    pub key: Option<String>,
+    /// Require client certificates signed by a CA in this bundle.
+    pub client_ca: Option<String>,
+    /// Refuse client certificates on this CRL (PEM), with `client_ca`.
+    pub client_crl: Option<String>,
+}
+
 /// The transport a run uses, whether the target is external or the
 /// embedded reference backend.
 #[derive(Clone, Debug, Default, PartialEq)]

@@ -103,6 +103,8 @@ pub struct AlertIntake {
     pub kinds: Option<Vec<String>>,
     /// Which intakes receive alerts, and their settings.
     pub intake: interop::IntakeChoice,
+    /// TLS on the intakes' listeners (`[alerts.tls]`, `--alerts-tls`).
+    pub tls: Option<medtwin_tls::ServerOptions>,
 }
 
 /// Knobs of the embedded reference backend.
@@ -1160,6 +1162,7 @@ fn resolve_alerts(file: &ScenarioFile, r: &mut Reporter<'_>) -> AlertIntake {
                 kinds: vec![interop::IntakeKind::Webhook],
                 ..interop::IntakeChoice::default()
             },
+            tls: None,
         };
     };
     let listen = match &spec.listen {
@@ -1188,6 +1191,34 @@ fn resolve_alerts(file: &ScenarioFile, r: &mut Reporter<'_>) -> AlertIntake {
         kinds.iter().map(|k| k.get_ref().clone()).collect()
     });
     let intake = resolve_intakes(spec, r);
+    let tls = spec.tls.as_ref().map(|t| {
+        let at = r.source().find("[alerts.tls]").unwrap_or(0);
+        let base = r.path().parent().unwrap_or(Path::new("."));
+        let path = |p: &Option<String>| p.as_ref().map(|p| base.join(p));
+        if t.cert.is_some() != t.key.is_some() {
+            r.error(
+                at..at,
+                Some("alerts.tls".into()),
+                "[alerts.tls] needs both cert and key (or neither, for a self-signed certificate)",
+                None,
+            );
+        }
+        if t.client_crl.is_some() && t.client_ca.is_none() {
+            r.error(
+                at..at,
+                Some("alerts.tls.client_crl".into()),
+                "client_crl needs client_ca",
+                None,
+            );
+        }
+        medtwin_tls::ServerOptions {
+            cert: path(&t.cert),
+            key: path(&t.key),
+            names: Vec::new(),
+            client_ca: path(&t.client_ca),
+            client_crl: path(&t.client_crl),
+        }
+    });
     AlertIntake {
         listen,
         token: spec.token.clone(),
@@ -1195,6 +1226,7 @@ fn resolve_alerts(file: &ScenarioFile, r: &mut Reporter<'_>) -> AlertIntake {
         grace: spec.grace.map_or(Duration::from_secs(5), Dur::std),
         kinds,
         intake,
+        tls,
     }
 }
 

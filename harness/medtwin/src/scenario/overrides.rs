@@ -35,6 +35,8 @@ pub struct Overrides {
     pub max_wall: Option<Duration>,
     /// The run's memory limit, bytes.
     pub max_memory: Option<u64>,
+    /// TLS on the intakes (`--alerts-tls`, ...): replaces `[alerts.tls]`.
+    pub alerts_tls: Option<medtwin_tls::ServerOptions>,
     /// TLS options from the command line (`--ca-cert`, ...): each one set
     /// replaces the scenario's `[target.tls]` field.
     pub tls: medtwin_tls::ClientOptions,
@@ -118,6 +120,9 @@ impl Scenario {
         }
         if let Some(listen) = o.alerts_listen {
             self.alerts.listen = listen;
+        }
+        if o.alerts_tls.is_some() {
+            self.alerts.tls.clone_from(&o.alerts_tls);
         }
         if let Some(token) = &o.alerts_token {
             self.alerts.token = Some(token.clone());

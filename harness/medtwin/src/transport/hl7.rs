@@ -84,6 +84,7 @@ impl MllpCarrier {
         url: &str,
         lanes: usize,
         ack_timeout: std::time::Duration,
+        tls: Option<&medtwin_tls::ClientTls>,
     ) -> anyhow::Result<MllpCarrier> {
         let (host, port) =
             host_port(url, "mllp").map_err(|e| anyhow::anyhow!("target url: {e}"))?;
@@ -97,17 +98,45 @@ impl MllpCarrier {
             ack_timeout,
             ..ClientConfig::default()
         };
+        let secure = match tls {
+            Some(tls) => Some(medtwin_hl7::mllp::ClientTls {
+                config: tls.config(),
+                server_name: tls.server_name(&host)?,
+            }),
+            None => None,
+        };
         Ok(MllpCarrier {
             clients: (0..lanes.max(1))
-                .map(|_| MllpClient::new(addr.clone(), cfg))
+                .map(|_| match &secure {
+                    Some(tls) => MllpClient::with_tls(addr.clone(), cfg, tls.clone()),
+                    None => MllpClient::new(addr.clone(), cfg),
+                })
                 .collect(),
-            destination: format!("mllp://{addr}"),
+            destination: if secure.is_some() {
+                format!("mllps://{addr}")
+            } else {
+                format!("mllp://{addr}")
+            },
         })
     }
 }
 
+/// The sources of an error, joined (the TLS error's own words).
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut words = Vec::new();
+    let mut next = e.source();
+    while let Some(source) = next {
+        words.push(source.to_string());
+        next = source.source();
+    }
+    words.join(": ")
+}
+
 /// The transport's cause of a failed MLLP exchange.
 pub fn failure_of(e: &SendError) -> Failure {
+    if let Some(tls) = medtwin_tls::classify(e) {
+        return Failure::new(Cause::Tls(tls), format!("{e}: {}", chain(e)));
+    }
     let cause = match e {
         SendError::Refused { .. } => Cause::ConnectionRefused,
         SendError::ConnectTimeout { .. } | SendError::Connect { .. } => Cause::Connect,
@@ -115,6 +144,7 @@ pub fn failure_of(e: &SendError) -> Failure {
         SendError::Closed => Cause::Closed,
         SendError::Reset(_) => Cause::Reset,
         SendError::Io(_) | SendError::Unsendable(_) => Cause::Io,
+        SendError::Tls { .. } => Cause::Tls(medtwin_tls::HandshakeCause::Protocol),
         SendError::MalformedAnswer(_) => Cause::MalformedAnswer,
         SendError::Nak {
             code,
@@ -182,7 +212,8 @@ impl Carrier for MllpCarrier {
 /// Makes the MLLP carrier (connections open on first use) and the
 /// PCD-01 encoder.
 pub async fn connect(cfg: &TargetConfig, ctx: &EncodeContext) -> anyhow::Result<Wired> {
-    let carrier = MllpCarrier::new(&cfg.url, cfg.lanes, cfg.timeout)?;
+    let tls = cfg.client_tls()?;
+    let carrier = MllpCarrier::new(&cfg.url, cfg.lanes, cfg.timeout, tls.as_deref())?;
     Ok(Wired {
         carrier: AnyCarrier::Mllp(carrier),
         encoder: AnyEncoder::Hl7(Hl7Encoder::new(

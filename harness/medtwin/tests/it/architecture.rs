@@ -130,11 +130,15 @@ fn crate_dependencies_point_the_right_way() {
     let wire = of("medtwin-wire");
     assert!(ours(&wire).is_empty(), "wire depends on {:?}", ours(&wire));
 
+    // TLS is infrastructure, like the listener: it knows nothing of ours.
+    let tls = of("medtwin-tls");
+    assert!(ours(&tls).is_empty(), "tls depends on {:?}", ours(&tls));
+
     let listen = of("medtwin-listen");
-    assert!(
-        ours(&listen).is_empty(),
-        "listen depends on {:?}",
-        ours(&listen)
+    assert_eq!(
+        ours(&listen),
+        BTreeSet::from(["medtwin-tls".to_owned()]),
+        "the listener depends on the TLS crate only"
     );
 
     // Format crates depend on medtwin's wire types only.
@@ -145,23 +149,26 @@ fn crate_dependencies_point_the_right_way() {
         "the FHIR format crate depends on the wire types only"
     );
 
-    // A format crate: nothing of ours but the wire types and the listener.
+    // A format crate: nothing of ours but the wire types, TLS and the
+    // listener.
     let mqtt = of("medtwin-mqtt");
     assert!(
         ours(&mqtt).is_subset(&BTreeSet::from([
             "medtwin-wire".to_owned(),
+            "medtwin-tls".to_owned(),
             "medtwin-listen".to_owned()
         ])),
         "mqtt depends on {:?}",
         ours(&mqtt)
     );
 
-    // Format crates depend on no medtwin crate but the wire types.
+    // Format crates depend on no medtwin crate but the wire types (and
+    // TLS, for MLLP over TLS).
     let hl7 = of("medtwin-hl7");
     assert_eq!(
         ours(&hl7),
-        BTreeSet::from(["medtwin-wire".to_owned()]),
-        "the HL7 format crate depends on the wire types only"
+        BTreeSet::from(["medtwin-wire".to_owned(), "medtwin-tls".to_owned()]),
+        "the HL7 format crate depends on the wire types and TLS only"
     );
 
     let backend = of("medtwin-backend");
@@ -170,6 +177,7 @@ fn crate_dependencies_point_the_right_way() {
         BTreeSet::from([
             "medtwin-sim".to_owned(),
             "medtwin-wire".to_owned(),
+            "medtwin-tls".to_owned(),
             "medtwin-listen".to_owned(),
             "medtwin-fhir".to_owned(),
             "medtwin-mqtt".to_owned(),
