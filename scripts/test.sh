@@ -50,6 +50,24 @@ if ! command -v mosquitto >/dev/null 2>&1 || ! command -v mosquitto_pub >/dev/nu
     export MEDTWIN_NO_MOSQUITTO=1
   fi
 fi
+# The TLS tests put medtwin in front of a real nginx (Debian's) with
+# certificates from a test CA.
+if ! command -v nginx >/dev/null 2>&1 && [ ! -x /usr/sbin/nginx ]; then
+  echo "== installing nginx (for the TLS tests)"
+  if [ "$(id -u)" = "0" ]; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx
+  elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
+    sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx
+  elif [ -n "${CI:-}" ]; then
+    echo "error: CI must test TLS against nginx, but it is missing and cannot be installed" >&2
+    exit 1
+  else
+    echo "warning: nginx is missing and cannot be installed: its TLS tests will be SKIPPED" >&2
+    export MEDTWIN_NO_NGINX=1
+  fi
+fi
+# Debian puts nginx in /usr/sbin, which a non-root PATH may lack.
+case ":$PATH:" in *:/usr/sbin:*) ;; *) export PATH="$PATH:/usr/sbin" ;; esac
 venv=target/validators-venv
 if [ ! -x "$venv/bin/python" ] || ! cmp -s scripts/validators/requirements.txt "$venv/requirements.txt"; then
   echo "== installing the Python validators (fhir.resources, hl7apy) into $venv"

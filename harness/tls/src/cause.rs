@@ -158,11 +158,14 @@ pub fn classify(error: &(dyn Error + 'static)) -> Option<HandshakeCause> {
         if let Some(cause) = direct(e) {
             return Some(cause);
         }
-        if let Some(io) = e.downcast_ref::<std::io::Error>()
-            && let Some(inner) = io.get_ref()
-            && let Some(cause) = direct(inner)
-        {
-            return Some(cause);
+        // An I/O error's source() skips the error it wraps; look inside,
+        // through I/O errors wrapped in I/O errors (as HTTP connectors do).
+        let mut io = e.downcast_ref::<std::io::Error>();
+        while let Some(inner) = io.and_then(std::io::Error::get_ref) {
+            if let Some(cause) = direct(inner) {
+                return Some(cause);
+            }
+            io = inner.downcast_ref::<std::io::Error>();
         }
         next = e.source();
     }
@@ -190,7 +193,13 @@ pub fn of_rustls(error: &rustls::Error) -> HandshakeCause {
     use HandshakeCause as H;
     match error {
         rustls::Error::InvalidCertificate(cert) => match cert {
-            CertificateError::UnknownIssuer => H::UnknownCa,
+            // A self-signed certificate checked against the system roots
+            // ends in a candidate issuer whose key cannot verify it: no
+            // trusted CA signed it either way.
+            CertificateError::UnknownIssuer
+            | CertificateError::UnsupportedSignatureAlgorithmForPublicKeyContext { .. } => {
+                H::UnknownCa
+            }
             CertificateError::Expired | CertificateError::ExpiredContext { .. } => H::Expired,
             CertificateError::NotValidYet | CertificateError::NotValidYetContext { .. } => {
                 H::NotYetValid
@@ -257,6 +266,11 @@ mod tests {
             rustls::Error::AlertReceived(AlertDescription::CertificateRequired),
         );
         assert_eq!(classify(&io), Some(HandshakeCause::ClientCertRequired));
+        let nested = std::io::Error::other(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            rustls::Error::InvalidCertificate(CertificateError::Expired),
+        ));
+        assert_eq!(classify(&Outer(nested)), Some(HandshakeCause::Expired));
         let refused = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
         assert_eq!(classify(&refused), None, "not a TLS failure");
     }

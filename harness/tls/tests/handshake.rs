@@ -51,7 +51,9 @@ async fn exchange(
         let (tcp, _) = listener.accept().await.unwrap();
         let mut tls = accept(config, tcp, T).await.map_err(|e| server_cause(&e))?;
         let mut buf = [0u8; 4];
-        tls.read_exact(&mut buf).await.map_err(|e| server_cause(&e))?;
+        tls.read_exact(&mut buf)
+            .await
+            .map_err(|e| server_cause(&e))?;
         tls.write_all(b"pong").await.map_err(|e| server_cause(&e))?;
         tls.shutdown().await.ok();
         Ok(())
@@ -175,7 +177,11 @@ async fn unknown_ca_expired_not_yet_valid_and_wrong_name_are_told_apart() {
     }
     // A certificate for another name is accepted when that name is the
     // configured server name.
-    let f = files(&ca, &ca.issue_server(&["elsewhere.example"], Validity::Current).unwrap());
+    let f = files(
+        &ca,
+        &ca.issue_server(&["elsewhere.example"], Validity::Current)
+            .unwrap(),
+    );
     let server = ServerTls::new(&ServerOptions {
         cert: Some(f.server_cert.clone()),
         key: Some(f.server_key.clone()),
@@ -187,7 +193,10 @@ async fn unknown_ca_expired_not_yet_valid_and_wrong_name_are_told_apart() {
         ..trusting(&f.ca)
     })
     .unwrap();
-    assert_eq!(exchange(&server, &client, "localhost").await, (Ok(()), Ok(())));
+    assert_eq!(
+        exchange(&server, &client, "localhost").await,
+        (Ok(()), Ok(()))
+    );
 }
 
 #[tokio::test]

@@ -41,7 +41,8 @@ impl AcmSink {
         };
         let client = match addr.strip_prefix("mllps://") {
             Some(hostport) => {
-                let tls = tls.ok_or_else(|| BackendError::Tls(format!("{addr}: no TLS configuration")))?;
+                let tls =
+                    tls.ok_or_else(|| BackendError::Tls(format!("{addr}: no TLS configuration")))?;
                 let host = hostport
                     .rsplit_once(':')
                     .map_or(hostport, |(h, _)| h)

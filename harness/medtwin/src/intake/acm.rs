@@ -227,6 +227,7 @@ mod tests {
             token: "t".into(),
             secret: None,
             mqtt_broker: None,
+            server_tls: None,
         }
     }
 

@@ -227,6 +227,7 @@ mod tests {
                 token: "t".into(),
                 secret: Some("k".into()),
                 mqtt_broker: None,
+                server_tls: None,
             };
             let listen = SocketAddr::from(([127, 0, 0, 1], 0));
             let github = Webhook::start(listen, Auth::Github("k".into()), &ctx)

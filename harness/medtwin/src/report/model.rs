@@ -10,7 +10,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 /// Schema tag of `report.json`.
-pub const REPORT_SCHEMA: &str = "medtwin.report.v5";
+pub const REPORT_SCHEMA: &str = "medtwin.report.v6";
 
 /// Everything a run found: `report.json` written by `medtwin run`; see
 /// docs/report.md. Times named `*_ms` are simulated milliseconds from
@@ -18,7 +18,7 @@ pub const REPORT_SCHEMA: &str = "medtwin.report.v5";
 #[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
 #[schemars(
     deny_unknown_fields,
-    title = "medtwin run report (medtwin.report.v5)",
+    title = "medtwin run report (medtwin.report.v6)",
     extend("$id" = "https://medtwin.invalid/schemas/report.schema.json")
 )]
 pub struct Report {

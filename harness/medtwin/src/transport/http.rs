@@ -122,6 +122,9 @@ impl Carrier for HttpCarrier {
             return Sent::Accepted;
         }
         let head: String = text.chars().take(120).collect();
+        if let Some(tls) = tls_refusal(status.as_u16(), &text) {
+            return Sent::NotAccepted(Failure::new(Cause::Tls(tls), format!("{status}: {head}")));
+        }
         Sent::NotAccepted(Failure {
             cause: Cause::Status(status.as_u16()),
             retry_after,
@@ -132,6 +135,25 @@ impl Carrier for HttpCarrier {
 
     fn destination(&self) -> &str {
         &self.config.url
+    }
+}
+
+/// A client-certificate refusal that a TLS terminator reports in HTTP
+/// rather than in the handshake: nginx with `ssl_verify_client on`
+/// completes the handshake and answers 400 "No required SSL certificate was
+/// sent" (none shown) or "The SSL certificate error" (one it does not
+/// trust). Named as the TLS causes they are.
+fn tls_refusal(status: u16, body: &str) -> Option<medtwin_tls::HandshakeCause> {
+    use medtwin_tls::HandshakeCause as H;
+    if status != 400 {
+        return None;
+    }
+    if body.contains("No required SSL certificate was sent") {
+        Some(H::ClientCertRequired)
+    } else if body.contains("The SSL certificate error") {
+        Some(H::ClientCertRefused)
+    } else {
+        None
     }
 }
 
@@ -196,6 +218,17 @@ pub(crate) fn failure_of(error: &reqwest::Error) -> Failure {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn nginx_client_certificate_refusals_are_tls_causes() {
+        use medtwin_tls::HandshakeCause as H;
+        let page = "<html><head><title>400 No required SSL certificate was sent</title></head>";
+        assert_eq!(tls_refusal(400, page), Some(H::ClientCertRequired));
+        let page = "<center>The SSL certificate error</center>";
+        assert_eq!(tls_refusal(400, page), Some(H::ClientCertRefused));
+        assert_eq!(tls_refusal(400, "bad json"), None);
+        assert_eq!(tls_refusal(403, page), None);
+    }
 
     #[test]
     fn retry_after_takes_seconds_and_dates() {
