@@ -340,6 +340,8 @@ fn backend_over_tls(token: &str) -> Backend {
             fingerprint = Some(line[at + 19..at + 19 + 95].to_owned());
         }
     }
+    // Keep reading what it prints: a closed pipe would end it.
+    std::thread::spawn(move || for _ in lines {});
     Backend {
         child,
         http: http.unwrap(),
@@ -381,6 +383,9 @@ fn the_reference_backend_serves_https_and_mllps_that_a_run_pins_by_fingerprint()
         &backend.mllp,
         &["--transport", "hl7-mllp", "--pin-sha256", pin],
     );
+    all_accepted(&r, &printed);
+    let fhir = backend.http.replace("/v1/measurements", "/fhir");
+    let (r, printed) = run(&fhir, &["--transport", "fhir", "--pin-sha256", pin]);
     all_accepted(&r, &printed);
     // Without the pin, the self-signed certificate is trusted by no root.
     let (r, printed) = run(&backend.http, &[]);
