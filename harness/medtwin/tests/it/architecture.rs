@@ -102,6 +102,7 @@ fn crate_dependencies_point_the_right_way() {
         "medtwin-fhir",
         "medtwin-mqtt",
         "medtwin-hl7",
+        "medtwin-tls",
         "medtwin",
     ];
     let of = |name: &str| -> BTreeSet<String> { closure(&g, name) };
