@@ -411,7 +411,10 @@ async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
             shared.counters.add("refused_protocol_level", 1);
             let _ = timeout(
                 Duration::from_secs(1),
-                write_all(&mut stream, &mut BytesMut::from(&[0x20, 0x02, 0x00, 0x01][..])),
+                write_all(
+                    &mut stream,
+                    &mut BytesMut::from(&[0x20, 0x02, 0x00, 0x01][..]),
+                ),
             )
             .await;
             return;

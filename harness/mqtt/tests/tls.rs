@@ -139,9 +139,14 @@ async fn refusals_are_named_by_their_tls_cause() {
 
     // Revoked: refused by the broker; the connection stays down and says
     // why on every publish.
-    let (down, error) = Connection::start(options(&addr, "stolen", &trusting, Some("stolen"))).await;
+    let (down, error) =
+        Connection::start(options(&addr, "stolen", &trusting, Some("stolen"))).await;
     let error = error.expect("refused");
-    assert_eq!(error.tls_cause(), Some(HandshakeCause::ClientCertRefused), "{error}");
+    assert_eq!(
+        error.tls_cause(),
+        Some(HandshakeCause::ClientCertRefused),
+        "{error}"
+    );
     assert!(!down.is_connected());
     assert_eq!(
         down.publish("ward/x", "1", Qos::AtLeastOnce, false).await,
@@ -150,7 +155,8 @@ async fn refusals_are_named_by_their_tls_cause() {
         })
     );
     assert_eq!(
-        down.counters().get("connect_failures_tls_client_cert_refused"),
+        down.counters()
+            .get("connect_failures_tls_client_cert_refused"),
         Some(&1)
     );
     down.kill().await;
@@ -163,7 +169,11 @@ async fn refusals_are_named_by_their_tls_cause() {
     let error = Connection::connect(options(&addr, "wary", &wary, Some("device-1")))
         .await
         .unwrap_err();
-    assert_eq!(error.cause, DownCause::Tls(HandshakeCause::UnknownCa), "{error}");
+    assert_eq!(
+        error.cause,
+        DownCause::Tls(HandshakeCause::UnknownCa),
+        "{error}"
+    );
 
     // The broker counts the third when its side of the handshake ends,
     // just after ours.
@@ -176,7 +186,11 @@ async fn refusals_are_named_by_their_tls_cause() {
         counters = broker.counters();
     }
     assert_eq!(counters.get("tls_failures"), Some(&3), "{counters:?}");
-    assert_eq!(counters.get("tls_client_cert_required"), Some(&1), "{counters:?}");
+    assert_eq!(
+        counters.get("tls_client_cert_required"),
+        Some(&1),
+        "{counters:?}"
+    );
     assert_eq!(counters.get("tls_revoked"), Some(&1), "{counters:?}");
     broker.stop().await;
 
@@ -190,6 +204,10 @@ async fn refusals_are_named_by_their_tls_cause() {
     ))
     .await
     .unwrap_err();
-    assert_eq!(error.cause, DownCause::Tls(HandshakeCause::NotTls), "{error}");
+    assert_eq!(
+        error.cause,
+        DownCause::Tls(HandshakeCause::NotTls),
+        "{error}"
+    );
     plain.stop().await;
 }

@@ -219,6 +219,7 @@ mod tests {
             token: "t".into(),
             secret: None,
             mqtt_broker: None,
+            tls: Default::default(),
         }
     }
 

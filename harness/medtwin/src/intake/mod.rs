@@ -373,6 +373,9 @@ pub struct IntakeContext {
     pub secret: Option<String>,
     /// The run's MQTT broker (`mqtt://host:port`), when it has one.
     pub mqtt_broker: Option<String>,
+    /// The target's client TLS options (`[target.tls]`), for an intake that
+    /// connects out over TLS (an `mqtts://` broker).
+    pub tls: medtwin_tls::ClientOptions,
 }
 
 /// The target, as intakes that talk to it need it (FHIR subscription and

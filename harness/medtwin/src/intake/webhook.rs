@@ -217,6 +217,7 @@ mod tests {
                 token: "t".into(),
                 secret: Some("k".into()),
                 mqtt_broker: None,
+                tls: Default::default(),
             };
             let listen = SocketAddr::from(([127, 0, 0, 1], 0));
             let github = Webhook::start(listen, Auth::Github("k".into()), &ctx)

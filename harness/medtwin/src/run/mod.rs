@@ -201,6 +201,7 @@ pub async fn execute_with(
         token: start.token.clone(),
         secret: Some(start.secret.clone()),
         mqtt_broker: mqtt_broker.address(),
+        tls: s.transport.tls.clone(),
     };
     let mut intakes = crate::intake::open_all(&s.alerts.intake, s.alerts.listen, &ctx).await?;
     let addresses: Vec<(IntakeKind, String)> =
