@@ -598,20 +598,6 @@ fn repro(s: &Scenario) -> String {
     cmd
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn run_ids_are_a_utc_stamp_a_slug_and_the_seed() {
-        let at = medtwin_wire::parse_time("2026-11-24T10:15:00.750Z").unwrap();
-        assert_eq!(
-            run_id("Quickstart: a ward", 42, at),
-            "20261124T101500Z-quickstart-a-ward-s42"
-        );
-    }
-}
-
 /// The security mechanisms of the run's target, from its scenario.
 fn security(s: &Scenario, url: &str) -> r::Security {
     let tls = &s.transport.tls;
@@ -629,5 +615,19 @@ fn security(s: &Scenario, url: &str) -> r::Security {
             Some(_) if std::env::var_os("MEDTWIN_TARGET_TOKEN").is_some() => "bearer".to_owned(),
             Some(_) => "none".to_owned(),
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn run_ids_are_a_utc_stamp_a_slug_and_the_seed() {
+        let at = medtwin_wire::parse_time("2026-11-24T10:15:00.750Z").unwrap();
+        assert_eq!(
+            run_id("Quickstart: a ward", 42, at),
+            "20261124T101500Z-quickstart-a-ward-s42"
+        );
     }
 }
