@@ -286,9 +286,16 @@ fn secure_mqtt_each_device_connects_with_its_own_certificate() {
             pki.join("ca.crt").to_str().unwrap(),
             "--identities",
             pki.to_str().unwrap(),
+            // The MQTT intake too, over TLS to the same broker, as
+            // `medtwin-intake`.
+            "--intake",
+            "webhook",
+            "--intake",
+            "mqtt",
         ],
     );
     assert_eq!(code, Some(0), "{printed}\n{}", broker.log());
+    assert!(printed.contains("alerts mqtt: mqtts://127.0.0.1:"), "{printed}");
     let t = &report["transport"];
     let sent = count(&report, "sent");
     assert!(sent > 0, "{t}");
@@ -300,9 +307,14 @@ fn secure_mqtt_each_device_connects_with_its_own_certificate() {
     assert_eq!(t["carrier"]["connections"], 4, "{t}");
     assert_eq!(t["carrier"]["connects"], 4, "{t}");
     assert!(printed.contains("mqtts://127.0.0.1:"), "{printed}");
-    // mosquitto let in the four devices, each under its certificate's name.
+    // mosquitto let in the four devices, each under its certificate's
+    // name, and the intake under its own.
     let seen = broker.identities();
-    let expected: BTreeSet<String> = DEVICES.iter().map(|d| d.to_string()).collect();
+    let expected: BTreeSet<String> = DEVICES
+        .iter()
+        .chain(&["medtwin-intake"])
+        .map(|d| d.to_string())
+        .collect();
     assert_eq!(seen, expected, "{}", broker.log());
 }
 
