@@ -174,7 +174,9 @@ async fn tls_versus_plain(n: usize) {
     std::fs::write(
         &config,
         format!(
-            "per_listener_settings false\nallow_anonymous true\npersistence false\nlog_dest none\nmax_queued_messages 0\n\
+            // `user root`: as root, mosquitto would switch to the
+            // `mosquitto` user, who cannot read the 0600 key.
+            "user root\nper_listener_settings false\nallow_anonymous true\npersistence false\nlog_dest none\nmax_queued_messages 0\n\
              listener {plain} 127.0.0.1\n\
              listener {secure} 127.0.0.1\ncafile {}\ncertfile {}\nkeyfile {}\nrequire_certificate true\n",
             path("ca.crt"),
