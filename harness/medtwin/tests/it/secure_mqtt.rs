@@ -265,6 +265,27 @@ fn secure_mqtt_certs_writes_a_ca_and_an_identity_per_device_and_gateway() {
     ]);
     assert_eq!(again.status.code(), Some(2), "{}", text(&again.stderr));
     assert!(text(&again.stderr).contains("already holds a CA"));
+
+    // A device without its key: the run stops before sending anything,
+    // naming the file (no broker needed: identities are read first).
+    let missing = out.join("bed-001.thermometer.key");
+    std::fs::remove_file(&missing).unwrap();
+    let run = medtwin(&[
+        "run",
+        file.to_str().unwrap(),
+        "--out",
+        dir.path().join("run").to_str().unwrap(),
+        "--ca-cert",
+        out.join("ca.crt").to_str().unwrap(),
+        "--identities",
+        out.to_str().unwrap(),
+    ]);
+    let stderr = text(&run.stderr);
+    assert_eq!(run.status.code(), Some(3), "{stderr}");
+    assert!(
+        stderr.contains(&missing.display().to_string()),
+        "the error names the file: {stderr}"
+    );
 }
 
 #[test]
@@ -295,7 +316,10 @@ fn secure_mqtt_each_device_connects_with_its_own_certificate() {
         ],
     );
     assert_eq!(code, Some(0), "{printed}\n{}", broker.log());
-    assert!(printed.contains("alerts mqtt: mqtts://127.0.0.1:"), "{printed}");
+    assert!(
+        printed.contains("alerts mqtt: mqtts://127.0.0.1:"),
+        "{printed}"
+    );
     let t = &report["transport"];
     let sent = count(&report, "sent");
     assert!(sent > 0, "{t}");
