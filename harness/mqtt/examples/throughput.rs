@@ -6,7 +6,10 @@
 //! ```
 //!
 //! With `embedded` as the address it runs against medtwin's embedded
-//! broker in the same process. Without an address it starts Debian's `mosquitto` on a free loopback
+//! broker in the same process. With `tls` it starts mosquitto with a plain
+//! and a TLS listener (a test CA's server certificate, a client
+//! certificate required, TLS 1.3) and measures medtwin's QoS 0 and 1
+//! publishes over each, and their ratio. Without an address it starts Debian's `mosquitto` on a free loopback
 //! port with a generated config. Every message is a 180-byte medtwin-like
 //! JSON line; `mosquitto_pub -l` reads them from stdin (one message per
 //! line, its default in-flight window of 20 for QoS 1). medtwin publishes
@@ -61,10 +64,25 @@ async fn drain(rx: &mut mpsc::Receiver<Delivery>, want: usize) -> usize {
 }
 
 async fn medtwin(addr: &str, topic: &str, n: usize, qos: Qos, window: usize) -> (f64, usize) {
-    let (sub, mut rx) = counter(addr, topic).await;
+    medtwin_over(addr, addr, None, topic, n, qos, window).await
+}
+
+/// Publishes to `addr` (over TLS when `tls`), counting what a plain
+/// subscriber on `count_addr` gets.
+async fn medtwin_over(
+    addr: &str,
+    count_addr: &str,
+    tls: Option<medtwin_mqtt::Tls>,
+    topic: &str,
+    n: usize,
+    qos: Qos,
+    window: usize,
+) -> (f64, usize) {
+    let (sub, mut rx) = counter(count_addr, topic).await;
     let start = Instant::now();
     let mut options = ConnectOptions::new(addr, format!("bench-{topic}"), Version::V311);
     options.max_in_flight = 64;
+    options.tls = tls;
     let connection = Arc::new(Connection::connect(options).await.expect("connects"));
     let mut tasks = tokio::task::JoinSet::new();
     for w in 0..window {
@@ -136,12 +154,92 @@ fn free_port() -> u16 {
     listener.local_addr().expect("address").port()
 }
 
+/// mosquitto with a plain and a TLS listener; QoS 0 and 1 over each.
+async fn tls_versus_plain(n: usize) {
+    use medtwin_tls::{ClientOptions, ClientTls, TestCa, Validity};
+    let dir = tempfile::tempdir().expect("temp dir");
+    let ca = TestCa::generate("bench").expect("a CA");
+    std::fs::write(dir.path().join("ca.crt"), ca.cert_pem()).expect("written");
+    ca.issue_server(&["127.0.0.1"], Validity::Current)
+        .expect("issued")
+        .write(dir.path(), "server")
+        .expect("written");
+    ca.issue_client("bench", Validity::Current)
+        .expect("issued")
+        .write(dir.path(), "bench")
+        .expect("written");
+    let (plain, secure) = (free_port(), free_port());
+    let path = |name: &str| dir.path().join(name).display().to_string();
+    let config = dir.path().join("mosquitto.conf");
+    std::fs::write(
+        &config,
+        format!(
+            // `user root`: as root, mosquitto would switch to the
+            // `mosquitto` user, who cannot read the 0600 key.
+            "user root\nper_listener_settings false\nallow_anonymous true\npersistence false\nlog_dest none\nmax_queued_messages 0\n\
+             listener {plain} 127.0.0.1\n\
+             listener {secure} 127.0.0.1\ncafile {}\ncertfile {}\nkeyfile {}\nrequire_certificate true\n",
+            path("ca.crt"),
+            path("server.crt"),
+            path("server.key")
+        ),
+    )
+    .expect("config written");
+    let mut broker = Command::new("mosquitto")
+        .arg("-c")
+        .arg(&config)
+        .spawn()
+        .expect("mosquitto is installed");
+    for port in [plain, secure] {
+        for _ in 0..100 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+    let client = ClientTls::new(&ClientOptions {
+        ca_cert: Some(dir.path().join("ca.crt")),
+        client_cert: Some(dir.path().join("bench.crt")),
+        client_key: Some(dir.path().join("bench.key")),
+        ..ClientOptions::default()
+    })
+    .expect("client TLS");
+    let tls = medtwin_mqtt::Tls {
+        config: client.config(),
+        server_name: client.server_name("127.0.0.1").expect("a name"),
+    };
+    let (plain, secure) = (format!("127.0.0.1:{plain}"), format!("127.0.0.1:{secure}"));
+    println!("{n} messages of 180 bytes: mqtt://{plain} against mqtts://{secure}");
+    for qos in [Qos::AtMostOnce, Qos::AtLeastOnce] {
+        for window in [1, 20] {
+            let topic = format!("bench/plain/{qos}/{window}");
+            let (p, p_got) = medtwin_over(&plain, &plain, None, &topic, n, qos, window).await;
+            let topic = format!("bench/tls/{qos}/{window}");
+            let (t, t_got) =
+                medtwin_over(&secure, &plain, Some(tls.clone()), &topic, n, qos, window).await;
+            println!(
+                "qos {qos}, {window:>2} in flight: plain {p:>9.0} msg/s (delivered {p_got}); \
+                 TLS {t:>9.0} msg/s (delivered {t_got}); TLS/plain {:.2}",
+                t / p
+            );
+        }
+    }
+    let _ = broker.kill();
+    let _ = broker.wait();
+}
+
 #[tokio::main]
 async fn main() {
     let mut args = std::env::args().skip(1);
     let n: usize = args
         .next()
         .map_or(20_000, |a| a.parse().expect("a message count"));
+    let mut args = args.peekable();
+    if args.peek().is_some_and(|a| a == "tls") {
+        tls_versus_plain(n).await;
+        return;
+    }
     let mut broker = None;
     let dir = tempfile::tempdir().expect("temp dir");
     let mut embedded = None;

@@ -3,7 +3,11 @@
 //! keep-alive, client-id takeover. Clean sessions only: a CONNACK always
 //! says Session Present = 0, which tells a client asking for a persistent
 //! session that it has none (MQTT 3.1.1 §3.2.2.2, MQTT 5 §3.2.2.1.1).
-//! No authentication, no TLS, no shared subscriptions, no topic aliases.
+//! No authentication, no shared subscriptions, no topic aliases. With
+//! [`BrokerOptions::tls`] it speaks MQTT over TLS only (`mqtts://`):
+//! `medtwin_tls::accept` in each connection's task, so a slow handshake
+//! holds up no one; a failed one is counted as `tls_failures` and
+//! `tls_<cause>` (`tls_client_cert_required`, ...).
 //!
 //! It runs on the caller's tokio runtime, binds where it is told
 //! (127.0.0.1:0 in tests), and [`Broker::stop`] closes the listener and
@@ -20,8 +24,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::tcp::OwnedWriteHalf;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Notify, mpsc, watch};
 use tokio::task::JoinSet;
@@ -50,6 +53,10 @@ pub struct BrokerOptions {
     pub client_queue: usize,
     /// QoS 1/2 messages in flight to one subscriber.
     pub max_in_flight: u16,
+    /// TLS on the listener (from `medtwin_tls::ServerTls::config`; with a
+    /// client CA, a client certificate is required); `None` is plain TCP.
+    /// The handshake has `connect_timeout`.
+    pub tls: Option<Arc<medtwin_tls::rustls::ServerConfig>>,
 }
 
 impl BrokerOptions {
@@ -70,6 +77,7 @@ impl BrokerOptions {
             max_retained: 100_000,
             client_queue: 10_000,
             max_in_flight: 1000,
+            tls: None,
         }
     }
 }
@@ -273,7 +281,7 @@ async fn accept(listener: TcpListener, shared: Arc<Shared>, mut stopped: watch::
                         continue;
                     }
                     shared.counters.add("connections", 1);
-                    connections.spawn(serve(stream, Arc::clone(&shared), stopped.clone()));
+                    connections.spawn(open(stream, Arc::clone(&shared), stopped.clone()));
                 }
                 Err(_) => {
                     // Out of descriptors and the like: count, breathe, go on.
@@ -329,21 +337,50 @@ impl End {
     }
 }
 
-async fn write_all(write: &mut OwnedWriteHalf, out: &mut BytesMut) -> bool {
+async fn write_all<W: AsyncWrite + Unpin>(write: &mut W, out: &mut BytesMut) -> bool {
     if out.is_empty() {
         return true;
     }
+    // The flush matters over TLS (a record may wait in its buffer); over
+    // TCP it is free.
     let ok = matches!(
-        timeout(Duration::from_secs(10), write.write_all(out)).await,
+        timeout(Duration::from_secs(10), async {
+            write.write_all(out).await?;
+            write.flush().await
+        })
+        .await,
         Ok(Ok(()))
     );
     out.clear();
     ok
 }
 
-async fn serve(stream: TcpStream, shared: Arc<Shared>, mut stopped: watch::Receiver<bool>) {
+/// A connection accepted: over TLS first when the broker has it, then
+/// MQTT. One socket for both directions: the session reads inside
+/// `select!` and writes between.
+async fn open(stream: TcpStream, shared: Arc<Shared>, stopped: watch::Receiver<bool>) {
     let _ = stream.set_nodelay(true);
-    let (mut read, mut write) = stream.into_split();
+    match shared.options.tls.clone() {
+        None => serve(stream, shared, stopped).await,
+        Some(config) => {
+            match medtwin_tls::accept(config, stream, shared.options.connect_timeout).await {
+                Ok(tls) => serve(tls, shared, stopped).await,
+                Err(error) => {
+                    shared.counters.add("tls_failures", 1);
+                    if let Some(cause) = medtwin_tls::classify(&error) {
+                        shared.counters.add(cause.name(), 1);
+                    }
+                }
+            }
+        }
+    }
+}
+
+async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
+    mut stream: S,
+    shared: Arc<Shared>,
+    mut stopped: watch::Receiver<bool>,
+) {
     let max = shared.options.max_packet_bytes as usize;
     let mut buffer = BytesMut::with_capacity(4096);
     let deadline = Instant::now() + shared.options.connect_timeout;
@@ -356,7 +393,7 @@ async fn serve(stream: TcpStream, shared: Arc<Shared>, mut stopped: watch::Recei
                 return;
             }
         }
-        match timeout_at(deadline, read.read_buf(&mut buffer)).await {
+        match timeout_at(deadline, stream.read_buf(&mut buffer)).await {
             Ok(Ok(n)) if n > 0 => {}
             Err(_) => {
                 shared.counters.add("connect_timeouts", 1);
@@ -374,7 +411,10 @@ async fn serve(stream: TcpStream, shared: Arc<Shared>, mut stopped: watch::Recei
             shared.counters.add("refused_protocol_level", 1);
             let _ = timeout(
                 Duration::from_secs(1),
-                write.write_all(&[0x20, 0x02, 0x00, 0x01]),
+                write_all(
+                    &mut stream,
+                    &mut BytesMut::from(&[0x20, 0x02, 0x00, 0x01][..]),
+                ),
             )
             .await;
             return;
@@ -389,7 +429,7 @@ async fn serve(stream: TcpStream, shared: Arc<Shared>, mut stopped: watch::Recei
             }
             Ok(None) => {}
         }
-        match timeout_at(deadline, read.read_buf(&mut buffer)).await {
+        match timeout_at(deadline, stream.read_buf(&mut buffer)).await {
             Ok(Ok(n)) if n > 0 => {}
             Err(_) => {
                 shared.counters.add("connect_timeouts", 1);
@@ -407,7 +447,7 @@ async fn serve(stream: TcpStream, shared: Arc<Shared>, mut stopped: watch::Recei
                 ..ConnAck::default()
             };
             let _ = codec::encode(version, &Packet::ConnAck(ack), &mut out);
-            write_all(&mut write, &mut out).await;
+            write_all(&mut stream, &mut out).await;
             return;
         }
         let n = {
@@ -471,14 +511,14 @@ async fn serve(stream: TcpStream, shared: Arc<Shared>, mut stopped: watch::Recei
     let mut last_read = Instant::now();
     let mut tick = tokio::time::interval(Duration::from_millis(500));
     let end = loop {
-        if !write_all(&mut write, &mut session.out).await {
+        if !write_all(&mut stream, &mut session.out).await {
             break End::Io;
         }
         let room = session.sent.len() < session.max_in_flight;
         tokio::select! {
             _ = stopped.changed() => break End::Shutdown,
             () = kick.notified() => break End::TakenOver,
-            n = read.read_buf(&mut buffer) => match n {
+            n = stream.read_buf(&mut buffer) => match n {
                 Ok(0) => break End::Eof,
                 Err(_) => break End::Io,
                 Ok(_) => {
@@ -512,9 +552,9 @@ async fn serve(stream: TcpStream, shared: Arc<Shared>, mut stopped: watch::Recei
         && let Some(code) = end.server_reason()
     {
         let _ = codec::encode(version, &Packet::Disconnect { code }, &mut session.out);
-        write_all(&mut write, &mut session.out).await;
+        write_all(&mut stream, &mut session.out).await;
     }
-    let _ = timeout(Duration::from_secs(1), write.shutdown()).await;
+    let _ = timeout(Duration::from_secs(1), stream.shutdown()).await;
     {
         let mut router = shared.router();
         if router

@@ -14,16 +14,25 @@
 //! and the caller decides whether to send again; nothing is replayed
 //! behind its back. The task reconnects with exponential back-off (capped),
 //! re-subscribes, and publishes the birth message after every connect.
+//!
+//! Over TLS (`mqtts://`, [`ConnectOptions::tls`]) the TCP stream is wrapped
+//! by [`medtwin_tls::connect`] before CONNECT; the plain path stays a bare
+//! `TcpStream` behind a two-armed enum. A TLS failure is
+//! [`DownCause::Tls`], named by [`medtwin_tls::classify`], and the socket
+//! error is kept whole in [`ConnectError::source`].
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use medtwin_tls::rustls::ClientConfig;
+use medtwin_tls::rustls::pki_types::ServerName;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpStream;
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::{Instant, sleep_until, timeout, timeout_at};
 
@@ -56,6 +65,18 @@ pub struct Delivery {
     pub qos: Qos,
     /// Set when it is a retained message sent on subscribing.
     pub retain: bool,
+}
+
+/// TLS towards the broker (`mqtts://`): whom to trust and which
+/// certificate to show (the configuration, from `medtwin_tls::ClientTls`:
+/// the shared one, or a device's own from `config_for`), and the name sent
+/// as SNI and checked against the broker's certificate.
+#[derive(Clone, Debug)]
+pub struct Tls {
+    /// The rustls client configuration.
+    pub config: Arc<ClientConfig>,
+    /// The broker's name.
+    pub server_name: ServerName<'static>,
 }
 
 /// How to connect, and the limits of the connection.
@@ -97,6 +118,9 @@ pub struct ConnectOptions {
     /// Where received messages go (subscribers). When the channel is full,
     /// a message is counted as `deliveries_dropped_full` and dropped.
     pub deliveries: Option<mpsc::Sender<Delivery>>,
+    /// TLS (`mqtts://`); `None` is plain TCP. The handshake has
+    /// `connect_timeout` too.
+    pub tls: Option<Tls>,
 }
 
 impl ConnectOptions {
@@ -120,6 +144,7 @@ impl ConnectOptions {
             max_packet_bytes: 1 << 20,
             login: None,
             deliveries: None,
+            tls: None,
         }
     }
 }
@@ -214,9 +239,47 @@ impl Connection {
             version: options.version,
             ack_timeout: options.ack_timeout,
         };
-        let task = tokio::spawn(drive(link, rx, options, shared));
+        let task = tokio::spawn(drive(First::Up(link), rx, options, shared));
         *connection.task.lock().unwrap_or_else(|p| p.into_inner()) = Some(task);
         Ok(connection)
+    }
+
+    /// Like [`Connection::connect`], but a first attempt that fails does
+    /// not end it: the connection is returned down, with the error, and
+    /// keeps trying (publishes fail at once with
+    /// [`PublishError::NotConnected`] naming the cause until it is up). For
+    /// fleets where one device's refusal (its certificate revoked) must not
+    /// stop the others.
+    pub async fn start(options: ConnectOptions) -> (Connection, Option<ConnectError>) {
+        let shared = Arc::new(Shared {
+            counters: Counters::default(),
+            connected: AtomicBool::new(false),
+        });
+        let (first, error) = match open(&options).await {
+            Ok(link) => {
+                shared.counters.add("connects", 1);
+                shared.connected.store(true, Ordering::Relaxed);
+                (First::Up(link), None)
+            }
+            Err(error) => {
+                shared
+                    .counters
+                    .add(&format!("connect_failures_{}", error.cause.name()), 1);
+                (First::Down(error.cause.clone()), Some(error))
+            }
+        };
+        let (commands, rx) = mpsc::channel(options.queue.max(1));
+        let connection = Connection {
+            commands,
+            shared: Arc::clone(&shared),
+            task: Mutex::new(None),
+            client_id: options.client_id.clone(),
+            version: options.version,
+            ack_timeout: options.ack_timeout,
+        };
+        let task = tokio::spawn(drive(first, rx, options, shared));
+        *connection.task.lock().unwrap_or_else(|p| p.into_inner()) = Some(task);
+        (connection, error)
     }
 
     /// The client identifier.
@@ -432,13 +495,67 @@ fn unreachable_missing(name: &str) -> ConnectError {
         addr: String::new(),
         cause: DownCause::Protocol,
         detail: format!("connection {name:?} vanished"),
+        source: None,
     }
+}
+
+/// The socket: plain TCP, or TLS over it. One value for both directions:
+/// a session reads inside `select!` and writes between, never both at once.
+enum Stream {
+    Plain(TcpStream),
+    Tls(Box<medtwin_tls::tokio_rustls::client::TlsStream<TcpStream>>),
+}
+
+impl AsyncRead for Stream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_read(cx, buf),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for Stream {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_write(cx, buf),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_flush(cx),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_shutdown(cx),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
+        }
+    }
+}
+
+/// Writes all of `bytes` and flushes (TLS may hold the tail of a write in
+/// its own buffer; for TCP the flush is free).
+async fn send_all(stream: &mut Stream, bytes: &[u8]) -> std::io::Result<()> {
+    stream.write_all(bytes).await?;
+    stream.flush().await
 }
 
 /// What the broker granted in its CONNACK, and our own limits.
 struct Link {
-    read: OwnedReadHalf,
-    write: OwnedWriteHalf,
+    stream: Stream,
     buffer: BytesMut,
     receive_max: u16,
     keep_alive: Duration,
@@ -456,11 +573,22 @@ fn connect_error(
         addr: options.addr.clone(),
         cause,
         detail: detail.into(),
+        source: None,
+    }
+}
+
+/// A connection error from a socket error, which it keeps whole.
+fn io_error(options: &ConnectOptions, error: std::io::Error) -> ConnectError {
+    ConnectError {
+        addr: options.addr.clone(),
+        cause: DownCause::from_io(&error),
+        detail: error.to_string(),
+        source: Some(error),
     }
 }
 
 async fn open(options: &ConnectOptions) -> Result<Link, ConnectError> {
-    let stream = match timeout(options.connect_timeout, TcpStream::connect(&options.addr)).await {
+    let tcp = match timeout(options.connect_timeout, TcpStream::connect(&options.addr)).await {
         Err(_) => return Err(connect_error(options, DownCause::ConnectTimeout, "")),
         Ok(Err(error)) => {
             let cause = match error.kind() {
@@ -475,8 +603,32 @@ async fn open(options: &ConnectOptions) -> Result<Link, ConnectError> {
     };
     // Small packets matter more than throughput batching: acks must go out
     // at once.
-    let _ = stream.set_nodelay(true);
-    let (mut read, mut write) = stream.into_split();
+    let _ = tcp.set_nodelay(true);
+    let mut stream = match &options.tls {
+        None => Stream::Plain(tcp),
+        Some(tls) => {
+            let tls = medtwin_tls::connect(
+                Arc::clone(&tls.config),
+                tls.server_name.clone(),
+                tcp,
+                options.connect_timeout,
+            )
+            .await
+            .map_err(|error| {
+                let mut error = io_error(options, error);
+                if !matches!(error.cause, DownCause::Tls(_)) {
+                    if error.cause == DownCause::ClosedByBroker {
+                        // Closed on our ClientHello: a plain MQTT broker
+                        // reads it as a malformed CONNECT and hangs up.
+                        error.cause = DownCause::Tls(medtwin_tls::HandshakeCause::NotTls);
+                    }
+                    error.detail = format!("TLS handshake: {}", error.detail);
+                }
+                error
+            })?;
+            Stream::Tls(Box::new(tls))
+        }
+    };
     let keep_alive_s = u16::try_from(options.keep_alive.as_secs()).unwrap_or(u16::MAX);
     let connect = Packet::Connect(codec::Connect {
         client_id: options.client_id.clone(),
@@ -498,7 +650,7 @@ async fn open(options: &ConnectOptions) -> Result<Link, ConnectError> {
     codec::encode(options.version, &connect, &mut out)
         .map_err(|e| connect_error(options, DownCause::Protocol, e.to_string()))?;
     let deadline = Instant::now() + options.connect_timeout;
-    match timeout_at(deadline, write.write_all(&out)).await {
+    match timeout_at(deadline, send_all(&mut stream, &out)).await {
         Err(_) => {
             return Err(connect_error(
                 options,
@@ -506,13 +658,7 @@ async fn open(options: &ConnectOptions) -> Result<Link, ConnectError> {
                 "writing CONNECT",
             ));
         }
-        Ok(Err(error)) => {
-            return Err(connect_error(
-                options,
-                DownCause::from_io(&error),
-                error.to_string(),
-            ));
-        }
+        Ok(Err(error)) => return Err(io_error(options, error)),
         Ok(Ok(())) => {}
     }
     let mut buffer = BytesMut::with_capacity(4096);
@@ -536,7 +682,7 @@ async fn open(options: &ConnectOptions) -> Result<Link, ConnectError> {
                 ));
             }
         }
-        match timeout_at(deadline, read.read_buf(&mut buffer)).await {
+        match timeout_at(deadline, stream.read_buf(&mut buffer)).await {
             Err(_) => return Err(connect_error(options, DownCause::ConnAckTimeout, "")),
             Ok(Ok(0)) => {
                 return Err(connect_error(
@@ -546,13 +692,9 @@ async fn open(options: &ConnectOptions) -> Result<Link, ConnectError> {
                 ));
             }
             Ok(Ok(_)) => {}
-            Ok(Err(error)) => {
-                return Err(connect_error(
-                    options,
-                    DownCause::from_io(&error),
-                    error.to_string(),
-                ));
-            }
+            // TLS 1.3: a refused client certificate shows here, as the
+            // alert the broker sent after our handshake was done.
+            Ok(Err(error)) => return Err(io_error(options, error)),
         }
     };
     if ack.code != 0 {
@@ -568,8 +710,7 @@ async fn open(options: &ConnectOptions) -> Result<Link, ConnectError> {
         None => options.keep_alive,
     };
     Ok(Link {
-        read,
-        write,
+        stream,
         buffer,
         // §3.2.2.3.3: absent means 65,535.
         receive_max: options
@@ -593,17 +734,26 @@ enum End {
     Closed,
 }
 
+/// How a connection's task begins: connected, or down after a first
+/// attempt that failed for this cause.
+enum First {
+    Up(Link),
+    Down(DownCause),
+}
+
 /// The task: one session after another until disconnected or killed.
 async fn drive(
-    first: Link,
+    first: First,
     mut rx: mpsc::Receiver<Command>,
     options: ConnectOptions,
     shared: Arc<Shared>,
 ) {
     let mut subscriptions: Vec<(String, Qos)> = Vec::new();
-    let mut link = Some(first);
+    let (mut link, mut last_cause) = match first {
+        First::Up(link) => (Some(link), DownCause::ClosedByBroker),
+        First::Down(cause) => (None, cause),
+    };
     let mut backoff = options.backoff_initial;
-    let mut last_cause = DownCause::ClosedByBroker;
     loop {
         if let Some(current) = link.take() {
             shared.connected.store(true, Ordering::Relaxed);
@@ -767,7 +917,7 @@ impl<'a> Session<'a> {
             let taking = self.draining.is_none() && self.waiting.len() < self.options.queue.max(1);
             tokio::select! {
                 biased;
-                read = self.link.read.read_buf(&mut self.link.buffer) => match read {
+                read = self.link.stream.read_buf(&mut self.link.buffer) => match read {
                     Ok(0) => return End::Lost(DownCause::ClosedByBroker),
                     Err(error) => return End::Lost(DownCause::from_io(&error)),
                     Ok(_) => {
@@ -953,7 +1103,7 @@ impl<'a> Session<'a> {
         }
         match timeout(
             self.options.ack_timeout,
-            self.link.write.write_all(&self.out),
+            send_all(&mut self.link.stream, &self.out),
         )
         .await
         {
@@ -1209,7 +1359,7 @@ impl<'a> Session<'a> {
     async fn close(&mut self) -> End {
         let _ = self.encode(&Packet::Disconnect { code: 0 });
         let _ = self.flush().await;
-        let _ = timeout(Duration::from_secs(1), self.link.write.shutdown()).await;
+        let _ = timeout(Duration::from_secs(1), self.link.stream.shutdown()).await;
         if let Some((done, _)) = self.draining.take() {
             let _ = done.send(());
         }

@@ -33,6 +33,11 @@ pub enum DownCause {
     Protocol,
     /// The connection was dropped on purpose without DISCONNECT.
     Killed,
+    /// The TLS connection (`mqtts://`) failed, for this reason: named by
+    /// [`medtwin_tls::classify`] from the socket error's source chain. With
+    /// TLS 1.3 a server refuses a client certificate after the client's
+    /// handshake is done, so that refusal shows while waiting for CONNACK.
+    Tls(medtwin_tls::HandshakeCause),
 }
 
 impl DownCause {
@@ -51,10 +56,16 @@ impl DownCause {
             DownCause::Io(kind) => format!("io_{}", format!("{kind:?}").to_lowercase()),
             DownCause::Protocol => "protocol_error".into(),
             DownCause::Killed => "killed".into(),
+            DownCause::Tls(cause) => cause.name().into(),
         }
     }
 
     pub(crate) fn from_io(error: &io::Error) -> DownCause {
+        // Only failing sockets get here: looking through the error's chain
+        // costs nothing on the way that works.
+        if let Some(cause) = medtwin_tls::classify(error) {
+            return DownCause::Tls(cause);
+        }
         match error.kind() {
             io::ErrorKind::ConnectionRefused => DownCause::ConnectionRefused,
             io::ErrorKind::UnexpectedEof => DownCause::ClosedByBroker,
@@ -79,6 +90,20 @@ pub struct ConnectError {
     pub cause: DownCause,
     /// More, for a person (the socket error, the packet).
     pub detail: String,
+    /// The socket error, kept whole so its chain can be read (the TLS
+    /// alert or certificate error inside it: [`medtwin_tls::classify`]).
+    #[source]
+    pub source: Option<io::Error>,
+}
+
+impl ConnectError {
+    /// The TLS cause, when the connection failed in TLS.
+    pub fn tls_cause(&self) -> Option<medtwin_tls::HandshakeCause> {
+        match self.cause {
+            DownCause::Tls(cause) => Some(cause),
+            _ => None,
+        }
+    }
 }
 
 /// A publish that did not get done.

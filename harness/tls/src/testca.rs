@@ -147,6 +147,12 @@ impl TestCa {
         &self.cert_pem
     }
 
+    /// The CA's private key, PEM (PKCS#8): to keep beside its certificate
+    /// (0600) and never print.
+    pub fn key_pem(&self) -> String {
+        self.issuer.key().serialize_pem()
+    }
+
     fn issue(
         &self,
         names: &[String],

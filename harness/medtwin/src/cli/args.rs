@@ -53,6 +53,27 @@ pub enum Command {
     Bench(BenchArgs),
     /// Send a recording made by the file transport to a target.
     Replay(ReplayArgs),
+    /// Write a test CA, a server certificate and a client certificate per
+    /// device and gateway of a scenario (for `[target.tls] identities`).
+    Certs(CertsArgs),
+}
+
+/// `medtwin certs`.
+#[derive(Debug, Args)]
+pub struct CertsArgs {
+    /// The scenario whose devices and gateways get an identity each.
+    pub scenario: PathBuf,
+    /// The folder to write into (created; refused if it already holds a CA).
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    /// A name (DNS name or IP address) the server certificate is valid for
+    /// (repeat for several; default: localhost and 127.0.0.1).
+    #[arg(long = "server-name", value_name = "NAME")]
+    pub server_names: Vec<String>,
+    /// Revoke this identity (a device's or gateway's name, as written) in
+    /// `ca.crl` (repeat for several).
+    #[arg(long = "revoke", value_name = "NAME")]
+    pub revoke: Vec<String>,
 }
 
 /// `medtwin replay`.

@@ -11,6 +11,7 @@
 
 pub mod args;
 mod backend;
+mod certs;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -111,6 +112,7 @@ pub fn execute(cli: Cli) -> Result<Outcome, Failure> {
         }
         Command::Bench(args) => bench(&args),
         Command::Replay(args) => replay(&args),
+        Command::Certs(args) => certs::run(&args),
     }
 }
 

@@ -228,6 +228,7 @@ mod tests {
             secret: None,
             mqtt_broker: None,
             server_tls: None,
+            tls: Default::default(),
         }
     }
 

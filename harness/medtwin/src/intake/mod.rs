@@ -376,6 +376,9 @@ pub struct IntakeContext {
     /// TLS for the listeners (webhook, ACM, FHIR rest-hook), when
     /// `[alerts.tls]` asks for it.
     pub server_tls: Option<Arc<medtwin_tls::ServerTls>>,
+    /// The target's client TLS options (`[target.tls]`), for an intake that
+    /// connects out over TLS (an `mqtts://` broker).
+    pub tls: medtwin_tls::ClientOptions,
 }
 
 /// The target, as intakes that talk to it need it (FHIR subscription and

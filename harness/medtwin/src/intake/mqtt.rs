@@ -9,6 +9,12 @@
 //! (`retained_ignored`), never judged. The connection reconnects and
 //! re-subscribes by itself (`reconnects`).
 //!
+//! An `mqtts://` broker is reached over TLS with the target's client
+//! options (`[target.tls]`, the `--ca-cert` family): the identity
+//! `medtwin-intake` from the `identities` folder when it holds one
+//! (`medtwin certs` writes it), else the target-wide `client_cert` (or
+//! none).
+//!
 //! [`AlertParser`]: super::mapping::AlertParser
 
 use std::sync::Arc;
@@ -45,7 +51,7 @@ pub async fn open(options: &MqttIntakeOptions, ctx: &IntakeContext) -> anyhow::R
         .clone()
         .or_else(|| ctx.mqtt_broker.clone())
         .context(
-            "the MQTT intake needs a broker: set [alerts.mqtt] broker = \"mqtt://host:port\"",
+            "the MQTT intake needs a broker: set [alerts.mqtt] broker = \"mqtt://host:port\" (or mqtts://)",
         )?;
     let (host, port) =
         host_port(&broker, "mqtt").map_err(|e| anyhow::anyhow!("alerts.mqtt.broker: {e}"))?;
@@ -68,9 +74,19 @@ pub async fn open(options: &MqttIntakeOptions, ctx: &IntakeContext) -> anyhow::R
     connect.deliveries = Some(tx);
     connect.max_packet_bytes = MAX_PAYLOAD_BYTES;
     connect.ack_timeout = Duration::from_secs(5);
-    let connection = Connection::connect(connect)
-        .await
-        .with_context(|| format!("the MQTT intake cannot connect to {addr}"))?;
+    let tls = crate::scenario::interop::uses_tls(&broker);
+    if tls {
+        connect.tls = Some(intake_tls(&ctx.tls, &host)?);
+    }
+    let scheme = if tls { "mqtts" } else { "mqtt" };
+    let connection = Connection::connect(connect).await.map_err(|e| {
+        let hint = e
+            .tls_cause()
+            .map_or_else(String::new, |cause| format!(" (hint: {})", cause.hint()));
+        anyhow::Error::new(e).context(format!(
+            "the MQTT intake cannot connect to {scheme}://{addr}{hint}"
+        ))
+    })?;
     connection
         .subscribe(filter.clone(), qos)
         .await
@@ -79,9 +95,38 @@ pub async fn open(options: &MqttIntakeOptions, ctx: &IntakeContext) -> anyhow::R
     Ok(AnyIntake::Mqtt(MqttIntake {
         connection,
         reader,
-        address: format!("mqtt://{addr}/{filter}"),
+        address: format!("{scheme}://{addr}/{filter}"),
         inbox: Arc::clone(&ctx.inbox),
     }))
+}
+
+/// The intake's TLS towards `host`: its own identity when the identities
+/// folder has one, else the shared configuration.
+fn intake_tls(
+    options: &medtwin_tls::ClientOptions,
+    host: &str,
+) -> anyhow::Result<medtwin_mqtt::Tls> {
+    use crate::transport::mqtt::INTAKE_IDENTITY;
+    let tls = medtwin_tls::ClientTls::new(options)
+        .map_err(|e| anyhow::anyhow!("the MQTT intake's TLS: {e}"))?;
+    let own = options.identities.as_ref().is_some_and(|dir| {
+        medtwin_tls::Identities::files(dir, INTAKE_IDENTITY)
+            .0
+            .exists()
+    });
+    let name = if own { INTAKE_IDENTITY } else { "" };
+    let config = if own {
+        tls.config_for(name)
+    } else {
+        Ok(tls.config())
+    }
+    .map_err(|e| anyhow::anyhow!("the MQTT intake's TLS: {e}"))?;
+    Ok(medtwin_mqtt::Tls {
+        config,
+        server_name: tls
+            .server_name(host)
+            .map_err(|e| anyhow::anyhow!("the MQTT intake's TLS: {e}"))?,
+    })
 }
 
 /// A client id unique on this machine (MQTT 3.1.1 §3.1.3.1: 1 to 23 of

@@ -228,6 +228,7 @@ mod tests {
                 secret: Some("k".into()),
                 mqtt_broker: None,
                 server_tls: None,
+                tls: Default::default(),
             };
             let listen = SocketAddr::from(([127, 0, 0, 1], 0));
             let github = Webhook::start(listen, Auth::Github("k".into()), &ctx)

@@ -211,6 +211,7 @@ pub async fn execute_with(
         secret: Some(start.secret.clone()),
         mqtt_broker: mqtt_broker.address(),
         server_tls: server_tls.clone(),
+        tls: s.transport.tls.clone(),
     };
     let mut intakes = crate::intake::open_all(&s.alerts.intake, s.alerts.listen, &ctx).await?;
     let addresses: Vec<(IntakeKind, String)> =

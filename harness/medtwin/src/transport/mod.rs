@@ -186,10 +186,15 @@ impl Cause {
 
     /// Whether it counts against the target's health (the breaker): no
     /// answer, a 5xx, or a 429 (the target asks to be left alone). Other
-    /// 4xx are answers about the message, not the target.
+    /// 4xx are answers about the message, not the target; so is a client
+    /// certificate refused or missing (the TLS 401/403): with a
+    /// certificate per device, one revoked device must not stop the rest.
     pub fn is_down(self) -> bool {
         match self {
             Cause::Status(code) => code >= 500 || code == 429,
+            Cause::Tls(HandshakeCause::ClientCertRefused | HandshakeCause::ClientCertRequired) => {
+                false
+            }
             Cause::TargetDown | Cause::Interrupted | Cause::Nak(_) => false,
             _ => true,
         }

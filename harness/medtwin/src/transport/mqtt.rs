@@ -13,6 +13,16 @@
 //! lost with the message in flight is `Reset`, a connection down is
 //! `ConnectionRefused` or `Connect` (its cause in `reason`). Reconnects,
 //! connection failures and losses by cause are in [`Carrier::counters`].
+//!
+//! `mqtts://host:port` (8883 by convention) is MQTT over TLS, with
+//! `[target.tls]`: each connection shows its own certificate from the
+//! `identities` folder when one is set ([`identity_name`]: a device's name
+//! with `/` as `.`, or `gateway-<lane>`), else the target-wide
+//! `client_cert` (or none). A connection the broker refuses in TLS (its
+//! certificate unknown, revoked, missing) does not stop the run: it stays
+//! down and keeps trying, and its messages fail as `Tls(cause)`
+//! (`tls_client_cert_refused`, ...), so one revoked device costs only its
+//! own messages. Any other failure to connect at setup ends the run.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -46,6 +56,44 @@ const MAX_IN_FLIGHT: u16 = 16;
 
 /// The patient and device names of a gateway connection's status topic.
 const GATEWAY_PATIENT: &str = "_gateway";
+
+/// The identity (`<name>.crt`, `<name>.key` in `[target.tls] identities`,
+/// and the certificate's common name `medtwin certs` writes) of a device's
+/// connection (`connection = "device"`): the twin's device name,
+/// `<patient>/<device>` (`ward-001/pulse_oximeter`), with `/` written `.`
+/// (`ward-001.pulse_oximeter`), so the folder stays flat (a Kubernetes
+/// secret, one file per key).
+pub fn identity_name(device: &str) -> String {
+    device.replace('/', ".")
+}
+
+/// The name of lane `lane`'s connection (`connection = "gateway"`):
+/// `gateway-<lane>`, from 0; its status topic's device and its identity.
+pub fn gateway_name(lane: usize) -> String {
+    format!("gateway-{lane}")
+}
+
+/// The identity the MQTT alerts intake shows to an `mqtts://` broker when
+/// the identities folder holds one (else the target-wide certificate).
+pub const INTAKE_IDENTITY: &str = "medtwin-intake";
+
+/// The TLS of a connection on behalf of `name`, for an `mqtts://` address:
+/// its own identity when there is an identities folder (an error naming
+/// the missing file), else the shared configuration.
+pub fn tls_for(
+    tls: &medtwin_tls::ClientTls,
+    host: &str,
+    name: &str,
+) -> anyhow::Result<medtwin_mqtt::Tls> {
+    Ok(medtwin_mqtt::Tls {
+        config: tls
+            .config_for(name)
+            .map_err(|e| anyhow::anyhow!("TLS: {e}"))?,
+        server_name: tls
+            .server_name(host)
+            .map_err(|e| anyhow::anyhow!("TLS: {e}"))?,
+    })
+}
 
 /// Starts the embedded broker a run uses when the embedded reference
 /// backend takes telemetry (or sends alerts) over MQTT: loopback, a free
@@ -187,6 +235,9 @@ pub struct MqttCarrier {
     destination: String,
     resolved: Resolved,
     connections: Vec<Connection>,
+    /// Per connection: its name, and why its first attempt failed in TLS
+    /// (for the samples of its messages' failures).
+    refused: Vec<Option<String>>,
     status_topics: Vec<String>,
     patients: Vec<String>,
     devices: Vec<String>,
@@ -215,8 +266,9 @@ pub async fn connect(cfg: &TargetConfig, ctx: &EncodeContext) -> anyhow::Result<
         .clone()
         .unwrap_or_else(|| format!("p{}", std::process::id()));
     let names = &ctx.names;
-    // (client id, status topic) per connection.
-    let plan: Vec<(String, String)> = if resolved.per_device {
+    let tls = cfg.client_tls()?;
+    // (client id, status topic, identity name) per connection.
+    let plan: Vec<(String, String, String)> = if resolved.per_device {
         anyhow::ensure!(
             names.devices.len() <= MAX_DEVICE_CONNECTIONS,
             "connection = \"device\" would open {} connections (at most {MAX_DEVICE_CONNECTIONS}); use connection = \"gateway\"",
@@ -230,19 +282,23 @@ pub async fn connect(cfg: &TargetConfig, ctx: &EncodeContext) -> anyhow::Result<
                     device,
                     kind: "status",
                 });
-                (client_id(&run, 'd', d), topic)
+                (
+                    client_id(&run, 'd', d),
+                    topic,
+                    identity_name(&names.devices[d]),
+                )
             })
             .collect()
     } else {
         (0..cfg.lanes.max(1))
             .map(|lane| {
-                let gateway = format!("gateway-{lane}");
+                let gateway = gateway_name(lane);
                 let topic = resolved.status_topic.render(&TopicNames {
                     patient: GATEWAY_PATIENT,
                     device: &gateway,
                     kind: "status",
                 });
-                (client_id(&run, 'g', lane), topic)
+                (client_id(&run, 'g', lane), topic, gateway)
             })
             .collect()
     };
@@ -255,28 +311,58 @@ pub async fn connect(cfg: &TargetConfig, ctx: &EncodeContext) -> anyhow::Result<
             .unwrap_or_else(|| "medtwin".to_owned());
         (user, password.clone())
     });
+    // Every identity is read before the first connection: a missing file
+    // is an error naming it, before the run starts.
+    let tls_of: Vec<Option<medtwin_mqtt::Tls>> = plan
+        .iter()
+        .map(|(_, _, name)| {
+            tls.as_deref()
+                .map(|tls| tls_for(tls, &host, name))
+                .transpose()
+        })
+        .collect::<anyhow::Result<_>>()?;
+    let scheme = if tls.is_some() { "mqtts" } else { "mqtt" };
     let mut connections = Vec::with_capacity(plan.len());
-    for chunk in plan.chunks(CONNECT_PARALLEL) {
+    let mut refused = Vec::with_capacity(plan.len());
+    for (chunk, tls_chunk) in plan
+        .chunks(CONNECT_PARALLEL)
+        .zip(tls_of.chunks(CONNECT_PARALLEL))
+    {
         let mut set = tokio::task::JoinSet::new();
-        for (i, (id, status)) in chunk.iter().enumerate() {
+        for (i, ((id, status, _), tls)) in chunk.iter().zip(tls_chunk).enumerate() {
             let mut options = connect_options(&addr, id, status, &resolved, cfg.timeout);
             options.login = login.clone();
-            set.spawn(async move { (i, Connection::connect(options).await) });
+            options.tls = tls.clone();
+            set.spawn(async move { (i, Connection::start(options).await) });
         }
-        let mut opened: Vec<(usize, Connection)> = Vec::with_capacity(chunk.len());
-        for (i, result) in set.join_all().await {
-            let connection =
-                result.with_context(|| format!("cannot connect to the MQTT broker at {addr}"))?;
-            opened.push((i, connection));
+        let mut opened: Vec<(usize, Connection, Option<String>)> = Vec::with_capacity(chunk.len());
+        for (i, (connection, error)) in set.join_all().await {
+            let why = match error {
+                None => None,
+                // Refused in TLS: this connection's identity (or the
+                // broker's certificate); counted on its messages.
+                Some(error) if error.tls_cause().is_some() => {
+                    Some(format!("{} ({}): {error}", chunk[i].2, chunk[i].0))
+                }
+                Some(error) => {
+                    return Err(anyhow::Error::new(error))
+                        .with_context(|| format!("cannot connect to the MQTT broker at {addr}"));
+                }
+            };
+            opened.push((i, connection, why));
         }
-        opened.sort_by_key(|(i, _)| *i);
-        connections.extend(opened.into_iter().map(|(_, c)| c));
+        opened.sort_by_key(|(i, _, _)| *i);
+        for (_, connection, why) in opened {
+            connections.push(connection);
+            refused.push(why);
+        }
     }
     let carrier = MqttCarrier {
-        destination: format!("mqtt://{addr}/{}", resolved.topic.text()),
-        status_topics: plan.into_iter().map(|(_, topic)| topic).collect(),
+        destination: format!("{scheme}://{addr}/{}", resolved.topic.text()),
+        status_topics: plan.into_iter().map(|(_, topic, _)| topic).collect(),
         resolved,
         connections,
+        refused,
         patients: names.patients.clone(),
         devices: names.devices.clone(),
         kinds: names.models.clone(),
@@ -320,13 +406,12 @@ fn connect_options(
 }
 
 impl MqttCarrier {
-    fn connection_of(&self, message: &Outgoing) -> Option<&Connection> {
-        let index = if self.resolved.per_device {
+    fn index_of(&self, message: &Outgoing) -> usize {
+        if self.resolved.per_device {
             message.device_idx as usize
         } else {
             message.patient_idx as usize % self.connections.len().max(1)
-        };
-        self.connections.get(index)
+        }
     }
 
     /// The topic a message goes to.
@@ -361,6 +446,12 @@ pub fn failure_of(error: &PublishError) -> Failure {
         PublishError::RetainNotSupported => nak(0x9A),
         PublishError::QosNotSupported { .. } => nak(0x9B),
         PublishError::Timeout => Failure::new(Cause::Timeout, detail),
+        PublishError::Disconnected {
+            cause: DownCause::Tls(tls),
+        }
+        | PublishError::NotConnected {
+            cause: DownCause::Tls(tls),
+        } => Failure::new(Cause::Tls(*tls), detail),
         PublishError::Disconnected { cause } => {
             Failure::new(Cause::Reset, detail).with_reason(cause.name())
         }
@@ -379,7 +470,8 @@ pub fn failure_of(error: &PublishError) -> Failure {
 impl Carrier for MqttCarrier {
     async fn send(&self, batch: &[Outgoing]) -> Sent {
         for message in batch {
-            let Some(connection) = self.connection_of(message) else {
+            let index = self.index_of(message);
+            let Some(connection) = self.connections.get(index) else {
                 return Sent::NotAccepted(Failure::new(
                     Cause::Connect,
                     format!("no connection for device {}", message.device_idx),
@@ -390,7 +482,11 @@ impl Carrier for MqttCarrier {
                 .publish(topic, message.body.clone(), self.resolved.qos, false)
                 .await;
             if let Err(error) = result {
-                return Sent::NotAccepted(failure_of(&error));
+                let mut failure = failure_of(&error);
+                if let (Cause::Tls(_), Some(Some(why))) = (failure.cause, self.refused.get(index)) {
+                    failure.detail = format!("{}; connection {why}", failure.detail);
+                }
+                return Sent::NotAccepted(failure);
             }
         }
         Sent::Accepted
@@ -470,6 +566,16 @@ mod tests {
     }
 
     #[test]
+    fn identities_are_flat_file_names() {
+        assert_eq!(
+            identity_name("ward-001/pulse_oximeter"),
+            "ward-001.pulse_oximeter"
+        );
+        assert_eq!(identity_name("ward-001/bp_cuff-2"), "ward-001.bp_cuff-2");
+        assert_eq!(gateway_name(3), "gateway-3");
+    }
+
+    #[test]
     fn client_ids_are_short_and_plain() {
         let id = client_id("run-2026-12-01T05:00:00Z-abcdef", 'g', 7);
         assert!(
@@ -490,6 +596,16 @@ mod tests {
         });
         assert_eq!(down.cause, Cause::ConnectionRefused);
         assert_eq!(down.reason.as_deref(), Some("connection_refused"));
+        let refused = failure_of(&PublishError::NotConnected {
+            cause: DownCause::Tls(medtwin_tls::HandshakeCause::ClientCertRefused),
+        });
+        assert_eq!(
+            (refused.cause, refused.cause.name()),
+            (
+                Cause::Tls(medtwin_tls::HandshakeCause::ClientCertRefused),
+                "tls_client_cert_refused".to_owned()
+            )
+        );
         let lost = failure_of(&PublishError::Disconnected {
             cause: DownCause::KeepAliveTimeout,
         });

@@ -20,4 +20,5 @@ mod network_scenarios;
 mod physiology_scenarios;
 mod reports;
 mod secure;
+mod secure_mqtt;
 mod snapshots;
