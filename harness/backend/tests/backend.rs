@@ -210,9 +210,9 @@ impl Client {
                 medtwin_tls::install_default_provider();
                 reqwest::Client::builder()
             }
-                .timeout(Duration::from_secs(10))
-                .build()
-                .unwrap(),
+            .timeout(Duration::from_secs(10))
+            .build()
+            .unwrap(),
             base: format!("http://{addr}"),
         }
     }

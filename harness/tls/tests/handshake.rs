@@ -167,7 +167,11 @@ async fn unknown_ca_expired_not_yet_valid_and_wrong_name_are_told_apart() {
     }
     // A certificate for another name is accepted when that name is the
     // configured server name.
-    let f = files(&ca, &ca.issue_server(&["elsewhere.example"], Validity::Current).unwrap());
+    let f = files(
+        &ca,
+        &ca.issue_server(&["elsewhere.example"], Validity::Current)
+            .unwrap(),
+    );
     let server = ServerTls::new(&ServerOptions {
         cert: Some(f.server_cert.clone()),
         key: Some(f.server_key.clone()),
@@ -179,7 +183,10 @@ async fn unknown_ca_expired_not_yet_valid_and_wrong_name_are_told_apart() {
         ..trusting(&f.ca)
     })
     .unwrap();
-    assert_eq!(exchange(&server, &client, "localhost").await, (Ok(()), Ok(())));
+    assert_eq!(
+        exchange(&server, &client, "localhost").await,
+        (Ok(()), Ok(()))
+    );
 }
 
 #[tokio::test]

@@ -394,7 +394,9 @@ pub fn host_port(text: &str, scheme: &str) -> Result<(String, u16), String> {
 /// Whether an address asks for TLS: `https://`, `mqtts://` or `mllps://`.
 pub fn uses_tls(text: &str) -> bool {
     matches!(
-        text.split_once("://").map(|(s, _)| s.to_ascii_lowercase()).as_deref(),
+        text.split_once("://")
+            .map(|(s, _)| s.to_ascii_lowercase())
+            .as_deref(),
         Some("https" | "mqtts" | "mllps")
     )
 }

@@ -128,12 +128,15 @@ heartbeat = "1s"
 
 fn get(rt: &tokio::runtime::Runtime, url: &str) -> Value {
     rt.block_on(async {
-        let r = { medtwin_tls::install_default_provider(); reqwest::Client::new() }
-            .get(url)
-            .bearer_auth(TOKEN)
-            .send()
-            .await
-            .unwrap();
+        let r = {
+            medtwin_tls::install_default_provider();
+            reqwest::Client::new()
+        }
+        .get(url)
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap();
         assert!(r.status().is_success(), "{url}: {}", r.status());
         r.json::<Value>().await.unwrap()
     })
@@ -148,14 +151,17 @@ fn entries(bundle: &Value) -> Vec<Value> {
 
 fn send(rt: &tokio::runtime::Runtime, url: &str, body: Value) -> (u16, Value) {
     rt.block_on(async {
-        let r = { medtwin_tls::install_default_provider(); reqwest::Client::new() }
-            .post(url)
-            .bearer_auth(TOKEN)
-            .header("content-type", "application/fhir+json")
-            .body(body.to_string())
-            .send()
-            .await
-            .unwrap();
+        let r = {
+            medtwin_tls::install_default_provider();
+            reqwest::Client::new()
+        }
+        .post(url)
+        .bearer_auth(TOKEN)
+        .header("content-type", "application/fhir+json")
+        .body(body.to_string())
+        .send()
+        .await
+        .unwrap();
         let status = r.status().as_u16();
         (status, r.json::<Value>().await.unwrap())
     })
@@ -527,7 +533,10 @@ fn a_subscription_that_loses_an_event_and_falls_silent_is_reported() {
         let endpoint = sub["channel"]["endpoint"].as_str().unwrap().to_owned();
         let auth = sub["channel"]["header"][0].as_str().unwrap().to_owned();
         tokio::spawn(async move {
-            let client = { medtwin_tls::install_default_provider(); reqwest::Client::new() };
+            let client = {
+                medtwin_tls::install_default_provider();
+                reqwest::Client::new()
+            };
             let alert = medtwin_wire::AlertMessage {
                 schema: None,
                 alert_id: None,

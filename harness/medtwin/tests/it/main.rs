@@ -19,4 +19,5 @@ mod ledger;
 mod network_scenarios;
 mod physiology_scenarios;
 mod reports;
+mod secure_auth;
 mod snapshots;
