@@ -550,4 +550,94 @@ mod tests {
             "the environment variable MEDTWIN_TEST_SURELY_UNSET_VAR is not set"
         );
     }
+
+    const HEAD: &str = "name = \"a\"\nduration = \"1m\"\n[[cohort]]\nname = \"bed\"\ncount = 1\n[target]\nurl = \"https://fhir.example/r4\"\ntransport = \"fhir\"\n";
+
+    fn parse(auth: &str) -> Result<crate::scenario::Scenario, String> {
+        crate::scenario::parse(
+            Path::new("/s/scenario.toml"),
+            &format!("{HEAD}[target.auth]\n{auth}\n"),
+        )
+        .map_err(|d| d.to_string())
+    }
+
+    #[test]
+    fn smart_backend_services_resolves_with_the_key_beside_the_scenario() {
+        let s = parse(
+            "kind = \"oauth2\"\ntoken_url = \"https://auth.example/token\"\nclient_id = \"mt\"\nscope = \"system/Observation.c\"\nprivate_key = \"keys/k.pem\"\nkey_id = \"k1\"\nalg = \"ES384\"",
+        )
+        .unwrap();
+        let auth = &s.target.unwrap().auth;
+        assert_eq!(
+            auth,
+            &AuthSpec::OAuth2(OAuth2Spec {
+                token_url: "https://auth.example/token".into(),
+                client_id: "mt".into(),
+                scope: Some("system/Observation.c".into()),
+                credential: Credential::PrivateKey {
+                    path: PathBuf::from("/s/keys/k.pem"),
+                    key_id: "k1".into(),
+                    alg: Alg::Es384,
+                },
+            })
+        );
+        assert_eq!(auth.mechanism(), "oauth2-private-key-jwt");
+    }
+
+    #[test]
+    fn mistakes_are_named_by_line_and_field() {
+        // HEAD has 8 lines; [target.auth] is line 9.
+        let err = parse("kind = \"oauth2\"\ntoken_url = \"https://a/t\"\nclient_id = \"c\"\nprivate_key = \"k.pem\"\nalg = \"HS256\"").unwrap_err();
+        assert!(
+            err.contains("scenario.toml:14:7: error in `target.auth.alg`: unknown alg \"HS256\""),
+            "{err}"
+        );
+        assert!(err.contains("needs key_id with private_key"), "{err}");
+        let err = parse("kind = \"basic\"\nusername = \"u\"\npassword_env = \"MEDTWIN_TEST_SURELY_UNSET_PW\"\ntoken_url = \"https://a/t\"").unwrap_err();
+        assert!(
+            err.contains("scenario.toml:12:16: error in `target.auth.password_env`: the environment variable MEDTWIN_TEST_SURELY_UNSET_PW is not set"),
+            "{err}"
+        );
+        assert!(
+            err.contains("`target.auth.token_url`: token_url does not apply to kind = \"basic\""),
+            "{err}"
+        );
+        let err = parse("kind = \"magic\"").unwrap_err();
+        assert!(err.contains("unknown auth kind \"magic\""), "{err}");
+        let err = parse("kind = \"oauth2\"\ntoken_url = \"https://a/t\"\nclient_id = \"c\"\nclient_secret_file = \"s\"\nprivate_key = \"k.pem\"").unwrap_err();
+        assert!(
+            err.contains("private_key and a client secret are both set"),
+            "{err}"
+        );
+        let err = parse("kind = \"bearer\"\ntoken_file = \"t\"\ntoken_env = \"X\"").unwrap_err();
+        assert!(
+            err.contains("token_env and token_file are both set"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn oauth2_does_not_apply_to_mqtt_and_a_literal_token_is_bearer() {
+        let text = "name = \"a\"\nduration = \"1m\"\n[[cohort]]\nname = \"bed\"\ncount = 1\n[target]\nurl = \"mqtt://127.0.0.1:1883\"\ntransport = \"mqtt\"\n[target.auth]\nkind = \"oauth2\"\ntoken_url = \"https://a/t\"\nclient_id = \"c\"\nclient_secret_file = \"s\"\n";
+        let err = crate::scenario::parse(Path::new("s.toml"), text)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("kind = \"oauth2\" does not apply to the mqtt transport"),
+            "{err}"
+        );
+        let text = "name = \"a\"\nduration = \"1m\"\n[[cohort]]\nname = \"bed\"\ncount = 1\n[target]\nurl = \"http://h/x\"\ntoken = \"t0k\"\n";
+        let s = crate::scenario::parse(Path::new("s.toml"), text).unwrap();
+        let auth = s.target.unwrap().auth;
+        assert_eq!(auth, AuthSpec::Bearer(SecretSource::Literal("t0k".into())));
+        assert!(!format!("{auth:?}").contains("t0k"), "Debug redacts");
+        let text = "name = \"a\"\nduration = \"1m\"\n[[cohort]]\nname = \"bed\"\ncount = 1\n[target]\nurl = \"http://u:pw@h/x\"\n";
+        let err = crate::scenario::parse(Path::new("s.toml"), text)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("carries a password") && !err.contains("pw@"),
+            "{err}"
+        );
+    }
 }

@@ -955,6 +955,21 @@ fn resolve_target(file: &ScenarioFile, r: &mut Reporter<'_>) -> Option<Target> {
         .and_then(|p| interop::Protocol::parse(p.get_ref()))
         .unwrap_or_default();
     check_target_url(url, protocol, r);
+    // A password in the URL would be printed with it (summary, report,
+    // repro line).
+    if let Ok(parsed) = reqwest::Url::parse(url.get_ref())
+        && parsed.password().is_some()
+    {
+        r.error(
+            url.span(),
+            Some("target.url".into()),
+            "target.url carries a password, which would be printed with the URL",
+            Some(
+                "move it to [target.auth] kind = \"basic\" with password_env or password_file"
+                    .into(),
+            ),
+        );
+    }
     let concurrency = match &spec.concurrency {
         Some(c) if !(1..=1024).contains(c.get_ref()) => {
             r.error(

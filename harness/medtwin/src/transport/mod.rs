@@ -875,7 +875,7 @@ mod tests {
             let carrier = http::HttpCarrier::new(
                 http::HttpConfig {
                     url,
-                    token: None,
+                    auth: Default::default(),
                     timeout: Duration::from_secs(5),
                     connections: 4,
                     run_id: None,
