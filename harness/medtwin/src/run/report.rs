@@ -598,20 +598,6 @@ fn repro(s: &Scenario) -> String {
     cmd
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn run_ids_are_a_utc_stamp_a_slug_and_the_seed() {
-        let at = medtwin_wire::parse_time("2026-11-24T10:15:00.750Z").unwrap();
-        assert_eq!(
-            run_id("Quickstart: a ward", 42, at),
-            "20261124T101500Z-quickstart-a-ward-s42"
-        );
-    }
-}
-
 /// The security mechanisms of the run's target, from its scenario.
 fn security(s: &Scenario, url: &str) -> r::Security {
     let tls = &s.transport.tls;
@@ -651,5 +637,19 @@ fn auth_mechanism(s: &Scenario) -> &'static str {
         (Protocol::Mqtt, _) => "mqtt-password",
         (Protocol::Hl7Mllp | Protocol::File, _) => "none",
         (_, m) => m,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn run_ids_are_a_utc_stamp_a_slug_and_the_seed() {
+        let at = medtwin_wire::parse_time("2026-11-24T10:15:00.750Z").unwrap();
+        assert_eq!(
+            run_id("Quickstart: a ward", 42, at),
+            "20261124T101500Z-quickstart-a-ward-s42"
+        );
     }
 }

@@ -202,25 +202,33 @@ impl Server {
             .any(|(t, at)| t == token && at.elapsed() < self.honoured)
     }
 
-    fn ingest(&self, headers: &HeaderMap) -> Result<(), axum::response::Response> {
-        if self.authorized(headers) {
-            self.accepted.fetch_add(1, Ordering::Relaxed);
-            Ok(())
+    /// Whether the request may in; counted.
+    fn ingest(&self, headers: &HeaderMap) -> bool {
+        let ok = self.authorized(headers);
+        let counter = if ok {
+            &self.accepted
         } else {
-            self.unauthorized.fetch_add(1, Ordering::Relaxed);
-            Err((
-                StatusCode::UNAUTHORIZED,
-                [(header::WWW_AUTHENTICATE, "Bearer error=\"invalid_token\"")],
-            )
-                .into_response())
-        }
+            &self.unauthorized
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+        ok
     }
 }
 
+/// 401 with RFC 6750's challenge.
+fn unauthorized() -> axum::response::Response {
+    (
+        StatusCode::UNAUTHORIZED,
+        [(header::WWW_AUTHENTICATE, "Bearer error=\"invalid_token\"")],
+    )
+        .into_response()
+}
+
 async fn ingest(State(server): State<Arc<Server>>, headers: HeaderMap) -> axum::response::Response {
-    match server.ingest(&headers) {
-        Ok(()) => StatusCode::ACCEPTED.into_response(),
-        Err(refused) => refused,
+    if server.ingest(&headers) {
+        StatusCode::ACCEPTED.into_response()
+    } else {
+        unauthorized()
     }
 }
 
@@ -230,8 +238,8 @@ async fn fhir_create(
     axum::extract::Path(kind): axum::extract::Path<String>,
     headers: HeaderMap,
 ) -> axum::response::Response {
-    if let Err(refused) = server.ingest(&headers) {
-        return refused;
+    if !server.ingest(&headers) {
+        return unauthorized();
     }
     let id = server.ids.fetch_add(1, Ordering::Relaxed);
     (
@@ -247,8 +255,8 @@ async fn fhir_transaction(
     headers: HeaderMap,
     body: String,
 ) -> axum::response::Response {
-    if let Err(refused) = server.ingest(&headers) {
-        return refused;
+    if !server.ingest(&headers) {
+        return unauthorized();
     }
     let bundle: Value = serde_json::from_str(&body).unwrap_or_default();
     let entries = bundle["entry"].as_array().map_or(0, Vec::len);

@@ -40,7 +40,7 @@ enum Kind {
         password: String,
     },
     /// Tokens from a token endpoint.
-    OAuth2(oauth2::TokenSource),
+    OAuth2(Box<oauth2::TokenSource>),
 }
 
 impl std::fmt::Debug for Auth {
@@ -99,9 +99,9 @@ impl Auth {
             AuthSpec::None => Ok(Auth::none()),
             AuthSpec::Bearer(source) => Auth::bearer(&source.read()?),
             AuthSpec::Basic { username, password } => Auth::basic(username, &password.read()?),
-            AuthSpec::OAuth2(o) => Ok(Auth(Some(Arc::new(Kind::OAuth2(
+            AuthSpec::OAuth2(o) => Ok(Auth(Some(Arc::new(Kind::OAuth2(Box::new(
                 oauth2::TokenSource::new(o, tls, timeout)?,
-            ))))),
+            )))))),
         }
     }
 

@@ -83,7 +83,7 @@ enum Proof {
     /// `Authorization: Basic` on the token request.
     Secret(HeaderValue),
     /// A signed assertion in the form.
-    Jwt(Signer),
+    Jwt(Box<Signer>),
 }
 
 struct Token {
@@ -142,7 +142,7 @@ impl TokenSource {
                 )?)
             }
             Credential::PrivateKey { path, key_id, alg } => {
-                Proof::Jwt(Signer::from_pem_file(path, *alg, key_id)?)
+                Proof::Jwt(Box::new(Signer::from_pem_file(path, *alg, key_id)?))
             }
         };
         let tls = if crate::scenario::interop::uses_tls(&spec.token_url) {
