@@ -425,7 +425,7 @@ fn check_auth(f: &Fhir, headers: &HeaderMap) -> Option<Response> {
     Some(oo(
         StatusCode::UNAUTHORIZED,
         "login",
-        "send Authorization: Bearer <token> (the backend's --token)",
+        "send Authorization: Bearer <token> (the backend's --token-file or MEDTWIN_BACKEND_TOKEN)",
     ))
 }
 

@@ -309,7 +309,7 @@ fn unauthorized(shared: &Shared, headers: &HeaderMap) -> Option<Response> {
     Some(error(
         StatusCode::UNAUTHORIZED,
         Reason::Unauthorized.name(),
-        "send Authorization: Bearer <token> (the backend's --token)",
+        "send Authorization: Bearer <token> (the backend's --token-file or MEDTWIN_BACKEND_TOKEN)",
     ))
 }
 

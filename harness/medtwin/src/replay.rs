@@ -31,8 +31,9 @@ pub struct ReplayConfig {
     pub protocol: Protocol,
     /// Where to (as `[target] url`).
     pub url: String,
-    /// Bearer token.
-    pub token: Option<String>,
+    /// How to authenticate (a bearer token from `--token-file` or
+    /// `MEDTWIN_TARGET_TOKEN`).
+    pub auth: crate::transport::auth::Auth,
     /// Per request.
     pub timeout: Duration,
     /// Lanes.
@@ -177,7 +178,7 @@ pub async fn replay(path: &Path, config: &ReplayConfig) -> Result<Replayed, Stri
     let mut target = TargetConfig::http(config.url.clone(), config.timeout, config.lanes);
     target.protocol = config.protocol;
     target.encoding = encoding;
-    target.token = config.token.clone();
+    target.auth = config.auth.clone();
     target.tls = config.tls.clone();
     let index_p: HashMap<String, u32> = names
         .patients

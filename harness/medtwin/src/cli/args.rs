@@ -88,8 +88,11 @@ pub struct ReplayArgs {
     /// recording's encoding.
     #[arg(long, value_name = "NAME", value_parser = protocol, default_value = "http-json")]
     pub transport: scenario::interop::Protocol,
-    /// Bearer token (default: `MEDTWIN_TARGET_TOKEN`).
-    #[arg(long, value_name = "TOKEN")]
+    /// A file holding the bearer token (default: `MEDTWIN_TARGET_TOKEN`).
+    #[arg(long, value_name = "FILE")]
+    pub token_file: Option<PathBuf>,
+    /// Refused: a secret on the command line shows in `ps`.
+    #[arg(long, hide = true)]
     pub token: Option<String>,
     /// Per request or acknowledgement, e.g. `5s`.
     #[arg(long, value_name = "DURATION", value_parser = duration_ms, default_value = "5s")]
@@ -308,9 +311,13 @@ pub struct RunArgs {
     /// by a CA in this bundle; implies `--alerts-tls`.
     #[arg(long, value_name = "FILE")]
     pub alerts_tls_client_ca: Option<PathBuf>,
-    /// Bearer token the target must send with its alerts (default: the
-    /// scenario's, else `MEDTWIN_ALERT_TOKEN`, else a random one).
-    #[arg(long, value_name = "TOKEN")]
+    /// A file holding the bearer token the target must send with its
+    /// alerts (default: the scenario's, else `MEDTWIN_ALERT_TOKEN`, else a
+    /// random one).
+    #[arg(long, value_name = "FILE")]
+    pub alerts_token_file: Option<PathBuf>,
+    /// Refused: a secret on the command line shows in `ps`.
+    #[arg(long, hide = true)]
     pub alerts_token: Option<String>,
     /// Fault knobs of the embedded reference backend.
     #[command(flatten)]
@@ -356,12 +363,38 @@ impl RunArgs {
                 client_ca: self.alerts_tls_client_ca.clone(),
                 client_crl: None,
             }),
-            alerts_token: self.alerts_token.clone(),
+            alerts_token: match (&self.alerts_token, &self.alerts_token_file) {
+                (Some(_), _) => {
+                    return Err(refused_secret(
+                        "--alerts-token",
+                        "MEDTWIN_ALERT_TOKEN",
+                        "--alerts-token-file",
+                    ));
+                }
+                (None, Some(path)) => Some(read_secret(path, "--alerts-token-file")?),
+                (None, None) => None,
+            },
             max_wall: self.max_wall.map(std::time::Duration::from_millis),
             max_memory: self.max_memory,
             tls: self.tls.options(),
         })
     }
+}
+
+/// The refusal of a secret flag (whose value is never repeated): `ps`
+/// shows every process's arguments to every user.
+pub fn refused_secret(flag: &str, env: &str, file_flag: &str) -> String {
+    format!(
+        "{flag}: secrets are not taken on the command line, where `ps` shows them: set {env} or pass {file_flag} FILE"
+    )
+}
+
+/// The secret in the file a `--...-file` flag names; an error names the
+/// flag and the file, never the contents.
+pub fn read_secret(path: &std::path::Path, flag: &str) -> Result<String, String> {
+    scenario::auth::SecretSource::File(path.to_owned())
+        .read()
+        .map_err(|e| format!("{flag}: {e}"))
 }
 
 /// A transport's name.
@@ -428,24 +461,34 @@ pub struct BackendArgs {
     /// sinks named, and to the FHIR store).
     #[arg(long, value_name = "URL", value_parser = http_url)]
     pub alerts: Option<String>,
-    /// Bearer token for the webhook (default: `MEDTWIN_ALERT_TOKEN`).
-    #[arg(long)]
+    /// A file holding the webhook's bearer token (default:
+    /// `MEDTWIN_ALERT_TOKEN`).
+    #[arg(long, value_name = "FILE")]
+    pub alerts_token_file: Option<PathBuf>,
+    /// Refused: a secret on the command line shows in `ps`.
+    #[arg(long, hide = true)]
     pub alerts_token: Option<String>,
     /// Sign each webhook request with an HMAC-SHA256 of its body, GitHub
-    /// or Stripe style (secret: `--alerts-secret`, else
+    /// or Stripe style (secret: `--alerts-secret-file`, else
     /// `MEDTWIN_ALERT_SECRET`).
     #[arg(long, value_name = "STYLE")]
     pub alerts_signature: Option<SignatureStyle>,
-    /// The HMAC secret for `--alerts-signature`.
-    #[arg(long, value_name = "SECRET")]
+    /// A file holding the HMAC secret for `--alerts-signature`.
+    #[arg(long, value_name = "FILE")]
+    pub alerts_secret_file: Option<PathBuf>,
+    /// Refused: a secret on the command line shows in `ps`.
+    #[arg(long, hide = true)]
     pub alerts_secret: Option<String>,
     /// Also take HL7 v2 ORU^R01 (IHE PCD-01) over MLLP on this address.
     #[arg(long, value_name = "ADDR")]
     pub mllp_listen: Option<SocketAddr>,
-    /// Bearer token every request must carry (default:
+    /// A file holding the bearer token every request must carry (default:
     /// `MEDTWIN_BACKEND_TOKEN`, else a random one, printed at start). Point
     /// `medtwin run --target` at it with `MEDTWIN_TARGET_TOKEN`.
-    #[arg(long)]
+    #[arg(long, value_name = "FILE")]
+    pub token_file: Option<PathBuf>,
+    /// Refused: a secret on the command line shows in `ps`.
+    #[arg(long, hide = true)]
     pub token: Option<String>,
     /// Fault knobs (the delay is wall time here).
     #[command(flatten)]

@@ -20,10 +20,42 @@ pub fn run(args: &BackendArgs) -> Result<Outcome, Failure> {
     config.tls = args.tls.options();
     config.alerts_tls.ca_cert = args.alerts_ca_cert.clone();
     config.alerts_tls.pin_sha256 = args.alerts_pin_sha256.clone();
+    let input = |e: String| Failure::Input(format!("error: {e}"));
+    for (given, flag, env, file_flag) in [
+        (
+            args.token.is_some(),
+            "--token",
+            "MEDTWIN_BACKEND_TOKEN",
+            "--token-file",
+        ),
+        (
+            args.alerts_token.is_some(),
+            "--alerts-token",
+            "MEDTWIN_ALERT_TOKEN",
+            "--alerts-token-file",
+        ),
+        (
+            args.alerts_secret.is_some(),
+            "--alerts-secret",
+            "MEDTWIN_ALERT_SECRET",
+            "--alerts-secret-file",
+        ),
+    ] {
+        if given {
+            return Err(input(super::args::refused_secret(flag, env, file_flag)));
+        }
+    }
+    let file = |path: &Option<std::path::PathBuf>, flag: &str| {
+        path.as_deref()
+            .map(|p| super::args::read_secret(p, flag))
+            .transpose()
+            .map_err(input)
+    };
+    let alerts_secret = file(&args.alerts_secret_file, "--alerts-secret-file")?;
+    let alerts_token = file(&args.alerts_token_file, "--alerts-token-file")?;
+    let token_file = file(&args.token_file, "--token-file")?;
     if let Some(style) = args.alerts_signature {
-        let secret = args
-            .alerts_secret
-            .clone()
+        let secret = alerts_secret
             .or_else(|| {
                 std::env::var("MEDTWIN_ALERT_SECRET")
                     .ok()
@@ -31,7 +63,7 @@ pub fn run(args: &BackendArgs) -> Result<Outcome, Failure> {
             })
             .ok_or_else(|| {
                 Failure::Input(
-                    "error: --alerts-signature needs --alerts-secret or MEDTWIN_ALERT_SECRET"
+                    "error: --alerts-signature needs --alerts-secret-file or MEDTWIN_ALERT_SECRET"
                         .into(),
                 )
             })?;
@@ -40,17 +72,18 @@ pub fn run(args: &BackendArgs) -> Result<Outcome, Failure> {
             super::args::SignatureStyle::Stripe => medtwin_backend::Signing::Stripe { secret },
         });
     }
-    config.alerts_token = args
-        .alerts_token
-        .clone()
-        .or_else(|| std::env::var("MEDTWIN_ALERT_TOKEN").ok());
+    config.alerts_token = alerts_token.or_else(|| {
+        std::env::var("MEDTWIN_ALERT_TOKEN")
+            .ok()
+            .filter(|t| !t.is_empty())
+    });
     let (token, source) = match (
-        args.token.clone(),
+        token_file,
         std::env::var("MEDTWIN_BACKEND_TOKEN")
             .ok()
             .filter(|t| !t.is_empty()),
     ) {
-        (Some(t), _) => (t, "--token"),
+        (Some(t), _) => (t, "--token-file"),
         (None, Some(t)) => (t, "MEDTWIN_BACKEND_TOKEN"),
         (None, None) => (crate::run::random_token(), "generated"),
     };

@@ -131,11 +131,7 @@ fn replay(args: &args::ReplayArgs) -> Result<Outcome, Failure> {
     let config = crate::replay::ReplayConfig {
         protocol: args.transport,
         url: args.target.clone(),
-        token: args.token.clone().or_else(|| {
-            std::env::var("MEDTWIN_TARGET_TOKEN")
-                .ok()
-                .filter(|t| !t.is_empty())
-        }),
+        auth: replay_auth(args)?,
         timeout: std::time::Duration::from_millis(args.timeout),
         lanes: usize::from(args.concurrency),
         tls: args.tls.options(),
@@ -150,6 +146,29 @@ fn replay(args: &args::ReplayArgs) -> Result<Outcome, Failure> {
     } else {
         Outcome::Target
     })
+}
+
+/// `medtwin replay`'s bearer token: `--token-file`, else
+/// `MEDTWIN_TARGET_TOKEN`, else none.
+fn replay_auth(args: &args::ReplayArgs) -> Result<crate::transport::auth::Auth, Failure> {
+    let input = |e: String| Failure::Input(format!("error: {e}"));
+    if args.token.is_some() {
+        return Err(input(args::refused_secret(
+            "--token",
+            "MEDTWIN_TARGET_TOKEN",
+            "--token-file",
+        )));
+    }
+    let token = match &args.token_file {
+        Some(path) => Some(args::read_secret(path, "--token-file").map_err(input)?),
+        None => std::env::var("MEDTWIN_TARGET_TOKEN")
+            .ok()
+            .filter(|t| !t.is_empty()),
+    };
+    match token {
+        Some(t) => crate::transport::auth::Auth::bearer(&t).map_err(|e| input(e.to_string())),
+        None => Ok(crate::transport::auth::Auth::none()),
+    }
 }
 
 /// The async runtime for the edge: two workers, the size of the machine.

@@ -46,6 +46,7 @@ use tokio::task::JoinHandle;
 use super::mapping::AlertParser;
 use super::{AnyIntake, Inbox, IntakeContext, Refusal, TargetInfo};
 use crate::scenario::interop::{FhirIntakeOptions, IntakeKind};
+use crate::transport::auth::Auth;
 
 /// Path the rest-hook listens on.
 pub const HOOK_PATH: &str = "/fhir-hook";
@@ -76,7 +77,7 @@ pub struct FhirIntake {
     client: reqwest::Client,
     hook: Option<(Server, Arc<Hook>)>,
     /// The subscription's URL on the server, deleted at stop.
-    created: Option<(String, Option<String>)>,
+    created: Option<(String, Auth)>,
     tasks: Vec<JoinHandle<()>>,
     poller: Option<Arc<Poller>>,
     address: String,
@@ -190,7 +191,7 @@ impl FhirIntake {
         }
         let resource = self.resource()?;
         if self.subscription {
-            self.subscribe(&base, resource, target.token.clone()).await
+            self.subscribe(&base, resource, target.auth.clone()).await
         } else {
             self.address = format!("{base}/{resource}");
             let every = self
@@ -200,7 +201,7 @@ impl FhirIntake {
             let poller = Arc::new(Poller {
                 client: self.client.clone(),
                 url: format!("{base}/{resource}"),
-                token: target.token.clone(),
+                auth: target.auth.clone(),
                 inbox: Arc::clone(&self.ctx.inbox),
                 parser: Arc::clone(&self.ctx.parser),
                 state: tokio::sync::Mutex::new(PollState {
@@ -215,12 +216,7 @@ impl FhirIntake {
         }
     }
 
-    async fn subscribe(
-        &mut self,
-        base: &str,
-        resource: &str,
-        token: Option<String>,
-    ) -> anyhow::Result<()> {
+    async fn subscribe(&mut self, base: &str, resource: &str, auth: Auth) -> anyhow::Result<()> {
         let heartbeat = self
             .options
             .heartbeat
@@ -243,19 +239,22 @@ impl FhirIntake {
                 .map(|_| format!("{resource}?")),
             reason: "medtwin alert intake".to_owned(),
         };
-        let mut post = self
+        let post = self
             .client
             .post(format!("{base}/Subscription"))
             .header(header::CONTENT_TYPE, FHIR_JSON)
             .header(header::ACCEPT, FHIR_JSON)
             .body(to_json(&subscription(&request)));
-        if let Some(t) = &token {
-            post = post.bearer_auth(t);
-        }
-        let response = post
-            .send()
-            .await
-            .with_context(|| format!("cannot POST the Subscription to {base}"))?;
+        let response = match auth.send(post).await {
+            Ok(answer) => {
+                answer.with_context(|| format!("cannot POST the Subscription to {base}"))?
+            }
+            Err(f) => anyhow::bail!(
+                "cannot POST the Subscription to {base}: {}: {}",
+                f.cause.name(),
+                f.detail
+            ),
+        };
         let status = response.status();
         let location = response
             .headers()
@@ -275,7 +274,7 @@ impl FhirIntake {
             v.get("id")?.as_str().map(str::to_owned)
         });
         if let Some(id) = id {
-            self.created = Some((format!("{base}/Subscription/{id}"), token));
+            self.created = Some((format!("{base}/Subscription/{id}"), auth));
         }
         if let Some((_, hook)) = &self.hook {
             *lock(&hook.last_heard) = Instant::now();
@@ -300,14 +299,11 @@ impl FhirIntake {
         for task in &self.tasks {
             task.abort();
         }
-        if let Some((url, token)) = &self.created {
-            let mut delete = self.client.delete(url).timeout(Duration::from_secs(2));
-            if let Some(t) = token {
-                delete = delete.bearer_auth(t);
-            }
+        if let Some((url, auth)) = &self.created {
+            let delete = self.client.delete(url).timeout(Duration::from_secs(2));
             // The run is over either way; a server that keeps the
             // subscription will fail to reach the closed listener.
-            let _ = delete.send().await;
+            let _ = auth.send(delete).await;
         }
         if let Some((server, _)) = self.hook {
             let connections = server.shutdown().await;
@@ -457,7 +453,7 @@ async fn notified(State(hook): State<Arc<Hook>>, headers: HeaderMap, body: Body)
 struct Poller {
     client: reqwest::Client,
     url: String,
-    token: Option<String>,
+    auth: Auth,
     inbox: Arc<Inbox>,
     parser: Arc<AlertParser>,
     /// One poll at a time (the timer's and a lockstep barrier's).
@@ -526,11 +522,17 @@ impl Poller {
             self.url,
             medtwin_fhir::admin::encode(&since_text)
         );
-        let mut request = self.client.get(url).header(header::ACCEPT, FHIR_JSON);
-        if let Some(t) = &self.token {
-            request = request.bearer_auth(t);
-        }
-        let response = request.send().await.map_err(|_| PollError::NoAnswer)?;
+        let request = self.client.get(url).header(header::ACCEPT, FHIR_JSON);
+        let response = match self.auth.send(request).await {
+            Ok(answer) => answer.map_err(|_| PollError::NoAnswer)?,
+            Err(f) => {
+                return Err(PollError::Unreadable(anyhow::anyhow!(
+                    "{}: {}",
+                    f.cause.name(),
+                    f.detail
+                )));
+            }
+        };
         let status = response.status();
         let body = response.bytes().await.map_err(|_| PollError::NoAnswer)?;
         let arrival = self.inbox.arrival();

@@ -387,8 +387,8 @@ pub struct IntakeContext {
 pub struct TargetInfo {
     /// The target's FHIR base URL, when it has one.
     pub fhir_base: Option<String>,
-    /// The bearer token for the target.
-    pub token: Option<String>,
+    /// How to authenticate to the target.
+    pub auth: crate::transport::auth::Auth,
     /// The target's TLS, when it has one.
     pub tls: Option<Arc<medtwin_tls::ClientTls>>,
 }

@@ -348,7 +348,7 @@ pub struct AlertsReport {
     pub history: Vec<HistoryRecord>,
     /// History entries beyond the bound, counted.
     pub history_dropped: u64,
-    /// Where the webhook's token came from: `scenario`, `--alerts-token`,
+    /// Where the webhook's token came from: `scenario`, `--alerts-token-file`,
     /// `MEDTWIN_ALERT_TOKEN` or `generated` (the token itself is never
     /// written down).
     pub token_source: String,

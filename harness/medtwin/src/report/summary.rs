@@ -99,6 +99,11 @@ impl Report {
             if let Some(tls) = medtwin_tls::HandshakeCause::from_name(cause) {
                 let _ = writeln!(s, "hint: {cause}: {}", tls.hint());
             }
+            if let Some(auth) = crate::transport::AuthCause::from_name(cause) {
+                let prefix = format!("{cause}: ");
+                let reason = t.by_reason.keys().find_map(|k| k.strip_prefix(&prefix));
+                let _ = writeln!(s, "hint: {cause}: {}", auth.hint(reason));
+            }
         }
         let kinds: Vec<String> = self
             .alerts

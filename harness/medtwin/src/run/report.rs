@@ -609,12 +609,34 @@ fn security(s: &Scenario, url: &str) -> r::Security {
             "none".to_owned()
         },
         insecure_skip_verify: uses_tls && tls.insecure_skip_verify,
-        auth: match &s.target {
-            None => "bearer".to_owned(),
-            Some(t) if t.token.is_some() => "bearer".to_owned(),
-            Some(_) if std::env::var_os("MEDTWIN_TARGET_TOKEN").is_some() => "bearer".to_owned(),
-            Some(_) => "none".to_owned(),
+        auth: auth_mechanism(s).to_owned(),
+    }
+}
+
+/// How medtwin authenticated to the target (never a secret): the
+/// scenario's `[target.auth]` kind, `bearer` for the embedded backend or
+/// `MEDTWIN_TARGET_TOKEN`, `mqtt-password` for whatever MQTT sent as its
+/// password.
+fn auth_mechanism(s: &Scenario) -> &'static str {
+    use crate::scenario::auth::AuthSpec;
+    use crate::scenario::interop::Protocol;
+    let mechanism = match &s.target {
+        None => "bearer",
+        Some(t) => match &t.auth {
+            AuthSpec::None
+                if std::env::var_os(super::target::TARGET_TOKEN_ENV)
+                    .is_some_and(|v| !v.is_empty()) =>
+            {
+                "bearer"
+            }
+            auth => auth.mechanism(),
         },
+    };
+    match (s.transport.protocol, mechanism) {
+        (_, "none") => "none",
+        (Protocol::Mqtt, _) => "mqtt-password",
+        (Protocol::Hl7Mllp | Protocol::File, _) => "none",
+        (_, m) => m,
     }
 }
 

@@ -13,7 +13,9 @@ use super::Start;
 use crate::clock::SimClock;
 use crate::intake::TargetInfo;
 use crate::scenario::Scenario;
+use crate::scenario::auth::{AuthSpec, SecretSource};
 use crate::scenario::interop::{IntakeKind, Protocol, Signature};
+use crate::transport::auth::Auth;
 use crate::transport::select::TargetConfig;
 
 /// Lanes (and keep-alive connections) towards the embedded backend.
@@ -108,16 +110,12 @@ pub async fn start(
 ) -> anyhow::Result<Target> {
     let choice = &s.transport;
     if let Some(t) = &s.target {
-        let token = t.token.clone().or_else(|| {
-            std::env::var("MEDTWIN_TARGET_TOKEN")
-                .ok()
-                .filter(|t| !t.is_empty())
-        });
-        let config = TargetConfig {
-            token: token.clone(),
+        let mut config = TargetConfig {
             run_id: Some(run_id.to_owned()),
             ..TargetConfig::new(choice, t.url.clone(), t.timeout, t.concurrency)
         };
+        let tls = config.client_tls()?;
+        config.auth = target_auth(&t.auth, tls.as_deref(), t.timeout)?;
         let fhir_base = s
             .alerts
             .intake
@@ -125,15 +123,14 @@ pub async fn start(
             .base
             .clone()
             .or_else(|| (choice.protocol == Protocol::Fhir).then(|| t.url.clone()));
-        let tls = config.client_tls()?;
         return Ok(Target {
-            config,
-            backend: None,
             info: TargetInfo {
                 fhir_base,
-                token,
+                auth: config.auth.clone(),
                 tls,
             },
+            config,
+            backend: None,
         });
     }
     let token = super::random_token();
@@ -202,20 +199,42 @@ pub async fn start(
             .clone()
             .unwrap_or_else(|| format!("{http}/fhir")),
     );
+    let auth = Auth::bearer(&token)?;
     Ok(Target {
         config: TargetConfig {
-            token: Some(token.clone()),
+            auth: auth.clone(),
             run_id: Some(run_id.to_owned()),
             ..TargetConfig::new(choice, url, EMBEDDED_TIMEOUT, EMBEDDED_LANES)
         },
         backend: Some(handle),
         info: TargetInfo {
             fhir_base,
-            token: Some(token),
+            auth,
             tls: None,
         },
     })
 }
+
+/// The external target's authentication: `[target.auth]` (or `[target]
+/// token`), else `MEDTWIN_TARGET_TOKEN` as a bearer token when it is set,
+/// else none. Secrets are read now: an error names the variable or file.
+fn target_auth(
+    spec: &AuthSpec,
+    tls: Option<&medtwin_tls::ClientTls>,
+    timeout: Duration,
+) -> anyhow::Result<Auth> {
+    let spec = match spec {
+        AuthSpec::None if std::env::var_os(TARGET_TOKEN_ENV).is_some_and(|v| !v.is_empty()) => {
+            AuthSpec::Bearer(SecretSource::Env(TARGET_TOKEN_ENV.to_owned()))
+        }
+        spec => spec.clone(),
+    };
+    Auth::from_spec(&spec, tls, timeout)
+        .with_context(|| format!("[target.auth] ({})", spec.mechanism()))
+}
+
+/// The bearer token for an external target when the scenario names none.
+pub const TARGET_TOKEN_ENV: &str = "MEDTWIN_TARGET_TOKEN";
 
 /// Lets simulated time run out on the wall clock, then gives late alerts
 /// their grace period (stopping the embedded backend gracefully within it).

@@ -269,6 +269,7 @@ pub struct TargetSpec {
     pub hl7: Option<super::interop::Hl7Options>,
     pub file: Option<super::interop::FileOptions>,
     pub tls: Option<super::interop::TlsSpec>,
+    pub auth: Option<Spanned<super::auth::AuthFile>>,
     pub token: Option<String>,
     pub timeout: Option<Spanned<Dur>>,
     pub concurrency: Option<Spanned<u32>>,

@@ -3,6 +3,7 @@
 //!
 //! The format is documented in `docs/scenario-format.md`.
 
+pub mod auth;
 pub mod catalogue;
 pub(crate) mod devices;
 pub mod diag;
@@ -77,8 +78,10 @@ impl Clock {
 pub struct Target {
     /// Where telemetry is POSTed.
     pub url: String,
-    /// Bearer token for the target, if it wants one.
-    pub token: Option<String>,
+    /// How medtwin authenticates to it (`[target.auth]`, or `[target]
+    /// token` as a bearer token; without either the run takes
+    /// `MEDTWIN_TARGET_TOKEN` when it is set).
+    pub auth: auth::AuthSpec,
     /// Timeout of each request.
     pub timeout: Duration,
     /// Parallel connections (each keeps its patients' messages in order).
@@ -94,7 +97,7 @@ pub struct AlertIntake {
     /// Required bearer token; when `None`, the run takes
     /// `MEDTWIN_ALERT_TOKEN` or makes one up.
     pub token: Option<String>,
-    /// Where `token` came from: `scenario` or `--alerts-token`.
+    /// Where `token` came from: `scenario` or `--alerts-token-file`.
     pub token_source: &'static str,
     /// How long to keep listening after the last telemetry is sent.
     pub grace: Duration,
@@ -933,6 +936,7 @@ fn resolve_target(file: &ScenarioFile, r: &mut Reporter<'_>) -> Option<Target> {
     let Some(url) = &spec.url else {
         for (given, field) in [
             (spec.token.is_some(), "target.token"),
+            (spec.auth.is_some(), "target.auth"),
             (spec.timeout.is_some(), "target.timeout"),
             (spec.concurrency.is_some(), "target.concurrency"),
         ] {
@@ -953,6 +957,21 @@ fn resolve_target(file: &ScenarioFile, r: &mut Reporter<'_>) -> Option<Target> {
         .and_then(|p| interop::Protocol::parse(p.get_ref()))
         .unwrap_or_default();
     check_target_url(url, protocol, r);
+    // A password in the URL would be printed with it (summary, report,
+    // repro line).
+    if let Ok(parsed) = reqwest::Url::parse(url.get_ref())
+        && parsed.password().is_some()
+    {
+        r.error(
+            url.span(),
+            Some("target.url".into()),
+            "target.url carries a password, which would be printed with the URL",
+            Some(
+                "move it to [target.auth] kind = \"basic\" with password_env or password_file"
+                    .into(),
+            ),
+        );
+    }
     let concurrency = match &spec.concurrency {
         Some(c) if !(1..=1024).contains(c.get_ref()) => {
             r.error(
@@ -979,9 +998,14 @@ fn resolve_target(file: &ScenarioFile, r: &mut Reporter<'_>) -> Option<Target> {
         Some(t) => t.get_ref().std(),
         None => Duration::from_secs(5),
     };
+    let auth = match (&spec.auth, &spec.token) {
+        (Some(a), token) => auth::resolve(a, token.is_some(), protocol, r),
+        (None, Some(token)) => auth::AuthSpec::Bearer(auth::SecretSource::Literal(token.clone())),
+        (None, None) => auth::AuthSpec::None,
+    };
     Some(Target {
         url: url.get_ref().clone(),
-        token: spec.token.clone(),
+        auth,
         timeout,
         concurrency,
     })

@@ -61,10 +61,14 @@ impl Scenario {
                 .target
                 .as_ref()
                 .map_or((Duration::from_secs(5), 8), |t| (t.timeout, t.concurrency));
-            let token = self.target.as_ref().and_then(|t| t.token.clone());
+            let auth = self
+                .target
+                .as_ref()
+                .map(|t| t.auth.clone())
+                .unwrap_or_default();
             self.target = Some(Target {
                 url: url.clone(),
-                token,
+                auth,
                 timeout,
                 concurrency,
             });
@@ -126,7 +130,7 @@ impl Scenario {
         }
         if let Some(token) = &o.alerts_token {
             self.alerts.token = Some(token.clone());
-            self.alerts.token_source = "--alerts-token";
+            self.alerts.token_source = "--alerts-token-file";
         }
         let tls = &mut self.transport.tls;
         let cli = &o.tls;

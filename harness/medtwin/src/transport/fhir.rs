@@ -33,6 +33,7 @@ use medtwin_sim::Measurement;
 use reqwest::header::{ACCEPT, CONTENT_TYPE, LOCATION, RETRY_AFTER};
 use tokio::task::JoinSet;
 
+use super::auth::Auth;
 use super::http::{RUN_HEADER, failure_of, parse_retry_after};
 use super::json::JsonEncoder;
 pub use super::select::FhirOptions;
@@ -179,7 +180,7 @@ pub async fn connect(cfg: &TargetConfig, ctx: &EncodeContext) -> anyhow::Result<
 pub struct FhirCarrier {
     client: reqwest::Client,
     base: String,
-    token: Option<String>,
+    auth: Auth,
     run_id: Option<String>,
     bundle: usize,
     created: AtomicU64,
@@ -206,7 +207,7 @@ impl FhirCarrier {
         Ok(FhirCarrier {
             client,
             base: cfg.url.trim_end_matches('/').to_owned(),
-            token: cfg.token.clone(),
+            auth: cfg.auth.clone(),
             run_id: cfg.run_id.clone(),
             bundle,
             created: AtomicU64::new(0),
@@ -225,9 +226,6 @@ impl FhirCarrier {
             // The server's copy of what was just sent is not needed.
             .header("Prefer", "return=minimal")
             .body(body);
-        if let Some(token) = &self.token {
-            request = request.bearer_auth(token);
-        }
         if let Some(run) = &self.run_id {
             request = request.header(RUN_HEADER, run);
         }
@@ -251,7 +249,8 @@ impl FhirCarrier {
                 let request = self
                     .post(&format!("{}/{kind}", self.base), to_json(&resource))
                     .header("If-None-Exist", if_none_exist(system, &value));
-                tasks.spawn(async move { (i, kind, value, create(request, kind).await) });
+                let auth = self.auth.clone();
+                tasks.spawn(async move { (i, kind, value, create(&auth, request, kind).await) });
             }
             let Some(done) = tasks.join_next().await else {
                 break;
@@ -270,7 +269,7 @@ impl FhirCarrier {
         if let Some(search) = observation_if_none_exist(resource) {
             request = request.header("If-None-Exist", search);
         }
-        match answer(request).await {
+        match answer(&self.auth, request).await {
             Ok((201, _)) => {
                 self.created.fetch_add(1, Ordering::Relaxed);
                 Sent::Accepted
@@ -286,7 +285,7 @@ impl FhirCarrier {
     async fn send_transaction(&self, resources: &[&[u8]]) -> Sent {
         let bundle = transaction_raw(resources);
         self.transactions.fetch_add(1, Ordering::Relaxed);
-        let body = match answer(self.post(&self.base, bundle)).await {
+        let body = match answer(&self.auth, self.post(&self.base, bundle)).await {
             Ok((_, body)) => body,
             Err(f) => return Sent::NotAccepted(f),
         };
@@ -316,11 +315,16 @@ impl FhirCarrier {
 }
 
 /// A conditional create's answer: (created?, id).
-async fn create(request: reqwest::RequestBuilder, kind: &str) -> anyhow::Result<(bool, String)> {
-    let response = request
-        .send()
-        .await
-        .map_err(|e| anyhow::anyhow!(failure_of(&e).detail))?;
+async fn create(
+    auth: &Auth,
+    request: reqwest::RequestBuilder,
+    kind: &str,
+) -> anyhow::Result<(bool, String)> {
+    let response = match auth.send(request).await {
+        Ok(Ok(response)) => response,
+        Ok(Err(e)) => anyhow::bail!(failure_of(&e).detail),
+        Err(f) => anyhow::bail!("{}: {}", f.cause.name(), auth_failure_text(&f)),
+    };
     let status = response.status();
     let location = response
         .headers()
@@ -349,10 +353,18 @@ async fn create(request: reqwest::RequestBuilder, kind: &str) -> anyhow::Result<
     Ok((status.as_u16() == 201, id))
 }
 
+/// An authentication failure in words, with what to check.
+fn auth_failure_text(f: &Failure) -> String {
+    match f.cause {
+        Cause::Auth(cause) => format!("{} (hint: {})", f.detail, cause.hint(f.reason.as_deref())),
+        _ => f.detail.clone(),
+    }
+}
+
 /// Sends a request; a 2xx is `(status, body)`, anything else a failure
 /// with its cause, `Retry-After` and OperationOutcome issue code.
-async fn answer(request: reqwest::RequestBuilder) -> Result<(u16, Vec<u8>), Failure> {
-    let response = request.send().await.map_err(|e| failure_of(&e))?;
+async fn answer(auth: &Auth, request: reqwest::RequestBuilder) -> Result<(u16, Vec<u8>), Failure> {
+    let response = auth.send(request).await?.map_err(|e| failure_of(&e))?;
     let status = response.status();
     let retry_after = response
         .headers()
@@ -435,6 +447,9 @@ impl Carrier for FhirCarrier {
             ("fhir_transactions".to_owned(), get(&self.transactions)),
             ("fhir_empty_messages".to_owned(), get(&self.empty)),
         ])
+        .into_iter()
+        .chain(self.auth.counters())
+        .collect()
     }
 }
 

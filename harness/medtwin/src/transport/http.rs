@@ -1,5 +1,6 @@
-//! The HTTP carrier: one POST per message, bearer token if the target
-//! wants one, a timeout on every request, and every failure named by its
+//! The HTTP carrier: one POST per message, the target's authentication
+//! ([`super::auth`]; a 401 retried once with a fresh OAuth2 token), a
+//! timeout on every request, and every failure named by its
 //! cause (refused, timeout, reset, closed, a status, a cut-off answer).
 
 use std::sync::Arc;
@@ -14,8 +15,8 @@ use super::{Carrier, Cause, Failure, Outgoing, Sent};
 pub struct HttpConfig {
     /// Target URL.
     pub url: String,
-    /// Bearer token for the target.
-    pub token: Option<String>,
+    /// How to authenticate to the target.
+    pub auth: super::auth::Auth,
     /// Per-request (and connect) timeout.
     pub timeout: Duration,
     /// Keep-alive connections kept per host (one per lane).
@@ -82,15 +83,13 @@ impl Carrier for HttpCarrier {
             .post(&self.config.url)
             .header("content-type", self.content_type)
             .body(body);
-        if let Some(token) = &self.config.token {
-            request = request.bearer_auth(token);
-        }
         if let Some(run) = &self.config.run_id {
             request = request.header(RUN_HEADER, run);
         }
-        let response = match request.send().await {
-            Ok(response) => response,
-            Err(error) => return Sent::NotAccepted(failure_of(&error)),
+        let response = match self.config.auth.send(request).await {
+            Ok(Ok(response)) => response,
+            Ok(Err(error)) => return Sent::NotAccepted(failure_of(&error)),
+            Err(auth) => return Sent::NotAccepted(auth),
         };
         let status = response.status();
         let retry_after = response
@@ -135,6 +134,10 @@ impl Carrier for HttpCarrier {
 
     fn destination(&self) -> &str {
         &self.config.url
+    }
+
+    fn counters(&self) -> std::collections::BTreeMap<String, u64> {
+        self.config.auth.counters()
     }
 }
 

@@ -23,6 +23,7 @@
 //! retried message may reach the target after its patient's next one, as
 //! a device's resend does.
 
+pub mod auth;
 pub mod breaker;
 pub mod fhir;
 pub mod file;
@@ -103,8 +104,12 @@ pub enum Cause {
     /// The TLS connection failed, for this reason (unknown CA, expired,
     /// name mismatch, client certificate required or refused, ...).
     Tls(HandshakeCause),
+    /// No credential for the target: its token endpoint refused the
+    /// client, did not answer, or answered without a usable token.
+    Auth(AuthCause),
 }
 
+pub use auth::oauth2::AuthCause;
 pub use medtwin_tls::HandshakeCause;
 
 /// A refusal in a protocol's own terms.
@@ -133,7 +138,7 @@ pub enum End {
 impl Cause {
     /// The cause's name in reports: `connection_refused`, `timeout`,
     /// `reset`, `closed`, `connect`, `io`, `http_<status>`,
-    /// `malformed_answer`, `target_down`, `interrupted`.
+    /// `malformed_answer`, `target_down`, `interrupted`, `auth_token_*`.
     pub fn name(self) -> String {
         match self {
             Cause::ConnectionRefused => "connection_refused".into(),
@@ -149,6 +154,7 @@ impl Cause {
             Cause::Nak(Nak::Hl7(code)) => format!("hl7_{}", code.as_str().to_ascii_lowercase()),
             Cause::Nak(Nak::Mqtt(code)) => format!("mqtt_rc_{code}"),
             Cause::Tls(tls) => tls.name().into(),
+            Cause::Auth(auth) => auth.name().into(),
         }
     }
 
@@ -173,9 +179,12 @@ impl Cause {
             | Cause::Closed
             | Cause::Connect
             | Cause::Io
-            | Cause::Tls(HandshakeCause::HandshakeTimeout) => true,
+            | Cause::Tls(HandshakeCause::HandshakeTimeout)
+            | Cause::Auth(AuthCause::TokenUnreachable) => true,
             // A certificate does not fix itself between attempts.
             Cause::Tls(_) => false,
+            // Nor do the client's credentials.
+            Cause::Auth(_) => false,
             Cause::Timeout
             | Cause::MalformedAnswer
             | Cause::TargetDown
@@ -196,6 +205,9 @@ impl Cause {
                 false
             }
             Cause::TargetDown | Cause::Interrupted | Cause::Nak(_) => false,
+            // The target was not asked; a refusing token endpoint is
+            // asked at most once a second (auth::oauth2::FAILURE_HOLD).
+            Cause::Auth(AuthCause::TokenRefused | AuthCause::TokenMalformed) => false,
             _ => true,
         }
     }
@@ -868,7 +880,7 @@ mod tests {
             let carrier = http::HttpCarrier::new(
                 http::HttpConfig {
                     url,
-                    token: None,
+                    auth: Default::default(),
                     timeout: Duration::from_secs(5),
                     connections: 4,
                     run_id: None,

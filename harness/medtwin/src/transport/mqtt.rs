@@ -303,13 +303,13 @@ pub async fn connect(cfg: &TargetConfig, ctx: &EncodeContext) -> anyhow::Result<
             .collect()
     };
     // MQTT 3.1.1 §3.1.2.9: a password needs a user name.
-    let login = cfg.token.as_ref().map(|password| {
-        let user = cfg
-            .mqtt
-            .username
-            .clone()
+    // A bearer token is the password; basic's user name wins over
+    // [target.mqtt] username.
+    let login = cfg.auth.mqtt_login().map(|(user, password)| {
+        let user = user
+            .or_else(|| cfg.mqtt.username.clone())
             .unwrap_or_else(|| "medtwin".to_owned());
-        (user, password.clone())
+        (user, password)
     });
     // Every identity is read before the first connection: a missing file
     // is an error naming it, before the run starts.

@@ -29,8 +29,9 @@ pub struct TargetConfig {
     /// Where: an `http://` URL (HTTP JSON), a FHIR base URL, `mqtt://host:port`,
     /// `mllp://host:port`, or a file path.
     pub url: String,
-    /// Bearer token (HTTP and FHIR), or the MQTT password.
-    pub token: Option<String>,
+    /// How to authenticate (HTTP and FHIR: the `Authorization` header;
+    /// MQTT: the password).
+    pub auth: super::auth::Auth,
     /// Timeout of each request or acknowledgement.
     pub timeout: Duration,
     /// Lanes, and connections where the protocol keeps one per lane.
@@ -57,7 +58,7 @@ impl TargetConfig {
     }
 
     /// A target at `url` over the scenario's transport choice, with no
-    /// token and no run id.
+    /// authentication and no run id.
     pub fn new(
         choice: &TransportChoice,
         url: impl Into<String>,
@@ -68,7 +69,7 @@ impl TargetConfig {
             protocol: choice.protocol,
             encoding: choice.encoding,
             url: url.into(),
-            token: None,
+            auth: super::auth::Auth::none(),
             timeout,
             lanes,
             run_id: None,
@@ -95,7 +96,7 @@ impl TargetConfig {
     pub fn http_config(&self) -> anyhow::Result<HttpConfig> {
         Ok(HttpConfig {
             url: self.url.clone(),
-            token: self.token.clone(),
+            auth: self.auth.clone(),
             timeout: self.timeout,
             connections: self.lanes,
             run_id: self.run_id.clone(),

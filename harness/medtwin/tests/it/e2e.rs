@@ -315,11 +315,10 @@ fn standalone_reference_backend_as_an_external_target() {
             "127.0.0.1:0",
             "--alerts",
             &format!("http://127.0.0.1:{alerts_port}/alerts"),
-            "--alerts-token",
-            token,
             "--stop-after",
             "90s",
         ])
+        .env("MEDTWIN_ALERT_TOKEN", token)
         .env("MEDTWIN_BACKEND_TOKEN", backend_token)
         .stdout(Stdio::piped())
         .spawn()

@@ -204,13 +204,15 @@ fn a_recording_replays_into_a_backend_and_bad_recordings_name_their_line() {
         medtwin_backend::start(config).await.unwrap()
     });
     let url = format!("http://{}/v1/measurements", backend.addr());
+    let token_file = dir.path().join("token.txt");
+    std::fs::write(&token_file, "replay-token\n").unwrap();
     let replay = medtwin(&[
         "replay",
         file.to_str().unwrap(),
         "--target",
         &url,
-        "--token",
-        "replay-token",
+        "--token-file",
+        token_file.to_str().unwrap(),
     ]);
     let stdout = text(&replay.stdout);
     assert_eq!(
@@ -258,8 +260,8 @@ fn a_recording_replays_into_a_backend_and_bad_recordings_name_their_line() {
         "fhir",
         "--target",
         &fhir_url,
-        "--token",
-        "replay-token",
+        "--token-file",
+        token_file.to_str().unwrap(),
     ]);
     let stdout = text(&replay.stdout);
     assert_eq!(

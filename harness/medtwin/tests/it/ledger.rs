@@ -364,14 +364,13 @@ fn run(
         &target,
         "--alerts-listen",
         &alerts_listen,
-        "--alerts-token",
-        TOKEN,
         "--out",
         out.to_str().unwrap(),
     ];
     args.extend_from_slice(clock);
     let done = std::process::Command::new(env!("CARGO_BIN_EXE_medtwin"))
         .args(&args)
+        .env("MEDTWIN_ALERT_TOKEN", TOKEN)
         .current_dir(root())
         .output()
         .unwrap();

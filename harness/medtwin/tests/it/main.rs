@@ -21,4 +21,5 @@ mod physiology_scenarios;
 mod reports;
 mod secure;
 mod secure_mqtt;
+mod secure_auth;
 mod snapshots;
