@@ -20,6 +20,6 @@ mod network_scenarios;
 mod physiology_scenarios;
 mod reports;
 mod secure;
-mod secure_mqtt;
 mod secure_auth;
+mod secure_mqtt;
 mod snapshots;
