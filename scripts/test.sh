@@ -52,7 +52,7 @@ if ! command -v mosquitto >/dev/null 2>&1 || ! command -v mosquitto_pub >/dev/nu
 fi
 venv=target/validators-venv
 if [ ! -x "$venv/bin/python" ] || ! cmp -s scripts/validators/requirements.txt "$venv/requirements.txt"; then
-  echo "== installing the Python validators (fhir.resources, hl7apy) into $venv"
+  echo "== installing the Python validators (fhir.resources, hl7apy, wfdb, pyedflib, neurokit2) into $venv"
   rm -rf "$venv"
   python3 -m venv "$venv"
   "$venv/bin/pip" install -q --disable-pip-version-check -r scripts/validators/requirements.txt

@@ -20,3 +20,4 @@ mod network_scenarios;
 mod physiology_scenarios;
 mod reports;
 mod snapshots;
+mod waveforms;
