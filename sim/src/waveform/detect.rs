@@ -31,6 +31,10 @@ pub struct QrsDetector {
     window: usize,
     history: [f32; LAG_MAX + 1],
     squares: [f32; WINDOW_MAX],
+    /// Where sample `n` goes in `history` and in `squares` (`n` modulo
+    /// their lengths, kept by counting: no division per sample).
+    history_pos: usize,
+    window_pos: usize,
     sum: f32,
     n: u64,
     signal_level: f32,
@@ -57,6 +61,8 @@ impl QrsDetector {
             window: ((0.15 * fs).round() as usize).clamp(1, WINDOW_MAX),
             history: [0.0; LAG_MAX + 1],
             squares: [0.0; WINDOW_MAX],
+            history_pos: 0,
+            window_pos: 0,
             sum: 0.0,
             n: 0,
             signal_level: 0.0,
@@ -78,11 +84,17 @@ impl QrsDetector {
         let learn = (LEARN_S * self.fs) as u64;
         let refractory = (REFRACTORY_S * self.fs) as u64;
         for &x in samples {
-            let slot = (self.n as usize) % (LAG_MAX + 1);
-            let back = (self.n as usize + LAG_MAX + 1 - self.lag) % (LAG_MAX + 1);
+            let slot = self.history_pos;
+            let back = if slot >= self.lag {
+                slot - self.lag
+            } else {
+                slot + LAG_MAX + 1 - self.lag
+            };
             let slope = x - self.history[back];
             self.history[slot] = x;
-            let w = (self.n as usize) % self.window;
+            self.history_pos = if slot == LAG_MAX { 0 } else { slot + 1 };
+            let w = self.window_pos;
+            self.window_pos = if w + 1 == self.window { 0 } else { w + 1 };
             let square = slope * slope;
             self.sum += square - self.squares[w];
             self.squares[w] = square;
