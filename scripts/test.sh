@@ -70,7 +70,7 @@ fi
 case ":$PATH:" in *:/usr/sbin:*) ;; *) export PATH="$PATH:/usr/sbin" ;; esac
 venv=target/validators-venv
 if [ ! -x "$venv/bin/python" ] || ! cmp -s scripts/validators/requirements.txt "$venv/requirements.txt"; then
-  echo "== installing the Python validators (fhir.resources, hl7apy) into $venv"
+  echo "== installing the Python validators (fhir.resources, hl7apy, wfdb, pyedflib, neurokit2) into $venv"
   rm -rf "$venv"
   python3 -m venv "$venv"
   "$venv/bin/pip" install -q --disable-pip-version-check -r scripts/validators/requirements.txt

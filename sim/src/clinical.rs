@@ -286,10 +286,11 @@ impl ConditionKind {
                 const {
                     &[choice(
                         "rhythm",
-                        &["vf", "asystole", "pea"],
+                        &["vf", "asystole", "pea", "vt"],
                         0,
-                        "initial rhythm: vf is shockable, asystole and pea (pulseless electrical \
-                 activity) are not",
+                        "initial rhythm: vf and vt (pulseless ventricular tachycardia, which \
+                 degenerates to vf after 3 min) are shockable, asystole and pea (pulseless \
+                 electrical activity) are not",
                     )]
                 }
             }

@@ -498,7 +498,8 @@ mod tests {
         };
         assert_eq!(arrest(1.0).check(), Ok(()));
         assert_eq!(arrest(2.0).check(), Ok(()));
-        assert!(arrest(3.0).check().is_err());
+        assert_eq!(arrest(3.0).check(), Ok(()));
+        assert!(arrest(4.0).check().is_err());
         assert!(arrest(0.5).check().is_err());
         // Durations are positive; an outage is not a device fault.
         let outage = Command::NetworkOutage {

@@ -6,6 +6,7 @@ use crate::error::ConfigError;
 use crate::profile::ProfileSpec;
 use crate::spec::DeviceSpec;
 use crate::vitals::Vital;
+use crate::waveform::WaveformConfig;
 
 /// A resolved simulation: population, schedule of events, step and seed.
 #[derive(Clone, Debug, PartialEq)]
@@ -292,6 +293,9 @@ pub struct DeviceConfig {
     /// How long the device has been worn at the start, ms (a CGM sensor's
     /// age: warm-up and expiry count from insertion).
     pub age_ms: u64,
+    /// Waveforms it records, when the scenario asks for them (`None`:
+    /// none, the device reports values only).
+    pub waveform: Option<WaveformConfig>,
 }
 
 impl DeviceConfig {
@@ -302,6 +306,7 @@ impl DeviceConfig {
             every_ms: spec.every_ms,
             battery_pct: 100.0,
             age_ms: spec.default_age_ms(),
+            waveform: None,
             spec,
         }
     }

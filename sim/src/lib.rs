@@ -41,6 +41,7 @@ pub mod spec;
 pub mod truth;
 mod twin;
 pub mod vitals;
+pub mod waveform;
 
 pub use clinical::{ConditionKind, InterventionKind, ParamKind, ParamSpec, Params};
 pub use command::{COMMAND_CAPACITY, Command, CommandError};

@@ -930,7 +930,11 @@ pub fn sepsis_level(ep: &Episode, course: &Course, now_ms: u64) -> f64 {
     }
 }
 
-/// VF degrades to asystole: after 10 min without CPR, 25 min with it
+/// Pulseless VT degenerates to VF within minutes (design choice: 3 min;
+/// the VF that follows keeps the arrest's clock).
+const PULSELESS_VT_MS: u64 = 3 * 60_000;
+
+/// Pulseless VT turns to VF after 3 min; VF degrades to asystole: after 10 min without CPR, 25 min with it
 /// started by then (design choice: VF amplitude decays over minutes and
 /// CPR slows the decay). PEA stays PEA.
 pub fn arrest_rhythm(ep: &Episode, course: &Course, now_ms: u64) -> Rhythm {
@@ -938,7 +942,10 @@ pub fn arrest_rhythm(ep: &Episode, course: &Course, now_ms: u64) -> Rhythm {
     if initial == 2.0 {
         return Rhythm::Pea;
     }
-    if initial != 0.0 {
+    if initial == 3.0 && now_ms < ep.onset_ms + PULSELESS_VT_MS {
+        return Rhythm::Vt;
+    }
+    if initial != 0.0 && initial != 3.0 {
         return Rhythm::Asystole;
     }
     let ten = ep.onset_ms + 10 * 60_000;
@@ -962,7 +969,7 @@ pub fn arrest_rhythm(ep: &Episode, course: &Course, now_ms: u64) -> Rhythm {
 /// CPR and 4 with it (survival falls 7-10 %/min without CPR and 3-4 %/min
 /// with it: Larsen 1993, AHA guidelines).
 pub fn shock_success(ep: &Episode, course: &Course, now_ms: u64) -> f64 {
-    if arrest_rhythm(ep, course, now_ms) != Rhythm::Vf {
+    if !matches!(arrest_rhythm(ep, course, now_ms), Rhythm::Vf | Rhythm::Vt) {
         return 0.0;
     }
     let minutes = now_ms.saturating_sub(ep.onset_ms) as f64 / MIN_MS;

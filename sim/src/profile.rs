@@ -114,6 +114,10 @@ pub struct ProfileSpec {
     pub temp_swing_c: f64,
     /// Beat-to-beat HR variability, SD in /min.
     pub hr_variability: f64,
+    /// Premature ventricular complexes per minute (0: none). Seen only on
+    /// waveforms (the twin's rate is the mean rate); docs/references.md,
+    /// "Waveforms".
+    pub pvc_per_min: f64,
     /// The daily meals.
     pub meals: Vec<Meal>,
 }
@@ -216,6 +220,7 @@ impl ProfileSpec {
             },
             temp_swing_c: 0.5,
             hr_variability: 2.5,
+            pvc_per_min: 0.0,
             meals: vec![
                 Meal {
                     minute_of_day: 8 * 60,

@@ -9,6 +9,7 @@
 
 use crate::cgm::CgmModel;
 use crate::config::DeviceKind;
+use crate::waveform::Channel;
 
 /// Error model of one reported channel: a fixed per-device bias, a slowly
 /// varying error (AR(1) with correlation time `tau_s`), a random walk
@@ -145,6 +146,11 @@ pub struct DeviceSpec {
     pub rate_ml_h: f64,
     /// Time from an occlusion to the pump's alarm, simulated ms.
     pub alarm_delay_ms: u64,
+    /// Waveform sample rate when a scenario asks for waveforms, Hz
+    /// (0: the model records none).
+    pub waveform_hz: u32,
+    /// The waveform channels it records, in [`Channel::ALL`] order.
+    pub waveform_channels: Vec<Channel>,
 }
 
 // Pulse oximeter: accuracy ±2-3 % Arms over 70-100 % (docs/references.md,
@@ -245,6 +251,18 @@ impl DeviceSpec {
             adherence_pct: 100.0,
             rate_ml_h: 0.0,
             alarm_delay_ms: 0,
+            // ECG patches: 125-500 Hz single lead (docs/references.md,
+            // "Devices") with impedance respiration; oximeters a pleth.
+            waveform_hz: match class {
+                DeviceKind::EcgPatch => 250,
+                DeviceKind::PulseOximeter => 125,
+                _ => 0,
+            },
+            waveform_channels: match class {
+                DeviceKind::EcgPatch => vec![Channel::EcgII, Channel::Resp],
+                DeviceKind::PulseOximeter => vec![Channel::Pleth],
+                _ => Vec::new(),
+            },
         }
     }
 

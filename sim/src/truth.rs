@@ -9,6 +9,7 @@ use crate::command::Command;
 use crate::config::DeviceKind;
 use crate::scores::Criterion;
 use crate::vitals::Vital;
+use crate::waveform::{BeatKind, EcgRhythm};
 
 /// One value of a measurement.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize)]
@@ -460,6 +461,76 @@ pub struct StepOutput {
     pub deliveries: Vec<Delivery>,
     /// Measurements lost during the step.
     pub losses: Vec<Loss>,
+    /// True beats whose R peak fell in the step (patients wearing a
+    /// waveform device only), by (time, patient stable id).
+    pub beats: Vec<BeatMark>,
+    /// Rhythms the ECG began to show in the step (the first at the first
+    /// step), by (time, patient stable id).
+    pub rhythms: Vec<RhythmMark>,
+    /// Blocks of waveform samples recorded in the step, by (device stable
+    /// id, first sample); their samples are in `wave_samples`.
+    pub waves: Vec<WaveBlock>,
+    /// The samples of `waves`, each block channel-major.
+    pub wave_samples: Vec<f32>,
+}
+
+/// A true beat.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct BeatMark {
+    /// Whose.
+    pub patient_idx: u32,
+    /// R peak, simulated seconds from the start.
+    pub r_s: f64,
+    /// Normal or ventricular.
+    #[serde(serialize_with = "beat_code")]
+    pub kind: BeatKind,
+}
+
+fn beat_code<S: serde::Serializer>(kind: &BeatKind, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_char(kind.code())
+}
+
+/// A rhythm beginning, as the ECG shows it.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct RhythmMark {
+    /// Whose.
+    pub patient_idx: u32,
+    /// When, simulated seconds from the start.
+    pub at_s: f64,
+    /// The rhythm.
+    #[serde(serialize_with = "rhythm_label")]
+    pub rhythm: EcgRhythm,
+}
+
+fn rhythm_label<S: serde::Serializer>(rhythm: &EcgRhythm, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(rhythm.label())
+}
+
+/// A block of one device's waveform samples.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct WaveBlock {
+    /// Which device (its channels and rate: `Twin::waveform`).
+    pub device_idx: u32,
+    /// Whose.
+    pub patient_idx: u32,
+    /// Index of the first sample since the start (sample `k` is at
+    /// `k / rate` simulated seconds).
+    pub first_sample: u64,
+    /// Samples per channel.
+    pub len: u32,
+    /// Where the block's samples start in [`StepOutput::wave_samples`]:
+    /// channel `c` is `offset + c·len .. offset + (c+1)·len`.
+    pub offset: u32,
+    /// Whether the electrodes were off (the ECG is flat).
+    pub lead_off: bool,
+}
+
+impl WaveBlock {
+    /// Channel `c`'s samples, from the step's pool.
+    pub fn channel<'a>(&self, pool: &'a [f32], c: usize) -> &'a [f32] {
+        let start = self.offset as usize + c * self.len as usize;
+        &pool[start..start + self.len as usize]
+    }
 }
 
 impl StepOutput {
@@ -473,5 +544,9 @@ impl StepOutput {
         self.measurements.clear();
         self.deliveries.clear();
         self.losses.clear();
+        self.beats.clear();
+        self.rhythms.clear();
+        self.waves.clear();
+        self.wave_samples.clear();
     }
 }

@@ -212,6 +212,9 @@ pub enum Rhythm {
     Sinus,
     /// Atrial fibrillation.
     Af,
+    /// Pulseless ventricular tachycardia (an arrest rhythm: regular wide
+    /// complexes at [`VT_RATE`], no pulse).
+    Vt,
     /// Ventricular fibrillation.
     Vf,
     /// Asystole.
@@ -225,6 +228,9 @@ pub enum Rhythm {
 /// fibrillatory waves run at 4-10 Hz (docs/references.md, "Cardiac arrest");
 /// a QRS detector counting them reads ~300/min (design choice, 5 Hz).
 pub const VF_COUNTED_RATE: f64 = 300.0;
+/// The rate of pulseless ventricular tachycardia, /min (design choice:
+/// VT is 100-250 /min; pulseless VT is usually fast).
+pub const VT_RATE: f64 = 180.0;
 /// The rate of the complexes in PEA, /min (design choice: the slow,
 /// wide-complex PEA of a heart failing for lack of volume).
 pub const PEA_RATE: f64 = 50.0;
@@ -298,6 +304,7 @@ impl Vitals {
     pub fn ecg_rate(&self) -> f64 {
         match self.rhythm {
             Rhythm::Sinus | Rhythm::Af => self.hr_bpm,
+            Rhythm::Vt => VT_RATE,
             Rhythm::Vf => VF_COUNTED_RATE,
             Rhythm::Pea => PEA_RATE,
             Rhythm::Asystole => 0.0,

@@ -186,6 +186,7 @@ pub fn net(devices: u64, threads: usize, sim_s: u64) -> Result<NetBench, String>
             age_ms: spec.default_age_ms(),
             spec,
             battery_pct: 100.0,
+            waveform: None,
         })
     };
     let fleet = vec![
@@ -381,4 +382,92 @@ mod tests {
             "{text}"
         );
     }
+}
+
+/// What `bench ecg` measured.
+#[derive(Clone, Debug, PartialEq)]
+pub struct EcgBench {
+    /// Sample rate, Hz.
+    pub rate_hz: u32,
+    /// Simulated seconds per stream.
+    pub seconds: u64,
+    /// Streams (one heart and one device each).
+    pub streams: u64,
+    /// Clean ECG lead II, synthesis alone: samples per second on one core.
+    pub clean_samples_per_s: f64,
+    /// AF with moderate artifacts and the device's QRS detector.
+    pub device_samples_per_s: f64,
+}
+
+/// Times ECG synthesis on one core: `ECG_STREAMS` hearts of 72 /min sinus
+/// rhythm, `seconds` each in 1-s blocks at `rate_hz`; then the same with
+/// AF, moderate noise and the QRS detector (what a waveform device costs).
+pub fn ecg(rate_hz: u32, seconds: u64) -> Result<EcgBench, String> {
+    use medtwin_sim::rng;
+    use medtwin_sim::waveform::{
+        Channel, Drive, EcgRhythm, Heart, NoiseLevel, Synth, WaveformConfig,
+    };
+    if !WaveformConfig::RATES_HZ.contains(&rate_hz) {
+        return Err(format!("--rate-hz {rate_hz}: expected 125, 250 or 500"));
+    }
+    const ECG_STREAMS: u64 = 1_000;
+    let seconds = seconds.max(1);
+    let run = |rhythm: EcgRhythm, noise: NoiseLevel, detector: bool| -> f64 {
+        let config = WaveformConfig {
+            rate_hz,
+            channels: vec![Channel::EcgII],
+            noise,
+            mains_hz: 50,
+        };
+        let drive = Drive {
+            rate_bpm: 72.0,
+            rhythm,
+            resp_bpm: 14.0,
+            perfusion: 1.0,
+            pvc_per_min: 0.0,
+        };
+        let start = Instant::now();
+        let mut checksum = 0.0f32;
+        for stream in 0..ECG_STREAMS {
+            let mut heart = Heart::new(rng::stream(1, stream, "waveform"));
+            let synth = Synth::new(config.clone(), rng::stream(1, stream, "device"));
+            let mut synth = if detector {
+                synth
+            } else {
+                synth.without_detector()
+            };
+            for s in 0..seconds {
+                heart.advance(s as f64, (s + 1) as f64, &drive);
+                synth.render(&heart, s * 1000, (s + 1) * 1000);
+                checksum += synth.channel(0)[0];
+            }
+        }
+        std::hint::black_box(checksum);
+        let samples = (ECG_STREAMS * seconds * u64::from(rate_hz)) as f64;
+        samples / start.elapsed().as_secs_f64()
+    };
+    Ok(EcgBench {
+        rate_hz,
+        seconds,
+        streams: ECG_STREAMS,
+        clean_samples_per_s: run(EcgRhythm::Sinus, NoiseLevel::None, false),
+        device_samples_per_s: run(EcgRhythm::Af, NoiseLevel::Moderate, true),
+    })
+}
+
+/// `bench ecg` for people.
+pub fn human_ecg(b: &EcgBench) -> String {
+    let build = if cfg!(debug_assertions) {
+        "debug build: figures are far below release; run `cargo run --release --bin medtwin -- bench ecg`\n"
+    } else {
+        ""
+    };
+    format!(
+        "{build}ECG lead II at {} Hz, {} streams x {} s, one core:\n  synthesis (sinus, clean): {:.1} M samples/s\n  device (AF, moderate artifacts, QRS detector): {:.1} M samples/s\n",
+        b.rate_hz,
+        b.streams,
+        b.seconds,
+        b.clean_samples_per_s / 1e6,
+        b.device_samples_per_s / 1e6
+    )
 }

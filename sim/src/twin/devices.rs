@@ -7,6 +7,7 @@ use std::collections::VecDeque;
 use bevy_ecs::prelude::*;
 use rand::RngExt;
 
+use super::waves::DeviceSynth;
 use super::{Buffered, Clock, Outbox, Transmit};
 use crate::cgm::{CgmReading, CgmSensor};
 use crate::config::{DeviceKind, FaultKind};
@@ -21,6 +22,7 @@ use crate::truth::{
     DeviceEvent, EventKind, Loss, LossCause, Measurement, Quality, Readings, StepOutput, TechAlarm,
 };
 use crate::vitals::Vitals;
+use crate::waveform::Channel;
 
 /// The device models in use, by [`Device::model`].
 #[derive(Resource, Default)]
@@ -139,6 +141,7 @@ pub(super) struct DeviceParts {
     memory: Option<&'static mut Memory>,
     sensor: Option<&'static mut Sensor>,
     doses: Option<&'static mut Doses>,
+    synth: Option<&'static mut DeviceSynth>,
 }
 
 /// What became of one sample.
@@ -388,8 +391,24 @@ fn sample(
                 m.readings = Readings::new(&[]);
                 m.quality = Quality::LeadOff;
                 m.alarm = m.alarm.or(Some(TechAlarm::LeadOff));
+            } else if let Some(synth) = d
+                .synth
+                .as_ref()
+                .filter(|s| s.0.config().channels.contains(&Channel::EcgII))
+            {
+                // A waveform device counts its own QRS complexes: motion
+                // shows in the waveform (and fools the count), not here.
+                counted_rate(&mut m.readings, synth.0.hr_bpm());
+                if motion {
+                    m.quality = Quality::Motion;
+                }
             } else if motion && device::motion_artifact(spec.class, &mut m.readings, rng) {
                 m.quality = Quality::Motion;
+            }
+            if let Some(synth) = d.synth.as_mut() {
+                // The next waveform block shows what the device just saw.
+                synth.0.lead_off = lead_off;
+                synth.0.motion = motion;
             }
             if spec.class == DeviceKind::InfusionPump
                 && let Some(i) = fault(d, FaultKind::Occlusion)
@@ -425,6 +444,29 @@ fn sample(
         }
     }
     Outcome::Message(m)
+}
+
+/// A waveform device's heart rate: what its QRS detector counted
+/// (rounded to 1 /min), or no heart rate before it has counted two beats.
+fn counted_rate(readings: &mut Readings, counted: Option<f64>) {
+    let mut kept = [crate::truth::Reading {
+        vital: crate::vitals::Vital::Hr,
+        value: 0.0,
+    }; 3];
+    let mut n = 0;
+    for r in readings.as_slice() {
+        if r.vital == crate::vitals::Vital::Hr {
+            let Some(rate) = counted else { continue };
+            kept[n] = crate::truth::Reading {
+                vital: r.vital,
+                value: rate.round(),
+            };
+        } else {
+            kept[n] = *r;
+        }
+        n += 1;
+    }
+    *readings = Readings::new(&kept[..n]);
 }
 
 /// A dispenser's or smart pill's wake-up: decide the doses now due, then

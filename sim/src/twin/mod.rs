@@ -4,6 +4,7 @@
 
 mod devices;
 mod net;
+mod waves;
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -34,6 +35,9 @@ use crate::truth::{
 use crate::vitals::{Rhythm, Vitals};
 use devices::{DeviceFault, Doses, Faulty, Memory, Models, Sensor, sample_devices};
 use net::transmit;
+use waves::{DeviceSynth, PatientHeart, synthesize_waveforms};
+
+use crate::waveform::{Heart, Synth, WaveformConfig};
 
 /// Simulated time and what every patient shares in a step.
 #[derive(Resource)]
@@ -193,6 +197,7 @@ pub struct Twin {
     device_names: Vec<String>,
     device_kinds: Vec<DeviceKind>,
     device_models: Vec<u16>,
+    device_waveforms: Vec<Option<WaveformConfig>>,
     accounting: Accounting,
     /// Who is where, to find a commanded patient by name.
     roster: Roster,
@@ -238,6 +243,7 @@ impl Twin {
             device_names: Vec::new(),
             device_kinds: Vec::new(),
             device_models: Vec::new(),
+            device_waveforms: Vec::new(),
             accounting: Accounting::default(),
             roster: Roster::new(config),
             commands: CommandQueue::default(),
@@ -407,6 +413,12 @@ impl Twin {
         if eventful {
             patient.insert(course);
         }
+        if cohort.devices.iter().any(|d| d.waveform.is_some()) {
+            patient.insert(PatientHeart {
+                heart: Heart::new(rng::stream(config.seed, stable, "waveform")),
+                pvc_per_min: cohort.profile.pvc_per_min,
+            });
+        }
         if !cohort.profile.meals.is_empty() {
             patient.insert(Meals(own_meals(&cohort.profile.meals, config.seed, stable)));
         }
@@ -545,6 +557,10 @@ impl Twin {
         if let Some(sensor) = sensor {
             spawned.insert(sensor);
         }
+        if let Some(waveform) = &device.waveform {
+            let rng = rng::stream(config.seed, device_stable, "waveform");
+            spawned.insert(DeviceSynth(Synth::new(waveform.clone(), rng)));
+        }
         if spec.scheduled()
             && matches!(spec.class, DeviceKind::MedDispenser | DeviceKind::SmartPill)
         {
@@ -562,6 +578,7 @@ impl Twin {
         self.device_names.push(device_name.to_owned());
         self.device_kinds.push(spec.class);
         self.device_models.push(model);
+        self.device_waveforms.push(device.waveform.clone());
         self.world
             .resource_mut::<StableOrder>()
             .devices
@@ -864,6 +881,12 @@ impl Twin {
         self.world.resource::<Models>().0.get(usize::from(model))
     }
 
+    /// What a device records as waveforms (`None`: values only), by
+    /// device index.
+    pub fn waveform(&self, device_idx: u32) -> Option<&WaveformConfig> {
+        self.device_waveforms.get(device_idx as usize)?.as_ref()
+    }
+
     /// The true current state of a patient.
     pub fn vitals(&self, patient_idx: u32) -> Option<Vitals> {
         let entity = *self.patients.get(patient_idx as usize)?;
@@ -923,6 +946,7 @@ fn build_schedule() -> Schedule {
             advance_glucose,
             advance_physiology,
             sample_devices,
+            synthesize_waveforms,
             transmit,
             finish_step,
         )
@@ -1343,4 +1367,22 @@ fn finish_step(
         .sort_by_key(|m| (m.measured_ms, d(m.device_idx)));
     out.losses
         .sort_by_key(|l| (l.lost_ms, d(l.device_idx), l.seq));
+    if !out.beats.is_empty() {
+        out.beats.sort_by(|a, b| {
+            a.r_s
+                .total_cmp(&b.r_s)
+                .then(p(a.patient_idx).cmp(&p(b.patient_idx)))
+        });
+    }
+    if !out.rhythms.is_empty() {
+        out.rhythms.sort_by(|a, b| {
+            a.at_s
+                .total_cmp(&b.at_s)
+                .then(p(a.patient_idx).cmp(&p(b.patient_idx)))
+        });
+    }
+    if !out.waves.is_empty() {
+        // Blocks keep their samples where they are in the pool.
+        out.waves.sort_by_key(|w| (d(w.device_idx), w.first_sample));
+    }
 }

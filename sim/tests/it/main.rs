@@ -12,3 +12,4 @@ mod network;
 mod news2;
 mod nurse_obs;
 mod physiology;
+mod waveforms;

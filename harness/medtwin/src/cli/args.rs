@@ -56,6 +56,36 @@ pub enum Command {
     /// Write a test CA, a server certificate and a client certificate per
     /// device and gateway of a scenario (for `[target.tls] identities`).
     Certs(CertsArgs),
+    /// Run a scenario's twin as fast as it can, no target, and write its
+    /// vitals (CSV, NDJSON) and waveforms (WFDB with annotations, EDF+).
+    Record(RecordArgs),
+}
+
+/// `medtwin record`.
+#[derive(Debug, Args)]
+pub struct RecordArgs {
+    /// The scenario file.
+    pub scenario: PathBuf,
+    /// The folder to write into (created if missing).
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    /// Override the scenario's seed.
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// What to write: any of wfdb, edf, vitals, comma-separated.
+    #[arg(long, value_name = "LIST", value_delimiter = ',', default_values = ["wfdb", "edf", "vitals"])]
+    pub formats: Vec<RecordFormat>,
+}
+
+/// A format `medtwin record` writes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum RecordFormat {
+    /// WFDB records (.hea, .dat format 16) with annotations (.atr).
+    Wfdb,
+    /// EDF+C files with an annotations signal.
+    Edf,
+    /// vitals.csv and vitals.ndjson.
+    Vitals,
 }
 
 /// `medtwin certs`.
@@ -563,6 +593,8 @@ pub enum BenchWhat {
     Sim,
     /// The device, gateway and network path.
     Net,
+    /// ECG synthesis (samples per second on one core).
+    Ecg,
 }
 
 /// `medtwin bench`.
@@ -582,6 +614,9 @@ pub struct BenchArgs {
     /// One-second steps to time.
     #[arg(long, default_value_t = 60)]
     pub steps: u64,
+    /// ECG sample rate, Hz (`ecg`: 125, 250 or 500).
+    #[arg(long, default_value_t = 250)]
+    pub rate_hz: u32,
     /// Percentage of patients with conditions (sepsis, then AF).
     #[arg(long, default_value_t = 0.0, value_name = "PCT", value_parser = pct)]
     pub sick_pct: f64,

@@ -113,7 +113,49 @@ pub fn execute(cli: Cli) -> Result<Outcome, Failure> {
         Command::Bench(args) => bench(&args),
         Command::Replay(args) => replay(&args),
         Command::Certs(args) => certs::run(&args),
+        Command::Record(args) => record(&args),
     }
+}
+
+/// `medtwin record`: exit 0 when everything was written, 2 for a bad
+/// scenario, 3 when a file could not be written.
+fn record(args: &args::RecordArgs) -> Result<Outcome, Failure> {
+    use args::RecordFormat;
+    let mut s = scenario::load(&args.scenario).map_err(|d| Failure::Input(d.to_string()))?;
+    if let Some(seed) = args.seed {
+        s.sim.seed = seed;
+    }
+    let estimate = Estimate::of(&s);
+    estimate.check(None).map_err(|too_big| {
+        Failure::Input(format!(
+            "{}: too big to run here: {too_big}",
+            args.scenario.display()
+        ))
+    })?;
+    let formats = crate::record::Formats {
+        wfdb: args.formats.contains(&RecordFormat::Wfdb),
+        edf: args.formats.contains(&RecordFormat::Edf),
+        vitals: args.formats.contains(&RecordFormat::Vitals),
+    };
+    let done = crate::record::record(&s.sim, &s.name, s.start, &args.out, formats).map_err(
+        |e| match e {
+            crate::record::RecordError::Config(_) => Failure::Input(format!("error: {e}")),
+            crate::record::RecordError::Write { .. } => Failure::Harness(format!("error: {e}")),
+        },
+    )?;
+    println!(
+        "recorded {} · seed {} · {} simulated in {:.2} s wall · {} patients · {} waveform records, {} samples per channel, {} beats annotated",
+        s.name,
+        s.sim.seed,
+        scenario::duration::format((done.simulated_s * 1000.0) as u64),
+        done.wall_s,
+        done.patients,
+        done.records.len(),
+        done.samples,
+        done.beats
+    );
+    println!("out: {}", args.out.display());
+    Ok(Outcome::Pass)
 }
 
 /// `medtwin replay`: exit 0 when the target accepted every message, 4
@@ -489,6 +531,9 @@ fn bench(args: &BenchArgs) -> Result<Outcome, Failure> {
             .map_err(input)?,
         BenchWhat::Sim => crate::bench::sim(args.patients, threads, args.steps, args.sick_pct)
             .map(|b| crate::bench::human(&b))
+            .map_err(input)?,
+        BenchWhat::Ecg => crate::bench::ecg(args.rate_hz, args.steps)
+            .map(|b| crate::bench::human_ecg(&b))
             .map_err(input)?,
     };
     print!("{text}");

@@ -64,6 +64,14 @@ impl Digester {
         for l in &out.losses {
             self.truth_line("lost", l);
         }
+        // Waveform truth (only scenarios with waveform devices have any,
+        // so no other digest changes): every true beat and rhythm change.
+        for r in &out.rhythms {
+            self.truth_line("rhythm", r);
+        }
+        for b in &out.beats {
+            self.truth_line("beat", b);
+        }
     }
 
     /// Encodes `tag <json>\n` into the line buffer and hashes it into the truth.

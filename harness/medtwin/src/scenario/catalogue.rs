@@ -59,6 +59,7 @@ pub(crate) struct ProfileEntry {
     pub hr_night_drop: Option<Spanned<SpreadSpec>>,
     pub temp_swing_c: Option<Spanned<f64>>,
     pub hr_variability: Option<Spanned<f64>>,
+    pub pvc_per_min: Option<Spanned<f64>>,
     pub meals: Option<Vec<Spanned<MealSpec>>>,
 }
 
@@ -251,6 +252,14 @@ impl Catalogue {
             (0.0, 20.0),
             r,
         );
+        let pvc_per_min = keys.number(
+            &e.pvc_per_min,
+            // Optional even on a profile that extends none: no ectopy.
+            Some(base.map_or(0.0, |b| b.pvc_per_min)),
+            "pvc_per_min",
+            (0.0, 30.0),
+            r,
+        );
         let (spo2_scale, metabolism) = profile_scale_and_metabolism(e, base, &keys, r);
         let meals = profile_meals(e, base, &keys, r);
         if r.found.len() > before {
@@ -287,6 +296,7 @@ impl Catalogue {
             hr_night_drop,
             temp_swing_c,
             hr_variability,
+            pvc_per_min,
             meals,
         });
     }

@@ -5,6 +5,7 @@
 //! defined before it, and changes only what differs.
 
 use medtwin_sim::cgm::CgmModel;
+use medtwin_sim::waveform::{Channel, WaveformConfig};
 use medtwin_sim::{ArtifactSpec, BatterySpec, ChannelSpec, DeviceKind, DeviceSpec, Vital};
 use serde::Deserialize;
 use toml::Spanned;
@@ -45,6 +46,8 @@ pub(crate) struct DeviceEntry {
     pub adherence_pct: Option<Spanned<f64>>,
     pub rate_ml_h: Option<Spanned<f64>>,
     pub alarm_delay: Option<Spanned<Dur>>,
+    pub waveform_hz: Option<Spanned<u32>>,
+    pub waveform_channels: Option<Spanned<Vec<String>>>,
 }
 
 /// `{ bias_sd, slow_sd, tau_s, white_sd, drift_per_day, resolution }`.
@@ -417,6 +420,51 @@ fn device_numbers(
     }
     if let Some(d) = &e.alarm_delay {
         spec.alarm_delay_ms = d.get_ref().ms();
+    }
+    device_waveforms(e, spec, f, r);
+}
+
+/// What the model records when a scenario asks for waveforms.
+fn device_waveforms(
+    e: &DeviceEntry,
+    spec: &mut DeviceSpec,
+    f: &impl Fn(&str) -> String,
+    r: &mut Reporter<'_>,
+) {
+    if let Some(hz) = &e.waveform_hz {
+        if WaveformConfig::RATES_HZ.contains(hz.get_ref()) {
+            spec.waveform_hz = *hz.get_ref();
+        } else {
+            r.error(
+                hz.span(),
+                Some(f("waveform_hz")),
+                format!("waveform_hz = {} is not a supported rate", hz.get_ref()),
+                Some("expected 125, 250 or 500".into()),
+            );
+        }
+    }
+    if let Some(channels) = &e.waveform_channels {
+        let mut chosen = Vec::new();
+        for name in channels.get_ref() {
+            match Channel::named(name) {
+                Some(c) => chosen.push(c),
+                None => {
+                    let names: Vec<&str> = Channel::ALL.iter().map(|c| c.name()).collect();
+                    r.error(
+                        channels.span(),
+                        Some(f("waveform_channels")),
+                        format!("unknown waveform channel `{name}`"),
+                        Some(match suggest(name, &names) {
+                            Some(best) => format!("did you mean `{best}`?"),
+                            None => format!("expected one of {}", diag::quoted_list(&names)),
+                        }),
+                    );
+                }
+            }
+        }
+        chosen.sort_unstable();
+        chosen.dedup();
+        spec.waveform_channels = chosen;
     }
 }
 

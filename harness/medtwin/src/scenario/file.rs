@@ -91,6 +91,14 @@ pub struct DeviceSpec {
     pub every: Option<Spanned<Dur>>,
     pub battery_pct: Option<Spanned<f64>>,
     pub age: Option<Spanned<Dur>>,
+    /// Record waveforms (the model's channels at its rate).
+    pub waveforms: Option<Spanned<bool>>,
+    /// Overrides the model's waveform rate: 125, 250 or 500 Hz.
+    pub waveform_hz: Option<Spanned<u32>>,
+    /// Electrode and motion noise: none, low, moderate or high.
+    pub waveform_noise: Option<Spanned<String>>,
+    /// Mains frequency picked up: 50 or 60 Hz.
+    pub mains_hz: Option<Spanned<u32>>,
 }
 
 /// `network = "hospital_wifi"` or an inline table.

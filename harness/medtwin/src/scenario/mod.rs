@@ -15,6 +15,7 @@ pub mod interop;
 pub mod limits;
 mod overrides;
 
+use medtwin_sim::waveform::{NoiseLevel, WaveformConfig};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
@@ -586,6 +587,7 @@ fn resolve_device(
             Some("pick a battery-powered model, or drop battery_pct".into()),
         );
     }
+    let waveform = resolve_waveform(d, spec, field, r);
     Some(DeviceConfig {
         spec: spec.clone(),
         every_ms,
@@ -594,6 +596,102 @@ fn resolve_device(
             .age
             .as_ref()
             .map_or(spec.default_age_ms(), |a| a.get_ref().ms()),
+        waveform,
+    })
+}
+
+/// A device entry's waveform keys: `waveforms = true` records the model's
+/// channels at its rate; `waveform_hz`, `waveform_noise` and `mains_hz`
+/// change that (and need `waveforms = true`).
+fn resolve_waveform(
+    d: &Spanned<file::DeviceSpec>,
+    spec: &medtwin_sim::DeviceSpec,
+    field: &str,
+    r: &mut Reporter<'_>,
+) -> Option<WaveformConfig> {
+    let entry = d.get_ref();
+    let f = |key: &str| format!("{field}.{key}");
+    let on = entry.waveforms.as_ref().is_some_and(|w| *w.get_ref());
+    if !on {
+        for (set, key) in [
+            (entry.waveform_hz.as_ref().map(|v| v.span()), "waveform_hz"),
+            (
+                entry.waveform_noise.as_ref().map(|v| v.span()),
+                "waveform_noise",
+            ),
+            (entry.mains_hz.as_ref().map(|v| v.span()), "mains_hz"),
+        ] {
+            if let Some(span) = set {
+                r.error(
+                    span,
+                    Some(f(key)),
+                    format!("{key} without waveforms"),
+                    Some("add `waveforms = true` to record waveforms".into()),
+                );
+            }
+        }
+        return None;
+    }
+    if spec.waveform_channels.is_empty() || spec.waveform_hz == 0 {
+        r.error(
+            entry.waveforms.as_ref().map_or(d.span(), |w| w.span()),
+            Some(f("waveforms")),
+            format!("`{}` records no waveforms", spec.name),
+            Some(
+                "ecg_patch, bedside_monitor and pulse oximeters do (`medtwin list devices`)".into(),
+            ),
+        );
+        return None;
+    }
+    let mut rate_hz = spec.waveform_hz;
+    if let Some(hz) = &entry.waveform_hz {
+        if WaveformConfig::RATES_HZ.contains(hz.get_ref()) {
+            rate_hz = *hz.get_ref();
+        } else {
+            r.error(
+                hz.span(),
+                Some(f("waveform_hz")),
+                format!("waveform_hz = {} is not a supported rate", hz.get_ref()),
+                Some("expected 125, 250 or 500".into()),
+            );
+        }
+    }
+    let mut noise = NoiseLevel::default();
+    if let Some(n) = &entry.waveform_noise {
+        match NoiseLevel::named(n.get_ref()) {
+            Some(level) => noise = level,
+            None => {
+                let names: Vec<&str> = NoiseLevel::ALL.iter().map(|l| l.name()).collect();
+                r.error(
+                    n.span(),
+                    Some(f("waveform_noise")),
+                    format!("unknown noise level `{}`", n.get_ref()),
+                    Some(match suggest(n.get_ref(), &names) {
+                        Some(best) => format!("did you mean `{best}`?"),
+                        None => format!("expected one of {}", diag::quoted_list(&names)),
+                    }),
+                );
+            }
+        }
+    }
+    let mut mains_hz = 50;
+    if let Some(m) = &entry.mains_hz {
+        if matches!(m.get_ref(), 50 | 60) {
+            mains_hz = *m.get_ref();
+        } else {
+            r.error(
+                m.span(),
+                Some(f("mains_hz")),
+                format!("mains_hz = {} is neither 50 nor 60", m.get_ref()),
+                Some("expected 50 or 60".into()),
+            );
+        }
+    }
+    Some(WaveformConfig {
+        rate_hz,
+        channels: spec.waveform_channels.clone(),
+        noise,
+        mains_hz,
     })
 }
 

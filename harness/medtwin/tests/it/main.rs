@@ -23,3 +23,4 @@ mod secure;
 mod secure_auth;
 mod secure_mqtt;
 mod snapshots;
+mod waveforms;
