@@ -23,7 +23,6 @@ use http_body_util::BodyExt as _;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
-use medtwin_tls::HandshakeCause;
 use medtwin_tls::rustls::ServerConfig;
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, oneshot};
@@ -76,20 +75,15 @@ pub struct ConnectionStats {
     pub errors: u64,
     /// Connections still open at the shutdown deadline, dropped.
     pub dropped_at_shutdown: u64,
-    /// TLS handshakes that failed, by cause, in [`HandshakeCause::ALL`]
-    /// order (see [`ConnectionStats::tls_failures`]).
-    pub tls_failed: [u64; HandshakeCause::ALL.len()],
+    /// TLS handshakes that failed, by cause (see `tls_failures`).
+    pub tls_failed: medtwin_tls::FailureCounts,
 }
 
 impl ConnectionStats {
     /// The failed TLS handshakes by cause name (`tls_unknown_ca`, ...),
     /// only the causes seen.
     pub fn tls_failures(&self) -> impl Iterator<Item = (&'static str, u64)> + '_ {
-        HandshakeCause::ALL
-            .iter()
-            .zip(self.tls_failed)
-            .filter(|(_, n)| *n > 0)
-            .map(|(c, n)| (c.name(), n))
+        self.tls_failed.iter()
     }
 }
 
@@ -101,7 +95,7 @@ struct Counters {
     idle_closed: AtomicU64,
     errors: AtomicU64,
     dropped_at_shutdown: AtomicU64,
-    tls_failed: [AtomicU64; HandshakeCause::ALL.len()],
+    tls_failed: medtwin_tls::FailureCounter,
 }
 
 impl Counters {
@@ -114,7 +108,7 @@ impl Counters {
             idle_closed: get(&self.idle_closed),
             errors: get(&self.errors),
             dropped_at_shutdown: get(&self.dropped_at_shutdown),
-            tls_failed: std::array::from_fn(|i| get(&self.tls_failed[i])),
+            tls_failed: self.tls_failed.snapshot(),
         }
     }
 }
@@ -233,13 +227,7 @@ async fn accept_loop(
                             }
                         }
                         Err(error) => {
-                            let cause = medtwin_tls::classify_server(&error)
-                                .unwrap_or(HandshakeCause::Protocol);
-                            let i = HandshakeCause::ALL
-                                .iter()
-                                .position(|c| *c == cause)
-                                .unwrap_or(0);
-                            bump(&counters.tls_failed[i]);
+                            counters.tls_failed.record(&error);
                         }
                     }
                     drop(slot);

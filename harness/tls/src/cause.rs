@@ -188,6 +188,46 @@ pub fn classify_server(error: &(dyn Error + 'static)) -> Option<HandshakeCause> 
     })
 }
 
+/// A listener's failed handshakes by cause (lock-free; shared by the
+/// HTTP and MLLP listeners).
+#[derive(Debug, Default)]
+pub struct FailureCounter([std::sync::atomic::AtomicU64; HandshakeCause::ALL.len()]);
+
+impl FailureCounter {
+    /// Counts a failed server-side handshake under its cause
+    /// ([`classify_server`]; `tls_protocol` when it names none).
+    pub fn record(&self, error: &(dyn Error + 'static)) {
+        let cause = classify_server(error).unwrap_or(HandshakeCause::Protocol);
+        let i = HandshakeCause::ALL
+            .iter()
+            .position(|c| *c == cause)
+            .unwrap_or(0);
+        self.0[i].fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// The counts so far.
+    pub fn snapshot(&self) -> FailureCounts {
+        FailureCounts(std::array::from_fn(|i| {
+            self.0[i].load(std::sync::atomic::Ordering::Relaxed)
+        }))
+    }
+}
+
+/// Failed handshakes by cause, as counted.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FailureCounts([u64; HandshakeCause::ALL.len()]);
+
+impl FailureCounts {
+    /// The causes seen, by name (`tls_unknown_ca`, ...), with their counts.
+    pub fn iter(&self) -> impl Iterator<Item = (&'static str, u64)> + '_ {
+        HandshakeCause::ALL
+            .iter()
+            .zip(self.0)
+            .filter(|(_, n)| *n > 0)
+            .map(|(c, n)| (c.name(), n))
+    }
+}
+
 /// The cause of a rustls error.
 pub fn of_rustls(error: &rustls::Error) -> HandshakeCause {
     use HandshakeCause as H;

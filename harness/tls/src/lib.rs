@@ -25,7 +25,7 @@ mod testca;
 
 use std::sync::{Arc, OnceLock};
 
-pub use cause::{HandshakeCause, classify, classify_server};
+pub use cause::{FailureCounter, FailureCounts, HandshakeCause, classify, classify_server};
 pub use client::{ClientOptions, ClientTls, Identities, Identity, connect};
 pub use pem::{fingerprint, load_certs, load_key};
 pub use server::{ServerOptions, ServerTls, accept};

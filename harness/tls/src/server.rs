@@ -109,7 +109,10 @@ impl ServerTls {
             None => builder.with_no_client_auth(),
         };
         let (chain, key) = identity.parts();
-        let leaf: CertificateDer<'static> = chain[0].clone();
+        let leaf: CertificateDer<'static> = chain
+            .first()
+            .cloned()
+            .ok_or_else(|| TlsError::Options("the listener's certificate chain is empty".into()))?;
         let mut config =
             builder
                 .with_single_cert(chain, key)

@@ -7,7 +7,6 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
-use medtwin_tls::HandshakeCause;
 use medtwin_tls::rustls::ServerConfig;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -65,19 +64,14 @@ pub struct ServerStats {
     pub unanswered: u64,
     /// Connections still open at the shutdown deadline, dropped.
     pub dropped_at_shutdown: u64,
-    /// TLS handshakes that failed, by cause, in
-    /// [`medtwin_tls::HandshakeCause::ALL`] order.
-    pub tls_failed: [u64; HandshakeCause::ALL.len()],
+    /// TLS handshakes that failed, by cause (see `tls_failures`).
+    pub tls_failed: medtwin_tls::FailureCounts,
 }
 
 impl ServerStats {
     /// The failed TLS handshakes by cause name, only the causes seen.
     pub fn tls_failures(&self) -> impl Iterator<Item = (&'static str, u64)> + '_ {
-        HandshakeCause::ALL
-            .iter()
-            .zip(self.tls_failed)
-            .filter(|(_, n)| *n > 0)
-            .map(|(c, n)| (c.name(), n))
+        self.tls_failed.iter()
     }
 }
 
@@ -92,7 +86,7 @@ struct Counters {
     write_failures: AtomicU64,
     unanswered: AtomicU64,
     dropped_at_shutdown: AtomicU64,
-    tls_failed: [AtomicU64; HandshakeCause::ALL.len()],
+    tls_failed: medtwin_tls::FailureCounter,
 }
 
 fn snapshot(c: &Counters) -> ServerStats {
@@ -107,7 +101,7 @@ fn snapshot(c: &Counters) -> ServerStats {
         write_failures: l(&c.write_failures),
         unanswered: l(&c.unanswered),
         dropped_at_shutdown: l(&c.dropped_at_shutdown),
-        tls_failed: std::array::from_fn(|i| l(&c.tls_failed[i])),
+        tls_failed: c.tls_failed.snapshot(),
     }
 }
 
@@ -253,13 +247,7 @@ async fn accept_loop<H>(
                 Some(tls) => match medtwin_tls::accept(tls, stream, limits.read_timeout).await {
                     Ok(stream) => connection(stream, &*handler, limits, &counters, stopped).await,
                     Err(error) => {
-                        let cause = medtwin_tls::classify_server(&error)
-                            .unwrap_or(HandshakeCause::Protocol);
-                        let i = HandshakeCause::ALL
-                            .iter()
-                            .position(|c| *c == cause)
-                            .unwrap_or(0);
-                        bump(&counters.tls_failed[i]);
+                        counters.tls_failed.record(&error);
                     }
                 },
             }
