@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole medtwin test suite: formatting, lints, every test (unit,
 # property, snapshot, end to end on loopback) and the doc tests.
-# Installs Debian's chromium when it is missing (for the HTML report test);
+# Installs what the tests run against when it is missing (Debian's chromium,
+# mosquitto and nginx; Python validators in a venv under target/);
 # uses cargo-nextest when it is there and falls back to `cargo test`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -11,59 +12,47 @@ if ! command -v cargo >/dev/null 2>&1; then
   exit 1
 fi
 
-# The HTML report is tested in a real headless Chromium (Debian's
-# `chromium`). Install it when missing: as root, or through sudo; with
-# neither, say so and let the browser test skip (on CI it runs as root and
-# always installs).
-if ! command -v chromium >/dev/null 2>&1 && ! command -v chromium-browser >/dev/null 2>&1; then
-  echo "== installing chromium (for the HTML report test)"
-  if [ "$(id -u)" = "0" ]; then
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium
-  elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
-    sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium
-  elif [ -n "${CI:-}" ]; then
-    echo "error: CI must run the HTML report in chromium, but it is missing and cannot be installed (no root, no sudo)" >&2
-    exit 1
-  else
-    echo "warning: chromium is missing and neither root nor sudo is available:" >&2
-    echo "warning: the HTML-in-a-browser test will be SKIPPED (install chromium to run it)" >&2
-    export MEDTWIN_NO_BROWSER=1
+# The suite runs against real programs from Debian: a headless Chromium
+# (the HTML report), mosquitto (MQTT interop) and nginx (TLS). Whatever is
+# missing is installed in one apt transaction: as root, or through sudo;
+# with neither, say so and let those tests skip (on CI, which runs as root,
+# they are required and a failed install is an error).
+# need PACKAGE SKIP_VARIABLE WHAT COMMAND...: install PACKAGE unless one of
+# the COMMANDs is found.
+missing=()
+skips=()
+need() {
+  local package=$1 skip=$2 what=$3
+  shift 3
+  for cmd in "$@"; do
+    if command -v "$cmd" >/dev/null 2>&1 || [ -x "/usr/sbin/$cmd" ]; then
+      return
+    fi
+  done
+  missing+=("$package")
+  skips+=("$skip:$what")
+}
+need chromium MEDTWIN_NO_BROWSER "the HTML-report-in-a-browser test" chromium chromium-browser
+need mosquitto MEDTWIN_NO_MOSQUITTO "the MQTT interop tests" mosquitto
+need mosquitto-clients MEDTWIN_NO_MOSQUITTO "the MQTT interop tests" mosquitto_pub
+need nginx MEDTWIN_NO_NGINX "the TLS tests against nginx" nginx
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "== installing ${missing[*]} (Debian packages the tests run against)"
+  sudo_=()
+  if [ "$(id -u)" != "0" ] && command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
+    sudo_=(sudo)
   fi
-fi
-
-# The interop tests talk to a real MQTT broker (Debian's mosquitto) and
-# run what medtwin emits through independent validators (Python FHIR and
-# HL7 v2 libraries, in a virtualenv under target/). Install what is
-# missing, the same way as chromium; without root the tests that need them
-# skip, and say so (on CI they are required).
-if ! command -v mosquitto >/dev/null 2>&1 || ! command -v mosquitto_pub >/dev/null 2>&1; then
-  echo "== installing mosquitto (for the MQTT interop tests)"
-  if [ "$(id -u)" = "0" ]; then
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mosquitto mosquitto-clients
-  elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
-    sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mosquitto mosquitto-clients
+  if [ "$(id -u)" = "0" ] || [ ${#sudo_[@]} -gt 0 ]; then
+    "${sudo_[@]}" apt-get update -qq
+    "${sudo_[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
   elif [ -n "${CI:-}" ]; then
-    echo "error: CI must test against mosquitto, but it is missing and cannot be installed" >&2
+    echo "error: CI must run the tests against ${missing[*]}, but they are missing and cannot be installed (no root, no sudo)" >&2
     exit 1
   else
-    echo "warning: mosquitto is missing and cannot be installed: its interop tests will be SKIPPED" >&2
-    export MEDTWIN_NO_MOSQUITTO=1
-  fi
-fi
-# The TLS tests put medtwin in front of a real nginx (Debian's) with
-# certificates from a test CA.
-if ! command -v nginx >/dev/null 2>&1 && [ ! -x /usr/sbin/nginx ]; then
-  echo "== installing nginx (for the TLS tests)"
-  if [ "$(id -u)" = "0" ]; then
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx
-  elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
-    sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx
-  elif [ -n "${CI:-}" ]; then
-    echo "error: CI must test TLS against nginx, but it is missing and cannot be installed" >&2
-    exit 1
-  else
-    echo "warning: nginx is missing and cannot be installed: its TLS tests will be SKIPPED" >&2
-    export MEDTWIN_NO_NGINX=1
+    for skip in "${skips[@]}"; do
+      echo "warning: cannot install without root or sudo: ${skip#*:} will be SKIPPED" >&2
+      export "${skip%%:*}=1"
+    done
   fi
 fi
 # Debian puts nginx in /usr/sbin, which a non-root PATH may lack.
