@@ -130,16 +130,17 @@ pub fn run(args: &ServeArgs) -> Result<Outcome, Failure> {
                     "medtwin serve: {} · {} patients · speed x{}",
                     s.name, serving.patients, args.speed
                 );
-                println!("central station: {}", serving.url);
-                println!("instructor console: {}instructor", serving.url);
-                match source {
-                    "generated" => println!("instructor token: {token}"),
-                    other => println!("instructor token: from {other}"),
-                }
                 for (kind, address) in &serving.intakes {
                     println!("alarms {kind}: {address}");
                 }
                 println!("telemetry to: {}", serving.target_url);
+                match source {
+                    "generated" => println!("instructor token: {token}"),
+                    other => println!("instructor token: from {other}"),
+                }
+                println!("instructor console: {}instructor", serving.url);
+                // Last: scripts wait for this line.
+                println!("central station: {}", serving.url);
             })
             .await
         })
