@@ -31,6 +31,23 @@ if ! command -v chromium >/dev/null 2>&1 && ! command -v chromium-browser >/dev/
   fi
 fi
 
+# The training pages (`medtwin serve`) are tested in headless Chromium
+# driven over WebDriver: Debian's `chromium-driver` (chromedriver).
+if ! command -v chromedriver >/dev/null 2>&1; then
+  echo "== installing chromium-driver (for the training pages' browser tests)"
+  if [ "$(id -u)" = "0" ]; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium-driver
+  elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
+    sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium-driver
+  elif [ -n "${CI:-}" ]; then
+    echo "error: CI must run the training pages in chromium, but chromium-driver is missing and cannot be installed" >&2
+    exit 1
+  else
+    echo "warning: chromium-driver is missing and cannot be installed: the training browser tests will be SKIPPED" >&2
+    export MEDTWIN_NO_BROWSER=1
+  fi
+fi
+
 # The interop tests talk to a real MQTT broker (Debian's mosquitto) and
 # run what medtwin emits through independent validators (Python FHIR and
 # HL7 v2 libraries, in a virtualenv under target/). Install what is
