@@ -547,6 +547,22 @@ impl Ward {
             self.counters.alarms_dropped += 1;
             return;
         }
+        // An escalation supersedes the patient's lower NEWS2 alarm (a
+        // monitor shows one NEWS2 condition, at its highest priority).
+        if alert.kind.starts_with("news2-") {
+            let new_rank = rank(priority_name(alert.priority));
+            for a in &mut self.alarms {
+                if a.bed == bed
+                    && a.kind.starts_with("news2-")
+                    && a.state != AlarmState::Cleared
+                    && rank(a.priority) < new_rank
+                {
+                    a.state = AlarmState::Cleared;
+                    a.cleared_ms = Some(now);
+                    changes.alarms.push(a.clone());
+                }
+            }
+        }
         let alarm = Alarm {
             id: self.alarms.len() as u64 + 1,
             bed,

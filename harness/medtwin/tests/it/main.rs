@@ -24,4 +24,5 @@ mod secure_auth;
 mod secure_mqtt;
 mod snapshots;
 mod training;
+mod training_browser;
 mod waveforms;

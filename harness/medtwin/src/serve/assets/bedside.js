@@ -42,30 +42,40 @@ function draw(now) {
   for (const t of Object.values(traces)) {
     if (t.started === null) { if (t.queue.length < t.rate * 0.5) continue; t.started = now; t.played = 0; }
     const due = Math.floor((now - t.started) / 1000 * t.rate * Math.max(1, speed));
-    let n = Math.min(due - t.played, t.queue.length);
+    const n = Math.min(due - t.played, t.queue.length);
     if (n <= 0) { if (t.queue.length === 0) t.started = null; continue; }
     t.played += n;
     const w = t.canvas.width, h = t.canvas.height, dx = w / (SWEEP_S * t.rate);
-    const g = t.g;
-    g.lineWidth = 1.6; g.strokeStyle = COLORS[t.name] || "#fff";
-    while (n-- > 0) {
-      const v = t.queue.shift();
-      const x0 = t.x, x1 = t.x + dx;
-      g.fillStyle = "#000"; g.fillRect(x0, 0, dx + 8, h); // the erase bar ahead of the sweep
-      if (v === null) {
-        // Leads off: a flat dashed line at the baseline, as a monitor shows it.
-        g.save(); g.setLineDash([6, 6]); g.strokeStyle = "#777";
-        g.beginPath(); g.moveTo(x0, h / 2); g.lineTo(x1, h / 2); g.stroke(); g.restore();
-        t.lastY = null;
-      } else {
-        const y = h - (v - t.lo) / (t.hi - t.lo) * h;
-        if (t.lastY !== null) { g.beginPath(); g.moveTo(x0, t.lastY); g.lineTo(x1, y); g.stroke(); }
-        t.lastY = y;
+    const g = t.g, samples = t.queue.splice(0, n);
+    // One erase bar ahead of the sweep and one path per frame (not per
+    // sample): a 500 Hz trace is ~8 samples a frame at 60 fps.
+    let x = t.x, k = 0;
+    while (k < samples.length) {
+      const run = Math.min(samples.length - k, Math.ceil((w - x) / dx));
+      g.fillStyle = "#000"; g.fillRect(x, 0, run * dx + 10, h);
+      g.beginPath(); g.lineWidth = 1.6; g.strokeStyle = COLORS[t.name] || "#fff";
+      let y0 = t.lastY, flat = false;
+      for (let i = 0; i < run; i++) {
+        const v = samples[k + i], x1 = x + dx;
+        if (v === null) {
+          flat = true; y0 = null;
+        } else {
+          const y = h - (v - t.lo) / (t.hi - t.lo) * h;
+          if (y0 === null) g.moveTo(x1, y); else { g.moveTo(x, y0); g.lineTo(x1, y); }
+          y0 = y;
+        }
+        x = x1;
       }
-      t.x = x1;
-      if (t.x >= w) { t.x = 0; t.lastY = null; }
-      window.__drawn[t.name]++;
+      g.stroke();
+      if (flat) {
+        // Leads off: a flat dashed line at the baseline, as a monitor shows it.
+        g.save(); g.setLineDash([6, 6]); g.strokeStyle = "#777"; g.beginPath();
+        g.moveTo(x - run * dx, h / 2); g.lineTo(x, h / 2); g.stroke(); g.restore();
+      }
+      t.lastY = y0; k += run; window.__drawn[t.name] += run;
+      if (x >= w - dx / 2) { x = 0; t.lastY = null; }
     }
+    t.x = x;
   }
   requestAnimationFrame(draw);
 }

@@ -33,7 +33,7 @@ function render() {
       el.dataset.bed = b.bed;
       el.onclick = () => { location.href = "/bed/" + b.bed; };
     }
-    const pr = b.alarm || b.acked;
+    const pr = rank(b.acked) > rank(b.alarm) ? b.acked : b.alarm;
     el.className = "tile" + (pr ? " alarm-" + pr : "") + (b.alarm ? " unacked" : "");
     el.dataset.news2 = b.news2 == null ? "" : b.news2;
     el.innerHTML = tileHtml(b);

@@ -53,9 +53,9 @@ async function load() {
   const s = await MT.json("/api/ward");
   $("scenario").textContent = s.scenario;
   const names = s.beds.map((b) => b.patient).sort();
-  $("patient").innerHTML = names.map((n) => `<option>${n}</option>`).join("");
-  $("condition").innerHTML = s.catalogue.conditions.map((c) => `<option>${c}</option>`).join("");
-  $("fault").innerHTML = s.catalogue.faults.map((c) => `<option>${c}</option>`).join("");
+  $("patient").innerHTML = names.map((n) => `<option value="${n}">${n}</option>`).join("");
+  $("condition").innerHTML = s.catalogue.conditions.map((c) => `<option value="${c}">${c}</option>`).join("");
+  $("fault").innerHTML = s.catalogue.faults.map((c) => `<option value="${c}">${c}</option>`).join("");
   $("intervention").innerHTML = s.catalogue.interventions.map((i) =>
     `<option value="${i.name}" title="${i.params.map((p) => p.name).join(", ")}">${i.name}</option>`).join("");
   $("log").innerHTML = ""; s.log.forEach(onLog);
