@@ -191,11 +191,7 @@ th,td{border:1px solid #d7dbe2;padding:3px 7px;text-align:left}th{background:#ee
 pub fn render(shared: &Shared) -> String {
     let ward = shared.ward();
     let acks = ack_times(&ward.alarms);
-    let unacked = ward
-        .alarms
-        .iter()
-        .filter(|a| a.acked_ms.is_none())
-        .count();
+    let unacked = ward.alarms.iter().filter(|a| a.acked_ms.is_none()).count();
     let dues = dues(&ward);
     let page: Markup = html! {
         (DOCTYPE)

@@ -158,7 +158,10 @@ impl Action {
                     if let Some(r) = ramp {
                         *ramp_ms = duration::parse(r).map_err(|e| format!("ramp: {e}"))?;
                     }
-                    *duration_ms = duration.as_deref().map(|d| dur("duration", d)).transpose()?;
+                    *duration_ms = duration
+                        .as_deref()
+                        .map(|d| dur("duration", d))
+                        .transpose()?;
                 }
                 command
             }
@@ -179,7 +182,10 @@ impl Action {
                     patient: patient.clone(),
                     kind,
                     params: resolve_params(kind.name(), kind.params(), params)?,
-                    duration_ms: duration.as_deref().map(|d| dur("duration", d)).transpose()?,
+                    duration_ms: duration
+                        .as_deref()
+                        .map(|d| dur("duration", d))
+                        .transpose()?,
                 }
             }
             Action::DeviceFault {
@@ -345,12 +351,18 @@ params = { dose_mg = 0.4 }
         let cues = parse(text).unwrap();
         assert_eq!(cues[0].0, 60_000);
         assert_eq!(cues[1].0, 120_000);
-        let again = parse(&write(&cues.iter().map(|c| c.1.clone()).collect::<Vec<_>>())).unwrap();
+        let again = parse(&write(
+            &cues.iter().map(|c| c.1.clone()).collect::<Vec<_>>(),
+        ))
+        .unwrap();
         assert_eq!(again, cues);
         let bad = text.replace("dose_mg", "dose_g");
         let e = parse(&bad).unwrap_err();
-        assert!(e.contains("cue 1") && e.contains("params.dose_g"), "{e}");
-        let e = parse("[[cue]]\nat = \"1m\"\ntype = \"condition\"\npatient = \"x\"\ncondition = \"flu\"\n").unwrap_err();
+        assert!(e.contains("cue 2") && e.contains("params.dose_g"), "{e}");
+        let e = parse(
+            "[[cue]]\nat = \"1m\"\ntype = \"condition\"\npatient = \"x\"\ncondition = \"flu\"\n",
+        )
+        .unwrap_err();
         assert!(e.contains("unknown condition \"flu\""), "{e}");
         let e = parse("[[cue]\n").unwrap_err();
         assert!(e.contains("line 1"), "{e}");

@@ -4,8 +4,8 @@
 //! the instructor's console behind a bearer token (conditions, faults,
 //! outages, interventions, the clock, cues, ending the session).
 
-use std::convert::Infallible;
 use std::collections::VecDeque;
+use std::convert::Infallible;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 
@@ -52,8 +52,14 @@ type AppState = Arc<App>;
 pub fn router(app: AppState) -> axum::Router {
     axum::Router::new()
         .route("/", get(|| page(include_str!("assets/central.html"))))
-        .route("/bed/{bed}", get(|| page(include_str!("assets/bedside.html"))))
-        .route("/instructor", get(|| page(include_str!("assets/instructor.html"))))
+        .route(
+            "/bed/{bed}",
+            get(|| page(include_str!("assets/bedside.html"))),
+        )
+        .route(
+            "/instructor",
+            get(|| page(include_str!("assets/instructor.html"))),
+        )
         .route("/assets/{file}", get(asset))
         .route("/report", get(report))
         .route("/healthz", get(|| async { "ok" }))
@@ -67,10 +73,7 @@ pub fn router(app: AppState) -> axum::Router {
         .route("/api/act", post(trainee_act))
         .route("/api/instructor/command", post(instructor_command))
         .route("/api/instructor/clock", post(instructor_clock))
-        .route(
-            "/api/instructor/cues",
-            get(save_cues).post(load_cues),
-        )
+        .route("/api/instructor/cues", get(save_cues).post(load_cues))
         .route("/api/instructor/end", post(end))
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
         .with_state(app)
@@ -96,9 +99,9 @@ fn error(status: StatusCode, message: impl Into<String>) -> Response {
     (status, Json(json!({ "error": message.into() }))).into_response()
 }
 
-/// Whether the request carries the instructor's token (constant time);
-/// a refusal is counted.
-fn authorised(app: &App, headers: &HeaderMap) -> Result<(), Response> {
+/// The refusal of a request without the instructor's token (compared in
+/// constant time), counted; `None` when it carries the token.
+fn refused(app: &App, headers: &HeaderMap) -> Option<Response> {
     use subtle::ConstantTimeEq as _;
     let given = headers
         .get(header::AUTHORIZATION)
@@ -106,7 +109,7 @@ fn authorised(app: &App, headers: &HeaderMap) -> Result<(), Response> {
         .and_then(|v| v.strip_prefix("Bearer "))
         .unwrap_or("");
     if bool::from(given.as_bytes().ct_eq(app.token.as_bytes())) {
-        return Ok(());
+        return None;
     }
     app.shared.ward().counters.unauthorized += 1;
     let mut response = error(
@@ -117,7 +120,7 @@ fn authorised(app: &App, headers: &HeaderMap) -> Result<(), Response> {
         header::WWW_AUTHENTICATE,
         HeaderValue::from_static("Bearer realm=\"medtwin instructor\""),
     );
-    Err(response)
+    Some(response)
 }
 
 async fn snapshot(State(app): State<AppState>) -> Response {
@@ -281,7 +284,9 @@ fn feed(
                     return Some((Ok(sse(&e)), f));
                 }
                 Err(broadcast::error::RecvError::Lagged(_)) => {
-                    (f.bus)(&f.app.shared).lagged.fetch_add(1, Ordering::Relaxed);
+                    (f.bus)(&f.app.shared)
+                        .lagged
+                        .fetch_add(1, Ordering::Relaxed);
                     f.done = true;
                     let e = SseEvent::default().event("lagged").data("{}");
                     return Some((Ok(e), f));
@@ -404,7 +409,10 @@ async fn queue(app: &App, action: &Action, at_ms: Option<u64>, actor: &str) -> R
     };
     if app.requests.try_send(request).is_err() {
         app.shared.busy.fetch_add(1, Ordering::Relaxed);
-        return error(StatusCode::SERVICE_UNAVAILABLE, "the twin is busy; try again");
+        return error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the twin is busy; try again",
+        );
     }
     match answer.await {
         Ok(Ok(at_ms)) => {
@@ -455,7 +463,7 @@ async fn instructor_command(
     headers: HeaderMap,
     Json(action): Json<Action>,
 ) -> Response {
-    if let Err(r) = authorised(&app, &headers) {
+    if let Some(r) = refused(&app, &headers) {
         return r;
     }
     let response = queue(&app, &action, None, "instructor").await;
@@ -484,7 +492,7 @@ async fn instructor_clock(
     headers: HeaderMap,
     Json(body): Json<ClockBody>,
 ) -> Response {
-    if let Err(r) = authorised(&app, &headers) {
+    if let Some(r) = refused(&app, &headers) {
         return r;
     }
     let pace = &app.shared.pace;
@@ -526,7 +534,7 @@ async fn instructor_clock(
 }
 
 async fn save_cues(State(app): State<AppState>, headers: HeaderMap) -> Response {
-    if let Err(r) = authorised(&app, &headers) {
+    if let Some(r) = refused(&app, &headers) {
         return r;
     }
     let issued = app.issued.lock().unwrap_or_else(|p| p.into_inner()).clone();
@@ -555,7 +563,7 @@ async fn load_cues(
     Query(q): Query<CueQuery>,
     body: Bytes,
 ) -> Response {
-    if let Err(r) = authorised(&app, &headers) {
+    if let Some(r) = refused(&app, &headers) {
         return r;
     }
     let text = String::from_utf8_lossy(&body);
@@ -592,7 +600,7 @@ pub async fn arm(app: &App, cues: Vec<(u64, Cue)>, offset: u64) -> serde_json::V
 }
 
 async fn end(State(app): State<AppState>, headers: HeaderMap) -> Response {
-    if let Err(r) = authorised(&app, &headers) {
+    if let Some(r) = refused(&app, &headers) {
         return r;
     }
     app.stop.trigger(crate::stop::StopReason::Interrupt);

@@ -111,7 +111,10 @@ pub async fn serve(
     let mut start = Start::now(s);
     // The session paces the twin itself: the transport sends what it is
     // handed at once, and an alarm is placed at the newest data sent.
-    start.clock = Arc::new(SimClock::new(crate::scenario::Clock::Virtual, Instant::now()));
+    start.clock = Arc::new(SimClock::new(
+        crate::scenario::Clock::Virtual,
+        Instant::now(),
+    ));
     let inbox = Inbox::new(start.clock.clone());
     let mqtt_broker = target::mqtt_broker(s).await?;
     let server_tls = match &s.alerts.tls {
@@ -188,7 +191,8 @@ pub async fn serve(
         busy: AtomicU64::new(0),
     });
     let (request_tx, request_rx) = mpsc::channel(session::REQUESTS_PENDING);
-    let (out_tx, mut out_rx) = mpsc::channel::<Vec<crate::transport::Outgoing>>(session::STEPS_PENDING);
+    let (out_tx, mut out_rx) =
+        mpsc::channel::<Vec<crate::transport::Outgoing>>(session::STEPS_PENDING);
     let twin_thread = {
         let (shared, stop) = (shared.clone(), stop.clone());
         std::thread::Builder::new()
@@ -252,7 +256,10 @@ pub async fn serve(
     started(&Serving {
         url: format!("http://{addr}/"),
         run_id: start.run_id.clone(),
-        intakes: addresses.iter().map(|(k, a)| (k.name(), a.clone())).collect(),
+        intakes: addresses
+            .iter()
+            .map(|(k, a)| (k.name(), a.clone()))
+            .collect(),
         target_url: target.config.url.clone(),
         patients: patients.len(),
     });
@@ -322,8 +329,7 @@ fn write_report(shared: &session::Shared, dir: &std::path::Path) -> anyhow::Resu
         let path = dir.join(name);
         let tmp = dir.join(format!(".{name}.tmp"));
         std::fs::write(&tmp, body).with_context(|| format!("cannot write {}", tmp.display()))?;
-        std::fs::rename(&tmp, &path)
-            .with_context(|| format!("cannot write {}", path.display()))?;
+        std::fs::rename(&tmp, &path).with_context(|| format!("cannot write {}", path.display()))?;
     }
     Ok(())
 }

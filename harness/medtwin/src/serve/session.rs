@@ -4,8 +4,8 @@
 //! ward and the live feeds, and hands each step's deliveries to the
 //! transport (towards the embedded backend or the backend under test).
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use medtwin_sim::{Command, StepOutput, Twin};
@@ -233,7 +233,10 @@ fn publish_waves(shared: &Shared, step: &StepOutput, channels: &[(u32, Vec<&'sta
                 let samples = block.channel(&step.wave_samples, c);
                 (
                     *name,
-                    samples.iter().map(|v| (v * 1000.0).round() as i32).collect(),
+                    samples
+                        .iter()
+                        .map(|v| (v * 1000.0).round() as i32)
+                        .collect(),
                 )
             })
             .collect();

@@ -362,7 +362,8 @@ impl Ward {
                 bed.tech.insert("lead_off".to_owned(), out.now_ms);
             }
             if !bed.waves.iter().any(|w| w.0 == block.device_idx)
-                && let Some(Some((rate, channels))) = self.device_waves.get(block.device_idx as usize)
+                && let Some(Some((rate, channels))) =
+                    self.device_waves.get(block.device_idx as usize)
             {
                 bed.waves.push((block.device_idx, *rate, channels.clone()));
             }
@@ -372,7 +373,8 @@ impl Ward {
             self.next_trend_ms = out.now_ms + TREND_EVERY_MS;
         }
         for bed in &mut self.beds {
-            bed.tech.retain(|_, seen| *seen + TECH_HOLD_MS >= out.now_ms);
+            bed.tech
+                .retain(|_, seen| *seen + TECH_HOLD_MS >= out.now_ms);
             bed.now.acvpu = bed.acvpu.map(acvpu_letter);
             let scored = news2::score(&Observations {
                 rr_per_min: bed.now.rr,
@@ -388,7 +390,8 @@ impl Ward {
                 consciousness: bed.acvpu,
                 temp_c: bed.now.temp,
             });
-            let measured_any = bed.now.hr.is_some() || bed.now.spo2.is_some() || bed.now.rr.is_some();
+            let measured_any =
+                bed.now.hr.is_some() || bed.now.spo2.is_some() || bed.now.rr.is_some();
             bed.now.news2 = measured_any.then_some(scored.total);
             bed.now.news2_red = measured_any && scored.red;
             if trend_due {
@@ -456,11 +459,7 @@ impl Ward {
                 actor: "twin".into(),
                 what: "condition",
                 patient: name(o.patient_idx),
-                text: format!(
-                    "{} began (severity {:.2})",
-                    o.condition.name(),
-                    o.severity
-                ),
+                text: format!("{} began (severity {:.2})", o.condition.name(), o.severity),
             });
         }
         for e in &out.ends {
@@ -522,7 +521,11 @@ impl Ward {
     }
 
     fn release_due(&mut self, changes: &mut Changes) {
-        while self.pending.front().is_some_and(|(due, ..)| *due <= self.now_ms) {
+        while self
+            .pending
+            .front()
+            .is_some_and(|(due, ..)| *due <= self.now_ms)
+        {
             let Some((_, alert, received_ms)) = self.pending.pop_front() else {
                 break;
             };
@@ -535,9 +538,12 @@ impl Ward {
             return;
         };
         let now = self.now_ms;
-        if let Some(a) = self.alarms.iter_mut().rev().find(|a| {
-            a.bed == bed && a.kind == alert.kind && a.state != AlarmState::Cleared
-        }) {
+        if let Some(a) = self
+            .alarms
+            .iter_mut()
+            .rev()
+            .find(|a| a.bed == bed && a.kind == alert.kind && a.state != AlarmState::Cleared)
+        {
             a.last_ms = now;
             a.repeats += 1;
             a.score = alert.score.or(a.score);

@@ -36,7 +36,14 @@ impl Drop for Served {
 pub fn serve(scenario: &str, extra: &[&str]) -> Served {
     let out = tempfile::tempdir().expect("a temporary folder");
     let mut child = Command::new(env!("CARGO_BIN_EXE_medtwin"))
-        .args(["serve", scenario, "--listen", "127.0.0.1:0", "--max-wall", "3m"])
+        .args([
+            "serve",
+            scenario,
+            "--listen",
+            "127.0.0.1:0",
+            "--max-wall",
+            "3m",
+        ])
         .args(["--out", out.path().to_str().expect("UTF-8 path")])
         .args(extra)
         .current_dir(root())
@@ -160,7 +167,11 @@ impl SseReader {
     }
 
     /// Reads until `pick` returns something, or `limit` passes.
-    pub async fn until<T>(&mut self, limit: Duration, mut pick: impl FnMut(&Sse) -> Option<T>) -> Option<T> {
+    pub async fn until<T>(
+        &mut self,
+        limit: Duration,
+        mut pick: impl FnMut(&Sse) -> Option<T>,
+    ) -> Option<T> {
         let until = Instant::now() + limit;
         while Instant::now() < until {
             let left = until.saturating_duration_since(Instant::now());
@@ -206,9 +217,20 @@ async fn serve_streams_resumes_refuses_strangers_and_takes_commands_into_the_tru
     let base = served.url.clone();
 
     // The pages come from the binary.
-    let page = client().get(&base).send().await.unwrap().text().await.unwrap();
+    let page = client()
+        .get(&base)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert!(page.contains("Central station") && page.contains("/assets/central.js"));
-    let js = client().get(format!("{base}assets/bedside.js")).send().await.unwrap();
+    let js = client()
+        .get(format!("{base}assets/bedside.js"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(js.status(), 200);
     assert_eq!(js.headers()["content-type"], "text/javascript");
 
@@ -216,38 +238,82 @@ async fn serve_streams_resumes_refuses_strangers_and_takes_commands_into_the_tru
     let mut feed = SseReader::open(&format!("{base}api/events"), None).await;
     let mut ticks = Vec::new();
     while ticks.len() < 4 {
-        let e = feed.next(Duration::from_secs(10)).await.expect("ticks keep coming");
+        let e = feed
+            .next(Duration::from_secs(10))
+            .await
+            .expect("ticks keep coming");
         if e.name == "tick" {
             ticks.push(e);
         }
     }
     for pair in ticks.windows(2) {
-        assert!(pair[1].id > pair[0].id, "ids increase: {} then {}", pair[0].id, pair[1].id);
-        assert!(pair[1].data["t"].as_u64() >= pair[0].data["t"].as_u64(), "time moves on");
+        assert!(
+            pair[1].id > pair[0].id,
+            "ids increase: {} then {}",
+            pair[0].id,
+            pair[1].id
+        );
+        assert!(
+            pair[1].data["t"].as_u64() >= pair[0].data["t"].as_u64(),
+            "time moves on"
+        );
     }
-    assert_eq!(ticks[0].data["beds"].as_array().map(Vec::len), Some(8), "{:?}", ticks[0].data);
+    assert_eq!(
+        ticks[0].data["beds"].as_array().map(Vec::len),
+        Some(8),
+        "{:?}",
+        ticks[0].data
+    );
     drop(feed);
 
     // A dropped connection resumes where it left off.
     let resume_after = ticks[1].id;
     let mut resumed = SseReader::open(&format!("{base}api/events"), Some(resume_after)).await;
-    let first = resumed.next(Duration::from_secs(5)).await.expect("the replay");
-    assert_eq!(first.id, resume_after + 1, "resumed right after the last event seen");
-    let second = resumed.next(Duration::from_secs(5)).await.expect("then live");
+    let first = resumed
+        .next(Duration::from_secs(5))
+        .await
+        .expect("the replay");
+    assert_eq!(
+        first.id,
+        resume_after + 1,
+        "resumed right after the last event seen"
+    );
+    let second = resumed
+        .next(Duration::from_secs(5))
+        .await
+        .expect("then live");
     assert_eq!(second.id, resume_after + 2);
 
     // Strangers are refused and counted.
     let command = json!({"type": "condition", "patient": "ward-002",
         "condition": "opioid_respiratory_depression", "severity": 1.0, "ramp": "1m"});
-    let (status, body) = post(&format!("{base}api/instructor/command"), command.clone(), None).await;
+    let (status, body) = post(
+        &format!("{base}api/instructor/command"),
+        command.clone(),
+        None,
+    )
+    .await;
     assert_eq!(status, 401, "{body}");
-    let (status, _) = post(&format!("{base}api/instructor/command"), command.clone(), Some("guess")).await;
+    let (status, _) = post(
+        &format!("{base}api/instructor/command"),
+        command.clone(),
+        Some("guess"),
+    )
+    .await;
     assert_eq!(status, 401);
-    let (status, _) = post(&format!("{base}api/instructor/clock"), json!({"action": "pause"}), None).await;
+    let (status, _) = post(
+        &format!("{base}api/instructor/clock"),
+        json!({"action": "pause"}),
+        None,
+    )
+    .await;
     assert_eq!(status, 401);
     let stats = get(&format!("{base}api/stats")).await;
     assert_eq!(stats["counters"]["unauthorized"], 3, "{stats}");
-    assert_eq!(stats["counters"]["commands_queued"], 0, "nothing reached the twin: {stats}");
+    assert_eq!(
+        stats["counters"]["commands_queued"], 0,
+        "nothing reached the twin: {stats}"
+    );
     // A trainee may give interventions, not start conditions.
     let (status, _) = post(&format!("{base}api/act"), command.clone(), None).await;
     assert_eq!(status, 403);
@@ -259,19 +325,35 @@ async fn serve_streams_resumes_refuses_strangers_and_takes_commands_into_the_tru
     )
     .await;
     assert_eq!(status, 400);
-    assert!(body["error"].as_str().unwrap_or("").contains("unknown condition \"flu\""), "{body}");
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap_or("")
+            .contains("unknown condition \"flu\""),
+        "{body}"
+    );
 
     // The instructor's command goes through the twin's queue into its truth.
     let mut live = SseReader::open(&format!("{base}api/events"), None).await;
-    let (status, body) = post(&format!("{base}api/instructor/command"), command, Some(TOKEN)).await;
+    let (status, body) = post(
+        &format!("{base}api/instructor/command"),
+        command,
+        Some(TOKEN),
+    )
+    .await;
     assert_eq!(status, 200, "{body}");
-    let queued_at = body["queued_at_ms"].as_u64().expect("queued at a simulated time");
+    let queued_at = body["queued_at_ms"]
+        .as_u64()
+        .expect("queued at a simulated time");
     let applied = live
         .until(Duration::from_secs(20), |e| {
             (e.name == "log"
                 && e.data["what"] == "command"
                 && e.data["patient"] == "ward-002"
-                && e.data["text"].as_str().unwrap_or("").contains("opioid_respiratory_depression"))
+                && e.data["text"]
+                    .as_str()
+                    .unwrap_or("")
+                    .contains("opioid_respiratory_depression"))
             .then(|| e.data.clone())
         })
         .await
@@ -288,9 +370,19 @@ async fn serve_streams_resumes_refuses_strangers_and_takes_commands_into_the_tru
         .await
         .expect("the backend raised an alarm for ward-002");
     let id = alarm["id"].as_u64().unwrap();
-    let (status, body) = post(&format!("{base}api/alarms/{id}/ack"), json!({"by": "nurse-a"}), None).await;
+    let (status, body) = post(
+        &format!("{base}api/alarms/{id}/ack"),
+        json!({"by": "nurse-a"}),
+        None,
+    )
+    .await;
     assert_eq!(status, 200, "{body}");
-    let (status, _) = post(&format!("{base}api/alarms/{id}/ack"), json!({"by": "nurse-b"}), None).await;
+    let (status, _) = post(
+        &format!("{base}api/alarms/{id}/ack"),
+        json!({"by": "nurse-b"}),
+        None,
+    )
+    .await;
     assert_eq!(status, 409, "acknowledged once");
     let (status, body) = post(
         &format!("{base}api/act"),
@@ -301,7 +393,8 @@ async fn serve_streams_resumes_refuses_strangers_and_takes_commands_into_the_tru
     .await;
     assert_eq!(status, 200, "{body}");
     live.until(Duration::from_secs(20), |e| {
-        (e.name == "log" && e.data["what"] == "intervention" && e.data["actor"] == "nurse-a").then_some(())
+        (e.name == "log" && e.data["what"] == "intervention" && e.data["actor"] == "nurse-a")
+            .then_some(())
     })
     .await
     .expect("the naloxone was given, credited to the trainee");
@@ -316,14 +409,25 @@ async fn serve_streams_resumes_refuses_strangers_and_takes_commands_into_the_tru
         .text()
         .await
         .unwrap();
-    assert!(cues.contains("[[cue]]") && cues.contains("opioid_respiratory_depression"), "{cues}");
+    assert!(
+        cues.contains("[[cue]]") && cues.contains("opioid_respiratory_depression"),
+        "{cues}"
+    );
 
     // Ending the session writes the after-action report.
     let (status, _) = post(&format!("{base}api/instructor/end"), json!({}), Some(TOKEN)).await;
     assert_eq!(status, 200);
-    assert_eq!(served.wait_exit(Duration::from_secs(20)), Some(0), "serve exits 0 when ended");
-    let html = std::fs::read_to_string(served.report_dir().join("after-action.html")).expect("after-action.html");
-    assert!(html.contains("nurse-a") && html.contains(alarm["kind"].as_str().unwrap()), "the ack is in the report");
+    assert_eq!(
+        served.wait_exit(Duration::from_secs(20)),
+        Some(0),
+        "serve exits 0 when ended"
+    );
+    let html = std::fs::read_to_string(served.report_dir().join("after-action.html"))
+        .expect("after-action.html");
+    assert!(
+        html.contains("nurse-a") && html.contains(alarm["kind"].as_str().unwrap()),
+        "the ack is in the report"
+    );
     let session: Value = serde_json::from_str(
         &std::fs::read_to_string(served.report_dir().join("training.json")).expect("training.json"),
     )
@@ -359,7 +463,10 @@ fn serve_refuses_a_bad_cue_file_and_a_token_on_the_command_line() {
     ]);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
     let err = text(&out.stderr);
-    assert!(err.contains("cues.toml") && err.contains("cue 1") && err.contains("severity"), "{err}");
+    assert!(
+        err.contains("cues.toml") && err.contains("cue 1") && err.contains("severity"),
+        "{err}"
+    );
     let out = crate::common::medtwin(&[
         "serve",
         "scenarios/training/sepsis-ward.toml",
@@ -367,5 +474,8 @@ fn serve_refuses_a_bad_cue_file_and_a_token_on_the_command_line() {
         "hunter2",
     ]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(!text(&out.stderr).contains("hunter2"), "the secret is not echoed");
+    assert!(
+        !text(&out.stderr).contains("hunter2"),
+        "the secret is not echoed"
+    );
 }

@@ -147,49 +147,112 @@ async fn training_ward_in_headless_chromium_alarms_acknowledges_and_draws_wavefo
     // The central station loads with a tile per patient and updates live.
     c.goto(&base).await.expect("the central station loads");
     let tiles = poll(Duration::from_secs(15), || async {
-        let n = js(&c, "return document.querySelectorAll('#tiles .tile').length").await;
+        let n = js(
+            &c,
+            "return document.querySelectorAll('#tiles .tile').length",
+        )
+        .await;
         (n.as_u64() == Some(8)).then_some(8)
     })
     .await;
     assert_eq!(tiles, Some(8), "a tile per patient");
-    let clock0 = c.find(Locator::Css("#clock")).await.unwrap().text().await.unwrap();
+    let clock0 = c
+        .find(Locator::Css("#clock"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     let ticks0 = js(&c, "return state.ticks").await.as_u64().unwrap_or(0);
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let clock1 = c.find(Locator::Css("#clock")).await.unwrap().text().await.unwrap();
+    let clock1 = c
+        .find(Locator::Css("#clock"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     let ticks1 = js(&c, "return state.ticks").await.as_u64().unwrap_or(0);
-    assert!(ticks1 > ticks0 + 3, "ticks arrive live: {ticks0} then {ticks1}");
+    assert!(
+        ticks1 > ticks0 + 3,
+        "ticks arrive live: {ticks0} then {ticks1}"
+    );
     assert_ne!(clock0, clock1, "the clock moves");
-    let hr = c.find(Locator::Css("#tile-ward-002 .num.hr .v")).await.unwrap().text().await.unwrap();
-    assert!(hr.parse::<f64>().is_ok(), "the tile shows a heart rate, not {hr:?}");
-    assert!(!tile_class(&c, "ward-002").await.contains("alarm-high"), "not red before the cue");
+    let hr = c
+        .find(Locator::Css("#tile-ward-002 .num.hr .v"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        hr.parse::<f64>().is_ok(),
+        "the tile shows a heart rate, not {hr:?}"
+    );
+    assert!(
+        !tile_class(&c, "ward-002").await.contains("alarm-high"),
+        "not red before the cue"
+    );
     screenshot(&c, "central-before.png").await;
 
     // The instructor triggers an opioid desaturation from the console.
     c.goto(&format!("{base}instructor")).await.unwrap();
     poll(Duration::from_secs(10), || async {
-        let n = js(&c, "return document.querySelectorAll('#patient option').length").await;
+        let n = js(
+            &c,
+            "return document.querySelectorAll('#patient option').length",
+        )
+        .await;
         (n.as_u64() == Some(8)).then_some(())
     })
     .await
     .expect("the console lists the patients");
-    c.find(Locator::Css("#token")).await.unwrap().send_keys(TOKEN).await.unwrap();
-    c.find(Locator::Css("#patient")).await.unwrap().select_by_value("ward-002").await.unwrap();
-    c.find(Locator::Css("#condition")).await.unwrap()
-        .select_by_value("opioid_respiratory_depression").await.unwrap();
+    c.find(Locator::Css("#token"))
+        .await
+        .unwrap()
+        .send_keys(TOKEN)
+        .await
+        .unwrap();
+    c.find(Locator::Css("#patient"))
+        .await
+        .unwrap()
+        .select_by_value("ward-002")
+        .await
+        .unwrap();
+    c.find(Locator::Css("#condition"))
+        .await
+        .unwrap()
+        .select_by_value("opioid_respiratory_depression")
+        .await
+        .unwrap();
     let ramp = c.find(Locator::Css("#ramp")).await.unwrap();
     ramp.clear().await.unwrap();
     ramp.send_keys("1m").await.unwrap();
     let severity = c.find(Locator::Css("#severity")).await.unwrap();
     severity.clear().await.unwrap();
     severity.send_keys("1").await.unwrap();
-    c.find(Locator::Css("#trigger")).await.unwrap().click().await.unwrap();
+    c.find(Locator::Css("#trigger"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
     let said = poll(Duration::from_secs(10), || async {
-        let t = c.find(Locator::Css("#result")).await.ok()?.text().await.ok()?;
+        let t = c
+            .find(Locator::Css("#result"))
+            .await
+            .ok()?
+            .text()
+            .await
+            .ok()?;
         (!t.is_empty()).then_some(t)
     })
     .await
     .unwrap_or_default();
-    assert!(said.contains("queued_at_ms"), "the console's command was taken: {said}");
+    assert!(
+        said.contains("queued_at_ms"),
+        "the console's command was taken: {said}"
+    );
     screenshot(&c, "instructor.png").await;
 
     // Back at the central station, the tile turns red (high priority,
@@ -208,11 +271,17 @@ async fn training_ward_in_headless_chromium_alarms_acknowledges_and_draws_wavefo
     let waited = cued.elapsed();
     screenshot(&c, "central-alarm.png").await;
     let red = red.unwrap_or_else(|| panic!("ward-002's tile did not turn red within 40 s (x60)"));
-    assert!(red.contains("unacked"), "an unacknowledged high alarm flashes: {red}");
+    assert!(
+        red.contains("unacked"),
+        "an unacknowledged high alarm flashes: {red}"
+    );
     let first = js(&c, "return document.querySelector('#tiles .tile').id").await;
     assert_eq!(first, "tile-ward-002", "the most acute patient comes first");
     let sim_t = js(&c, "return state.t").await;
-    eprintln!("figure: ward-002 red {:.1} s wall after the cue (x60), station clock {sim_t} ms", waited.as_secs_f64());
+    eprintln!(
+        "figure: ward-002 red {:.1} s wall after the cue (x60), station clock {sim_t} ms",
+        waited.as_secs_f64()
+    );
 
     // A trainee acknowledges from the station: the flashing stops, the
     // colour stays while the condition lasts.
@@ -221,7 +290,10 @@ async fn training_ward_in_headless_chromium_alarms_acknowledges_and_draws_wavefo
     // The list is redrawn on every tick: find and click in one go, retried
     // until the button is caught between two redraws.
     poll(Duration::from_secs(5), || async {
-        let button = c.find(Locator::Css(&format!("#alarm-{alarm_id} button.ack"))).await.ok()?;
+        let button = c
+            .find(Locator::Css(&format!("#alarm-{alarm_id} button.ack")))
+            .await
+            .ok()?;
         button.click().await.ok()
     })
     .await
@@ -256,26 +328,51 @@ async fn training_ward_in_headless_chromium_alarms_acknowledges_and_draws_wavefo
     .await
     .expect("the ECG canvas draws");
     tokio::time::sleep(Duration::from_secs(1)).await;
-    let before = js(&c, "return [window.__drawn.ecg_ii, window.__drawn.pleth, window.__frames, performance.now()]").await;
+    let before = js(
+        &c,
+        "return [window.__drawn.ecg_ii, window.__drawn.pleth, window.__frames, performance.now()]",
+    )
+    .await;
     tokio::time::sleep(Duration::from_secs(4)).await;
-    let after = js(&c, "return [window.__drawn.ecg_ii, window.__drawn.pleth, window.__frames, performance.now()]").await;
+    let after = js(
+        &c,
+        "return [window.__drawn.ecg_ii, window.__drawn.pleth, window.__frames, performance.now()]",
+    )
+    .await;
     let f = |v: &Value, i: usize| v[i].as_f64().unwrap_or(0.0);
     let seconds = (f(&after, 3) - f(&before, 3)) / 1000.0;
     let ecg_rate = (f(&after, 0) - f(&before, 0)) / seconds;
     let pleth_rate = (f(&after, 1) - f(&before, 1)) / seconds;
     let fps = (f(&after, 2) - f(&before, 2)) / seconds;
-    eprintln!("figure: bedside ECG {ecg_rate:.0} samples/s, pleth {pleth_rate:.0} samples/s (device 500 Hz), {fps:.1} fps");
-    assert!((350.0..=650.0).contains(&ecg_rate), "the ECG sweeps at the device's 500 Hz: {ecg_rate:.0}/s");
+    eprintln!(
+        "figure: bedside ECG {ecg_rate:.0} samples/s, pleth {pleth_rate:.0} samples/s (device 500 Hz), {fps:.1} fps"
+    );
+    assert!(
+        (350.0..=650.0).contains(&ecg_rate),
+        "the ECG sweeps at the device's 500 Hz: {ecg_rate:.0}/s"
+    );
     assert!(pleth_rate > 300.0, "the pleth draws too: {pleth_rate:.0}/s");
     let lit = js(&c, "const c=document.getElementById('canvas-ecg_ii'); const d=c.getContext('2d').getImageData(0,0,c.width,c.height).data; let n=0; for(let i=1;i<d.length;i+=4){ if(d[i]>100) n++; } return n;").await;
-    assert!(lit.as_u64().unwrap_or(0) > 500, "the ECG trace is on the canvas: {lit} green pixels");
+    assert!(
+        lit.as_u64().unwrap_or(0) > 500,
+        "the ECG trace is on the canvas: {lit} green pixels"
+    );
     screenshot(&c, "bedside.png").await;
 
     // The session ends; the acknowledgement is in the after-action report.
     c.goto(&format!("{base}report")).await.unwrap();
     screenshot(&c, "after-action-live.png").await;
-    let ack_row = c.find(Locator::Css("#alarms")).await.unwrap().text().await.unwrap();
-    assert!(ack_row.contains("news2-high") && ack_row.contains("trainee"), "{ack_row}");
+    let ack_row = c
+        .find(Locator::Css("#alarms"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        ack_row.contains("news2-high") && ack_row.contains("trainee"),
+        "{ack_row}"
+    );
     c.close().await.ok();
     let r = client()
         .post(format!("{base}api/instructor/end"))
@@ -299,7 +396,10 @@ async fn training_forty_beds_in_chromium_measures_server_cpu_and_fps() {
         return;
     };
     let driver = start_driver(&chromedriver);
-    let served = serve("fixtures/scenarios/training-40-beds.toml", &["--speed", "1"]);
+    let served = serve(
+        "fixtures/scenarios/training-40-beds.toml",
+        &["--speed", "1"],
+    );
     let base = served.url.clone();
     let c = open_browser(&driver, &chromium).await;
     c.goto(&format!("{base}bed/0")).await.unwrap();
@@ -316,16 +416,36 @@ async fn training_forty_beds_in_chromium_measures_server_cpu_and_fps() {
         }
     });
     tokio::time::sleep(Duration::from_secs(4)).await;
-    let stats = |v: Value| (v["cpu_s"].as_f64().unwrap_or(0.0), v["steps"].as_u64().unwrap_or(0));
+    let stats = |v: Value| {
+        (
+            v["cpu_s"].as_f64().unwrap_or(0.0),
+            v["steps"].as_u64().unwrap_or(0),
+        )
+    };
     let get = || async {
-        client().get(format!("{base}api/stats")).send().await.unwrap().json::<Value>().await.unwrap()
+        client()
+            .get(format!("{base}api/stats"))
+            .send()
+            .await
+            .unwrap()
+            .json::<Value>()
+            .await
+            .unwrap()
     };
     let (cpu0, steps0) = stats(get().await);
-    let frames0 = js(&c, "return [window.__frames, performance.now(), window.__drawn.ecg_ii||0]").await;
+    let frames0 = js(
+        &c,
+        "return [window.__frames, performance.now(), window.__drawn.ecg_ii||0]",
+    )
+    .await;
     let wall = Instant::now();
     tokio::time::sleep(Duration::from_secs(10)).await;
     let (cpu1, steps1) = stats(get().await);
-    let frames1 = js(&c, "return [window.__frames, performance.now(), window.__drawn.ecg_ii||0]").await;
+    let frames1 = js(
+        &c,
+        "return [window.__frames, performance.now(), window.__drawn.ecg_ii||0]",
+    )
+    .await;
     let window_s = wall.elapsed().as_secs_f64();
     let cpu_pct = (cpu1 - cpu0) / window_s * 100.0;
     let f = |v: &Value, i: usize| v[i].as_f64().unwrap_or(0.0);
