@@ -721,3 +721,71 @@ fn acvpu_letter(a: Acvpu) -> &'static str {
         Acvpu::Unresponsive => "U",
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn alert(patient: &str, kind: &str, priority: Priority) -> AlertMessage {
+        AlertMessage {
+            schema: None,
+            alert_id: None,
+            patient_id: patient.into(),
+            kind: kind.into(),
+            priority,
+            measurement_time: None,
+            score: Some(7),
+        }
+    }
+
+    fn step_to(ward: &mut Ward, now_ms: u64, changes: &mut Changes) {
+        let out = StepOutput {
+            now_ms,
+            ..StepOutput::default()
+        };
+        ward.step(&out, changes);
+    }
+
+    #[test]
+    fn alarms_wait_out_the_delay_escalate_and_are_acknowledged_once() {
+        let names = vec!["a".to_owned(), "b".to_owned()];
+        let mut ward = Ward::new(&names, vec![], 10_000);
+        let mut changes = Changes::default();
+        step_to(&mut ward, 1_000, &mut changes);
+        ward.receive(
+            vec![
+                (alert("a", "news2-medium", Priority::Medium), 1_000),
+                (alert("nobody", "news2-high", Priority::High), 1_000),
+            ],
+            &mut changes,
+        );
+        assert!(ward.alarms.is_empty(), "held for the 10 s alarm delay");
+        assert_eq!(ward.counters.alerts_unknown_patient, 1);
+        step_to(&mut ward, 11_000, &mut changes);
+        assert_eq!(ward.alarms.len(), 1);
+        assert_eq!(ward.alarms[0].raised_ms, 11_000);
+        assert_eq!(
+            ward.beds_by_acuity()[0].patient,
+            "a",
+            "the alarmed bed first"
+        );
+        ward.receive(
+            vec![(alert("a", "news2-high", Priority::High), 12_000)],
+            &mut changes,
+        );
+        step_to(&mut ward, 22_000, &mut changes);
+        assert_eq!(ward.alarms[0].state, AlarmState::Cleared, "superseded");
+        assert_eq!(ward.alarms[1].priority, "high");
+        assert_eq!(ward.beds_by_acuity()[0].alarm, Some("high"));
+        ward.acknowledge(2, "nurse", &mut changes).unwrap();
+        assert!(ward.acknowledge(2, "nurse", &mut changes).is_err());
+        assert!(ward.acknowledge(99, "nurse", &mut changes).is_err());
+        let view = &ward.beds_by_acuity()[0];
+        assert_eq!((view.alarm, view.acked), (None, Some("high")));
+        assert!(
+            ward.log
+                .iter()
+                .any(|e| e.what == "ack" && e.actor == "nurse")
+        );
+    }
+}

@@ -479,3 +479,43 @@ fn serve_refuses_a_bad_cue_file_and_a_token_on_the_command_line() {
         "the secret is not echoed"
     );
 }
+
+#[tokio::test]
+async fn serve_drops_a_reader_that_falls_behind_and_counts_it() {
+    // Eight beds of 500 Hz waveforms at x60: ~480 blocks (3.6 MB) a
+    // second, far more than loopback buffers hold while nobody reads.
+    let served = serve("scenarios/training/sepsis-ward.toml", &["--speed", "60"]);
+    let base = served.url.clone();
+    let mut slow = SseReader::open(&format!("{base}api/waves"), None).await;
+    tokio::time::sleep(Duration::from_secs(8)).await;
+    let told = slow
+        .until(Duration::from_secs(30), |e| {
+            (e.name == "lagged").then_some(())
+        })
+        .await;
+    assert!(told.is_some(), "a reader a ring behind is told it lagged");
+    assert!(
+        slow.next(Duration::from_secs(2)).await.is_none(),
+        "and its stream ends (the browser reconnects)"
+    );
+    let stats = get(&format!("{base}api/stats")).await;
+    assert!(
+        stats["waves"]["lagged"].as_u64() >= Some(1),
+        "counted: {stats}"
+    );
+    // The server is still serving everyone else.
+    let mut fresh = SseReader::open(&format!("{base}api/waves?bed=3"), None).await;
+    let block = fresh
+        .next(Duration::from_secs(10))
+        .await
+        .expect("live again");
+    assert_eq!(block.data["bed"], 3, "filtered to the bed asked for");
+    assert_eq!(block.data["rate"], 500);
+    let ecg = &block.data["ch"][0];
+    assert_eq!(ecg[0], "ecg_ii");
+    assert_eq!(
+        ecg[1].as_array().map(Vec::len),
+        Some(500),
+        "one second at 500 Hz"
+    );
+}
