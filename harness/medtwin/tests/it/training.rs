@@ -266,6 +266,18 @@ async fn serve_streams_resumes_refuses_strangers_and_takes_commands_into_the_tru
     );
     drop(feed);
 
+    // Several browsers see the same ward: the same events, the same ids.
+    let mut one = SseReader::open(&format!("{base}api/events"), Some(ticks[3].id)).await;
+    let mut two = SseReader::open(&format!("{base}api/events"), Some(ticks[3].id)).await;
+    for _ in 0..3 {
+        let (a, b) = (
+            one.next(Duration::from_secs(5)).await.expect("browser one"),
+            two.next(Duration::from_secs(5)).await.expect("browser two"),
+        );
+        assert_eq!((a.id, &a.name, &a.data), (b.id, &b.name, &b.data));
+    }
+    drop((one, two));
+
     // A dropped connection resumes where it left off.
     let resume_after = ticks[1].id;
     let mut resumed = SseReader::open(&format!("{base}api/events"), Some(resume_after)).await;
@@ -398,6 +410,45 @@ async fn serve_streams_resumes_refuses_strangers_and_takes_commands_into_the_tru
     })
     .await
     .expect("the naloxone was given, credited to the trainee");
+
+    // Pause holds simulated time; resume lets it run on.
+    let (status, _) = post(
+        &format!("{base}api/instructor/clock"),
+        json!({"action": "pause"}),
+        Some(TOKEN),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let mut clock = SseReader::open(&format!("{base}api/events"), None).await;
+    let paused = clock
+        .until(Duration::from_secs(5), |e| {
+            (e.name == "tick" && e.data["clock"]["paused"] == true).then(|| e.data["t"].clone())
+        })
+        .await
+        .expect("a paused tick");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let still = get(&format!("{base}api/ward")).await;
+    assert_eq!(still["t"], paused, "no simulated time passes while paused");
+    let (status, _) = post(
+        &format!("{base}api/instructor/clock"),
+        json!({"action": "resume"}),
+        Some(TOKEN),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let resumed = clock
+        .until(Duration::from_secs(10), |e| {
+            (e.name == "tick" && e.data["t"].as_u64() > paused.as_u64()).then_some(())
+        })
+        .await;
+    assert!(resumed.is_some(), "time runs again after resume");
+    let (status, _) = post(
+        &format!("{base}api/instructor/clock"),
+        json!({"action": "speed", "speed": 0}),
+        Some(TOKEN),
+    )
+    .await;
+    assert_eq!(status, 400, "a speed of 0 is refused");
 
     // Cues: what the instructor did comes back as a cue file.
     let cues = client()

@@ -86,6 +86,10 @@ async function load() {
   onTick({t: s.t, clock: s.clock, beds: s.beds, finished: s.finished, audio_paused_until: s.audio_paused_until});
   return s.last_event_id;
 }
+// Who acknowledges from this screen (in the after-action report).
+const me = document.getElementById("me");
+me.value = localStorage.getItem("mt-name") || "";
+me.onchange = () => localStorage.setItem("mt-name", me.value.trim());
 document.getElementById("mute").onclick = (ev) => {
   MT.audio.enable(); MT.audio.muted = !MT.audio.muted;
   ev.target.textContent = MT.audio.muted ? "Unmute" : "Mute"; render();
