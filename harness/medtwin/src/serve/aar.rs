@@ -208,7 +208,7 @@ pub fn render(shared: &Shared) -> String {
                 table id="summary" {
                     tr { th { "alarms raised" } td { (ward.alarms.len()) } }
                     tr { th { "acknowledged" } td { (acks.len()) } }
-                    tr { th { "never acknowledged" } td { (unacked) } }
+                    tr { th { "never acknowledged (not superseded by a higher alarm)" } td { (unacked) } }
                     tr { th { "time to acknowledge, median" } td { (acks.get(acks.len() / 2).map_or("-".into(), |t| dur(*t))) } }
                     tr { th { "time to acknowledge, longest" } td { (acks.last().map_or("-".into(), |t| dur(*t))) } }
                     tr { th { "interventions due / met" } td { (dues.len()) " / " (dues.iter().filter(|d| d.outcome == "met").count()) } }
@@ -224,7 +224,12 @@ pub fn render(shared: &Shared) -> String {
                             td { (a.acked_ms.map_or("-".into(), clock_text)) }
                             td { (a.acked_by.as_deref().unwrap_or("-")) }
                             td.ack { (a.acked_ms.map_or("not acknowledged".into(), |t| dur(t.saturating_sub(a.raised_ms)))) }
-                            td { (match a.state { AlarmState::Active => "active", AlarmState::Acknowledged => "acknowledged", AlarmState::Cleared => "cleared" }) }
+                            td { (match (a.state, a.superseded_by) {
+                                (_, Some(by)) => format!("superseded by #{by}"),
+                                (AlarmState::Active, None) => "active".into(),
+                                (AlarmState::Acknowledged, None) => "acknowledged".into(),
+                                (AlarmState::Cleared, None) => "cleared".into(),
+                            }) }
                         }
                     }
                 }

@@ -129,6 +129,8 @@ pub struct Alarm {
     pub acked_by: Option<String>,
     /// When it cleared.
     pub cleared_ms: Option<u64>,
+    /// The higher NEWS2 alarm that replaced it, if one did.
+    pub superseded_by: Option<u64>,
     /// The score behind it.
     pub score: Option<i64>,
 }
@@ -555,6 +557,7 @@ impl Ward {
         }
         // An escalation supersedes the patient's lower NEWS2 alarm (a
         // monitor shows one NEWS2 condition, at its highest priority).
+        let id = self.alarms.len() as u64 + 1;
         if alert.kind.starts_with("news2-") {
             let new_rank = rank(priority_name(alert.priority));
             for a in &mut self.alarms {
@@ -565,12 +568,13 @@ impl Ward {
                 {
                     a.state = AlarmState::Cleared;
                     a.cleared_ms = Some(now);
+                    a.superseded_by = Some(id);
                     changes.alarms.push(a.clone());
                 }
             }
         }
         let alarm = Alarm {
-            id: self.alarms.len() as u64 + 1,
+            id,
             bed,
             patient: alert.patient_id.clone(),
             kind: alert.kind.clone(),
@@ -584,6 +588,7 @@ impl Ward {
             acked_ms: None,
             acked_by: None,
             cleared_ms: None,
+            superseded_by: None,
             score: alert.score,
         };
         let text = format!(
@@ -775,6 +780,7 @@ mod tests {
         );
         step_to(&mut ward, 22_000, &mut changes);
         assert_eq!(ward.alarms[0].state, AlarmState::Cleared, "superseded");
+        assert_eq!(ward.alarms[0].superseded_by, Some(2));
         assert_eq!(ward.alarms[1].priority, "high");
         assert_eq!(ward.beds_by_acuity()[0].alarm, Some("high"));
         ward.acknowledge(2, "nurse", &mut changes).unwrap();
