@@ -227,14 +227,38 @@ async fn events(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().parse().ok())
         .or(q.last_event_id);
-    feed(app.clone(), |s| &s.events, last, None)
+    feed(app.clone(), |s| &s.events, last, None, None)
 }
 
 async fn waves(
     State(app): State<AppState>,
     Query(q): Query<FeedQuery>,
 ) -> Sse<impl Stream<Item = Result<SseEvent, Infallible>>> {
-    feed(app.clone(), |s| &s.waves, None, q.bed)
+    let watcher = Watcher::new(app.clone(), q.bed);
+    feed(app.clone(), |s| &s.waves, None, q.bed, Some(watcher))
+}
+
+/// Counts a waveform viewer while its stream lives.
+struct Watcher {
+    app: AppState,
+    bed: Option<u32>,
+}
+
+impl Watcher {
+    fn new(app: AppState, bed: Option<u32>) -> Watcher {
+        if let Some(w) = app.shared.watching_counter(bed) {
+            w.fetch_add(1, Ordering::Relaxed);
+        }
+        Watcher { app, bed }
+    }
+}
+
+impl Drop for Watcher {
+    fn drop(&mut self) {
+        if let Some(w) = self.app.shared.watching_counter(self.bed) {
+            w.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
 }
 
 /// A subscriber's stream: what it missed, then live; on falling a ring
@@ -245,6 +269,7 @@ fn feed(
     bus: fn(&Shared) -> &Bus,
     last: Option<u64>,
     bed: Option<u32>,
+    watcher: Option<Watcher>,
 ) -> Sse<impl Stream<Item = Result<SseEvent, Infallible>>> {
     let (resume, rx) = bus(&app.shared).subscribe(last);
     let mut backlog: VecDeque<SseEvent> = VecDeque::new();
@@ -259,6 +284,8 @@ fn feed(
         backlog: VecDeque<SseEvent>,
         bed: Option<u32>,
         done: bool,
+        /// Dropped with the stream: the viewer is no longer counted.
+        _watcher: Option<Watcher>,
     }
     let state = Feed {
         app,
@@ -267,6 +294,7 @@ fn feed(
         backlog,
         bed,
         done: false,
+        _watcher: watcher,
     };
     let stream = futures_util::stream::unfold(state, |mut f| async move {
         if let Some(e) = f.backlog.pop_front() {

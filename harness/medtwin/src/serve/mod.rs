@@ -23,7 +23,7 @@ pub mod ward;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicU64};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -189,6 +189,8 @@ pub async fn serve(
         finished: AtomicBool::new(false),
         steps: AtomicU64::new(0),
         busy: AtomicU64::new(0),
+        watching: (0..patients.len()).map(|_| AtomicU32::new(0)).collect(),
+        watching_all: AtomicU32::new(0),
     });
     let (request_tx, request_rx) = mpsc::channel(session::REQUESTS_PENDING);
     let (out_tx, mut out_rx) =

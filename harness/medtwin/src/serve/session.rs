@@ -5,7 +5,7 @@
 //! transport (towards the embedded backend or the backend under test).
 
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use medtwin_sim::{Command, StepOutput, Twin};
@@ -64,9 +64,23 @@ pub struct Shared {
     pub steps: AtomicU64,
     /// Commands refused before reaching the twin (its inbox full).
     pub busy: AtomicU64,
+    /// Waveform viewers per bed, and of every bed: a block is built only
+    /// when someone watches its bed.
+    pub watching: Vec<AtomicU32>,
+    /// Viewers of every bed's waveforms.
+    pub watching_all: AtomicU32,
 }
 
 impl Shared {
+    /// The viewer counter of `bed` (`None`: of every bed); `None` for a
+    /// bed the ward does not have.
+    pub fn watching_counter(&self, bed: Option<u32>) -> Option<&AtomicU32> {
+        match bed {
+            None => Some(&self.watching_all),
+            Some(b) => self.watching.get(b as usize),
+        }
+    }
+
     /// The ward, locked (a panicked holder leaves it usable: it holds no
     /// invariant a half-done update breaks beyond one step's display).
     pub fn ward(&self) -> std::sync::MutexGuard<'_, Ward> {
@@ -223,9 +237,17 @@ pub fn run(
 
 fn publish_waves(shared: &Shared, step: &StepOutput, channels: &[(u32, Vec<&'static str>)]) {
     for block in &step.waves {
+        let watched = shared.watching_all.load(Ordering::Relaxed) > 0
+            || shared
+                .watching
+                .get(block.patient_idx as usize)
+                .is_some_and(|w| w.load(Ordering::Relaxed) > 0);
         let Some((rate, names)) = channels.get(block.device_idx as usize) else {
             continue;
         };
+        if !watched {
+            continue;
+        }
         let ch = names
             .iter()
             .enumerate()
