@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The whole medtwin test suite: formatting, lints, every test (unit,
 # property, snapshot, end to end on loopback) and the doc tests.
-# Installs what the tests run against when it is missing (Debian's chromium,
-# mosquitto and nginx; Python validators in a venv under target/);
+# Installs what the tests run against when it is missing (Debian's chromium
+# and chromedriver, mosquitto and nginx; Python validators in a venv under target/);
 # uses cargo-nextest when it is there and falls back to `cargo test`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,7 +13,7 @@ if ! command -v cargo >/dev/null 2>&1; then
 fi
 
 # The suite runs against real programs from Debian: a headless Chromium
-# (the HTML report), mosquitto (MQTT interop) and nginx (TLS). Whatever is
+# and its WebDriver (the HTML report, the training pages), mosquitto (MQTT interop) and nginx (TLS). Whatever is
 # missing is installed in one apt transaction: as root, or through sudo;
 # with neither, say so and let those tests skip (on CI, which runs as root,
 # they are required and a failed install is an error).
@@ -32,7 +32,9 @@ need() {
   missing+=("$package")
   skips+=("$skip:$what")
 }
-need chromium MEDTWIN_NO_BROWSER "the HTML-report-in-a-browser test" chromium chromium-browser
+need chromium MEDTWIN_NO_BROWSER "the browser tests (HTML report, training pages)" chromium chromium-browser
+# chromedriver drives the training pages (`medtwin serve`) over WebDriver.
+need chromium-driver MEDTWIN_NO_BROWSER "the training pages' browser tests" chromedriver
 need mosquitto MEDTWIN_NO_MOSQUITTO "the MQTT interop tests" mosquitto
 need mosquitto-clients MEDTWIN_NO_MOSQUITTO "the MQTT interop tests" mosquitto_pub
 need nginx MEDTWIN_NO_NGINX "the TLS tests against nginx" nginx

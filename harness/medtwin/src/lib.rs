@@ -20,6 +20,7 @@ pub mod replay;
 pub mod report;
 pub mod run;
 pub mod scenario;
+pub mod serve;
 pub mod stop;
 pub mod suite;
 pub mod transport;

@@ -59,6 +59,9 @@ pub enum Command {
     /// Run a scenario's twin as fast as it can, no target, and write its
     /// vitals (CSV, NDJSON) and waveforms (WFDB with annotations, EDF+).
     Record(RecordArgs),
+    /// Serve a live ward in the browser for training: central station,
+    /// bedside monitors, instructor console, after-action report.
+    Serve(super::serve::ServeArgs),
 }
 
 /// `medtwin record`.
@@ -428,7 +431,7 @@ pub fn read_secret(path: &std::path::Path, flag: &str) -> Result<String, String>
 }
 
 /// A transport's name.
-fn protocol(text: &str) -> Result<scenario::interop::Protocol, String> {
+pub(super) fn protocol(text: &str) -> Result<scenario::interop::Protocol, String> {
     use scenario::interop::Protocol;
     Protocol::parse(text).ok_or_else(|| {
         format!(
@@ -450,7 +453,7 @@ fn encoding(text: &str) -> Result<scenario::interop::Encoding, String> {
 }
 
 /// An intake's name.
-fn intake(text: &str) -> Result<scenario::interop::IntakeKind, String> {
+pub(super) fn intake(text: &str) -> Result<scenario::interop::IntakeKind, String> {
     use scenario::interop::IntakeKind;
     IntakeKind::parse(text).ok_or_else(|| {
         format!(
@@ -631,12 +634,12 @@ fn pct(text: &str) -> Result<f64, String> {
 }
 
 /// A duration such as `90s`, `5m` or `1h30m`, in milliseconds.
-fn duration_ms(text: &str) -> Result<u64, String> {
+pub(super) fn duration_ms(text: &str) -> Result<u64, String> {
     medtwin_check::duration::parse(text)
 }
 
 /// A clock speed, greater than 0 and at most 1000000.
-fn speed(text: &str) -> Result<f64, String> {
+pub(super) fn speed(text: &str) -> Result<f64, String> {
     match text.trim().parse::<f64>() {
         Ok(v) if v > 0.0 && v <= 1_000_000.0 => Ok(v),
         _ => Err(format!("{text} is out of range (0 to 1000000]")),

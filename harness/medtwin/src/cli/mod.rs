@@ -12,6 +12,7 @@
 pub mod args;
 mod backend;
 mod certs;
+mod serve;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -114,6 +115,7 @@ pub fn execute(cli: Cli) -> Result<Outcome, Failure> {
         Command::Replay(args) => replay(&args),
         Command::Certs(args) => certs::run(&args),
         Command::Record(args) => record(&args),
+        Command::Serve(args) => serve::run(&args),
     }
 }
 

@@ -87,7 +87,7 @@ pub struct Start {
 
 impl Start {
     /// Fixes the run's epoch now.
-    fn now(s: &Scenario) -> Start {
+    pub fn now(s: &Scenario) -> Start {
         let env = std::env::var("MEDTWIN_ALERT_TOKEN")
             .ok()
             .filter(|t| !t.is_empty());

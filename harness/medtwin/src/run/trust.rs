@@ -165,7 +165,7 @@ fn is_latency(e: &ExpectationResult) -> bool {
 
 /// CPU time (user + system) of this process so far, s, from
 /// `/proc/self/stat` (Linux; 0 elsewhere). Ticks are USER_HZ, 100 on Linux.
-fn process_cpu_s() -> f64 {
+pub fn process_cpu_s() -> f64 {
     let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
         return 0.0;
     };

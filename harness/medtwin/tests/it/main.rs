@@ -23,4 +23,6 @@ mod secure;
 mod secure_auth;
 mod secure_mqtt;
 mod snapshots;
+mod training;
+mod training_browser;
 mod waveforms;
