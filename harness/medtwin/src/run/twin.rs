@@ -13,7 +13,8 @@ use tokio::sync::mpsc;
 
 use super::digest::Digester;
 use crate::stop::Stop;
-use crate::transport::{Encoder, Outgoing};
+use crate::transport::waves::WaveEncoder;
+use crate::transport::{Encoder, MessageKind, Outgoing};
 
 /// Steps the twin may run ahead of the transport (bounded memory).
 pub const STEPS_AHEAD: usize = 64;
@@ -33,6 +34,9 @@ pub struct Batch {
     /// The step's deliveries, encoded, in the order of `out.deliveries`
     /// (their ids are set by the driver).
     pub deliveries: Vec<Outgoing>,
+    /// The step's waveform chunks, encoded (none unless the run streams
+    /// waveforms); sent after the deliveries, never observed.
+    pub waves: Vec<Outgoing>,
 }
 
 /// Measurement accounting: generated = delivered + lost + buffered.
@@ -91,11 +95,12 @@ pub struct TwinSummary {
 }
 
 /// Runs the twin to the end (or until `stop` is thrown), streaming each
-/// step that recorded anything to `tx`; `start` is the wall time of
-/// simulated zero.
+/// step that recorded anything to `tx` (with its waveform chunks, when
+/// `waves` encodes them).
 pub fn run(
     mut twin: Twin,
     encoder: &impl Encoder,
+    waves: Option<&WaveEncoder>,
     tx: mpsc::Sender<Batch>,
     stop: &Stop,
     credit: &Credit,
@@ -119,11 +124,13 @@ pub fn run(
         steps += 1;
         digester.step(out);
         tally.step(out);
-        if nothing_to_observe(out) {
+        let streams_waves = waves.is_some() && !out.waves.is_empty();
+        if nothing_to_observe(out) && !streams_waves {
             continue;
         }
-        let mut batch = encode(out, encoder);
-        batch.credit = credit.take(batch.deliveries.len());
+        let mut batch = encode(out, encoder, waves);
+        // Chunks take credit too: it bounds what waits in the lanes.
+        batch.credit = credit.take(batch.deliveries.len() + batch.waves.len());
         if tx.blocking_send(batch).is_err() {
             break; // the driver stopped; its error is reported there
         }
@@ -156,11 +163,13 @@ fn nothing_to_observe(out: &StepOutput) -> bool {
         && out.losses.is_empty()
 }
 
-/// A step's deliveries as outgoing messages.
-fn encode(out: &StepOutput, encoder: &impl Encoder) -> Batch {
+/// A step's deliveries (and its waveform chunks, with `waves`) as
+/// outgoing messages.
+fn encode(out: &StepOutput, encoder: &impl Encoder, waves: Option<&WaveEncoder>) -> Batch {
     Batch {
         credit: None,
-        out: out.clone(),
+        out: records(out),
+        waves: waves.map_or_else(Vec::new, |w| wave_messages(out, w)),
         deliveries: out
             .deliveries
             .iter()
@@ -173,10 +182,52 @@ fn encode(out: &StepOutput, encoder: &impl Encoder) -> Batch {
                     device_idx: d.measurement.device_idx,
                     delivered_ms: d.delivered_ms,
                     body,
+                    kind: MessageKind::Measurement,
                 }
             })
             .collect(),
     }
+}
+
+/// A step's records for the observer: everything but the waveform samples,
+/// which it never reads (and which can be most of a step's bytes).
+fn records(out: &StepOutput) -> StepOutput {
+    StepOutput {
+        onsets: out.onsets.clone(),
+        ends: out.ends.clone(),
+        interventions: out.interventions.clone(),
+        commands: out.commands.clone(),
+        criteria: out.criteria.clone(),
+        states: out.states.clone(),
+        measurements: out.measurements.clone(),
+        deliveries: out.deliveries.clone(),
+        losses: out.losses.clone(),
+        beats: out.beats.clone(),
+        rhythms: out.rhythms.clone(),
+        ..StepOutput::default()
+    }
+}
+
+/// One message per wave block: the chunk is sent when its last sample was
+/// taken (the block's end, in simulated time).
+fn wave_messages(out: &StepOutput, waves: &WaveEncoder) -> Vec<Outgoing> {
+    out.waves
+        .iter()
+        .filter_map(|block| {
+            let mut body = Vec::with_capacity(16 * block.len as usize);
+            if !waves.encode(block, &out.wave_samples, &mut body) {
+                return None;
+            }
+            Some(Outgoing {
+                id: u64::MAX, // never acknowledged to the observer
+                patient_idx: block.patient_idx,
+                device_idx: block.device_idx,
+                delivered_ms: waves.end_ms(block),
+                body,
+                kind: MessageKind::Waveform,
+            })
+        })
+        .collect()
 }
 
 /// The run's in-flight credit ([`MAX_IN_FLIGHT`] permits), taken by the
