@@ -23,4 +23,5 @@ mod secure;
 mod secure_auth;
 mod secure_mqtt;
 mod snapshots;
+mod waveform_stream;
 mod waveforms;
