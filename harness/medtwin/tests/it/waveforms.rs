@@ -41,7 +41,7 @@ fn record(scenario: &str, extra: &[&str]) -> tempfile::TempDir {
 
 /// Every case of fixtures/waveforms/rhythms.toml and the QRS complexes
 /// its record must show.
-const CASES: [(&str, &str); 12] = [
+const CASES: [(&str, &str); 16] = [
     ("sinus40_000_ecg_patch", "narrow"),
     ("sinus75_000_ecg_patch", "narrow"),
     ("sinus120_000_ecg_patch", "narrow"),
@@ -54,6 +54,10 @@ const CASES: [(&str, &str); 12] = [
     ("pvc_000_ecg_patch", "narrow"),
     ("vt_000_ecg_patch", "wide"),
     ("vf_000_ecg_patch", "none"),
+    ("noisy40_000_ecg_patch", "narrow"),
+    ("noisy180_000_ecg_patch", "narrow"),
+    ("afnoisy80_000_ecg_patch", "narrow"),
+    ("afnoisy160_000_ecg_patch", "narrow"),
 ];
 
 #[test]
@@ -107,6 +111,13 @@ fn recorded_rhythms_pass_independent_qrs_detection_and_open_in_wfdb_and_pyedflib
     assert_eq!(results.len(), CASES.len(), "{report}");
     let by_name = |name: &str| results.iter().find(|r| r["record"] == name).unwrap();
     assert_eq!(by_name("vt_000_ecg_patch")["rhythms"][0], "(VT");
+    // Both independent detectors scored every record with beats.
+    for (name, expect) in CASES.iter().filter(|(_, e)| *e != "none") {
+        for detector in ["xqrs", "neurokit2"] {
+            let se = by_name(name)[detector]["sensitivity"].as_f64();
+            assert!(se.is_some_and(|se| se >= 0.995), "{name} ({expect}) {detector}: {se:?}");
+        }
+    }
     assert_eq!(by_name("af80_000_ecg_patch")["rhythms"][1], "(AFIB");
     assert!(
         by_name("pvc_000_ecg_patch")["ventricular"]
