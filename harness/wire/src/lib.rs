@@ -368,7 +368,12 @@ mod tests {
         assert!(short.check().unwrap_err().contains("channels[0].data"));
         let mut pleth_in_mv = chunk;
         pleth_in_mv.channels[0].name = "pleth".into();
-        assert!(pleth_in_mv.check().unwrap_err().contains("channels[0].unit"));
+        assert!(
+            pleth_in_mv
+                .check()
+                .unwrap_err()
+                .contains("channels[0].unit")
+        );
     }
 
     #[test]

@@ -561,8 +561,9 @@ mod tests {
             af.push(normalised_rmssd(&a));
         }
         let range = |v: &[f64]| {
-            v.iter()
-                .fold((f64::INFINITY, 0.0_f64), |(lo, hi), &x| (lo.min(x), hi.max(x)))
+            v.iter().fold((f64::INFINITY, 0.0_f64), |(lo, hi), &x| {
+                (lo.min(x), hi.max(x))
+            })
         };
         let (sinus_min, sinus_max) = range(&sinus);
         let (af_min, af_max) = range(&af);

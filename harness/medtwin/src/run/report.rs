@@ -290,7 +290,7 @@ fn transport_report(t: TransportStats) -> r::TransportStats {
         breaker_opened: t.breaker_opened,
         breaker_probes: t.breaker_probes,
         samples: t.samples,
-        waveforms: (t.waveforms.sent > 0).then(|| r::WaveformChunks {
+        waveforms: (t.waveforms.sent > 0).then_some(r::WaveformChunks {
             sent: t.waveforms.sent,
             accepted: t.waveforms.accepted,
             refused: t.waveforms.refused,

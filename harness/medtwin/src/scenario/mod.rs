@@ -1113,7 +1113,11 @@ fn resolve_target(file: &ScenarioFile, r: &mut Reporter<'_>) -> Option<Target> {
 /// Waveform chunks travel over `http-json` only: a device with
 /// `waveforms = true` on another transport is an error at that key
 /// (`medtwin record` writes waveforms whatever the transport).
-fn check_waveform_transport(file: &ScenarioFile, protocol: interop::Protocol, r: &mut Reporter<'_>) {
+fn check_waveform_transport(
+    file: &ScenarioFile,
+    protocol: interop::Protocol,
+    r: &mut Reporter<'_>,
+) {
     if protocol == interop::Protocol::HttpJson {
         return;
     }

@@ -925,7 +925,9 @@ fn count(shared: &Shared, outcome: Result<(), Failure>, kinds: Kinds, retries: u
     // One sample per cause first, so a mixed failure shows each kind.
     if first_of_cause && stats.samples.len() < MAX_SAMPLES {
         let what = if n == 0 { " (waveform chunk)" } else { "" };
-        stats.samples.push(format!("{name}{what}: {}", failure.detail));
+        stats
+            .samples
+            .push(format!("{name}{what}: {}", failure.detail));
     }
 }
 

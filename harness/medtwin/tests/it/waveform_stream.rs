@@ -34,16 +34,21 @@ fn the_embedded_backend_accepts_and_counts_every_waveform_chunk() {
     assert_eq!(r["backend"]["waveform_chunks"], CHUNKS);
     assert_eq!(r["backend"]["waveform_samples"], SAMPLES);
     assert!(
-        stdout.contains(&format!("waveform chunks: {CHUNKS} sent · {CHUNKS} accepted")),
+        stdout.contains(&format!(
+            "waveform chunks: {CHUNKS} sent · {CHUNKS} accepted"
+        )),
         "{stdout}"
     );
 }
 
+/// Every body the loopback target received, by path.
+type Bodies = Arc<Mutex<BTreeMap<String, Vec<Vec<u8>>>>>;
+
 /// A loopback target: keeps every body by path, and refuses the bedside
 /// monitor's chunks (400), so refusals show apart from the measurements.
-fn start_target() -> (String, Arc<Mutex<BTreeMap<String, Vec<Vec<u8>>>>>) {
+fn start_target() -> (String, Bodies) {
     use axum::http::{StatusCode, Uri};
-    let bodies: Arc<Mutex<BTreeMap<String, Vec<Vec<u8>>>>> = Arc::default();
+    let bodies: Bodies = Arc::default();
     let kept = bodies.clone();
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
@@ -83,8 +88,8 @@ fn start_target() -> (String, Arc<Mutex<BTreeMap<String, Vec<Vec<u8>>>>>) {
 fn chunks_reach_the_waveform_url_valid_against_their_schema_and_decode_per_second() {
     let (url, bodies) = start_target();
     let dir = tempfile::tempdir().unwrap();
-    let scenario = std::fs::read_to_string(root().join(SCENARIO)).unwrap()
-        + "\n[alerts]\ngrace = \"1s\"\n";
+    let scenario =
+        std::fs::read_to_string(root().join(SCENARIO)).unwrap() + "\n[alerts]\ngrace = \"1s\"\n";
     let path = dir.path().join("stream.toml");
     std::fs::write(&path, scenario).unwrap();
     let (out, stdout) = run_passing(&[path.to_str().unwrap(), "--target", &url]);
@@ -99,9 +104,16 @@ fn chunks_reach_the_waveform_url_valid_against_their_schema_and_decode_per_secon
 
     let bodies = bodies.lock().unwrap();
     let measurements = &bodies["/api/measurements"];
-    assert_eq!(measurements.len() as u64, r["transport"]["sent"].as_u64().unwrap());
+    assert_eq!(
+        measurements.len() as u64,
+        r["transport"]["sent"].as_u64().unwrap()
+    );
     let chunks = &bodies["/api/waveforms"];
-    assert_eq!(chunks.len() as u64, CHUNKS, "one chunk per device per second");
+    assert_eq!(
+        chunks.len() as u64,
+        CHUNKS,
+        "one chunk per device per second"
+    );
 
     let schema: Value = serde_json::from_str(
         &std::fs::read_to_string(root().join("docs/schemas/waveform.schema.json")).unwrap(),
@@ -146,16 +158,26 @@ fn chunks_reach_the_waveform_url_valid_against_their_schema_and_decode_per_secon
         // The ECG decodes to millivolts: a second of it holds at least one
         // R wave (healthy adults, no arrhythmia) and stays within ±5 mV.
         let ecg = &typed.channels[0];
-        let mv: Vec<f64> = ecg.data.iter().map(|&d| f64::from(d) * ecg.factor).collect();
+        let mv: Vec<f64> = ecg
+            .data
+            .iter()
+            .map(|&d| f64::from(d) * ecg.factor)
+            .collect();
         let peak = mv.iter().copied().fold(f64::MIN, f64::max);
-        assert!(peak > 0.4 && mv.iter().all(|v| v.abs() < 5.0), "{kind}: peak {peak} mV");
+        assert!(
+            peak > 0.4 && mv.iter().all(|v| v.abs() < 5.0),
+            "{kind}: peak {peak} mV"
+        );
         if let Some(hr) = typed.hr_bpm {
             assert!((30.0..=150.0).contains(&hr), "{kind}: counted {hr} /min");
             hr_seen += 1;
         }
     }
     assert_eq!(next.len(), 3, "three devices");
-    assert!(next.values().all(|&n| n == 30 * 250 || n == 30 * 500), "{next:?}");
+    assert!(
+        next.values().all(|&n| n == 30 * 250 || n == 30 * 500),
+        "{next:?}"
+    );
     // The devices count their own beats after the first few seconds.
     assert!(hr_seen >= 3 * 25, "chunks with a counted rate: {hr_seen}");
 }
@@ -186,7 +208,9 @@ fn waveform_devices_on_another_transport_are_refused_naming_the_key() {
     let stderr = crate::common::text(&run.stderr);
     assert_eq!(run.status.code(), Some(2), "{stderr}");
     assert!(
-        stderr.contains("--transport hl7-mllp: the scenario's waveform devices stream over http-json only"),
+        stderr.contains(
+            "--transport hl7-mllp: the scenario's waveform devices stream over http-json only"
+        ),
         "{stderr}"
     );
 }

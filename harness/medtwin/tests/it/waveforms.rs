@@ -115,7 +115,10 @@ fn recorded_rhythms_pass_independent_qrs_detection_and_open_in_wfdb_and_pyedflib
     for (name, expect) in CASES.iter().filter(|(_, e)| *e != "none") {
         for detector in ["xqrs", "neurokit2"] {
             let se = by_name(name)[detector]["sensitivity"].as_f64();
-            assert!(se.is_some_and(|se| se >= 0.995), "{name} ({expect}) {detector}: {se:?}");
+            assert!(
+                se.is_some_and(|se| se >= 0.995),
+                "{name} ({expect}) {detector}: {se:?}"
+            );
         }
     }
     assert_eq!(by_name("af80_000_ecg_patch")["rhythms"][1], "(AFIB");
@@ -248,7 +251,10 @@ fn lead_off_episodes_are_noise_annotations_where_the_ecg_is_flat() {
     for second in ecg.chunks(250).enumerate() {
         let (i, samples) = second;
         if !off(i * 250) {
-            assert!(samples.iter().any(|&v| v != 0), "second {i} flat, not annotated");
+            assert!(
+                samples.iter().any(|&v| v != 0),
+                "second {i} flat, not annotated"
+            );
         }
     }
     // The EDF+ annotations say the same.
