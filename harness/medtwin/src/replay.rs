@@ -219,6 +219,7 @@ pub async fn replay(path: &Path, config: &ReplayConfig) -> Result<Replayed, Stri
                     delivered_ms: line.delivered_ms,
                     body: line.body(),
                     kind: crate::transport::MessageKind::Measurement,
+                    hold: None,
                 };
                 tx.blocking_send(message)
                     .map_err(|_| "the sender stopped".to_owned())

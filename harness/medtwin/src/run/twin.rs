@@ -25,6 +25,12 @@ pub const STEPS_AHEAD: usize = 64;
 /// of it.
 pub const MAX_IN_FLIGHT: usize = 65_536;
 
+/// Waveform chunk bytes in flight at most, in KiB (the twin waits for this
+/// credit, apart from the deliveries', before handing over a step's
+/// chunks; each chunk holds its share until the target has answered for
+/// it). A step's chunks larger than this take all of it.
+pub const MAX_WAVE_KIB_IN_FLIGHT: usize = 64 * 1024;
+
 /// What the twin thread hands the driver for one step.
 pub struct Batch {
     /// The step's credit: one permit per delivery (at most all of them).
@@ -105,6 +111,8 @@ pub fn run(
     stop: &Stop,
     credit: &Credit,
 ) -> TwinSummary {
+    // Apart from the deliveries' credit, so neither can wait on the other.
+    let wave_credit = credit.another(MAX_WAVE_KIB_IN_FLIGHT);
     let patients = twin.patient_names().to_vec();
     // Each device's model (catalogue entry) name: its kind on the wire and
     // in the report.
@@ -129,8 +137,8 @@ pub fn run(
             continue;
         }
         let mut batch = encode(out, encoder, waves);
-        // Chunks take credit too: it bounds what waits in the lanes.
-        batch.credit = credit.take(batch.deliveries.len() + batch.waves.len());
+        hold_wave_credit(&mut batch.waves, &wave_credit);
+        batch.credit = credit.take(batch.deliveries.len());
         if tx.blocking_send(batch).is_err() {
             break; // the driver stopped; its error is reported there
         }
@@ -183,6 +191,7 @@ fn encode(out: &StepOutput, encoder: &impl Encoder, waves: Option<&WaveEncoder>)
                     delivered_ms: d.delivered_ms,
                     body,
                     kind: MessageKind::Measurement,
+                    hold: None,
                 }
             })
             .collect(),
@@ -225,9 +234,33 @@ fn wave_messages(out: &StepOutput, waves: &WaveEncoder) -> Vec<Outgoing> {
                 delivered_ms: waves.end_ms(block),
                 body,
                 kind: MessageKind::Waveform,
+                hold: None,
             })
         })
         .collect()
+}
+
+/// Each chunk takes its size in KiB of the waveform credit, held (in
+/// [`Outgoing::hold`]) until the lanes are done with it, so the chunks
+/// waiting in lanes stay within [`MAX_WAVE_KIB_IN_FLIGHT`].
+fn hold_wave_credit(chunks: &mut [Outgoing], credit: &Credit) {
+    let kib: Vec<usize> = chunks.iter().map(|m| m.body.len().div_ceil(1024)).collect();
+    let Some(mut all) = credit.take(kib.iter().sum()) else {
+        return;
+    };
+    for (chunk, &k) in chunks.iter_mut().zip(&kib) {
+        // Fails only when the step took all of the credit: the rest go
+        // with the last chunk.
+        chunk.hold = all.split(k);
+    }
+    if all.num_permits() > 0
+        && let Some(last) = chunks.last_mut()
+    {
+        match last.hold.as_mut() {
+            Some(held) => held.merge(all),
+            None => last.hold = Some(all),
+        }
+    }
 }
 
 /// The run's in-flight credit ([`MAX_IN_FLIGHT`] permits), taken by the
@@ -236,6 +269,7 @@ fn wave_messages(out: &StepOutput, waves: &WaveEncoder) -> Vec<Outgoing> {
 pub struct Credit {
     permits: std::sync::Arc<tokio::sync::Semaphore>,
     runtime: tokio::runtime::Handle,
+    max: usize,
 }
 
 impl Credit {
@@ -245,12 +279,22 @@ impl Credit {
         Credit {
             permits: std::sync::Arc::new(tokio::sync::Semaphore::new(MAX_IN_FLIGHT)),
             runtime: tokio::runtime::Handle::current(),
+            max: MAX_IN_FLIGHT,
+        }
+    }
+
+    /// Another credit of `max` permits on the same runtime.
+    fn another(&self, max: usize) -> Credit {
+        Credit {
+            permits: std::sync::Arc::new(tokio::sync::Semaphore::new(max)),
+            runtime: self.runtime.clone(),
+            max,
         }
     }
 
     /// Waits for `n` permits (at most all of them); `None` for none.
     fn take(&self, n: usize) -> Option<tokio::sync::OwnedSemaphorePermit> {
-        let n = n.min(MAX_IN_FLIGHT) as u32;
+        let n = n.min(self.max) as u32;
         if n == 0 {
             return None;
         }
@@ -344,5 +388,64 @@ impl Tally {
             self.summary.by_kind.insert(name, kind);
         }
         self.summary
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn chunk(bytes: usize) -> Outgoing {
+        Outgoing {
+            id: u64::MAX,
+            patient_idx: 0,
+            device_idx: 0,
+            delivered_ms: 0,
+            body: vec![b' '; bytes],
+            kind: MessageKind::Waveform,
+            hold: None,
+        }
+    }
+
+    #[test]
+    fn chunks_hold_their_size_of_the_wave_credit_until_dropped() {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        let credit = rt.block_on(async { Credit::on_this_runtime() }).another(8);
+        let held = |chunks: &[Outgoing]| -> Vec<usize> {
+            chunks
+                .iter()
+                .map(|c| c.hold.as_ref().map_or(0, |h| h.num_permits()))
+                .collect()
+        };
+        // 3 KiB, 1 byte (1 KiB), 2.5 KiB (3 KiB): 7 of 8 KiB held.
+        let mut chunks = vec![chunk(3 * 1024), chunk(1), chunk(2 * 1024 + 512)];
+        std::thread::scope(|s| {
+            s.spawn(|| hold_wave_credit(&mut chunks, &credit));
+        });
+        assert_eq!(held(&chunks), [3, 1, 3]);
+        assert_eq!(credit.permits.available_permits(), 1);
+        // A step larger than the credit waits for the rest, then takes all
+        // of it (the last chunk keeps what its share could not split).
+        let freed = std::thread::spawn({
+            let permits = std::sync::Arc::clone(&credit.permits);
+            move || {
+                std::thread::sleep(Duration::from_millis(50));
+                drop(chunks);
+                permits
+            }
+        });
+        let mut big = vec![chunk(6 * 1024), chunk(6 * 1024)];
+        std::thread::scope(|s| {
+            s.spawn(|| hold_wave_credit(&mut big, &credit));
+        });
+        freed.join().unwrap();
+        assert_eq!(held(&big), [6, 2]);
+        assert_eq!(credit.permits.available_permits(), 0);
+        drop(big);
+        assert_eq!(credit.permits.available_permits(), 8);
     }
 }

@@ -306,6 +306,9 @@ pub struct Outgoing {
     /// A measurement (acknowledged to the observer) or a waveform chunk
     /// (counted apart, never acknowledged).
     pub kind: MessageKind,
+    /// Credit the message holds until the lanes are done with it (waveform
+    /// chunks: their size, `run::twin`), released when it is dropped.
+    pub hold: Option<tokio::sync::OwnedSemaphorePermit>,
 }
 
 /// What a message carries.
@@ -991,6 +994,7 @@ mod tests {
                             delivered_ms: round * 1_000 + u64::from(i),
                             body: format!("{round}-{}", i % 2).into_bytes(),
                             kind: MessageKind::Measurement,
+                            hold: None,
                         })
                         .await;
                 }
