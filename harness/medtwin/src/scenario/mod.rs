@@ -1111,8 +1111,7 @@ fn resolve_target(file: &ScenarioFile, r: &mut Reporter<'_>) -> Option<Target> {
 }
 
 /// Waveform chunks travel over `http-json` only: a device with
-/// `waveforms = true` on another transport is an error at that key
-/// (`medtwin record` writes waveforms whatever the transport).
+/// `waveforms = true` on another transport is an error at that key.
 fn check_waveform_transport(
     file: &ScenarioFile,
     protocol: interop::Protocol,
@@ -1134,8 +1133,8 @@ fn check_waveform_transport(
                     protocol.name()
                 ),
                 Some(
-                    "use transport = \"http-json\", drop `waveforms = true`, or write the \
-                     waveforms to files with `medtwin record`"
+                    "use transport = \"http-json\" (the default), or drop `waveforms = true` \
+                     (the device then counts no QRS of its own)"
                         .into(),
                 ),
             );
