@@ -56,7 +56,7 @@ pub use spec::{ArtifactSpec, BatterySpec, ChannelSpec, DeviceSpec};
 pub use truth::{
     Change, CommandApplied, CriterionOnset, Delivery, DeviceEvent, DeviceTime, EndReason,
     EpisodeEnd, EpisodeOnset, EventKind, InterventionGiven, Loss, LossCause, Measurement, Quality,
-    Reading, Readings, StateChange, StepOutput, TechAlarm,
+    Reading, Readings, StateChange, StepOutput, TechAlarm, WaveBlock,
 };
 pub use twin::{Accounting, Twin};
 pub use vitals::{Acvpu, Rhythm, Vital, Vitals};

@@ -523,6 +523,10 @@ pub struct WaveBlock {
     pub offset: u32,
     /// Whether the electrodes were off (the ECG is flat).
     pub lead_off: bool,
+    /// The heart rate the device's own QRS detector counted by the end of
+    /// the block, /min (`None` before it has counted two beats, or for a
+    /// device with no ECG channel).
+    pub hr_bpm: Option<f32>,
 }
 
 impl WaveBlock {

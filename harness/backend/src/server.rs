@@ -276,6 +276,7 @@ impl Shared {
 pub(crate) fn router(shared: Arc<Shared>) -> Router {
     Router::new()
         .route("/v1/measurements", post(post_measurements))
+        .route("/v1/waveforms", post(post_waveforms))
         .route("/v1/patients/{id}", get(get_patient))
         .route("/v1/stats", get(get_stats))
         .route("/healthz", get(|| async { "ok\n" }))
@@ -381,8 +382,57 @@ async fn post_measurements(
         .into_response()
 }
 
+/// `POST /v1/waveforms`: one waveform chunk, checked against its format,
+/// counted (chunks and samples) and dropped: the reference backend scores
+/// vitals, not waveforms, and keeps nothing per chunk, so memory does not
+/// grow with them.
+async fn post_waveforms(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    if let Some(refused) = unauthorized(&shared, &headers) {
+        return refused;
+    }
+    let bytes = match read_bytes(&headers, body).await {
+        Ok(bytes) => bytes,
+        Err(refusal) => return refuse(&shared, &refusal),
+    };
+    let chunk = match serde_json::from_slice::<wire::WaveformChunk>(&bytes) {
+        Ok(chunk) => chunk,
+        Err(e) => {
+            let detail = format!("expected a {} chunk: {e}", wire::WAVEFORM_SCHEMA);
+            return refuse(&shared, &Refusal::new(Reason::BadWaveform, detail));
+        }
+    };
+    if let Err(why) = chunk.check() {
+        return refuse(&shared, &Refusal::new(Reason::BadWaveform, why));
+    }
+    let samples = u64::from(chunk.samples) * chunk.channels.len() as u64;
+    bump(&shared.counters.waveform_chunks);
+    super::stats::add(&shared.counters.waveform_samples, samples);
+    (StatusCode::ACCEPTED, Json(json!({ "accepted": 1 }))).into_response()
+}
+
 /// Reads at most [`MAX_BODY_BYTES`] and parses one message or an array.
 async fn read_messages(headers: &HeaderMap, body: Body) -> Result<Vec<TelemetryMessage>, Refusal> {
+    let bytes = read_bytes(headers, body).await?;
+    let first = bytes.iter().find(|b| !b.is_ascii_whitespace());
+    let parsed = if first == Some(&b'[') {
+        serde_json::from_slice::<Vec<TelemetryMessage>>(&bytes)
+    } else {
+        serde_json::from_slice::<TelemetryMessage>(&bytes).map(|m| vec![m])
+    };
+    parsed.map_err(|e| {
+        Refusal::new(
+            Reason::BadJson,
+            format!("expected a {TELEMETRY_SCHEMA} message or an array of them: {e}"),
+        )
+    })
+}
+
+/// Reads a body of at most [`MAX_BODY_BYTES`], with the body timeout.
+async fn read_bytes(headers: &HeaderMap, body: Body) -> Result<axum::body::Bytes, Refusal> {
     let too_large = || {
         Refusal::new(
             Reason::TooLarge,
@@ -409,18 +459,7 @@ async fn read_messages(headers: &HeaderMap, body: Body) -> Result<Vec<TelemetryM
                     ),
                 ),
             })?;
-    let first = bytes.iter().find(|b| !b.is_ascii_whitespace());
-    let parsed = if first == Some(&b'[') {
-        serde_json::from_slice::<Vec<TelemetryMessage>>(&bytes)
-    } else {
-        serde_json::from_slice::<TelemetryMessage>(&bytes).map(|m| vec![m])
-    };
-    parsed.map_err(|e| {
-        Refusal::new(
-            Reason::BadJson,
-            format!("expected a {TELEMETRY_SCHEMA} message or an array of them: {e}"),
-        )
-    })
+    Ok(bytes)
 }
 
 /// Technical alarms the wire format defines; others are ignored.

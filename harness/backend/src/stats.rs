@@ -36,11 +36,14 @@ pub(crate) enum Reason {
     /// A FHIR resource that could not be read as a vital-signs Observation
     /// (or a transaction Bundle of them).
     BadFhir,
+    /// A body at `POST /v1/waveforms` that is not a valid
+    /// [`medtwin_wire::WaveformChunk`].
+    BadWaveform,
 }
 
 impl Reason {
     /// Number of reasons (the last variant's index + 1).
-    const COUNT: usize = Reason::BadFhir as usize + 1;
+    const COUNT: usize = Reason::BadWaveform as usize + 1;
 
     /// The snake-case name used in error bodies and stats.
     pub(crate) fn name(self) -> &'static str {
@@ -59,6 +62,7 @@ impl Reason {
             Reason::BodyTimeout => "body_timeout",
             Reason::BadHl7 => "bad_hl7",
             Reason::BadFhir => "bad_fhir",
+            Reason::BadWaveform => "bad_waveform",
         }
     }
 }
@@ -99,6 +103,9 @@ pub struct Rejected {
     /// FHIR resources that are not a readable vital-signs Observation.
     #[serde(default)]
     pub bad_fhir: u64,
+    /// Bodies at `POST /v1/waveforms` that are not valid waveform chunks.
+    #[serde(default)]
+    pub bad_waveform: u64,
 }
 
 /// A snapshot of the backend's counters (`GET /v1/stats`).
@@ -144,6 +151,12 @@ pub struct Stats {
     /// Alerts queued or being delivered: emitted minus every outcome above.
     /// Non-zero after shutdown means the grace period ran out.
     pub alerts_pending: u64,
+    /// Waveform chunks accepted (`POST /v1/waveforms`): counted, not kept.
+    #[serde(default)]
+    pub waveform_chunks: u64,
+    /// Samples in the accepted chunks, every channel.
+    #[serde(default)]
+    pub waveform_samples: u64,
 }
 
 /// Live counters, updated from many tasks.
@@ -163,6 +176,8 @@ pub(crate) struct Counters {
     pub(crate) alerts_failed: AtomicU64,
     pub(crate) alerts_queue_overflow: AtomicU64,
     pub(crate) alerts_retried: AtomicU64,
+    pub(crate) waveform_chunks: AtomicU64,
+    pub(crate) waveform_samples: AtomicU64,
 }
 
 /// Adds one to a counter.
@@ -206,6 +221,7 @@ impl Counters {
                 body_timeout: r(Reason::BodyTimeout),
                 bad_hl7: r(Reason::BadHl7),
                 bad_fhir: r(Reason::BadFhir),
+                bad_waveform: r(Reason::BadWaveform),
             },
             out_of_order: get(&self.out_of_order),
             unknown_metrics: get(&self.unknown_metrics),
@@ -222,6 +238,8 @@ impl Counters {
             // Counters are read one by one while tasks run; saturate rather
             // than wrap on a torn read.
             alerts_pending: (emitted + duplicated).saturating_sub(settled),
+            waveform_chunks: get(&self.waveform_chunks),
+            waveform_samples: get(&self.waveform_samples),
         }
     }
 }

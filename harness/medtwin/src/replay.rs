@@ -218,6 +218,8 @@ pub async fn replay(path: &Path, config: &ReplayConfig) -> Result<Replayed, Stri
                     device_idx: index_d.get(&line.device).copied().unwrap_or(0),
                     delivered_ms: line.delivered_ms,
                     body: line.body(),
+                    kind: crate::transport::MessageKind::Measurement,
+                    hold: None,
                 };
                 tx.blocking_send(message)
                     .map_err(|_| "the sender stopped".to_owned())

@@ -10,11 +10,13 @@
 
 pub mod signature;
 pub mod time;
+pub mod waveform;
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 pub use time::{DEVICE_EPOCH_TEXT, device_epoch, format_time, parse_hl7_time, parse_time};
+pub use waveform::{WAVEFORM_SCHEMA, WaveformChunk, WireChannel};
 
 /// Schema tag of a telemetry message.
 pub const TELEMETRY_SCHEMA: &str = "medtwin.telemetry.v1";
@@ -184,7 +186,8 @@ pub fn parse_alert(body: &[u8]) -> Result<AlertMessage, String> {
 }
 
 /// The JSON Schemas of the wire format, by file name under
-/// `docs/schemas/`: `telemetry.schema.json` and `alert.schema.json`.
+/// `docs/schemas/`: `telemetry.schema.json`, `alert.schema.json` and
+/// `waveform.schema.json`.
 pub fn schemas() -> Vec<(&'static str, serde_json::Value)> {
     let mut out = vec![
         (
@@ -194,6 +197,10 @@ pub fn schemas() -> Vec<(&'static str, serde_json::Value)> {
         (
             "alert.schema.json",
             schemars::schema_for!(AlertMessage).to_value(),
+        ),
+        (
+            "waveform.schema.json",
+            schemars::schema_for!(WaveformChunk).to_value(),
         ),
     ];
     for (_, schema) in &mut out {
@@ -316,6 +323,56 @@ mod tests {
         assert!(a.is_valid(&alert));
         assert!(
             !a.is_valid(&serde_json::json!({"patient_id": "x", "kind": "k", "priority": "urgent"}))
+        );
+    }
+
+    #[test]
+    fn waveform_chunks_validate_and_check() {
+        let chunk = WaveformChunk {
+            schema: WAVEFORM_SCHEMA.into(),
+            synthetic: true,
+            patient_id: "ward-003".into(),
+            device_id: "ward-003/ecg_patch".into(),
+            device_kind: "ecg_patch".into(),
+            first_sample: 250,
+            start: "2026-01-01T08:00:01.000Z".into(),
+            rate_hz: 250,
+            samples: 3,
+            hr_bpm: Some(72.0),
+            lead_off: false,
+            channels: vec![WireChannel {
+                name: "ecg_ii".into(),
+                unit: "mV".into(),
+                factor: 0.001,
+                data: vec![-12, 1100, 40],
+            }],
+        };
+        assert_eq!(chunk.check(), Ok(()));
+        let v = validator("waveform.schema.json");
+        let good = serde_json::to_value(&chunk).unwrap();
+        assert!(v.is_valid(&good), "{good}");
+        for (field, bad) in [
+            ("/rate_hz", serde_json::json!(200)),
+            ("/channels/0/name", serde_json::json!("ecg_v1")),
+            ("/channels/0/unit", serde_json::json!("uV")),
+            ("/synthetic", serde_json::json!(false)),
+            ("/channels/0/data", serde_json::json!([])),
+        ] {
+            let mut m = good.clone();
+            *m.pointer_mut(field).unwrap() = bad;
+            assert!(!v.is_valid(&m), "{field} accepted: {m}");
+        }
+        // What only `check` sees: a channel shorter than `samples`.
+        let mut short = chunk.clone();
+        short.channels[0].data.pop();
+        assert!(short.check().unwrap_err().contains("channels[0].data"));
+        let mut pleth_in_mv = chunk;
+        pleth_in_mv.channels[0].name = "pleth".into();
+        assert!(
+            pleth_in_mv
+                .check()
+                .unwrap_err()
+                .contains("channels[0].unit")
         );
     }
 

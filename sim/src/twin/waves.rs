@@ -10,7 +10,7 @@ use super::{Clock, Outbox, Patient};
 use crate::device::Device;
 use crate::truth::{BeatMark, RhythmMark, WaveBlock};
 use crate::vitals::Vitals;
-use crate::waveform::{BLOCK_MAX_MS, Drive, Heart, Synth};
+use crate::waveform::{BLOCK_MAX_MS, Channel, Drive, Heart, Synth};
 
 /// A patient's heart, and the ectopy the profile gives it.
 #[derive(Component)]
@@ -71,6 +71,13 @@ pub(super) fn synthesize_waveforms(
                 len: len as u32,
                 offset: offset as u32,
                 lead_off: synth.lead_off,
+                hr_bpm: synth
+                    .config()
+                    .channels
+                    .contains(&Channel::EcgII)
+                    .then(|| synth.hr_bpm())
+                    .flatten()
+                    .map(|hr| hr as f32),
             });
         }
         t0_ms = t1_ms;

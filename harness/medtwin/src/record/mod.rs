@@ -130,6 +130,9 @@ struct Device {
     dat: Option<DatWriter>,
     edf: Option<EdfWriter>,
     lead_off: bool,
+    /// Where the electrodes came off (true) and back on (false), by
+    /// sample: the `~` annotations (a few per hour at most).
+    lead_changes: Vec<(u64, bool)>,
 }
 
 fn write_error(path: &Path) -> impl FnOnce(std::io::Error) -> RecordError + '_ {
@@ -192,6 +195,7 @@ pub fn record(
                 dat,
                 edf,
                 lead_off: false,
+                lead_changes: Vec::new(),
             },
         );
     }
@@ -245,6 +249,7 @@ pub fn record(
             let len = w.len as usize;
             if w.lead_off != d.lead_off {
                 d.lead_off = w.lead_off;
+                d.lead_changes.push((w.first_sample, w.lead_off));
                 if let Some(edf) = d.edf.as_mut() {
                     let at = w.first_sample as f64 / f64::from(d.config.rate_hz);
                     edf.note(at, if w.lead_off { "lead off" } else { "lead on" });
@@ -291,15 +296,25 @@ pub fn record(
             };
             let header = out.join(format!("{}.hea", d.record));
             dat.finish(&header, &info).map_err(write_error(&header))?;
+            // Lead-off flattens the channels the electrodes feed.
+            let unreadable = wfdb::unreadable_mask(
+                d.config
+                    .channels
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, c)| matches!(c, Channel::EcgII | Channel::Resp))
+                    .map(|(j, _)| j),
+            );
             let annotations = annotations_of(
                 beats.get(&d.patient_idx).map_or(&[][..], |b| &b[..]),
                 rhythms.get(&d.patient_idx).map_or(&[][..], |r| &r[..]),
+                (&d.lead_changes, unreadable),
                 fs,
                 n_samples,
             );
             recorded.beats += annotations
                 .iter()
-                .filter(|a| a.code != wfdb::RHYTHM)
+                .filter(|a| matches!(a.code, wfdb::NORMAL | wfdb::PVC))
                 .count() as u64;
             let atr = out.join(format!("{}.atr", d.record));
             std::fs::write(&atr, wfdb::annotation_bytes(&annotations))
@@ -342,10 +357,13 @@ fn edf_info(patient: &str, device: &str, start: (u8, u8, u16, u8, u8, u8)) -> Ed
 }
 
 /// The annotation file of one record: every true beat at its R peak's
-/// sample, every rhythm change as `+` with its label, within the record.
+/// sample, every rhythm change as `+` with its label, and every lead-off
+/// episode as `~` with the unreadable channels' mask where it starts and
+/// `~` with subtyp 0 (clean again) where it ends, within the record.
 fn annotations_of(
     beats: &[(f64, BeatKind)],
     rhythms: &[(f64, &'static str)],
+    (lead_changes, unreadable): (&[(u64, bool)], i8),
     fs: u32,
     n_samples: u64,
 ) -> Vec<Annotation> {
@@ -356,6 +374,15 @@ fn annotations_of(
             sample: (at_s * fs).round() as u64,
             code: wfdb::RHYTHM,
             aux: Some(label.into()),
+            subtyp: None,
+        });
+    }
+    for &(sample, off) in lead_changes {
+        out.push(Annotation {
+            sample,
+            code: wfdb::NOISE,
+            aux: None,
+            subtyp: Some(if off { unreadable } else { 0 }),
         });
     }
     for &(r_s, kind) in beats {
@@ -366,6 +393,7 @@ fn annotations_of(
                 BeatKind::Ventricular => wfdb::PVC,
             },
             aux: None,
+            subtyp: None,
         });
     }
     out.retain(|a| a.sample < n_samples);

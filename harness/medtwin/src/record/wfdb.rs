@@ -163,6 +163,21 @@ pub struct Annotation {
     pub code: u8,
     /// Aux string (rhythm labels such as `(AFIB`).
     pub aux: Option<String>,
+    /// The `subtyp` field, when not 0: for [`NOISE`], which signals are
+    /// noisy (bits 0-3, signal 0-3) or unreadable (bits 4-7); 0 is a clean
+    /// signal again ([`unreadable_mask`]).
+    pub subtyp: Option<i8>,
+}
+
+/// A [`NOISE`] annotation's `subtyp` for these signals (record indices 0-3)
+/// becoming unreadable: bit 4 + j for signal j (the MIT convention: bits
+/// 0-3 noisy, bits 4-7 unreadable; -1 all signals unreadable).
+pub fn unreadable_mask(signals: impl IntoIterator<Item = usize>) -> i8 {
+    let mask = signals
+        .into_iter()
+        .filter(|&j| j < 4)
+        .fold(0u8, |m, j| m | (0x10 << j));
+    mask as i8
 }
 
 /// Normal beat, `N`.
@@ -174,13 +189,15 @@ pub const NOISE: u8 = 14;
 /// Rhythm change, `+` (aux: the rhythm, e.g. `(N`).
 pub const RHYTHM: u8 = 28;
 const SKIP: u16 = 59;
+const SUB: u16 = 61;
 const AUX: u16 = 63;
 
 /// The MIT-format bytes of `annotations` (sorted by sample): each a 16-bit
 /// little-endian word, code in the top 6 bits and the interval since the
-/// previous one in the low 10; longer intervals go in a SKIP; an aux
-/// string follows its annotation (padded to an even length); two zero
-/// bytes end the file.
+/// previous one in the low 10; longer intervals go in a SKIP; a `subtyp`
+/// follows its annotation as a SUB word (code 61, the value's low 8 bits,
+/// read back as a signed char); an aux string follows (padded to an even
+/// length); two zero bytes end the file.
 pub fn annotation_bytes(annotations: &[Annotation]) -> Vec<u8> {
     let mut out = Vec::with_capacity(annotations.len() * 2 + 2);
     let word = |out: &mut Vec<u8>, w: u16| out.extend_from_slice(&w.to_le_bytes());
@@ -198,6 +215,9 @@ pub fn annotation_bytes(annotations: &[Annotation]) -> Vec<u8> {
             word(&mut out, u16::from(a.code) << 10);
         } else {
             word(&mut out, (u16::from(a.code) << 10) | delta as u16);
+        }
+        if let Some(subtyp) = a.subtyp {
+            word(&mut out, (SUB << 10) | u16::from(subtyp as u8));
         }
         if let Some(aux) = &a.aux {
             let bytes = &aux.as_bytes()[..aux.len().min(255)];
@@ -239,6 +259,12 @@ pub fn read_annotations(bytes: &[u8]) -> Result<Vec<Annotation>, String> {
                 at += 4;
                 sample += u64::from((high << 16) | lo);
             }
+            SUB => {
+                let last = out
+                    .last_mut()
+                    .ok_or_else(|| "a subtyp before any annotation".to_string())?;
+                last.subtyp = Some(low as u8 as i8);
+            }
             AUX => {
                 let len = low as usize;
                 let text = bytes
@@ -256,6 +282,7 @@ pub fn read_annotations(bytes: &[u8]) -> Result<Vec<Annotation>, String> {
                     sample,
                     code: code as u8,
                     aux: None,
+                    subtyp: None,
                 });
             }
         }
@@ -267,32 +294,49 @@ mod tests {
     use super::*;
 
     #[test]
-    fn annotations_round_trip_with_skips_and_aux() {
+    fn annotations_round_trip_with_skips_subtypes_and_aux() {
         let annotations = vec![
             Annotation {
                 sample: 0,
                 code: RHYTHM,
                 aux: Some("(N".into()),
+                subtyp: None,
             },
             Annotation {
                 sample: 100,
                 code: NORMAL,
                 aux: None,
+                subtyp: None,
             },
             Annotation {
                 sample: 100_000,
                 code: PVC,
                 aux: None,
+                subtyp: None,
             },
             Annotation {
                 sample: 100_000,
                 code: RHYTHM,
                 aux: Some("(AFIB".into()),
+                subtyp: None,
+            },
+            Annotation {
+                sample: 100_050,
+                code: NOISE,
+                aux: None,
+                subtyp: Some(unreadable_mask([0, 2])),
+            },
+            Annotation {
+                sample: 102_000,
+                code: NOISE,
+                aux: None,
+                subtyp: Some(0),
             },
             Annotation {
                 sample: 5_000_000,
                 code: NORMAL,
                 aux: None,
+                subtyp: None,
             },
         ];
         let bytes = annotation_bytes(&annotations);
@@ -301,6 +345,8 @@ mod tests {
         assert_eq!(read_annotations(&bytes).unwrap(), annotations);
         // The first word: `+` at sample 0.
         assert_eq!(u16::from_le_bytes([bytes[0], bytes[1]]), 28 << 10);
+        assert_eq!(unreadable_mask([0, 2]), 0x50);
+        assert_eq!(unreadable_mask([0, 1, 2, 3]), -16);
     }
 
     #[test]

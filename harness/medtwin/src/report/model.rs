@@ -777,6 +777,30 @@ pub struct TransportStats {
     pub breaker_probes: u64,
     /// Up to five examples of failures, each naming its cause.
     pub samples: Vec<String>,
+    /// Waveform chunks, counted apart from the measurements (present only
+    /// when the run streamed waveforms).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub waveforms: Option<WaveformChunks>,
+}
+
+/// What the transport did with the waveform chunks (one per waveform
+/// device per block of at most 1 s): `sent = accepted + refused + failed +
+/// not_sent`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
+pub struct WaveformChunks {
+    /// Chunks handed to the transport.
+    pub sent: u64,
+    /// Answered 2xx.
+    pub accepted: u64,
+    /// Answered 4xx or 5xx, after any retries.
+    pub refused: u64,
+    /// No answer, or an unreadable one, after any retries.
+    pub failed: u64,
+    /// Never sent: the breaker was open, or the run stopped.
+    pub not_sent: u64,
+    /// Every chunk not accepted, by final cause (as `by_cause`).
+    pub by_cause: BTreeMap<String, u64>,
 }
 
 /// Lateness of sends against their due time, ms.
@@ -875,4 +899,14 @@ pub struct BackendCounters {
     pub alerts_retried: u64,
     /// Alerts still queued when the grace period ran out.
     pub alerts_pending: u64,
+    /// Waveform chunks accepted (`POST /v1/waveforms`); absent when none.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub waveform_chunks: u64,
+    /// Samples in them (every channel); absent when none.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub waveform_samples: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }

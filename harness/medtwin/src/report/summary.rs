@@ -85,6 +85,19 @@ impl Report {
             let _ = write!(s, " · send lag p99 {:.1} ms", lag.p99);
         }
         let _ = writeln!(s);
+        if let Some(w) = &t.waveforms {
+            let _ = write!(
+                s,
+                "waveform chunks: {} sent · {} accepted · {} refused · {} failed · {} not sent",
+                w.sent, w.accepted, w.refused, w.failed, w.not_sent
+            );
+            if !w.by_cause.is_empty() {
+                let causes: Vec<String> =
+                    w.by_cause.iter().map(|(c, n)| format!("{c} {n}")).collect();
+                let _ = write!(s, " ({})", causes.join(", "));
+            }
+            let _ = writeln!(s);
+        }
         let sec = &self.target.security;
         if sec.tls != "none" {
             let _ = writeln!(s, "security: TLS {} · auth {}", sec.tls, sec.auth);

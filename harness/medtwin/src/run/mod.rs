@@ -44,6 +44,7 @@ use crate::scenario::{Clock, Scenario};
 use crate::stop::{Stop, StopReason};
 use crate::transport::json::Names;
 use crate::transport::select::{self, EncodeContext};
+use crate::transport::waves::WaveEncoder;
 use crate::transport::{Carrier as _, Transport};
 use medtwin_sim::Twin;
 use twin::{Batch, STEPS_AHEAD, TwinSummary};
@@ -277,6 +278,11 @@ pub async fn execute_with(
         })?;
     let carrier = Arc::new(wired.carrier);
     let encoder = wired.encoder;
+    // Waveform chunks go over HTTP JSON only (scenario validation refuses
+    // waveform devices on the other transports).
+    let waves = (target.config.protocol == crate::scenario::interop::Protocol::HttpJson)
+        .then(|| WaveEncoder::of(&twin, encode_ctx.names.clone(), encode_ctx.start))
+        .flatten();
     let (ack_tx, ack_rx) = mpsc::channel(observe::ACKS_PENDING);
     let transport = Transport::start(
         carrier.clone(),
@@ -316,7 +322,7 @@ pub async fn execute_with(
     let twin_thread = {
         let (stop, credit) = (stop.clone(), twin::Credit::on_this_runtime());
         spawn("medtwin-twin", move || {
-            twin::run(twin, &encoder, tx, &stop, &credit)
+            twin::run(twin, &encoder, waves.as_ref(), tx, &stop, &credit)
         })?
     };
     drive(rx, &transport, step_tx, s.clock, &stop, &intakes).await;
@@ -424,6 +430,7 @@ async fn drive(
     'batches: while let Some(batch) = rx.recv().await {
         if stop.is_stopped() {
             transport.abandon(batch.deliveries.len() as u64);
+            transport.abandon_waveforms(batch.waves.len() as u64);
             continue;
         }
         let first_id = next_id;
@@ -437,8 +444,14 @@ async fn drive(
             return; // the observer thread panicked; joining it says so
         }
         let n = batch.deliveries.len();
-        for (k, mut message) in batch.deliveries.into_iter().enumerate() {
-            message.id = first_id + k as u64;
+        let n_waves = batch.waves.len();
+        // The step's waveform chunks go after its deliveries (they end at
+        // the step's end); only deliveries are numbered for the observer.
+        let messages = batch.deliveries.into_iter().chain(batch.waves);
+        for (k, mut message) in messages.enumerate() {
+            if k < n {
+                message.id = first_id + k as u64;
+            }
             if lockstep && message.delivered_ms >= next_barrier_ms {
                 tokio::select! {
                     () = transport.flush() => {}
@@ -456,7 +469,8 @@ async fn drive(
             if stop.is_stopped() {
                 // This message and the rest of the step were never handed
                 // over; later steps are counted as they arrive.
-                transport.abandon((n - k) as u64);
+                transport.abandon(n.saturating_sub(k) as u64);
+                transport.abandon_waveforms((n + n_waves - k.max(n)) as u64);
                 continue 'batches;
             }
             transport.send(message).await;

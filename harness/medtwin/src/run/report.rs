@@ -290,6 +290,14 @@ fn transport_report(t: TransportStats) -> r::TransportStats {
         breaker_opened: t.breaker_opened,
         breaker_probes: t.breaker_probes,
         samples: t.samples,
+        waveforms: (t.waveforms.sent > 0).then_some(r::WaveformChunks {
+            sent: t.waveforms.sent,
+            accepted: t.waveforms.accepted,
+            refused: t.waveforms.refused,
+            failed: t.waveforms.failed,
+            not_sent: t.waveforms.not_sent,
+            by_cause: t.waveforms.by_cause,
+        }),
     }
 }
 
@@ -472,10 +480,13 @@ fn backend_counters(s: Stats) -> r::BackendCounters {
         ("bad_hl7", j.bad_hl7),
         ("bad_fhir", j.bad_fhir),
     ];
+    // Listed only when it happened: runs without waveforms report as before.
+    let bad_waveform = (j.bad_waveform > 0).then_some(("bad_waveform", j.bad_waveform));
     r::BackendCounters {
         accepted: s.accepted,
         rejected: rejected
             .iter()
+            .chain(bad_waveform.iter())
             .map(|(k, n)| ((*k).to_owned(), *n))
             .collect(),
         out_of_order: s.out_of_order,
@@ -490,6 +501,8 @@ fn backend_counters(s: Stats) -> r::BackendCounters {
         alerts_queue_overflow: s.alerts_queue_overflow,
         alerts_retried: s.alerts_retried,
         alerts_pending: s.alerts_pending,
+        waveform_chunks: s.waveform_chunks,
+        waveform_samples: s.waveform_samples,
     }
 }
 

@@ -13,7 +13,8 @@ use tokio::sync::mpsc;
 
 use super::digest::Digester;
 use crate::stop::Stop;
-use crate::transport::{Encoder, Outgoing};
+use crate::transport::waves::WaveEncoder;
+use crate::transport::{Encoder, MessageKind, Outgoing};
 
 /// Steps the twin may run ahead of the transport (bounded memory).
 pub const STEPS_AHEAD: usize = 64;
@@ -24,6 +25,12 @@ pub const STEPS_AHEAD: usize = 64;
 /// of it.
 pub const MAX_IN_FLIGHT: usize = 65_536;
 
+/// Waveform chunk bytes in flight at most, in KiB (the twin waits for this
+/// credit, apart from the deliveries', before handing over a step's
+/// chunks; each chunk holds its share until the target has answered for
+/// it). A step's chunks larger than this take all of it.
+pub const MAX_WAVE_KIB_IN_FLIGHT: usize = 64 * 1024;
+
 /// What the twin thread hands the driver for one step.
 pub struct Batch {
     /// The step's credit: one permit per delivery (at most all of them).
@@ -33,6 +40,9 @@ pub struct Batch {
     /// The step's deliveries, encoded, in the order of `out.deliveries`
     /// (their ids are set by the driver).
     pub deliveries: Vec<Outgoing>,
+    /// The step's waveform chunks, encoded (none unless the run streams
+    /// waveforms); sent after the deliveries, never observed.
+    pub waves: Vec<Outgoing>,
 }
 
 /// Measurement accounting: generated = delivered + lost + buffered.
@@ -91,15 +101,18 @@ pub struct TwinSummary {
 }
 
 /// Runs the twin to the end (or until `stop` is thrown), streaming each
-/// step that recorded anything to `tx`; `start` is the wall time of
-/// simulated zero.
+/// step that recorded anything to `tx` (with its waveform chunks, when
+/// `waves` encodes them).
 pub fn run(
     mut twin: Twin,
     encoder: &impl Encoder,
+    waves: Option<&WaveEncoder>,
     tx: mpsc::Sender<Batch>,
     stop: &Stop,
     credit: &Credit,
 ) -> TwinSummary {
+    // Apart from the deliveries' credit, so neither can wait on the other.
+    let wave_credit = credit.another(MAX_WAVE_KIB_IN_FLIGHT);
     let patients = twin.patient_names().to_vec();
     // Each device's model (catalogue entry) name: its kind on the wire and
     // in the report.
@@ -119,10 +132,12 @@ pub fn run(
         steps += 1;
         digester.step(out);
         tally.step(out);
-        if nothing_to_observe(out) {
+        let streams_waves = waves.is_some() && !out.waves.is_empty();
+        if nothing_to_observe(out) && !streams_waves {
             continue;
         }
-        let mut batch = encode(out, encoder);
+        let mut batch = encode(out, encoder, waves);
+        hold_wave_credit(&mut batch.waves, &wave_credit);
         batch.credit = credit.take(batch.deliveries.len());
         if tx.blocking_send(batch).is_err() {
             break; // the driver stopped; its error is reported there
@@ -156,11 +171,13 @@ fn nothing_to_observe(out: &StepOutput) -> bool {
         && out.losses.is_empty()
 }
 
-/// A step's deliveries as outgoing messages.
-fn encode(out: &StepOutput, encoder: &impl Encoder) -> Batch {
+/// A step's deliveries (and its waveform chunks, with `waves`) as
+/// outgoing messages.
+fn encode(out: &StepOutput, encoder: &impl Encoder, waves: Option<&WaveEncoder>) -> Batch {
     Batch {
         credit: None,
-        out: out.clone(),
+        out: records(out),
+        waves: waves.map_or_else(Vec::new, |w| wave_messages(out, w)),
         deliveries: out
             .deliveries
             .iter()
@@ -173,9 +190,76 @@ fn encode(out: &StepOutput, encoder: &impl Encoder) -> Batch {
                     device_idx: d.measurement.device_idx,
                     delivered_ms: d.delivered_ms,
                     body,
+                    kind: MessageKind::Measurement,
+                    hold: None,
                 }
             })
             .collect(),
+    }
+}
+
+/// A step's records for the observer: everything but the waveform samples,
+/// which it never reads (and which can be most of a step's bytes).
+fn records(out: &StepOutput) -> StepOutput {
+    StepOutput {
+        onsets: out.onsets.clone(),
+        ends: out.ends.clone(),
+        interventions: out.interventions.clone(),
+        commands: out.commands.clone(),
+        criteria: out.criteria.clone(),
+        states: out.states.clone(),
+        measurements: out.measurements.clone(),
+        deliveries: out.deliveries.clone(),
+        losses: out.losses.clone(),
+        beats: out.beats.clone(),
+        rhythms: out.rhythms.clone(),
+        ..StepOutput::default()
+    }
+}
+
+/// One message per wave block: the chunk is sent when its last sample was
+/// taken (the block's end, in simulated time).
+fn wave_messages(out: &StepOutput, waves: &WaveEncoder) -> Vec<Outgoing> {
+    out.waves
+        .iter()
+        .filter_map(|block| {
+            let mut body = Vec::with_capacity(16 * block.len as usize);
+            if !waves.encode(block, &out.wave_samples, &mut body) {
+                return None;
+            }
+            Some(Outgoing {
+                id: u64::MAX, // never acknowledged to the observer
+                patient_idx: block.patient_idx,
+                device_idx: block.device_idx,
+                delivered_ms: waves.end_ms(block),
+                body,
+                kind: MessageKind::Waveform,
+                hold: None,
+            })
+        })
+        .collect()
+}
+
+/// Each chunk takes its size in KiB of the waveform credit, held (in
+/// [`Outgoing::hold`]) until the lanes are done with it, so the chunks
+/// waiting in lanes stay within [`MAX_WAVE_KIB_IN_FLIGHT`].
+fn hold_wave_credit(chunks: &mut [Outgoing], credit: &Credit) {
+    let kib: Vec<usize> = chunks.iter().map(|m| m.body.len().div_ceil(1024)).collect();
+    let Some(mut all) = credit.take(kib.iter().sum()) else {
+        return;
+    };
+    for (chunk, &k) in chunks.iter_mut().zip(&kib) {
+        // Fails only when the step took all of the credit: the rest go
+        // with the last chunk.
+        chunk.hold = all.split(k);
+    }
+    if all.num_permits() > 0
+        && let Some(last) = chunks.last_mut()
+    {
+        match last.hold.as_mut() {
+            Some(held) => held.merge(all),
+            None => last.hold = Some(all),
+        }
     }
 }
 
@@ -185,6 +269,7 @@ fn encode(out: &StepOutput, encoder: &impl Encoder) -> Batch {
 pub struct Credit {
     permits: std::sync::Arc<tokio::sync::Semaphore>,
     runtime: tokio::runtime::Handle,
+    max: usize,
 }
 
 impl Credit {
@@ -194,12 +279,22 @@ impl Credit {
         Credit {
             permits: std::sync::Arc::new(tokio::sync::Semaphore::new(MAX_IN_FLIGHT)),
             runtime: tokio::runtime::Handle::current(),
+            max: MAX_IN_FLIGHT,
+        }
+    }
+
+    /// Another credit of `max` permits on the same runtime.
+    fn another(&self, max: usize) -> Credit {
+        Credit {
+            permits: std::sync::Arc::new(tokio::sync::Semaphore::new(max)),
+            runtime: self.runtime.clone(),
+            max,
         }
     }
 
     /// Waits for `n` permits (at most all of them); `None` for none.
     fn take(&self, n: usize) -> Option<tokio::sync::OwnedSemaphorePermit> {
-        let n = n.min(MAX_IN_FLIGHT) as u32;
+        let n = n.min(self.max) as u32;
         if n == 0 {
             return None;
         }
@@ -293,5 +388,64 @@ impl Tally {
             self.summary.by_kind.insert(name, kind);
         }
         self.summary
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn chunk(bytes: usize) -> Outgoing {
+        Outgoing {
+            id: u64::MAX,
+            patient_idx: 0,
+            device_idx: 0,
+            delivered_ms: 0,
+            body: vec![b' '; bytes],
+            kind: MessageKind::Waveform,
+            hold: None,
+        }
+    }
+
+    #[test]
+    fn chunks_hold_their_size_of_the_wave_credit_until_dropped() {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        let credit = rt.block_on(async { Credit::on_this_runtime() }).another(8);
+        let held = |chunks: &[Outgoing]| -> Vec<usize> {
+            chunks
+                .iter()
+                .map(|c| c.hold.as_ref().map_or(0, |h| h.num_permits()))
+                .collect()
+        };
+        // 3 KiB, 1 byte (1 KiB), 2.5 KiB (3 KiB): 7 of 8 KiB held.
+        let mut chunks = vec![chunk(3 * 1024), chunk(1), chunk(2 * 1024 + 512)];
+        std::thread::scope(|s| {
+            s.spawn(|| hold_wave_credit(&mut chunks, &credit));
+        });
+        assert_eq!(held(&chunks), [3, 1, 3]);
+        assert_eq!(credit.permits.available_permits(), 1);
+        // A step larger than the credit waits for the rest, then takes all
+        // of it (the last chunk keeps what its share could not split).
+        let freed = std::thread::spawn({
+            let permits = std::sync::Arc::clone(&credit.permits);
+            move || {
+                std::thread::sleep(Duration::from_millis(50));
+                drop(chunks);
+                permits
+            }
+        });
+        let mut big = vec![chunk(6 * 1024), chunk(6 * 1024)];
+        std::thread::scope(|s| {
+            s.spawn(|| hold_wave_credit(&mut big, &credit));
+        });
+        freed.join().unwrap();
+        assert_eq!(held(&big), [6, 2]);
+        assert_eq!(credit.permits.available_permits(), 0);
+        drop(big);
+        assert_eq!(credit.permits.available_permits(), 8);
     }
 }

@@ -30,6 +30,9 @@ pub const MAX_IN_FLIGHT: u64 = 64 * 1024;
 /// Memory per message in flight: its record, its encoded body, its
 /// observer entry.
 pub const BYTES_PER_MESSAGE: u64 = 1024;
+/// Waveform chunk bytes in flight at most (`run::twin::
+/// MAX_WAVE_KIB_IN_FLIGHT`), counted for scenarios with waveform devices.
+pub const MAX_WAVE_BYTES_IN_FLIGHT: u64 = 64 << 20;
 /// Most steps one run may take: three years at one-second steps.
 pub const MAX_STEPS: u64 = 100_000_000;
 /// Most patient-steps one run may take (about a day of the twin at 15
@@ -60,10 +63,20 @@ impl Estimate {
             .map(|c| u64::from(c.count) * c.devices.len() as u64)
             .sum();
         let steps = s.sim.duration_ms.div_ceil(s.sim.step_ms.max(1));
+        let streams_waves = s
+            .sim
+            .cohorts
+            .iter()
+            .any(|c| c.devices.iter().any(|d| d.waveform.is_some()));
         let memory_bytes = BASE_BYTES
             + patients.saturating_mul(BYTES_PER_PATIENT)
             + devices.saturating_mul(BYTES_PER_DEVICE)
-            + MAX_IN_FLIGHT * BYTES_PER_MESSAGE;
+            + MAX_IN_FLIGHT * BYTES_PER_MESSAGE
+            + if streams_waves {
+                MAX_WAVE_BYTES_IN_FLIGHT
+            } else {
+                0
+            };
         Estimate {
             patients,
             devices,

@@ -224,6 +224,7 @@ fn resolve(path: &Path, file: ScenarioFile, r: &mut Reporter<'_>, len: usize) ->
     let faults = events::resolve_faults(&file.fault, duration, &cohorts, r);
     let target = resolve_target(&file, r);
     let transport = resolve_transport(&file, target.is_some(), r);
+    check_waveform_transport(&file, transport.protocol, r);
     let alerts = resolve_alerts(&file, r);
     let backend = resolve_backend(&file, target.is_some(), r);
     let expectations = resolve_expectations(&file, r.source(), alerts.kinds.as_deref(), r);
@@ -1107,6 +1108,38 @@ fn resolve_target(file: &ScenarioFile, r: &mut Reporter<'_>) -> Option<Target> {
         timeout,
         concurrency,
     })
+}
+
+/// Waveform chunks travel over `http-json` only: a device with
+/// `waveforms = true` on another transport is an error at that key.
+fn check_waveform_transport(
+    file: &ScenarioFile,
+    protocol: interop::Protocol,
+    r: &mut Reporter<'_>,
+) {
+    if protocol == interop::Protocol::HttpJson {
+        return;
+    }
+    for (i, c) in file.cohort.iter().enumerate() {
+        for (j, d) in c.get_ref().devices.iter().enumerate() {
+            let Some(on) = d.get_ref().waveforms.as_ref().filter(|w| *w.get_ref()) else {
+                continue;
+            };
+            r.error(
+                on.span(),
+                Some(format!("cohort[{i}].devices[{j}].waveforms")),
+                format!(
+                    "waveform streaming needs the http-json transport, not {}",
+                    protocol.name()
+                ),
+                Some(
+                    "use transport = \"http-json\" (the default), or drop `waveforms = true` \
+                     (the device then counts no QRS of its own)"
+                        .into(),
+                ),
+            );
+        }
+    }
 }
 
 /// Checks `[target] url` for its protocol.

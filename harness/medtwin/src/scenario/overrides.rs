@@ -74,6 +74,18 @@ impl Scenario {
             });
         }
         if let Some(protocol) = o.transport {
+            let streams = self
+                .sim
+                .cohorts
+                .iter()
+                .any(|c| c.devices.iter().any(|d| d.waveform.is_some()));
+            if streams && protocol != super::interop::Protocol::HttpJson {
+                return Err(format!(
+                    "--transport {}: the scenario's waveform devices stream over http-json only \
+                     (or write them to files with `medtwin record`)",
+                    protocol.name()
+                ));
+            }
             let t = &mut self.transport;
             t.protocol = protocol;
             if !protocol.encodings().contains(&t.encoding) {

@@ -15,6 +15,8 @@ use super::{Carrier, Cause, Failure, Outgoing, Sent};
 pub struct HttpConfig {
     /// Target URL.
     pub url: String,
+    /// Where waveform chunks go ([`super::waves::waveform_url`] of `url`).
+    pub waveform_url: String,
     /// How to authenticate to the target.
     pub auth: super::auth::Auth,
     /// Per-request (and connect) timeout.
@@ -77,12 +79,18 @@ impl HttpCarrier {
 impl Carrier for HttpCarrier {
     async fn send(&self, batch: &[Outgoing]) -> Sent {
         // One message per request (batch_limit is 1).
-        let body = batch.first().map(|m| m.body.clone()).unwrap_or_default();
+        let Some(first) = batch.first() else {
+            return Sent::Accepted;
+        };
+        let url = match first.kind {
+            super::MessageKind::Measurement => &self.config.url,
+            super::MessageKind::Waveform => &self.config.waveform_url,
+        };
         let mut request = self
             .client
-            .post(&self.config.url)
+            .post(url)
             .header("content-type", self.content_type)
-            .body(body);
+            .body(first.body.clone());
         if let Some(run) = &self.config.run_id {
             request = request.header(RUN_HEADER, run);
         }

@@ -32,6 +32,7 @@ pub mod http;
 pub mod json;
 pub mod mqtt;
 pub mod select;
+pub mod waves;
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -302,10 +303,45 @@ pub struct Outgoing {
     pub delivered_ms: u64,
     /// Encoded body.
     pub body: Vec<u8>,
+    /// A measurement (acknowledged to the observer) or a waveform chunk
+    /// (counted apart, never acknowledged).
+    pub kind: MessageKind,
+    /// Credit the message holds until the lanes are done with it (waveform
+    /// chunks: their size, `run::twin`), released when it is dropped.
+    pub hold: Option<tokio::sync::OwnedSemaphorePermit>,
 }
 
-/// Counts of what happened to the messages handed to the transport:
-/// `sent = accepted + refused + failed + not_sent`.
+/// What a message carries.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum MessageKind {
+    /// A delivered measurement (telemetry).
+    #[default]
+    Measurement,
+    /// A waveform chunk ([`waves`]).
+    Waveform,
+}
+
+/// How the waveform chunks ended, apart from the measurements: `sent =
+/// accepted + refused + failed + not_sent`.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct WaveformEnds {
+    /// Chunks handed to the transport.
+    pub sent: u64,
+    /// Accepted.
+    pub accepted: u64,
+    /// Answered 4xx or 5xx (after any retries).
+    pub refused: u64,
+    /// No answer, or an unreadable one (after any retries).
+    pub failed: u64,
+    /// Never sent: the breaker was open, or the run stopped.
+    pub not_sent: u64,
+    /// Every chunk not accepted, by its final cause.
+    pub by_cause: BTreeMap<String, u64>,
+}
+
+/// Counts of what happened to the measurements handed to the transport:
+/// `sent = accepted + refused + failed + not_sent`; waveform chunks are
+/// counted the same way in [`TransportStats::waveforms`], apart.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct TransportStats {
     /// Messages handed to the transport.
@@ -337,6 +373,8 @@ pub struct TransportStats {
     pub breaker_probes: u64,
     /// Up to five examples of failures, each naming its cause.
     pub samples: Vec<String>,
+    /// The waveform chunks (none unless the run streams waveforms).
+    pub waveforms: WaveformEnds,
 }
 
 impl TransportStats {
@@ -460,11 +498,12 @@ impl Transport {
         // A closed lane only happens after a panic in it, which JoinSet
         // reports; count the message so nothing goes missing and `flush`
         // cannot hang.
+        let kinds = Kinds::of(std::slice::from_ref(&message));
         if self.lanes[lane].send(message).await.is_err() {
             count(
                 &self.shared,
                 Err(Failure::new(Cause::Interrupted, "lane gone")),
-                1,
+                kinds,
                 0,
             );
             self.shared.done.fetch_add(1, Ordering::AcqRel);
@@ -478,6 +517,19 @@ impl Transport {
         stats.sent += n;
         stats.not_sent += n;
         *stats.by_cause.entry(Cause::Interrupted.name()).or_insert(0) += n;
+    }
+
+    /// Counts `n` waveform chunks never handed over because the run
+    /// stopped first.
+    pub fn abandon_waveforms(&self, n: u64) {
+        if n == 0 {
+            return;
+        }
+        let mut stats = self.shared.stats();
+        let w = &mut stats.waveforms;
+        w.sent += n;
+        w.not_sent += n;
+        *w.by_cause.entry(Cause::Interrupted.name()).or_insert(0) += n;
     }
 
     /// Waits until every message queued so far has been sent and answered
@@ -643,11 +695,12 @@ async fn finish(
     count(
         shared,
         outcome,
-        batch.len() as u64,
+        Kinds::of(batch),
         attempts.saturating_sub(1),
     );
     if let Some(acks) = acks {
-        for message in batch {
+        // Only measurements are observed; waveform chunks are counted.
+        for message in batch.iter().filter(|m| m.kind == MessageKind::Measurement) {
             let ack = Ack {
                 id: message.id,
                 accepted,
@@ -809,36 +862,75 @@ async fn retries<C: Carrier>(
     }
 }
 
-/// Counts the end of `n` messages that shared one fate (a batch), and
-/// keeps a few samples of what went wrong.
-fn count(shared: &Shared, outcome: Result<(), Failure>, n: u64, retries: u32) {
+/// How many of a batch's messages are measurements and waveform chunks.
+#[derive(Clone, Copy, Debug)]
+struct Kinds {
+    measurements: u64,
+    waveforms: u64,
+}
+
+impl Kinds {
+    fn of(batch: &[Outgoing]) -> Kinds {
+        let waveforms = batch
+            .iter()
+            .filter(|m| m.kind == MessageKind::Waveform)
+            .count() as u64;
+        Kinds {
+            measurements: batch.len() as u64 - waveforms,
+            waveforms,
+        }
+    }
+}
+
+/// Counts the end of the messages of a batch (they shared one fate), each
+/// kind apart, and keeps a few samples of what went wrong.
+fn count(shared: &Shared, outcome: Result<(), Failure>, kinds: Kinds, retries: u32) {
     let mut stats = shared.stats();
-    stats.sent += n;
     stats.retries += u64::from(retries);
+    let w = kinds.waveforms;
+    stats.waveforms.sent += w;
+    let n = kinds.measurements;
+    stats.sent += n;
     let failure = match outcome {
         Ok(()) => {
             stats.accepted += n;
+            stats.waveforms.accepted += w;
             return;
         }
         Err(f) => f,
     };
+    let name = failure.cause.name();
+    let first_of_cause =
+        !(stats.by_cause.contains_key(&name) || stats.waveforms.by_cause.contains_key(&name));
+    if w > 0 {
+        let waves = &mut stats.waveforms;
+        match failure.cause.end() {
+            End::Refused => waves.refused += w,
+            End::Failed => waves.failed += w,
+            End::NotSent => waves.not_sent += w,
+        }
+        *waves.by_cause.entry(name.clone()).or_insert(0) += w;
+    }
     match failure.cause.end() {
         End::Refused => stats.refused += n,
         End::Failed => stats.failed += n,
         End::NotSent => stats.not_sent += n,
     }
-    let name = failure.cause.name();
-    let first_of_cause = !stats.by_cause.contains_key(&name);
-    *stats.by_cause.entry(name.clone()).or_insert(0) += n;
+    if n > 0 {
+        *stats.by_cause.entry(name.clone()).or_insert(0) += n;
+    }
     if let Some(reason) = &failure.reason {
         *stats
             .by_reason
             .entry(format!("{name}: {reason}"))
-            .or_insert(0) += n;
+            .or_insert(0) += n + w;
     }
     // One sample per cause first, so a mixed failure shows each kind.
     if first_of_cause && stats.samples.len() < MAX_SAMPLES {
-        stats.samples.push(format!("{name}: {}", failure.detail));
+        let what = if n == 0 { " (waveform chunk)" } else { "" };
+        stats
+            .samples
+            .push(format!("{name}{what}: {}", failure.detail));
     }
 }
 
@@ -879,6 +971,7 @@ mod tests {
             let clock = Arc::new(SimClock::new(Clock::Virtual, Instant::now()));
             let carrier = http::HttpCarrier::new(
                 http::HttpConfig {
+                    waveform_url: waves::waveform_url(&url),
                     url,
                     auth: Default::default(),
                     timeout: Duration::from_secs(5),
@@ -900,6 +993,8 @@ mod tests {
                             device_idx: i,
                             delivered_ms: round * 1_000 + u64::from(i),
                             body: format!("{round}-{}", i % 2).into_bytes(),
+                            kind: MessageKind::Measurement,
+                            hold: None,
                         })
                         .await;
                 }

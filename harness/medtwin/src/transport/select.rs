@@ -96,6 +96,7 @@ impl TargetConfig {
     pub fn http_config(&self) -> anyhow::Result<HttpConfig> {
         Ok(HttpConfig {
             url: self.url.clone(),
+            waveform_url: super::waves::waveform_url(&self.url),
             auth: self.auth.clone(),
             timeout: self.timeout,
             connections: self.lanes,

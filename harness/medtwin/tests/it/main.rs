@@ -25,4 +25,5 @@ mod secure_mqtt;
 mod snapshots;
 mod training;
 mod training_browser;
+mod waveform_stream;
 mod waveforms;

@@ -41,7 +41,7 @@ fn record(scenario: &str, extra: &[&str]) -> tempfile::TempDir {
 
 /// Every case of fixtures/waveforms/rhythms.toml and the QRS complexes
 /// its record must show.
-const CASES: [(&str, &str); 12] = [
+const CASES: [(&str, &str); 16] = [
     ("sinus40_000_ecg_patch", "narrow"),
     ("sinus75_000_ecg_patch", "narrow"),
     ("sinus120_000_ecg_patch", "narrow"),
@@ -54,6 +54,10 @@ const CASES: [(&str, &str); 12] = [
     ("pvc_000_ecg_patch", "narrow"),
     ("vt_000_ecg_patch", "wide"),
     ("vf_000_ecg_patch", "none"),
+    ("noisy40_000_ecg_patch", "narrow"),
+    ("noisy180_000_ecg_patch", "narrow"),
+    ("afnoisy80_000_ecg_patch", "narrow"),
+    ("afnoisy160_000_ecg_patch", "narrow"),
 ];
 
 #[test]
@@ -107,6 +111,16 @@ fn recorded_rhythms_pass_independent_qrs_detection_and_open_in_wfdb_and_pyedflib
     assert_eq!(results.len(), CASES.len(), "{report}");
     let by_name = |name: &str| results.iter().find(|r| r["record"] == name).unwrap();
     assert_eq!(by_name("vt_000_ecg_patch")["rhythms"][0], "(VT");
+    // Both independent detectors scored every record with beats.
+    for (name, expect) in CASES.iter().filter(|(_, e)| *e != "none") {
+        for detector in ["xqrs", "neurokit2"] {
+            let se = by_name(name)[detector]["sensitivity"].as_f64();
+            assert!(
+                se.is_some_and(|se| se >= 0.995),
+                "{name} ({expect}) {detector}: {se:?}"
+            );
+        }
+    }
     assert_eq!(by_name("af80_000_ecg_patch")["rhythms"][1], "(AFIB");
     assert!(
         by_name("pvc_000_ecg_patch")["ventricular"]
@@ -195,4 +209,74 @@ fn bad_input_is_an_error_with_file_and_field_not_a_panic() {
     let err = text(&run.stderr);
     assert!(err.contains("a-file"), "{err}");
     assert!(!err.contains("panicked"), "{err}");
+}
+
+/// The lead-off fixture's record (ECG lead II and respiration, 250 Hz).
+const LEAD_OFF: &str = "bay_000_loose_ecg_patch";
+
+#[test]
+fn lead_off_episodes_are_noise_annotations_where_the_ecg_is_flat() {
+    let out = record("fixtures/waveforms/lead-off.toml", &[]);
+    let atr = std::fs::read(out.path().join(format!("{LEAD_OFF}.atr"))).unwrap();
+    let annotations = wfdb::read_annotations(&atr).unwrap();
+    let noise: Vec<(u64, i8)> = annotations
+        .iter()
+        .filter(|a| a.code == wfdb::NOISE)
+        .map(|a| (a.sample, a.subtyp.unwrap_or(0)))
+        .collect();
+    assert!(noise.len() >= 4, "a few episodes in ten minutes: {noise:?}");
+    // Off (ECG, signal 0, and respiration, signal 1, unreadable) and on
+    // again, alternately.
+    for (k, (_, subtyp)) in noise.iter().enumerate() {
+        assert_eq!(*subtyp, if k % 2 == 0 { 0x30 } else { 0 }, "{noise:?}");
+    }
+    // The samples themselves (format 16, two interleaved signals): the ECG
+    // is exactly 0 from each `~` off to its `~` on, and nowhere else for a
+    // whole second.
+    let dat = std::fs::read(out.path().join(format!("{LEAD_OFF}.dat"))).unwrap();
+    let ecg: Vec<i16> = dat
+        .chunks_exact(4)
+        .map(|f| i16::from_le_bytes([f[0], f[1]]))
+        .collect();
+    let off = |s: usize| {
+        noise
+            .chunks(2)
+            .any(|p| s as u64 >= p[0].0 && p.get(1).is_none_or(|on| (s as u64) < on.0))
+    };
+    for (s, &v) in ecg.iter().enumerate() {
+        if off(s) {
+            assert_eq!(v, 0, "sample {s} inside a lead-off episode");
+        }
+    }
+    for second in ecg.chunks(250).enumerate() {
+        let (i, samples) = second;
+        if !off(i * 250) {
+            assert!(
+                samples.iter().any(|&v| v != 0),
+                "second {i} flat, not annotated"
+            );
+        }
+    }
+    // The EDF+ annotations say the same.
+    let edf = std::fs::read(out.path().join(format!("{LEAD_OFF}.edf"))).unwrap();
+    let edf = String::from_utf8_lossy(&edf);
+    assert_eq!(
+        edf.matches("lead off").count(),
+        noise.len().div_ceil(2),
+        "EDF+ lead off notes"
+    );
+
+    // PhysioNet's reader sees the same `~` at the same samples, with the
+    // same subtypes.
+    let Some(python) = python() else { return };
+    let script = format!(
+        "import wfdb, json\n\
+         a = wfdb.rdann({:?}, 'atr')\n\
+         print(json.dumps([[int(s), int(t)] for s, y, t in zip(a.sample, a.symbol, a.subtype) if y == '~']))\n",
+        out.path().join(LEAD_OFF).display().to_string()
+    );
+    let run = Command::new(python).args(["-c", &script]).output().unwrap();
+    assert!(run.status.success(), "{}", text(&run.stderr));
+    let read: Vec<(u64, i8)> = serde_json::from_slice(&run.stdout).unwrap();
+    assert_eq!(read, noise, "wfdb.rdann");
 }
