@@ -16,7 +16,7 @@ use super::bus::Bus;
 use super::pace::Pace;
 use super::ward::{Changes, Ward};
 use crate::stop::Stop;
-use crate::transport::{Encoder, Outgoing};
+use crate::transport::{Encoder, MessageKind, Outgoing};
 
 /// Commands waiting for the twin thread at most (each then goes into the
 /// twin's own bounded queue); more are refused with 503 and counted.
@@ -220,6 +220,8 @@ pub fn run(
                         device_idx: d.measurement.device_idx,
                         delivered_ms: d.delivered_ms,
                         body,
+                        kind: MessageKind::Measurement,
+                        hold: None,
                     }
                 })
                 .collect();
