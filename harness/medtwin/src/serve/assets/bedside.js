@@ -6,7 +6,11 @@
 const bed = Number(location.pathname.split("/").pop());
 const SWEEP_S = 6; // seconds across the screen
 const COLORS = {ecg_ii: "#3fdc5a", pleth: "#4fc3f7", resp: "#fff176"};
+// ECG at a fixed gain (µV, as a monitor's 10 mm/mV); pleth and respiration
+// auto-gained to the trace's height over the last sweep, as monitors show
+// them (their amplitude is not calibrated).
 const SCALE = {ecg_ii: [-800, 1600], pleth: [-100, 1300], resp: [-1500, 1500]};
+const AUTO_GAIN = new Set(["pleth", "resp"]);
 const traces = {};
 window.__drawn = {};
 
@@ -27,6 +31,7 @@ function onWave(w) {
     if (!t) continue;
     t.rate = w.rate;
     const off = (name === "ecg_ii" && w.lead_off);
+    if (AUTO_GAIN.has(name) && samples.length) autoGain(t, samples);
     for (const v of samples) t.queue.push(off ? null : v);
     // Never more than 3 s behind: skip ahead rather than drift.
     const max = t.rate * 3 * Math.max(1, speed);
@@ -34,6 +39,20 @@ function onWave(w) {
     t.off = off;
     document.getElementById("wave-" + name).classList.toggle("is-off", off || techOff(name));
   }
+}
+function autoGain(t, samples) {
+  let lo = Infinity, hi = -Infinity;
+  for (const v of samples) { if (v < lo) lo = v; if (v > hi) hi = v; }
+  // Over the last sweep (a slow breath: the last 20 s), never zoomed past
+  // a sixth of the default range, so a flat trace stays flat.
+  t.env = (t.env || []).concat([[lo, hi]]).slice(t.name === "resp" ? -20 : -SWEEP_S);
+  lo = Math.min(...t.env.map((e) => e[0])); hi = Math.max(...t.env.map((e) => e[1]));
+  const [dlo, dhi] = SCALE[t.name], mid = (lo + hi) / 2;
+  const half = Math.max(hi - lo, (dhi - dlo) / 6) / 2 * 1.1;
+  // Applied when the sweep starts again, so one sweep is drawn at one gain
+  // (the pleth's first block already holds a beat: applied at once).
+  t.next = [mid - half, mid + half];
+  if (!t.gained && t.name === "pleth") { [t.lo, t.hi] = t.next; t.gained = true; }
 }
 let tech = [];
 const techOff = (name) => name === "pleth" ? tech.includes("sensor_off") || tech.includes("low_perfusion")
@@ -73,7 +92,7 @@ function draw(now) {
         g.moveTo(x - run * dx, h / 2); g.lineTo(x, h / 2); g.stroke(); g.restore();
       }
       t.lastY = y0; k += run; window.__drawn[t.name] += run;
-      if (x >= w - dx / 2) { x = 0; t.lastY = null; }
+      if (x >= w - dx / 2) { x = 0; t.lastY = null; if (t.next) [t.lo, t.hi] = t.next; }
     }
     t.x = x;
   }
