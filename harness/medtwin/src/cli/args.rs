@@ -59,6 +59,11 @@ pub enum Command {
     /// Run a scenario's twin as fast as it can, no target, and write its
     /// vitals (CSV, NDJSON) and waveforms (WFDB with annotations, EDF+).
     Record(RecordArgs),
+    /// Drive the fleet as an open workload against a target: latency from
+    /// each message's scheduled time, stage profiles, thresholds (exit 5).
+    Load(super::load::LoadArgs),
+    /// Merge the reports of `medtwin load --shard` runs into one.
+    Merge(super::load::MergeArgs),
 }
 
 /// `medtwin record`.

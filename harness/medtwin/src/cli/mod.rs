@@ -6,12 +6,14 @@
 //! error (bad arguments, an invalid scenario, a scenario too big for the
 //! machine), 3 the harness itself failed or the run passed its wall-time
 //! deadline (`--max-wall`), 4 the target did not take the telemetry
-//! (unreachable, or refused too much of it to judge), 130 stopped by SIGINT
+//! (unreachable, or refused too much of it to judge), 5 a `medtwin load`
+//! threshold failed, 130 stopped by SIGINT
 //! and 143 by SIGTERM (each after writing a report marked interrupted).
 
 pub mod args;
 mod backend;
 mod certs;
+pub mod load;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -40,6 +42,8 @@ pub const EXIT_HARNESS: u8 = 3;
 /// The target did not take the telemetry (unreachable, or refused too much
 /// of it): its alerts could not be judged.
 pub const EXIT_TARGET: u8 = 4;
+/// `medtwin load` or `merge`: a `[load]` threshold failed.
+pub const EXIT_THRESHOLDS: u8 = 5;
 /// Stopped by SIGINT (128 + 2, as shells report it); a report was written.
 pub const EXIT_SIGINT: u8 = 130;
 /// Stopped by SIGTERM (128 + 15); a report was written.
@@ -54,6 +58,8 @@ pub enum Outcome {
     Fail,
     /// The target did not take the telemetry.
     Target,
+    /// A load threshold failed.
+    Thresholds,
     /// Stopped early (its report is marked interrupted).
     Stopped(StopReason),
 }
@@ -82,6 +88,7 @@ pub fn main() -> ExitCode {
         Ok(Outcome::Pass) => EXIT_PASS,
         Ok(Outcome::Fail) => EXIT_FAIL,
         Ok(Outcome::Target) => EXIT_TARGET,
+        Ok(Outcome::Thresholds) => EXIT_THRESHOLDS,
         Ok(Outcome::Stopped(StopReason::Interrupt)) => EXIT_SIGINT,
         Ok(Outcome::Stopped(StopReason::Terminate)) => EXIT_SIGTERM,
         Ok(Outcome::Stopped(StopReason::Deadline)) => EXIT_HARNESS,
@@ -114,6 +121,8 @@ pub fn execute(cli: Cli) -> Result<Outcome, Failure> {
         Command::Replay(args) => replay(&args),
         Command::Certs(args) => certs::run(&args),
         Command::Record(args) => record(&args),
+        Command::Load(args) => load::load(&args),
+        Command::Merge(args) => load::merge(&args),
     }
 }
 
@@ -231,7 +240,7 @@ fn plural(n: u64, what: &str) -> String {
 }
 
 /// A stop switch thrown by SIGINT or SIGTERM (on the current runtime).
-fn on_signals() -> Stop {
+pub(crate) fn on_signals() -> Stop {
     let stop = Stop::new();
     let thrown = stop.clone();
     tokio::spawn(async move {
