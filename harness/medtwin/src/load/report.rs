@@ -56,8 +56,14 @@ pub struct Generator {
     pub reasons: Vec<String>,
 }
 
-/// `report.json` of `medtwin load` (and of `medtwin merge`).
+/// `report.json` of `medtwin load` (and of `medtwin merge`); see
+/// docs/load.md. Times named `*_s` are on the scenario timeline.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[schemars(
+    deny_unknown_fields,
+    title = "medtwin load report (medtwin.load.v1)",
+    extend("$id" = "https://medtwin.invalid/schemas/load-report.schema.json")
+)]
 pub struct LoadReport {
     /// [`LOAD_SCHEMA`].
     pub schema: String,
@@ -129,6 +135,13 @@ pub struct Inputs<'a> {
     pub aborted: Option<String>,
     /// The aggregation.
     pub finished: Finished,
+}
+
+/// The JSON Schema of a load report (`docs/schemas/load-report.schema.json`).
+pub fn schema() -> serde_json::Value {
+    let mut schema = schemars::schema_for!(LoadReport).to_value();
+    medtwin_wire::unwrap_descriptions(&mut schema);
+    schema
 }
 
 /// Cores this machine offers.
@@ -394,5 +407,29 @@ pub fn html(r: &LoadReport) -> Markup {
                 p { small { "Shaded: storm (red) and spike (yellow) stages. Windows are " (r.window_ms) " ms of scenario time." } }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn committed_load_report_schema_is_the_generated_one() {
+        // Set MEDTWIN_BLESS=1 to rewrite it after a deliberate change (and
+        // bump LOAD_SCHEMA when the shape of report.json changes).
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../docs/schemas/load-report.schema.json");
+        let text = serde_json::to_string_pretty(&schema()).unwrap() + "\n";
+        if std::env::var_os("MEDTWIN_BLESS").is_some() {
+            std::fs::write(&path, &text).unwrap();
+            return;
+        }
+        let committed = std::fs::read_to_string(&path).unwrap_or_default();
+        assert!(
+            committed == text,
+            "docs/schemas/load-report.schema.json drifted from load::report; run \
+             `MEDTWIN_BLESS=1 cargo test -p medtwin --lib load_report_schema` and commit it"
+        );
     }
 }
