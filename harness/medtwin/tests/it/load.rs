@@ -332,3 +332,84 @@ fn load_wall_four_shards_merge_into_the_unsharded_counts() {
         text(&partial.stderr)
     );
 }
+
+/// Every YAML document under `deploy/kubernetes/`, parsed.
+fn manifests() -> Vec<(String, serde_norway::Value)> {
+    let dir = root().join("deploy/kubernetes");
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "yaml") {
+            let text = std::fs::read_to_string(&path).unwrap();
+            let value: serde_norway::Value =
+                serde_norway::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            out.push((
+                path.file_name().unwrap().to_string_lossy().into_owned(),
+                value,
+            ));
+        }
+    }
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out
+}
+
+#[test]
+fn deploy_kubernetes_manifests_are_an_indexed_job_and_its_merge() {
+    let all = manifests();
+    let names: Vec<&str> = all.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(
+        names,
+        ["load-job.yaml", "merge-job.yaml", "results-pvc.yaml"]
+    );
+    let get = |name: &str| &all.iter().find(|(n, _)| n == name).unwrap().1;
+    let load = get("load-job.yaml");
+    assert_eq!(load["kind"].as_str(), Some("Job"));
+    let spec = &load["spec"];
+    assert_eq!(spec["completionMode"].as_str(), Some("Indexed"));
+    assert_eq!(spec["completions"], spec["parallelism"]);
+    let container = &spec["template"]["spec"]["containers"][0];
+    let script = container["args"][0].as_str().unwrap();
+    assert!(
+        script.contains("--shard \"${JOB_COMPLETION_INDEX}/${SHARDS}\""),
+        "{script}"
+    );
+    assert!(script.contains("--start-at \"$START_AT\""), "{script}");
+    let shards = container["env"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .find(|e| e["name"].as_str() == Some("SHARDS"))
+        .unwrap()["value"]
+        .as_str()
+        .unwrap()
+        .parse::<u64>()
+        .unwrap();
+    assert_eq!(
+        Some(shards),
+        spec["completions"].as_u64(),
+        "SHARDS = completions"
+    );
+    let merge = get("merge-job.yaml");
+    let args = merge["spec"]["template"]["spec"]["containers"][0]["args"][0]
+        .as_str()
+        .unwrap();
+    assert!(args.contains("medtwin merge /results/shard-*"), "{args}");
+    // Both Jobs and the claim name the same volume.
+    let claim = |job: &serde_norway::Value| {
+        job["spec"]["template"]["spec"]["volumes"]
+            .as_sequence()
+            .unwrap()
+            .iter()
+            .find_map(|v| {
+                v["persistentVolumeClaim"]["claimName"]
+                    .as_str()
+                    .map(str::to_owned)
+            })
+            .unwrap()
+    };
+    assert_eq!(claim(load), claim(merge));
+    assert_eq!(
+        get("results-pvc.yaml")["metadata"]["name"].as_str(),
+        Some(claim(load).as_str())
+    );
+}
