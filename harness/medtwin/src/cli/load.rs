@@ -99,6 +99,14 @@ pub fn load(args: &LoadArgs) -> Result<Outcome, Failure> {
     if let Some(seed) = args.seed {
         s.sim.seed = seed;
     }
+    crate::scenario::limits::Estimate::of(&s)
+        .check(s.max_memory)
+        .map_err(|e| {
+            Failure::Input(format!(
+                "error: {}: too big to run: {e}",
+                args.scenario.display()
+            ))
+        })?;
     if let Some(t) = &args.target {
         crate::load::http::split_url(t)
             .map_err(|e| Failure::Input(format!("error: --target {e}")))?;
@@ -150,6 +158,48 @@ pub fn merge(args: &MergeArgs) -> Result<Outcome, Failure> {
         .map_err(|e| Failure::Harness(format!("error: {e:#}")))?;
     print_summary(&report, &args.out);
     Ok(verdict(&report))
+}
+
+/// `medtwin compare` when both sides are load reports (`None`: neither
+/// is, the run comparison applies); one load report against a run report
+/// is an input error.
+pub fn compare(args: &super::CompareArgs) -> Result<Option<Outcome>, Failure> {
+    use crate::load::compare;
+    let (a, b) = (
+        compare::read_if_load(&args.a),
+        compare::read_if_load(&args.b),
+    );
+    let (a, b) = match (a, b) {
+        (None, None) => return Ok(None),
+        (Some(a), Some(b)) => (
+            a.map_err(|e| Failure::Input(format!("error: {e:#}")))?,
+            b.map_err(|e| Failure::Input(format!("error: {e:#}")))?,
+        ),
+        _ => {
+            return Err(Failure::Input(
+                "error: one side is a load report and the other is not".into(),
+            ));
+        }
+    };
+    if a.scenario != b.scenario && !args.allow_different_scenarios {
+        return Err(Failure::Input(format!(
+            "error: different scenarios (\"{}\" and \"{}\"); --allow-different-scenarios to compare anyway",
+            a.scenario, b.scenario
+        )));
+    }
+    let found = compare::compare(&a, &b, args.max_latency_regression);
+    print!("{}", found.table);
+    for note in &found.notes {
+        println!("note: {note}");
+    }
+    if found.regressions.is_empty() {
+        println!("\ncompare: no regression past the thresholds");
+        return Ok(Some(Outcome::Pass));
+    }
+    for r in &found.regressions {
+        println!("REGRESSION: {r}");
+    }
+    Ok(Some(Outcome::Fail))
 }
 
 fn print_summary(r: &LoadReport, out: &std::path::Path) {

@@ -12,6 +12,7 @@
 //! (per task, per window of scheduled time) → collector thread (closes
 //! windows in order: interval log, thresholds, progress) → report.
 
+pub mod compare;
 pub mod http;
 pub mod merge;
 pub mod report;

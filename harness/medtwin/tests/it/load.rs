@@ -413,3 +413,47 @@ fn deploy_kubernetes_manifests_are_an_indexed_job_and_its_merge() {
         Some(claim(load).as_str())
     );
 }
+
+#[test]
+fn load_wall_compare_finds_a_threshold_and_error_regression() {
+    let dir = tempfile::tempdir().unwrap();
+    let healthy = dir.path().join("healthy");
+    let slow = dir.path().join("slow");
+    let fast = medtwin(&[
+        "load",
+        "fixtures/load/slow-target.toml",
+        "--speed",
+        "4",
+        "--quiet",
+        "--out",
+        healthy.to_str().unwrap(),
+    ]);
+    assert_eq!(fast.status.code(), Some(0), "{}", text(&fast.stderr));
+    let target = slow_target(Duration::from_millis(20), Duration::from_secs(60));
+    let bad = medtwin(&[
+        "load",
+        "fixtures/load/slow-target.toml",
+        "--target",
+        &target,
+        "--speed",
+        "4",
+        "--quiet",
+        "--out",
+        slow.to_str().unwrap(),
+    ]);
+    assert_eq!(bad.status.code(), Some(5), "{}", text(&bad.stderr));
+    let same = medtwin(&[
+        "compare",
+        healthy.to_str().unwrap(),
+        healthy.to_str().unwrap(),
+    ]);
+    assert_eq!(same.status.code(), Some(0), "{}", text(&same.stdout));
+    let worse = medtwin(&["compare", healthy.to_str().unwrap(), slow.to_str().unwrap()]);
+    let stdout = text(&worse.stdout);
+    assert_eq!(worse.status.code(), Some(1), "{stdout}");
+    assert!(stdout.contains("REGRESSION: errors grew"), "{stdout}");
+    assert!(
+        stdout.contains("REGRESSION: threshold `errors < 0.1%` held, now fails"),
+        "{stdout}"
+    );
+}
