@@ -99,7 +99,7 @@ pub fn load(args: &LoadArgs) -> Result<Outcome, Failure> {
     if let Some(seed) = args.seed {
         s.sim.seed = seed;
     }
-    crate::scenario::limits::Estimate::of(&s)
+    scenario::limits::Estimate::of(&s)
         .check(s.max_memory)
         .map_err(|e| {
             Failure::Input(format!(

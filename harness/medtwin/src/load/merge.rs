@@ -83,11 +83,7 @@ pub fn merge(dirs: &[PathBuf], out: &Path) -> Result<anyhow::Result<LoadReport>,
 }
 
 fn write(
-    parts: Vec<(
-        PathBuf,
-        LoadReport,
-        BTreeMap<u64, (hdrhistogram::Histogram<u64>, hdrhistogram::Histogram<u64>)>,
-    )>,
+    parts: Vec<(PathBuf, LoadReport, stats::LoggedWindows)>,
     first: LoadReport,
     thresholds: &[crate::scenario::load::Threshold],
     out: &Path,

@@ -402,15 +402,15 @@ pub fn log_window<W: std::io::Write, S: Serializer>(
     Ok(())
 }
 
+/// Windows' histograms from an interval log by index: (ingest, lateness).
+pub type LoggedWindows = BTreeMap<u64, (Histogram<u64>, Histogram<u64>)>;
+
 /// Reads an interval log written by [`log_window`]: histograms by window
 /// index, as (ingest, lateness).
-pub fn read_log(
-    text: &[u8],
-    window_ms: u64,
-) -> Result<BTreeMap<u64, (Histogram<u64>, Histogram<u64>)>, String> {
+pub fn read_log(text: &[u8], window_ms: u64) -> Result<LoggedWindows, String> {
     use hdrhistogram::serialization::Deserializer;
     use hdrhistogram::serialization::interval_log::{IntervalLogIterator, LogEntry};
-    let mut out: BTreeMap<u64, (Histogram<u64>, Histogram<u64>)> = BTreeMap::new();
+    let mut out = LoggedWindows::new();
     let mut deserializer = Deserializer::new();
     for (n, entry) in IntervalLogIterator::new(text).enumerate() {
         let entry = entry.map_err(|e| format!("entry {}: {e:?}", n + 1))?;
