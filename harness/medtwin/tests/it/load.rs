@@ -228,20 +228,20 @@ fn load_wall_stage_profile_shows_in_the_windows() {
 
 #[test]
 fn load_malformed_section_is_an_input_error_with_positions() {
-    let run = medtwin(&["load", "fixtures/load/invalid.toml", "--quiet"]);
+    let run = medtwin(&["load", "fixtures/load/invalid/section.toml", "--quiet"]);
     assert_eq!(run.status.code(), Some(2));
     let stderr = text(&run.stderr);
     for expected in [
-        "fixtures/load/invalid.toml:14:9: error in `load.queue`",
-        "fixtures/load/invalid.toml:15:15: error in `load.thresholds[0]`: unknown statistic `p42`",
-        "fixtures/load/invalid.toml:18:8: error in `load.stage[0].kind`: unknown stage kind \"surge\"",
+        "fixtures/load/invalid/section.toml:14:9: error in `load.queue`",
+        "fixtures/load/invalid/section.toml:15:15: error in `load.thresholds[0]`: unknown statistic `p42`",
+        "fixtures/load/invalid/section.toml:18:8: error in `load.stage[0].kind`: unknown stage kind \"surge\"",
     ] {
         assert!(
             stderr.contains(expected),
             "missing {expected:?} in:\n{stderr}"
         );
     }
-    let validate = medtwin(&["validate", "fixtures/load/invalid.toml"]);
+    let validate = medtwin(&["validate", "fixtures/load/invalid/section.toml"]);
     assert_eq!(validate.status.code(), Some(2));
 }
 
