@@ -267,7 +267,17 @@ pub async fn run(s: &Scenario, config: &LoadConfig, stop: &Stop) -> anyhow::Resu
         let (speed, quiet) = (config.speed, config.quiet);
         std::thread::Builder::new()
             .name("medtwin-load-collector".into())
-            .spawn(move || collect(&live, &profile, t0, speed, &out, quiet, max_late + timeout))
+            .spawn(move || {
+                collect(
+                    &live,
+                    &profile,
+                    t0,
+                    speed,
+                    &out,
+                    quiet,
+                    max_late + 2 * timeout,
+                )
+            })
             .context("cannot start the collector")?
     };
 
@@ -384,7 +394,9 @@ struct Collected {
 }
 
 /// The collector's thread: closes windows in order once nothing more can
-/// land in them, writes them to the interval log, judges `per`
+/// land in them (`settle` after their end: a message starts at most
+/// `max_late` after its time, and a connect and a request take at most a
+/// timeout each), writes them to the interval log, judges `per`
 /// thresholds (aborting on a failure when asked), prints progress.
 fn collect(
     live: &Live,
