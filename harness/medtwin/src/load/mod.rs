@@ -111,6 +111,7 @@ fn unit(h: u64) -> f64 {
 /// dispatcher is [`FEED_AHEAD`] behind).
 fn feed(
     mut twin: Twin,
+    step_ms: u64,
     encoder: JsonEncoder,
     profile: LoadProfile,
     tx: mpsc::Sender<Fed>,
@@ -118,6 +119,7 @@ fn feed(
     live: Arc<Live>,
 ) {
     let device_hash: Vec<u64> = twin.device_names().iter().map(|n| fnv1a(n)).collect();
+    let spread_ms = profile.spread_ms.unwrap_or(step_ms) as f64;
     let mut buf = Vec::with_capacity(1_024);
     while !twin.finished() && !stop.is_stopped() && !live.abort.load(Ordering::Relaxed) {
         let out = twin.step();
@@ -137,7 +139,9 @@ fn feed(
             buf.clear();
             encoder.encode(&d.measurement, &mut buf);
             let fed = Fed {
-                due_ms: storm_end.unwrap_or(t),
+                // A storm flushes at its end, all at once; otherwise each
+                // device at its own phase within the step.
+                due_ms: storm_end.unwrap_or(t + (unit(mix(h)) * spread_ms) as u64),
                 body: Bytes::copy_from_slice(&buf),
             };
             if tx.blocking_send(fed).is_err() {
@@ -221,6 +225,7 @@ pub async fn run(s: &Scenario, config: &LoadConfig, stop: &Stop) -> anyhow::Resu
     sim.shard = config.shard;
     let twin = Twin::new(&sim).map_err(|e| anyhow::anyhow!("{e}"))?;
     let devices = twin.device_names().len();
+    let step_ms = sim.step_ms;
     // Simulated time zero on the wall: the shared start, or a moment from
     // now (time for the connections to open).
     let wall_start = config
@@ -245,7 +250,7 @@ pub async fn run(s: &Scenario, config: &LoadConfig, stop: &Stop) -> anyhow::Resu
         let (stop, live, profile) = (stop.clone(), live.clone(), profile.clone());
         std::thread::Builder::new()
             .name("medtwin-load-twin".into())
-            .spawn(move || feed(twin, encoder, profile, feed_tx, stop, live))
+            .spawn(move || feed(twin, step_ms, encoder, profile, feed_tx, stop, live))
             .context("cannot start the twin's thread")?
     };
     let mut queues = Vec::with_capacity(connections);

@@ -20,6 +20,7 @@ pub(crate) struct LoadSpec {
     pub timeout: Option<Spanned<Dur>>,
     pub window: Option<Spanned<Dur>>,
     pub lateness_bound: Option<Spanned<Dur>>,
+    pub spread: Option<Spanned<Dur>>,
     pub initial_devices_pct: Option<Spanned<f64>>,
     pub abort_on_fail: Option<bool>,
     #[serde(default)]
@@ -136,6 +137,10 @@ pub struct LoadProfile {
     pub window_ms: u64,
     /// Above this generator lateness p99 the run is unreliable, ms.
     pub lateness_bound_ms: u64,
+    /// Each device sends this far into the twin's step at most (a fixed
+    /// phase per device, from its name): real devices do not tick together
+    /// on the step's boundary, ms; `None`: one step.
+    pub spread_ms: Option<u64>,
     /// Devices sending before the first stage, %.
     pub initial_devices_pct: f64,
     /// Stop at the first window that fails a threshold.
@@ -155,6 +160,7 @@ impl Default for LoadProfile {
             timeout_ms: 5_000,
             window_ms: 1_000,
             lateness_bound_ms: 5,
+            spread_ms: None,
             initial_devices_pct: 100.0,
             abort_on_fail: false,
             stages: Vec::new(),
@@ -221,6 +227,7 @@ pub(crate) fn resolve(
         out.lateness_bound_ms,
         r,
     );
+    out.spread_ms = s.spread.as_ref().map(|d| d.get_ref().ms());
     out.initial_devices_pct = super::number_in(
         &s.initial_devices_pct,
         |x| (0.0..=100.0).contains(&x),
