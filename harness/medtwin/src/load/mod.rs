@@ -106,9 +106,40 @@ fn unit(h: u64) -> f64 {
     (h >> 11) as f64 / (1u64 << 53) as f64
 }
 
+/// A message waiting in the feed's reorder heap: by due time, then by
+/// the order the twin made it (so equal times keep the twin's order).
+struct Pending {
+    due_ms: u64,
+    order: u64,
+    body: Bytes,
+}
+
+impl PartialEq for Pending {
+    fn eq(&self, other: &Pending) -> bool {
+        (self.due_ms, self.order) == (other.due_ms, other.order)
+    }
+}
+impl Eq for Pending {}
+impl PartialOrd for Pending {
+    fn partial_cmp(&self, other: &Pending) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Pending {
+    fn cmp(&self, other: &Pending) -> std::cmp::Ordering {
+        // Reversed: `BinaryHeap` is a max-heap, the earliest must come first.
+        (other.due_ms, other.order).cmp(&(self.due_ms, self.order))
+    }
+}
+
 /// The twin's thread: steps it to its end, keeps the messages the stage
-/// profile sends, encodes them and hands them on (waiting when the
-/// dispatcher is [`FEED_AHEAD`] behind).
+/// profile sends, encodes them and hands them on in due-time order
+/// (waiting when the dispatcher is [`FEED_AHEAD`] behind). A message's
+/// phase can put it after the next step's first ones, so each step's
+/// messages wait in a heap until no later step can bring an earlier one:
+/// every message of a later step is delivered after the step's end `T`,
+/// so everything due by `T` (by the storm's end, inside a storm) is final.
+/// The heap holds at most a spread's worth of messages.
 fn feed(
     mut twin: Twin,
     step_ms: u64,
@@ -121,8 +152,24 @@ fn feed(
     let device_hash: Vec<u64> = twin.device_names().iter().map(|n| fnv1a(n)).collect();
     let spread_ms = profile.spread_ms.unwrap_or(step_ms) as f64;
     let mut buf = Vec::with_capacity(1_024);
+    let mut heap = std::collections::BinaryHeap::<Pending>::new();
+    let mut order = 0u64;
+    let release = |heap: &mut std::collections::BinaryHeap<Pending>, upto: u64| -> bool {
+        while heap.peek().is_some_and(|p| p.due_ms <= upto) {
+            let p = heap.pop().expect("peeked");
+            let fed = Fed {
+                due_ms: p.due_ms,
+                body: p.body,
+            };
+            if tx.blocking_send(fed).is_err() {
+                return false;
+            }
+        }
+        true
+    };
     while !twin.finished() && !stop.is_stopped() && !live.abort.load(Ordering::Relaxed) {
         let out = twin.step();
+        let now_ms = out.now_ms;
         for d in &out.deliveries {
             let t = d.delivered_ms;
             let (devices_pct, rate_pct, storm_end) = profile.levels(t);
@@ -138,17 +185,21 @@ fn feed(
             }
             buf.clear();
             encoder.encode(&d.measurement, &mut buf);
-            let fed = Fed {
+            order += 1;
+            heap.push(Pending {
                 // A storm flushes at its end, all at once; otherwise each
                 // device at its own phase within the step.
                 due_ms: storm_end.unwrap_or(t + (unit(mix(h)) * spread_ms) as u64),
+                order,
                 body: Bytes::copy_from_slice(&buf),
-            };
-            if tx.blocking_send(fed).is_err() {
-                return;
-            }
+            });
+        }
+        let upto = profile.levels(now_ms).2.unwrap_or(now_ms).max(now_ms);
+        if !release(&mut heap, upto) {
+            return;
         }
     }
+    release(&mut heap, u64::MAX);
 }
 
 /// The target: an endpoint, and the embedded backend when it is that.
