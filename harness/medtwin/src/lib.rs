@@ -15,6 +15,7 @@ pub mod clock;
 pub mod compare;
 pub mod intake;
 pub mod list;
+pub mod load;
 pub mod record;
 pub mod replay;
 pub mod report;

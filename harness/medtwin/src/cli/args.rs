@@ -62,6 +62,11 @@ pub enum Command {
     /// Serve a live ward in the browser for training: central station,
     /// bedside monitors, instructor console, after-action report.
     Serve(super::serve::ServeArgs),
+    /// Drive the fleet as an open workload against a target: latency from
+    /// each message's scheduled time, stage profiles, thresholds (exit 5).
+    Load(super::load::LoadArgs),
+    /// Merge the reports of `medtwin load --shard` runs into one.
+    Merge(super::load::MergeArgs),
 }
 
 /// `medtwin record`.

@@ -6,12 +6,14 @@
 //! error (bad arguments, an invalid scenario, a scenario too big for the
 //! machine), 3 the harness itself failed or the run passed its wall-time
 //! deadline (`--max-wall`), 4 the target did not take the telemetry
-//! (unreachable, or refused too much of it to judge), 130 stopped by SIGINT
+//! (unreachable, or refused too much of it to judge), 5 a `medtwin load`
+//! threshold failed, 130 stopped by SIGINT
 //! and 143 by SIGTERM (each after writing a report marked interrupted).
 
 pub mod args;
 mod backend;
 mod certs;
+pub mod load;
 mod serve;
 
 use std::path::{Path, PathBuf};
@@ -41,6 +43,8 @@ pub const EXIT_HARNESS: u8 = 3;
 /// The target did not take the telemetry (unreachable, or refused too much
 /// of it): its alerts could not be judged.
 pub const EXIT_TARGET: u8 = 4;
+/// `medtwin load` or `merge`: a `[load]` threshold failed.
+pub const EXIT_THRESHOLDS: u8 = 5;
 /// Stopped by SIGINT (128 + 2, as shells report it); a report was written.
 pub const EXIT_SIGINT: u8 = 130;
 /// Stopped by SIGTERM (128 + 15); a report was written.
@@ -55,6 +59,8 @@ pub enum Outcome {
     Fail,
     /// The target did not take the telemetry.
     Target,
+    /// A load threshold failed.
+    Thresholds,
     /// Stopped early (its report is marked interrupted).
     Stopped(StopReason),
 }
@@ -83,6 +89,7 @@ pub fn main() -> ExitCode {
         Ok(Outcome::Pass) => EXIT_PASS,
         Ok(Outcome::Fail) => EXIT_FAIL,
         Ok(Outcome::Target) => EXIT_TARGET,
+        Ok(Outcome::Thresholds) => EXIT_THRESHOLDS,
         Ok(Outcome::Stopped(StopReason::Interrupt)) => EXIT_SIGINT,
         Ok(Outcome::Stopped(StopReason::Terminate)) => EXIT_SIGTERM,
         Ok(Outcome::Stopped(StopReason::Deadline)) => EXIT_HARNESS,
@@ -116,6 +123,8 @@ pub fn execute(cli: Cli) -> Result<Outcome, Failure> {
         Command::Certs(args) => certs::run(&args),
         Command::Record(args) => record(&args),
         Command::Serve(args) => serve::run(&args),
+        Command::Load(args) => load::load(&args),
+        Command::Merge(args) => load::merge(&args),
     }
 }
 
@@ -233,7 +242,7 @@ fn plural(n: u64, what: &str) -> String {
 }
 
 /// A stop switch thrown by SIGINT or SIGTERM (on the current runtime).
-fn on_signals() -> Stop {
+pub(crate) fn on_signals() -> Stop {
     let stop = Stop::new();
     let thrown = stop.clone();
     tokio::spawn(async move {
@@ -488,6 +497,9 @@ fn rerender(path: &Path) -> Result<Outcome, Failure> {
 /// `medtwin compare`: the changes, and exit 1 past the gate (2 when the
 /// input cannot be read or the scenarios differ).
 fn compare(args: &CompareArgs) -> Result<Outcome, Failure> {
+    if let Some(outcome) = load::compare(args)? {
+        return Ok(outcome);
+    }
     use crate::compare::{self, Gate, Side};
     let gate = Gate::new(
         args.max_latency_regression,

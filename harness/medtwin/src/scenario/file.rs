@@ -39,6 +39,8 @@ pub struct ScenarioFile {
     pub backend: Option<Spanned<BackendSpec>>,
     #[serde(default)]
     pub expect: Vec<Spanned<ExpectSpec>>,
+    /// `[load]`: what `medtwin load` does with the fleet.
+    pub load: Option<Spanned<super::load::LoadSpec>>,
 }
 
 /// `[catalogue]`: extra files of definitions, relative to the scenario.

@@ -13,6 +13,7 @@ mod expect;
 mod file;
 pub mod interop;
 pub mod limits;
+pub mod load;
 mod overrides;
 
 use medtwin_sim::waveform::{NoiseLevel, WaveformConfig};
@@ -167,6 +168,8 @@ pub struct Scenario {
     /// Memory the run may take (`--max-memory`); `None`: what the machine
     /// has available.
     pub max_memory: Option<u64>,
+    /// `[load]`: how `medtwin load` drives the fleet.
+    pub load: load::LoadProfile,
 }
 
 /// Reads and validates a scenario file.
@@ -229,6 +232,7 @@ fn resolve(path: &Path, file: ScenarioFile, r: &mut Reporter<'_>, len: usize) ->
     let backend = resolve_backend(&file, target.is_some(), r);
     let expectations = resolve_expectations(&file, r.source(), alerts.kinds.as_deref(), r);
     let min_accepted_pct = resolve_min_accepted(&file, r);
+    let load = load::resolve(file.load.as_ref(), duration, r);
     Scenario {
         path: path.to_owned(),
         name,
@@ -254,6 +258,7 @@ fn resolve(path: &Path, file: ScenarioFile, r: &mut Reporter<'_>, len: usize) ->
         min_accepted_pct,
         max_wall: None,
         max_memory: None,
+        load,
     }
 }
 

@@ -16,6 +16,7 @@ mod interop_hl7;
 mod interop_matrix;
 mod interop_mqtt;
 mod ledger;
+mod load;
 mod network_scenarios;
 mod physiology_scenarios;
 mod reports;

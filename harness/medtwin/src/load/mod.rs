@@ -1,0 +1,604 @@
+//! `medtwin load`: the fleet driven as an *open workload*. Every message
+//! is sent at its scheduled time (simulated time → wall time, scaled by
+//! `--speed`) whether or not the target keeps up; latency is measured from
+//! that scheduled time, so a slow target cannot hide its queueing
+//! (no coordinated omission). A message the generator cannot hand to a
+//! connection on time (every connection's queue full, or waiting past
+//! `max_late`) is dropped and counted, never sent late.
+//!
+//! Stages: the twin (on its own thread) → `feed` (stage profile, encoding)
+//! → bounded channel → dispatcher (waits for each message's time, picks a
+//! connection's bounded queue) → connection tasks (`http.rs`) → recorders
+//! (per task, per window of scheduled time) → collector thread (closes
+//! windows in order: interval log, thresholds, progress) → report.
+
+pub mod compare;
+pub mod http;
+pub mod merge;
+pub mod report;
+pub mod stats;
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+use anyhow::Context as _;
+use bytes::Bytes;
+use hdrhistogram::serialization::V2DeflateSerializer;
+use hdrhistogram::serialization::interval_log::IntervalLogWriterBuilder;
+use medtwin_sim::{Shard, Twin};
+use tokio::sync::mpsc;
+
+use crate::scenario::Scenario;
+use crate::scenario::interop::Protocol;
+use crate::scenario::load::LoadProfile;
+use crate::stop::Stop;
+use crate::transport::Encoder as _;
+use crate::transport::json::{JsonEncoder, Names};
+use http::{Endpoint, Outgoing};
+use report::LoadReport;
+use stats::{Aggregator, Recorder, WindowData};
+
+/// Connections when neither the scenario nor the command line says.
+pub const DEFAULT_CONNECTIONS: u32 = 8;
+/// Messages the twin may run ahead of the dispatcher.
+const FEED_AHEAD: usize = 16_384;
+/// How long the connections may finish their queues after a stop.
+const DRAIN: Duration = Duration::from_secs(2);
+/// The interval log's file name in a load report's folder.
+pub const LOG_FILE: &str = "latency.hlog";
+
+/// How to run: what the command line adds to the scenario.
+#[derive(Clone, Debug)]
+pub struct LoadConfig {
+    /// Where to send (`None`: the scenario's `[target]`, else the embedded
+    /// reference backend).
+    pub target: Option<String>,
+    /// Simulated seconds per wall second.
+    pub speed: f64,
+    /// Keep-alive connections (overrides `[load] connections`).
+    pub connections: Option<u32>,
+    /// This process's slice of the fleet.
+    pub shard: Shard,
+    /// Wall time of simulated time zero, shared by every shard.
+    pub start_at: Option<SystemTime>,
+    /// Folder for report.json, index.html and the interval log.
+    pub out: PathBuf,
+    /// No progress lines.
+    pub quiet: bool,
+}
+
+/// A message from the twin: when it is due and its body.
+struct Fed {
+    due_ms: u64,
+    body: Bytes,
+}
+
+/// What the live tasks share with the collector.
+struct Live {
+    recorders: Vec<Arc<Mutex<Recorder>>>,
+    backlog: AtomicU64,
+    abort: AtomicBool,
+    done: AtomicBool,
+}
+
+/// FNV-1a of a name: a device's stable place in the stage profile, the
+/// same in every shard.
+fn fnv1a(text: &str) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in text.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    h
+}
+
+/// splitmix64: a per-message draw from the device's hash and sequence.
+fn mix(mut z: u64) -> u64 {
+    z = z.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+fn unit(h: u64) -> f64 {
+    (h >> 11) as f64 / (1u64 << 53) as f64
+}
+
+/// A message waiting in the feed's reorder heap: by due time, then by
+/// the order the twin made it (so equal times keep the twin's order).
+struct Pending {
+    due_ms: u64,
+    order: u64,
+    body: Bytes,
+}
+
+impl PartialEq for Pending {
+    fn eq(&self, other: &Pending) -> bool {
+        (self.due_ms, self.order) == (other.due_ms, other.order)
+    }
+}
+impl Eq for Pending {}
+impl PartialOrd for Pending {
+    fn partial_cmp(&self, other: &Pending) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Pending {
+    fn cmp(&self, other: &Pending) -> std::cmp::Ordering {
+        // Reversed: `BinaryHeap` is a max-heap, the earliest must come first.
+        (other.due_ms, other.order).cmp(&(self.due_ms, self.order))
+    }
+}
+
+/// The twin's thread: steps it to its end, keeps the messages the stage
+/// profile sends, encodes them and hands them on in due-time order
+/// (waiting when the dispatcher is [`FEED_AHEAD`] behind). A message's
+/// phase can put it after the next step's first ones, so each step's
+/// messages wait in a heap until no later step can bring an earlier one:
+/// every message of a later step is delivered after the step's end `T`,
+/// so everything due by `T` (by the storm's end, inside a storm) is final.
+/// The heap holds at most a spread's worth of messages.
+fn feed(
+    mut twin: Twin,
+    step_ms: u64,
+    encoder: JsonEncoder,
+    profile: LoadProfile,
+    tx: mpsc::Sender<Fed>,
+    stop: Stop,
+    live: Arc<Live>,
+) {
+    let device_hash: Vec<u64> = twin.device_names().iter().map(|n| fnv1a(n)).collect();
+    let spread_ms = profile.spread_ms.unwrap_or(step_ms) as f64;
+    let mut buf = Vec::with_capacity(1_024);
+    let mut heap = std::collections::BinaryHeap::<Pending>::new();
+    let mut order = 0u64;
+    let release = |heap: &mut std::collections::BinaryHeap<Pending>, upto: u64| -> bool {
+        while heap.peek().is_some_and(|p| p.due_ms <= upto) {
+            let p = heap.pop().expect("peeked");
+            let fed = Fed {
+                due_ms: p.due_ms,
+                body: p.body,
+            };
+            if tx.blocking_send(fed).is_err() {
+                return false;
+            }
+        }
+        true
+    };
+    while !twin.finished() && !stop.is_stopped() && !live.abort.load(Ordering::Relaxed) {
+        let out = twin.step();
+        let now_ms = out.now_ms;
+        for d in &out.deliveries {
+            let t = d.delivered_ms;
+            let (devices_pct, rate_pct, storm_end) = profile.levels(t);
+            let h = device_hash
+                .get(d.measurement.device_idx as usize)
+                .copied()
+                .unwrap_or(0);
+            if unit(h) * 100.0 >= devices_pct {
+                continue;
+            }
+            if rate_pct < 100.0 && unit(mix(h ^ d.measurement.seq)) * 100.0 >= rate_pct {
+                continue;
+            }
+            buf.clear();
+            encoder.encode(&d.measurement, &mut buf);
+            order += 1;
+            heap.push(Pending {
+                // A storm flushes at its end, all at once; otherwise each
+                // device at its own phase within the step.
+                due_ms: storm_end.unwrap_or(t + (unit(mix(h)) * spread_ms) as u64),
+                order,
+                body: Bytes::copy_from_slice(&buf),
+            });
+        }
+        let upto = profile.levels(now_ms).2.unwrap_or(now_ms).max(now_ms);
+        if !release(&mut heap, upto) {
+            return;
+        }
+    }
+    release(&mut heap, u64::MAX);
+}
+
+/// The target: an endpoint, and the embedded backend when it is that.
+async fn endpoint(
+    s: &Scenario,
+    config: &LoadConfig,
+    timeout: Duration,
+    max_late: Duration,
+    run_id: &str,
+) -> anyhow::Result<(Endpoint, Option<medtwin_backend::BackendHandle>, String)> {
+    if s.transport.protocol != Protocol::HttpJson {
+        anyhow::bail!(
+            "`medtwin load` sends over http-json only in this build (the scenario says {})",
+            s.transport.protocol.name()
+        );
+    }
+    let (url, authorization, backend) = match config
+        .target
+        .clone()
+        .or_else(|| s.target.as_ref().map(|t| t.url.clone()))
+    {
+        Some(url) => {
+            let auth = std::env::var(crate::run::target::TARGET_TOKEN_ENV)
+                .ok()
+                .filter(|t| !t.is_empty())
+                .map(|t| format!("Bearer {t}"));
+            (url, auth, None)
+        }
+        None => {
+            let token = crate::run::random_token();
+            let mut backend = medtwin_backend::BackendConfig::new("");
+            backend.token = Some(token.clone());
+            backend.seed = s.sim.seed;
+            let handle = medtwin_backend::start(backend)
+                .await
+                .context("cannot start the embedded reference backend")?;
+            let url = format!("http://{}/v1/measurements", handle.addr());
+            (url, Some(format!("Bearer {token}")), Some(handle))
+        }
+    };
+    let (authority, path) = http::split_url(&url).map_err(anyhow::Error::msg)?;
+    Ok((
+        Endpoint {
+            authority,
+            path,
+            content_type: "application/json",
+            authorization,
+            run_id: run_id.to_owned(),
+            timeout,
+            max_late,
+        },
+        backend,
+        url,
+    ))
+}
+
+/// Runs the load and writes its report into `config.out`.
+pub async fn run(s: &Scenario, config: &LoadConfig, stop: &Stop) -> anyhow::Result<LoadReport> {
+    let profile = s.load.clone();
+    let connections = config
+        .connections
+        .or(profile.connections)
+        .unwrap_or(DEFAULT_CONNECTIONS)
+        .max(1) as usize;
+    let max_late = Duration::from_millis(profile.max_late_ms);
+    let timeout = Duration::from_millis(profile.timeout_ms);
+    let run_id = format!("load-{}", crate::run::random_token());
+    let (endpoint, backend, url) = endpoint(s, config, timeout, max_late, &run_id).await?;
+    let endpoint = Arc::new(endpoint);
+    std::fs::create_dir_all(&config.out)
+        .with_context(|| format!("cannot create {}", config.out.display()))?;
+
+    let mut sim = s.sim.clone();
+    sim.shard = config.shard;
+    let twin = Twin::new(&sim).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let devices = twin.device_names().len();
+    let step_ms = sim.step_ms;
+    // Simulated time zero on the wall: the shared start, or a moment from
+    // now (time for the connections to open).
+    let wall_start = config
+        .start_at
+        .unwrap_or_else(|| SystemTime::now() + Duration::from_millis(200));
+    let until_start = wall_start
+        .duration_since(SystemTime::now())
+        .map_err(|_| anyhow::anyhow!("--start-at is in the past"))?;
+    let t0 = Instant::now() + until_start;
+    let encoder = JsonEncoder::new(Names::of(&twin), wall_start);
+
+    let live = Arc::new(Live {
+        recorders: (0..=connections)
+            .map(|_| Arc::new(Mutex::new(Recorder::default())))
+            .collect(),
+        backlog: AtomicU64::new(0),
+        abort: AtomicBool::new(false),
+        done: AtomicBool::new(false),
+    });
+    let (feed_tx, mut feed_rx) = mpsc::channel::<Fed>(FEED_AHEAD);
+    let feeder = {
+        let (stop, live, profile) = (stop.clone(), live.clone(), profile.clone());
+        std::thread::Builder::new()
+            .name("medtwin-load-twin".into())
+            .spawn(move || feed(twin, step_ms, encoder, profile, feed_tx, stop, live))
+            .context("cannot start the twin's thread")?
+    };
+    let mut queues = Vec::with_capacity(connections);
+    let mut workers = Vec::with_capacity(connections);
+    for i in 0..connections {
+        let (tx, rx) = mpsc::channel::<Outgoing>(profile.queue as usize);
+        queues.push(tx);
+        let recorder = live.recorders[i + 1].clone();
+        let endpoint = endpoint.clone();
+        let live = live.clone();
+        workers.push(tokio::spawn(async move {
+            http::connection(endpoint, rx, recorder, &live.backlog).await;
+        }));
+    }
+    let collector = {
+        let live = live.clone();
+        let out = config.out.clone();
+        let profile = profile.clone();
+        let (speed, quiet) = (config.speed, config.quiet);
+        std::thread::Builder::new()
+            .name("medtwin-load-collector".into())
+            .spawn(move || {
+                collect(
+                    &live,
+                    &profile,
+                    t0,
+                    speed,
+                    &out,
+                    quiet,
+                    max_late + 2 * timeout,
+                )
+            })
+            .context("cannot start the collector")?
+    };
+
+    // The dispatcher: each message at its time, to a connection with room.
+    let window_ms = profile.window_ms;
+    let speed = config.speed;
+    let dispatcher = live.recorders[0].clone();
+    let mut next = 0usize;
+    let started = Instant::now();
+    loop {
+        let fed = tokio::select! {
+            fed = feed_rx.recv() => fed,
+            _ = stop.stopped() => None,
+        };
+        let Some(fed) = fed else { break };
+        if live.abort.load(Ordering::Relaxed) {
+            break;
+        }
+        let due = t0 + Duration::from_secs_f64(fed.due_ms as f64 / 1_000.0 / speed);
+        if due > Instant::now() {
+            tokio::select! {
+                () = tokio::time::sleep_until(due.into()) => {}
+                _ = stop.stopped() => break,
+            }
+        }
+        let late = Instant::now().saturating_duration_since(due);
+        let window = fed.due_ms / window_ms;
+        let mut message = Some(Outgoing {
+            window,
+            due,
+            body: fed.body,
+        });
+        if late <= max_late {
+            for k in 0..connections {
+                let queue = &queues[(next + k) % connections];
+                match queue.try_send(message.take().expect("held")) {
+                    Ok(()) => {
+                        live.backlog.fetch_add(1, Ordering::Relaxed);
+                        break;
+                    }
+                    Err(
+                        mpsc::error::TrySendError::Full(m) | mpsc::error::TrySendError::Closed(m),
+                    ) => {
+                        message = Some(m);
+                    }
+                }
+            }
+            next = (next + 1) % connections;
+        }
+        let mut r = dispatcher.lock().unwrap_or_else(|p| p.into_inner());
+        let w = r.window(window);
+        w.counts.scheduled += 1;
+        let _ = w
+            .lateness
+            .record(u64::try_from(late.as_micros()).unwrap_or(u64::MAX).max(1));
+        if message.is_some() {
+            w.counts.dropped += 1;
+            w.counts.cause(if late > max_late {
+                "dropped_late"
+            } else {
+                "dropped_queue_full"
+            });
+        }
+    }
+    drop(feed_rx);
+    drop(queues);
+    let draining = async {
+        for w in workers.iter_mut() {
+            let _ = w.await;
+        }
+    };
+    if stop.is_stopped() || live.abort.load(Ordering::Relaxed) {
+        if tokio::time::timeout(DRAIN, draining).await.is_err() {
+            for w in &workers {
+                w.abort();
+            }
+        }
+    } else {
+        draining.await;
+    }
+    let wall_s = started.elapsed().as_secs_f64();
+    let _ = feeder.join();
+    live.done.store(true, Ordering::Relaxed);
+    let collected = collector
+        .join()
+        .map_err(|_| anyhow::anyhow!("the collector panicked"))??;
+    if let Some(b) = backend {
+        b.shutdown(Duration::from_millis(200)).await;
+    }
+    let report = LoadReport::build(report::Inputs {
+        scenario: s,
+        profile: &profile,
+        target: &url,
+        shard: config.shard,
+        speed,
+        connections: connections as u32,
+        devices: devices as u64,
+        start_at: wall_start,
+        wall_s,
+        cpu_cores_used: collected.cpu_cores_used,
+        stopped: stop.reason().map(|r| r.name().to_owned()),
+        aborted: collected.aborted,
+        finished: collected.finished,
+    });
+    report.write(&config.out)?;
+    Ok(report)
+}
+
+/// What the collector hands back.
+struct Collected {
+    finished: stats::Finished,
+    cpu_cores_used: f64,
+    aborted: Option<String>,
+}
+
+/// The collector's thread: closes windows in order once nothing more can
+/// land in them (`settle` after their end: a message starts at most
+/// `max_late` after its time, and a connect and a request take at most a
+/// timeout each), writes them to the interval log, judges `per`
+/// thresholds (aborting on a failure when asked), prints progress.
+fn collect(
+    live: &Live,
+    profile: &LoadProfile,
+    t0: Instant,
+    speed: f64,
+    out: &std::path::Path,
+    quiet: bool,
+    settle: Duration,
+) -> anyhow::Result<Collected> {
+    let path = out.join(LOG_FILE);
+    let mut file = std::io::BufWriter::new(
+        std::fs::File::create(&path).with_context(|| format!("cannot write {}", path.display()))?,
+    );
+    let mut serializer = V2DeflateSerializer::new();
+    let mut log = IntervalLogWriterBuilder::new()
+        .add_comment("medtwin load: windows of scheduled time; values in microseconds")
+        .begin_log_with(&mut file, &mut serializer)
+        .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
+    let mut agg = Aggregator::new(profile.window_ms, &profile.thresholds);
+    let mut aborted = None;
+    let cpu_start = process_cpu_s();
+    let started = Instant::now();
+    let mut progress = Progress::new(quiet);
+    loop {
+        let done = live.done.load(Ordering::Relaxed);
+        let horizon = if done {
+            u64::MAX
+        } else {
+            let elapsed = Instant::now().saturating_duration_since(t0);
+            let settled = elapsed.saturating_sub(settle + Duration::from_millis(200));
+            (settled.as_secs_f64() * speed * 1_000.0 / profile.window_ms as f64) as u64
+        };
+        let mut closing: std::collections::BTreeMap<u64, WindowData> = Default::default();
+        for r in &live.recorders {
+            let taken = r
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .take_before(horizon);
+            for (i, data) in taken {
+                closing.entry(i).or_default().add(&data);
+            }
+        }
+        for (i, data) in closing {
+            stats::log_window(&mut log, i, profile.window_ms, &data)?;
+            if agg.close(i, data) && profile.abort_on_fail && aborted.is_none() {
+                aborted = Some(format!(
+                    "a threshold failed in the window at {} s",
+                    (i * profile.window_ms) as f64 / 1_000.0
+                ));
+                live.abort.store(true, Ordering::Relaxed);
+            }
+        }
+        progress.tick(&agg, live, t0, speed);
+        if done {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    drop(log);
+    std::io::Write::flush(&mut file)?;
+    let cpu = process_cpu_s() - cpu_start;
+    Ok(Collected {
+        finished: agg.finish(),
+        cpu_cores_used: cpu / started.elapsed().as_secs_f64().max(1e-9),
+        aborted,
+    })
+}
+
+/// Progress on stderr: a plain line every few seconds.
+struct Progress {
+    quiet: bool,
+    last: Instant,
+    last_sent: u64,
+    last_cpu: f64,
+}
+
+/// Seconds between progress lines.
+const PROGRESS_EVERY: Duration = Duration::from_secs(2);
+
+impl Progress {
+    fn new(quiet: bool) -> Progress {
+        Progress {
+            quiet,
+            last: Instant::now(),
+            last_sent: 0,
+            last_cpu: process_cpu_s(),
+        }
+    }
+
+    fn tick(&mut self, agg: &Aggregator, live: &Live, t0: Instant, speed: f64) {
+        if self.quiet || self.last.elapsed() < PROGRESS_EVERY {
+            return;
+        }
+        let mut open = stats::Counts::default();
+        for r in &live.recorders {
+            let r = r.lock().unwrap_or_else(|p| p.into_inner());
+            r.peek_counts(&mut open);
+        }
+        open.add(&agg.total.counts);
+        let dt = self.last.elapsed().as_secs_f64();
+        let cpu = process_cpu_s();
+        let sends = (open.sent.saturating_sub(self.last_sent)) as f64 / dt;
+        let cores = (cpu - self.last_cpu) / dt;
+        let last = agg.windows.last();
+        let sim_s = Instant::now().saturating_duration_since(t0).as_secs_f64() * speed;
+        let causes: Vec<String> = open
+            .causes
+            .iter()
+            .map(|(c, n)| format!("{c}={n}"))
+            .collect();
+        eprintln!(
+            "load: t={} sends/s={sends:.0} sent={} accepted={} errors[{}] ingest p99={} backlog={} lateness p99={} cpu={cores:.2} cores",
+            crate::scenario::duration::format(sim_s as u64 * 1_000),
+            open.sent,
+            open.accepted,
+            if causes.is_empty() {
+                "none".into()
+            } else {
+                causes.join(" ")
+            },
+            last.map_or("-".into(), |w| format!("{:.1}ms", w.ingest_ms.p99)),
+            live.backlog.load(Ordering::Relaxed),
+            last.map_or("-".into(), |w| format!("{:.1}ms", w.lateness_ms.p99)),
+        );
+        self.last = Instant::now();
+        self.last_sent = open.sent;
+        self.last_cpu = cpu;
+    }
+}
+
+/// CPU time (user + system) of this process so far, s (Linux
+/// `/proc/self/stat`; 0 elsewhere). Ticks are USER_HZ, 100 on Linux.
+pub fn process_cpu_s() -> f64 {
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
+        return 0.0;
+    };
+    let Some(after) = stat.rfind(')').map(|i| &stat[i + 1..]) else {
+        return 0.0;
+    };
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    (ticks(11) + ticks(12)) / 100.0
+}
