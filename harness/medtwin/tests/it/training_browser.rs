@@ -186,13 +186,17 @@ async fn training_ward_in_headless_chromium_alarms_acknowledges_and_draws_wavefo
         "ticks arrive live: {ticks0} then {ticks1}"
     );
     assert_ne!(clock0, clock1, "the clock moves");
-    let hr = c
-        .find(Locator::Css("#tile-ward-002 .num.hr .v"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    // Read in one script: the tiles are re-rendered live, so an element
+    // found first may be gone when its text is asked for.
+    let hr = js(
+        &c,
+        "const v = document.querySelector('#tile-ward-002 .num.hr .v'); return v ? v.textContent : ''",
+    )
+    .await
+    .as_str()
+    .unwrap_or_default()
+    .trim()
+    .to_owned();
     assert!(
         hr.parse::<f64>().is_ok(),
         "the tile shows a heart rate, not {hr:?}"
@@ -370,13 +374,14 @@ async fn training_ward_in_headless_chromium_alarms_acknowledges_and_draws_wavefo
     // The session ends; the acknowledgement is in the after-action report.
     c.goto(&format!("{base}report")).await.unwrap();
     screenshot(&c, "after-action-live.png").await;
-    let ack_row = c
-        .find(Locator::Css("#alarms"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let ack_row = js(
+        &c,
+        "const a = document.querySelector('#alarms'); return a ? a.innerText : ''",
+    )
+    .await
+    .as_str()
+    .unwrap_or_default()
+    .to_owned();
     assert!(
         ack_row.contains("news2-high") && ack_row.contains("trainee"),
         "{ack_row}"
