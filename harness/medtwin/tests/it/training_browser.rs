@@ -7,7 +7,6 @@
 //! 40-bed measurement (server CPU, browser frame rate), printed, never
 //! asserted as a speed. Names contain `chromium`: nextest runs them alone.
 
-use std::os::unix::process::CommandExt as _;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -26,9 +25,8 @@ fn on_path(name: &str) -> Option<PathBuf> {
         .find(|candidate| candidate.is_file())
 }
 
-/// chromedriver on a free port in a process group of its own; dropping it
-/// kills the whole group, so the browsers it started end with it even when
-/// a test fails before closing its session.
+/// chromedriver on a free port, killed when dropped (each test closes its
+/// browser session first, which ends the browser).
 struct Driver {
     child: Child,
     url: String,
@@ -36,10 +34,6 @@ struct Driver {
 
 impl Drop for Driver {
     fn drop(&mut self) {
-        let _ = Command::new("kill")
-            .args(["-KILL", &format!("-{}", self.child.id())])
-            .stderr(Stdio::null())
-            .status();
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
@@ -71,7 +65,6 @@ fn start_driver(driver: &PathBuf) -> Driver {
         .port();
     let child = Command::new(driver)
         .arg(format!("--port={port}"))
-        .process_group(0)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
