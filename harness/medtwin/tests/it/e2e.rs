@@ -12,9 +12,16 @@ const SMALL: &str = "fixtures/scenarios/small-sepsis.toml";
 #[test]
 fn quickstart_passes_against_the_embedded_backend() {
     let out = tempfile::tempdir().unwrap();
+    // x200, not the scenario's x400: this is a debug build (opt-level 1) on
+    // a shared 2-core machine. Flat out it sends ~6,000 deliveries a second
+    // and x400 asks for ~8,200, so a noisy neighbour made the run late and,
+    // rightly, unreliable. x200 asks for ~4,100 and keeps the same verdict
+    // rules; the release quickstart in README.md runs at x400.
     let run = medtwin(&[
         "run",
         "scenarios/quickstart.toml",
+        "--speed",
+        "200",
         "--out",
         out.path().to_str().unwrap(),
     ]);
