@@ -28,6 +28,10 @@ pub struct LoadArgs {
     /// HTTP keep-alive connections (default: `[load] connections`, else 8).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=10_000))]
     pub connections: Option<u32>,
+    /// Twin threads, each simulating a slice of the fleet and dispatching
+    /// its messages (default: one per core).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=256))]
+    pub generators: Option<u32>,
     /// This process's slice of the fleet, `k/n` (k from 0).
     #[arg(long, value_name = "K/N", value_parser = shard)]
     pub shard: Option<Shard>,
@@ -121,12 +125,19 @@ pub fn load(args: &LoadArgs) -> Result<Outcome, Failure> {
         target: args.target.clone(),
         speed: args.speed,
         connections: args.connections,
+        generators: args.generators,
         shard: args.shard.unwrap_or(Shard::WHOLE),
         start_at: args.start_at,
         out: args.out.clone(),
         quiet: args.quiet,
     };
-    let rt = super::runtime()?;
+    // The connections' tasks and the dispatchers on every core (at least
+    // two, as for `run`).
+    let rt = super::runtime_with(
+        std::thread::available_parallelism()
+            .map_or(2, |n| n.get())
+            .max(2),
+    )?;
     let report = rt.block_on(async {
         let stop = super::on_signals();
         let report = crate::load::run(&s, &config, &stop).await;

@@ -226,8 +226,13 @@ fn replay_auth(args: &args::ReplayArgs) -> Result<crate::transport::auth::Auth, 
 
 /// The async runtime for the edge: two workers, the size of the machine.
 pub fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
+    runtime_with(2)
+}
+
+/// The async runtime with `threads` workers.
+pub fn runtime_with(threads: usize) -> Result<tokio::runtime::Runtime, Failure> {
     tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
+        .worker_threads(threads.max(1))
         .enable_all()
         .build()
         .map_err(|e| Failure::Harness(format!("error: cannot start the async runtime: {e}")))

@@ -1,15 +1,14 @@
-//! The load generator's HTTP path: one task per keep-alive connection
-//! (hyper's HTTP/1.1 client, no pool logic in the way), each fed by its
-//! own bounded queue of pre-encoded bodies.
+//! The load generator's HTTP path: one task per keep-alive connection,
+//! each fed by its own bounded queue of pre-encoded bodies, each with a
+//! lean HTTP/1.1 client ([`Client`]).
 
+use std::io::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use http_body_util::{BodyExt as _, Full};
-use hyper::client::conn::http1::SendRequest;
-use hyper_util::rt::TokioIo;
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 
@@ -65,35 +64,300 @@ pub fn split_url(url: &str) -> Result<(String, String), String> {
     Ok((authority, path.to_owned()))
 }
 
-async fn connect(endpoint: &Endpoint) -> Result<SendRequest<Full<Bytes>>, &'static str> {
+/// A connection's client: a plain HTTP/1.1 keep-alive exchange written
+/// for this one job, as wrk does it. Each request is a fixed head and a
+/// pre-encoded body written with one call; each answer is read into a
+/// reused buffer and parsed with `httparse` (hyper's own parser), its
+/// body framed by Content-Length, chunked coding or the connection's
+/// close. hyper's client costs two task hand-offs and a header map per
+/// request, about twice this path's CPU per message; `run` and every
+/// other sender keep using it.
+pub struct Client {
+    endpoint: Arc<Endpoint>,
+    /// The request head up to the Content-Length value.
+    head: Vec<u8>,
+    /// The request being written.
+    out: Vec<u8>,
+    /// Answer bytes read and not yet consumed.
+    input: Vec<u8>,
+    stream: Option<TcpStream>,
+}
+
+/// Longest answer head read before giving up on it.
+const MAX_HEAD: usize = 64 * 1024;
+
+impl Client {
+    /// A client for `endpoint` (connects on the first send).
+    pub fn new(endpoint: Arc<Endpoint>) -> Client {
+        let mut head = format!(
+            "POST {} HTTP/1.1\r\nhost: {}\r\ncontent-type: {}\r\n{}: {}\r\n",
+            endpoint.path,
+            endpoint.authority,
+            endpoint.content_type,
+            crate::transport::http::RUN_HEADER,
+            endpoint.run_id
+        );
+        if let Some(auth) = &endpoint.authorization {
+            head.push_str(&format!("authorization: {auth}\r\n"));
+        }
+        head.push_str("content-length: ");
+        Client {
+            endpoint,
+            head: head.into_bytes(),
+            out: Vec::with_capacity(1_024),
+            input: Vec::with_capacity(16 * 1_024),
+            stream: None,
+        }
+    }
+
+    /// Sends one body and reads the answer: its status, or why not.
+    pub async fn send(&mut self, body: &[u8]) -> Result<u16, &'static str> {
+        self.out.clear();
+        self.out.extend_from_slice(&self.head);
+        // Writing into a Vec cannot fail.
+        let _ = write!(self.out, "{}\r\n\r\n", body.len());
+        self.out.extend_from_slice(body);
+        let timeout = self.endpoint.timeout;
+        // A kept-alive connection the target closed while it was idle
+        // fails before any answer byte: the target never read the
+        // request, so it is sent once more on a fresh connection.
+        let reused = self.stream.is_some();
+        let first = tokio::time::timeout(timeout, self.exchange()).await;
+        let outcome = match first {
+            Ok(Err(Failure::Stale)) if reused => {
+                self.stream = None;
+                tokio::time::timeout(timeout, self.exchange()).await
+            }
+            other => other,
+        };
+        match outcome {
+            Err(_) => {
+                self.stream = None;
+                Err("timeout")
+            }
+            Ok(Err(f)) => {
+                self.stream = None;
+                Err(f.cause())
+            }
+            Ok(Ok((status, keep))) => {
+                if !keep {
+                    self.stream = None;
+                }
+                Ok(status)
+            }
+        }
+    }
+
+    async fn exchange(&mut self) -> Result<(u16, bool), Failure> {
+        if self.stream.is_none() {
+            self.stream = Some(connect(&self.endpoint).await?);
+            self.input.clear();
+        }
+        let stream = self.stream.as_mut().expect("connected");
+        stream
+            .write_all(&self.out)
+            .await
+            .map_err(|e| match e.kind() {
+                std::io::ErrorKind::BrokenPipe | std::io::ErrorKind::ConnectionReset => {
+                    Failure::Stale
+                }
+                _ => Failure::Cause("io"),
+            })?;
+        read_answer(stream, &mut self.input).await
+    }
+}
+
+/// Why an exchange failed.
+#[derive(Debug)]
+enum Failure {
+    /// Closed before any answer byte.
+    Stale,
+    /// A counted cause.
+    Cause(&'static str),
+}
+
+impl Failure {
+    fn cause(&self) -> &'static str {
+        match self {
+            Failure::Stale => "closed",
+            Failure::Cause(c) => c,
+        }
+    }
+}
+
+/// Reads more bytes into `input`; `Ok(0)` at the end of the stream.
+async fn fill(stream: &mut TcpStream, input: &mut Vec<u8>) -> Result<usize, Failure> {
+    let len = input.len();
+    if input.capacity() - len < 4_096 {
+        input.reserve(16 * 1_024);
+    }
+    let n = stream.read_buf(input).await.map_err(|e| match e.kind() {
+        std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::BrokenPipe => {
+            Failure::Cause("closed")
+        }
+        _ => Failure::Cause("io"),
+    })?;
+    Ok(n)
+}
+
+/// Reads one final answer (skipping 1xx ones): its status and whether the
+/// connection may carry the next request.
+async fn read_answer(stream: &mut TcpStream, input: &mut Vec<u8>) -> Result<(u16, bool), Failure> {
+    let mut any = !input.is_empty();
+    loop {
+        let (used, status, framing, keep) = loop {
+            let mut headers = [httparse::EMPTY_HEADER; 64];
+            let mut response = httparse::Response::new(&mut headers);
+            match response.parse(input) {
+                Ok(httparse::Status::Complete(used)) => {
+                    let status = response.code.unwrap_or(0);
+                    let (framing, keep) = framing(&response, status);
+                    break (used, status, framing, keep);
+                }
+                Ok(httparse::Status::Partial) if input.len() < MAX_HEAD => {}
+                _ => return Err(Failure::Cause("malformed_answer")),
+            }
+            if fill(stream, input).await? == 0 {
+                return Err(if any {
+                    Failure::Cause("closed")
+                } else {
+                    Failure::Stale
+                });
+            }
+            any = true;
+        };
+        input.drain(..used);
+        match framing {
+            Framing::None => {}
+            Framing::Length(n) => skip(stream, input, n).await?,
+            Framing::Chunked => chunked(stream, input).await?,
+            Framing::UntilClose => {
+                while fill(stream, input).await? > 0 {
+                    input.clear();
+                }
+                input.clear();
+            }
+        }
+        if (100..200).contains(&status) && status != 101 {
+            continue;
+        }
+        return Ok((status, keep));
+    }
+}
+
+/// How an answer's body ends (RFC 9112 §6.3).
+enum Framing {
+    None,
+    Length(u64),
+    Chunked,
+    UntilClose,
+}
+
+fn framing(response: &httparse::Response<'_, '_>, status: u16) -> (Framing, bool) {
+    let header = |name: &'static str| {
+        response
+            .headers
+            .iter()
+            .filter(move |h| h.name.eq_ignore_ascii_case(name))
+            .map(|h| std::str::from_utf8(h.value).unwrap_or(""))
+    };
+    let close =
+        header("connection").any(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case("close")));
+    // HTTP/1.0 answers close unless they say keep-alive.
+    let keep = if response.version == Some(0) {
+        header("connection").any(|v| {
+            v.split(',')
+                .any(|t| t.trim().eq_ignore_ascii_case("keep-alive"))
+        })
+    } else {
+        !close
+    };
+    if (100..200).contains(&status) || status == 204 || status == 304 {
+        return (Framing::None, keep);
+    }
+    if header("transfer-encoding").any(|v| {
+        v.split(',')
+            .any(|t| t.trim().eq_ignore_ascii_case("chunked"))
+    }) {
+        return (Framing::Chunked, keep);
+    }
+    match header("content-length")
+        .next()
+        .map(|v| v.trim().parse::<u64>())
+    {
+        Some(Ok(n)) => (Framing::Length(n), keep),
+        Some(Err(_)) => (Framing::UntilClose, false),
+        None => (Framing::UntilClose, false),
+    }
+}
+
+/// Consumes `n` body bytes.
+async fn skip(stream: &mut TcpStream, input: &mut Vec<u8>, mut n: u64) -> Result<(), Failure> {
+    loop {
+        let here = (input.len() as u64).min(n) as usize;
+        input.drain(..here);
+        n -= here as u64;
+        if n == 0 {
+            return Ok(());
+        }
+        if fill(stream, input).await? == 0 {
+            return Err(Failure::Cause("closed"));
+        }
+    }
+}
+
+/// Consumes a chunked body and its trailers.
+async fn chunked(stream: &mut TcpStream, input: &mut Vec<u8>) -> Result<(), Failure> {
+    loop {
+        let size = loop {
+            match httparse::parse_chunk_size(input) {
+                Ok(httparse::Status::Complete((used, size))) => {
+                    input.drain(..used);
+                    break size;
+                }
+                Ok(httparse::Status::Partial) if input.len() < MAX_HEAD => {
+                    if fill(stream, input).await? == 0 {
+                        return Err(Failure::Cause("closed"));
+                    }
+                }
+                _ => return Err(Failure::Cause("malformed_answer")),
+            }
+        };
+        if size == 0 {
+            break;
+        }
+        // The chunk and its CRLF.
+        skip(stream, input, size + 2).await?;
+    }
+    // Trailers, up to the empty line.
+    loop {
+        if let Some(end) = input.windows(2).position(|w| w == b"\r\n") {
+            let line_empty = end == 0;
+            input.drain(..end + 2);
+            if line_empty {
+                return Ok(());
+            }
+            continue;
+        }
+        if input.len() >= MAX_HEAD || fill(stream, input).await? == 0 {
+            return Err(Failure::Cause("malformed_answer"));
+        }
+    }
+}
+
+async fn connect(endpoint: &Endpoint) -> Result<TcpStream, Failure> {
     let stream =
         match tokio::time::timeout(endpoint.timeout, TcpStream::connect(&endpoint.authority)).await
         {
-            Err(_) => return Err("connect_timeout"),
+            Err(_) => return Err(Failure::Cause("connect_timeout")),
             Ok(Err(e)) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
-                return Err("connection_refused");
+                return Err(Failure::Cause("connection_refused"));
             }
-            Ok(Err(_)) => return Err("connect"),
+            Ok(Err(_)) => return Err(Failure::Cause("connect")),
             Ok(Ok(s)) => s,
         };
     let _ = stream.set_nodelay(true);
-    let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-        .await
-        .map_err(|_| "connect")?;
-    tokio::spawn(async move {
-        let _ = connection.await;
-    });
-    Ok(sender)
-}
-
-fn classify(error: &hyper::Error) -> &'static str {
-    if error.is_canceled() || error.is_closed() || error.is_incomplete_message() {
-        "closed"
-    } else if error.is_parse() {
-        "malformed_answer"
-    } else {
-        "io"
-    }
+    Ok(stream)
 }
 
 /// One connection's task: sends what its queue holds until the queue
@@ -104,17 +368,18 @@ pub async fn connection(
     recorder: Arc<Mutex<Recorder>>,
     backlog: &AtomicU64,
 ) {
-    let mut sender: Option<SendRequest<Full<Bytes>>> = None;
+    let max_late = endpoint.max_late;
+    let mut client = Client::new(endpoint);
     while let Some(message) = queue.recv().await {
         backlog.fetch_sub(1, Ordering::Relaxed);
-        if message.due.elapsed() > endpoint.max_late {
+        if message.due.elapsed() > max_late {
             let mut r = recorder.lock().unwrap_or_else(|p| p.into_inner());
             let w = r.window(message.window);
             w.counts.dropped += 1;
             w.counts.cause("dropped_late");
             continue;
         }
-        let fate = send(&endpoint, &mut sender, message.body).await;
+        let fate = client.send(&message.body).await;
         let latency_us = u64::try_from(message.due.elapsed().as_micros()).unwrap_or(u64::MAX);
         let mut r = recorder.lock().unwrap_or_else(|p| p.into_inner());
         let w = r.window(message.window);
@@ -136,50 +401,6 @@ pub async fn connection(
     }
 }
 
-async fn send(
-    endpoint: &Endpoint,
-    slot: &mut Option<SendRequest<Full<Bytes>>>,
-    body: Bytes,
-) -> Result<u16, &'static str> {
-    let mut sender = match slot.take() {
-        Some(s) if !s.is_closed() => s,
-        _ => connect(endpoint).await?,
-    };
-    if sender.ready().await.is_err() {
-        sender = connect(endpoint).await?;
-    }
-    let mut request = hyper::Request::post(endpoint.path.as_str())
-        .header(hyper::header::HOST, endpoint.authority.as_str())
-        .header(hyper::header::CONTENT_TYPE, endpoint.content_type)
-        .header(crate::transport::http::RUN_HEADER, endpoint.run_id.as_str());
-    if let Some(auth) = &endpoint.authorization {
-        request = request.header(hyper::header::AUTHORIZATION, auth.as_str());
-    }
-    let request = request.body(Full::new(body)).map_err(|_| "request")?;
-    let exchange = async {
-        let response = sender
-            .send_request(request)
-            .await
-            .map_err(|e| classify(&e))?;
-        let status = response.status().as_u16();
-        // Read the answer whole so the connection can carry the next one.
-        response
-            .into_body()
-            .collect()
-            .await
-            .map_err(|e| classify(&e))?;
-        Ok::<u16, &'static str>(status)
-    };
-    match tokio::time::timeout(endpoint.timeout, exchange).await {
-        Err(_) => Err("timeout"),
-        Ok(Err(cause)) => Err(cause),
-        Ok(Ok(status)) => {
-            *slot = Some(sender);
-            Ok(status)
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -195,5 +416,138 @@ mod tests {
             ("sink:80".into(), "/".into())
         );
         assert!(split_url("https://x/").unwrap_err().contains("http://"));
+    }
+
+    /// A loopback server answering each request on a connection with the
+    /// next of `answers` (raw bytes), closing after the last; records the
+    /// requests' bytes.
+    async fn server(answers: Vec<&'static [u8]>) -> (Arc<Endpoint>, Arc<Mutex<Vec<u8>>>) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let endpoint = Arc::new(Endpoint {
+            authority: listener.local_addr().unwrap().to_string(),
+            path: "/v1/measurements?x=1".into(),
+            content_type: "application/json",
+            authorization: Some("Bearer t".into()),
+            run_id: "load-test".into(),
+            timeout: Duration::from_millis(500),
+            max_late: Duration::from_secs(1),
+        });
+        let record = seen.clone();
+        tokio::spawn(async move {
+            let mut answers = answers.into_iter();
+            while let Ok((mut stream, _)) = listener.accept().await {
+                let mut buf = vec![0u8; 4_096];
+                for answer in answers.by_ref() {
+                    // One request: a head with content-length 2 and a body.
+                    let mut got = Vec::new();
+                    while !got.windows(4).any(|w| w == b"\r\n\r\n")
+                        || got.len() < head_end(&got) + 2
+                    {
+                        let n = stream.read(&mut buf).await.unwrap_or(0);
+                        if n == 0 {
+                            return;
+                        }
+                        got.extend_from_slice(&buf[..n]);
+                    }
+                    record.lock().unwrap().extend_from_slice(&got);
+                    if answer.is_empty() {
+                        break; // close without answering
+                    }
+                    stream.write_all(answer).await.unwrap();
+                    if answer.ends_with(b"CLOSE") {
+                        break;
+                    }
+                }
+            }
+        });
+        (endpoint, seen)
+    }
+
+    fn head_end(got: &[u8]) -> usize {
+        got.windows(4)
+            .position(|w| w == b"\r\n\r\n")
+            .map_or(usize::MAX - 2, |i| i + 4)
+    }
+
+    #[tokio::test]
+    async fn answers_are_framed_by_length_chunks_or_close_and_1xx_is_skipped() {
+        let (endpoint, seen) = server(vec![
+            b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok",
+            b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 202 Accepted\r\ntransfer-encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\nx-trailer: 1\r\n\r\n",
+            b"HTTP/1.1 204 No Content\r\n\r\n",
+            b"HTTP/1.1 503 Busy\r\nconnection: close\r\ncontent-length: 0\r\n\r\n",
+        ])
+        .await;
+        let mut client = Client::new(endpoint.clone());
+        assert_eq!(client.send(b"{}").await, Ok(200));
+        assert_eq!(client.send(b"{}").await, Ok(202));
+        assert_eq!(client.send(b"{}").await, Ok(204));
+        assert_eq!(client.send(b"{}").await, Ok(503));
+        assert!(client.stream.is_none(), "connection: close is honoured");
+        let seen = String::from_utf8(seen.lock().unwrap().clone()).unwrap();
+        assert_eq!(
+            seen.matches("POST /v1/measurements?x=1 HTTP/1.1\r\n")
+                .count(),
+            4
+        );
+        assert!(seen.contains(&format!("host: {}\r\n", endpoint.authority)));
+        assert!(seen.contains("authorization: Bearer t\r\n"));
+        assert!(seen.contains("x-medtwin-run: load-test\r\n"));
+        assert!(seen.contains("content-length: 2\r\n\r\n{}"));
+    }
+
+    #[tokio::test]
+    async fn a_body_read_to_the_close_then_a_fresh_connection() {
+        let (endpoint, seen) = server(vec![
+            b"HTTP/1.0 200 OK\r\n\r\nuntil close CLOSE",
+            b"HTTP/1.1 201 Created\r\ncontent-length: 0\r\n\r\n",
+        ])
+        .await;
+        let mut client = Client::new(endpoint);
+        assert_eq!(client.send(b"{}").await, Ok(200));
+        assert!(client.stream.is_none());
+        // The server takes the next connection and answers again.
+        assert_eq!(client.send(b"{}").await, Ok(201));
+        assert_eq!(
+            String::from_utf8(seen.lock().unwrap().clone())
+                .unwrap()
+                .matches("POST")
+                .count(),
+            2
+        );
+    }
+
+    #[tokio::test]
+    async fn a_stale_kept_alive_connection_is_retried_once_and_garbage_is_malformed() {
+        // First connection: one answer, then closed unanswered (stale);
+        // the retry's connection gets garbage.
+        let (endpoint, _) = server(vec![
+            b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n",
+            b"",
+            b"SMTP ready\r\n\r\n",
+        ])
+        .await;
+        let mut client = Client::new(endpoint);
+        assert_eq!(client.send(b"{}").await, Ok(200));
+        assert_eq!(client.send(b"{}").await, Err("malformed_answer"));
+    }
+
+    #[tokio::test]
+    async fn silence_times_out_and_a_closed_port_is_refused() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let endpoint = Arc::new(Endpoint {
+            authority: listener.local_addr().unwrap().to_string(),
+            path: "/".into(),
+            content_type: "application/json",
+            authorization: None,
+            run_id: "r".into(),
+            timeout: Duration::from_millis(200),
+            max_late: Duration::from_secs(1),
+        });
+        let mut client = Client::new(endpoint.clone());
+        assert_eq!(client.send(b"{}").await, Err("timeout"));
+        drop(listener);
+        assert_eq!(client.send(b"{}").await, Err("connection_refused"));
     }
 }

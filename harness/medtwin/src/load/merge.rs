@@ -90,7 +90,7 @@ fn write(
 ) -> anyhow::Result<LoadReport> {
     let mut windows: BTreeMap<u64, WindowData> = BTreeMap::new();
     let mut cpu = 0.0f64;
-    let (mut wall_s, mut devices, mut connections) = (0.0f64, 0, 0);
+    let (mut wall_s, mut devices, mut connections, mut generators) = (0.0f64, 0, 0, 0);
     let mut interrupted = None;
     let mut aborted = None;
     for (_, r, hists) in parts {
@@ -110,6 +110,7 @@ fn write(
         wall_s = wall_s.max(r.wall_s);
         devices += r.devices;
         connections += r.connections;
+        generators += r.generators;
         interrupted = interrupted.or(r.interrupted);
         aborted = aborted.or(r.aborted);
     }
@@ -139,6 +140,7 @@ fn write(
         wall_s,
         devices,
         connections,
+        generators,
         interrupted,
         aborted,
         totals: f.total.counts.clone(),

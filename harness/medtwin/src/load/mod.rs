@@ -61,6 +61,9 @@ pub struct LoadConfig {
     pub connections: Option<u32>,
     /// This process's slice of the fleet.
     pub shard: Shard,
+    /// Twin threads (each a slice of this process's slice, with its own
+    /// dispatcher); `None`: one per core.
+    pub generators: Option<u32>,
     /// Wall time of simulated time zero, shared by every shard.
     pub start_at: Option<SystemTime>,
     /// Folder for report.json, index.html and the interval log.
@@ -272,11 +275,22 @@ pub async fn run(s: &Scenario, config: &LoadConfig, stop: &Stop) -> anyhow::Resu
     std::fs::create_dir_all(&config.out)
         .with_context(|| format!("cannot create {}", config.out.display()))?;
 
-    let mut sim = s.sim.clone();
-    sim.shard = config.shard;
-    let twin = Twin::new(&sim).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let devices = twin.device_names().len();
-    let step_ms = sim.step_ms;
+    // Several twins, each a slice of this process's shard (k + n·j of
+    // n·g: their union is exactly shard k of n), each on its own thread
+    // with its own dispatcher: the twin and the encoder are the costly
+    // part of a message, and one thread cannot feed a fast target.
+    let generators = generators(s, config);
+    let mut twins = Vec::with_capacity(generators);
+    for j in 0..generators as u32 {
+        let mut sim = s.sim.clone();
+        sim.shard = Shard {
+            index: config.shard.index + config.shard.count * j,
+            count: config.shard.count * generators as u32,
+        };
+        twins.push(Twin::new(&sim).map_err(|e| anyhow::anyhow!("{e}"))?);
+    }
+    let devices: usize = twins.iter().map(|t| t.device_names().len()).sum();
+    let step_ms = s.sim.step_ms;
     // Simulated time zero on the wall: the shared start, or a moment from
     // now (time for the connections to open).
     let wall_start = config
@@ -286,30 +300,36 @@ pub async fn run(s: &Scenario, config: &LoadConfig, stop: &Stop) -> anyhow::Resu
         .duration_since(SystemTime::now())
         .map_err(|_| anyhow::anyhow!("--start-at is in the past"))?;
     let t0 = Instant::now() + until_start;
-    let encoder = JsonEncoder::new(Names::of(&twin), wall_start);
 
+    // Recorders: one per dispatcher, then one per connection.
     let live = Arc::new(Live {
-        recorders: (0..=connections)
+        recorders: (0..generators + connections)
             .map(|_| Arc::new(Mutex::new(Recorder::default())))
             .collect(),
         backlog: AtomicU64::new(0),
         abort: AtomicBool::new(false),
         done: AtomicBool::new(false),
     });
-    let (feed_tx, mut feed_rx) = mpsc::channel::<Fed>(FEED_AHEAD);
-    let feeder = {
+    let mut feeders = Vec::with_capacity(generators);
+    let mut feeds = Vec::with_capacity(generators);
+    for (j, twin) in twins.into_iter().enumerate() {
+        let (feed_tx, feed_rx) = mpsc::channel::<Fed>(FEED_AHEAD);
+        feeds.push(feed_rx);
+        let encoder = JsonEncoder::new(Names::of(&twin), wall_start);
         let (stop, live, profile) = (stop.clone(), live.clone(), profile.clone());
-        std::thread::Builder::new()
-            .name("medtwin-load-twin".into())
-            .spawn(move || feed(twin, step_ms, encoder, profile, feed_tx, stop, live))
-            .context("cannot start the twin's thread")?
-    };
+        feeders.push(
+            std::thread::Builder::new()
+                .name(format!("medtwin-load-twin-{j}"))
+                .spawn(move || feed(twin, step_ms, encoder, profile, feed_tx, stop, live))
+                .context("cannot start a twin's thread")?,
+        );
+    }
     let mut queues = Vec::with_capacity(connections);
     let mut workers = Vec::with_capacity(connections);
     for i in 0..connections {
         let (tx, rx) = mpsc::channel::<Outgoing>(profile.queue as usize);
         queues.push(tx);
-        let recorder = live.recorders[i + 1].clone();
+        let recorder = live.recorders[generators + i].clone();
         let endpoint = endpoint.clone();
         let live = live.clone();
         workers.push(tokio::spawn(async move {
@@ -337,69 +357,30 @@ pub async fn run(s: &Scenario, config: &LoadConfig, stop: &Stop) -> anyhow::Resu
             .context("cannot start the collector")?
     };
 
-    // The dispatcher: each message at its time, to a connection with room.
-    let window_ms = profile.window_ms;
-    let speed = config.speed;
-    let dispatcher = live.recorders[0].clone();
-    let mut next = 0usize;
+    // The dispatchers: each message at its time, to a connection with room.
     let started = Instant::now();
-    loop {
-        let fed = tokio::select! {
-            fed = feed_rx.recv() => fed,
-            _ = stop.stopped() => None,
-        };
-        let Some(fed) = fed else { break };
-        if live.abort.load(Ordering::Relaxed) {
-            break;
-        }
-        let due = t0 + Duration::from_secs_f64(fed.due_ms as f64 / 1_000.0 / speed);
-        if due > Instant::now() {
-            tokio::select! {
-                () = tokio::time::sleep_until(due.into()) => {}
-                _ = stop.stopped() => break,
-            }
-        }
-        let late = Instant::now().saturating_duration_since(due);
-        let window = fed.due_ms / window_ms;
-        let mut message = Some(Outgoing {
-            window,
-            due,
-            body: fed.body,
-        });
-        if late <= max_late {
-            for k in 0..connections {
-                let queue = &queues[(next + k) % connections];
-                match queue.try_send(message.take().expect("held")) {
-                    Ok(()) => {
-                        live.backlog.fetch_add(1, Ordering::Relaxed);
-                        break;
-                    }
-                    Err(
-                        mpsc::error::TrySendError::Full(m) | mpsc::error::TrySendError::Closed(m),
-                    ) => {
-                        message = Some(m);
-                    }
-                }
-            }
-            next = (next + 1) % connections;
-        }
-        let mut r = dispatcher.lock().unwrap_or_else(|p| p.into_inner());
-        let w = r.window(window);
-        w.counts.scheduled += 1;
-        let _ = w
-            .lateness
-            .record(u64::try_from(late.as_micros()).unwrap_or(u64::MAX).max(1));
-        if message.is_some() {
-            w.counts.dropped += 1;
-            w.counts.cause(if late > max_late {
-                "dropped_late"
-            } else {
-                "dropped_queue_full"
-            });
-        }
-    }
-    drop(feed_rx);
+    let dispatchers: Vec<_> = feeds
+        .into_iter()
+        .enumerate()
+        .map(|(j, feed_rx)| {
+            let d = Dispatcher {
+                queues: queues.clone(),
+                recorder: live.recorders[j].clone(),
+                live: live.clone(),
+                t0,
+                speed: config.speed,
+                window_ms: profile.window_ms,
+                max_late,
+                next: j * connections / generators,
+            };
+            let stop = stop.clone();
+            tokio::spawn(async move { d.run(feed_rx, &stop).await })
+        })
+        .collect();
     drop(queues);
+    for d in dispatchers {
+        let _ = d.await;
+    }
     let draining = async {
         for w in workers.iter_mut() {
             let _ = w.await;
@@ -415,7 +396,9 @@ pub async fn run(s: &Scenario, config: &LoadConfig, stop: &Stop) -> anyhow::Resu
         draining.await;
     }
     let wall_s = started.elapsed().as_secs_f64();
-    let _ = feeder.join();
+    for f in feeders {
+        let _ = f.join();
+    }
     live.done.store(true, Ordering::Relaxed);
     let collected = collector
         .join()
@@ -428,8 +411,9 @@ pub async fn run(s: &Scenario, config: &LoadConfig, stop: &Stop) -> anyhow::Resu
         profile: &profile,
         target: &url,
         shard: config.shard,
-        speed,
+        speed: config.speed,
         connections: connections as u32,
+        generators: generators as u32,
         devices: devices as u64,
         start_at: wall_start,
         wall_s,
@@ -440,6 +424,96 @@ pub async fn run(s: &Scenario, config: &LoadConfig, stop: &Stop) -> anyhow::Resu
     });
     report.write(&config.out)?;
     Ok(report)
+}
+
+/// How many twin threads: the command line's, else one per core; never
+/// more than this process has patients.
+fn generators(s: &Scenario, config: &LoadConfig) -> usize {
+    let wanted = config.generators.map_or_else(
+        || std::thread::available_parallelism().map_or(1, |n| n.get()),
+        |g| g as usize,
+    );
+    let patients: u64 = s.sim.cohorts.iter().map(|c| u64::from(c.count)).sum();
+    let n = u64::from(config.shard.count.max(1));
+    let k = u64::from(config.shard.index);
+    let mine = patients / n + u64::from(patients % n > k);
+    wanted.clamp(1, usize::try_from(mine.max(1)).unwrap_or(usize::MAX))
+}
+
+/// One twin's dispatcher: waits for each message's time and hands it to
+/// a connection's queue with room, or drops and counts it.
+struct Dispatcher {
+    queues: Vec<mpsc::Sender<Outgoing>>,
+    recorder: Arc<Mutex<Recorder>>,
+    live: Arc<Live>,
+    t0: Instant,
+    speed: f64,
+    window_ms: u64,
+    max_late: Duration,
+    /// The connection to try first.
+    next: usize,
+}
+
+impl Dispatcher {
+    async fn run(mut self, mut feed: mpsc::Receiver<Fed>, stop: &Stop) {
+        let connections = self.queues.len();
+        loop {
+            let fed = tokio::select! {
+                fed = feed.recv() => fed,
+                _ = stop.stopped() => None,
+            };
+            let Some(fed) = fed else { break };
+            if self.live.abort.load(Ordering::Relaxed) {
+                break;
+            }
+            let due = self.t0 + Duration::from_secs_f64(fed.due_ms as f64 / 1_000.0 / self.speed);
+            if due > Instant::now() {
+                tokio::select! {
+                    () = tokio::time::sleep_until(due.into()) => {}
+                    _ = stop.stopped() => break,
+                }
+            }
+            let late = Instant::now().saturating_duration_since(due);
+            let window = fed.due_ms / self.window_ms;
+            let mut message = Some(Outgoing {
+                window,
+                due,
+                body: fed.body,
+            });
+            if late <= self.max_late {
+                for k in 0..connections {
+                    let queue = &self.queues[(self.next + k) % connections];
+                    match queue.try_send(message.take().expect("held")) {
+                        Ok(()) => {
+                            self.live.backlog.fetch_add(1, Ordering::Relaxed);
+                            break;
+                        }
+                        Err(
+                            mpsc::error::TrySendError::Full(m)
+                            | mpsc::error::TrySendError::Closed(m),
+                        ) => {
+                            message = Some(m);
+                        }
+                    }
+                }
+                self.next = (self.next + 1) % connections;
+            }
+            let mut r = self.recorder.lock().unwrap_or_else(|p| p.into_inner());
+            let w = r.window(window);
+            w.counts.scheduled += 1;
+            let _ = w
+                .lateness
+                .record(u64::try_from(late.as_micros()).unwrap_or(u64::MAX).max(1));
+            if message.is_some() {
+                w.counts.dropped += 1;
+                w.counts.cause(if late > self.max_late {
+                    "dropped_late"
+                } else {
+                    "dropped_queue_full"
+                });
+            }
+        }
+    }
 }
 
 /// What the collector hands back.

@@ -79,8 +79,11 @@ pub struct LoadReport {
     pub start_at: String,
     /// Simulated seconds per wall second.
     pub speed: f64,
-    /// Keep-alive connections (per process).
+    /// Keep-alive connections (per process; summed over shards).
     pub connections: u32,
+    /// Twin threads, each with its own dispatcher (summed over shards).
+    #[serde(default)]
+    pub generators: u32,
     /// Devices simulated.
     pub devices: u64,
     /// Width of a window of scheduled time, ms.
@@ -121,6 +124,8 @@ pub struct Inputs<'a> {
     pub speed: f64,
     /// Connections.
     pub connections: u32,
+    /// Twin threads.
+    pub generators: u32,
     /// Devices simulated by this process.
     pub devices: u64,
     /// Simulated time zero on the wall.
@@ -210,6 +215,7 @@ impl LoadReport {
                 .unwrap_or_default(),
             speed: i.speed,
             connections: i.connections,
+            generators: i.generators,
             devices: i.devices,
             window_ms: i.profile.window_ms,
             wall_s: i.wall_s,

@@ -271,7 +271,13 @@ fn load_wall_four_shards_merge_into_the_unsharded_counts() {
     let scenario = "fixtures/load/shards.toml";
     let start = jiff::Timestamp::now() + jiff::SignedDuration::from_secs(2);
     let start = start.to_string();
-    let mut children = vec![spawn_load(scenario, &whole, &[])];
+    // One twin thread for the whole fleet, three for the same fleet, and
+    // two in each of four shards: the slices' union is always the fleet.
+    let threaded = dir.path().join("threaded");
+    let mut children = vec![
+        spawn_load(scenario, &whole, &["--generators", "1"]),
+        spawn_load(scenario, &threaded, &["--generators", "3"]),
+    ];
     let mut shard_dirs = Vec::new();
     for k in 0..4 {
         let d = dir.path().join(format!("shard-{k}"));
@@ -279,7 +285,7 @@ fn load_wall_four_shards_merge_into_the_unsharded_counts() {
         children.push(spawn_load(
             scenario,
             &d,
-            &["--shard", &shard, "--start-at", &start],
+            &["--shard", &shard, "--start-at", &start, "--generators", "2"],
         ));
         shard_dirs.push(d);
     }
@@ -315,6 +321,18 @@ fn load_wall_four_shards_merge_into_the_unsharded_counts() {
             .collect()
     };
     assert_eq!(per_window(&m), per_window(&w), "scheduled per window");
+    let t = report(&threaded);
+    assert_eq!(
+        (t["generators"].clone(), w["generators"].clone()),
+        (3.into(), 1.into())
+    );
+    assert_eq!(m["generators"], 8, "two in each of four shards");
+    assert_eq!(t["devices"], w["devices"]);
+    assert_eq!(
+        per_window(&t),
+        per_window(&w),
+        "scheduled per window, 3 twins"
+    );
     // The histograms hold every message once: totals count for count.
     assert_eq!(m["ingest_ms"]["count"], m["totals"]["accepted"]);
     assert_eq!(w["ingest_ms"]["count"], w["totals"]["accepted"]);
