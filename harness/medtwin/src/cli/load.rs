@@ -17,9 +17,11 @@ use crate::scenario;
 pub struct LoadArgs {
     /// The scenario file (its `[load]` section: stages, thresholds).
     pub scenario: PathBuf,
-    /// Where to send (`http://host:port/path`); default: the scenario's
-    /// `[target]`, else the embedded reference backend. A bearer token is
-    /// read from MEDTWIN_TARGET_TOKEN.
+    /// Where to send: `http://host:port/path` (POSTs) or
+    /// `mqtt://host:port` (publishes, `[target.mqtt]` topic and QoS);
+    /// default: the scenario's `[target]`, else the embedded reference
+    /// backend. A token is read from MEDTWIN_TARGET_TOKEN (HTTP bearer, MQTT
+    /// password).
     #[arg(long, value_name = "URL")]
     pub target: Option<String>,
     /// Simulated seconds per wall second (1: real time).
@@ -112,8 +114,12 @@ pub fn load(args: &LoadArgs) -> Result<Outcome, Failure> {
             ))
         })?;
     if let Some(t) = &args.target {
-        crate::load::http::split_url(t)
-            .map_err(|e| Failure::Input(format!("error: --target {e}")))?;
+        let checked = if t.starts_with("mqtt://") {
+            scenario::interop::host_port(t, "mqtt").map(|_| ())
+        } else {
+            crate::load::http::split_url(t).map(|_| ())
+        };
+        checked.map_err(|e| Failure::Input(format!("error: --target {e}")))?;
     }
     if args.start_at.is_some_and(|t| t < SystemTime::now()) {
         return Err(Failure::Input("error: --start-at is in the past".into()));
@@ -152,11 +158,14 @@ pub fn load(args: &LoadArgs) -> Result<Outcome, Failure> {
     Ok(verdict(&report))
 }
 
+/// A target that accepted nothing is told apart first (exit 4: not
+/// there, or refusing everything, is a setup to fix before any threshold
+/// means something); then the thresholds (exit 5).
 fn verdict(report: &LoadReport) -> Outcome {
-    if !report.passed {
-        Outcome::Thresholds
-    } else if report.totals.sent > 0 && report.totals.accepted == 0 {
+    if report.totals.sent > 0 && report.totals.accepted == 0 {
         Outcome::Target
+    } else if !report.passed {
+        Outcome::Thresholds
     } else {
         Outcome::Pass
     }

@@ -23,6 +23,8 @@ pub struct Outgoing {
     pub due: Instant,
     /// The encoded body.
     pub body: Bytes,
+    /// Its MQTT topic (`None` over HTTP).
+    pub topic: Option<Arc<str>>,
 }
 
 /// Where and how to send.

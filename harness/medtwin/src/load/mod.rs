@@ -15,6 +15,7 @@
 pub mod compare;
 pub mod http;
 pub mod merge;
+pub mod mqtt;
 pub mod report;
 pub mod stats;
 
@@ -72,10 +73,12 @@ pub struct LoadConfig {
     pub quiet: bool,
 }
 
-/// A message from the twin: when it is due and its body.
+/// A message from the twin: when it is due, its body and (over MQTT)
+/// its topic.
 struct Fed {
     due_ms: u64,
     body: Bytes,
+    topic: Option<Arc<str>>,
 }
 
 /// What the live tasks share with the collector.
@@ -115,6 +118,7 @@ struct Pending {
     due_ms: u64,
     order: u64,
     body: Bytes,
+    topic: Option<Arc<str>>,
 }
 
 impl PartialEq for Pending {
@@ -143,10 +147,12 @@ impl Ord for Pending {
 /// every message of a later step is delivered after the step's end `T`,
 /// so everything due by `T` (by the storm's end, inside a storm) is final.
 /// The heap holds at most a spread's worth of messages.
+#[allow(clippy::too_many_arguments)]
 fn feed(
     mut twin: Twin,
     step_ms: u64,
     encoder: JsonEncoder,
+    topics: Option<Vec<Arc<str>>>,
     profile: LoadProfile,
     tx: mpsc::Sender<Fed>,
     stop: Stop,
@@ -163,6 +169,7 @@ fn feed(
             let fed = Fed {
                 due_ms: p.due_ms,
                 body: p.body,
+                topic: p.topic,
             };
             if tx.blocking_send(fed).is_err() {
                 return false;
@@ -195,6 +202,9 @@ fn feed(
                 due_ms: storm_end.unwrap_or(t + (unit(mix(h)) * spread_ms) as u64),
                 order,
                 body: Bytes::copy_from_slice(&buf),
+                topic: topics
+                    .as_ref()
+                    .and_then(|t| t.get(d.measurement.device_idx as usize).cloned()),
             });
         }
         let upto = profile.levels(now_ms).2.unwrap_or(now_ms).max(now_ms);
@@ -205,32 +215,101 @@ fn feed(
     release(&mut heap, u64::MAX);
 }
 
-/// The target: an endpoint, and the embedded backend when it is that.
-async fn endpoint(
+/// Where the messages go.
+enum Sink {
+    /// POSTs over HTTP/1.1.
+    Http(Arc<Endpoint>),
+    /// Publishes to an MQTT broker.
+    Mqtt(Arc<mqtt::MqttSink>),
+}
+
+/// What the run started and must stop: the embedded reference backend,
+/// the embedded broker.
+#[derive(Default)]
+struct Embedded {
+    backend: Option<medtwin_backend::BackendHandle>,
+    broker: Option<medtwin_mqtt::Broker>,
+}
+
+/// The target: the `--target` URL's scheme (`http://`, `mqtt://`) or else
+/// the scenario's transport says how to send; without a URL, to the
+/// embedded reference backend (over MQTT through an embedded broker).
+async fn sink(
     s: &Scenario,
     config: &LoadConfig,
     timeout: Duration,
     max_late: Duration,
     run_id: &str,
-) -> anyhow::Result<(Endpoint, Option<medtwin_backend::BackendHandle>, String)> {
-    if s.transport.protocol != Protocol::HttpJson {
+) -> anyhow::Result<(Sink, Embedded, String)> {
+    let url = config
+        .target
+        .clone()
+        .or_else(|| s.target.as_ref().map(|t| t.url.clone()));
+    let mqtt = match &url {
+        Some(u) => u.starts_with("mqtt://") || u.starts_with("mqtts://"),
+        None => s.transport.protocol == Protocol::Mqtt,
+    };
+    if url.is_none() && !matches!(s.transport.protocol, Protocol::HttpJson | Protocol::Mqtt) {
         anyhow::bail!(
-            "`medtwin load` sends over http-json only in this build (the scenario says {})",
+            "`medtwin load` sends over http-json or mqtt (the scenario says {})",
             s.transport.protocol.name()
         );
     }
-    let (url, authorization, backend) = match config
-        .target
-        .clone()
-        .or_else(|| s.target.as_ref().map(|t| t.url.clone()))
-    {
-        Some(url) => {
-            let auth = std::env::var(crate::run::target::TARGET_TOKEN_ENV)
-                .ok()
-                .filter(|t| !t.is_empty())
-                .map(|t| format!("Bearer {t}"));
-            (url, auth, None)
+    let token = std::env::var(crate::run::target::TARGET_TOKEN_ENV)
+        .ok()
+        .filter(|t| !t.is_empty());
+    let mut embedded = Embedded::default();
+    if mqtt {
+        let resolved = crate::transport::mqtt::Resolved::of(&s.transport.mqtt)?;
+        let (url, login) = match url {
+            Some(url) => {
+                let user = s
+                    .transport
+                    .mqtt
+                    .username
+                    .clone()
+                    .unwrap_or_else(|| "medtwin".into());
+                (url, token.map(|t| (user, t)))
+            }
+            None => {
+                let broker = crate::transport::mqtt::embedded_broker().await?;
+                let url = format!("mqtt://{}", broker.addr());
+                let mut backend = medtwin_backend::BackendConfig::new("");
+                backend.seed = s.sim.seed;
+                crate::transport::mqtt::wire_embedded_backend(
+                    &mut backend,
+                    s,
+                    Some(&url),
+                    false,
+                    run_id,
+                )?;
+                embedded.backend = Some(
+                    medtwin_backend::start(backend)
+                        .await
+                        .context("cannot start the embedded reference backend")?,
+                );
+                embedded.broker = Some(broker);
+                (url, None)
+            }
+        };
+        if url.starts_with("mqtts://") {
+            anyhow::bail!("`{url}`: `medtwin load` speaks plain mqtt:// (no TLS yet)");
         }
+        let (host, port) =
+            crate::scenario::interop::host_port(&url, "mqtt").map_err(anyhow::Error::msg)?;
+        let sink = mqtt::MqttSink {
+            addr: format!("{host}:{port}"),
+            version: resolved.version,
+            qos: resolved.qos,
+            login,
+            run_id: run_id.to_owned(),
+            timeout,
+            max_late,
+        };
+        return Ok((Sink::Mqtt(Arc::new(sink)), embedded, url));
+    }
+    let (url, authorization) = match url {
+        Some(url) => (url, token.map(|t| format!("Bearer {t}"))),
         None => {
             let token = crate::run::random_token();
             let mut backend = medtwin_backend::BackendConfig::new("");
@@ -240,22 +319,44 @@ async fn endpoint(
                 .await
                 .context("cannot start the embedded reference backend")?;
             let url = format!("http://{}/v1/measurements", handle.addr());
-            (url, Some(format!("Bearer {token}")), Some(handle))
+            embedded.backend = Some(handle);
+            (url, Some(format!("Bearer {token}")))
         }
     };
     let (authority, path) = http::split_url(&url).map_err(anyhow::Error::msg)?;
-    Ok((
-        Endpoint {
-            authority,
-            path,
-            content_type: "application/json",
-            authorization,
-            run_id: run_id.to_owned(),
-            timeout,
-            max_late,
-        },
-        backend,
-        url,
+    let endpoint = Endpoint {
+        authority,
+        path,
+        content_type: "application/json",
+        authorization,
+        run_id: run_id.to_owned(),
+        timeout,
+        max_late,
+    };
+    Ok((Sink::Http(Arc::new(endpoint)), embedded, url))
+}
+
+/// Each device's topic, by device index, when the sink is MQTT.
+fn topics(twin: &Twin, s: &Scenario, sink: &Sink) -> anyhow::Result<Option<Vec<Arc<str>>>> {
+    if !matches!(sink, Sink::Mqtt(_)) {
+        return Ok(None);
+    }
+    let template = crate::transport::mqtt::Resolved::of(&s.transport.mqtt)?.topic;
+    let names = Names::of(twin);
+    Ok(Some(
+        names
+            .devices
+            .iter()
+            .zip(&names.models)
+            .map(|(device, kind)| {
+                let (patient, device) = device.split_once('/').unwrap_or((device, device));
+                Arc::from(template.render(&medtwin_mqtt::TopicNames {
+                    patient,
+                    device,
+                    kind,
+                }))
+            })
+            .collect(),
     ))
 }
 
@@ -270,8 +371,7 @@ pub async fn run(s: &Scenario, config: &LoadConfig, stop: &Stop) -> anyhow::Resu
     let max_late = Duration::from_millis(profile.max_late_ms);
     let timeout = Duration::from_millis(profile.timeout_ms);
     let run_id = format!("load-{}", crate::run::random_token());
-    let (endpoint, backend, url) = endpoint(s, config, timeout, max_late, &run_id).await?;
-    let endpoint = Arc::new(endpoint);
+    let (sink, embedded, url) = sink(s, config, timeout, max_late, &run_id).await?;
     std::fs::create_dir_all(&config.out)
         .with_context(|| format!("cannot create {}", config.out.display()))?;
 
@@ -316,25 +416,54 @@ pub async fn run(s: &Scenario, config: &LoadConfig, stop: &Stop) -> anyhow::Resu
         let (feed_tx, feed_rx) = mpsc::channel::<Fed>(FEED_AHEAD);
         feeds.push(feed_rx);
         let encoder = JsonEncoder::new(Names::of(&twin), wall_start);
+        let topics = topics(&twin, s, &sink)?;
         let (stop, live, profile) = (stop.clone(), live.clone(), profile.clone());
         feeders.push(
             std::thread::Builder::new()
                 .name(format!("medtwin-load-twin-{j}"))
-                .spawn(move || feed(twin, step_ms, encoder, profile, feed_tx, stop, live))
+                .spawn(move || feed(twin, step_ms, encoder, topics, profile, feed_tx, stop, live))
                 .context("cannot start a twin's thread")?,
         );
     }
     let mut queues = Vec::with_capacity(connections);
     let mut workers = Vec::with_capacity(connections);
+    let mut clients = match &sink {
+        Sink::Mqtt(m) => {
+            let clients = mqtt::connect(m, connections).await;
+            if let Some((_, Some(error))) = clients.iter().find(|(_, e)| e.is_some())
+                && !config.quiet
+            {
+                eprintln!(
+                    "warning: an MQTT client could not connect at first (it keeps trying): {error}"
+                );
+            }
+            clients.into_iter().map(|(c, _)| c).collect()
+        }
+        Sink::Http(_) => Vec::new(),
+    }
+    .into_iter();
     for i in 0..connections {
         let (tx, rx) = mpsc::channel::<Outgoing>(profile.queue as usize);
         queues.push(tx);
         let recorder = live.recorders[generators + i].clone();
-        let endpoint = endpoint.clone();
         let live = live.clone();
-        workers.push(tokio::spawn(async move {
-            http::connection(endpoint, rx, recorder, &live.backlog).await;
-        }));
+        workers.push(match &sink {
+            Sink::Http(endpoint) => {
+                let endpoint = endpoint.clone();
+                tokio::spawn(async move {
+                    http::connection(endpoint, rx, recorder, &live.backlog).await;
+                })
+            }
+            Sink::Mqtt(m) => {
+                let (m, client) = (
+                    m.clone(),
+                    clients.next().expect("one client per connection"),
+                );
+                tokio::spawn(async move {
+                    mqtt::connection(client, m, rx, recorder, &live.backlog).await;
+                })
+            }
+        });
     }
     let collector = {
         let live = live.clone();
@@ -403,8 +532,11 @@ pub async fn run(s: &Scenario, config: &LoadConfig, stop: &Stop) -> anyhow::Resu
     let collected = collector
         .join()
         .map_err(|_| anyhow::anyhow!("the collector panicked"))??;
-    if let Some(b) = backend {
+    if let Some(b) = embedded.backend {
         b.shutdown(Duration::from_millis(200)).await;
+    }
+    if let Some(b) = embedded.broker {
+        b.stop().await;
     }
     let report = LoadReport::build(report::Inputs {
         scenario: s,
@@ -479,6 +611,7 @@ impl Dispatcher {
                 window,
                 due,
                 body: fed.body,
+                topic: fed.topic,
             });
             if late <= self.max_late {
                 for k in 0..connections {

@@ -160,7 +160,7 @@ fn small_run_over_mqtt5_at_qos0_with_both_intakes_passes() {
 }
 
 /// Debian's mosquitto on a free loopback port; killed on drop.
-struct Mosquitto {
+pub struct Mosquitto {
     child: Option<Child>,
     port: u16,
     _dir: tempfile::TempDir,
@@ -168,7 +168,7 @@ struct Mosquitto {
 
 impl Mosquitto {
     /// `None` (after saying so) when `MEDTWIN_NO_MOSQUITTO` is set outside CI.
-    fn start_or_skip() -> Option<Mosquitto> {
+    pub fn start_or_skip() -> Option<Mosquitto> {
         if std::env::var_os("MEDTWIN_NO_MOSQUITTO").is_some() {
             assert!(
                 std::env::var_os("CI").is_none(),
@@ -216,7 +216,7 @@ impl Mosquitto {
         panic!("mosquitto did not listen on 127.0.0.1:{port}");
     }
 
-    fn addr(&self) -> String {
+    pub fn addr(&self) -> String {
         format!("127.0.0.1:{}", self.port)
     }
 

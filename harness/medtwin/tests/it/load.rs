@@ -490,3 +490,114 @@ fn load_wall_compare_finds_a_threshold_and_error_regression() {
         "{stdout}"
     );
 }
+
+/// Over MQTT to Debian's mosquitto at QoS 1: every message acknowledged,
+/// and a subscriber (mosquitto_sub) gets each one on its device's topic;
+/// without a target, through the embedded broker to the embedded backend;
+/// a broker that is not there fails every message by its cause (exit 4).
+#[test]
+fn load_wall_mqtt_publishes_every_message_to_mosquitto_at_qos_1() {
+    let Some(broker) = crate::interop_mqtt::Mosquitto::start_or_skip() else {
+        return;
+    };
+    let scenario = "fixtures/load/mqtt.toml";
+    let port = broker.addr().rsplit(':').next().unwrap().to_owned();
+    let sub = Command::new("mosquitto_sub")
+        .args([
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &port,
+            "-q",
+            "1",
+            "-v",
+            "-t",
+            "load/#",
+        ])
+        .args(["-C", "400", "-W", "60"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("mosquitto_sub (Debian's mosquitto-clients; scripts/test.sh installs it)");
+    std::thread::sleep(Duration::from_millis(500));
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("mosquitto");
+    let target = format!("mqtt://{}", broker.addr());
+    let run = spawn_load(scenario, &out, &["--target", &target, "--connections", "3"]);
+    let run = run.wait_with_output().unwrap();
+    assert_eq!(run.status.code(), Some(0), "{}", text(&run.stderr));
+    let r = report(&out);
+    assert_eq!(r["target"], target.as_str());
+    let t = &r["totals"];
+    assert_eq!(u(&t["scheduled"]), 400, "{t}");
+    assert_eq!(
+        t["accepted"], t["scheduled"],
+        "every publish acknowledged: {t}"
+    );
+    assert_eq!(r["ingest_ms"]["count"], t["accepted"]);
+    assert_eq!(r["connections"], 3);
+
+    let got = sub.wait_with_output().unwrap();
+    let lines = text(&got.stdout);
+    let lines: Vec<&str> = lines.lines().collect();
+    assert_eq!(lines.len(), 400, "{}", text(&got.stderr));
+    let mut seqs = std::collections::BTreeSet::new();
+    for line in &lines {
+        let (topic, payload) = line.split_once(' ').unwrap();
+        let m: Value = serde_json::from_str(payload).unwrap();
+        assert_eq!(m["schema"], "medtwin.telemetry.v1");
+        assert_eq!(
+            topic,
+            format!("load/{}/pulse_oximeter", m["patient_id"].as_str().unwrap()),
+            "the device's own topic"
+        );
+        assert!(
+            seqs.insert((topic.to_owned(), u(&m["seq"]))),
+            "{line} twice"
+        );
+    }
+    assert_eq!(
+        seqs.iter()
+            .filter(|(t, _)| t == "load/ward-000/pulse_oximeter")
+            .count(),
+        20
+    );
+
+    // No target: the embedded broker, the reference backend subscribed.
+    let out = dir.path().join("embedded");
+    let run = spawn_load(scenario, &out, &[]).wait_with_output().unwrap();
+    assert_eq!(run.status.code(), Some(0), "{}", text(&run.stderr));
+    let r = report(&out);
+    assert!(
+        r["target"]
+            .as_str()
+            .unwrap()
+            .starts_with("mqtt://127.0.0.1:"),
+        "{}",
+        r["target"]
+    );
+    assert_eq!(r["totals"]["accepted"], 400, "{}", r["totals"]);
+
+    // Nobody listening: every message failed, by cause; nothing accepted.
+    let closed = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let out = dir.path().join("closed");
+    let target = format!("mqtt://{closed}");
+    let run = spawn_load(scenario, &out, &["--target", &target])
+        .wait_with_output()
+        .unwrap();
+    assert_eq!(run.status.code(), Some(4), "{}", text(&run.stderr));
+    let t = &report(&out)["totals"];
+    assert_eq!(t["accepted"], 0, "{t}");
+    assert_eq!(u(&t["failed"]) + u(&t["dropped"]), 400, "{t}");
+    assert!(
+        t["causes"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .any(|c| c.starts_with("not_connected")),
+        "{t}"
+    );
+}
