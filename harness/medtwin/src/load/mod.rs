@@ -31,6 +31,7 @@ use hdrhistogram::serialization::interval_log::IntervalLogWriterBuilder;
 use medtwin_sim::{Shard, Twin};
 use tokio::sync::mpsc;
 
+use crate::run::trust::process_cpu_s;
 use crate::scenario::Scenario;
 use crate::scenario::interop::Protocol;
 use crate::scenario::load::LoadProfile;
@@ -469,7 +470,8 @@ pub async fn run(s: &Scenario, config: &LoadConfig, stop: &Stop) -> anyhow::Resu
         let live = live.clone();
         let out = config.out.clone();
         let profile = profile.clone();
-        let (speed, quiet) = (config.speed, config.quiet);
+        let speed = config.speed;
+        let progress = Progress::new(config.quiet, s.sim.duration_ms);
         std::thread::Builder::new()
             .name("medtwin-load-collector".into())
             .spawn(move || {
@@ -479,7 +481,7 @@ pub async fn run(s: &Scenario, config: &LoadConfig, stop: &Stop) -> anyhow::Resu
                     t0,
                     speed,
                     &out,
-                    quiet,
+                    progress,
                     max_late + 2 * timeout,
                 )
             })
@@ -667,7 +669,7 @@ fn collect(
     t0: Instant,
     speed: f64,
     out: &std::path::Path,
-    quiet: bool,
+    mut progress: Progress,
     settle: Duration,
 ) -> anyhow::Result<Collected> {
     let path = out.join(LOG_FILE);
@@ -683,7 +685,6 @@ fn collect(
     let mut aborted = None;
     let cpu_start = process_cpu_s();
     let started = Instant::now();
-    let mut progress = Progress::new(quiet);
     loop {
         let done = live.done.load(Ordering::Relaxed);
         let horizon = if done {
@@ -729,21 +730,46 @@ fn collect(
     })
 }
 
-/// Progress on stderr: a plain line every few seconds.
+/// Progress on stderr: on a terminal an indicatif status line redrawn
+/// twice a second, otherwise a plain line every [`PROGRESS_EVERY`].
 struct Progress {
-    quiet: bool,
+    mode: ProgressMode,
     last: Instant,
     last_sent: u64,
     last_cpu: f64,
 }
 
+enum ProgressMode {
+    Off,
+    Lines,
+    Bar(indicatif::ProgressBar),
+}
+
 /// Seconds between progress lines.
 const PROGRESS_EVERY: Duration = Duration::from_secs(2);
+/// The status line's redraw interval.
+const BAR_EVERY: Duration = Duration::from_millis(500);
 
 impl Progress {
-    fn new(quiet: bool) -> Progress {
+    fn new(quiet: bool, duration_ms: u64) -> Progress {
+        use std::io::IsTerminal as _;
+        let mode = if quiet {
+            ProgressMode::Off
+        } else if std::io::stderr().is_terminal() {
+            let bar = indicatif::ProgressBar::with_draw_target(
+                Some(duration_ms),
+                indicatif::ProgressDrawTarget::stderr(),
+            );
+            bar.set_style(
+                indicatif::ProgressStyle::with_template("{bar:20} {msg}")
+                    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+            );
+            ProgressMode::Bar(bar)
+        } else {
+            ProgressMode::Lines
+        };
         Progress {
-            quiet,
+            mode,
             last: Instant::now(),
             last_sent: 0,
             last_cpu: process_cpu_s(),
@@ -751,7 +777,12 @@ impl Progress {
     }
 
     fn tick(&mut self, agg: &Aggregator, live: &Live, t0: Instant, speed: f64) {
-        if self.quiet || self.last.elapsed() < PROGRESS_EVERY {
+        let every = match self.mode {
+            ProgressMode::Off => return,
+            ProgressMode::Lines => PROGRESS_EVERY,
+            ProgressMode::Bar(_) => BAR_EVERY,
+        };
+        if self.last.elapsed() < every {
             return;
         }
         let mut open = stats::Counts::default();
@@ -771,8 +802,8 @@ impl Progress {
             .iter()
             .map(|(c, n)| format!("{c}={n}"))
             .collect();
-        eprintln!(
-            "load: t={} sends/s={sends:.0} sent={} accepted={} errors[{}] ingest p99={} backlog={} lateness p99={} cpu={cores:.2} cores",
+        let text = format!(
+            "t={} sends/s={sends:.0} sent={} accepted={} errors[{}] ingest p99={} backlog={} lateness p99={} cpu={cores:.2} cores",
             crate::scenario::duration::format(sim_s as u64 * 1_000),
             open.sent,
             open.accepted,
@@ -785,27 +816,23 @@ impl Progress {
             live.backlog.load(Ordering::Relaxed),
             last.map_or("-".into(), |w| format!("{:.1}ms", w.lateness_ms.p99)),
         );
+        match &self.mode {
+            ProgressMode::Bar(bar) => {
+                bar.set_position((sim_s * 1_000.0) as u64);
+                bar.set_message(text);
+            }
+            _ => eprintln!("load: {text}"),
+        }
         self.last = Instant::now();
         self.last_sent = open.sent;
         self.last_cpu = cpu;
     }
 }
 
-/// CPU time (user + system) of this process so far, s (Linux
-/// `/proc/self/stat`; 0 elsewhere). Ticks are USER_HZ, 100 on Linux.
-pub fn process_cpu_s() -> f64 {
-    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
-        return 0.0;
-    };
-    let Some(after) = stat.rfind(')').map(|i| &stat[i + 1..]) else {
-        return 0.0;
-    };
-    let fields: Vec<&str> = after.split_whitespace().collect();
-    let ticks = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|f| f.parse::<f64>().ok())
-            .unwrap_or(0.0)
-    };
-    (ticks(11) + ticks(12)) / 100.0
+impl Drop for Progress {
+    fn drop(&mut self) {
+        if let ProgressMode::Bar(bar) = &self.mode {
+            bar.finish_and_clear();
+        }
+    }
 }

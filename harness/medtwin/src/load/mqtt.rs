@@ -141,7 +141,7 @@ mod tests {
     fn client_ids_are_broker_safe_and_distinct() {
         let a = client_id("load-Zx_9!abcdefghijk", 0);
         let b = client_id("load-Zx_9!abcdefghijk", 117);
-        assert_eq!(a, "mlloadZx9abcdc0");
+        assert_eq!(a, "mlloadZx9abcc0");
         assert_ne!(a, b);
         for id in [a, b] {
             assert!(id.len() <= 23 && id.chars().all(|c| c.is_ascii_alphanumeric()));
