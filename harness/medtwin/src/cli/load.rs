@@ -235,6 +235,30 @@ fn print_summary(r: &LoadReport, out: &std::path::Path) {
         "ingest latency from the scheduled time: p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms; generator lateness p99 {:.2} ms",
         r.ingest_ms.p50, r.ingest_ms.p99, r.ingest_ms.max, r.generator.lateness_ms.p99
     );
+    let a = &r.alerts;
+    if a.received > 0 || !a.refused.is_empty() {
+        let refused: u64 = a.refused.values().sum();
+        println!(
+            "alerts: {} received ({} without a measurement time), {refused} refused{}; latency from the triggering measurement: p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+            a.received,
+            a.untimed,
+            if refused > 0 {
+                format!(
+                    " ({})",
+                    a.refused
+                        .iter()
+                        .map(|(k, n)| format!("{k} {n}"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            } else {
+                String::new()
+            },
+            r.alert_ms.p50,
+            r.alert_ms.p99,
+            r.alert_ms.max
+        );
+    }
     if r.generator.unreliable {
         for why in &r.generator.reasons {
             println!("UNRELIABLE: {why}");

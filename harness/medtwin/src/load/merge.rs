@@ -91,13 +91,14 @@ fn write(
     let mut windows: BTreeMap<u64, WindowData> = BTreeMap::new();
     let mut cpu = 0.0f64;
     let (mut wall_s, mut devices, mut connections, mut generators) = (0.0f64, 0, 0, 0);
+    let mut alerts = super::report::AlertTally::default();
     let mut interrupted = None;
     let mut aborted = None;
     for (_, r, hists) in parts {
         for w in &r.windows {
             windows.entry(w.index).or_default().counts.add(&w.counts);
         }
-        for (i, (ingest, lateness)) in hists {
+        for (i, (ingest, lateness, alert)) in hists {
             let slot = windows.entry(i).or_default();
             slot.ingest
                 .add(&ingest)
@@ -105,12 +106,20 @@ fn write(
             slot.lateness
                 .add(&lateness)
                 .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+            slot.alert
+                .add(&alert)
+                .map_err(|e| anyhow::anyhow!("{e:?}"))?;
         }
         cpu = cpu.max(r.generator.cpu_cores_used);
         wall_s = wall_s.max(r.wall_s);
         devices += r.devices;
         connections += r.connections;
         generators += r.generators;
+        alerts.received += r.alerts.received;
+        alerts.untimed += r.alerts.untimed;
+        for (reason, n) in &r.alerts.refused {
+            *alerts.refused.entry(reason.clone()).or_default() += n;
+        }
         interrupted = interrupted.or(r.interrupted);
         aborted = aborted.or(r.aborted);
     }
@@ -145,6 +154,8 @@ fn write(
         aborted,
         totals: f.total.counts.clone(),
         ingest_ms: Percentiles::of(&f.total.ingest),
+        alert_ms: Percentiles::of(&f.total.alert),
+        alerts,
         generator: generator(
             Percentiles::of(&f.total.lateness),
             first.generator.lateness_bound_ms,

@@ -48,6 +48,9 @@ pub const DEFAULT_CONNECTIONS: u32 = 8;
 const FEED_AHEAD: usize = 16_384;
 /// How long the connections may finish their queues after a stop.
 const DRAIN: Duration = Duration::from_secs(2);
+/// How long the webhook keeps listening after the last message: alerts
+/// that arrive later are not counted.
+const ALERT_GRACE: Duration = Duration::from_secs(1);
 /// The interval log's file name in a load report's folder.
 pub const LOG_FILE: &str = "latency.hlog";
 
@@ -216,6 +219,155 @@ fn feed(
     release(&mut heap, u64::MAX);
 }
 
+/// The alert side of a load run: the webhook intake the target posts
+/// its alerts to (the embedded backend is pointed at it), and the tally.
+struct Alerts {
+    intakes: Vec<crate::intake::AnyIntake>,
+    inbox: Arc<crate::intake::Inbox>,
+    webhook: String,
+    token: String,
+    secret: String,
+    tally: report::AlertTally,
+}
+
+impl Alerts {
+    /// Opens the webhook (`[alerts] listen`, `[alerts.webhook]`): bearer
+    /// token from MEDTWIN_TARGET_TOKEN, else a fresh one.
+    async fn open(s: &Scenario, speed: f64) -> anyhow::Result<Alerts> {
+        use crate::intake::{Inbox, IntakeContext, mapping::AlertParser};
+        let token = std::env::var(crate::run::target::TARGET_TOKEN_ENV)
+            .ok()
+            .filter(|t| !t.is_empty())
+            .unwrap_or_else(crate::run::random_token);
+        let secret = crate::run::random_token();
+        let clock = Arc::new(crate::clock::SimClock::new(
+            crate::scenario::Clock::Accelerated { speed },
+            Instant::now(),
+        ));
+        let inbox = Inbox::new(clock);
+        let ctx = IntakeContext {
+            inbox: inbox.clone(),
+            parser: Arc::new(AlertParser::new(s.alerts.intake.mapping.as_ref())),
+            token: token.clone(),
+            secret: Some(secret.clone()),
+            mqtt_broker: None,
+            server_tls: None,
+            tls: s.transport.tls.clone(),
+        };
+        // The webhook only: ACM, MQTT and FHIR intakes are `run`'s.
+        let choice = crate::scenario::interop::IntakeChoice {
+            kinds: vec![crate::scenario::interop::IntakeKind::Webhook],
+            ..s.alerts.intake.clone()
+        };
+        let intakes = crate::intake::open_all(&choice, s.alerts.listen, &ctx).await?;
+        let webhook = intakes.first().map(|i| i.address()).unwrap_or_default();
+        Ok(Alerts {
+            intakes,
+            inbox,
+            tally: report::AlertTally {
+                webhook: webhook.clone(),
+                ..Default::default()
+            },
+            webhook,
+            token,
+            secret,
+        })
+    }
+
+    /// Points the embedded backend's alerts at the webhook, signed as
+    /// `[alerts.webhook]` says, with the scenario's backend faults (a
+    /// delay in simulated time becomes wall time at `speed`).
+    fn wire(&self, config: &mut medtwin_backend::BackendConfig, s: &Scenario, speed: f64) {
+        use crate::scenario::interop::Signature;
+        use medtwin_backend::Signing;
+        config.alerts_url = self.webhook.clone();
+        match s.alerts.intake.webhook.signature.unwrap_or_default() {
+            Signature::Bearer => config.alerts_token = Some(self.token.clone()),
+            Signature::Github => {
+                config.alerts_signing = Some(Signing::Github {
+                    secret: self.secret.clone(),
+                });
+            }
+            Signature::Stripe => {
+                config.alerts_signing = Some(Signing::Stripe {
+                    secret: self.secret.clone(),
+                });
+            }
+        }
+        config.faults = s.backend.faults;
+        config.faults.delay_alerts =
+            Duration::from_secs_f64(s.backend.faults.delay_alerts.as_secs_f64() / speed);
+    }
+
+    /// Moves what the webhook took into `recorder`: each timed alert's
+    /// latency in the window (of scenario time) it arrived in.
+    fn pump(&mut self, recorder: &Mutex<Recorder>, clock: &Clocks) {
+        let (alerts, refused) = self.inbox.take();
+        for (reason, n) in [
+            ("unauthorized", refused.unauthorized),
+            ("malformed", refused.malformed),
+            ("unmapped", refused.unmapped),
+            ("too_large", refused.too_large),
+            ("cut_off", refused.cut_off),
+            ("body_timeout", refused.body_timeout),
+            ("header_timeout", refused.header_timeout),
+            ("too_many_connections", refused.too_many_connections),
+            ("dropped_at_shutdown", refused.dropped_at_shutdown),
+            ("overflow", refused.overflow),
+        ] {
+            if n > 0 {
+                *self.tally.refused.entry(reason.to_owned()).or_default() += n;
+            }
+        }
+        if alerts.is_empty() {
+            return;
+        }
+        let mut r = recorder.lock().unwrap_or_else(|p| p.into_inner());
+        for alert in alerts {
+            self.tally.received += 1;
+            let arrived_ms = alert
+                .received_at
+                .saturating_duration_since(clock.t0)
+                .as_secs_f64()
+                * clock.speed
+                * 1_000.0;
+            let measured = alert
+                .message
+                .measurement_time
+                .as_deref()
+                .and_then(medtwin_wire::time::parse_time)
+                .and_then(|t| t.duration_since(clock.wall_start).ok());
+            let Some(measured) = measured else {
+                self.tally.untimed += 1;
+                continue;
+            };
+            let due = clock.t0 + Duration::from_secs_f64(measured.as_secs_f64() / clock.speed);
+            let latency_us =
+                u64::try_from(alert.received_at.saturating_duration_since(due).as_micros())
+                    .unwrap_or(u64::MAX);
+            let w = r.window(arrived_ms as u64 / clock.window_ms);
+            w.counts.alerts += 1;
+            let _ = w.alert.record(latency_us.max(1));
+        }
+    }
+
+    async fn stop(self) -> report::AlertTally {
+        for intake in self.intakes {
+            intake.stop().await;
+        }
+        self.tally
+    }
+}
+
+/// Scenario time on the wall, as the alert pump needs it.
+#[derive(Clone, Copy)]
+struct Clocks {
+    t0: Instant,
+    wall_start: SystemTime,
+    speed: f64,
+    window_ms: u64,
+}
+
 /// Where the messages go.
 enum Sink {
     /// POSTs over HTTP/1.1.
@@ -238,6 +390,7 @@ struct Embedded {
 async fn sink(
     s: &Scenario,
     config: &LoadConfig,
+    alerts: &Alerts,
     timeout: Duration,
     max_late: Duration,
     run_id: &str,
@@ -277,6 +430,7 @@ async fn sink(
                 let url = format!("mqtt://{}", broker.addr());
                 let mut backend = medtwin_backend::BackendConfig::new("");
                 backend.seed = s.sim.seed;
+                alerts.wire(&mut backend, s, config.speed);
                 crate::transport::mqtt::wire_embedded_backend(
                     &mut backend,
                     s,
@@ -316,6 +470,7 @@ async fn sink(
             let mut backend = medtwin_backend::BackendConfig::new("");
             backend.token = Some(token.clone());
             backend.seed = s.sim.seed;
+            alerts.wire(&mut backend, s, config.speed);
             let handle = medtwin_backend::start(backend)
                 .await
                 .context("cannot start the embedded reference backend")?;
@@ -372,7 +527,11 @@ pub async fn run(s: &Scenario, config: &LoadConfig, stop: &Stop) -> anyhow::Resu
     let max_late = Duration::from_millis(profile.max_late_ms);
     let timeout = Duration::from_millis(profile.timeout_ms);
     let run_id = format!("load-{}", crate::run::random_token());
-    let (sink, embedded, url) = sink(s, config, timeout, max_late, &run_id).await?;
+    let mut alerts = Alerts::open(s, config.speed).await?;
+    let (sink, embedded, url) = sink(s, config, &alerts, timeout, max_late, &run_id).await?;
+    if !config.quiet {
+        eprintln!("alerts webhook: {}", alerts.webhook);
+    }
     std::fs::create_dir_all(&config.out)
         .with_context(|| format!("cannot create {}", config.out.display()))?;
 
@@ -402,9 +561,9 @@ pub async fn run(s: &Scenario, config: &LoadConfig, stop: &Stop) -> anyhow::Resu
         .map_err(|_| anyhow::anyhow!("--start-at is in the past"))?;
     let t0 = Instant::now() + until_start;
 
-    // Recorders: one per dispatcher, then one per connection.
+    // Recorders: one per dispatcher, one per connection, one for alerts.
     let live = Arc::new(Live {
-        recorders: (0..generators + connections)
+        recorders: (0..generators + connections + 1)
             .map(|_| Arc::new(Mutex::new(Recorder::default())))
             .collect(),
         backlog: AtomicU64::new(0),
@@ -488,6 +647,33 @@ pub async fn run(s: &Scenario, config: &LoadConfig, stop: &Stop) -> anyhow::Resu
             .context("cannot start the collector")?
     };
 
+    // The alert pump: what the webhook took, into the alert recorder.
+    let (pumped, pump_stop) = {
+        let recorder = live.recorders[generators + connections].clone();
+        let clocks = Clocks {
+            t0,
+            wall_start,
+            speed: config.speed,
+            window_ms: profile.window_ms,
+        };
+        let (tx, mut rx) = tokio::sync::oneshot::channel::<bool>();
+        let task = tokio::spawn(async move {
+            let graceful = loop {
+                tokio::select! {
+                    () = tokio::time::sleep(Duration::from_millis(200)) => alerts.pump(&recorder, &clocks),
+                    graceful = &mut rx => break graceful.unwrap_or(false),
+                }
+            };
+            if graceful {
+                // The last messages' alerts, a moment later.
+                tokio::time::sleep(ALERT_GRACE).await;
+            }
+            alerts.pump(&recorder, &clocks);
+            alerts.stop().await
+        });
+        (task, tx)
+    };
+
     // The dispatchers: each message at its time, to a connection with room.
     let started = Instant::now();
     let dispatchers: Vec<_> = feeds
@@ -530,6 +716,8 @@ pub async fn run(s: &Scenario, config: &LoadConfig, stop: &Stop) -> anyhow::Resu
     for f in feeders {
         let _ = f.join();
     }
+    let _ = pump_stop.send(!stop.is_stopped() && !live.abort.load(Ordering::Relaxed));
+    let alert_tally = pumped.await.unwrap_or_default();
     live.done.store(true, Ordering::Relaxed);
     let collected = collector
         .join()
@@ -554,6 +742,7 @@ pub async fn run(s: &Scenario, config: &LoadConfig, stop: &Stop) -> anyhow::Resu
         cpu_cores_used: collected.cpu_cores_used,
         stopped: stop.reason().map(|r| r.name().to_owned()),
         aborted: collected.aborted,
+        alerts: alert_tally,
         finished: collected.finished,
     });
     report.write(&config.out)?;

@@ -2,6 +2,7 @@
 //! `index.html` with throughput, latency percentiles and errors per
 //! window, storm and spike stages shaded.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::SystemTime;
 
@@ -98,6 +99,13 @@ pub struct LoadReport {
     pub totals: Counts,
     /// Ingest latency (scheduled → 2xx), ms.
     pub ingest_ms: Percentiles,
+    /// Alert latency (triggering measurement's time → the alert's
+    /// arrival at the webhook), ms.
+    #[serde(default)]
+    pub alert_ms: Percentiles,
+    /// Alerts the webhook received and refused.
+    #[serde(default)]
+    pub alerts: AlertTally,
     /// The generator's own schedule and CPU.
     pub generator: Generator,
     /// Every threshold's verdict.
@@ -138,8 +146,24 @@ pub struct Inputs<'a> {
     pub stopped: Option<String>,
     /// Why `abort_on_fail` stopped it.
     pub aborted: Option<String>,
+    /// Alerts received and refused.
+    pub alerts: AlertTally,
     /// The aggregation.
     pub finished: Finished,
+}
+
+/// The alerts a load run's webhook took.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct AlertTally {
+    /// Where the target sends its alerts (empty for a merge).
+    pub webhook: String,
+    /// Alerts received (timed or not).
+    pub received: u64,
+    /// Received without a usable `measurement_time` (no latency).
+    pub untimed: u64,
+    /// Refused by the webhook (authentication, a payload that does not
+    /// parse), by reason.
+    pub refused: BTreeMap<String, u64>,
 }
 
 /// The JSON Schema of a load report (`docs/schemas/load-report.schema.json`).
@@ -223,6 +247,8 @@ impl LoadReport {
             aborted: i.aborted,
             totals: f.total.counts.clone(),
             ingest_ms: Percentiles::of(&f.total.ingest),
+            alert_ms: Percentiles::of(&f.total.alert),
+            alerts: i.alerts,
             generator: generator(
                 lateness,
                 i.profile.lateness_bound_ms as f64,

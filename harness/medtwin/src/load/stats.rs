@@ -41,6 +41,10 @@ pub struct Counts {
     /// Refusals, failures and drops by cause (`status_503`, `timeout`,
     /// `dropped_queue_full`, `dropped_late`, ...).
     pub causes: BTreeMap<String, u64>,
+    /// Alerts that arrived in the window with the time of the measurement
+    /// that raised them (their latency is in the alert histogram).
+    #[serde(default)]
+    pub alerts: u64,
 }
 
 impl Counts {
@@ -52,6 +56,7 @@ impl Counts {
         self.refused += other.refused;
         self.failed += other.failed;
         self.dropped += other.dropped;
+        self.alerts += other.alerts;
         for (cause, n) in &other.causes {
             *self.causes.entry(cause.clone()).or_default() += n;
         }
@@ -90,6 +95,9 @@ pub struct WindowData {
     /// Scheduled time → handed to a connection's queue, µs: the
     /// generator's own lateness.
     pub lateness: Histogram<u64>,
+    /// Triggering measurement's time → the alert's arrival, µs, for the
+    /// alerts that arrived in the window.
+    pub alert: Histogram<u64>,
 }
 
 impl Default for WindowData {
@@ -98,6 +106,7 @@ impl Default for WindowData {
             counts: Counts::default(),
             ingest: histogram(),
             lateness: histogram(),
+            alert: histogram(),
         }
     }
 }
@@ -109,6 +118,7 @@ impl WindowData {
         // Auto-resizing histograms of equal precision always add.
         let _ = self.ingest.add(&other.ingest);
         let _ = self.lateness.add(&other.lateness);
+        let _ = self.alert.add(&other.alert);
     }
 }
 
@@ -193,6 +203,9 @@ pub struct WindowSummary {
     pub ingest_ms: Percentiles,
     /// Generator lateness, ms.
     pub lateness_ms: Percentiles,
+    /// Alert latency of the alerts that arrived in the window, ms.
+    #[serde(default)]
+    pub alert_ms: Percentiles,
 }
 
 /// A threshold's verdict.
@@ -231,6 +244,7 @@ pub fn value(metric: Metric, data: &WindowData) -> Option<f64> {
     match metric {
         Metric::Ingest(q) => latency(&data.ingest, q),
         Metric::Lateness(q) => latency(&data.lateness, q),
+        Metric::Alert(q) => latency(&data.alert, q),
         Metric::Errors => data.counts.errors_pct(),
         Metric::Drops => data.counts.drops_pct(),
     }
@@ -331,6 +345,7 @@ impl Aggregator {
             start_s: (index * self.window_ms) as f64 / 1_000.0,
             ingest_ms: Percentiles::of(&data.ingest),
             lateness_ms: Percentiles::of(&data.lateness),
+            alert_ms: Percentiles::of(&data.alert),
             counts: data.counts,
         });
         failed
@@ -395,6 +410,8 @@ pub struct Finished {
 pub const INGEST_TAG: &str = "ingest";
 /// The generator-lateness tag.
 pub const LATENESS_TAG: &str = "lateness";
+/// The alert-latency tag (written only for windows with alerts).
+pub const ALERT_TAG: &str = "alert";
 
 /// Writes a window's histograms to the interval log (start and length on
 /// the scenario timeline).
@@ -406,18 +423,26 @@ pub fn log_window<W: std::io::Write, S: Serializer>(
 ) -> std::io::Result<()> {
     let start = Duration::from_millis(index * window_ms);
     let length = Duration::from_millis(window_ms);
-    for (tag, h) in [(INGEST_TAG, &data.ingest), (LATENESS_TAG, &data.lateness)] {
+    for (tag, h) in [
+        (INGEST_TAG, &data.ingest),
+        (LATENESS_TAG, &data.lateness),
+        (ALERT_TAG, &data.alert),
+    ] {
+        if tag == ALERT_TAG && h.is_empty() {
+            continue;
+        }
         log.write_histogram(h, start, length, Tag::new(tag))
             .map_err(|e| std::io::Error::other(format!("{e:?}")))?;
     }
     Ok(())
 }
 
-/// Windows' histograms from an interval log by index: (ingest, lateness).
-pub type LoggedWindows = BTreeMap<u64, (Histogram<u64>, Histogram<u64>)>;
+/// Windows' histograms from an interval log by index: (ingest, lateness,
+/// alert).
+pub type LoggedWindows = BTreeMap<u64, (Histogram<u64>, Histogram<u64>, Histogram<u64>)>;
 
 /// Reads an interval log written by [`log_window`]: histograms by window
-/// index, as (ingest, lateness).
+/// index, as (ingest, lateness, alert).
 pub fn read_log(text: &[u8], window_ms: u64) -> Result<LoggedWindows, String> {
     use hdrhistogram::serialization::Deserializer;
     use hdrhistogram::serialization::interval_log::{IntervalLogIterator, LogEntry};
@@ -446,10 +471,11 @@ pub fn read_log(text: &[u8], window_ms: u64) -> Result<LoggedWindows, String> {
             .map_err(|e| format!("entry {}: {e:?}", n + 1))?;
         let slot = out
             .entry(start_ms / window_ms)
-            .or_insert_with(|| (histogram(), histogram()));
+            .or_insert_with(|| (histogram(), histogram(), histogram()));
         let target = match h.tag().map(|t| t.as_str()) {
             Some(INGEST_TAG) => &mut slot.0,
             Some(LATENESS_TAG) => &mut slot.1,
+            Some(ALERT_TAG) => &mut slot.2,
             other => return Err(format!("entry {}: unknown tag {other:?}", n + 1)),
         };
         target
@@ -499,6 +525,8 @@ mod tests {
             data.ingest.record(us).unwrap();
             data.lateness.record(us / 2 + 1).unwrap();
         }
+        let mut alerted = data.clone();
+        alerted.alert.record(2_500_000).unwrap();
         let mut bytes = Vec::new();
         let mut serializer = V2DeflateSerializer::new();
         {
@@ -506,13 +534,15 @@ mod tests {
                 .begin_log_with(&mut bytes, &mut serializer)
                 .unwrap();
             log_window(&mut log, 3, 1_000, &data).unwrap();
-            log_window(&mut log, 7, 1_000, &data).unwrap();
+            log_window(&mut log, 7, 1_000, &alerted).unwrap();
         }
         let read = read_log(&bytes, 1_000).unwrap();
         assert_eq!(read.keys().copied().collect::<Vec<_>>(), vec![3, 7]);
-        let (ingest, lateness) = &read[&7];
+        let (ingest, lateness, alert) = &read[&7];
         assert_eq!(ingest, &data.ingest);
         assert_eq!(lateness, &data.lateness);
+        assert_eq!(alert, &alerted.alert);
+        assert!(read[&3].2.is_empty(), "no alerts, no alert entry");
         assert!(read_log(&bytes, 3_000).is_err(), "windows must line up");
     }
 

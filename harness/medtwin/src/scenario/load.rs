@@ -100,6 +100,8 @@ pub enum Metric {
     Ingest(f64),
     /// The generator's lateness (scheduled time → handed to a connection).
     Lateness(f64),
+    /// Alert latency (triggering measurement's time → the alert's arrival).
+    Alert(f64),
     /// Messages not accepted (refused, failed or dropped) / scheduled, %.
     Errors,
     /// Messages dropped by the generator / scheduled, %.
@@ -414,7 +416,7 @@ pub fn parse_threshold(text: &str) -> Result<Threshold, (String, Option<String>)
         }
     };
     let metric = match metric.split_once('.') {
-        Some(("ingest" | "lateness", q)) => {
+        Some(("ingest" | "lateness" | "alert", q)) => {
             let Some(&(_, quantile)) = QUANTILES.iter().find(|(name, _)| *name == q) else {
                 return Err((
                     format!("unknown statistic `{q}` in \"{text}\""),
@@ -426,22 +428,18 @@ pub fn parse_threshold(text: &str) -> Result<Threshold, (String, Option<String>)
             };
             if metric.starts_with("ingest") {
                 Metric::Ingest(quantile)
+            } else if metric.starts_with("alert") {
+                Metric::Alert(quantile)
             } else {
                 Metric::Lateness(quantile)
             }
-        }
-        Some(("alert", _)) => {
-            return Err((
-                format!("`{metric}`: `medtwin load` does not read the target's alerts yet"),
-                Some("judge alert latency with `medtwin run` and its [[expect]] deadlines".into()),
-            ));
         }
         None if metric == "errors" => Metric::Errors,
         None if metric == "drops" => Metric::Drops,
         _ => {
             return Err((
                 format!("unknown metric `{metric}` in \"{text}\""),
-                Some("one of ingest.pNN, lateness.pNN, errors, drops".into()),
+                Some("one of ingest.pNN, lateness.pNN, alert.pNN, errors, drops".into()),
             ));
         }
     };
@@ -576,11 +574,10 @@ mod tests {
                 .contains("p42")
         );
         assert!(parse_threshold("errors > 1%").unwrap_err().0.contains('>'));
-        assert!(
-            parse_threshold("alert.p95 < 30s")
-                .unwrap_err()
-                .0
-                .contains("alert")
+        let alert = parse_threshold("alert.p95 < 30s per 1m").unwrap();
+        assert_eq!(
+            (alert.metric, alert.bound, alert.per_ms),
+            (Metric::Alert(0.95), 30_000.0, Some(60_000))
         );
         assert!(
             parse_threshold("errors < 1")

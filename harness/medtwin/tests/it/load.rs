@@ -601,3 +601,73 @@ fn load_wall_mqtt_publishes_every_message_to_mosquitto_at_qos_1() {
         "{t}"
     );
 }
+
+/// Alert latency under load: the embedded backend's NEWS2 alerts come back
+/// to the load run's webhook, each timed from its triggering measurement;
+/// `alert.p99` is a threshold like any other, and a backend that holds
+/// its alerts (the `delay_alerts` fault, 10 simulated minutes = 1 s at
+/// x600) fails it with exit 5.
+#[test]
+fn load_wall_alert_latency_is_measured_from_the_triggering_measurement() {
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = "fixtures/load/alerts.toml";
+    let out = dir.path().join("healthy");
+    let run = Command::new(env!("CARGO_BIN_EXE_medtwin"))
+        .args(["load", scenario, "--speed", "600", "--out"])
+        .arg(&out)
+        .current_dir(root())
+        .output()
+        .unwrap();
+    let stdout = text(&run.stdout);
+    assert_eq!(run.status.code(), Some(0), "{stdout}{}", text(&run.stderr));
+    assert!(text(&run.stderr).contains("alerts webhook: http://127.0.0.1:"));
+    let r = report(&out);
+    let a = &r["alerts"];
+    assert!(u(&a["received"]) >= 2, "both septic patients alert: {a}");
+    assert_eq!(
+        a["untimed"], 0,
+        "the reference backend sends measurement_time"
+    );
+    assert_eq!(r["alert_ms"]["count"], a["received"], "{}", r["alert_ms"]);
+    let p99 = r["alert_ms"]["p99"].as_f64().unwrap();
+    assert!(p99 > 0.0 && p99 < 5_000.0, "{}", r["alert_ms"]);
+    let per_window: u64 = windows(&r).iter().map(|w| u(&w["counts"]["alerts"])).sum();
+    assert_eq!(per_window, u(&a["received"]), "every alert in a window");
+    assert!(stdout.contains("alerts: "), "{stdout}");
+
+    // The same backend holding every alert 10 simulated minutes.
+    let held = dir.path().join("held.toml");
+    let mut text_ = std::fs::read_to_string(root().join(scenario)).unwrap();
+    text_ = text_.replace("\"alert.p99 < 5s\"", "\"alert.p99 < 500ms\"");
+    text_.push_str("\n[backend]\ndelay_alerts = \"10m\"\n");
+    std::fs::write(&held, text_).unwrap();
+    let out = dir.path().join("held");
+    let run = Command::new(env!("CARGO_BIN_EXE_medtwin"))
+        .args([
+            "load",
+            held.to_str().unwrap(),
+            "--speed",
+            "600",
+            "--quiet",
+            "--out",
+        ])
+        .arg(&out)
+        .current_dir(root())
+        .output()
+        .unwrap();
+    assert_eq!(run.status.code(), Some(5), "{}", text(&run.stdout));
+    let r = report(&out);
+    let p50 = r["alert_ms"]["p50"].as_f64().unwrap();
+    assert!(
+        p50 >= 990.0,
+        "held a second of wall time: {}",
+        r["alert_ms"]
+    );
+    let failed = r["thresholds"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["threshold"] == "alert.p99 < 500ms")
+        .unwrap();
+    assert_eq!(failed["passed"], false, "{failed}");
+}
