@@ -416,6 +416,10 @@ pub fn html(r: &LoadReport) -> Markup {
                 p { "Ingest latency from the scheduled time: p50 " (format!("{:.2}", r.ingest_ms.p50)) " ms, p99 "
                     (format!("{:.2}", r.ingest_ms.p99)) " ms, max " (format!("{:.2}", r.ingest_ms.max)) " ms. Generator lateness p99 "
                     (format!("{:.2}", r.generator.lateness_ms.p99)) " ms; CPU " (format!("{:.2}", r.generator.cpu_cores_used)) " cores." }
+                @if r.alerts.received > 0 {
+                    p { "Alerts: " (r.alerts.received) " received (" (r.alerts.untimed) " without a measurement time); latency from the triggering measurement: p50 "
+                        (format!("{:.2}", r.alert_ms.p50)) " ms, p95 " (format!("{:.2}", r.alert_ms.p95)) " ms, max " (format!("{:.2}", r.alert_ms.max)) " ms." }
+                }
                 @if !r.totals.causes.is_empty() {
                     p { "By cause: " @for (c, n) in &r.totals.causes { code { (c) } " " (n) "; " } }
                 }
