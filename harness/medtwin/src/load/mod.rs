@@ -278,22 +278,13 @@ impl Alerts {
     /// `[alerts.webhook]` says, with the scenario's backend faults (a
     /// delay in simulated time becomes wall time at `speed`).
     fn wire(&self, config: &mut medtwin_backend::BackendConfig, s: &Scenario, speed: f64) {
-        use crate::scenario::interop::Signature;
-        use medtwin_backend::Signing;
         config.alerts_url = self.webhook.clone();
-        match s.alerts.intake.webhook.signature.unwrap_or_default() {
-            Signature::Bearer => config.alerts_token = Some(self.token.clone()),
-            Signature::Github => {
-                config.alerts_signing = Some(Signing::Github {
-                    secret: self.secret.clone(),
-                });
-            }
-            Signature::Stripe => {
-                config.alerts_signing = Some(Signing::Stripe {
-                    secret: self.secret.clone(),
-                });
-            }
-        }
+        crate::run::target::sign_alerts(
+            config,
+            s.alerts.intake.webhook.signature.unwrap_or_default(),
+            &self.token,
+            &self.secret,
+        );
         config.faults = s.backend.faults;
         config.faults.delay_alerts =
             Duration::from_secs_f64(s.backend.faults.delay_alerts.as_secs_f64() / speed);

@@ -98,6 +98,25 @@ impl Listening<'_> {
     }
 }
 
+/// How the embedded backend authenticates its alerts to the webhook:
+/// `token` as a bearer, or an HMAC with `secret` (`[alerts.webhook]
+/// signature`).
+pub fn sign_alerts(config: &mut BackendConfig, signature: Signature, token: &str, secret: &str) {
+    match signature {
+        Signature::Bearer => config.alerts_token = Some(token.to_owned()),
+        Signature::Github => {
+            config.alerts_signing = Some(Signing::Github {
+                secret: secret.to_owned(),
+            });
+        }
+        Signature::Stripe => {
+            config.alerts_signing = Some(Signing::Stripe {
+                secret: secret.to_owned(),
+            });
+        }
+    }
+}
+
 /// The scenario's external target, or the embedded backend started now.
 /// The embedded one takes a fresh random bearer token, known only to this
 /// run's transport, so no other local process can feed it telemetry or
@@ -136,19 +155,12 @@ pub async fn start(
     let token = super::random_token();
     let mut config = BackendConfig::new(listening.address(IntakeKind::Webhook).unwrap_or(""));
     config.listen = SocketAddr::from(([127, 0, 0, 1], 0));
-    match s.alerts.intake.webhook.signature.unwrap_or_default() {
-        Signature::Bearer => config.alerts_token = Some(start.token.clone()),
-        Signature::Github => {
-            config.alerts_signing = Some(Signing::Github {
-                secret: listening.secret.to_owned(),
-            });
-        }
-        Signature::Stripe => {
-            config.alerts_signing = Some(Signing::Stripe {
-                secret: listening.secret.to_owned(),
-            });
-        }
-    }
+    sign_alerts(
+        &mut config,
+        s.alerts.intake.webhook.signature.unwrap_or_default(),
+        &start.token,
+        listening.secret,
+    );
     if let Some(pin) = &listening.tls_fingerprint {
         config.alerts_tls.pin_sha256 = Some(pin.clone());
     }

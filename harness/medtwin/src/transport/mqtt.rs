@@ -246,7 +246,7 @@ pub struct MqttCarrier {
 
 /// A short, broker-safe client id: MQTT 3.1.1 §3.1.3.1 lets a server
 /// refuse anything but 1 to 23 characters of `[0-9a-zA-Z]`.
-fn client_id(run: &str, role: char, index: usize) -> String {
+pub fn client_id(run: &str, role: char, index: usize) -> String {
     let run: String = run
         .chars()
         .filter(char::is_ascii_alphanumeric)
