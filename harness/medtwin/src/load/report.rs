@@ -1,6 +1,6 @@
 //! The load report: `report.json` (schema `medtwin.load.v1`), and
 //! `index.html` with throughput, latency percentiles and errors per
-//! window, storm and spike stages shaded.
+//! window, storm and spike stages and scheduled faults shaded.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -114,6 +114,10 @@ pub struct LoadReport {
     pub passed: bool,
     /// The profile's stages.
     pub stages: Vec<StageInfo>,
+    /// The scenario's scheduled faults (`[[fault]]`: network outages,
+    /// device faults), shaded in the charts.
+    #[serde(default)]
+    pub faults: Vec<StageInfo>,
     /// Every window.
     pub windows: Vec<WindowSummary>,
 }
@@ -220,6 +224,20 @@ pub fn stages(profile: &LoadProfile) -> Vec<StageInfo> {
         .collect()
 }
 
+/// The scenario's scheduled faults, for the report (`kind` is the fault's
+/// name, e.g. `network_outage`).
+pub fn faults(s: &Scenario) -> Vec<StageInfo> {
+    s.sim
+        .faults
+        .iter()
+        .map(|f| StageInfo {
+            kind: f.kind.name().to_owned(),
+            start_s: f.at_ms as f64 / 1_000.0,
+            end_s: (f.at_ms + f.duration_ms) as f64 / 1_000.0,
+        })
+        .collect()
+}
+
 impl LoadReport {
     /// The report of one process's run.
     pub fn build(i: Inputs<'_>) -> LoadReport {
@@ -258,6 +276,7 @@ impl LoadReport {
             passed: f.thresholds.iter().all(|t| t.passed),
             thresholds: f.thresholds,
             stages: stages(i.profile),
+            faults: faults(i.scenario),
             windows: f.windows,
         }
     }
@@ -294,19 +313,20 @@ fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
 }
 
 /// A line chart of per-window series over the scenario timeline, with the
-/// storm and spike stages shaded.
+/// storm and spike stages and the scheduled faults shaded.
 fn chart(title: &str, unit: &str, r: &LoadReport, series: &[(&str, &str, Vec<f64>)]) -> Markup {
     const W: f64 = 760.0;
     const H: f64 = 200.0;
     const LEFT: f64 = 60.0;
     const BOTTOM: f64 = 24.0;
     let xs: Vec<f64> = r.windows.iter().map(|w| w.start_s).collect();
-    let x_max = xs
-        .last()
-        .copied()
-        .unwrap_or(1.0)
-        .max(r.stages.iter().map(|s| s.end_s).fold(0.0, f64::max))
-        + r.window_ms as f64 / 1_000.0;
+    let x_max = xs.last().copied().unwrap_or(1.0).max(
+        r.stages
+            .iter()
+            .chain(&r.faults)
+            .map(|s| s.end_s)
+            .fold(0.0, f64::max),
+    ) + r.window_ms as f64 / 1_000.0;
     let y_max = series
         .iter()
         .flat_map(|(_, _, v)| v.iter().copied())
@@ -316,6 +336,17 @@ fn chart(title: &str, unit: &str, r: &LoadReport, series: &[(&str, &str, Vec<f64
     let x = |t: f64| LEFT + (W - LEFT - 10.0) * t / x_max;
     let y = |v: f64| (H - BOTTOM) - (H - BOTTOM - 10.0) * v / y_max;
     let mut svg = format!(r#"<svg viewBox="0 0 {W} {H}" width="{W}" height="{H}" role="img">"#);
+    for f in &r.faults {
+        svg.push_str(&format!(
+            r##"<rect class="fault" x="{:.1}" y="10" width="{:.1}" height="{:.1}" fill="#d9d2e9" fill-opacity="0.7"><title>fault {} {}–{} s</title></rect>"##,
+            x(f.start_s),
+            (x(f.end_s) - x(f.start_s)).max(1.0),
+            H - BOTTOM - 10.0,
+            f.kind,
+            f.start_s,
+            f.end_s
+        ));
+    }
     for s in &r.stages {
         if s.kind == StageKind::Storm.name() || s.kind == StageKind::Spike.name() {
             let fill = if s.kind == "storm" {

@@ -671,3 +671,48 @@ fn load_wall_alert_latency_is_measured_from_the_triggering_measurement() {
         .unwrap();
     assert_eq!(failed["passed"], false, "{failed}");
 }
+
+/// The scenario's scheduled faults are in the report and shaded in the
+/// HTML charts; an outage without a gateway loses what falls in it, so
+/// fewer messages are due while it lasts.
+#[test]
+fn load_wall_scheduled_faults_are_in_the_report_and_shaded() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("outage.toml");
+    let mut scenario = std::fs::read_to_string(root().join("fixtures/load/ramp.toml")).unwrap();
+    scenario = scenario.replace("initial_devices_pct = 0", "initial_devices_pct = 100");
+    scenario.push_str(
+        "\n[[fault]]\nat = \"10s\"\nwho = \"ward[0..50]\"\nkind = \"network_outage\"\nduration = \"5s\"\n",
+    );
+    std::fs::write(&file, scenario).unwrap();
+    let out = dir.path().join("out");
+    let run = medtwin(&[
+        "load",
+        file.to_str().unwrap(),
+        "--speed",
+        "10",
+        "--quiet",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(run.status.code(), Some(0), "{}", text(&run.stderr));
+    let r = report(&out);
+    assert_eq!(r["faults"][0]["kind"], "network_outage", "{}", r["faults"]);
+    assert_eq!(r["faults"][0]["start_s"], 10.0);
+    assert_eq!(r["faults"][0]["end_s"], 15.0);
+    let due = |i: u64| {
+        windows(&r)
+            .iter()
+            .find(|w| u(&w["index"]) == i)
+            .map_or(0, |w| u(&w["counts"]["scheduled"]))
+    };
+    assert!(
+        due(2) < due(1),
+        "half the ward offline in 10-15 s: {} vs {}",
+        due(2),
+        due(1)
+    );
+    let html = std::fs::read_to_string(out.join("index.html")).unwrap();
+    assert!(html.contains(r#"class="fault""#), "a shaded fault window");
+    assert!(html.contains("fault network_outage 10–15 s"));
+}
