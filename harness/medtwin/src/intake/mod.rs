@@ -94,18 +94,25 @@ pub struct Refused {
 }
 
 impl Refused {
+    /// Each count with its reason's name, in a fixed order.
+    pub fn by_reason(&self) -> [(&'static str, u64); 10] {
+        [
+            ("unauthorized", self.unauthorized),
+            ("malformed", self.malformed),
+            ("unmapped", self.unmapped),
+            ("too_large", self.too_large),
+            ("cut_off", self.cut_off),
+            ("body_timeout", self.body_timeout),
+            ("header_timeout", self.header_timeout),
+            ("too_many_connections", self.too_many_connections),
+            ("dropped_at_shutdown", self.dropped_at_shutdown),
+            ("overflow", self.overflow),
+        ]
+    }
+
     /// Total refused.
     pub fn total(&self) -> u64 {
-        self.unauthorized
-            + self.malformed
-            + self.unmapped
-            + self.too_large
-            + self.cut_off
-            + self.body_timeout
-            + self.header_timeout
-            + self.too_many_connections
-            + self.dropped_at_shutdown
-            + self.overflow
+        self.by_reason().iter().map(|(_, n)| n).sum()
     }
 
     /// Adds a listener's connection-level refusals.

@@ -274,13 +274,15 @@ impl Alerts {
         })
     }
 
-    /// Points the embedded backend's alerts at the webhook, signed as
-    /// `[alerts.webhook]` says, with the scenario's backend faults (a
-    /// delay in simulated time becomes wall time at `speed`).
-    fn wire(&self, config: &mut medtwin_backend::BackendConfig, s: &Scenario, speed: f64) {
-        config.alerts_url = self.webhook.clone();
+    /// The embedded backend's configuration: the scenario's seed, its
+    /// alerts to the webhook, signed as `[alerts.webhook]` says, with the
+    /// scenario's backend faults (a delay in simulated time becomes wall
+    /// time at `speed`).
+    fn embedded_backend(&self, s: &Scenario, speed: f64) -> medtwin_backend::BackendConfig {
+        let mut config = medtwin_backend::BackendConfig::new(self.webhook.clone());
+        config.seed = s.sim.seed;
         crate::run::target::sign_alerts(
-            config,
+            &mut config,
             s.alerts.intake.webhook.signature.unwrap_or_default(),
             &self.token,
             &self.secret,
@@ -288,24 +290,14 @@ impl Alerts {
         config.faults = s.backend.faults;
         config.faults.delay_alerts =
             Duration::from_secs_f64(s.backend.faults.delay_alerts.as_secs_f64() / speed);
+        config
     }
 
     /// Moves what the webhook took into `recorder`: each timed alert's
     /// latency in the window (of scenario time) it arrived in.
     fn pump(&mut self, recorder: &Mutex<Recorder>, clock: &Clocks) {
         let (alerts, refused) = self.inbox.take();
-        for (reason, n) in [
-            ("unauthorized", refused.unauthorized),
-            ("malformed", refused.malformed),
-            ("unmapped", refused.unmapped),
-            ("too_large", refused.too_large),
-            ("cut_off", refused.cut_off),
-            ("body_timeout", refused.body_timeout),
-            ("header_timeout", refused.header_timeout),
-            ("too_many_connections", refused.too_many_connections),
-            ("dropped_at_shutdown", refused.dropped_at_shutdown),
-            ("overflow", refused.overflow),
-        ] {
+        for (reason, n) in refused.by_reason() {
             if n > 0 {
                 *self.tally.refused.entry(reason.to_owned()).or_default() += n;
             }
@@ -419,9 +411,7 @@ async fn sink(
             None => {
                 let broker = crate::transport::mqtt::embedded_broker().await?;
                 let url = format!("mqtt://{}", broker.addr());
-                let mut backend = medtwin_backend::BackendConfig::new("");
-                backend.seed = s.sim.seed;
-                alerts.wire(&mut backend, s, config.speed);
+                let mut backend = alerts.embedded_backend(s, config.speed);
                 crate::transport::mqtt::wire_embedded_backend(
                     &mut backend,
                     s,
@@ -458,10 +448,8 @@ async fn sink(
         Some(url) => (url, token.map(|t| format!("Bearer {t}"))),
         None => {
             let token = crate::run::random_token();
-            let mut backend = medtwin_backend::BackendConfig::new("");
+            let mut backend = alerts.embedded_backend(s, config.speed);
             backend.token = Some(token.clone());
-            backend.seed = s.sim.seed;
-            alerts.wire(&mut backend, s, config.speed);
             let handle = medtwin_backend::start(backend)
                 .await
                 .context("cannot start the embedded reference backend")?;

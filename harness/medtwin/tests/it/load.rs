@@ -612,12 +612,14 @@ fn load_wall_alert_latency_is_measured_from_the_triggering_measurement() {
     let dir = tempfile::tempdir().unwrap();
     let scenario = "fixtures/load/alerts.toml";
     let out = dir.path().join("healthy");
-    let run = Command::new(env!("CARGO_BIN_EXE_medtwin"))
-        .args(["load", scenario, "--speed", "600", "--out"])
-        .arg(&out)
-        .current_dir(root())
-        .output()
-        .unwrap();
+    let run = medtwin(&[
+        "load",
+        scenario,
+        "--speed",
+        "600",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
     let stdout = text(&run.stdout);
     assert_eq!(run.status.code(), Some(0), "{stdout}{}", text(&run.stderr));
     assert!(text(&run.stderr).contains("alerts webhook: http://127.0.0.1:"));
@@ -642,19 +644,15 @@ fn load_wall_alert_latency_is_measured_from_the_triggering_measurement() {
     text_.push_str("\n[backend]\ndelay_alerts = \"10m\"\n");
     std::fs::write(&held, text_).unwrap();
     let out = dir.path().join("held");
-    let run = Command::new(env!("CARGO_BIN_EXE_medtwin"))
-        .args([
-            "load",
-            held.to_str().unwrap(),
-            "--speed",
-            "600",
-            "--quiet",
-            "--out",
-        ])
-        .arg(&out)
-        .current_dir(root())
-        .output()
-        .unwrap();
+    let run = medtwin(&[
+        "load",
+        held.to_str().unwrap(),
+        "--speed",
+        "600",
+        "--quiet",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
     assert_eq!(run.status.code(), Some(5), "{}", text(&run.stdout));
     let r = report(&out);
     let p50 = r["alert_ms"]["p50"].as_f64().unwrap();
