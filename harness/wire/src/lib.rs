@@ -15,7 +15,9 @@ pub mod waveform;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-pub use time::{DEVICE_EPOCH_TEXT, device_epoch, format_time, parse_hl7_time, parse_time};
+pub use time::{
+    DEVICE_EPOCH_TEXT, device_epoch, format_time, parse_hl7_time, parse_time, write_time,
+};
 pub use waveform::{WAVEFORM_SCHEMA, WaveformChunk, WireChannel};
 
 /// Schema tag of a telemetry message.

@@ -26,6 +26,54 @@ pub fn format_time(t: SystemTime) -> String {
     format!("{ts:.3}")
 }
 
+/// Appends [`format_time`]'s text for `t` to `out`, without allocating:
+/// the encoders' hot path. Times from 1970 to 9999 are written directly
+/// (civil date from the day count, after Hinnant's `civil_from_days`);
+/// any other goes through [`format_time`], so the text is always the same.
+pub fn write_time(t: SystemTime, out: &mut Vec<u8>) {
+    // jiff's last instant (9999-12-30T22:00:00.999999999Z, so that every
+    // offset's civil time fits), past which format_time clamps.
+    let max_ms = Timestamp::MAX.as_millisecond() as u128;
+    let ms = match t.duration_since(SystemTime::UNIX_EPOCH) {
+        Ok(d) if d.as_millis() <= max_ms => d.as_millis() as u64,
+        _ => {
+            out.extend_from_slice(format_time(t).as_bytes());
+            return;
+        }
+    };
+    let (days, ms_of_day) = (ms / 86_400_000, ms % 86_400_000);
+    // civil_from_days, shifted to an era starting 0000-03-01.
+    let z = days + 719_468;
+    let era = z / 146_097;
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + u64::from(month <= 2);
+    let secs = ms_of_day / 1_000;
+    let digits = |out: &mut Vec<u8>, v: u64, n: u32| {
+        for i in (0..n).rev() {
+            out.push(b'0' + (v / 10u64.pow(i) % 10) as u8);
+        }
+    };
+    digits(out, year, 4);
+    out.push(b'-');
+    digits(out, month, 2);
+    out.push(b'-');
+    digits(out, day, 2);
+    out.push(b'T');
+    digits(out, secs / 3_600, 2);
+    out.push(b':');
+    digits(out, secs / 60 % 60, 2);
+    out.push(b':');
+    digits(out, secs % 60, 2);
+    out.push(b'.');
+    digits(out, ms_of_day % 1_000, 3);
+    out.push(b'Z');
+}
+
 /// Parses an RFC 3339 time with any offset (`Z`, `+00:00`, `+01:00`,
 /// `-05:30`), so a target that answers in local time is read correctly. A
 /// date and time with no offset at all is read as UTC (what medtwin's own
@@ -135,6 +183,42 @@ mod tests {
         assert_eq!(parse_time("yesterday"), None);
         assert_eq!(format_time(device_epoch()), "2000-01-01T00:00:00.000Z");
         assert_eq!(parse_time(DEVICE_EPOCH_TEXT), Some(device_epoch()));
+    }
+
+    #[test]
+    fn write_time_writes_what_format_time_formats() {
+        // Days across leap years and centuries, both ends of the fast
+        // path, sub-millisecond parts (truncated, as jiff does), and the
+        // times outside it (before 1970, past 9999, clamped).
+        let mut z = 0x006d_6564_7477_696e_u64;
+        let mut times = vec![
+            SystemTime::UNIX_EPOCH,
+            device_epoch(),
+            SystemTime::UNIX_EPOCH + Duration::from_millis(253_402_300_799_999),
+            SystemTime::UNIX_EPOCH + Duration::from_millis(253_402_300_800_000),
+            SystemTime::UNIX_EPOCH - Duration::from_millis(1),
+            SystemTime::UNIX_EPOCH - Duration::from_secs(86_400 * 800_000),
+            SystemTime::UNIX_EPOCH + Duration::from_secs(86_400 * 4_000_000),
+            parse_time("2000-02-29T23:59:59.999Z").unwrap(),
+            parse_time("2100-03-01T00:00:00Z").unwrap(),
+        ];
+        for _ in 0..20_000 {
+            z = z
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            // Nanoseconds to 2262, milliseconds to 9999.
+            let ns = z >> 1;
+            times.push(SystemTime::UNIX_EPOCH + Duration::from_nanos(ns));
+            times.push(
+                SystemTime::UNIX_EPOCH + Duration::from_millis((z >> 20) % 253_402_300_800_000),
+            );
+        }
+        let mut out = Vec::new();
+        for t in times {
+            out.clear();
+            write_time(t, &mut out);
+            assert_eq!(std::str::from_utf8(&out).unwrap(), format_time(t), "{t:?}");
+        }
     }
 
     #[test]

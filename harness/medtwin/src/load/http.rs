@@ -3,6 +3,7 @@
 //! lean HTTP/1.1 client ([`Client`]).
 
 use std::io::Write as _;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -83,6 +84,8 @@ pub struct Client {
     /// Answer bytes read and not yet consumed.
     input: Vec<u8>,
     stream: Option<TcpStream>,
+    /// The connection's one request timer (see [`Client::timed`]).
+    deadline: Option<Pin<Box<tokio::time::Sleep>>>,
 }
 
 /// Longest answer head read before giving up on it.
@@ -109,6 +112,7 @@ impl Client {
             out: Vec::with_capacity(1_024),
             input: Vec::with_capacity(16 * 1_024),
             stream: None,
+            deadline: None,
         }
     }
 
@@ -124,24 +128,24 @@ impl Client {
         // fails before any answer byte: the target never read the
         // request, so it is sent once more on a fresh connection.
         let reused = self.stream.is_some();
-        let first = tokio::time::timeout(timeout, self.exchange()).await;
+        let first = self.timed(Instant::now() + timeout).await;
         let outcome = match first {
-            Ok(Err(Failure::Stale)) if reused => {
+            Some(Err(Failure::Stale)) if reused => {
                 self.stream = None;
-                tokio::time::timeout(timeout, self.exchange()).await
+                self.timed(Instant::now() + timeout).await
             }
             other => other,
         };
         match outcome {
-            Err(_) => {
+            None => {
                 self.stream = None;
                 Err("timeout")
             }
-            Ok(Err(f)) => {
+            Some(Err(f)) => {
                 self.stream = None;
                 Err(f.cause())
             }
-            Ok(Ok((status, keep))) => {
+            Some(Ok((status, keep))) => {
                 if !keep {
                     self.stream = None;
                 }
@@ -150,23 +154,53 @@ impl Client {
         }
     }
 
-    async fn exchange(&mut self) -> Result<(u16, bool), Failure> {
-        if self.stream.is_none() {
-            self.stream = Some(connect(&self.endpoint).await?);
-            self.input.clear();
-        }
-        let stream = self.stream.as_mut().expect("connected");
-        stream
-            .write_all(&self.out)
-            .await
-            .map_err(|e| match e.kind() {
-                std::io::ErrorKind::BrokenPipe | std::io::ErrorKind::ConnectionReset => {
-                    Failure::Stale
+    /// One exchange, or `None` when it is not over by `limit`.
+    ///
+    /// The connection keeps one timer, not one per request: it is armed
+    /// for some earlier request's limit (never later than this one's, as a
+    /// connection's requests start in order) and, when it fires before
+    /// `limit`, re-armed for `limit`. A request that takes microseconds
+    /// then touches no timer at all; the timer fires about once per
+    /// timeout, whatever the request rate.
+    async fn timed(&mut self, limit: Instant) -> Option<Result<(u16, bool), Failure>> {
+        let deadline = self
+            .deadline
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(limit.into())));
+        let exchange = exchange(&self.endpoint, &mut self.stream, &self.out, &mut self.input);
+        tokio::pin!(exchange);
+        loop {
+            tokio::select! {
+                biased;
+                done = &mut exchange => return Some(done),
+                () = deadline.as_mut() => {
+                    if Instant::now() >= limit {
+                        return None;
+                    }
+                    deadline.as_mut().reset(limit.into());
                 }
-                _ => Failure::Cause("io"),
-            })?;
-        read_answer(stream, &mut self.input).await
+            }
+        }
     }
+}
+
+/// Writes the request in `out` and reads its answer, connecting first
+/// when there is no connection.
+async fn exchange(
+    endpoint: &Endpoint,
+    stream: &mut Option<TcpStream>,
+    out: &[u8],
+    input: &mut Vec<u8>,
+) -> Result<(u16, bool), Failure> {
+    if stream.is_none() {
+        *stream = Some(connect(endpoint).await?);
+        input.clear();
+    }
+    let stream = stream.as_mut().expect("connected");
+    stream.write_all(out).await.map_err(|e| match e.kind() {
+        std::io::ErrorKind::BrokenPipe | std::io::ErrorKind::ConnectionReset => Failure::Stale,
+        _ => Failure::Cause("io"),
+    })?;
+    read_answer(stream, input).await
 }
 
 /// Why an exchange failed.
@@ -551,5 +585,48 @@ mod tests {
         assert_eq!(client.send(b"{}").await, Err("timeout"));
         drop(listener);
         assert_eq!(client.send(b"{}").await, Err("connection_refused"));
+    }
+
+    /// The connection's one timer, armed for an earlier request, gives a
+    /// later request its whole timeout, counted from its own start.
+    #[tokio::test]
+    async fn a_later_request_gets_its_whole_timeout() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let endpoint = Arc::new(Endpoint {
+            authority: listener.local_addr().unwrap().to_string(),
+            path: "/".into(),
+            content_type: "application/json",
+            authorization: None,
+            run_id: "r".into(),
+            timeout: Duration::from_millis(300),
+            max_late: Duration::from_secs(1),
+        });
+        // Answers the first request, then reads and never answers.
+        tokio::spawn(async move {
+            let (mut stream, _) = listener.accept().await.unwrap();
+            let mut buf = vec![0u8; 4_096];
+            let mut got = Vec::new();
+            while got.len() < head_end(&got) + 2 {
+                let n = stream.read(&mut buf).await.unwrap();
+                got.extend_from_slice(&buf[..n]);
+            }
+            stream
+                .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n")
+                .await
+                .unwrap();
+            while stream.read(&mut buf).await.unwrap_or(0) > 0 {}
+        });
+        let mut client = Client::new(endpoint);
+        assert_eq!(client.send(b"{}").await, Ok(200));
+        // The timer armed for the first request fires 100 ms into the
+        // second; the second must still wait its own 300 ms.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let started = Instant::now();
+        assert_eq!(client.send(b"{}").await, Err("timeout"));
+        assert!(
+            started.elapsed() >= Duration::from_millis(300),
+            "timed out after {:?}",
+            started.elapsed()
+        );
     }
 }

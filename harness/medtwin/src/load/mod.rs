@@ -44,8 +44,11 @@ use stats::{Aggregator, Recorder, WindowData};
 
 /// Connections when neither the scenario nor the command line says.
 pub const DEFAULT_CONNECTIONS: u32 = 8;
-/// Messages the twin may run ahead of the dispatcher.
-const FEED_AHEAD: usize = 16_384;
+/// Batches the twin may run ahead of the dispatcher.
+const FEED_AHEAD: usize = 256;
+/// Most messages in one batch: [`FEED_AHEAD`] × [`BATCH`] messages may
+/// wait between the twin and the dispatcher.
+const BATCH: usize = 64;
 /// How long the connections may finish their queues after a stop.
 const DRAIN: Duration = Duration::from_secs(2);
 /// How long the webhook keeps listening after the last message: alerts
@@ -77,12 +80,25 @@ pub struct LoadConfig {
     pub quiet: bool,
 }
 
-/// A message from the twin: when it is due, its body and (over MQTT)
-/// its topic.
+/// Messages from the twin, all due at the same simulated millisecond:
+/// their bodies end to end in one buffer (one allocation for the batch,
+/// each message a slice of it) and (over MQTT) their topics.
 struct Fed {
     due_ms: u64,
-    body: Bytes,
-    topic: Option<Arc<str>>,
+    bodies: Bytes,
+    /// Where each body ends in `bodies`.
+    ends: Vec<usize>,
+    /// One topic per body over MQTT; empty over HTTP.
+    topics: Vec<Arc<str>>,
+}
+
+/// Messages due at one simulated millisecond, waiting in the feed, in
+/// the order the twin made them.
+#[derive(Default)]
+struct Bucket {
+    bodies: Vec<u8>,
+    ends: Vec<usize>,
+    topics: Vec<Arc<str>>,
 }
 
 /// What the live tasks share with the collector.
@@ -116,41 +132,15 @@ fn unit(h: u64) -> f64 {
     (h >> 11) as f64 / (1u64 << 53) as f64
 }
 
-/// A message waiting in the feed's reorder heap: by due time, then by
-/// the order the twin made it (so equal times keep the twin's order).
-struct Pending {
-    due_ms: u64,
-    order: u64,
-    body: Bytes,
-    topic: Option<Arc<str>>,
-}
-
-impl PartialEq for Pending {
-    fn eq(&self, other: &Pending) -> bool {
-        (self.due_ms, self.order) == (other.due_ms, other.order)
-    }
-}
-impl Eq for Pending {}
-impl PartialOrd for Pending {
-    fn partial_cmp(&self, other: &Pending) -> Option<std::cmp::Ordering> {
-        Some(self.cmp(other))
-    }
-}
-impl Ord for Pending {
-    fn cmp(&self, other: &Pending) -> std::cmp::Ordering {
-        // Reversed: `BinaryHeap` is a max-heap, the earliest must come first.
-        (other.due_ms, other.order).cmp(&(self.due_ms, self.order))
-    }
-}
-
 /// The twin's thread: steps it to its end, keeps the messages the stage
-/// profile sends, encodes them and hands them on in due-time order
-/// (waiting when the dispatcher is [`FEED_AHEAD`] behind). A message's
-/// phase can put it after the next step's first ones, so each step's
-/// messages wait in a heap until no later step can bring an earlier one:
-/// every message of a later step is delivered after the step's end `T`,
-/// so everything due by `T` (by the storm's end, inside a storm) is final.
-/// The heap holds at most a spread's worth of messages.
+/// profile sends, encodes them and hands them on in due-time order, in
+/// batches of at most [`BATCH`] (waiting when [`FEED_AHEAD`] batches are
+/// ahead of the dispatcher). A message's phase can put it after the next
+/// step's first ones, so each step's messages wait in buckets (one per
+/// due millisecond) until no later step can bring an earlier one: every
+/// message of a later step is delivered after the step's end `T`, so
+/// everything due by `T` (by the storm's end, inside a storm) is final.
+/// The buckets hold at most a spread's worth of messages.
 #[allow(clippy::too_many_arguments)]
 fn feed(
     mut twin: Twin,
@@ -164,23 +154,11 @@ fn feed(
 ) {
     let device_hash: Vec<u64> = twin.device_names().iter().map(|n| fnv1a(n)).collect();
     let spread_ms = profile.spread_ms.unwrap_or(step_ms) as f64;
-    let mut buf = Vec::with_capacity(1_024);
-    let mut heap = std::collections::BinaryHeap::<Pending>::new();
-    let mut order = 0u64;
-    let release = |heap: &mut std::collections::BinaryHeap<Pending>, upto: u64| -> bool {
-        while heap.peek().is_some_and(|p| p.due_ms <= upto) {
-            let p = heap.pop().expect("peeked");
-            let fed = Fed {
-                due_ms: p.due_ms,
-                body: p.body,
-                topic: p.topic,
-            };
-            if tx.blocking_send(fed).is_err() {
-                return false;
-            }
-        }
-        true
-    };
+    let mut buckets = std::collections::BTreeMap::<u64, Bucket>::new();
+    // A new bucket's room for bodies: about what recent ones held (so
+    // they seldom grow), never more than 64 KiB (a storm's one huge
+    // bucket must not make every later one huge).
+    let mut hint = 1_024usize;
     while !twin.finished() && !stop.is_stopped() && !live.abort.load(Ordering::Relaxed) {
         let out = twin.step();
         let now_ms = out.now_ms;
@@ -197,26 +175,79 @@ fn feed(
             if rate_pct < 100.0 && unit(mix(h ^ d.measurement.seq)) * 100.0 >= rate_pct {
                 continue;
             }
-            buf.clear();
-            encoder.encode(&d.measurement, &mut buf);
-            order += 1;
-            heap.push(Pending {
-                // A storm flushes at its end, all at once; otherwise each
-                // device at its own phase within the step.
-                due_ms: storm_end.unwrap_or(t + (unit(mix(h)) * spread_ms) as u64),
-                order,
-                body: Bytes::copy_from_slice(&buf),
-                topic: topics
-                    .as_ref()
-                    .and_then(|t| t.get(d.measurement.device_idx as usize).cloned()),
+            // A storm flushes at its end, all at once; otherwise each
+            // device at its own phase within the step.
+            let due_ms = storm_end.unwrap_or(t + (unit(mix(h)) * spread_ms) as u64);
+            let bucket = buckets.entry(due_ms).or_insert_with(|| Bucket {
+                bodies: Vec::with_capacity(hint + hint / 4),
+                ..Bucket::default()
             });
+            encoder.encode(&d.measurement, &mut bucket.bodies);
+            bucket.ends.push(bucket.bodies.len());
+            if let Some(topic) = topics
+                .as_ref()
+                .and_then(|t| t.get(d.measurement.device_idx as usize))
+            {
+                bucket.topics.push(topic.clone());
+            }
         }
         let upto = profile.levels(now_ms).2.unwrap_or(now_ms).max(now_ms);
-        if !release(&mut heap, upto) {
+        if !release(&mut buckets, upto, &tx, &mut hint) {
             return;
         }
     }
-    release(&mut heap, u64::MAX);
+    release(&mut buckets, u64::MAX, &tx, &mut hint);
+}
+
+/// Hands on every bucket due by `upto`, earliest first; false once the
+/// dispatcher is gone.
+fn release(
+    buckets: &mut std::collections::BTreeMap<u64, Bucket>,
+    upto: u64,
+    tx: &mpsc::Sender<Fed>,
+    hint: &mut usize,
+) -> bool {
+    while let Some(entry) = buckets.first_entry() {
+        if *entry.key() > upto {
+            break;
+        }
+        let (due_ms, bucket) = entry.remove_entry();
+        *hint = ((*hint * 7 + bucket.bodies.len()) / 8).min(64 * 1_024);
+        if !send_batches(tx, due_ms, bucket) {
+            return false;
+        }
+    }
+    true
+}
+
+/// Hands one due millisecond's messages to the dispatcher, [`BATCH`] at a
+/// time; false once the dispatcher is gone.
+fn send_batches(tx: &mpsc::Sender<Fed>, due_ms: u64, bucket: Bucket) -> bool {
+    let bodies = Bytes::from(bucket.bodies);
+    let mut first = 0;
+    while first < bucket.ends.len() {
+        let last = (first + BATCH).min(bucket.ends.len());
+        let from = if first == 0 {
+            0
+        } else {
+            bucket.ends[first - 1]
+        };
+        let to = bucket.ends[last - 1];
+        let fed = Fed {
+            due_ms,
+            bodies: bodies.slice(from..to),
+            ends: bucket.ends[first..last].iter().map(|e| e - from).collect(),
+            topics: bucket
+                .topics
+                .get(first..last)
+                .map_or_else(Vec::new, <[_]>::to_vec),
+        };
+        if tx.blocking_send(fed).is_err() {
+            return false;
+        }
+        first = last;
+    }
+    true
 }
 
 /// The alert side of a load run: the webhook intake the target posts
@@ -758,7 +789,6 @@ struct Dispatcher {
 
 impl Dispatcher {
     async fn run(mut self, mut feed: mpsc::Receiver<Fed>, stop: &Stop) {
-        let connections = self.queues.len();
         loop {
             let fed = tokio::select! {
                 fed = feed.recv() => fed,
@@ -775,47 +805,59 @@ impl Dispatcher {
                     _ = stop.stopped() => break,
                 }
             }
+            self.hand_out(fed, due);
+        }
+    }
+
+    /// Gives each of a batch's messages to a connection with room in its
+    /// queue (round robin from `next`), or drops and counts it.
+    fn hand_out(&mut self, fed: Fed, due: Instant) {
+        let connections = self.queues.len();
+        let window = fed.due_ms / self.window_ms;
+        let mut lateness = Vec::with_capacity(fed.ends.len());
+        let (mut late_drops, mut full_drops) = (0u64, 0u64);
+        let mut from = 0;
+        for (i, &end) in fed.ends.iter().enumerate() {
             let late = Instant::now().saturating_duration_since(due);
-            let window = fed.due_ms / self.window_ms;
+            lateness.push(u64::try_from(late.as_micros()).unwrap_or(u64::MAX).max(1));
+            let body = fed.bodies.slice(from..end);
+            from = end;
+            if late > self.max_late {
+                late_drops += 1;
+                continue;
+            }
             let mut message = Some(Outgoing {
                 window,
                 due,
-                body: fed.body,
-                topic: fed.topic,
+                body,
+                topic: fed.topics.get(i).cloned(),
             });
-            if late <= self.max_late {
-                for k in 0..connections {
-                    let queue = &self.queues[(self.next + k) % connections];
-                    match queue.try_send(message.take().expect("held")) {
-                        Ok(()) => {
-                            self.live.backlog.fetch_add(1, Ordering::Relaxed);
-                            break;
-                        }
-                        Err(
-                            mpsc::error::TrySendError::Full(m)
-                            | mpsc::error::TrySendError::Closed(m),
-                        ) => {
-                            message = Some(m);
-                        }
+            for k in 0..connections {
+                let queue = &self.queues[(self.next + k) % connections];
+                match queue.try_send(message.take().expect("held")) {
+                    Ok(()) => {
+                        self.live.backlog.fetch_add(1, Ordering::Relaxed);
+                        break;
                     }
+                    Err(
+                        mpsc::error::TrySendError::Full(m) | mpsc::error::TrySendError::Closed(m),
+                    ) => message = Some(m),
                 }
-                self.next = (self.next + 1) % connections;
             }
-            let mut r = self.recorder.lock().unwrap_or_else(|p| p.into_inner());
-            let w = r.window(window);
-            w.counts.scheduled += 1;
-            let _ = w
-                .lateness
-                .record(u64::try_from(late.as_micros()).unwrap_or(u64::MAX).max(1));
+            self.next = (self.next + 1) % connections;
             if message.is_some() {
-                w.counts.dropped += 1;
-                w.counts.cause(if late > self.max_late {
-                    "dropped_late"
-                } else {
-                    "dropped_queue_full"
-                });
+                full_drops += 1;
             }
         }
+        let mut r = self.recorder.lock().unwrap_or_else(|p| p.into_inner());
+        let w = r.window(window);
+        w.counts.scheduled += lateness.len() as u64;
+        for us in lateness {
+            let _ = w.lateness.record(us);
+        }
+        w.counts.dropped += late_drops + full_drops;
+        w.counts.causes_add("dropped_late", late_drops);
+        w.counts.causes_add("dropped_queue_full", full_drops);
     }
 }
 

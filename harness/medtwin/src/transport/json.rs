@@ -6,7 +6,7 @@ use std::time::{Duration, SystemTime};
 
 use medtwin_sim::{DeviceTime, Measurement};
 use medtwin_wire::{
-    TELEMETRY_SCHEMA, TelemetryMessage, WireEvent, WireValue, device_epoch, format_time,
+    TELEMETRY_SCHEMA, TelemetryMessage, WireEvent, WireValue, device_epoch, format_time, write_time,
 };
 
 use super::Encoder;
@@ -40,16 +40,48 @@ impl Names {
 }
 
 /// Encodes measurements as [`TelemetryMessage`] JSON.
+///
+/// [`Encoder::encode`] writes the bytes directly (the load generator's hot
+/// path: no message struct, no allocation): the names are escaped once,
+/// here. Its output is byte for byte `serde_json`'s for [`message`]
+/// (`JsonEncoder::message`), which a property test holds it to.
 #[derive(Clone, Debug)]
 pub struct JsonEncoder {
     names: Names,
     start: SystemTime,
+    /// Each name as a JSON string literal, quotes included.
+    quoted: Quoted,
+}
+
+#[derive(Clone, Debug, Default)]
+struct Quoted {
+    patients: Vec<Box<[u8]>>,
+    devices: Vec<Box<[u8]>>,
+    models: Vec<Box<[u8]>>,
 }
 
 impl JsonEncoder {
     /// An encoder whose simulated time zero is the wall time `start`.
     pub fn new(names: Names, start: SystemTime) -> JsonEncoder {
-        JsonEncoder { names, start }
+        let quote = |list: &[String]| -> Vec<Box<[u8]>> {
+            list.iter()
+                .map(|n| {
+                    let mut out = Vec::with_capacity(n.len() + 2);
+                    json_str(n, &mut out);
+                    out.into_boxed_slice()
+                })
+                .collect()
+        };
+        let quoted = Quoted {
+            patients: quote(&names.patients),
+            devices: quote(&names.devices),
+            models: quote(&names.models),
+        };
+        JsonEncoder {
+            names,
+            start,
+            quoted,
+        }
     }
 
     /// The wire message for a measurement.
@@ -92,9 +124,74 @@ impl Encoder for JsonEncoder {
     }
 
     fn encode(&self, m: &Measurement, out: &mut Vec<u8>) {
-        // Serialising a struct of strings and numbers into memory cannot fail.
-        let _ = serde_json::to_writer(out, &self.message(m));
+        out.extend_from_slice(b"{\"schema\":\"");
+        out.extend_from_slice(TELEMETRY_SCHEMA.as_bytes());
+        out.extend_from_slice(b"\",\"synthetic\":true,\"patient_id\":");
+        out.extend_from_slice(name(&self.quoted.patients, m.patient_idx));
+        out.extend_from_slice(b",\"device_id\":");
+        out.extend_from_slice(name(&self.quoted.devices, m.device_idx));
+        out.extend_from_slice(b",\"device_kind\":");
+        out.extend_from_slice(name(&self.quoted.models, m.device_idx));
+        out.extend_from_slice(b",\"seq\":");
+        json_value(&m.seq, out);
+        out.extend_from_slice(b",\"measured_at\":\"");
+        write_time(device_clock(self.start, m.device_time), out);
+        out.extend_from_slice(b"\",\"values\":[");
+        for (i, r) in m.readings.as_slice().iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            out.extend_from_slice(b"{\"code\":");
+            json_str(r.vital.code(), out);
+            out.extend_from_slice(b",\"value\":");
+            json_value(&r.value, out);
+            out.extend_from_slice(b",\"unit\":");
+            json_str(r.vital.unit(), out);
+            if let Some(loinc) = r.vital.loinc() {
+                out.extend_from_slice(b",\"loinc\":");
+                json_str(loinc, out);
+            }
+            out.push(b'}');
+        }
+        out.push(b']');
+        if let Some(alarm) = m.alarm {
+            out.extend_from_slice(b",\"alarm\":");
+            json_str(alarm.name(), out);
+        }
+        if let Some(e) = m.event {
+            out.extend_from_slice(b",\"event\":{\"kind\":");
+            json_str(e.kind.name(), out);
+            out.extend_from_slice(b",\"scheduled_at\":\"");
+            let at = shift(m.device_time, e.scheduled_ms as i64 - m.measured_ms as i64);
+            write_time(device_clock(self.start, at), out);
+            out.extend_from_slice(b"\"}");
+        }
+        out.push(b'}');
     }
+}
+
+/// The quoted name at `idx`, `""` past the list (as [`JsonEncoder::message`]).
+fn name(list: &[Box<[u8]>], idx: u32) -> &[u8] {
+    list.get(idx as usize).map_or(b"\"\"", |n| &n[..])
+}
+
+/// `s` as a JSON string literal: copied between quotes when nothing in it
+/// needs escaping (what serde_json escapes: `"`, `\\` and control
+/// characters), else serde_json's escaping.
+fn json_str(s: &str, out: &mut Vec<u8>) {
+    if s.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
+        out.push(b'"');
+        out.extend_from_slice(s.as_bytes());
+        out.push(b'"');
+    } else {
+        json_value(s, out);
+    }
+}
+
+/// A number (or any value) as serde_json writes it.
+fn json_value<T: serde::Serialize + ?Sized>(v: &T, out: &mut Vec<u8>) {
+    // Serialising a number or a string into memory cannot fail.
+    let _ = serde_json::to_writer(out, v);
 }
 
 /// A device timestamp as wall-clock time, the run starting at `start`.
@@ -156,5 +253,83 @@ mod tests {
             format_time(device_clock(start, DeviceTime::SinceEpoch(1_000))),
             "2000-01-01T00:00:01.000Z"
         );
+    }
+
+    /// The direct encoder writes exactly serde_json's text of the message:
+    /// every vital, alarm and event, names that need escaping (quotes,
+    /// backslashes, control characters, non-ASCII), indices past the
+    /// names, values that are not finite, clocks before the run, reset
+    /// clocks, and times outside the fast path.
+    #[test]
+    fn direct_encoding_is_serde_jsons_byte_for_byte() {
+        use medtwin_sim::{DeviceEvent, EventKind, TechAlarm};
+        use quickcheck::{Gen, QuickCheck};
+
+        #[allow(clippy::type_complexity)]
+        fn same(
+            names: Vec<(String, String, String)>,
+            idx: (u8, u8),
+            readings: Vec<(u8, f64)>,
+            when: (bool, i64, u64),
+            extras: (Option<u8>, Option<(u8, u32)>),
+        ) -> bool {
+            let names = Names {
+                patients: names.iter().map(|n| n.0.clone()).collect(),
+                devices: names.iter().map(|n| n.1.clone()).collect(),
+                models: names.iter().map(|n| n.2.clone()).collect(),
+            };
+            let start = medtwin_wire::parse_time("2026-12-01T20:36:15.123Z").unwrap()
+                + Duration::from_nanos(456_789);
+            let encoder = JsonEncoder::new(names, start);
+            let readings: Vec<Reading> = readings
+                .iter()
+                .take(3)
+                .map(|&(v, value)| Reading {
+                    vital: Vital::ALL[usize::from(v) % Vital::ALL.len()],
+                    value,
+                })
+                .collect();
+            let (synced, ms, since) = when;
+            let m = Measurement {
+                device_idx: u32::from(idx.0),
+                patient_idx: u32::from(idx.1),
+                kind: DeviceKind::PulseOximeter,
+                seq: since.rotate_left(17),
+                measured_ms: 40_000_000,
+                device_time: if synced {
+                    DeviceTime::Synced(ms % 400_000_000_000_000)
+                } else {
+                    DeviceTime::SinceEpoch(since % 400_000_000_000_000)
+                },
+                readings: Readings::new(&readings),
+                quality: Quality::Good,
+                alarm: extras
+                    .0
+                    .map(|a| TechAlarm::ALL[usize::from(a) % TechAlarm::ALL.len()]),
+                event: extras.1.map(|(k, at)| DeviceEvent {
+                    kind: [
+                        EventKind::DoseTaken,
+                        EventKind::DoseMissed,
+                        EventKind::PillIngested,
+                    ][usize::from(k) % 3],
+                    scheduled_ms: u64::from(at) * 1_000,
+                }),
+            };
+            let mut direct = Vec::new();
+            encoder.encode(&m, &mut direct);
+            direct == serde_json::to_vec(&encoder.message(&m)).unwrap()
+        }
+        QuickCheck::new()
+            .rng(Gen::from_size_and_seed(30, 0x006a_736f_6e65_6e63))
+            .tests(5_000)
+            .quickcheck(
+                same as fn(
+                    Vec<(String, String, String)>,
+                    (u8, u8),
+                    Vec<(u8, f64)>,
+                    (bool, i64, u64),
+                    (Option<u8>, Option<(u8, u32)>),
+                ) -> bool,
+            );
     }
 }
