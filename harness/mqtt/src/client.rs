@@ -178,7 +178,13 @@ impl Counters {
         // A poisoned lock only means another thread panicked mid-count: the
         // numbers are still the best we have.
         let mut map = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        *map.entry(key.to_owned()).or_default() += n;
+        // The key is allocated only the first time it is counted.
+        match map.get_mut(key) {
+            Some(count) => *count += n,
+            None => {
+                map.insert(key.to_owned(), n);
+            }
+        }
     }
 
     fn snapshot(&self) -> BTreeMap<String, u64> {
@@ -330,10 +336,18 @@ impl Connection {
             done: Some(done),
             deadline,
         };
-        match timeout_at(deadline, self.commands.send(command)).await {
-            Err(_) => return Err(PublishError::Timeout),
-            Ok(Err(_)) => return Err(PublishError::Closed),
-            Ok(Ok(())) => {}
+        // Straight into the task's queue when it has room; a timer only
+        // when waiting for room.
+        match self.commands.try_send(command) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Closed(_)) => return Err(PublishError::Closed),
+            Err(mpsc::error::TrySendError::Full(command)) => {
+                match timeout_at(deadline, self.commands.send(command)).await {
+                    Err(_) => return Err(PublishError::Timeout),
+                    Ok(Err(_)) => return Err(PublishError::Closed),
+                    Ok(Ok(())) => {}
+                }
+            }
         }
         // The task fails what it holds past the deadline itself; the grace
         // covers its tick.

@@ -118,6 +118,12 @@ impl Client {
 
     /// Sends one body and reads the answer: its status, or why not.
     pub async fn send(&mut self, body: &[u8]) -> Result<u16, &'static str> {
+        self.send_from(body, Instant::now()).await
+    }
+
+    /// [`Client::send`], its timeout counted from `start` (now, read by
+    /// the caller).
+    pub async fn send_from(&mut self, body: &[u8], start: Instant) -> Result<u16, &'static str> {
         self.out.clear();
         self.out.extend_from_slice(&self.head);
         // Writing into a Vec cannot fail.
@@ -128,7 +134,7 @@ impl Client {
         // fails before any answer byte: the target never read the
         // request, so it is sent once more on a fresh connection.
         let reused = self.stream.is_some();
-        let first = self.timed(Instant::now() + timeout).await;
+        let first = self.timed(start + timeout).await;
         let outcome = match first {
             Some(Err(Failure::Stale)) if reused => {
                 self.stream = None;
@@ -290,40 +296,44 @@ enum Framing {
 }
 
 fn framing(response: &httparse::Response<'_, '_>, status: u16) -> (Framing, bool) {
-    let header = |name: &'static str| {
-        response
-            .headers
-            .iter()
-            .filter(move |h| h.name.eq_ignore_ascii_case(name))
-            .map(|h| std::str::from_utf8(h.value).unwrap_or(""))
+    let has_token = |value: &[u8], token: &str| {
+        value
+            .split(|&b| b == b',')
+            .any(|t| t.trim_ascii().eq_ignore_ascii_case(token.as_bytes()))
     };
-    let close =
-        header("connection").any(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case("close")));
+    // One pass over the headers.
+    let (mut close, mut keep_alive, mut chunked) = (false, false, false);
+    let mut length: Option<Option<u64>> = None;
+    for h in response.headers.iter() {
+        if h.name.eq_ignore_ascii_case("connection") {
+            close |= has_token(h.value, "close");
+            keep_alive |= has_token(h.value, "keep-alive");
+        } else if h.name.eq_ignore_ascii_case("transfer-encoding") {
+            chunked |= has_token(h.value, "chunked");
+        } else if h.name.eq_ignore_ascii_case("content-length") && length.is_none() {
+            length = Some(
+                std::str::from_utf8(h.value)
+                    .ok()
+                    .and_then(|v| v.trim().parse::<u64>().ok()),
+            );
+        }
+    }
     // HTTP/1.0 answers close unless they say keep-alive.
     let keep = if response.version == Some(0) {
-        header("connection").any(|v| {
-            v.split(',')
-                .any(|t| t.trim().eq_ignore_ascii_case("keep-alive"))
-        })
+        keep_alive
     } else {
         !close
     };
     if (100..200).contains(&status) || status == 204 || status == 304 {
         return (Framing::None, keep);
     }
-    if header("transfer-encoding").any(|v| {
-        v.split(',')
-            .any(|t| t.trim().eq_ignore_ascii_case("chunked"))
-    }) {
+    if chunked {
         return (Framing::Chunked, keep);
     }
-    match header("content-length")
-        .next()
-        .map(|v| v.trim().parse::<u64>())
-    {
-        Some(Ok(n)) => (Framing::Length(n), keep),
-        Some(Err(_)) => (Framing::UntilClose, false),
-        None => (Framing::UntilClose, false),
+    match length {
+        Some(Some(n)) => (Framing::Length(n), keep),
+        // A Content-Length that is not a number, or none: to the close.
+        Some(None) | None => (Framing::UntilClose, false),
     }
 }
 
@@ -408,14 +418,15 @@ pub async fn connection(
     let mut client = Client::new(endpoint);
     while let Some(message) = queue.recv().await {
         backlog.fetch_sub(1, Ordering::Relaxed);
-        if message.due.elapsed() > max_late {
+        let now = Instant::now();
+        if now.saturating_duration_since(message.due) > max_late {
             let mut r = recorder.lock().unwrap_or_else(|p| p.into_inner());
             let w = r.window(message.window);
             w.counts.dropped += 1;
             w.counts.cause("dropped_late");
             continue;
         }
-        let fate = client.send(&message.body).await;
+        let fate = client.send_from(&message.body, now).await;
         let latency_us = u64::try_from(message.due.elapsed().as_micros()).unwrap_or(u64::MAX);
         let mut r = recorder.lock().unwrap_or_else(|p| p.into_inner());
         let w = r.window(message.window);

@@ -4,7 +4,7 @@
 
 use std::time::{Duration, SystemTime};
 
-use medtwin_sim::{DeviceTime, Measurement};
+use medtwin_sim::{DeviceTime, Measurement, Vital};
 use medtwin_wire::{
     TELEMETRY_SCHEMA, TelemetryMessage, WireEvent, WireValue, device_epoch, format_time, write_time,
 };
@@ -42,45 +42,96 @@ impl Names {
 /// Encodes measurements as [`TelemetryMessage`] JSON.
 ///
 /// [`Encoder::encode`] writes the bytes directly (the load generator's hot
-/// path: no message struct, no allocation): the names are escaped once,
-/// here. Its output is byte for byte `serde_json`'s for [`message`]
+/// path: no message struct, no allocation): the fixed parts (each
+/// patient's and each device's names, each vital's code, unit and LOINC)
+/// are escaped once, here. Its output is byte for byte `serde_json`'s for [`message`]
 /// (`JsonEncoder::message`), which a property test holds it to.
 #[derive(Clone, Debug)]
 pub struct JsonEncoder {
     names: Names,
     start: SystemTime,
-    /// Each name as a JSON string literal, quotes included.
-    quoted: Quoted,
+    /// The message's fixed parts, escaped once.
+    parts: Parts,
 }
 
+/// A message's fixed parts as JSON text, so that encoding is a few copies.
 #[derive(Clone, Debug, Default)]
-struct Quoted {
+struct Parts {
+    /// By patient: `{"schema":…,"synthetic":true,"patient_id":"<name>"`.
     patients: Vec<Box<[u8]>>,
+    /// By device: `,"device_id":"<name>","device_kind":"<model>","seq":`.
     devices: Vec<Box<[u8]>>,
-    models: Vec<Box<[u8]>>,
+    /// Both for an index past the names (empty names, as `message`).
+    no_patient: Box<[u8]>,
+    no_device: Box<[u8]>,
+    /// By `Vital as usize`: `{"code":…,"value":` and `,"unit":…}`.
+    vitals: Vec<Option<(Box<[u8]>, Box<[u8]>)>>,
+}
+
+/// The name at `i`, empty past the list.
+fn name_at(list: &[String], i: usize) -> &str {
+    list.get(i).map_or("", String::as_str)
+}
+
+impl Parts {
+    fn new(names: &Names) -> Parts {
+        let patient = |name: &str| -> Box<[u8]> {
+            let mut out =
+                format!("{{\"schema\":\"{TELEMETRY_SCHEMA}\",\"synthetic\":true,\"patient_id\":")
+                    .into_bytes();
+            json_str(name, &mut out);
+            out.into_boxed_slice()
+        };
+        let device = |name: &str, model: &str| -> Box<[u8]> {
+            let mut out = b",\"device_id\":".to_vec();
+            json_str(name, &mut out);
+            out.extend_from_slice(b",\"device_kind\":");
+            json_str(model, &mut out);
+            out.extend_from_slice(b",\"seq\":");
+            out.into_boxed_slice()
+        };
+        let device_count = names.devices.len().max(names.models.len());
+        let mut vitals = vec![
+            None;
+            Vital::ALL
+                .iter()
+                .map(|&v| v as usize + 1)
+                .max()
+                .unwrap_or(0)
+        ];
+        for v in Vital::ALL {
+            let mut open = b"{\"code\":".to_vec();
+            json_str(v.code(), &mut open);
+            open.extend_from_slice(b",\"value\":");
+            let mut close = b",\"unit\":".to_vec();
+            json_str(v.unit(), &mut close);
+            if let Some(loinc) = v.loinc() {
+                close.extend_from_slice(b",\"loinc\":");
+                json_str(loinc, &mut close);
+            }
+            close.push(b'}');
+            vitals[v as usize] = Some((open.into_boxed_slice(), close.into_boxed_slice()));
+        }
+        Parts {
+            patients: names.patients.iter().map(|n| patient(n)).collect(),
+            devices: (0..device_count)
+                .map(|i| device(name_at(&names.devices, i), name_at(&names.models, i)))
+                .collect(),
+            no_patient: patient(""),
+            no_device: device("", ""),
+            vitals,
+        }
+    }
 }
 
 impl JsonEncoder {
     /// An encoder whose simulated time zero is the wall time `start`.
     pub fn new(names: Names, start: SystemTime) -> JsonEncoder {
-        let quote = |list: &[String]| -> Vec<Box<[u8]>> {
-            list.iter()
-                .map(|n| {
-                    let mut out = Vec::with_capacity(n.len() + 2);
-                    json_str(n, &mut out);
-                    out.into_boxed_slice()
-                })
-                .collect()
-        };
-        let quoted = Quoted {
-            patients: quote(&names.patients),
-            devices: quote(&names.devices),
-            models: quote(&names.models),
-        };
+        let parts = Parts::new(&names);
         JsonEncoder {
             names,
             start,
-            quoted,
+            parts,
         }
     }
 
@@ -124,15 +175,21 @@ impl Encoder for JsonEncoder {
     }
 
     fn encode(&self, m: &Measurement, out: &mut Vec<u8>) {
-        out.extend_from_slice(b"{\"schema\":\"");
-        out.extend_from_slice(TELEMETRY_SCHEMA.as_bytes());
-        out.extend_from_slice(b"\",\"synthetic\":true,\"patient_id\":");
-        out.extend_from_slice(name(&self.quoted.patients, m.patient_idx));
-        out.extend_from_slice(b",\"device_id\":");
-        out.extend_from_slice(name(&self.quoted.devices, m.device_idx));
-        out.extend_from_slice(b",\"device_kind\":");
-        out.extend_from_slice(name(&self.quoted.models, m.device_idx));
-        out.extend_from_slice(b",\"seq\":");
+        let parts = &self.parts;
+        // Room for a whole message, so that no write below regrows it.
+        out.reserve(512);
+        out.extend_from_slice(
+            parts
+                .patients
+                .get(m.patient_idx as usize)
+                .unwrap_or(&parts.no_patient),
+        );
+        out.extend_from_slice(
+            parts
+                .devices
+                .get(m.device_idx as usize)
+                .unwrap_or(&parts.no_device),
+        );
         json_value(&m.seq, out);
         out.extend_from_slice(b",\"measured_at\":\"");
         write_time(device_clock(self.start, m.device_time), out);
@@ -141,17 +198,26 @@ impl Encoder for JsonEncoder {
             if i > 0 {
                 out.push(b',');
             }
-            out.extend_from_slice(b"{\"code\":");
-            json_str(r.vital.code(), out);
-            out.extend_from_slice(b",\"value\":");
-            json_value(&r.value, out);
-            out.extend_from_slice(b",\"unit\":");
-            json_str(r.vital.unit(), out);
-            if let Some(loinc) = r.vital.loinc() {
-                out.extend_from_slice(b",\"loinc\":");
-                json_str(loinc, out);
+            match parts.vitals.get(r.vital as usize) {
+                Some(Some((open, close))) => {
+                    out.extend_from_slice(open);
+                    json_value(&r.value, out);
+                    out.extend_from_slice(close);
+                }
+                _ => {
+                    out.extend_from_slice(b"{\"code\":");
+                    json_str(r.vital.code(), out);
+                    out.extend_from_slice(b",\"value\":");
+                    json_value(&r.value, out);
+                    out.extend_from_slice(b",\"unit\":");
+                    json_str(r.vital.unit(), out);
+                    if let Some(loinc) = r.vital.loinc() {
+                        out.extend_from_slice(b",\"loinc\":");
+                        json_str(loinc, out);
+                    }
+                    out.push(b'}');
+                }
             }
-            out.push(b'}');
         }
         out.push(b']');
         if let Some(alarm) = m.alarm {
@@ -168,11 +234,6 @@ impl Encoder for JsonEncoder {
         }
         out.push(b'}');
     }
-}
-
-/// The quoted name at `idx`, `""` past the list (as [`JsonEncoder::message`]).
-fn name(list: &[Box<[u8]>], idx: u32) -> &[u8] {
-    list.get(idx as usize).map_or(b"\"\"", |n| &n[..])
 }
 
 /// `s` as a JSON string literal: copied between quotes when nothing in it
@@ -276,7 +337,12 @@ mod tests {
             let names = Names {
                 patients: names.iter().map(|n| n.0.clone()).collect(),
                 devices: names.iter().map(|n| n.1.clone()).collect(),
-                models: names.iter().map(|n| n.2.clone()).collect(),
+                // Fewer models than devices: the rest are empty, as in `message`.
+                models: names
+                    .iter()
+                    .take(names.len() / 2)
+                    .map(|n| n.2.clone())
+                    .collect(),
             };
             let start = medtwin_wire::parse_time("2026-12-01T20:36:15.123Z").unwrap()
                 + Duration::from_nanos(456_789);
