@@ -65,8 +65,11 @@ struct Parts {
     no_patient: Box<[u8]>,
     no_device: Box<[u8]>,
     /// By `Vital as usize`: `{"code":…,"value":` and `,"unit":…}`.
-    vitals: Vec<Option<(Box<[u8]>, Box<[u8]>)>>,
+    vitals: Vec<Option<VitalParts>>,
 }
+
+/// A reading's text before and after its value.
+type VitalParts = (Box<[u8]>, Box<[u8]>);
 
 /// The name at `i`, empty past the list.
 fn name_at(list: &[String], i: usize) -> &str {
