@@ -580,18 +580,23 @@ mod tests {
         assert_eq!(client.send(b"{}").await, Err("malformed_answer"));
     }
 
-    #[tokio::test]
-    async fn silence_times_out_and_a_closed_port_is_refused() {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let endpoint = Arc::new(Endpoint {
+    /// An endpoint for `listener` with no authorization and `timeout_ms`.
+    fn plain_endpoint(listener: &tokio::net::TcpListener, timeout_ms: u64) -> Arc<Endpoint> {
+        Arc::new(Endpoint {
             authority: listener.local_addr().unwrap().to_string(),
             path: "/".into(),
             content_type: "application/json",
             authorization: None,
             run_id: "r".into(),
-            timeout: Duration::from_millis(200),
+            timeout: Duration::from_millis(timeout_ms),
             max_late: Duration::from_secs(1),
-        });
+        })
+    }
+
+    #[tokio::test]
+    async fn silence_times_out_and_a_closed_port_is_refused() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let endpoint = plain_endpoint(&listener, 200);
         let mut client = Client::new(endpoint.clone());
         assert_eq!(client.send(b"{}").await, Err("timeout"));
         drop(listener);
@@ -603,15 +608,7 @@ mod tests {
     #[tokio::test]
     async fn a_later_request_gets_its_whole_timeout() {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let endpoint = Arc::new(Endpoint {
-            authority: listener.local_addr().unwrap().to_string(),
-            path: "/".into(),
-            content_type: "application/json",
-            authorization: None,
-            run_id: "r".into(),
-            timeout: Duration::from_millis(300),
-            max_late: Duration::from_secs(1),
-        });
+        let endpoint = plain_endpoint(&listener, 300);
         // Answers the first request, then reads and never answers.
         tokio::spawn(async move {
             let (mut stream, _) = listener.accept().await.unwrap();
