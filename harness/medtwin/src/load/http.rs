@@ -303,6 +303,7 @@ fn framing(response: &httparse::Response<'_, '_>, status: u16) -> (Framing, bool
     };
     // One pass over the headers.
     let (mut close, mut keep_alive, mut chunked) = (false, false, false);
+    // The first Content-Length counts; `Some(None)`: not a number.
     let mut length: Option<Option<u64>> = None;
     for h in response.headers.iter() {
         if h.name.eq_ignore_ascii_case("connection") {
@@ -310,12 +311,12 @@ fn framing(response: &httparse::Response<'_, '_>, status: u16) -> (Framing, bool
             keep_alive |= has_token(h.value, "keep-alive");
         } else if h.name.eq_ignore_ascii_case("transfer-encoding") {
             chunked |= has_token(h.value, "chunked");
-        } else if h.name.eq_ignore_ascii_case("content-length") && length.is_none() {
-            length = Some(
+        } else if h.name.eq_ignore_ascii_case("content-length") {
+            length.get_or_insert_with(|| {
                 std::str::from_utf8(h.value)
                     .ok()
-                    .and_then(|v| v.trim().parse::<u64>().ok()),
-            );
+                    .and_then(|v| v.trim().parse::<u64>().ok())
+            });
         }
     }
     // HTTP/1.0 answers close unless they say keep-alive.
@@ -330,10 +331,10 @@ fn framing(response: &httparse::Response<'_, '_>, status: u16) -> (Framing, bool
     if chunked {
         return (Framing::Chunked, keep);
     }
-    match length {
-        Some(Some(n)) => (Framing::Length(n), keep),
+    match length.flatten() {
+        Some(n) => (Framing::Length(n), keep),
         // A Content-Length that is not a number, or none: to the close.
-        Some(None) | None => (Framing::UntilClose, false),
+        None => (Framing::UntilClose, false),
     }
 }
 

@@ -81,15 +81,11 @@ pub struct LoadConfig {
 }
 
 /// Messages from the twin, all due at the same simulated millisecond:
-/// their bodies end to end in one buffer (one allocation for the batch,
-/// each message a slice of it) and (over MQTT) their topics.
+/// each body a slice of one buffer (one allocation for the batch), with
+/// its topic over MQTT.
 struct Fed {
     due_ms: u64,
-    bodies: Bytes,
-    /// Where each body ends in `bodies`.
-    ends: Vec<usize>,
-    /// One topic per body over MQTT; empty over HTTP.
-    topics: Vec<Arc<str>>,
+    messages: Vec<(Bytes, Option<Arc<str>>)>,
 }
 
 /// Messages due at one simulated millisecond, waiting in the feed, in
@@ -224,28 +220,20 @@ fn release(
 /// time; false once the dispatcher is gone.
 fn send_batches(tx: &mpsc::Sender<Fed>, due_ms: u64, bucket: Bucket) -> bool {
     let bodies = Bytes::from(bucket.bodies);
-    let mut first = 0;
-    while first < bucket.ends.len() {
-        let last = (first + BATCH).min(bucket.ends.len());
-        let from = if first == 0 {
-            0
-        } else {
-            bucket.ends[first - 1]
-        };
-        let to = bucket.ends[last - 1];
-        let fed = Fed {
-            due_ms,
-            bodies: bodies.slice(from..to),
-            ends: bucket.ends[first..last].iter().map(|e| e - from).collect(),
-            topics: bucket
-                .topics
-                .get(first..last)
-                .map_or_else(Vec::new, <[_]>::to_vec),
-        };
-        if tx.blocking_send(fed).is_err() {
+    let mut topics = bucket.topics.into_iter();
+    let mut from = 0;
+    for ends in bucket.ends.chunks(BATCH) {
+        let messages = ends
+            .iter()
+            .map(|&end| {
+                let body = bodies.slice(from..end);
+                from = end;
+                (body, topics.next())
+            })
+            .collect();
+        if tx.blocking_send(Fed { due_ms, messages }).is_err() {
             return false;
         }
-        first = last;
     }
     true
 }
@@ -814,23 +802,24 @@ impl Dispatcher {
     fn hand_out(&mut self, fed: Fed, due: Instant) {
         let connections = self.queues.len();
         let window = fed.due_ms / self.window_ms;
-        let mut lateness = Vec::with_capacity(fed.ends.len());
-        let (mut late_drops, mut full_drops) = (0u64, 0u64);
-        let mut from = 0;
-        for (i, &end) in fed.ends.iter().enumerate() {
+        let mut r = self.recorder.lock().unwrap_or_else(|p| p.into_inner());
+        let w = r.window(window);
+        for (body, topic) in fed.messages {
             let late = Instant::now().saturating_duration_since(due);
-            lateness.push(u64::try_from(late.as_micros()).unwrap_or(u64::MAX).max(1));
-            let body = fed.bodies.slice(from..end);
-            from = end;
+            w.counts.scheduled += 1;
+            let _ = w
+                .lateness
+                .record(u64::try_from(late.as_micros()).unwrap_or(u64::MAX).max(1));
             if late > self.max_late {
-                late_drops += 1;
+                w.counts.dropped += 1;
+                w.counts.cause("dropped_late");
                 continue;
             }
             let mut message = Some(Outgoing {
                 window,
                 due,
                 body,
-                topic: fed.topics.get(i).cloned(),
+                topic,
             });
             for k in 0..connections {
                 let queue = &self.queues[(self.next + k) % connections];
@@ -846,18 +835,10 @@ impl Dispatcher {
             }
             self.next = (self.next + 1) % connections;
             if message.is_some() {
-                full_drops += 1;
+                w.counts.dropped += 1;
+                w.counts.cause("dropped_queue_full");
             }
         }
-        let mut r = self.recorder.lock().unwrap_or_else(|p| p.into_inner());
-        let w = r.window(window);
-        w.counts.scheduled += lateness.len() as u64;
-        for us in lateness {
-            let _ = w.lateness.record(us);
-        }
-        w.counts.dropped += late_drops + full_drops;
-        w.counts.causes_add("dropped_late", late_drops);
-        w.counts.causes_add("dropped_queue_full", full_drops);
     }
 }
 

@@ -64,18 +64,10 @@ impl Counts {
 
     /// Counts one message under `cause`.
     pub fn cause(&mut self, cause: &str) {
-        self.causes_add(cause, 1);
-    }
-
-    /// Counts `n` messages under `cause` (none: no entry).
-    pub fn causes_add(&mut self, cause: &str, n: u64) {
-        if n == 0 {
-            return;
-        }
         match self.causes.get_mut(cause) {
-            Some(c) => *c += n,
+            Some(n) => *n += 1,
             None => {
-                self.causes.insert(cause.to_owned(), n);
+                self.causes.insert(cause.to_owned(), 1);
             }
         }
     }

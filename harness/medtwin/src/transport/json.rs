@@ -71,6 +71,22 @@ struct Parts {
 /// A reading's text before and after its value.
 type VitalParts = (Box<[u8]>, Box<[u8]>);
 
+/// A reading's text around its value: `{"code":…,"value":` and
+/// `,"unit":…,"loinc":…}` (no LOINC key where the vital has none).
+fn vital_parts(v: Vital) -> VitalParts {
+    let mut open = b"{\"code\":".to_vec();
+    json_str(v.code(), &mut open);
+    open.extend_from_slice(b",\"value\":");
+    let mut close = b",\"unit\":".to_vec();
+    json_str(v.unit(), &mut close);
+    if let Some(loinc) = v.loinc() {
+        close.extend_from_slice(b",\"loinc\":");
+        json_str(loinc, &mut close);
+    }
+    close.push(b'}');
+    (open.into_boxed_slice(), close.into_boxed_slice())
+}
+
 /// The name at `i`, empty past the list.
 fn name_at(list: &[String], i: usize) -> &str {
     list.get(i).map_or("", String::as_str)
@@ -103,17 +119,7 @@ impl Parts {
                 .unwrap_or(0)
         ];
         for v in Vital::ALL {
-            let mut open = b"{\"code\":".to_vec();
-            json_str(v.code(), &mut open);
-            open.extend_from_slice(b",\"value\":");
-            let mut close = b",\"unit\":".to_vec();
-            json_str(v.unit(), &mut close);
-            if let Some(loinc) = v.loinc() {
-                close.extend_from_slice(b",\"loinc\":");
-                json_str(loinc, &mut close);
-            }
-            close.push(b'}');
-            vitals[v as usize] = Some((open.into_boxed_slice(), close.into_boxed_slice()));
+            vitals[v as usize] = Some(vital_parts(v));
         }
         Parts {
             patients: names.patients.iter().map(|n| patient(n)).collect(),
@@ -140,7 +146,7 @@ impl JsonEncoder {
 
     /// The wire message for a measurement.
     pub fn message(&self, m: &Measurement) -> TelemetryMessage {
-        let name = |list: &[String], idx: u32| list.get(idx as usize).cloned().unwrap_or_default();
+        let name = |list: &[String], idx: u32| name_at(list, idx as usize).to_owned();
         TelemetryMessage {
             schema: TELEMETRY_SCHEMA.to_owned(),
             synthetic: true,
@@ -201,26 +207,18 @@ impl Encoder for JsonEncoder {
             if i > 0 {
                 out.push(b',');
             }
-            match parts.vitals.get(r.vital as usize) {
-                Some(Some((open, close))) => {
-                    out.extend_from_slice(open);
-                    json_value(&r.value, out);
-                    out.extend_from_slice(close);
-                }
+            // Every vital is in the table; one missing would be built here.
+            let built;
+            let (open, close) = match parts.vitals.get(r.vital as usize) {
+                Some(Some(p)) => p,
                 _ => {
-                    out.extend_from_slice(b"{\"code\":");
-                    json_str(r.vital.code(), out);
-                    out.extend_from_slice(b",\"value\":");
-                    json_value(&r.value, out);
-                    out.extend_from_slice(b",\"unit\":");
-                    json_str(r.vital.unit(), out);
-                    if let Some(loinc) = r.vital.loinc() {
-                        out.extend_from_slice(b",\"loinc\":");
-                        json_str(loinc, out);
-                    }
-                    out.push(b'}');
+                    built = vital_parts(r.vital);
+                    &built
                 }
-            }
+            };
+            out.extend_from_slice(open);
+            json_value(&r.value, out);
+            out.extend_from_slice(close);
         }
         out.push(b']');
         if let Some(alarm) = m.alarm {
