@@ -149,7 +149,50 @@ impl ConnectOptions {
     }
 }
 
-type PublishDone = oneshot::Sender<Result<(), PublishError>>;
+/// What a tagged publish reports: the caller's tag and the publish's
+/// fate ([`Connection::publish_tagged`]).
+pub type Outcome = (u64, Result<(), PublishError>);
+
+/// Where a publish's fate goes: a waiting [`Connection::publish`], or a
+/// [`Connection::publish_tagged`] caller's outcome channel. Every publish
+/// is answered exactly once: one dropped unanswered (its command still
+/// queued when the task ended) answers [`PublishError::Closed`].
+struct PublishDone(Option<Reply>);
+
+enum Reply {
+    One(oneshot::Sender<Result<(), PublishError>>),
+    Tagged(u64, mpsc::UnboundedSender<Outcome>),
+}
+
+impl PublishDone {
+    fn send(mut self, result: Result<(), PublishError>) {
+        if let Some(reply) = self.0.take() {
+            reply.answer(result);
+        }
+    }
+}
+
+impl Reply {
+    fn answer(self, result: Result<(), PublishError>) {
+        // A caller that stopped listening no longer wants the answer.
+        match self {
+            Reply::One(tx) => {
+                let _ = tx.send(result);
+            }
+            Reply::Tagged(tag, tx) => {
+                let _ = tx.send((tag, result));
+            }
+        }
+    }
+}
+
+impl Drop for PublishDone {
+    fn drop(&mut self) {
+        if let Some(reply) = self.0.take() {
+            reply.answer(Err(PublishError::Closed));
+        }
+    }
+}
 type SubscribeDone = oneshot::Sender<Result<Qos, SubscribeError>>;
 
 enum Command {
@@ -328,27 +371,77 @@ impl Connection {
         result
     }
 
-    async fn publish_message(&self, message: Message) -> Result<(), PublishError> {
+    /// Hands a publish to the connection without waiting for its fate:
+    /// the fate arrives on `outcomes` as `(tag, result)`, exactly once
+    /// (QoS 0 once written, QoS 1/2 when acknowledged; a connection that
+    /// ends first answers). Waits only while the connection's queue is
+    /// full, at most the acknowledgement timeout; an `Err` here means the
+    /// publish was never handed over, and nothing arrives for it.
+    ///
+    /// For callers with many publishes in flight (a load generator): no
+    /// future, timer or one-shot channel per publish. The counters are the
+    /// caller's to keep: tagged publishes are not counted as `published`.
+    pub async fn publish_tagged(
+        &self,
+        message: Message,
+        tag: u64,
+        outcomes: &mpsc::UnboundedSender<Outcome>,
+    ) -> Result<(), PublishError> {
         let deadline = Instant::now() + self.ack_timeout;
-        let (done, rx) = oneshot::channel();
+        let done = PublishDone(Some(Reply::Tagged(tag, outcomes.clone())));
         let command = Command::Publish {
             message,
             done: Some(done),
             deadline,
         };
-        // Straight into the task's queue when it has room; a timer only
-        // when waiting for room.
-        match self.commands.try_send(command) {
-            Ok(()) => {}
-            Err(mpsc::error::TrySendError::Closed(_)) => return Err(PublishError::Closed),
-            Err(mpsc::error::TrySendError::Full(command)) => {
-                match timeout_at(deadline, self.commands.send(command)).await {
-                    Err(_) => return Err(PublishError::Timeout),
-                    Ok(Err(_)) => return Err(PublishError::Closed),
-                    Ok(Ok(())) => {}
+        self.hand_over(command, deadline)
+            .await
+            .map_err(|(error, command)| {
+                // Not handed over: the caller hears it here, not twice.
+                if let Command::Publish {
+                    done: Some(mut done),
+                    ..
+                } = command
+                {
+                    done.0 = None;
                 }
+                error
+            })
+    }
+
+    /// Puts `command` in the task's queue: at once when it has room, else
+    /// waiting for room until `deadline`.
+    async fn hand_over(
+        &self,
+        command: Command,
+        deadline: Instant,
+    ) -> Result<(), (PublishError, Command)> {
+        match self.commands.try_send(command) {
+            Ok(()) => Ok(()),
+            Err(mpsc::error::TrySendError::Closed(command)) => Err((PublishError::Closed, command)),
+            Err(mpsc::error::TrySendError::Full(command)) => {
+                let permit = match timeout_at(deadline, self.commands.reserve()).await {
+                    Err(_) => return Err((PublishError::Timeout, command)),
+                    Ok(Err(_)) => return Err((PublishError::Closed, command)),
+                    Ok(Ok(permit)) => permit,
+                };
+                permit.send(command);
+                Ok(())
             }
         }
+    }
+
+    async fn publish_message(&self, message: Message) -> Result<(), PublishError> {
+        let deadline = Instant::now() + self.ack_timeout;
+        let (done, rx) = oneshot::channel();
+        let command = Command::Publish {
+            message,
+            done: Some(PublishDone(Some(Reply::One(done)))),
+            deadline,
+        };
+        self.hand_over(command, deadline)
+            .await
+            .map_err(|(error, _)| error)?;
         // The task fails what it holds past the deadline itself; the grace
         // covers its tick.
         match timeout_at(deadline + Duration::from_millis(250), rx).await {
@@ -802,7 +895,7 @@ async fn drive(
                     }
                     Some(Command::Publish { done, .. }) => {
                         if let Some(done) = done {
-                            let _ = done.send(Err(PublishError::NotConnected { cause: last_cause.clone() }));
+                            done.send(Err(PublishError::NotConnected { cause: last_cause.clone() }));
                         }
                     }
                     Some(Command::Subscribe { filter, qos, done }) => {
@@ -1036,7 +1129,7 @@ impl<'a> Session<'a> {
     fn start_publish(&mut self, message: Message, done: Option<PublishDone>, deadline: Instant) {
         let refuse = |done: Option<PublishDone>, error: PublishError| {
             if let Some(done) = done {
-                let _ = done.send(Err(error));
+                done.send(Err(error));
             }
         };
         if !valid_topic(&message.topic) {
@@ -1128,7 +1221,7 @@ impl<'a> Session<'a> {
         self.out.clear();
         self.last_sent = Instant::now();
         for done in self.written.drain(..) {
-            let _ = done.send(Ok(()));
+            done.send(Ok(()));
         }
         Ok(())
     }
@@ -1151,7 +1244,7 @@ impl<'a> Session<'a> {
         match self.in_flight.remove(&pkid) {
             Some(entry) => {
                 if let Some(done) = entry.done {
-                    let _ = done.send(result);
+                    done.send(result);
                 } else if result.is_err() {
                     self.shared.counters.add("birth_failed", 1);
                 }
@@ -1309,7 +1402,7 @@ impl<'a> Session<'a> {
             if let Some(waiting) = self.waiting.pop_front()
                 && let Some(done) = waiting.done
             {
-                let _ = done.send(Err(PublishError::Timeout));
+                done.send(Err(PublishError::Timeout));
             }
         }
         let expired: Vec<u16> = self
@@ -1323,7 +1416,7 @@ impl<'a> Session<'a> {
                 if let Some(entry) = self.in_flight.remove(&pkid)
                     && let Some(done) = entry.done
                 {
-                    let _ = done.send(Err(PublishError::Timeout));
+                    done.send(Err(PublishError::Timeout));
                 }
             }
             return Err(End::Lost(DownCause::AckTimeout));
@@ -1347,7 +1440,7 @@ impl<'a> Session<'a> {
             }
             for waiting in self.waiting.drain(..) {
                 if let Some(done) = waiting.done {
-                    let _ = done.send(Err(PublishError::Closed));
+                    done.send(Err(PublishError::Closed));
                 }
             }
         }
@@ -1392,17 +1485,17 @@ impl<'a> Session<'a> {
             None => PublishError::Closed,
         };
         for done in self.written.drain(..) {
-            let _ = done.send(Err(publish_error()));
+            done.send(Err(publish_error()));
         }
         for (_, entry) in self.in_flight.drain() {
             if let Some(done) = entry.done {
-                let _ = done.send(Err(publish_error()));
+                done.send(Err(publish_error()));
             }
         }
         // Never sent: not "disconnected" (the broker cannot have them).
         for waiting in self.waiting.drain(..) {
             if let Some(done) = waiting.done {
-                let _ = done.send(Err(match &cause {
+                done.send(Err(match &cause {
                     Some(cause) => PublishError::NotConnected {
                         cause: cause.clone(),
                     },
@@ -1423,5 +1516,20 @@ impl<'a> Session<'a> {
         if let Some((done, _)) = self.draining.take() {
             let _ = done.send(());
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_tagged_publish_dropped_unanswered_answers_closed_once() {
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        drop(PublishDone(Some(Reply::Tagged(7, tx.clone()))));
+        assert_eq!(rx.try_recv().ok(), Some((7, Err(PublishError::Closed))));
+        PublishDone(Some(Reply::Tagged(8, tx))).send(Ok(()));
+        assert_eq!(rx.try_recv().ok(), Some((8, Ok(()))));
+        assert!(rx.try_recv().is_err(), "answered once, not again on drop");
     }
 }

@@ -35,7 +35,7 @@ use std::fmt;
 use std::str::FromStr;
 
 pub use broker::{Broker, BrokerOptions};
-pub use client::{ConnectOptions, Connection, Connections, Delivery, Message, Tls};
+pub use client::{ConnectOptions, Connection, Connections, Delivery, Message, Outcome, Tls};
 pub use error::{
     BrokerError, ConnectError, DownCause, PublishError, SubscribeError, TemplateError,
 };

@@ -11,8 +11,8 @@ use std::time::Duration;
 
 use bytes::BytesMut;
 use medtwin_mqtt::{
-    Broker, BrokerOptions, ConnectOptions, Connection, Delivery, DownCause, Message, PublishError,
-    Qos, Version,
+    Broker, BrokerOptions, ConnectOptions, Connection, Delivery, DownCause, Message, Outcome,
+    PublishError, Qos, Version,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
@@ -575,6 +575,108 @@ async fn unacknowledged_publishes_time_out_and_in_flight_is_bounded() {
         "{counters:?}"
     );
     connection.kill().await;
+}
+
+/// Waits for `n` tagged outcomes; panics on a tag reported twice.
+async fn outcomes(
+    rx: &mut mpsc::UnboundedReceiver<Outcome>,
+    n: usize,
+) -> std::collections::BTreeMap<u64, Result<(), PublishError>> {
+    let mut fates = std::collections::BTreeMap::new();
+    while fates.len() < n {
+        let (tag, fate) = timeout(Duration::from_secs(10), rx.recv())
+            .await
+            .expect("an outcome within 10 s")
+            .expect("the channel is open");
+        assert!(
+            fates.insert(tag, fate).is_none(),
+            "tag {tag} answered twice"
+        );
+    }
+    fates
+}
+
+#[tokio::test]
+async fn tagged_publishes_report_each_fate_once_with_its_tag() {
+    let server = Server::embedded().await;
+    let addr = server.addr();
+    let (sub, mut rx) = subscriber(&addr, "tag-sub", Version::V5, "tag/#").await;
+    let publisher = Connection::connect(options(&addr, "tag-pub", Version::V5))
+        .await
+        .unwrap();
+    let (tx, mut fates_rx) = mpsc::unbounded_channel();
+    let mut tag = 0;
+    for qos in QOS {
+        for i in 0..100 {
+            let message = Message {
+                topic: format!("tag/q{}", qos.level()),
+                payload: format!("{i}").into(),
+                qos,
+                retain: false,
+            };
+            publisher.publish_tagged(message, tag, &tx).await.unwrap();
+            tag += 1;
+        }
+    }
+    let fates = outcomes(&mut fates_rx, 300).await;
+    assert_eq!(
+        fates.keys().copied().collect::<Vec<_>>(),
+        (0..300).collect::<Vec<_>>()
+    );
+    assert!(fates.values().all(Result::is_ok), "{fates:?}");
+    for _ in 0..300 {
+        next(&mut rx).await;
+    }
+    nothing_within(&mut rx, Duration::from_millis(200)).await;
+    assert!(
+        fates_rx.try_recv().is_err(),
+        "no fate beyond one per publish"
+    );
+    // The caller keeps the counts of tagged publishes.
+    assert_eq!(publisher.counters().get("published"), None);
+    publisher.disconnect().await;
+    sub.disconnect().await;
+
+    // Unacknowledged: every publish, in flight or waiting for room, times
+    // out, each answered once.
+    let (addr, seen) = fake_peer(Peer::NeverAck).await;
+    let mut o = options(&addr, "x", Version::V5);
+    o.ack_timeout = Duration::from_millis(600);
+    o.max_in_flight = 3;
+    let connection = Connection::connect(o).await.unwrap();
+    for tag in 0..10 {
+        let message = Message {
+            topic: "a/b".into(),
+            payload: "x".into(),
+            qos: Qos::AtLeastOnce,
+            retain: false,
+        };
+        connection.publish_tagged(message, tag, &tx).await.unwrap();
+    }
+    let fates = outcomes(&mut fates_rx, 10).await;
+    assert!(
+        fates.values().all(|f| *f == Err(PublishError::Timeout)),
+        "{fates:?}"
+    );
+    assert_eq!(seen.load(Ordering::SeqCst), 3, "in flight is bounded");
+    connection.kill().await;
+    // A dead connection refuses at once, and reports nothing later.
+    let message = Message {
+        topic: "a/b".into(),
+        payload: "x".into(),
+        qos: Qos::AtMostOnce,
+        retain: false,
+    };
+    assert_eq!(
+        connection.publish_tagged(message, 99, &tx).await,
+        Err(PublishError::Closed)
+    );
+    assert!(
+        timeout(Duration::from_millis(300), fates_rx.recv())
+            .await
+            .is_err(),
+        "nothing reported for a publish never handed over"
+    );
 }
 
 #[tokio::test]
