@@ -44,8 +44,9 @@ use crate::{Qos, Version};
 /// A message to publish, a will, or a birth message.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Message {
-    /// Topic name (no wildcards).
-    pub topic: String,
+    /// Topic name (no wildcards); shared, so a fleet's publishers hand
+    /// their device's topic over without copying it.
+    pub topic: Arc<str>,
     /// Payload bytes.
     pub payload: Bytes,
     /// QoS.
@@ -355,7 +356,7 @@ impl Connection {
         retain: bool,
     ) -> Result<(), PublishError> {
         let message = Message {
-            topic: topic.into(),
+            topic: Arc::from(topic.into()),
             payload: payload.into(),
             qos,
             retain,
@@ -742,7 +743,7 @@ async fn open(options: &ConnectOptions) -> Result<Link, ConnectError> {
         keep_alive_s,
         clean: true,
         will: options.will.as_ref().map(|w| Publish {
-            topic: w.topic.clone(),
+            topic: w.topic.to_string(),
             payload: w.payload.clone(),
             qos: w.qos,
             retain: w.retain,
@@ -1133,7 +1134,7 @@ impl<'a> Session<'a> {
             }
         };
         if !valid_topic(&message.topic) {
-            return refuse(done, PublishError::InvalidTopic(message.topic));
+            return refuse(done, PublishError::InvalidTopic(message.topic.to_string()));
         }
         if message.qos > self.link.max_qos {
             return refuse(
@@ -1163,18 +1164,27 @@ impl<'a> Session<'a> {
             self.next_pkid()
         };
         let before = self.out.len();
-        let packet = Packet::Publish(Publish {
-            topic: message.topic,
-            payload: message.payload,
-            qos: message.qos,
-            retain: message.retain,
-            dup: false,
+        let encoded = codec::encode_publish(
+            self.options.version,
+            &message.topic,
+            &message.payload,
+            message.qos,
+            message.retain,
+            false,
             pkid,
-        });
-        if let Err(error) = codec::encode(self.options.version, &packet, &mut self.out) {
+            &mut self.out,
+        );
+        if let Err(error) = encoded {
             self.out.truncate(before);
-            let _ = error;
-            return refuse(done, PublishError::InvalidTopic(String::new()));
+            return refuse(
+                done,
+                match error {
+                    codec::CodecError::TooLarge { bytes, max } => {
+                        PublishError::TooLarge { bytes, max }
+                    }
+                    _ => PublishError::InvalidTopic(message.topic.to_string()),
+                },
+            );
         }
         let bytes = self.out.len() - before;
         let max = self

@@ -282,7 +282,7 @@ async fn will_and_retained(server: &Server) {
         )
         .await;
         let offline = Message {
-            topic: status.clone(),
+            topic: status.as_str().into(),
             payload: "offline".into(),
             qos: Qos::AtLeastOnce,
             retain: true,
@@ -609,7 +609,7 @@ async fn tagged_publishes_report_each_fate_once_with_its_tag() {
     for qos in QOS {
         for i in 0..100 {
             let message = Message {
-                topic: format!("tag/q{}", qos.level()),
+                topic: format!("tag/q{}", qos.level()).into(),
                 payload: format!("{i}").into(),
                 qos,
                 retain: false,

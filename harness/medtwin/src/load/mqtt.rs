@@ -109,7 +109,7 @@ pub async fn connection(
                     let (window, due) = (message.window, message.due);
                     let tag = slots.take(window, due);
                     let message = Message {
-                        topic: message.topic.as_deref().unwrap_or_default().to_owned(),
+                        topic: message.topic.unwrap_or_else(|| Arc::from("")),
                         payload: message.body,
                         qos: sink.qos,
                         retain: false,

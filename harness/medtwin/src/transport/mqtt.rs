@@ -388,7 +388,7 @@ fn connect_options(
 ) -> ConnectOptions {
     let mut options = ConnectOptions::new(addr, id, resolved.version);
     let offline = Message {
-        topic: status.to_owned(),
+        topic: status.into(),
         payload: "offline".into(),
         qos: Qos::AtLeastOnce,
         retain: true,
