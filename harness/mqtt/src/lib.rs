@@ -5,7 +5,11 @@
 //!   the socket, QoS 1 at PUBACK, QoS 2 at PUBCOMP), with a bounded number
 //!   in flight, keep-alive, a last will, a retained "birth" message sent after
 //!   every (re)connect, and reconnects with capped exponential back-off, all
-//!   counted by cause. [`Connections`] keys connections by a name.
+//!   counted by cause. [`Connections`] keys connections by a name. A
+//!   caller with many publishes in flight (the load generator) hands them
+//!   over with [`Connection::publish_tagged`] instead: each fate comes
+//!   back once, tagged, on the caller's channel, with no future, timer or
+//!   one-shot channel per message.
 //! - [`topic`]: topic templates (`{patient}`, `{device}`, `{kind}`) whose
 //!   names cannot inject `/`, `+` or `#`, and filter matching.
 //! - [`broker`]: a small embedded broker (3.1.1 and 5, QoS 0/1/2, retained
@@ -13,7 +17,9 @@
 //!   binds where it is told (127.0.0.1:0 in tests) and stops cleanly.
 //!
 //! Packets are encoded and decoded by rumqttc's codec (`mqttbytes` v4 for
-//! 3.1.1, `v5::mqttbytes` for 5). rumqttc's own event loop is not used: its
+//! 3.1.1, `v5::mqttbytes` for 5), except that a PUBLISH is written from
+//! its parts (byte for byte rumqttc's, held to it by a property test),
+//! sparing a copy of the topic per message. rumqttc's own event loop is not used: its
 //! `publish` resolves when the request is queued, a packet id is chosen
 //! inside the event loop and never handed back, unacknowledged publishes
 //! are replayed or dropped across reconnects behind the caller's back, and
