@@ -236,7 +236,8 @@ pub(crate) fn encode(
 /// MQTT 5 §1.5.5: four bytes of 7 bits).
 const MAX_REMAINING: usize = 268_435_455;
 
-/// Appends a PUBLISH (MQTT 3.1.1 §3.3, MQTT 5 §3.3) straight from its
+/// Appends a PUBLISH (MQTT 3.1.1 §3.3, MQTT 5 §3.3; docs/references.md,
+/// "PUBLISH framing") straight from its
 /// parts, without building rumqttc's packet (which would copy the topic
 /// into a `String` of its own for every message). Byte for byte what
 /// rumqttc writes (a property test holds it to that); MQTT 5 with no
