@@ -237,11 +237,10 @@ pub(crate) fn encode(
 const MAX_REMAINING: usize = 268_435_455;
 
 /// Appends a PUBLISH (MQTT 3.1.1 §3.3, MQTT 5 §3.3; docs/references.md,
-/// "PUBLISH framing") straight from its
-/// parts, without building rumqttc's packet (which would copy the topic
-/// into a `String` of its own for every message). Byte for byte what
-/// rumqttc writes (a property test holds it to that); MQTT 5 with no
-/// properties (a Property Length of 0).
+/// "PUBLISH framing") straight from its parts, without building rumqttc's
+/// packet (which would copy the topic into a `String` of its own for
+/// every message). Byte for byte what rumqttc writes (a property test
+/// holds it to that); MQTT 5 with no properties (a Property Length of 0).
 #[allow(clippy::too_many_arguments)] // the PUBLISH header's fields, each used once
 pub(crate) fn encode_publish(
     version: Version,
