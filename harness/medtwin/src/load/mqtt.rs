@@ -8,9 +8,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
-
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use medtwin_mqtt::{ConnectOptions, Connection, Message, Outcome, PublishError, Qos, Version};
 use tokio::sync::mpsc;
@@ -81,13 +79,28 @@ pub async fn connection(
     let mut fates: Vec<Outcome> = Vec::with_capacity(WINDOW);
     let mut taken: Vec<Outgoing> = Vec::with_capacity(WINDOW);
     let mut open = true;
+    // Once the queue is closed, how long the last fates may take: the
+    // client answers every publish within its acknowledgement timeout, or
+    // a connect attempt's two timeouts when it was reconnecting. A fate
+    // still missing after this is counted, never waited for forever.
+    let mut last_call = std::pin::pin!(tokio::time::sleep(Duration::MAX));
     while open || slots.used() > 0 {
         tokio::select! {
             biased;
+            () = &mut last_call, if !open => {
+                let mut r = recorder.lock().unwrap_or_else(|p| p.into_inner());
+                for (window, _) in slots.drain() {
+                    let w = r.window(window);
+                    w.counts.sent += 1;
+                    w.counts.failed += 1;
+                    w.counts.cause("no_outcome");
+                }
+            }
             _ = outcomes.recv_many(&mut fates, WINDOW), if slots.used() > 0 => {
                 let mut r = recorder.lock().unwrap_or_else(|p| p.into_inner());
                 for (tag, fate) in fates.drain(..) {
-                    let (window, due) = slots.free(tag);
+                    // One fate per publish: a tag not held cannot come.
+                    let Some((window, due)) = slots.free(tag) else { continue };
                     let latency_us = u64::try_from(due.elapsed().as_micros()).unwrap_or(u64::MAX);
                     record(r.window(window), fate, latency_us);
                 }
@@ -95,6 +108,9 @@ pub async fn connection(
             n = queue.recv_many(&mut taken, WINDOW - slots.used()), if open && slots.used() < WINDOW => {
                 if n == 0 {
                     open = false;
+                    last_call
+                        .as_mut()
+                        .reset(tokio::time::Instant::now() + 3 * sink.timeout + Duration::from_secs(1));
                     continue;
                 }
                 backlog.fetch_sub(n as u64, Ordering::Relaxed);
@@ -115,7 +131,7 @@ pub async fn connection(
                         retain: false,
                     };
                     if let Err(error) = client.publish_tagged(message, tag, &outcomes_tx).await {
-                        slots.free(tag);
+                        let _ = slots.free(tag);
                         let mut r = recorder.lock().unwrap_or_else(|p| p.into_inner());
                         let latency_us = u64::try_from(due.elapsed().as_micros()).unwrap_or(u64::MAX);
                         record(r.window(window), Err(error), latency_us);
@@ -176,17 +192,45 @@ impl Slots {
         index as u64
     }
 
-    /// Frees `tag`'s slot, giving back what [`Slots::take`] was given.
-    fn free(&mut self, tag: u64) -> (u64, Instant) {
-        let index = usize::try_from(tag).unwrap_or(usize::MAX);
-        match self.slots.get_mut(index).and_then(Option::take) {
-            Some(held) => {
-                self.free.push(index);
-                held
-            }
-            // Never happens (one fate per publish); counted as due now
-            // rather than trusted blindly.
-            None => (0, Instant::now()),
-        }
+    /// Empties every slot, giving back what each held.
+    fn drain(&mut self) -> Vec<(u64, Instant)> {
+        self.free = (0..self.slots.len()).collect();
+        self.slots.iter_mut().filter_map(Option::take).collect()
+    }
+
+    /// Frees `tag`'s slot, giving back what [`Slots::take`] was given
+    /// (`None` for a tag not held).
+    fn free(&mut self, tag: u64) -> Option<(u64, Instant)> {
+        let index = usize::try_from(tag).ok()?;
+        let held = self.slots.get_mut(index)?.take()?;
+        self.free.push(index);
+        Some(held)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slots_reuse_tags_once_freed_and_give_back_what_they_held() {
+        let t0 = Instant::now();
+        let mut slots = Slots::default();
+        let a = slots.take(1, t0);
+        let b = slots.take(2, t0);
+        assert_ne!(a, b);
+        assert_eq!(slots.used(), 2);
+        assert_eq!(slots.free(a), Some((1, t0)));
+        assert_eq!(slots.free(a), None, "a tag is answered once");
+        assert_eq!(slots.free(99), None, "a tag never handed out");
+        assert_eq!(slots.take(3, t0), a, "a freed slot is reused");
+        assert_eq!(slots.used(), 2);
+        let mut left = slots.drain();
+        left.sort_by_key(|&(w, _)| w);
+        assert_eq!(left, vec![(2, t0), (3, t0)]);
+        assert_eq!(slots.used(), 0);
+        assert_eq!(slots.free(b), None);
+        let c = slots.take(4, t0);
+        assert_eq!(slots.free(c), Some((4, t0)));
     }
 }
