@@ -13,7 +13,7 @@ use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 
-use super::stats::Recorder;
+use super::stats::{Fate, Recorder};
 
 /// One message on its way to a connection.
 #[derive(Debug)]
@@ -422,30 +422,21 @@ pub async fn connection(
         let now = Instant::now();
         if now.saturating_duration_since(message.due) > max_late {
             let mut r = recorder.lock().unwrap_or_else(|p| p.into_inner());
-            let w = r.window(message.window);
-            w.counts.dropped += 1;
-            w.counts.cause("dropped_late");
+            r.window(message.window).dropped("dropped_late");
             continue;
         }
-        let fate = client.send_from(&message.body, now).await;
-        let latency_us = u64::try_from(message.due.elapsed().as_micros()).unwrap_or(u64::MAX);
+        let answer = client.send_from(&message.body, now).await;
+        let status;
+        let fate = match answer {
+            Ok(s) if (200..300).contains(&s) => Fate::Accepted(message.due),
+            Ok(s) => {
+                status = format!("status_{s}");
+                Fate::Refused(&status)
+            }
+            Err(cause) => Fate::Failed(cause),
+        };
         let mut r = recorder.lock().unwrap_or_else(|p| p.into_inner());
-        let w = r.window(message.window);
-        w.counts.sent += 1;
-        match fate {
-            Ok(status) if (200..300).contains(&status) => {
-                w.counts.accepted += 1;
-                let _ = w.ingest.record(latency_us.max(1));
-            }
-            Ok(status) => {
-                w.counts.refused += 1;
-                w.counts.cause(&format!("status_{status}"));
-            }
-            Err(cause) => {
-                w.counts.failed += 1;
-                w.counts.cause(cause);
-            }
-        }
+        r.window(message.window).sent(fate);
     }
 }
 

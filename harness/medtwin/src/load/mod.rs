@@ -811,8 +811,7 @@ impl Dispatcher {
                 .lateness
                 .record(u64::try_from(late.as_micros()).unwrap_or(u64::MAX).max(1));
             if late > self.max_late {
-                w.counts.dropped += 1;
-                w.counts.cause("dropped_late");
+                w.dropped("dropped_late");
                 continue;
             }
             let mut message = Some(Outgoing {
@@ -835,8 +834,7 @@ impl Dispatcher {
             }
             self.next = (self.next + 1) % connections;
             if message.is_some() {
-                w.counts.dropped += 1;
-                w.counts.cause("dropped_queue_full");
+                w.dropped("dropped_queue_full");
             }
         }
     }

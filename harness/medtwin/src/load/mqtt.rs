@@ -14,7 +14,7 @@ use medtwin_mqtt::{ConnectOptions, Connection, Message, Outcome, PublishError, Q
 use tokio::sync::mpsc;
 
 use super::http::Outgoing;
-use super::stats::{Recorder, WindowData};
+use super::stats::{Fate, Recorder, WindowData};
 
 /// Publishes one client keeps in flight (and the QoS 1/2 window it asks
 /// the broker for).
@@ -90,10 +90,7 @@ pub async fn connection(
             () = &mut last_call, if !open => {
                 let mut r = recorder.lock().unwrap_or_else(|p| p.into_inner());
                 for (window, _) in slots.drain() {
-                    let w = r.window(window);
-                    w.counts.sent += 1;
-                    w.counts.failed += 1;
-                    w.counts.cause("no_outcome");
+                    r.window(window).sent(Fate::Failed("no_outcome"));
                 }
             }
             _ = outcomes.recv_many(&mut fates, WINDOW), if slots.used() > 0 => {
@@ -101,8 +98,7 @@ pub async fn connection(
                 for (tag, fate) in fates.drain(..) {
                     // One fate per publish: a tag not held cannot come.
                     let Some((window, due)) = slots.free(tag) else { continue };
-                    let latency_us = u64::try_from(due.elapsed().as_micros()).unwrap_or(u64::MAX);
-                    record(r.window(window), fate, latency_us);
+                    record(r.window(window), fate, due);
                 }
             }
             n = queue.recv_many(&mut taken, WINDOW - slots.used()), if open && slots.used() < WINDOW => {
@@ -117,9 +113,7 @@ pub async fn connection(
                 for message in taken.drain(..) {
                     if message.due.elapsed() > sink.max_late {
                         let mut r = recorder.lock().unwrap_or_else(|p| p.into_inner());
-                        let w = r.window(message.window);
-                        w.counts.dropped += 1;
-                        w.counts.cause("dropped_late");
+                        r.window(message.window).dropped("dropped_late");
                         continue;
                     }
                     let (window, due) = (message.window, message.due);
@@ -133,8 +127,7 @@ pub async fn connection(
                     if let Err(error) = client.publish_tagged(message, tag, &outcomes_tx).await {
                         let _ = slots.free(tag);
                         let mut r = recorder.lock().unwrap_or_else(|p| p.into_inner());
-                        let latency_us = u64::try_from(due.elapsed().as_micros()).unwrap_or(u64::MAX);
-                        record(r.window(window), Err(error), latency_us);
+                        record(r.window(window), Err(error), due);
                     }
                 }
             }
@@ -143,22 +136,12 @@ pub async fn connection(
     client.disconnect().await;
 }
 
-/// Counts one publish's fate in its window.
-fn record(w: &mut WindowData, fate: Result<(), PublishError>, latency_us: u64) {
-    w.counts.sent += 1;
+/// Counts one publish's fate (due at `due`) in its window.
+fn record(w: &mut WindowData, fate: Result<(), PublishError>, due: Instant) {
     match fate {
-        Ok(()) => {
-            w.counts.accepted += 1;
-            let _ = w.ingest.record(latency_us.max(1));
-        }
-        Err(e @ PublishError::Refused { .. }) => {
-            w.counts.refused += 1;
-            w.counts.cause(&e.name());
-        }
-        Err(e) => {
-            w.counts.failed += 1;
-            w.counts.cause(&e.name());
-        }
+        Ok(()) => w.sent(Fate::Accepted(due)),
+        Err(e @ PublishError::Refused { .. }) => w.sent(Fate::Refused(&e.name())),
+        Err(e) => w.sent(Fate::Failed(&e.name())),
     }
 }
 

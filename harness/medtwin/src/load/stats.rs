@@ -4,7 +4,7 @@
 //! summaries, thresholds, and the HDR interval log.
 
 use std::collections::BTreeMap;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
 use hdrhistogram::serialization::Serializer;
@@ -111,7 +111,49 @@ impl Default for WindowData {
     }
 }
 
+/// What became of a message that was sent.
+pub enum Fate<'a> {
+    /// Accepted; it was due at this instant (its ingest latency runs from
+    /// then to now).
+    Accepted(Instant),
+    /// Answered with a refusal, by cause (`status_503`, `refused_rc_135`).
+    Refused(&'a str),
+    /// Not answered, by cause (`timeout`, `closed`, `no_outcome`).
+    Failed(&'a str),
+}
+
+/// Microseconds from `due` to now (0 if `due` is later).
+fn micros_since(due: Instant) -> u64 {
+    u64::try_from(due.elapsed().as_micros()).unwrap_or(u64::MAX)
+}
+
 impl WindowData {
+    /// Counts a sent message's fate.
+    pub fn sent(&mut self, fate: Fate<'_>) {
+        self.counts.sent += 1;
+        match fate {
+            Fate::Accepted(due) => {
+                self.counts.accepted += 1;
+                let _ = self.ingest.record(micros_since(due).max(1));
+            }
+            Fate::Refused(cause) => {
+                self.counts.refused += 1;
+                self.counts.cause(cause);
+            }
+            Fate::Failed(cause) => {
+                self.counts.failed += 1;
+                self.counts.cause(cause);
+            }
+        }
+    }
+
+    /// Counts a message the generator dropped, by cause (`dropped_late`,
+    /// `dropped_queue_full`).
+    pub fn dropped(&mut self, cause: &str) {
+        self.counts.dropped += 1;
+        self.counts.cause(cause);
+    }
+
     /// Adds `other` into this one (exact: HDR histograms add count for count).
     pub fn add(&mut self, other: &WindowData) {
         self.counts.add(&other.counts);
