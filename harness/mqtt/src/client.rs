@@ -166,6 +166,12 @@ enum Reply {
 }
 
 impl PublishDone {
+    /// Drops it without an answer: for a publish never handed over,
+    /// whose caller hears the error straight away.
+    fn forget(mut self) {
+        self.0 = None;
+    }
+
     fn send(mut self, result: Result<(), PublishError>) {
         if let Some(reply) = self.0.take() {
             reply.answer(result);
@@ -400,11 +406,10 @@ impl Connection {
             .map_err(|(error, command)| {
                 // Not handed over: the caller hears it here, not twice.
                 if let Command::Publish {
-                    done: Some(mut done),
-                    ..
+                    done: Some(done), ..
                 } = command
                 {
-                    done.0 = None;
+                    done.forget();
                 }
                 error
             })

@@ -259,8 +259,10 @@ pub(crate) fn encode_publish(
         // §2.3.1: a QoS 1 or 2 PUBLISH carries a non-zero packet id.
         return Err(CodecError::Invalid("packet id 0 on a QoS 1/2 PUBLISH"));
     }
-    let properties = usize::from(version == Version::V5);
-    let remaining = 2 + topic.len() + if with_id { 2 } else { 0 } + properties + payload.len();
+    // MQTT 5 adds a Property Length (0: no properties), one byte.
+    let properties = version == Version::V5;
+    let remaining =
+        2 + topic.len() + 2 * usize::from(with_id) + usize::from(properties) + payload.len();
     if remaining > MAX_REMAINING {
         return Err(CodecError::TooLarge {
             bytes: remaining,
@@ -286,7 +288,7 @@ pub(crate) fn encode_publish(
     if with_id {
         buf.extend_from_slice(&pkid.to_be_bytes());
     }
-    if properties == 1 {
+    if properties {
         buf.extend_from_slice(&[0]);
     }
     buf.extend_from_slice(payload);
